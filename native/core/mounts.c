@@ -1,0 +1,290 @@
+/*
+ * Mount targets are never built by joining strings under the rootfs: each is
+ * resolved with openat2(RESOLVE_IN_ROOT) from an fd of the root, created
+ * fd-relative when missing, and mounted on through /proc/self/fd/N. A target
+ * that is (or becomes, by a race) a symlink to a host path therefore lands
+ * inside the container (CVE-2021-30465, crun#111).
+ */
+#define _GNU_SOURCE
+#include "mounts.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "safe.h"
+
+#define IN_ROOT (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+#define PROPAGATION (MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE)
+#define MAX_SYMLINKS 40
+
+static void close_keep_errno(int fd)
+{
+  /* child: async-signal-safe */
+  int saved = errno;
+
+  close(fd);
+  errno = saved;
+}
+
+/* Writes head + "/" + tail into out (both may be empty); -1 on overflow. */
+static int join(char *out, size_t size, const char *head, size_t head_len, const char *tail)
+{
+  /* child: async-signal-safe */
+  size_t i;
+
+  if (head_len + 1 + ctr_strlen(tail) + 1 > size) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  for (i = 0; i < head_len; i++)
+    out[i] = head[i];
+  out[i] = '/';
+  ctr_strlcpy(out + i + 1, tail, size - i - 1);
+  return 0;
+}
+
+/* Creates the missing component name under parent; EEXIST (a race, or a dangling symlink) is fine. */
+static int create_component(int parent, const char *name, enum ctr_create create, int last)
+{
+  /* child: async-signal-safe */
+  int fd;
+
+  if (last && create == CTR_CREATE_FILE) {
+    fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd >= 0)
+      close(fd);
+  } else {
+    fd = mkdirat(parent, name, 0755);
+  }
+  return fd < 0 && errno != EEXIST ? -1 : 0;
+}
+
+int ctr_open_in_root(int rootfd, const char *path, enum ctr_create create)
+{
+  /* child: async-signal-safe */
+  char bufs[2][PATH_MAX], prefix[PATH_MAX], name[NAME_MAX + 1], link[PATH_MAX];
+  const char *s;
+  size_t len = 0;
+  int cur = 0, parent = rootfd, fd, links = 0;
+
+  fd = ctr_openat2(rootfd, path, O_PATH | O_CLOEXEC, IN_ROOT);
+  if (fd >= 0 || errno != ENOENT || create == CTR_CREATE_NONE)
+    return fd;
+  if (ctr_strlcpy(bufs[cur], path, PATH_MAX) >= PATH_MAX) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  s = bufs[cur];
+  prefix[0] = '\0';
+  while (*s) {
+    const char *c;
+    size_t n = 0, i;
+    ssize_t ln;
+    int last;
+
+    while (*s == '/')
+      s++;
+    if (*s == '\0')
+      break;
+    c = s;
+    while (c[n] && c[n] != '/')
+      n++;
+    s = c + n;
+    while (*s == '/')
+      s++;
+    last = *s == '\0';
+    if (n > NAME_MAX || len + 1 + n + 1 > sizeof prefix) {
+      errno = ENAMETOOLONG;
+      goto fail;
+    }
+    for (i = 0; i < n; i++)
+      name[i] = c[i];
+    name[n] = '\0';
+    prefix[len] = '/';
+    ctr_strlcpy(prefix + len + 1, name, sizeof prefix - len - 1);
+
+    /* Each step resolves the whole prefix from the root, so a symlink in it
+     * is followed inside the root, never from the middle of the walk. */
+    fd = ctr_openat2(rootfd, prefix, O_PATH | O_CLOEXEC, IN_ROOT);
+    if (fd < 0 && errno == ENOENT) {
+      if (create_component(parent, name, create, last) < 0)
+        goto fail;
+      fd = ctr_openat2(rootfd, prefix, O_PATH | O_CLOEXEC, IN_ROOT);
+    }
+    if (fd < 0 && errno == ENOENT) {
+      /* A dangling symlink (say /etc/resolv.conf -> /run/...): create its
+       * target inside the root, then go on with the rest of the path. */
+      int next = !cur;
+
+      ln = readlinkat(parent, name, link, sizeof link - 1);
+      if (ln <= 0) {
+        errno = ENOENT;
+        goto fail;
+      }
+      link[ln] = '\0';
+      if (++links > MAX_SYMLINKS) {
+        errno = ELOOP;
+        goto fail;
+      }
+      if (link[0] == '/') {
+        if (join(bufs[next], PATH_MAX, link, (size_t)ln, s) < 0)
+          goto fail;
+      } else {
+        char rel[PATH_MAX];
+
+        if (join(rel, sizeof rel, prefix, len, link) < 0 ||
+            join(bufs[next], PATH_MAX, rel, ctr_strlen(rel), s) < 0)
+          goto fail;
+      }
+      cur = next;
+      s = bufs[cur];
+      len = 0;
+      prefix[0] = '\0';
+      if (parent != rootfd)
+        close(parent);
+      parent = rootfd;
+      continue;
+    }
+    if (fd < 0)
+      goto fail;
+    if (parent != rootfd)
+      close(parent);
+    parent = fd;
+    len += 1 + n;
+  }
+  if (parent == rootfd)
+    return ctr_openat2(rootfd, "/", O_PATH | O_CLOEXEC, IN_ROOT);
+  return parent;
+
+fail:
+  if (parent != rootfd)
+    close_keep_errno(parent);
+  return -1;
+}
+
+int ctr_open_parent_in_root(int rootfd, const char *path, char *buf, size_t size,
+                            const char **base)
+{
+  /* child: async-signal-safe */
+  size_t n = ctr_strlcpy(buf, path, size), i;
+
+  if (n >= size) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  while (n > 1 && buf[n - 1] == '/')
+    buf[--n] = '\0';
+  for (i = n; i > 0 && buf[i - 1] != '/'; i--)
+    ;
+  if (i == 0 || buf[i] == '\0') {
+    errno = EINVAL;
+    return -1;
+  }
+  *base = buf + i;
+  if (i == 1)
+    return ctr_openat2(rootfd, "/", O_PATH | O_CLOEXEC, IN_ROOT);
+  buf[i - 1] = '\0';
+  {
+    int fd = ctr_open_in_root(rootfd, buf, CTR_CREATE_DIR);
+
+    buf[i - 1] = '/';
+    return fd;
+  }
+}
+
+/* mount(2) with the target given as the in-root resolution of dest. */
+static int mount_on(int rootfd, const char *dest, enum ctr_create create, const char *source,
+                    const char *type, unsigned long flags, const void *data)
+{
+  /* child: async-signal-safe */
+  char target[CTR_FD_PATH_MAX];
+  int fd = ctr_open_in_root(rootfd, dest, create), rc;
+
+  if (fd < 0)
+    return -1;
+  ctr_fd_path(target, fd);
+  rc = mount(source, target, type, flags, data);
+  close_keep_errno(fd);
+  return rc;
+}
+
+int ctr_mount_in_root(int rootfd, const struct ctr_mount *m)
+{
+  /* child: async-signal-safe */
+  enum ctr_create create = m->is_file ? CTR_CREATE_FILE : CTR_CREATE_DIR;
+  unsigned long per_mount = m->flags & ~(MS_BIND | MS_REC | PROPAGATION);
+
+  /* The kernel reads propagation flags as "change the type of an existing
+   * mount", ignoring everything else, so they go in a call of their own. */
+  if (!(m->flags & MS_BIND)) {
+    if (mount_on(rootfd, m->dest, create, m->source, m->type, m->flags & ~PROPAGATION, m->data) < 0)
+      return -1;
+  } else {
+    if (mount_on(rootfd, m->dest, create, m->source, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0)
+      return -1;
+    /* A bind ignores per-mount flags; they need a remount. The fd used above
+     * names the directory under the new mount, so resolve dest again to reach
+     * the bind itself. */
+    if (per_mount && mount_on(rootfd, m->dest, CTR_CREATE_NONE, NULL, NULL,
+                              MS_REMOUNT | MS_BIND | per_mount, NULL) < 0)
+      return -1;
+  }
+  if (m->flags & PROPAGATION)
+    return mount_on(rootfd, m->dest, CTR_CREATE_NONE, NULL, NULL,
+                    m->flags & (PROPAGATION | MS_REC), NULL);
+  return 0;
+}
+
+/* O_PATH|O_NOFOLLOW fd of path after pivot_root, written as /proc/self/fd/N into target. */
+static int open_target(const char *path, char *target)
+{
+  /* child: async-signal-safe */
+  int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+  if (fd >= 0)
+    ctr_fd_path(target, fd);
+  return fd;
+}
+
+int ctr_mask_path(const char *path)
+{
+  /* child: async-signal-safe */
+  char target[CTR_FD_PATH_MAX];
+  struct stat st;
+  int fd = open_target(path, target), rc;
+
+  if (fd < 0)
+    return errno == ENOENT ? 1 : -1;
+  rc = fstat(fd, &st);
+  if (rc == 0 && S_ISDIR(st.st_mode))
+    rc = mount("tmpfs", target, "tmpfs", MS_RDONLY, NULL);
+  else if (rc == 0)
+    rc = mount("/dev/null", target, NULL, MS_BIND, NULL);
+  close_keep_errno(fd);
+  return rc;
+}
+
+int ctr_readonly_path(const char *path)
+{
+  /* child: async-signal-safe */
+  char target[CTR_FD_PATH_MAX];
+  int fd = open_target(path, target), rc;
+
+  if (fd < 0)
+    return errno == ENOENT ? 1 : -1;
+  rc = mount(target, target, NULL, MS_BIND | MS_REC, NULL);
+  close_keep_errno(fd);
+  if (rc < 0)
+    return -1;
+  /* Reopen: the first fd names the directory under the new bind. */
+  fd = open_target(path, target);
+  if (fd < 0)
+    return -1;
+  rc = mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL);
+  close_keep_errno(fd);
+  return rc;
+}

@@ -1,0 +1,361 @@
+/*
+ * Parses and validates the plan (wire format in plan.h) in the monitor,
+ * before clone, so the child only ever reads a checked struct.
+ */
+#define _GNU_SOURCE
+#include "plan.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mount.h>
+
+#include "safe.h"
+
+#define MAX_ARGS_PER_RECORD 7
+
+static const struct {
+  const char *name;
+  int flag;
+} namespaces[] = {
+  { "mnt", CLONE_NEWNS },   { "pid", CLONE_NEWPID }, { "uts", CLONE_NEWUTS },
+  { "ipc", CLONE_NEWIPC },  { "net", CLONE_NEWNET }, { "cgroup", CLONE_NEWCGROUP },
+};
+
+static const struct {
+  const char *name;
+  unsigned long flag;
+} mount_flags[] = {
+  { "MS_RDONLY", MS_RDONLY },         { "MS_NOSUID", MS_NOSUID },
+  { "MS_NODEV", MS_NODEV },           { "MS_NOEXEC", MS_NOEXEC },
+  { "MS_SYNCHRONOUS", MS_SYNCHRONOUS }, { "MS_REMOUNT", MS_REMOUNT },
+  { "MS_MANDLOCK", MS_MANDLOCK },     { "MS_DIRSYNC", MS_DIRSYNC },
+  { "MS_NOSYMFOLLOW", MS_NOSYMFOLLOW }, { "MS_NOATIME", MS_NOATIME },
+  { "MS_NODIRATIME", MS_NODIRATIME }, { "MS_BIND", MS_BIND },
+  { "MS_MOVE", MS_MOVE },             { "MS_REC", MS_REC },
+  { "MS_SILENT", MS_SILENT },         { "MS_UNBINDABLE", MS_UNBINDABLE },
+  { "MS_PRIVATE", MS_PRIVATE },       { "MS_SLAVE", MS_SLAVE },
+  { "MS_SHARED", MS_SHARED },         { "MS_RELATIME", MS_RELATIME },
+  { "MS_STRICTATIME", MS_STRICTATIME }, { "MS_LAZYTIME", MS_LAZYTIME },
+};
+
+/* Decimal only; a leading zero is refused so an octal mode sent by mistake fails loudly. */
+static int parse_ulong(const char *s, unsigned long max, unsigned long *out)
+{
+  unsigned long v = 0;
+
+  if (*s == '\0' || (s[0] == '0' && s[1] != '\0'))
+    return -1;
+  for (; *s; s++) {
+    unsigned d = (unsigned)(*s - '0');
+
+    if (d > 9 || v > (max - d) / 10)
+      return -1;
+    v = v * 10 + d;
+  }
+  *out = v;
+  return 0;
+}
+
+static int parse_uint(const char *s, unsigned *out)
+{
+  unsigned long v;
+
+  if (parse_ulong(s, 0xffffffffUL, &v) < 0)
+    return -1;
+  *out = (unsigned)v;
+  return 0;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+  if (!ctr_streq(s, "0") && !ctr_streq(s, "1"))
+    return -1;
+  *out = s[0] == '1';
+  return 0;
+}
+
+static int parse_rlim(const char *s, rlim_t *out)
+{
+  unsigned long v;
+
+  if (ctr_streq(s, "-1")) {
+    *out = RLIM_INFINITY;
+    return 0;
+  }
+  if (parse_ulong(s, (unsigned long)-2, &v) < 0)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+/* A decimal number, or MS_* names joined by '|'. */
+static int parse_mount_flags(const char *s, unsigned long *out)
+{
+  unsigned long v = 0;
+
+  if (*s >= '0' && *s <= '9')
+    return parse_ulong(s, (unsigned long)-1, out);
+  while (*s) {
+    size_t len = strcspn(s, "|"), i;
+
+    for (i = 0; i < sizeof mount_flags / sizeof mount_flags[0]; i++)
+      if (strlen(mount_flags[i].name) == len && memcmp(mount_flags[i].name, s, len) == 0)
+        break;
+    if (i == sizeof mount_flags / sizeof mount_flags[0])
+      return -1;
+    v |= mount_flags[i].flag;
+    s += len;
+    if (*s == '|' && *++s == '\0')
+      return -1;
+  }
+  if (v == 0)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_ns(const char *s, int *flags)
+{
+  size_t i;
+
+  for (i = 0; i < sizeof namespaces / sizeof namespaces[0]; i++) {
+    if (ctr_streq(s, namespaces[i].name)) {
+      *flags |= namespaces[i].flag;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+/* Scalars only: the arrays are large and stay untouched (not resident) until used. */
+static void reset(struct ctr_plan *p)
+{
+  p->root = NULL;
+  p->clone_flags = 0;
+  p->propagation = MS_REC | MS_SLAVE;
+  p->hostname = NULL;
+  p->n_mounts = p->n_devices = p->n_symlinks = p->n_masked = p->n_readonly = 0;
+  p->n_env = p->n_args = p->n_groups = p->n_rlimits = p->n_exitcmd = 0;
+  p->cwd = "/";
+  p->mkcwd = 0;
+  p->uid = p->gid = 0;
+  p->umask = -1;
+  p->no_new_privs = 0;
+  p->loopback = 0;
+  p->log_path = p->exit_file = p->unmount_path = NULL;
+}
+
+static int record(struct ctr_plan *p, const char *kw, char **a)
+{
+  unsigned long ul;
+
+  if (ctr_streq(kw, "root")) {
+    p->root = a[0];
+  } else if (ctr_streq(kw, "ns")) {
+    return parse_ns(a[0], &p->clone_flags);
+  } else if (ctr_streq(kw, "propagation")) {
+    return parse_mount_flags(a[0], &p->propagation);
+  } else if (ctr_streq(kw, "hostname")) {
+    p->hostname = a[0];
+  } else if (ctr_streq(kw, "mount")) {
+    struct ctr_mount *m = &p->mounts[p->n_mounts];
+
+    if (p->n_mounts == CTR_MAX_MOUNTS)
+      return -1;
+    m->dest = a[0];
+    m->type = a[1];
+    m->source = a[2];
+    m->data = a[4][0] ? a[4] : NULL;
+    if (parse_mount_flags(a[3], &m->flags) < 0)
+      return -1;
+    if (ctr_streq(a[5], "file"))
+      m->is_file = 1;
+    else if (ctr_streq(a[5], "dir"))
+      m->is_file = 0;
+    else
+      return -1;
+    p->n_mounts++;
+  } else if (ctr_streq(kw, "device")) {
+    struct ctr_device *d = &p->devices[p->n_devices];
+
+    if (p->n_devices == CTR_MAX_DEVICES)
+      return -1;
+    if ((!ctr_streq(a[1], "c") && !ctr_streq(a[1], "b") && !ctr_streq(a[1], "p")) ||
+        parse_uint(a[2], &d->major) < 0 || parse_uint(a[3], &d->minor) < 0 ||
+        parse_uint(a[4], &d->mode) < 0 || d->mode > 07777 || parse_uint(a[5], &d->uid) < 0 ||
+        parse_uint(a[6], &d->gid) < 0)
+      return -1;
+    d->path = a[0];
+    d->kind = a[1][0];
+    p->n_devices++;
+  } else if (ctr_streq(kw, "symlink")) {
+    if (p->n_symlinks == CTR_MAX_SYMLINKS)
+      return -1;
+    p->symlinks[p->n_symlinks].path = a[0];
+    p->symlinks[p->n_symlinks++].target = a[1];
+  } else if (ctr_streq(kw, "masked")) {
+    if (p->n_masked == CTR_MAX_PATHS)
+      return -1;
+    p->masked[p->n_masked++] = a[0];
+  } else if (ctr_streq(kw, "readonly")) {
+    if (p->n_readonly == CTR_MAX_PATHS)
+      return -1;
+    p->readonly[p->n_readonly++] = a[0];
+  } else if (ctr_streq(kw, "env")) {
+    if (p->n_env == CTR_MAX_ENV)
+      return -1;
+    p->env[p->n_env++] = a[0];
+  } else if (ctr_streq(kw, "arg")) {
+    if (p->n_args == CTR_MAX_ARGS)
+      return -1;
+    p->argv[p->n_args++] = a[0];
+  } else if (ctr_streq(kw, "cwd")) {
+    p->cwd = a[0];
+  } else if (ctr_streq(kw, "mkcwd")) {
+    return parse_bool(a[0], &p->mkcwd);
+  } else if (ctr_streq(kw, "user")) {
+    return parse_uint(a[0], &p->uid) < 0 || parse_uint(a[1], &p->gid) < 0 ? -1 : 0;
+  } else if (ctr_streq(kw, "group")) {
+    if (p->n_groups == CTR_MAX_GROUPS)
+      return -1;
+    return parse_uint(a[0], &p->groups[p->n_groups++]);
+  } else if (ctr_streq(kw, "umask")) {
+    if (parse_ulong(a[0], 0777, &ul) < 0)
+      return -1;
+    p->umask = (int)ul;
+  } else if (ctr_streq(kw, "rlimit")) {
+    struct ctr_rlimit *r = &p->rlimits[p->n_rlimits];
+
+    if (p->n_rlimits == CTR_MAX_RLIMITS || parse_ulong(a[0], RLIM_NLIMITS - 1, &ul) < 0 ||
+        parse_rlim(a[1], &r->limit.rlim_cur) < 0 || parse_rlim(a[2], &r->limit.rlim_max) < 0)
+      return -1;
+    r->resource = (int)ul;
+    p->n_rlimits++;
+  } else if (ctr_streq(kw, "nonewprivs")) {
+    return parse_bool(a[0], &p->no_new_privs);
+  } else if (ctr_streq(kw, "loopback")) {
+    return parse_bool(a[0], &p->loopback);
+  } else if (ctr_streq(kw, "log")) {
+    p->log_path = a[0];
+  } else if (ctr_streq(kw, "exitfile")) {
+    p->exit_file = a[0];
+  } else if (ctr_streq(kw, "unmount")) {
+    p->unmount_path = a[0];
+  } else if (ctr_streq(kw, "exitcmd")) {
+    if (p->n_exitcmd == CTR_MAX_EXITCMD)
+      return -1;
+    p->exitcmd[p->n_exitcmd++] = a[0];
+  } else {
+    return -1;
+  }
+  return 0;
+}
+
+static int arg_count(const char *kw)
+{
+  static const struct {
+    const char *kw;
+    int n;
+  } counts[] = {
+    { "mount", 6 }, { "device", 7 }, { "symlink", 2 }, { "user", 2 }, { "rlimit", 3 }, { "end", 0 },
+  };
+  size_t i;
+
+  for (i = 0; i < sizeof counts / sizeof counts[0]; i++)
+    if (ctr_streq(kw, counts[i].kw))
+      return counts[i].n;
+  return 1;
+}
+
+int ctr_plan_parse(char *buf, size_t len, struct ctr_plan *plan, const char **bad_record)
+{
+  char *p = buf, *end = buf + len;
+
+  reset(plan);
+  *bad_record = "end";
+  if (len == 0 || buf[len - 1] != '\0')
+    return -EINVAL;
+  while (p < end) {
+    char *kw = p, *a[MAX_ARGS_PER_RECORD];
+    int n = arg_count(kw), i;
+
+    p += strlen(p) + 1;
+    *bad_record = kw;
+    for (i = 0; i < n; i++) {
+      if (p >= end)
+        return -EINVAL;
+      a[i] = p;
+      p += strlen(p) + 1;
+    }
+    if (ctr_streq(kw, "end")) {
+      plan->env[plan->n_env] = NULL;
+      plan->argv[plan->n_args] = NULL;
+      plan->exitcmd[plan->n_exitcmd] = NULL;
+      *bad_record = NULL;
+      return 0;
+    }
+    if (record(plan, kw, a) < 0)
+      return -EINVAL;
+  }
+  *bad_record = "end";
+  return -EINVAL;
+}
+
+/* Absolute, and no ".." component that could climb out of the root. */
+static int clean_abs(const char *path)
+{
+  const char *s = path;
+
+  if (!path || path[0] != '/')
+    return 0;
+  while (*s) {
+    size_t n;
+
+    while (*s == '/')
+      s++;
+    n = strcspn(s, "/");
+    if (n == 2 && s[0] == '.' && s[1] == '.')
+      return 0;
+    s += n;
+  }
+  return 1;
+}
+
+int ctr_plan_validate(const struct ctr_plan *p, const char **what)
+{
+  size_t i;
+
+#define CHECK(cond, w)                                                                             \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      *what = (w);                                                                                 \
+      return -EINVAL;                                                                              \
+    }                                                                                              \
+  } while (0)
+
+  CHECK(p->root, "root");
+  CHECK(clean_abs(p->root), p->root);
+  /* Without these namespaces the ladder would change the host's mount table or hostname. */
+  CHECK(p->clone_flags & CLONE_NEWNS, "ns mnt");
+  CHECK(!p->hostname || (p->clone_flags & CLONE_NEWUTS), "ns uts");
+  CHECK(p->n_args > 0, "arg");
+  CHECK(clean_abs(p->cwd), p->cwd);
+  for (i = 0; i < p->n_mounts; i++)
+    CHECK(clean_abs(p->mounts[i].dest), p->mounts[i].dest);
+  for (i = 0; i < p->n_devices; i++)
+    CHECK(clean_abs(p->devices[i].path), p->devices[i].path);
+  for (i = 0; i < p->n_symlinks; i++)
+    CHECK(clean_abs(p->symlinks[i].path), p->symlinks[i].path);
+  for (i = 0; i < p->n_masked; i++)
+    CHECK(clean_abs(p->masked[i]), p->masked[i]);
+  for (i = 0; i < p->n_readonly; i++)
+    CHECK(clean_abs(p->readonly[i]), p->readonly[i]);
+  CHECK(!p->log_path || p->log_path[0] == '/', p->log_path);
+  CHECK(!p->exit_file || p->exit_file[0] == '/', p->exit_file);
+  CHECK(!p->unmount_path || p->unmount_path[0] == '/', p->unmount_path);
+  CHECK(p->n_exitcmd == 0 || p->exitcmd[0][0] == '/', p->exitcmd[0]);
+#undef CHECK
+  *what = NULL;
+  return 0;
+}

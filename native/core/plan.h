@@ -1,0 +1,129 @@
+/*
+ * The launch plan: what TypeScript decided, in a form the monitor can parse
+ * without a JSON library. It is the OCI runtime config (config.json) with
+ * every choice already made: mount options turned into MS_* flags, default
+ * devices listed, the user resolved to numbers, PATH known.
+ *
+ * Wire format (written by src/runtime/plan/encode-plan.ts): a sequence of
+ * NUL-terminated strings. Each record is a keyword followed by a fixed number
+ * of arguments. Numbers are decimal text (a leading zero is refused, so an
+ * octal mode sent by mistake fails); MS_* flags may also be written as names
+ * joined by '|'. The plan ends with the record "end". Absent records default
+ * to: propagation MS_REC|MS_SLAVE, cwd "/", user 0 0, umask unchanged.
+ * "ns mnt" is required, and "ns uts" with a hostname: without them the ladder
+ * would change the host's mounts or hostname.
+ *
+ *   root       <host path of the rootfs (the overlay merged dir)>
+ *   ns         <mnt|pid|uts|ipc|net|cgroup>          new namespace to create
+ *   propagation <MS_* flags for "/" in the new mount namespace, e.g. MS_REC|MS_SLAVE>
+ *   hostname   <name>
+ *   mount      <dest> <type> <source> <flags> <data> <kind>
+ *              dest is absolute inside the container; kind is "dir" or "file"
+ *              (what to create when dest is missing); MS_BIND|MS_RDONLY is
+ *              applied as a bind followed by a read-only remount.
+ *   device     <path> <c|b|p> <major> <minor> <mode> <uid> <gid>
+ *   symlink    <link path in container> <target>
+ *   masked     <path>                                 (bind /dev/null, or ro tmpfs on a dir)
+ *   readonly   <path>                                 (bind onto itself, remount ro)
+ *   env        <KEY=VALUE>
+ *   arg        <argv element>                         (at least one)
+ *   cwd        <absolute path in the container>
+ *   mkcwd      <0|1>                                   create cwd (0755) when missing
+ *   user       <uid> <gid>
+ *   group      <gid>                                   supplementary group (repeatable)
+ *   umask      <mask>
+ *   rlimit     <RLIMIT_* number> <soft> <hard>          ("-1" means infinity)
+ *   nonewprivs <0|1>
+ *   loopback   <0|1>                                   bring up lo in the new net namespace
+ *   log        <host path>                             detached: container stdout/stderr go
+ *                                                      to this file as docker json-file lines
+ *   exitfile   <host path>                             monitor writes the exit status here
+ *   unmount    <host path>                             monitor unmounts this after the exit
+ *   exitcmd    <argv element>                          monitor execs this argv last (repeatable)
+ *   end
+ */
+#ifndef CTR_PLAN_H
+#define CTR_PLAN_H
+
+#include <stddef.h>
+#include <sys/resource.h>
+
+#define CTR_PLAN_MAX_BYTES (1u << 20)
+#define CTR_MAX_NS 8
+#define CTR_MAX_MOUNTS 256
+#define CTR_MAX_DEVICES 64
+#define CTR_MAX_SYMLINKS 64
+#define CTR_MAX_PATHS 64
+#define CTR_MAX_ENV 4096
+#define CTR_MAX_ARGS 4096
+#define CTR_MAX_GROUPS 64
+#define CTR_MAX_RLIMITS 16
+#define CTR_MAX_EXITCMD 64
+
+struct ctr_mount {
+  const char *dest, *type, *source, *data;
+  unsigned long flags;
+  int is_file;
+};
+
+struct ctr_device {
+  const char *path;
+  char kind; /* 'c', 'b' or 'p' */
+  unsigned major, minor, mode, uid, gid;
+};
+
+struct ctr_symlink {
+  const char *path, *target;
+};
+
+struct ctr_rlimit {
+  int resource;
+  struct rlimit limit;
+};
+
+struct ctr_plan {
+  const char *root;
+  int clone_flags; /* CLONE_NEW* */
+  unsigned long propagation;
+  const char *hostname;
+  struct ctr_mount mounts[CTR_MAX_MOUNTS];
+  size_t n_mounts;
+  struct ctr_device devices[CTR_MAX_DEVICES];
+  size_t n_devices;
+  struct ctr_symlink symlinks[CTR_MAX_SYMLINKS];
+  size_t n_symlinks;
+  const char *masked[CTR_MAX_PATHS];
+  size_t n_masked;
+  const char *readonly[CTR_MAX_PATHS];
+  size_t n_readonly;
+  char *env[CTR_MAX_ENV + 1];  /* NULL-terminated, for execve */
+  size_t n_env;
+  char *argv[CTR_MAX_ARGS + 1]; /* NULL-terminated */
+  size_t n_args;
+  const char *cwd;
+  int mkcwd;
+  unsigned uid, gid;
+  unsigned groups[CTR_MAX_GROUPS];
+  size_t n_groups;
+  int umask; /* -1: leave as is */
+  struct ctr_rlimit rlimits[CTR_MAX_RLIMITS];
+  size_t n_rlimits;
+  int no_new_privs;
+  int loopback;
+  const char *log_path;
+  const char *exit_file;
+  const char *unmount_path;
+  char *exitcmd[CTR_MAX_EXITCMD + 1];
+  size_t n_exitcmd;
+};
+
+/* Parses buf[0..len) (which must end in NUL) into plan; pointers point into
+ * buf. Returns 0, or -EINVAL with *bad_record set to the offending keyword. */
+int ctr_plan_parse(char *buf, size_t len, struct ctr_plan *plan, const char **bad_record);
+
+/* Checks what the parser cannot: absolute paths, no "..", argv present, a
+ * mount namespace. Returns 0, or -EINVAL with *what set to the offending path
+ * or, for something missing, its keyword ("root", "arg", "ns mnt", "ns uts"). */
+int ctr_plan_validate(const struct ctr_plan *plan, const char **what);
+
+#endif

@@ -1,0 +1,76 @@
+/*
+ * Failure and status records, monitor -> CLI.
+ *
+ *   CLI (node)                 monitor                        child (container init)
+ *     | plan on fd 3 ------------>| parse + validate
+ *     |                           | clone3(CLONE_NEW*|CLONE_PIDFD) ---->| ladder: mounts, pivot_root, ...
+ *     |                           |<-- error pipe (O_CLOEXEC) ----------| record on failure, _exit(127)
+ *     |                           |    EOF without a record = execve succeeded
+ *     |<-- fd 4: STARTED{pid} ----|
+ *     |    or FAILED{stage,...}   | waits on pidfd, writes exitfile, unmounts, exits
+ *
+ * Records are fixed-size and written with one write(2), so a reader never sees
+ * half a record and a full pipe never blocks the child (runc#2530).
+ * The stage numbers are mirrored in src/native/stages.ts; keep them in step.
+ */
+#ifndef CTR_REPORT_H
+#define CTR_REPORT_H
+
+#include <stdint.h>
+
+#define CTR_REPORT_VERSION 1
+#define CTR_REPORT_DETAIL 240
+
+enum ctr_report_kind {
+  CTR_REPORT_STARTED = 1, /* pid = container init in the host's PID namespace */
+  CTR_REPORT_FAILED = 2,
+};
+
+enum ctr_stage {
+  CTR_STAGE_NONE = 0,
+  CTR_STAGE_PLAN = 1,        /* detail: the bad record */
+  CTR_STAGE_CLONE = 2,
+  CTR_STAGE_LOG = 3,         /* opening the log file; detail: path */
+  CTR_STAGE_PROPAGATION = 4,
+  CTR_STAGE_ROOTFS = 5,      /* binding the rootfs onto itself; detail: path */
+  CTR_STAGE_MOUNT = 6,       /* index: mount number; detail: "TYPE on DEST" */
+  CTR_STAGE_DEVICE = 7,      /* detail: path */
+  CTR_STAGE_SYMLINK = 8,     /* detail: path */
+  CTR_STAGE_PIVOT_ROOT = 9,
+  CTR_STAGE_MASK = 10,       /* detail: path */
+  CTR_STAGE_READONLY = 11,   /* detail: path */
+  CTR_STAGE_HOSTNAME = 12,
+  CTR_STAGE_LOOPBACK = 13,
+  CTR_STAGE_RLIMIT = 14,
+  CTR_STAGE_SETGROUPS = 15,
+  CTR_STAGE_SETGID = 16,
+  CTR_STAGE_SETUID = 17,
+  CTR_STAGE_MKCWD = 18,      /* detail: cwd */
+  CTR_STAGE_CHDIR = 19,      /* detail: cwd */
+  CTR_STAGE_CWD_OUTSIDE = 20,/* cwd resolved outside the root (CVE-2024-21626); detail: cwd */
+  CTR_STAGE_NO_NEW_PRIVS = 21,
+  CTR_STAGE_CLOSE_FDS = 22,
+  CTR_STAGE_EXEC = 23,       /* detail: argv[0] */
+  CTR_STAGE_SETSID = 24,
+  CTR_STAGE_STDIO = 25,
+  CTR_STAGE_SEAL = 26,       /* re-executing from a sealed copy (CVE-2019-5736); detail: what */
+};
+
+struct ctr_report {
+  uint32_t version;
+  uint32_t kind;
+  int32_t pid;
+  int32_t stage;
+  int32_t index;
+  int32_t err; /* positive errno */
+  char detail[CTR_REPORT_DETAIL]; /* NUL-terminated */
+};
+
+/* Fills every byte of *r (detail truncated, NULL means empty). Async-signal-safe. */
+void ctr_report_fill(struct ctr_report *r, enum ctr_report_kind kind, int stage, int index,
+                     int err, const char *detail);
+
+/* Writes *r with one write(2); returns 0 or -errno. Async-signal-safe. */
+int ctr_report_write(int fd, const struct ctr_report *r);
+
+#endif

@@ -1,0 +1,181 @@
+/* Plan parsing and validation: the wire format of plan.h, byte for byte. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+
+#include "../core/plan.h"
+
+static struct ctr_plan plan;
+static char buf[8192];
+static int failures;
+
+#define EXPECT(cond)                                                                               \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond);                          \
+      failures++;                                                                                  \
+    }                                                                                              \
+  } while (0)
+
+/* Builds a plan from a NULL-terminated list of fields, each sent NUL-terminated. */
+static size_t build(const char *const *fields)
+{
+  size_t len = 0;
+
+  for (; *fields; fields++) {
+    size_t n = strlen(*fields) + 1;
+
+    memcpy(buf + len, *fields, n);
+    len += n;
+  }
+  return len;
+}
+
+static int parse(const char *const *fields, const char **bad)
+{
+  return ctr_plan_parse(buf, build(fields), &plan, bad);
+}
+
+static void test_full_plan(void)
+{
+  const char *fields[] = {
+    "root", "/var/lib/tsrun/overlay/x/merged",
+    "ns", "mnt", "ns", "pid", "ns", "net", "ns", "uts",
+    "propagation", "MS_REC|MS_SLAVE",
+    "hostname", "box",
+    "mount", "/proc", "proc", "proc", "14", "", "dir",
+    "mount", "/etc/hosts", "bind", "/h/hosts", "MS_BIND|MS_RDONLY", "", "file",
+    "device", "/dev/null", "c", "1", "3", "438", "0", "0",
+    "symlink", "/dev/fd", "/proc/self/fd",
+    "masked", "/proc/kcore", "readonly", "/proc/sys",
+    "env", "PATH=/bin", "arg", "sh", "arg", "-c",
+    "cwd", "/work", "mkcwd", "1", "user", "1000", "100", "group", "5", "umask", "18",
+    "rlimit", "7", "1024", "-1", "nonewprivs", "1", "loopback", "1",
+    "log", "/l", "exitfile", "/e", "unmount", "/u", "exitcmd", "/bin/true",
+    "end", NULL,
+  };
+  const char *bad = "unset";
+
+  EXPECT(parse(fields, &bad) == 0);
+  EXPECT(bad == NULL);
+  EXPECT(strcmp(plan.root, "/var/lib/tsrun/overlay/x/merged") == 0);
+  EXPECT(plan.clone_flags == (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS));
+  EXPECT(plan.propagation == (MS_REC | MS_SLAVE));
+  EXPECT(plan.n_mounts == 2);
+  EXPECT(plan.mounts[0].flags == (MS_NOSUID | MS_NODEV | MS_NOEXEC));
+  EXPECT(plan.mounts[0].data == NULL && plan.mounts[0].is_file == 0);
+  EXPECT(plan.mounts[1].flags == (MS_BIND | MS_RDONLY) && plan.mounts[1].is_file == 1);
+  EXPECT(plan.n_devices == 1 && plan.devices[0].kind == 'c' && plan.devices[0].mode == 0666);
+  EXPECT(plan.devices[0].major == 1 && plan.devices[0].minor == 3);
+  EXPECT(plan.n_args == 2 && plan.argv[2] == NULL && strcmp(plan.argv[1], "-c") == 0);
+  EXPECT(plan.n_env == 1 && plan.env[1] == NULL);
+  EXPECT(plan.uid == 1000 && plan.gid == 100 && plan.n_groups == 1 && plan.groups[0] == 5);
+  EXPECT(plan.umask == 022 && plan.mkcwd == 1 && plan.no_new_privs == 1 && plan.loopback == 1);
+  EXPECT(plan.n_rlimits == 1 && plan.rlimits[0].resource == 7);
+  EXPECT(plan.rlimits[0].limit.rlim_cur == 1024 && plan.rlimits[0].limit.rlim_max == RLIM_INFINITY);
+  EXPECT(plan.n_exitcmd == 1 && plan.exitcmd[1] == NULL);
+  EXPECT(ctr_plan_validate(&plan, &bad) == 0);
+}
+
+static void test_defaults(void)
+{
+  const char *fields[] = { "root", "/r", "ns", "mnt", "arg", "true", "end", NULL };
+  const char *bad;
+
+  EXPECT(parse(fields, &bad) == 0);
+  EXPECT(strcmp(plan.cwd, "/") == 0 && plan.umask == -1 && plan.propagation == (MS_REC | MS_SLAVE));
+  EXPECT(plan.log_path == NULL && plan.hostname == NULL && plan.n_mounts == 0);
+  EXPECT(ctr_plan_validate(&plan, &bad) == 0);
+}
+
+static void expect_bad(const char *const *fields, const char *want)
+{
+  const char *bad = NULL;
+
+  EXPECT(parse(fields, &bad) == -EINVAL);
+  EXPECT(bad && strcmp(bad, want) == 0);
+}
+
+static void test_parse_errors(void)
+{
+  const char *unknown[] = { "root", "/r", "bogus", "x", "end", NULL };
+  const char *bad_ns[] = { "ns", "time", "end", NULL };
+  const char *octal[] = { "umask", "022", "end", NULL };
+  const char *bad_kind[] = { "mount", "/a", "tmpfs", "tmpfs", "0", "", "fifo", "end", NULL };
+  const char *bad_flag[] = { "mount", "/a", "tmpfs", "tmpfs", "MS_BOGUS", "", "dir", "end", NULL };
+  const char *short_record[] = { "mount", "/a", "tmpfs", NULL };
+  const char *no_end[] = { "root", "/r", NULL };
+  const char *bad_dev[] = { "device", "/dev/x", "x", "1", "1", "438", "0", "0", "end", NULL };
+  const char *bad_bool[] = { "mkcwd", "yes", "end", NULL };
+  const char *overflow[] = { "user", "4294967296", "0", "end", NULL };
+  const char *bad;
+
+  expect_bad(unknown, "bogus");
+  expect_bad(bad_ns, "ns");
+  expect_bad(octal, "umask");
+  expect_bad(bad_kind, "mount");
+  expect_bad(bad_flag, "mount");
+  expect_bad(short_record, "mount");
+  expect_bad(no_end, "end");
+  expect_bad(bad_dev, "device");
+  expect_bad(bad_bool, "mkcwd");
+  expect_bad(overflow, "user");
+  /* Not NUL-terminated. */
+  memcpy(buf, "end", 3);
+  EXPECT(ctr_plan_parse(buf, 3, &plan, &bad) == -EINVAL);
+  EXPECT(ctr_plan_parse(buf, 0, &plan, &bad) == -EINVAL);
+}
+
+static void expect_invalid(const char *const *fields, const char *want)
+{
+  const char *bad = NULL;
+
+  EXPECT(parse(fields, &bad) == 0);
+  EXPECT(ctr_plan_validate(&plan, &bad) == -EINVAL);
+  EXPECT(bad && strcmp(bad, want) == 0);
+}
+
+static void test_validation(void)
+{
+  const char *no_root[] = { "ns", "mnt", "arg", "x", "end", NULL };
+  const char *rel_root[] = { "root", "r", "ns", "mnt", "arg", "x", "end", NULL };
+  const char *no_mntns[] = { "root", "/r", "arg", "x", "end", NULL };
+  const char *no_utsns[] = { "root", "/r", "ns", "mnt", "hostname", "h", "arg", "x", "end", NULL };
+  const char *no_args[] = { "root", "/r", "ns", "mnt", "end", NULL };
+  const char *dotdot[] = { "root", "/r", "ns", "mnt", "arg", "x",
+                           "mount", "/a/../../etc", "tmpfs", "tmpfs", "0", "", "dir", "end", NULL };
+  const char *rel_cwd[] = { "root", "/r", "ns", "mnt", "arg", "x", "cwd", "work", "end", NULL };
+  const char *dotdot_dev[] = { "root", "/r", "ns", "mnt", "arg", "x",
+                               "device", "/dev/..", "c", "1", "3", "438", "0", "0", "end", NULL };
+  const char *rel_masked[] = { "root", "/r", "ns", "mnt", "arg", "x", "masked", "proc/kcore", "end", NULL };
+  const char *rel_exitcmd[] = { "root", "/r", "ns", "mnt", "arg", "x", "exitcmd", "true", "end", NULL };
+  const char *dots_ok[] = { "root", "/r", "ns", "mnt", "arg", "x", "cwd", "/a/..b/...", "end", NULL };
+  const char *bad;
+
+  expect_invalid(no_root, "root");
+  expect_invalid(rel_root, "r");
+  expect_invalid(no_mntns, "ns mnt");
+  expect_invalid(no_utsns, "ns uts");
+  expect_invalid(no_args, "arg");
+  expect_invalid(dotdot, "/a/../../etc");
+  expect_invalid(rel_cwd, "work");
+  expect_invalid(dotdot_dev, "/dev/..");
+  expect_invalid(rel_masked, "proc/kcore");
+  expect_invalid(rel_exitcmd, "true");
+  EXPECT(parse(dots_ok, &bad) == 0);
+  EXPECT(ctr_plan_validate(&plan, &bad) == 0);
+}
+
+int main(void)
+{
+  test_full_plan();
+  test_defaults();
+  test_parse_errors();
+  test_validation();
+  if (failures)
+    fprintf(stderr, "%d failure(s)\n", failures);
+  return failures != 0;
+}

@@ -1,0 +1,46 @@
+import { Option, type Command } from 'commander';
+import type { ContextFactory } from './main.js';
+
+export function registerInspect(program: Command, ctx: ContextFactory): void {
+  const action = (forced?: 'container' | 'image') => async (refs: string[], o: { type?: 'container' | 'image' }) => {
+    const [{ findContainer }, { resolveImage }, { inspectContainer, inspectImage }, { ContainerNotFoundError, RuntimeError }] = await Promise.all([
+      import('../runtime/containers.js'),
+      import('../store/images.js'),
+      import('../runtime/inspect.js'),
+      import('../errors.js'),
+    ]);
+    const c = ctx();
+    const type = forced ?? o.type;
+    const out: unknown[] = [];
+    let missing: string | undefined;
+    for (const ref of refs) {
+      try {
+        if (type !== 'image') {
+          try {
+            out.push(inspectContainer(c.paths, findContainer(c.paths, ref)));
+            continue;
+          } catch (err) {
+            if (type === 'container' || !(err instanceof ContainerNotFoundError)) throw err;
+          }
+        }
+        out.push(inspectImage(c.paths, resolveImage(c.paths, ref)));
+      } catch (err) {
+        if (!(err instanceof RuntimeError)) throw err;
+        missing = ref;
+        process.stderr.write(`tsrun: no such object: ${ref}\n`);
+      }
+    }
+    process.stdout.write(JSON.stringify(out, null, 4) + '\n');
+    if (missing !== undefined) process.exit(1);
+  };
+
+  program
+    .command('inspect')
+    .description('Show low-level information on containers and images, as JSON')
+    .argument('<name...>', 'container or image names or ids')
+    .addOption(new Option('--type <type>', 'only look for this kind of object').choices(['container', 'image']))
+    .action(action());
+
+  const image = program.commands.find((cmd) => cmd.name() === 'image') ?? program.command('image').description('Manage images');
+  image.command('inspect').description('Show images as JSON').argument('<image...>').action(action('image'));
+}

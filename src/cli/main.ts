@@ -1,0 +1,74 @@
+import { Command, CommanderError, Option } from 'commander';
+import { RuntimeError } from '../errors.js';
+import { setLogLevel } from '../log.js';
+import { makeContext, type Context } from '../runtime/context.js';
+import { registerRun } from './run.js';
+import { registerPs } from './ps.js';
+import { registerRm } from './rm.js';
+import { registerInspect } from './inspect.js';
+import { registerImages } from './images.js';
+import { registerLoad } from './load.js';
+
+/**
+ * tsrun's command line: commander wiring only. Each verb lives in its own
+ * file and loads the runtime it needs when it runs, so `tsrun ps` never
+ * pays for the image loader and nothing heavy happens at import time.
+ */
+export type ContextFactory = () => Context;
+
+export function buildProgram(): Command {
+  const program = new Command('tsrun');
+  program
+    .description('Run containers from layered images on overlayfs, like docker; and an OCI runtime, like runc.')
+    .version(process.env.npm_package_version ?? '0.1.0', '-v, --version')
+    .addOption(new Option('--root <dir>', 'where images, layers and containers are stored').env('TSRUN_ROOT').default('/var/lib/tsrun'))
+    .addOption(new Option('--runroot <dir>', 'where volatile state (pids, locks) is kept').env('TSRUN_RUNROOT').default('/run/tsrun'))
+    .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['trace', 'debug', 'info', 'warn', 'error']).default('warn'))
+    .option('--debug', 'print error causes and debug logs')
+    .enablePositionalOptions()
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({
+      outputError: (text, write) => write(`tsrun: ${text.replace(/^error: /, '')}`),
+    });
+
+  const ctx: ContextFactory = () => {
+    const g = program.opts<{ root: string; runroot: string; logLevel: string; debug?: boolean }>();
+    setLogLevel(g.debug ? 'debug' : g.logLevel);
+    return makeContext({ root: g.root, runroot: g.runroot, selfCommand: [process.execPath, process.argv[1]!] });
+  };
+
+  registerRun(program, ctx);
+  registerPs(program, ctx);
+  registerRm(program, ctx);
+  registerInspect(program, ctx);
+  registerImages(program, ctx);
+  registerLoad(program, ctx);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  for (const cmd of program.commands) cmd.exitOverride().configureOutput(program.configureOutput());
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    process.exit(exitCodeFor(err, program.opts<{ debug?: boolean }>().debug === true));
+  }
+}
+
+/** Prints one line for an error and returns docker's exit code for it. */
+function exitCodeFor(err: unknown, debug: boolean): number {
+  if (err instanceof CommanderError) {
+    // commander already printed its message; help and version are not errors.
+    return err.exitCode === 0 ? 0 : 125;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`tsrun: ${message}\n`);
+  if (debug) {
+    for (let cause: unknown = err; cause instanceof Error; cause = cause.cause) {
+      process.stderr.write(`${cause.stack ?? cause.message}\n`);
+    }
+  }
+  return err instanceof RuntimeError ? err.exitCode : 125;
+}

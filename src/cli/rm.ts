@@ -1,0 +1,30 @@
+import type { Command } from 'commander';
+import type { ContextFactory } from './main.js';
+
+export function registerRm(program: Command, ctx: ContextFactory): void {
+  program
+    .command('rm')
+    .description('Remove one or more containers and their layers')
+    .argument('<container...>', 'container names or ids (unique prefixes work)')
+    .option('-f, --force', 'kill a running container first')
+    .action(async (refs: string[], o: { force?: boolean }) => {
+      const [{ findContainer }, { removeContainer }] = await Promise.all([
+        import('../runtime/containers.js'),
+        import('../runtime/lifecycle/remove.js'),
+      ]);
+      const c = ctx();
+      let failed: unknown;
+      for (const ref of refs) {
+        try {
+          const rec = findContainer(c.paths, ref);
+          await removeContainer(c, rec.id, { force: o.force === true });
+          process.stdout.write(`${ref}\n`);
+        } catch (err) {
+          // docker goes on with the rest and reports each failure.
+          process.stderr.write(`tsrun: ${(err as Error).message}\n`);
+          failed = err;
+        }
+      }
+      if (failed !== undefined) process.exit(1);
+    });
+}

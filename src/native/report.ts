@@ -1,0 +1,97 @@
+import * as os from 'node:os';
+import * as util from 'node:util';
+import { ContainerStartError } from '../errors.js';
+
+/**
+ * Decoding of the monitor's fixed-size records (native/core/report.h; the
+ * layout and stage numbers must stay in step with it).
+ */
+export const REPORT_SIZE = 6 * 4 + 240;
+export const REPORT_VERSION = 1;
+
+export const enum ReportKind {
+  Started = 1,
+  Failed = 2,
+}
+
+export interface Report {
+  kind: ReportKind;
+  pid: number;
+  stage: number;
+  index: number;
+  errno: number;
+  detail: string;
+}
+
+export function decodeReport(buf: Buffer): Report {
+  if (buf.length !== REPORT_SIZE) throw new Error(`monitor report has ${buf.length} bytes, want ${REPORT_SIZE}`);
+  const version = buf.readUInt32LE(0);
+  if (version !== REPORT_VERSION) throw new Error(`monitor report version ${version}, want ${REPORT_VERSION}`);
+  const detail = buf.subarray(24);
+  const nul = detail.indexOf(0);
+  return {
+    kind: buf.readUInt32LE(4) as ReportKind,
+    pid: buf.readInt32LE(8),
+    stage: buf.readInt32LE(12),
+    index: buf.readInt32LE(16),
+    errno: buf.readInt32LE(20),
+    detail: detail.subarray(0, nul < 0 ? detail.length : nul).toString('utf8'),
+  };
+}
+
+/** What each rung of the child ladder was doing, as a phrase; `%s` is the record's detail. */
+const STAGES: Record<number, string> = {
+  1: 'reading the launch plan (%s)',
+  2: 'creating the container process',
+  3: 'opening the log file %s',
+  4: 'setting mount propagation of /',
+  5: 'binding the root filesystem %s',
+  6: 'mounting %s',
+  7: 'creating device %s',
+  8: 'creating symlink %s',
+  9: 'pivoting into the root filesystem',
+  10: 'masking %s',
+  11: 'making %s read-only',
+  12: 'setting the hostname',
+  13: 'bringing up the loopback interface',
+  14: 'setting resource limits',
+  15: 'setting supplementary groups',
+  16: 'setting the group id',
+  17: 'setting the user id',
+  18: 'creating the working directory %s',
+  19: 'changing to the working directory %s',
+  20: 'checking the working directory %s is inside the container',
+  21: 'setting no_new_privs',
+  22: 'closing inherited file descriptors',
+  23: 'executing %s',
+  24: 'creating a session',
+  25: 'connecting stdio',
+  26: 'running the monitor from a sealed copy (%s)',
+};
+
+export const STAGE_EXEC = 23;
+
+/** "EPERM (operation not permitted)", from libuv's own table (negative errno keys). */
+export function describeErrno(errno: number): string {
+  const entry = util.getSystemErrorMap().get(-errno);
+  return entry ? `${entry[0]} (${entry[1]})` : `errno ${errno}`;
+}
+
+export function errnoName(errno: number): string {
+  return util.getSystemErrorMap().get(-errno)?.[0] ?? `errno ${errno}`;
+}
+
+/**
+ * Turns a failure record into the error the CLI prints, with docker's exit
+ * codes: a command that is not found is 127, one that cannot be executed
+ * 126, any other failed step 125.
+ */
+export function reportToError(r: Report): ContainerStartError {
+  const phrase = (STAGES[r.stage] ?? `step ${r.stage}`).replace('%s', r.detail);
+  let exitCode = 125;
+  if (r.stage === STAGE_EXEC) {
+    if (r.errno === os.constants.errno.ENOENT) exitCode = 127;
+    else if (r.errno === os.constants.errno.EACCES || r.errno === os.constants.errno.ENOEXEC) exitCode = 126;
+  }
+  return new ContainerStartError(`${phrase}: ${describeErrno(r.errno)}`, r.stage, errnoName(r.errno), exitCode);
+}

@@ -1,0 +1,78 @@
+/**
+ * The typed face of the native addon (native/addon/addon.cc). Every function
+ * takes one object argument; every fd it returns is O_CLOEXEC. Failures throw
+ * an Error shaped like Node's own fs errors: { code: 'ENOENT', errno: -2,
+ * syscall: 'openat2', path? }.
+ */
+
+/** Flags and constants Node's fs.constants does not carry. */
+export interface NativeConstants {
+  O_PATH: number;
+  O_DIRECTORY: number;
+  O_NOFOLLOW: number;
+  O_CLOEXEC: number;
+  O_CREAT: number;
+  O_EXCL: number;
+  O_WRONLY: number;
+  O_RDONLY: number;
+  O_RDWR: number;
+  O_TRUNC: number;
+  RESOLVE_IN_ROOT: number;
+  RESOLVE_BENEATH: number;
+  RESOLVE_NO_SYMLINKS: number;
+  RESOLVE_NO_MAGICLINKS: number;
+  RESOLVE_NO_XDEV: number;
+  S_IFCHR: number;
+  S_IFBLK: number;
+  S_IFIFO: number;
+  LOCK_SH: number;
+  LOCK_EX: number;
+  LOCK_NB: number;
+  LOCK_UN: number;
+  MNT_DETACH: number;
+}
+
+export interface NativeBinding {
+  constants: NativeConstants;
+
+  /** mount("overlay", target, "overlay", 0, data): data must fit one page. */
+  mountOverlay(opts: { target: string; data: string }): void;
+  /**
+   * The new mount API, for lower chains whose option string would not fit a
+   * page: fsopen("overlay"), fsconfig(lowerdir+) once per lower dir, upperdir,
+   * workdir and each extra "key" or "key=value" option, fsmount, move_mount.
+   */
+  mountOverlayLayers(opts: {
+    target: string;
+    lowerDirs: string[];
+    upperDir?: string;
+    workDir?: string;
+    options: string[];
+  }): void;
+  /** umount2(target, flags). */
+  unmount(opts: { target: string; flags: number }): void;
+
+  /** openat2(dirFd, path, {flags|O_CLOEXEC, mode, resolve}); dirFd -100 is AT_FDCWD. */
+  openat2(opts: { dirFd: number; path: string; flags: number; mode?: number; resolve: number }): number;
+  mkdirat(opts: { dirFd: number; name: string; mode: number }): void;
+  symlinkat(opts: { target: string; dirFd: number; name: string }): void;
+  /** linkat(oldDirFd, oldPath, newDirFd, newName, 0): never follows symlinks. */
+  linkat(opts: { oldDirFd: number; oldPath: string; newDirFd: number; newName: string }): void;
+  /** mknodat(dirFd, name, mode (type|perm), makedev(major, minor)). */
+  mknodat(opts: { dirFd: number; name: string; mode: number; major: number; minor: number }): void;
+  /** fchownat(dirFd, name, uid, gid, AT_SYMLINK_NOFOLLOW); name "" means the fd itself (AT_EMPTY_PATH). */
+  fchownat(opts: { dirFd: number; name: string; uid: number; gid: number }): void;
+  /** utimensat(dirFd, name, [atime, mtime], AT_SYMLINK_NOFOLLOW); name "" means the fd itself. */
+  utimensat(opts: { dirFd: number; name: string; atimeSec: number; atimeNsec: number; mtimeSec: number; mtimeNsec: number }): void;
+  /** unlinkat(dirFd, name, isDir ? AT_REMOVEDIR : 0). */
+  unlinkat(opts: { dirFd: number; name: string; isDir: boolean }): void;
+  fsetxattr(opts: { fd: number; name: string; value: Buffer }): void;
+  /** Returns null when the attribute is absent (ENODATA). */
+  fgetxattr(opts: { fd: number; name: string }): Buffer | null;
+  flistxattr(opts: { fd: number }): string[];
+  /** flock(fd, op): throws EAGAIN with LOCK_NB when held elsewhere. */
+  flock(opts: { fd: number; op: number }): void;
+  /** syncfs(fd): flushes the whole filesystem holding fd (one call after unpacking a layer). */
+  syncfs(opts: { fd: number }): void;
+  closeFd(opts: { fd: number }): void;
+}

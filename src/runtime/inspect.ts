@@ -1,0 +1,93 @@
+import { familiarName } from '../store/reference.js';
+import { lowerDiffDirs } from '../store/layers.js';
+import { type StoredImage } from '../store/images.js';
+import { type StorePaths, containerFile, layerDiff, layerMerged, layerWork } from '../store/paths.js';
+import type { ContainerRecord } from './state/record.js';
+import { currentState } from './state/status.js';
+
+/** `inspect` output in docker's shape, for containers and images. */
+
+export function inspectContainer(p: StorePaths, rec: ContainerRecord): Record<string, unknown> {
+  const st = currentState(p, rec);
+  let lowerDir = '';
+  try {
+    lowerDir = lowerDiffDirs(p, rec.rwLayerId).join(':');
+  } catch {
+    lowerDir = '';
+  }
+  return {
+    Id: rec.id,
+    Created: rec.created,
+    Path: rec.path,
+    Args: rec.args,
+    State: {
+      Status: st.running ? 'running' : st.status,
+      Running: st.running,
+      Paused: false,
+      Restarting: false,
+      OOMKilled: false,
+      Dead: false,
+      Pid: st.pid,
+      ExitCode: st.exitCode,
+      Error: st.error,
+      StartedAt: st.startedAt,
+      FinishedAt: st.finishedAt,
+    },
+    Image: rec.imageId,
+    ResolvConfPath: containerFile(p, rec.id, 'resolv.conf'),
+    HostnamePath: containerFile(p, rec.id, 'hostname'),
+    HostsPath: containerFile(p, rec.id, 'hosts'),
+    LogPath: containerFile(p, rec.id, 'ctr.log'),
+    Name: `/${rec.name}`,
+    RestartCount: rec.restartCount,
+    Driver: 'overlay2',
+    Platform: 'linux',
+    HostConfig: { AutoRemove: rec.autoRemove },
+    GraphDriver: {
+      Data: {
+        LowerDir: lowerDir,
+        MergedDir: layerMerged(p, rec.rwLayerId),
+        UpperDir: layerDiff(p, rec.rwLayerId),
+        WorkDir: layerWork(p, rec.rwLayerId),
+      },
+      Name: 'overlay2',
+    },
+    Config: {
+      Hostname: rec.hostname,
+      User: rec.options.user ?? '',
+      Env: rec.options.env,
+      Cmd: rec.options.cmd.length > 0 ? rec.options.cmd : null,
+      Image: rec.imageName,
+      WorkingDir: rec.options.workdir ?? '',
+      Entrypoint: rec.options.entrypoint !== undefined ? [rec.options.entrypoint] : null,
+    },
+  };
+}
+
+export function inspectImage(p: StorePaths, image: StoredImage): Record<string, unknown> {
+  const top = image.layers[image.layers.length - 1]!;
+  const data: Record<string, string> = {};
+  if (image.layers.length > 1) {
+    data.LowerDir = image.layers
+      .slice(0, -1)
+      .reverse()
+      .map((l) => layerDiff(p, l.cacheId))
+      .join(':');
+  }
+  data.MergedDir = layerMerged(p, top.cacheId);
+  data.UpperDir = layerDiff(p, top.cacheId);
+  data.WorkDir = layerWork(p, top.cacheId);
+  return {
+    Id: image.id,
+    RepoTags: image.names.map((n) => familiarName(n)),
+    RepoDigests: [],
+    Created: image.config.created ?? '',
+    Author: image.config.author ?? '',
+    Config: image.config.config ?? {},
+    Architecture: image.config.architecture,
+    Os: image.config.os,
+    Size: image.size,
+    GraphDriver: { Data: data, Name: 'overlay2' },
+    RootFS: { Type: 'layers', Layers: image.config.rootfs.diff_ids },
+  };
+}

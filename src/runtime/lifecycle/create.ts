@@ -1,0 +1,104 @@
+import * as fs from 'node:fs';
+import { ConflictError, UsageError } from '../../errors.js';
+import { populateInitLayer } from '../../store/init-layer.js';
+import { createLayer } from '../../store/layers.js';
+import { resolveImage } from '../../store/images.js';
+import { containerFile, initLayerId, layerDiff, storeLockFile } from '../../store/paths.js';
+import { NAME_PATTERN, generateName, newId } from '../../util/ids.js';
+import { writeFileAtomic } from '../../util/atomic-write.js';
+import { withLock } from '../../util/lock.js';
+import type { Context } from '../context.js';
+import { listContainers } from '../containers.js';
+import { type RunOptions, resolveArgs } from '../plan/container-spec.js';
+import { type ContainerRecord, ZERO_TIME, ensureContainerDir, writeRecord } from '../state/record.js';
+import { logger } from '../../log.js';
+
+export interface CreateRequest {
+  image: string;
+  name?: string;
+  options: RunOptions;
+  autoRemove: boolean;
+}
+
+/**
+ * Creates a container: its record, its `<id>-init` layer on the image's top
+ * layer, its rw layer on that, and the files bind-mounted over the init
+ * layer's placeholders. The record is written first, so an interrupted
+ * create leaves something `rm -f` can find and finish.
+ */
+export async function createContainer(ctx: Context, req: CreateRequest): Promise<ContainerRecord> {
+  const p = ctx.paths;
+  if (req.name !== undefined && !NAME_PATTERN.test(req.name)) {
+    throw new UsageError(`invalid container name "${req.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+  }
+  const image = resolveImage(p, req.image);
+  const args = resolveArgs(image.config.config, req.options);
+  const top = image.layers[image.layers.length - 1];
+  if (!top) throw new UsageError(`image ${req.image} has no layers`);
+
+  const id = newId();
+  const hostname = req.options.hostname ?? id.slice(0, 12);
+  const rec = await withLock(ctx.native, storeLockFile(p), () => {
+    const taken = new Set(listContainers(p).map((c) => c.name));
+    if (req.name !== undefined && taken.has(req.name)) {
+      const owner = listContainers(p).find((c) => c.name === req.name)!;
+      throw new ConflictError(`the container name "${req.name}" is already in use by container ${owner.id.slice(0, 12)}; remove it or pick another name`);
+    }
+    const record: ContainerRecord = {
+      id,
+      name: req.name ?? generateName((n) => taken.has(n)),
+      created: new Date().toISOString(),
+      imageId: image.id,
+      imageName: req.image,
+      options: req.options,
+      autoRemove: req.autoRemove,
+      hostname,
+      path: args[0]!,
+      args: args.slice(1),
+      rwLayerId: id,
+      initLayerId: initLayerId(id),
+      state: { status: 'created', exitCode: 0, error: '', startedAt: ZERO_TIME, finishedAt: ZERO_TIME },
+      restartCount: 0,
+    };
+    ensureContainerDir(p, id);
+    writeRecord(p, record);
+    createLayer(p, record.initLayerId, top.cacheId);
+    populateInitLayer(layerDiff(p, record.initLayerId));
+    createLayer(p, record.rwLayerId, record.initLayerId);
+    return record;
+  });
+
+  writeFileAtomic(containerFile(p, id, 'hostname'), `${hostname}\n`);
+  writeFileAtomic(containerFile(p, id, 'hosts'), hostsFile(hostname));
+  writeFileAtomic(containerFile(p, id, 'resolv.conf'), resolvConf());
+  logger('lifecycle').info({ cid: id, op: 'create' }, 'created');
+  return rec;
+}
+
+/** docker's /etc/hosts for a container without a network of its own beyond lo. */
+function hostsFile(hostname: string): string {
+  return [
+    '127.0.0.1\tlocalhost',
+    '::1\tlocalhost ip6-localhost ip6-loopback',
+    'fe00::0\tip6-localnet',
+    'ff00::0\tip6-mcastprefix',
+    'ff02::1\tip6-allnodes',
+    'ff02::2\tip6-allrouters',
+    `127.0.1.1\t${hostname}`,
+    '',
+  ].join('\n');
+}
+
+/** The host's resolv.conf without loopback resolvers, which mean nothing in another network namespace (docker's rule). */
+function resolvConf(): string {
+  let host = '';
+  try {
+    host = fs.readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {
+    host = '';
+  }
+  return host
+    .split('\n')
+    .filter((line) => !/^\s*nameserver\s+(127\.|::1\b)/.test(line))
+    .join('\n');
+}

@@ -1,0 +1,42 @@
+import * as fs from 'node:fs';
+import { RuntimeError } from '../../errors.js';
+import { logger } from '../../log.js';
+import { removeLayer } from '../../store/layers.js';
+import { unmountLayer } from '../../store/mounts.js';
+import { containerDir, containerLockFile, storeLockFile } from '../../store/paths.js';
+import { removeTree } from '../../store/remove-tree.js';
+import { withLock } from '../../util/lock.js';
+import type { Context } from '../context.js';
+import { readRecord, removeRuntime, writeRecord } from '../state/record.js';
+import { assertCan, currentState } from '../state/status.js';
+import { signalAndWait } from './kill.js';
+
+/**
+ * Removes a container in the order STYLE.md §3 gives: mark it removing,
+ * kill it (with -f), detach the union and verify it is gone, then delete
+ * the rw and init layers, their l/ links, and the state. If the unmount
+ * cannot be verified nothing is deleted (containerd#10704).
+ */
+export async function removeContainer(ctx: Context, id: string, opts: { force: boolean }): Promise<void> {
+  const p = ctx.paths;
+  await withLock(ctx.native, containerLockFile(p, id), async () => {
+    const rec = readRecord(p, id);
+    if (!rec) return;
+    const st = currentState(p, rec);
+    assertCan(st.running ? 'running' : st.status, opts.force ? 'rm -f' : 'rm', rec.name);
+    if (st.running && !(await signalAndWait(ctx, id, 'SIGKILL', 10_000))) {
+      throw new RuntimeError(`container ${rec.name} did not die after SIGKILL`);
+    }
+    rec.state = { ...rec.state, status: 'removing', exitCode: st.exitCode, finishedAt: st.finishedAt };
+    writeRecord(p, rec);
+    unmountLayer(ctx.native, p, rec.rwLayerId);
+    await withLock(ctx.native, storeLockFile(p), () => {
+      removeLayer(p, rec.rwLayerId);
+      removeLayer(p, rec.initLayerId);
+    });
+    removeTree(containerDir(p, id));
+    removeRuntime(p, id);
+    fs.rmSync(containerLockFile(p, id), { force: true });
+    logger('lifecycle').info({ cid: id, op: 'rm' }, 'removed');
+  });
+}

@@ -1,0 +1,37 @@
+import type { Context } from '../context.js';
+import { type RunOptions, expandEnvFlags } from '../plan/container-spec.js';
+import { createContainer } from './create.js';
+import { removeContainer } from './remove.js';
+import { startContainer } from './start.js';
+
+export interface RunRequest {
+  image: string;
+  name?: string;
+  autoRemove: boolean;
+  detach: boolean;
+  env: string[];
+  options: Omit<RunOptions, 'env'>;
+}
+
+/**
+ * `run` = create + start. Detached, it prints the id and returns once the
+ * process has started (the monitor owns its output; runc#1047). In the
+ * foreground it returns the container's exit code, removing it with --rm.
+ */
+export async function runCommand(ctx: Context, req: RunRequest): Promise<number> {
+  const options: RunOptions = { ...req.options, env: expandEnvFlags(req.env, process.env) };
+  const rec = await createContainer(ctx, { image: req.image, name: req.name, options, autoRemove: req.autoRemove });
+  try {
+    const started = await startContainer(ctx, rec.id, { foreground: !req.detach });
+    if (req.detach) {
+      process.stdout.write(`${rec.id}\n`);
+      return 0;
+    }
+    const code = await started.exited!;
+    if (req.autoRemove) await removeContainer(ctx, rec.id, { force: true });
+    return code;
+  } catch (err) {
+    if (req.autoRemove) await removeContainer(ctx, rec.id, { force: true });
+    throw err;
+  }
+}

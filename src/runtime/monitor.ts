@@ -1,0 +1,125 @@
+import * as os from 'node:os';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { RuntimeError } from '../errors.js';
+import { monitorPath } from '../native/binding.js';
+import { REPORT_SIZE, ReportKind, decodeReport, reportToError, type Report } from '../native/report.js';
+
+/**
+ * Starting a container through its monitor (native/monitor/main.c):
+ *
+ *   tsrun (node)                          tsrun-monitor (own session)
+ *     | spawn, fd 3 = plan, fd 4 = reports ->|
+ *     | plan bytes, EOF ------------------->| parse, clone, child ladder
+ *     |<----------------- STARTED{pid} -----| execve succeeded (error pipe EOF)
+ *     |       or FAILED{stage,errno,detail} |
+ *     | foreground: wait for its exit       | waits on the pidfd, writes exit.json,
+ *     |   (its exit code is the container's)| unmounts the merged dir, exits
+ *
+ * The monitor runs in its own session even for a foreground run, so a
+ * terminal's Ctrl-C reaches the container once, through tsrun's forwarding,
+ * and a killed CLI does not take the container down with it.
+ */
+
+export interface StartedMonitor {
+  child: ChildProcess;
+  pid: number;
+}
+
+/** How long a container may take from spawn to execve before we give up (runc#1697: never wait unbounded). */
+const START_TIMEOUT_MS = 60_000;
+
+export async function launchMonitor(plan: Buffer, opts: { foreground: boolean }): Promise<StartedMonitor> {
+  const stdio: StdioOptions = opts.foreground
+    ? ['inherit', 'inherit', 'inherit', 'pipe', 'pipe']
+    : ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'];
+  const child = spawn(monitorPath(), [], { stdio, detached: true });
+  const planPipe = child.stdio[3] as Writable;
+  const reportPipe = child.stdio[4] as Readable;
+  planPipe.on('error', () => {
+    // The monitor died before reading the whole plan; its exit is reported below.
+  });
+  planPipe.end(plan);
+
+  const report = await readFirstReport(child, reportPipe);
+  reportPipe.destroy();
+  if (report.kind === ReportKind.Failed) {
+    await new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+    throw reportToError(report);
+  }
+  if (report.kind !== ReportKind.Started || report.pid <= 0) {
+    throw new RuntimeError(`the monitor sent an unexpected report (kind ${report.kind})`);
+  }
+  return { child, pid: report.pid };
+}
+
+/**
+ * Reads the one report; a monitor that dies first closes the pipe, so EOF
+ * without a whole record is the failure (its exit status is given if known).
+ */
+function readFirstReport(child: ChildProcess, pipe: Readable): Promise<Report> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let have = 0;
+    let settled = false;
+    const done = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      pipe.off('data', onData);
+      pipe.off('close', onClose);
+      child.off('error', onError);
+      fn();
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      have += chunk.length;
+      if (have < REPORT_SIZE) return;
+      const buf = Buffer.concat(chunks).subarray(0, REPORT_SIZE);
+      done(() => {
+        try {
+          resolve(decodeReport(buf));
+        } catch (err) {
+          reject(err);
+        }
+      });
+    };
+    const onClose = () => {
+      const why = child.signalCode ?? (child.exitCode !== null ? `code ${child.exitCode}` : 'no report');
+      done(() => reject(new RuntimeError(`the container monitor exited (${why}) before the container started`)));
+    };
+    const onError = (err: Error) => done(() => reject(new RuntimeError(`cannot start the container monitor: ${err.message}`, { cause: err })));
+    const timer = setTimeout(
+      () => done(() => reject(new RuntimeError(`the container did not start within ${START_TIMEOUT_MS / 1000}s`))),
+      START_TIMEOUT_MS,
+    );
+    pipe.on('data', onData);
+    pipe.on('close', onClose);
+    child.on('error', onError);
+  });
+}
+
+/** Forwards the signals a user sends to `tsrun run` to the container (docker's sig-proxy). */
+export function proxySignals(child: ChildProcess): () => void {
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+  const handler = (sig: NodeJS.Signals) => {
+    if (child.pid !== undefined && child.exitCode === null) child.kill(sig);
+  };
+  for (const s of signals) process.on(s, handler);
+  return () => {
+    for (const s of signals) process.off(s, handler);
+  };
+}
+
+/** Waits for a foreground monitor; its exit code is the container's. */
+export function waitForMonitor(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    const finish = () => resolve(child.exitCode ?? 128 + signalNumber(child.signalCode));
+    if (child.exitCode !== null || child.signalCode !== null) finish();
+    else child.once('exit', finish);
+  });
+}
+
+function signalNumber(sig: NodeJS.Signals | null): number {
+  return sig ? (os.constants.signals[sig] ?? 0) : 0;
+}

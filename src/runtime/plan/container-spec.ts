@@ -1,0 +1,129 @@
+import { UsageError } from '../../errors.js';
+import type { OciImageConfig } from '../../image/oci-layout.js';
+import {
+  DEFAULT_MASKED_PATHS,
+  DEFAULT_READONLY_PATHS,
+  OCI_VERSION,
+  type OciMount,
+  type OciSpec,
+} from '../../oci/spec.js';
+import { checkWorkingDir } from './launch-plan.js';
+import type { ResolvedUser } from './user.js';
+
+/**
+ * The image level's half of the engine: an image and `run` flags become an
+ * OCI runtime config, as docker or podman hand one to runc.
+ */
+
+export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface RunOptions {
+  /** -e K=V (or K to take the value from tsrun's environment). */
+  env: string[];
+  workdir?: string;
+  user?: string;
+  hostname?: string;
+  /** undefined: the image's; "": none. */
+  entrypoint?: string;
+  cmd: string[];
+}
+
+/** Entrypoint and Cmd combined as docker does. */
+export function resolveArgs(image: OciImageConfig['config'], opts: Pick<RunOptions, 'entrypoint' | 'cmd'>): string[] {
+  let entrypoint: string[];
+  let cmd: string[];
+  if (opts.entrypoint !== undefined) {
+    // A new entrypoint drops the image's Cmd unless the user gives one.
+    entrypoint = opts.entrypoint === '' ? [] : [opts.entrypoint];
+    cmd = opts.cmd;
+  } else {
+    entrypoint = image?.Entrypoint ?? [];
+    cmd = opts.cmd.length > 0 ? opts.cmd : (image?.Cmd ?? []);
+  }
+  const args = [...entrypoint, ...cmd];
+  if (args.length === 0) throw new UsageError('no command specified');
+  return args;
+}
+
+/** -e values: `K=V` as is, a bare `K` copies tsrun's own value (and is dropped when unset). */
+export function expandEnvFlags(flags: string[], hostEnv: NodeJS.ProcessEnv): string[] {
+  const out: string[] = [];
+  for (const f of flags) {
+    const eq = f.indexOf('=');
+    if (eq === 0 || f === '') throw new UsageError(`invalid environment variable: ${f}`);
+    if (eq > 0) out.push(f);
+    else if (hostEnv[f] !== undefined) out.push(`${f}=${hostEnv[f]}`);
+  }
+  return out;
+}
+
+/** Later entries win, keeping first-seen order, as docker merges image Env with -e. */
+export function mergeEnv(...lists: string[][]): string[] {
+  const map = new Map<string, string>();
+  for (const list of lists) {
+    for (const kv of list) {
+      const eq = kv.indexOf('=');
+      const key = eq < 0 ? kv : kv.slice(0, eq);
+      map.set(key, kv);
+    }
+  }
+  return [...map.values()];
+}
+
+export interface ContainerSpecInput {
+  image: OciImageConfig;
+  options: RunOptions;
+  user: ResolvedUser;
+  hostname: string;
+  rootPath: string;
+  files: { hosts: string; hostname: string; resolvConf: string };
+}
+
+export function buildContainerSpec(input: ContainerSpecInput): OciSpec {
+  const { image, options, user } = input;
+  const imageEnv = image.config?.Env ?? [];
+  const hasPath = [...imageEnv, ...options.env].some((e) => e.startsWith('PATH='));
+  let env = mergeEnv(hasPath ? [] : [DEFAULT_PATH], [`HOSTNAME=${input.hostname}`], imageEnv, options.env);
+  if (!env.some((e) => e.startsWith('HOME='))) env = [...env, `HOME=${user.home}`];
+
+  const cwd = options.workdir || image.config?.WorkingDir || '/';
+  checkWorkingDir(cwd);
+
+  const bind = (destination: string, source: string): OciMount => ({
+    destination,
+    type: 'bind',
+    source,
+    options: ['rbind', 'rprivate'],
+  });
+
+  return {
+    ociVersion: OCI_VERSION,
+    process: {
+      terminal: false,
+      user: { uid: user.uid, gid: user.gid, umask: 0o022, additionalGids: user.additionalGids },
+      args: resolveArgs(image.config, options),
+      env,
+      cwd,
+      noNewPrivileges: true,
+    },
+    root: { path: input.rootPath, readonly: false },
+    hostname: input.hostname,
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+      bind('/etc/resolv.conf', input.files.resolvConf),
+      bind('/etc/hostname', input.files.hostname),
+      bind('/etc/hosts', input.files.hosts),
+    ],
+    linux: {
+      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
+      maskedPaths: DEFAULT_MASKED_PATHS,
+      readonlyPaths: DEFAULT_READONLY_PATHS,
+      rootfsPropagation: 'rslave',
+    },
+  };
+}

@@ -1,0 +1,320 @@
+import * as path from 'node:path';
+import { UsageError } from '../../errors.js';
+import { DEFAULT_DEVICES, DEFAULT_DEV_SYMLINKS, type OciMount, type OciSpec } from '../../oci/spec.js';
+
+/**
+ * The launch plan: the OCI spec with every decision made, in the shape the
+ * monitor's child ladder executes (native/core/plan.h). Building it is pure.
+ */
+export interface LaunchPlan {
+  root: string;
+  namespaces: NamespaceName[];
+  propagation: number;
+  hostname?: string;
+  mounts: PlanMount[];
+  devices: PlanDevice[];
+  symlinks: [link: string, target: string][];
+  masked: string[];
+  readonly: string[];
+  env: string[];
+  args: string[];
+  cwd: string;
+  mkcwd: boolean;
+  uid: number;
+  gid: number;
+  groups: number[];
+  umask?: number;
+  rlimits: { resource: number; soft: number; hard: number }[];
+  noNewPrivs: boolean;
+  loopback: boolean;
+  /** Monitor duties once the container runs. */
+  logPath?: string;
+  exitFile?: string;
+  unmountPath?: string;
+  exitCmd?: string[];
+}
+
+export type NamespaceName = 'mnt' | 'pid' | 'uts' | 'ipc' | 'net' | 'cgroup';
+
+export interface PlanMount {
+  dest: string;
+  type: string;
+  source: string;
+  flags: number;
+  data: string;
+  kind: 'dir' | 'file';
+}
+
+export interface PlanDevice {
+  path: string;
+  kind: 'c' | 'b' | 'p';
+  major: number;
+  minor: number;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+/** mount(2) flags (include/uapi/linux/mount.h). */
+export const MS = {
+  RDONLY: 1,
+  NOSUID: 2,
+  NODEV: 4,
+  NOEXEC: 8,
+  SYNCHRONOUS: 16,
+  REMOUNT: 32,
+  MANDLOCK: 64,
+  DIRSYNC: 128,
+  NOSYMFOLLOW: 256,
+  NOATIME: 1024,
+  NODIRATIME: 2048,
+  BIND: 4096,
+  REC: 16384,
+  PRIVATE: 1 << 18,
+  SLAVE: 1 << 19,
+  SHARED: 1 << 20,
+  RELATIME: 1 << 21,
+  STRICTATIME: 1 << 24,
+} as const;
+
+/** runc's table of mount options that are flags; `clear` options unset them. */
+const FLAG_OPTIONS: Record<string, { set?: number; clear?: number }> = {
+  ro: { set: MS.RDONLY },
+  rw: { clear: MS.RDONLY },
+  nosuid: { set: MS.NOSUID },
+  suid: { clear: MS.NOSUID },
+  nodev: { set: MS.NODEV },
+  dev: { clear: MS.NODEV },
+  noexec: { set: MS.NOEXEC },
+  exec: { clear: MS.NOEXEC },
+  sync: { set: MS.SYNCHRONOUS },
+  async: { clear: MS.SYNCHRONOUS },
+  dirsync: { set: MS.DIRSYNC },
+  mand: { set: MS.MANDLOCK },
+  nomand: { clear: MS.MANDLOCK },
+  noatime: { set: MS.NOATIME },
+  atime: { clear: MS.NOATIME },
+  nodiratime: { set: MS.NODIRATIME },
+  diratime: { clear: MS.NODIRATIME },
+  relatime: { set: MS.RELATIME },
+  norelatime: { clear: MS.RELATIME },
+  strictatime: { set: MS.STRICTATIME },
+  nostrictatime: { clear: MS.STRICTATIME },
+  nosymfollow: { set: MS.NOSYMFOLLOW },
+  bind: { set: MS.BIND },
+  rbind: { set: MS.BIND | MS.REC },
+};
+
+/** Propagation options on a mount: the container's mount namespace is already rslave, so these only matter to runc's shared-volume cases. */
+const PROPAGATION_OPTIONS = new Set(['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'unbindable', 'runbindable']);
+
+const ROOT_PROPAGATION: Record<string, number> = {
+  private: MS.PRIVATE,
+  rprivate: MS.PRIVATE | MS.REC,
+  slave: MS.SLAVE,
+  rslave: MS.SLAVE | MS.REC,
+  shared: MS.SHARED,
+  rshared: MS.SHARED | MS.REC,
+};
+
+export function parseMountOptions(options: string[] = []): { flags: number; data: string } {
+  let flags = 0;
+  const data: string[] = [];
+  for (const opt of options) {
+    const f = FLAG_OPTIONS[opt];
+    if (f) {
+      if (f.set) flags |= f.set;
+      if (f.clear) flags &= ~f.clear;
+    } else if (!PROPAGATION_OPTIONS.has(opt)) {
+      data.push(opt);
+    }
+  }
+  return { flags, data: data.join(',') };
+}
+
+const NAMESPACES: Record<string, NamespaceName> = {
+  mount: 'mnt',
+  pid: 'pid',
+  uts: 'uts',
+  ipc: 'ipc',
+  network: 'net',
+  cgroup: 'cgroup',
+};
+
+export const RLIMITS: Record<string, number> = {
+  RLIMIT_CPU: 0,
+  RLIMIT_FSIZE: 1,
+  RLIMIT_DATA: 2,
+  RLIMIT_STACK: 3,
+  RLIMIT_CORE: 4,
+  RLIMIT_RSS: 5,
+  RLIMIT_NPROC: 6,
+  RLIMIT_NOFILE: 7,
+  RLIMIT_MEMLOCK: 8,
+  RLIMIT_AS: 9,
+  RLIMIT_LOCKS: 10,
+  RLIMIT_SIGPENDING: 11,
+  RLIMIT_MSGQUEUE: 12,
+  RLIMIT_NICE: 13,
+  RLIMIT_RTPRIO: 14,
+  RLIMIT_RTTIME: 15,
+};
+
+/** A path inside the container: absolute, no `..`, no NUL. */
+export function checkContainerPath(what: string, p: string): void {
+  if (!p.startsWith('/') || p.includes('\0') || p.split('/').includes('..')) {
+    throw new UsageError(`${what} must be an absolute path without "..": ${JSON.stringify(p)}`);
+  }
+}
+
+/**
+ * CVE-2024-21626 reached the host through a leaked fd with `-w /proc/self/fd/N`.
+ * The child also verifies the cwd after chdir; this is the early, clear refusal.
+ */
+export function checkWorkingDir(cwd: string): void {
+  checkContainerPath('the working directory', cwd);
+  const norm = path.posix.normalize(cwd);
+  if (/^\/proc\/(self|thread-self|\d+)\/fd(\/|$)/.test(norm)) {
+    throw new UsageError(`the working directory ${cwd} points into /proc/*/fd, which could reach host files (CVE-2024-21626)`);
+  }
+}
+
+export interface PlanExtras {
+  mkcwd: boolean;
+  logPath?: string;
+  exitFile?: string;
+  unmountPath?: string;
+  exitCmd?: string[];
+  /** Whether a bind mount's host source is a non-directory (so its target is created as a file). */
+  isFileSource: (source: string) => boolean;
+}
+
+export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
+  const proc = spec.process;
+  if (!proc.args || proc.args.length === 0) throw new UsageError('no command specified');
+  checkWorkingDir(proc.cwd);
+  if (!path.isAbsolute(spec.root.path)) throw new UsageError(`root.path must be absolute: ${spec.root.path}`);
+
+  const namespaces: NamespaceName[] = [];
+  for (const ns of spec.linux.namespaces) {
+    if (ns.path) throw new UsageError(`joining an existing ${ns.type} namespace is not supported yet`);
+    const name = NAMESPACES[ns.type];
+    if (!name) throw new UsageError(`the ${ns.type} namespace is not supported yet`);
+    namespaces.push(name);
+  }
+  if (!namespaces.includes('mnt')) throw new UsageError('a container needs its own mount namespace');
+
+  const propagation = ROOT_PROPAGATION[spec.linux.rootfsPropagation ?? 'rslave'];
+  if (propagation === undefined) throw new UsageError(`unknown rootfsPropagation: ${spec.linux.rootfsPropagation}`);
+
+  const mounts = spec.mounts.map((m) => planMount(m, extras));
+  if (spec.root.readonly) {
+    throw new UsageError('a read-only root filesystem is not supported yet');
+  }
+
+  const devices: PlanDevice[] = [];
+  const seen = new Set<string>();
+  for (const d of [...(spec.linux.devices ?? []), ...DEFAULT_DEVICES]) {
+    if (seen.has(d.path)) continue;
+    seen.add(d.path);
+    checkContainerPath('a device path', d.path);
+    if (d.type === 'u') throw new UsageError(`device ${d.path}: type "u" is not supported`);
+    devices.push({
+      path: d.path,
+      kind: d.type,
+      major: d.major ?? 0,
+      minor: d.minor ?? 0,
+      mode: d.fileMode ?? 0o666,
+      uid: d.uid ?? 0,
+      gid: d.gid ?? 0,
+    });
+  }
+
+  const rlimits = (proc.rlimits ?? []).map((r) => {
+    const resource = RLIMITS[r.type];
+    if (resource === undefined) throw new UsageError(`unknown rlimit ${r.type}`);
+    return { resource, soft: r.soft, hard: r.hard };
+  });
+
+  for (const p of [...(spec.linux.maskedPaths ?? []), ...(spec.linux.readonlyPaths ?? [])]) checkContainerPath('a masked or read-only path', p);
+
+  return {
+    root: spec.root.path,
+    namespaces,
+    propagation,
+    hostname: spec.hostname,
+    mounts,
+    devices,
+    symlinks: DEFAULT_DEV_SYMLINKS,
+    masked: spec.linux.maskedPaths ?? [],
+    readonly: spec.linux.readonlyPaths ?? [],
+    env: proc.env,
+    args: proc.args,
+    cwd: proc.cwd,
+    mkcwd: extras.mkcwd,
+    uid: proc.user.uid,
+    gid: proc.user.gid,
+    groups: proc.user.additionalGids ?? [],
+    umask: proc.user.umask,
+    rlimits,
+    noNewPrivs: proc.noNewPrivileges ?? false,
+    loopback: namespaces.includes('net'),
+    logPath: extras.logPath,
+    exitFile: extras.exitFile,
+    unmountPath: extras.unmountPath,
+    exitCmd: extras.exitCmd,
+  };
+}
+
+function planMount(m: OciMount, extras: PlanExtras): PlanMount {
+  checkContainerPath('a mount destination', m.destination);
+  const { flags, data } = parseMountOptions(m.options);
+  const isBind = (flags & MS.BIND) !== 0 || m.type === 'bind';
+  const source = m.source ?? m.type ?? 'none';
+  if (isBind && !path.isAbsolute(source)) throw new UsageError(`bind mount source must be an absolute host path: ${source}`);
+  return {
+    dest: m.destination,
+    type: isBind ? 'bind' : (m.type ?? 'none'),
+    source,
+    flags: isBind ? flags | MS.BIND : flags,
+    data,
+    kind: isBind && extras.isFileSource(source) ? 'file' : 'dir',
+  };
+}
+
+/** Serialises a plan into the monitor's wire format (native/core/plan.h). */
+export function encodePlan(plan: LaunchPlan): Buffer {
+  const out: string[] = [];
+  const rec = (...fields: (string | number)[]) => {
+    for (const f of fields) {
+      const s = String(f);
+      if (s.includes('\0')) throw new UsageError(`a NUL byte is not allowed here: ${JSON.stringify(s)}`);
+      out.push(s);
+    }
+  };
+  rec('root', plan.root);
+  for (const ns of plan.namespaces) rec('ns', ns);
+  rec('propagation', plan.propagation);
+  if (plan.hostname !== undefined) rec('hostname', plan.hostname);
+  for (const m of plan.mounts) rec('mount', m.dest, m.type, m.source, m.flags, m.data, m.kind);
+  for (const d of plan.devices) rec('device', d.path, d.kind, d.major, d.minor, d.mode, d.uid, d.gid);
+  for (const [link, target] of plan.symlinks) rec('symlink', link, target);
+  for (const p of plan.masked) rec('masked', p);
+  for (const p of plan.readonly) rec('readonly', p);
+  for (const e of plan.env) rec('env', e);
+  for (const a of plan.args) rec('arg', a);
+  rec('cwd', plan.cwd);
+  rec('mkcwd', plan.mkcwd ? 1 : 0);
+  rec('user', plan.uid, plan.gid);
+  for (const g of plan.groups) rec('group', g);
+  if (plan.umask !== undefined) rec('umask', plan.umask);
+  for (const r of plan.rlimits) rec('rlimit', r.resource, r.soft, r.hard);
+  rec('nonewprivs', plan.noNewPrivs ? 1 : 0);
+  rec('loopback', plan.loopback ? 1 : 0);
+  if (plan.logPath !== undefined) rec('log', plan.logPath);
+  if (plan.exitFile !== undefined) rec('exitfile', plan.exitFile);
+  if (plan.unmountPath !== undefined) rec('unmount', plan.unmountPath);
+  for (const a of plan.exitCmd ?? []) rec('exitcmd', a);
+  rec('end');
+  return Buffer.from(out.join('\0') + '\0');
+}

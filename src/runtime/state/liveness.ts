@@ -1,0 +1,37 @@
+import * as fs from 'node:fs';
+
+let cachedBootId: string | undefined;
+
+/** /proc/sys/kernel/random/boot_id: changes on every boot, unlike /run here (on disk). */
+export function bootId(): string {
+  cachedBootId ??= fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  return cachedBootId;
+}
+
+interface ProcStat {
+  state: string;
+  startTime: string;
+}
+
+function readStat(pid: number): ProcStat | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // comm (field 2) may hold spaces and parentheses: fields resume after the last ')'.
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { state: rest[0]!, startTime: rest[19]! };
+}
+
+/** Field 22 of /proc/<pid>/stat, or undefined when the process is gone. */
+export function pidStartTime(pid: number): string | undefined {
+  return readStat(pid)?.startTime;
+}
+
+/** crun's check: the pid exists, is the same process (start time), and is not a zombie. */
+export function isAlive(pid: number, startTime: string): boolean {
+  const st = readStat(pid);
+  return st !== undefined && st.startTime === startTime && st.state !== 'Z' && st.state !== 'X';
+}

@@ -1,0 +1,100 @@
+import * as fs from 'node:fs';
+import { readJsonIfExists, writeJsonAtomic } from '../../util/atomic-write.js';
+import { type StorePaths, containerDir, containerFile, containersDir, runtimeDir, runtimeFile } from '../../store/paths.js';
+import type { RunOptions } from '../plan/container-spec.js';
+
+export type ContainerStatus = 'created' | 'running' | 'exited' | 'removing';
+
+/** Durable: containers/<id>/container.json, written tmp + fsync + rename. */
+export interface ContainerRecord {
+  id: string;
+  name: string;
+  created: string;
+  imageId: string;
+  /** The image as the user named it (docker's Config.Image). */
+  imageName: string;
+  options: RunOptions;
+  autoRemove: boolean;
+  hostname: string;
+  path: string;
+  args: string[];
+  rwLayerId: string;
+  initLayerId: string;
+  state: {
+    status: ContainerStatus;
+    exitCode: number;
+    error: string;
+    startedAt: string;
+    finishedAt: string;
+  };
+  restartCount: number;
+}
+
+/** Volatile: <runroot>/containers/<id>/runtime.json. Only meaningful in the boot that wrote it. */
+export interface RuntimeRecord {
+  pid: number;
+  /** Field 22 of /proc/<pid>/stat: tells a reused pid apart. */
+  pidStartTime: string;
+  monitorPid: number;
+  bootId: string;
+  startedAt: string;
+}
+
+/** Written by the monitor when the container's init exits (containers/<id>/exit.json). */
+export interface ExitRecord {
+  exitCode: number;
+  signal: number;
+  finishedAt: string;
+  pid: number;
+}
+
+export const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+export function readRecord(p: StorePaths, id: string): ContainerRecord | undefined {
+  return readJsonIfExists<ContainerRecord>(containerFile(p, id, 'container.json'));
+}
+
+export function writeRecord(p: StorePaths, rec: ContainerRecord): void {
+  writeJsonAtomic(containerFile(p, rec.id, 'container.json'), rec, 0o600);
+}
+
+export function listContainerIds(p: StorePaths): string[] {
+  try {
+    return fs.readdirSync(containersDir(p)).filter((n) => /^[a-f0-9]{64}$/.test(n));
+  } catch {
+    return [];
+  }
+}
+
+export function ensureContainerDir(p: StorePaths, id: string): void {
+  fs.mkdirSync(containerDir(p, id), { recursive: true, mode: 0o710 });
+}
+
+export function readRuntime(p: StorePaths, id: string): RuntimeRecord | undefined {
+  try {
+    return readJsonIfExists<RuntimeRecord>(runtimeFile(p, id));
+  } catch {
+    return undefined; // a torn volatile file means "not running"
+  }
+}
+
+export function writeRuntime(p: StorePaths, id: string, rec: RuntimeRecord): void {
+  fs.mkdirSync(runtimeDir(p, id), { recursive: true, mode: 0o700 });
+  writeJsonAtomic(runtimeFile(p, id), rec, 0o600);
+}
+
+export function removeRuntime(p: StorePaths, id: string): void {
+  fs.rmSync(runtimeDir(p, id), { recursive: true, force: true });
+}
+
+export function readExit(p: StorePaths, id: string): ExitRecord | undefined {
+  try {
+    return readJsonIfExists<ExitRecord>(containerFile(p, id, 'exit.json'));
+  } catch {
+    return undefined;
+  }
+}
+
+export function clearExit(p: StorePaths, id: string): void {
+  fs.rmSync(containerFile(p, id, 'exit.json'), { force: true });
+}

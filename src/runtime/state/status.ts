@@ -1,0 +1,69 @@
+import { InvalidStateError } from '../../errors.js';
+import type { StorePaths } from '../../store/paths.js';
+import { bootId, isAlive } from './liveness.js';
+import { type ContainerRecord, type ContainerStatus, ZERO_TIME, readExit, readRuntime } from './record.js';
+
+/**
+ * What a container is now, from the durable record checked against the
+ * kernel: "running" is only believed while the recorded pid is alive with
+ * its recorded start time in this boot (podman#19913: never trust persisted
+ * run state across a reboot). A container whose process is gone is exited,
+ * with the status its monitor wrote, or 255 as docker reports a container
+ * that died with its host.
+ */
+export interface CurrentState {
+  status: ContainerStatus;
+  running: boolean;
+  pid: number;
+  monitorPid: number;
+  exitCode: number;
+  error: string;
+  startedAt: string;
+  finishedAt: string;
+}
+
+export function currentState(p: StorePaths, rec: ContainerRecord): CurrentState {
+  const base: CurrentState = {
+    status: rec.state.status,
+    running: false,
+    pid: 0,
+    monitorPid: 0,
+    exitCode: rec.state.exitCode,
+    error: rec.state.error,
+    startedAt: rec.state.startedAt,
+    finishedAt: rec.state.finishedAt,
+  };
+  if (rec.state.status !== 'running') return base;
+  const rt = readRuntime(p, rec.id);
+  if (rt && rt.bootId === bootId() && isAlive(rt.pid, rt.pidStartTime)) {
+    return { ...base, running: true, pid: rt.pid, monitorPid: rt.monitorPid };
+  }
+  const exit = readExit(p, rec.id);
+  if (exit && (!rt || exit.pid === rt.pid)) {
+    return { ...base, status: 'exited', exitCode: exit.exitCode, finishedAt: exit.finishedAt };
+  }
+  return { ...base, status: 'exited', exitCode: 255, finishedAt: rec.state.finishedAt === ZERO_TIME ? rec.state.startedAt : rec.state.finishedAt };
+}
+
+export type Operation = 'start' | 'stop' | 'kill' | 'restart' | 'exec' | 'rm' | 'rm -f';
+
+/** The transition table (STYLE.md §3): which operations each status allows. */
+const ALLOWED: Record<ContainerStatus, readonly Operation[]> = {
+  created: ['start', 'rm', 'rm -f', 'stop', 'kill'],
+  running: ['stop', 'kill', 'restart', 'exec', 'rm -f'],
+  exited: ['start', 'restart', 'rm', 'rm -f', 'stop'],
+  removing: ['rm', 'rm -f'],
+};
+
+export function can(status: ContainerStatus, op: Operation): boolean {
+  return ALLOWED[status].includes(op);
+}
+
+export function assertCan(status: ContainerStatus, op: Operation, name: string): void {
+  if (can(status, op)) return;
+  if (status === 'running' && op === 'rm') {
+    throw new InvalidStateError(op, status, `container ${name} is running: stop it first or use rm -f`);
+  }
+  if (op === 'exec') throw new InvalidStateError(op, status, `container ${name} is not running`);
+  throw new InvalidStateError(op, status, `cannot ${op} container ${name}: it is ${status}`);
+}

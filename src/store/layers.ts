@@ -1,0 +1,145 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { StoreCorruptError, RuntimeError } from '../errors.js';
+import { newLinkId } from '../util/ids.js';
+import { fsyncDir, writeFileAtomic } from '../util/atomic-write.js';
+import {
+  type StorePaths,
+  layerCommittedFile,
+  layerDiff,
+  layerDir,
+  layerLinkFile,
+  layerLowerFile,
+  layerWork,
+  linkDir,
+  linkPath,
+  linkTarget,
+  overlayHome,
+} from './paths.js';
+import { removeTree } from './remove-tree.js';
+
+/** The kernel refuses an overlay with more than 500 lower dirs (fs/overlayfs: OVL_MAX_STACK). */
+export const MAX_LOWER_LAYERS = 500;
+
+const LINK_ID = /^[A-Z2-7]{26}$/;
+
+/** Creates the overlay home and its l/ directory with Docker's modes. */
+export function ensureOverlayHome(p: StorePaths): void {
+  fs.mkdirSync(overlayHome(p), { recursive: true, mode: 0o710 });
+  fs.mkdirSync(linkDir(p), { mode: 0o700, recursive: true });
+}
+
+/**
+ * Creates `overlay/<cacheId>` the way Docker's overlay2 Create does: diff/,
+ * a fresh link id with its l/ entry, and, on top of a parent, `lower`
+ * (closest parent first), work/ and `committed` on the parent.
+ */
+export function createLayer(p: StorePaths, cacheId: string, parentCacheId?: string): void {
+  ensureOverlayHome(p);
+  let lower: string | undefined;
+  if (parentCacheId !== undefined) {
+    const parentLower = readLower(p, parentCacheId);
+    const chain = [`l/${readLinkId(p, parentCacheId)}`, ...parentLower];
+    if (chain.length >= MAX_LOWER_LAYERS) {
+      throw new RuntimeError(`too many layers: ${chain.length} lower layers, the kernel stacks at most ${MAX_LOWER_LAYERS - 1} under an upper layer`);
+    }
+    lower = chain.join(':');
+  }
+  const dir = layerDir(p, cacheId);
+  fs.mkdirSync(dir, { mode: 0o710 });
+  fs.mkdirSync(layerDiff(p, cacheId), { mode: 0o755 });
+  const linkId = newLinkId();
+  writeFileAtomic(layerLinkFile(p, cacheId), linkId);
+  // The l/ entry is made under a temp name and renamed, so a crash never
+  // leaves a half-made link; both directories are fsynced (containers/storage#326).
+  const tmpLink = linkPath(p, `.${linkId}.tmp`);
+  fs.symlinkSync(linkTarget(cacheId), tmpLink);
+  fs.renameSync(tmpLink, linkPath(p, linkId));
+  fsyncDir(linkDir(p));
+  if (lower !== undefined && parentCacheId !== undefined) {
+    writeFileAtomic(layerLowerFile(p, cacheId), lower);
+    fs.mkdirSync(layerWork(p, cacheId), { mode: 0o700 });
+    // Docker marks a layer once a child sits on it; from then on it is only ever a lower.
+    const committed = layerCommittedFile(p, parentCacheId);
+    if (!fs.existsSync(committed)) writeFileAtomic(committed, '', 0o600);
+  }
+  fsyncDir(dir);
+}
+
+export function readLinkId(p: StorePaths, cacheId: string): string {
+  let id: string;
+  try {
+    id = fs.readFileSync(layerLinkFile(p, cacheId), 'utf8').trim();
+  } catch (err) {
+    throw new StoreCorruptError(`layer ${cacheId} has no link file`, { cause: err });
+  }
+  if (!LINK_ID.test(id)) throw new StoreCorruptError(`layer ${cacheId} has a malformed link id`);
+  return id;
+}
+
+/** The `lower` file as a list of `l/<id>` names, closest parent first; [] for a base layer. */
+export function readLower(p: StorePaths, cacheId: string): string[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(layerLowerFile(p, cacheId), 'utf8').trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return text === '' ? [] : text.split(':');
+}
+
+/** The layer dirs under a layer, closest first, as absolute paths of their diff dirs. */
+export function lowerDiffDirs(p: StorePaths, cacheId: string): string[] {
+  return readLower(p, cacheId).map((name) => {
+    const target = fs.readlinkSync(path.join(overlayHome(p), name));
+    return path.resolve(linkDir(p), target);
+  });
+}
+
+/** Removes a layer: its l/ entry first, then the directory (never across a mount). */
+export function removeLayer(p: StorePaths, cacheId: string): void {
+  let linkId: string | undefined;
+  try {
+    linkId = readLinkId(p, cacheId);
+  } catch {
+    linkId = undefined;
+  }
+  if (linkId !== undefined) {
+    fs.rmSync(linkPath(p, linkId), { force: true });
+  }
+  removeTree(layerDir(p, cacheId));
+}
+
+/**
+ * Rebuilds missing or wrong l/ entries from each layer's link file, as
+ * containers/storage#326's fix does after a crash lost them. Returns the
+ * link ids it repaired.
+ */
+export function repairLinks(p: StorePaths): string[] {
+  ensureOverlayHome(p);
+  const repaired: string[] = [];
+  for (const entry of fs.readdirSync(overlayHome(p), { withFileTypes: true })) {
+    if (!entry.isDirectory() || entry.name === 'l') continue;
+    let linkId: string;
+    try {
+      linkId = readLinkId(p, entry.name);
+    } catch {
+      continue;
+    }
+    const want = linkTarget(entry.name);
+    let have: string | undefined;
+    try {
+      have = fs.readlinkSync(linkPath(p, linkId));
+    } catch {
+      have = undefined;
+    }
+    if (have !== want) {
+      fs.rmSync(linkPath(p, linkId), { force: true });
+      fs.symlinkSync(want, linkPath(p, linkId));
+      repaired.push(linkId);
+    }
+  }
+  if (repaired.length > 0) fsyncDir(linkDir(p));
+  return repaired;
+}

@@ -1,0 +1,71 @@
+import * as fs from 'node:fs';
+import { RuntimeError } from '../errors.js';
+import type { NativeBinding } from '../native/types.js';
+import { type StorePaths, layerDiff, layerMerged, layerWork, overlayHome } from './paths.js';
+import { readLower } from './layers.js';
+import { planOverlayMount } from './mount-options.js';
+import * as path from 'node:path';
+
+/**
+ * Mounting a container layer's union at overlay/<id>/merged on the host, and
+ * taking it down again. Whether something is mounted is always asked of the
+ * kernel (/proc/self/mountinfo), never remembered (podman#19913).
+ */
+
+let indexParamExists: boolean | undefined;
+
+export function mountLayer(native: NativeBinding, p: StorePaths, cacheId: string): string {
+  const merged = layerMerged(p, cacheId);
+  fs.mkdirSync(merged, { mode: 0o700, recursive: true });
+  // Lower dirs are given by their l/ links, as Docker does: short names keep the option string small.
+  const lowerDirs = readLower(p, cacheId).map((name) => path.join(overlayHome(p), name));
+  if (lowerDirs.length === 0) throw new RuntimeError(`layer ${cacheId} has no lower layers to mount`);
+  indexParamExists ??= fs.existsSync('/sys/module/overlay/parameters/index');
+  const plan = planOverlayMount({
+    lowerDirs,
+    upperDir: layerDiff(p, cacheId),
+    workDir: layerWork(p, cacheId),
+    indexOff: indexParamExists,
+  });
+  if (plan.kind === 'data') native.mountOverlay({ target: merged, data: plan.data });
+  else native.mountOverlayLayers({ target: merged, lowerDirs: plan.lowerDirs, upperDir: plan.upperDir, workDir: plan.workDir, options: plan.options });
+  return merged;
+}
+
+/** Mount points at or under `dir`, from one read of mountinfo. */
+export function mountsUnder(dir: string): string[] {
+  const text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const mp = line.split(' ')[4];
+    if (mp === undefined) continue;
+    const target = unescapeMountPath(mp);
+    if (target === dir || target.startsWith(dir + '/')) out.push(target);
+  }
+  return out;
+}
+
+function unescapeMountPath(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+}
+
+/**
+ * Detaches every mount at or under the merged dir and checks they are gone.
+ * EINVAL and ENOENT mean "not mounted" (podman#19913). If a mount stays,
+ * this throws: the caller must not delete anything beneath it
+ * (containerd#10704).
+ */
+export function unmountLayer(native: NativeBinding, p: StorePaths, cacheId: string): void {
+  const merged = layerMerged(p, cacheId);
+  const MNT_DETACH = native.constants.MNT_DETACH;
+  for (const target of mountsUnder(merged).sort((a, b) => b.length - a.length)) {
+    try {
+      native.unmount({ target, flags: MNT_DETACH });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EINVAL' && code !== 'ENOENT') throw err;
+    }
+  }
+  const left = mountsUnder(merged);
+  if (left.length > 0) throw new RuntimeError(`${left[0]} is still mounted after unmounting it`);
+}

@@ -1,0 +1,46 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/**
+ * Writes a file so that a crash leaves either the old or the new content:
+ * temp file in the same directory, fsync, rename, fsync the directory
+ * (containers/storage#326 lost l/ links to a missing fsync).
+ */
+export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o644): void {
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
+  const fd = fs.openSync(tmp, 'w', mode);
+  try {
+    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+  fsyncDir(dir);
+}
+
+export function writeJsonAtomic(file: string, value: unknown, mode = 0o644): void {
+  writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', mode);
+}
+
+export function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Reads and parses a JSON file; undefined when it does not exist. */
+export function readJsonIfExists<T>(file: string): T | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  return JSON.parse(text) as T;
+}

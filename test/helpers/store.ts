@@ -1,0 +1,108 @@
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { inject } from 'vitest';
+import { loadNative } from '../../src/native/binding.js';
+
+export const repo = path.resolve(import.meta.dirname, '../..');
+export const tsrunBin = path.join(repo, 'bin/tsrun');
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * A private store (--root) and state dir (--runroot) under a temp dir, and a
+ * way to run the real CLI against them. `cleanup()` removes every container
+ * with `rm -f`, then detaches anything still mounted under the temp dir and
+ * deletes it, so a failing test leaves nothing behind.
+ */
+export class TestStore {
+  readonly dir: string;
+  readonly root: string;
+  readonly runroot: string;
+
+  constructor() {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-test-'));
+    this.root = path.join(this.dir, 'root');
+    this.runroot = path.join(this.dir, 'run');
+  }
+
+  get fixtures(): string {
+    return inject('fixturesDir');
+  }
+
+  /** Runs `tsrun --root R --runroot RR ...args` to completion. */
+  run(args: string[], opts: { input?: string; timeoutMs?: number } = {}): RunResult {
+    const r: SpawnSyncReturns<string> = spawnSync(process.execPath, [tsrunBin, '--root', this.root, '--runroot', this.runroot, ...args], {
+      encoding: 'utf8',
+      input: opts.input,
+      timeout: opts.timeoutMs ?? 30_000,
+      env: { ...process.env, TSRUN_LOG_LEVEL: 'warn' },
+    });
+    if (r.error) throw r.error;
+    return { code: r.status ?? 128, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** Like run, but fails the test unless the exit code is 0. */
+  ok(args: string[]): string {
+    const r = this.run(args);
+    if (r.code !== 0) throw new Error(`tsrun ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  /** Runs with piped stdio the way Node's exec would, resolving when the CLI exits (runc#1047). */
+  runAsync(args: string[], timeoutMs = 30_000): Promise<RunResult> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [tsrunBin, '--root', this.root, '--runroot', this.runroot, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`tsrun ${args.join(' ')} did not finish within ${timeoutMs} ms`));
+      }, timeoutMs);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code: code ?? 128, stdout, stderr });
+      });
+    });
+  }
+
+  loadFixture(name: 'busybox' | 'hello-world-v1'): void {
+    this.ok(['load', '-q', '-i', path.join(this.fixtures, `${name}.tar`)]);
+  }
+
+  inspect<T = any>(ref: string): T {
+    return JSON.parse(this.ok(['inspect', ref]))[0] as T;
+  }
+
+  /** Mount points under this store's temp dir, from the kernel. */
+  mounts(): string[] {
+    return fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[4])
+      .filter((m): m is string => m !== undefined && (m === this.dir || m.startsWith(this.dir + '/')));
+  }
+
+  cleanup(): void {
+    if (fs.existsSync(this.root)) {
+      const ids = this.run(['ps', '-aq', '--no-trunc']).stdout.split('\n').filter(Boolean);
+      if (ids.length > 0) this.run(['rm', '-f', ...ids]);
+    }
+    const native = loadNative();
+    for (const m of this.mounts().sort((a, b) => b.length - a.length)) {
+      try {
+        native.unmount({ target: m, flags: native.constants.MNT_DETACH });
+      } catch {
+        // already gone
+      }
+    }
+    if (this.mounts().length === 0) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}

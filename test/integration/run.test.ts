@@ -1,0 +1,236 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestStore } from '../helpers/store.js';
+
+let s: TestStore;
+
+beforeAll(() => {
+  s = new TestStore();
+  s.loadFixture('busybox');
+  s.loadFixture('hello-world-v1');
+});
+afterAll(() => s.cleanup());
+
+/** Polls until fn returns true (for detached containers), failing after timeoutMs. */
+async function until(fn: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!fn()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function walk(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const full = path.join(dir, e.name);
+    return e.isDirectory() ? [full, ...walk(full)] : [full];
+  });
+}
+
+/** A fingerprint of every image layer's files, to prove containers never write to them. */
+function imageLayersFingerprint(): string {
+  const img = s.inspect('hello-world:v1');
+  const dirs = [img.GraphDriver.Data.UpperDir, ...img.GraphDriver.Data.LowerDir.split(':')];
+  return dirs
+    .flatMap((d: string) => walk(d).map((f) => {
+      const st = fs.lstatSync(f);
+      return `${f} ${st.mode} ${st.size} ${st.mtimeMs} ${st.isFile() ? fs.readFileSync(f).toString('base64').slice(0, 64) : ''}`;
+    }))
+    .join('\n');
+}
+
+describe('tsrun run: namespaces and the container view', () => {
+  it('runs the command as PID 1 and sees no host processes', () => {
+    const r = s.run(['run', '--rm', 'busybox', 'sh', '-c', 'echo $$; ls -d /proc/[0-9]*']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const [pid, ...procs] = r.stdout.trim().split('\n');
+    expect(pid).toBe('1');
+    for (const p of procs) expect(Number(path.basename(p))).toBeLessThan(10);
+  });
+
+  it('has its own hostname (the short id by default, or --hostname)', () => {
+    const r = s.run(['run', '--rm', 'busybox', 'hostname']);
+    expect(r.stdout.trim()).toMatch(/^[a-f0-9]{12}$/);
+    expect(r.stdout.trim()).not.toBe(os.hostname());
+    expect(s.ok(['run', '--rm', '--hostname', 'box', 'busybox', 'sh', '-c', 'hostname; cat /etc/hostname']).trim()).toBe('box\nbox');
+  });
+
+  it('does not see the host\'s mounts', () => {
+    const mounts = s.ok(['run', '--rm', 'busybox', 'cat', '/proc/self/mountinfo']);
+    // Mount points (field 5) are all inside the container; the sources may name host paths, as in docker.
+    const points = mounts.trim().split('\n').map((l) => l.split(' ')[4]!);
+    expect(points[0]).toBe('/');
+    for (const mp of points) {
+      expect(mp.startsWith(s.dir)).toBe(false);
+      expect(mp.startsWith('/work')).toBe(false);
+    }
+    for (const want of ['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/sys', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf']) {
+      expect(points).toContain(want);
+    }
+  });
+
+  it('has only lo in its network namespace, and lo is up', () => {
+    const devs = s.ok(['run', '--rm', 'busybox', 'cat', '/proc/net/dev']).trim().split('\n').slice(2).map((l) => l.split(':')[0]!.trim());
+    expect(devs).toEqual(['lo']);
+    expect(s.ok(['run', '--rm', 'busybox', 'ip', 'link', 'show', 'lo'])).toMatch(/<LOOPBACK,UP/);
+  });
+
+  it('gets a minimal /dev, a read-only /sys and the /dev symlinks', () => {
+    const out = s.ok(['run', '--rm', 'busybox', 'sh', '-c', 'ls /dev; readlink /dev/fd; readlink /dev/ptmx; touch /sys/x 2>&1; echo x > /dev/null && echo null-ok']);
+    for (const d of ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'pts', 'shm', 'mqueue', 'stdin', 'stdout', 'stderr']) {
+      expect(out.split('\n')).toContain(d);
+    }
+    expect(out).toContain('/proc/self/fd\npts/ptmx');
+    expect(out).toMatch(/Read-only file system/);
+    expect(out).toContain('null-ok');
+  });
+
+  it('passes env, working dir (created when missing) and user', () => {
+    const out = s.ok(['run', '--rm', '-e', 'FOO=bar', '-w', '/made/here', '-u', '1000:1000', 'busybox', 'sh', '-c', 'echo $FOO; pwd; id -u; id -g; echo $HOME']);
+    expect(out).toBe('bar\n/made/here\n1000\n1000\n/home/app\n');
+    expect(s.ok(['run', '--rm', '-u', 'app', 'busybox', 'id', '-un']).trim()).toBe('app');
+  });
+});
+
+describe('tsrun run: layers and copy-on-write', () => {
+  it('shows the top layer\'s /hello.txt', () => {
+    expect(s.ok(['run', '--rm', 'hello-world:v1', 'cat', '/hello.txt'])).toBe('this is an update to the hello.txt\n');
+  });
+
+  it('puts new files, whiteouts and copy-ups in the upper dir, never in an image layer', () => {
+    const before = imageLayersFingerprint();
+    s.ok(['run', '--name', 'cow', 'hello-world:v1', 'sh', '-c', 'echo new > /new.txt; echo more >> /hello.txt; rm /bin/ls']);
+    const c = s.inspect('cow');
+    const upper = c.GraphDriver.Data.UpperDir as string;
+    expect(fs.readFileSync(path.join(upper, 'new.txt'), 'utf8')).toBe('new\n');
+    expect(fs.readFileSync(path.join(upper, 'hello.txt'), 'utf8')).toBe('this is an update to the hello.txt\nmore\n');
+    const wh = fs.lstatSync(path.join(upper, 'bin/ls'));
+    expect(wh.isCharacterDevice()).toBe(true);
+    expect(wh.rdev).toBe(0);
+    expect(imageLayersFingerprint()).toBe(before);
+    const img = s.inspect('hello-world:v1');
+    for (const d of [img.GraphDriver.Data.UpperDir, ...img.GraphDriver.Data.LowerDir.split(':')]) {
+      expect(fs.existsSync(path.join(d, 'new.txt'))).toBe(false);
+    }
+    // The upper dir outlives the container's process, and the merged mount is gone.
+    expect(s.mounts()).toEqual([]);
+    s.ok(['rm', 'cow']);
+    expect(fs.existsSync(upper)).toBe(false);
+  });
+});
+
+describe('tsrun run: exit codes and errors', () => {
+  it('returns the container\'s exit code', () => {
+    expect(s.run(['run', '--rm', 'busybox', 'true']).code).toBe(0);
+    expect(s.run(['run', '--rm', 'busybox', 'sh', '-c', 'exit 7']).code).toBe(7);
+  });
+
+  it('gives 127 for a command not found and 126 for one that cannot run', () => {
+    const nf = s.run(['run', '--rm', 'busybox', 'no-such-command']);
+    expect(nf.code).toBe(127);
+    expect(nf.stderr).toBe('tsrun: executing no-such-command: ENOENT (no such file or directory)\n');
+    const nx = s.run(['run', '--rm', 'busybox', '/etc/passwd']);
+    expect(nx.code).toBe(126);
+    expect(nx.stderr).toMatch(/^tsrun: executing \/etc\/passwd: EACCES/);
+  });
+
+  it('gives 125 with one line for tsrun\'s own errors', () => {
+    const img = s.run(['run', '--rm', 'no-such-image']);
+    expect(img.code).toBe(125);
+    expect(img.stderr).toBe('tsrun: no such image: no-such-image\n');
+    const flag = s.run(['run', '--bogus', 'busybox']);
+    expect(flag.code).toBe(125);
+    expect(flag.stderr.split('\n')[0]).toMatch(/^tsrun: unknown option '--bogus'/);
+  });
+
+  it('reports the failing step of the child: -w naming a file fails chdir with ENOTDIR', () => {
+    const r = s.run(['run', '--rm', '-w', '/etc/passwd', 'busybox', 'true']);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toBe('tsrun: changing to the working directory /etc/passwd: ENOTDIR (not a directory)\n');
+  });
+
+  it('refuses a working directory in /proc/self/fd (CVE-2024-21626)', () => {
+    const r = s.run(['run', '--rm', '-w', '/proc/self/fd/5', 'busybox', 'true']);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/CVE-2024-21626/);
+  });
+
+  it('leaves nothing behind after a failed --rm run', () => {
+    s.run(['run', '--rm', 'busybox', 'no-such-command']);
+    expect(s.ok(['ps', '-aq'])).toBe('');
+    expect(s.mounts()).toEqual([]);
+  });
+});
+
+describe('tsrun run -d, ps, inspect, rm', () => {
+  it('returns at once under piped stdio and records the exit code (runc#1047)', async () => {
+    const r = await s.runAsync(['run', '-d', '--name', 'quick', 'busybox', 'sh', '-c', 'sleep 1; exit 3'], 10_000);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^[a-f0-9]{64}$/);
+    expect(s.inspect('quick').State.Running).toBe(true);
+    await until(() => s.inspect('quick').State.Status === 'exited');
+    const st = s.inspect('quick').State;
+    expect(st.ExitCode).toBe(3);
+    expect(s.ok(['ps', '-a'])).toMatch(/Exited \(3\) .* ago\s+quick/);
+    expect(s.ok(['ps'])).not.toContain('quick');
+    s.ok(['rm', 'quick']);
+  });
+
+  it('shows the union on the host while it runs, with Docker\'s GraphDriver data', async () => {
+    const id = s.ok(['run', '-d', '--name', 'helloworld', 'hello-world:v1', 'sh', '-c', 'echo hi > /from-ctr.txt; sleep 1000']).trim();
+    const c = s.inspect('helloworld');
+    expect(c.Id).toBe(id);
+    expect(c.Name).toBe('/helloworld');
+    expect(c.State).toMatchObject({ Status: 'running', Running: true, ExitCode: 0 });
+    expect(c.State.Pid).toBeGreaterThan(1);
+    expect(c.GraphDriver.Name).toBe('overlay2');
+    const { LowerDir, UpperDir, MergedDir, WorkDir } = c.GraphDriver.Data;
+    const img = s.inspect('hello-world:v1');
+    const lowers = LowerDir.split(':');
+    expect(lowers[0]).toBe(path.join(s.root, 'overlay', `${id}-init`, 'diff'));
+    expect(lowers.slice(1)).toEqual([img.GraphDriver.Data.UpperDir, ...img.GraphDriver.Data.LowerDir.split(':')]);
+    expect(UpperDir).toBe(path.join(s.root, 'overlay', id, 'diff'));
+    expect(WorkDir).toBe(path.join(s.root, 'overlay', id, 'work'));
+    expect(s.mounts()).toContain(MergedDir);
+    expect(fs.readFileSync(path.join(MergedDir, 'hello.txt'), 'utf8')).toBe('this is an update to the hello.txt\n');
+    await until(() => fs.existsSync(path.join(UpperDir, 'from-ctr.txt')));
+    expect(s.ok(['ps'])).toMatch(/hello-world:v1\s+"sh -c 'echo hi > …"|helloworld/);
+
+    s.ok(['rm', '-f', 'helloworld']);
+    expect(s.mounts()).toEqual([]);
+    expect(fs.existsSync(path.join(s.root, 'overlay', id))).toBe(false);
+    expect(fs.existsSync(path.join(s.root, 'overlay', `${id}-init`))).toBe(false);
+    expect(fs.existsSync(path.join(s.root, 'containers', id))).toBe(false);
+    const links = fs.readdirSync(path.join(s.root, 'overlay', 'l')).map((l) => fs.readlinkSync(path.join(s.root, 'overlay', 'l', l)));
+    expect(links.some((l) => l.includes(id))).toBe(false);
+    // No process of the container is left.
+    expect(fs.existsSync(`/proc/${c.State.Pid}`)).toBe(false);
+  });
+
+  it('refuses rm of a running container without -f, and duplicate names', () => {
+    s.ok(['run', '-d', '--name', 'busy', 'busybox', 'sleep', '1000']);
+    const rm = s.run(['rm', 'busy']);
+    expect(rm.code).not.toBe(0);
+    expect(rm.stderr).toMatch(/busy is running/);
+    const dup = s.run(['run', '-d', '--name', 'busy', 'busybox', 'true']);
+    expect(dup.code).toBe(125);
+    expect(dup.stderr).toMatch(/already in use/);
+    s.ok(['rm', '-f', 'busy']);
+  });
+
+  it('run -d --rm removes the container when it exits', async () => {
+    const id = s.ok(['run', '-d', '--rm', 'busybox', 'true']).trim();
+    await until(() => !fs.existsSync(path.join(s.root, 'containers', id)));
+    expect(fs.existsSync(path.join(s.root, 'overlay', id))).toBe(false);
+  });
+
+  it('accepts unique id prefixes', () => {
+    const id = s.ok(['run', '-d', 'busybox', 'sleep', '1000']).trim();
+    expect(s.inspect(id.slice(0, 5)).Id).toBe(id);
+    s.ok(['rm', '-f', id.slice(0, 8)]);
+    expect(s.ok(['ps', '-aq'])).toBe('');
+  });
+});

@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { MS, buildLaunchPlan, checkWorkingDir, encodePlan, parseMountOptions } from '../../src/runtime/plan/launch-plan.js';
+import { buildContainerSpec, expandEnvFlags, mergeEnv, resolveArgs } from '../../src/runtime/plan/container-spec.js';
+import type { OciImageConfig } from '../../src/image/oci-layout.js';
+
+const image = {
+  architecture: 'amd64',
+  os: 'linux',
+  config: { Env: ['PATH=/bin', 'A=1'], Cmd: ['sh'], WorkingDir: '/srv' },
+  rootfs: { type: 'layers', diff_ids: [] },
+} as unknown as OciImageConfig;
+
+const spec = () =>
+  buildContainerSpec({
+    image,
+    options: { env: ['A=2', 'B=3'], cmd: [] },
+    user: { uid: 1000, gid: 1000, additionalGids: [10], home: '/home/app' },
+    hostname: 'box',
+    rootPath: '/store/overlay/x/merged',
+    files: { hosts: '/c/hosts', hostname: '/c/hostname', resolvConf: '/c/resolv.conf' },
+  });
+
+describe('container spec (image level)', () => {
+  it('combines Entrypoint and Cmd as docker does', () => {
+    expect(resolveArgs({ Entrypoint: ['/e'], Cmd: ['a'] }, { cmd: [] })).toEqual(['/e', 'a']);
+    expect(resolveArgs({ Entrypoint: ['/e'], Cmd: ['a'] }, { cmd: ['b'] })).toEqual(['/e', 'b']);
+    expect(resolveArgs({ Entrypoint: ['/e'], Cmd: ['a'] }, { entrypoint: '/x', cmd: [] })).toEqual(['/x']);
+    expect(resolveArgs({ Entrypoint: ['/e'], Cmd: ['a'] }, { entrypoint: '', cmd: ['ls'] })).toEqual(['ls']);
+    expect(() => resolveArgs({}, { cmd: [] })).toThrow(/no command specified/);
+  });
+
+  it('merges env: image, then -e, later wins, HOSTNAME and HOME added', () => {
+    expect(mergeEnv(['A=1', 'B=1'], ['A=2'])).toEqual(['A=2', 'B=1']);
+    expect(expandEnvFlags(['X=1', 'HOMEISH', 'SET'], { SET: 'v' })).toEqual(['X=1', 'SET=v']);
+    expect(() => expandEnvFlags(['=x'], {})).toThrow();
+    const s = spec();
+    expect(s.process.env).toEqual(['HOSTNAME=box', 'PATH=/bin', 'A=2', 'B=3', 'HOME=/home/app']);
+    expect(s.process.cwd).toBe('/srv');
+    expect(s.process.args).toEqual(['sh']);
+    expect(s.process.user).toEqual({ uid: 1000, gid: 1000, umask: 0o022, additionalGids: [10] });
+  });
+
+  it('asks for new pid, net, ipc, uts and mount namespaces and binds the init placeholders', () => {
+    const s = spec();
+    expect(s.linux.namespaces.map((n) => n.type).sort()).toEqual(['ipc', 'mount', 'network', 'pid', 'uts']);
+    expect(s.mounts.filter((m) => m.type === 'bind').map((m) => [m.destination, m.source])).toEqual([
+      ['/etc/resolv.conf', '/c/resolv.conf'],
+      ['/etc/hostname', '/c/hostname'],
+      ['/etc/hosts', '/c/hosts'],
+    ]);
+    expect(s.linux.maskedPaths).toContain('/proc/kcore');
+    expect(s.linux.readonlyPaths).toContain('/proc/sys');
+  });
+});
+
+describe('launch plan', () => {
+  it('turns mount options into MS_* flags and data', () => {
+    expect(parseMountOptions(['nosuid', 'noexec', 'nodev', 'ro'])).toEqual({ flags: MS.NOSUID | MS.NOEXEC | MS.NODEV | MS.RDONLY, data: '' });
+    expect(parseMountOptions(['nosuid', 'mode=755', 'size=65536k', 'strictatime'])).toEqual({ flags: MS.NOSUID | MS.STRICTATIME, data: 'mode=755,size=65536k' });
+    expect(parseMountOptions(['rbind', 'rprivate', 'ro', 'rw'])).toEqual({ flags: MS.BIND | MS.REC, data: '' });
+  });
+
+  it('resolves namespaces, devices, /dev symlinks, binds as files, and monitor duties', () => {
+    const plan = buildLaunchPlan(spec(), { mkcwd: true, exitFile: '/c/exit.json', unmountPath: '/m', isFileSource: () => true });
+    expect(plan.namespaces.sort()).toEqual(['ipc', 'mnt', 'net', 'pid', 'uts']);
+    expect(plan.loopback).toBe(true);
+    expect(plan.propagation).toBe(MS.SLAVE | MS.REC);
+    expect(plan.devices.map((d) => d.path)).toEqual(['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty']);
+    expect(plan.symlinks).toContainEqual(['/dev/ptmx', 'pts/ptmx']);
+    const hosts = plan.mounts.find((m) => m.dest === '/etc/hosts')!;
+    expect(hosts).toMatchObject({ type: 'bind', kind: 'file', source: '/c/hosts' });
+    expect(hosts.flags & MS.BIND).toBeTruthy();
+    expect(plan.mounts.find((m) => m.dest === '/proc')).toMatchObject({ type: 'proc', kind: 'dir' });
+    expect(plan.noNewPrivs).toBe(true);
+  });
+
+  it('refuses paths that leave the root and a cwd into /proc/self/fd (CVE-2024-21626)', () => {
+    expect(() => checkWorkingDir('/proc/self/fd/7')).toThrow(/CVE-2024-21626/);
+    expect(() => checkWorkingDir('/proc/1/fd')).toThrow();
+    expect(() => checkWorkingDir('relative')).toThrow();
+    expect(() => checkWorkingDir('/a/../b')).toThrow();
+    expect(() => checkWorkingDir('/srv/app')).not.toThrow();
+    const s = spec();
+    s.mounts.push({ destination: '/x/../../etc', type: 'tmpfs', source: 'tmpfs' });
+    expect(() => buildLaunchPlan(s, { mkcwd: false, isFileSource: () => false })).toThrow(/mount destination/);
+  });
+
+  it('encodes NUL-separated records ending in "end"', () => {
+    const plan = buildLaunchPlan(spec(), { mkcwd: true, isFileSource: () => false });
+    const fields = encodePlan(plan).toString().split('\0');
+    expect(fields[0]).toBe('root');
+    expect(fields[1]).toBe('/store/overlay/x/merged');
+    expect(fields.at(-2)).toBe('end');
+    expect(fields.at(-1)).toBe('');
+    const argAt = fields.indexOf('arg');
+    expect(fields[argAt + 1]).toBe('sh');
+    const userAt = fields.indexOf('user');
+    expect(fields.slice(userAt, userAt + 3)).toEqual(['user', '1000', '1000']);
+    plan.args = ['a\0b'];
+    expect(() => encodePlan(plan)).toThrow(/NUL/);
+  });
+});

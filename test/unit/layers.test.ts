@@ -1,0 +1,79 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createLayer, lowerDiffDirs, readLinkId, readLower, removeLayer, repairLinks } from '../../src/store/layers.js';
+import { populateInitLayer } from '../../src/store/init-layer.js';
+import { type StorePaths, layerDir, linkPath, storePaths } from '../../src/store/paths.js';
+
+let tmp: string;
+let p: StorePaths;
+
+beforeEach(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-layers-'));
+  p = storePaths(path.join(tmp, 'root'), path.join(tmp, 'run'));
+});
+afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+describe('overlay2 layer layout', () => {
+  it('gives a base layer diff/ and a 26-char link with its l/ entry, and no lower or work', () => {
+    createLayer(p, 'base');
+    const id = readLinkId(p, 'base');
+    expect(id).toMatch(/^[A-Z2-7]{26}$/);
+    expect(fs.readlinkSync(linkPath(p, id))).toBe('../base/diff');
+    expect(fs.statSync(path.join(layerDir(p, 'base'), 'diff')).isDirectory()).toBe(true);
+    expect(fs.existsSync(path.join(layerDir(p, 'base'), 'lower'))).toBe(false);
+    expect(fs.existsSync(path.join(layerDir(p, 'base'), 'work'))).toBe(false);
+    expect(fs.statSync(layerDir(p, 'base')).mode & 0o777).toBe(0o710);
+    expect(fs.statSync(path.join(p.root, 'overlay', 'l')).mode & 0o777).toBe(0o700);
+  });
+
+  it('chains lower closest parent first, adds work/ and marks the parent committed', () => {
+    createLayer(p, 'a');
+    createLayer(p, 'b', 'a');
+    createLayer(p, 'c', 'b');
+    const [la, lb] = [readLinkId(p, 'a'), readLinkId(p, 'b')];
+    expect(fs.readFileSync(path.join(layerDir(p, 'c'), 'lower'), 'utf8')).toBe(`l/${lb}:l/${la}`);
+    expect(readLower(p, 'c')).toEqual([`l/${lb}`, `l/${la}`]);
+    expect(fs.statSync(path.join(layerDir(p, 'c'), 'work')).mode & 0o777).toBe(0o700);
+    expect(fs.existsSync(path.join(layerDir(p, 'a'), 'committed'))).toBe(true);
+    expect(fs.existsSync(path.join(layerDir(p, 'b'), 'committed'))).toBe(true);
+    expect(fs.existsSync(path.join(layerDir(p, 'c'), 'committed'))).toBe(false);
+    expect(lowerDiffDirs(p, 'c')).toEqual([path.join(layerDir(p, 'b'), 'diff'), path.join(layerDir(p, 'a'), 'diff')]);
+  });
+
+  it('removes a layer with its l/ entry', () => {
+    createLayer(p, 'a');
+    const id = readLinkId(p, 'a');
+    removeLayer(p, 'a');
+    expect(fs.existsSync(layerDir(p, 'a'))).toBe(false);
+    expect(fs.existsSync(linkPath(p, id))).toBe(false);
+  });
+
+  it('rebuilds lost l/ entries from the link files (containers/storage#326)', () => {
+    createLayer(p, 'a');
+    createLayer(p, 'b', 'a');
+    const id = readLinkId(p, 'a');
+    fs.unlinkSync(linkPath(p, id));
+    expect(repairLinks(p)).toEqual([id]);
+    expect(fs.readlinkSync(linkPath(p, id))).toBe('../a/diff');
+    expect(repairLinks(p)).toEqual([]);
+  });
+
+  it('fills an init layer with exactly Docker\'s entries', () => {
+    createLayer(p, 'x-init');
+    const diff = path.join(layerDir(p, 'x-init'), 'diff');
+    populateInitLayer(diff);
+    const walk = (dir: string, prefix = ''): string[] =>
+      fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+        const rel = `${prefix}/${e.name}`;
+        return e.isDirectory() ? [rel, ...walk(path.join(dir, e.name), rel)] : [rel];
+      });
+    expect(walk(diff).sort()).toEqual(
+      ['/.dockerenv', '/dev', '/dev/console', '/dev/pts', '/dev/shm', '/etc', '/etc/hostname', '/etc/hosts', '/etc/mtab', '/etc/resolv.conf', '/proc', '/sys'].sort(),
+    );
+    expect(fs.readlinkSync(path.join(diff, 'etc/mtab'))).toBe('/proc/mounts');
+    expect(fs.statSync(path.join(diff, '.dockerenv')).mode & 0o777).toBe(0o755);
+    expect(fs.statSync(path.join(diff, 'etc/hosts')).size).toBe(0);
+  });
+});
