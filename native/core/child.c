@@ -1,7 +1,7 @@
 /*
- * The child ladder. It runs in a copy of the monitor made by clone3, so only
- * async-signal-safe calls are allowed: syscalls, no malloc, no stdio. Each
- * rung names its stage so a failure report says exactly what broke.
+ * The child ladders. They run in a copy of the monitor made by clone3, so
+ * only async-signal-safe calls are allowed: syscalls, no malloc, no stdio.
+ * Each rung names its stage so a failure report says exactly what broke.
  */
 #define _GNU_SOURCE
 #include "child.h"
@@ -11,12 +11,14 @@
 #include <limits.h>
 #include <net/if.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "mounts.h"
@@ -45,7 +47,11 @@ static void close_keep_errno(int fd)
   errno = saved;
 }
 
-/* Dispositions set to SIG_IGN survive execve; the container starts clean. */
+/* Dispositions set to SIG_IGN survive execve; the container starts clean.
+ * The process dies with its monitor: without it nobody would record its
+ * exit, read its output or unmount its root, and a start cut short (a
+ * killed CLI that then kills the monitor, or a created container whose
+ * monitor is gone) leaves no orphan. */
 static void reset_signals(void)
 {
   /* child: async-signal-safe */
@@ -55,6 +61,7 @@ static void reset_signals(void)
   sigemptyset(&sa.sa_mask);
   for (sig = 1; sig < NSIG; sig++)
     sigaction(sig, &sa, NULL);
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 }
 
 static int loopback_up(void)
@@ -192,14 +199,204 @@ static int exec_search(char *const argv[], char *const envp[])
   return eacces ? EACCES : ENOENT;
 }
 
-_Noreturn void ctr_child_run(const struct ctr_plan *p, int errfd, int out_fd, int err_fd)
+/* SCM_RIGHTS over the monitor's SOCK_SEQPACKET socket: one message, one fd. */
+static int send_fd(int sock, int fd)
 {
   /* child: async-signal-safe */
-  char detail[CTR_REPORT_DETAIL], cwd[PATH_MAX];
-  sigset_t none;
-  mode_t host_umask;
+  char byte = 0;
+  struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } u;
+  struct msghdr msg;
+  struct cmsghdr *c;
+
+  memset(&u, 0, sizeof u);
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = u.buf;
+  msg.msg_controllen = sizeof u.buf;
+  c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+/*
+ * The terminal comes from the container's own devpts instance (mounted
+ * newinstance on /dev/pts, /dev/ptmx -> pts/ptmx), so the process sees its
+ * own pts and no host one, and its `tty` is /dev/pts/N inside. TIOCGPTPEER
+ * (Linux 4.13) opens the slave from the master without a path lookup, so no
+ * /dev/pts/N planted in the container can stand in for it. The master goes
+ * to the monitor; this side keeps only the slave as fds 0-2 and as the
+ * controlling terminal of the session made just before.
+ */
+static void setup_tty(const struct ctr_plan *p, const struct ctr_child_io *io, int console)
+{
+  /* child: async-signal-safe */
+  char pts[CTR_FD_PATH_MAX];
+  unsigned ptn = 0;
+  int master, slave, unlock = 0;
+
+  master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0)
+    fail(io->errfd, CTR_STAGE_TTY, 0, errno, "/dev/ptmx");
+  if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+    fail(io->errfd, CTR_STAGE_TTY, 0, errno, "TIOCSPTLCK");
+  slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0)
+    fail(io->errfd, CTR_STAGE_TTY, 0, errno, "TIOCGPTPEER");
+  /* Set before execve, so the process never sees a 0x0 terminal. */
+  if ((io->ws.ws_row || io->ws.ws_col) && ioctl(master, TIOCSWINSZ, &io->ws) < 0)
+    fail(io->errfd, CTR_STAGE_TTY, 0, errno, "TIOCSWINSZ");
+  if (console && ioctl(master, TIOCGPTN, &ptn) < 0)
+    fail(io->errfd, CTR_STAGE_TTY, 0, errno, "TIOCGPTN");
+  if (send_fd(io->tty_sock, master) < 0)
+    fail(io->errfd, CTR_STAGE_TTY, 0, errno, "sendmsg");
+  close(master);
+  close(io->tty_sock);
+  if (ioctl(slave, TIOCSCTTY, 0) < 0)
+    fail(io->errfd, CTR_STAGE_TTY, 0, errno, "TIOCSCTTY");
+  /* The user owns its terminal, as grantpt(3) does; the group stays tty (devpts gid=). */
+  if (fchown(slave, p->uid, (gid_t)-1) < 0)
+    fail(io->errfd, CTR_STAGE_TTY, 0, errno, "fchown");
+  if (dup2(slave, STDIN_FILENO) < 0 || dup2(slave, STDOUT_FILENO) < 0 ||
+      dup2(slave, STDERR_FILENO) < 0)
+    fail(io->errfd, CTR_STAGE_STDIO, 0, errno, NULL);
+  if (console) {
+    /* A container's /dev/console is its terminal (runc's mountConsole). The
+     * ladder is past pivot_root and /dev is the container's own. */
+    ctr_utoa(ptn, pts + ctr_strlcpy(pts, "/dev/pts/", sizeof pts));
+    if (mknod("/dev/console", S_IFREG | 0600, 0) < 0 && errno != EEXIST)
+      fail(io->errfd, CTR_STAGE_TTY, 0, errno, "/dev/console");
+    if (mount(pts, "/dev/console", NULL, MS_BIND, NULL) < 0)
+      fail(io->errfd, CTR_STAGE_TTY, 0, errno, "/dev/console");
+  }
+  if (slave > STDERR_FILENO)
+    close(slave);
+}
+
+/* Without a tty: the output pipes and the planned stdin. */
+static void setup_stdio(const struct ctr_child_io *io)
+{
+  /* child: async-signal-safe */
+  if ((io->in_fd != STDIN_FILENO && dup2(io->in_fd, STDIN_FILENO) < 0) ||
+      dup2(io->out_fd, STDOUT_FILENO) < 0 || dup2(io->err_fd, STDERR_FILENO) < 0)
+    fail(io->errfd, CTR_STAGE_STDIO, 0, errno, NULL);
+}
+
+/* An O_PATH fd of the start FIFO, opened while host paths still resolve. */
+static int open_start_fifo(const struct ctr_plan *p, int errfd)
+{
+  /* child: async-signal-safe */
+  struct stat st;
+  int fd = open(p->start_fifo, O_PATH | O_CLOEXEC);
+
+  if (fd < 0)
+    fail(errfd, CTR_STAGE_START_FIFO, 0, errno, p->start_fifo);
+  if (fstat(fd, &st) < 0)
+    fail(errfd, CTR_STAGE_START_FIFO, 0, errno, p->start_fifo);
+  if (!S_ISFIFO(st.st_mode))
+    fail(errfd, CTR_STAGE_START_FIFO, 0, EINVAL, p->start_fifo);
+  /* It is reopened for writing after setresuid, when the process has no
+   * DAC override left: the FIFO must then be its own (runc chowns its
+   * exec.fifo the same way). */
+  if (p->uid != 0 && fchownat(fd, "", p->uid, (gid_t)-1, AT_EMPTY_PATH) < 0)
+    fail(errfd, CTR_STAGE_START_FIFO, 0, errno, p->start_fifo);
+  return fd;
+}
+
+/* The created state: report it, then block until `start` opens the FIFO to read. */
+static void wait_for_start(const struct ctr_plan *p, int errfd, int fifo)
+{
+  /* child: async-signal-safe */
+  char path[CTR_FD_PATH_MAX];
+  struct ctr_report r;
+  ssize_t n;
+  int fd;
+
+  ctr_report_fill(&r, CTR_REPORT_CREATED, CTR_STAGE_NONE, 0, 0, NULL);
+  if (ctr_report_write(errfd, &r) < 0)
+    _exit(127); /* the monitor is gone: nobody would start us */
+  ctr_fd_path(path, fifo);
+  do
+    fd = open(path, O_WRONLY | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0)
+    fail(errfd, CTR_STAGE_START_FIFO, 0, errno, p->start_fifo);
+  do
+    n = write(fd, "0", 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1)
+    fail(errfd, CTR_STAGE_START_FIFO, 0, n < 0 ? errno : EIO, p->start_fifo);
+  close(fd);
+  close(fifo);
+}
+
+/* The rungs both ladders end with: limits, identity, cwd, fds, execve. */
+static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode_t host_umask)
+{
+  /* child: async-signal-safe */
+  char cwd[PATH_MAX];
+  sigset_t mask;
   long n;
-  int rootfd, fd, rc;
+  int rc;
+  size_t i;
+
+  for (i = 0; i < p->n_rlimits; i++)
+    if (syscall(SYS_prlimit64, 0, p->rlimits[i].resource, &p->rlimits[i].limit, NULL) < 0)
+      fail(errfd, CTR_STAGE_RLIMIT, i, errno, NULL);
+
+  /* Raw syscalls: glibc's wrappers broadcast to threads it believes exist. */
+  if (syscall(SYS_setgroups, p->n_groups, p->n_groups ? p->groups : NULL) < 0)
+    fail(errfd, CTR_STAGE_SETGROUPS, 0, errno, NULL);
+  if (syscall(SYS_setresgid, p->gid, p->gid, p->gid) < 0)
+    fail(errfd, CTR_STAGE_SETGID, 0, errno, NULL);
+  if (syscall(SYS_setresuid, p->uid, p->uid, p->uid) < 0)
+    fail(errfd, CTR_STAGE_SETUID, 0, errno, NULL);
+  /* A change of credentials clears the parent-death signal: set it again. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  umask(p->umask >= 0 ? (mode_t)p->umask : host_umask);
+
+  if (chdir(p->cwd) < 0)
+    fail(errfd, CTR_STAGE_CHDIR, 0, errno, p->cwd);
+  /* CVE-2024-21626: a cwd such as /proc/self/fd/N can name a host directory
+   * held by a leaked fd; the kernel then reports it as "(unreachable)/...". */
+  n = syscall(SYS_getcwd, cwd, sizeof cwd);
+  if (n < 0 || cwd[0] != '/')
+    fail(errfd, CTR_STAGE_CWD_OUTSIDE, 0, EPERM, p->cwd);
+
+  if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    fail(errfd, CTR_STAGE_NO_NEW_PRIVS, 0, errno, NULL);
+  /* No host fd may reach the container (CVE-2024-21626); the error pipe is
+   * already CLOEXEC, so it stays open until execve succeeds. */
+  if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+    fail(errfd, CTR_STAGE_CLOSE_FDS, 0, errno, NULL);
+
+  /* A created container can be stopped while it waits; SIGPIPE stays
+   * blocked until the start byte is written, so a `start` that went away
+   * is reported instead of killing us silently. */
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGPIPE);
+  sigprocmask(SIG_SETMASK, &mask, NULL);
+  if (fifo >= 0)
+    wait_for_start(p, errfd, fifo);
+  sigemptyset(&mask);
+  sigprocmask(SIG_SETMASK, &mask, NULL);
+  rc = exec_search(p->argv, p->env);
+  fail(errfd, CTR_STAGE_EXEC, 0, rc, p->argv[0]);
+}
+
+_Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io *io)
+{
+  /* child: async-signal-safe */
+  char detail[CTR_REPORT_DETAIL];
+  mode_t host_umask;
+  int errfd = io->errfd, rootfd, fd, rc, fifo = -1;
   size_t i;
 
   reset_signals();
@@ -209,14 +406,16 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, int errfd, int out_fd, in
 
   if (setsid() < 0)
     fail(errfd, CTR_STAGE_SETSID, 0, errno, NULL);
-  if (out_fd >= 0 && (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0))
-    fail(errfd, CTR_STAGE_STDIO, 0, errno, NULL);
+  if (!p->tty)
+    setup_stdio(io);
   if (mount(NULL, "/", NULL, p->propagation, NULL) < 0)
     fail(errfd, CTR_STAGE_PROPAGATION, 0, errno, NULL);
   /* pivot_root needs the new root to be a mount point. */
   if (mount(p->root, p->root, NULL, MS_BIND | MS_REC, NULL) < 0 ||
       (rootfd = open(p->root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
     fail(errfd, CTR_STAGE_ROOTFS, 0, errno, p->root);
+  if (p->start_fifo)
+    fifo = open_start_fifo(p, errfd);
 
   if (p->mkcwd) {
     fd = ctr_open_in_root(rootfd, p->cwd, CTR_CREATE_DIR);
@@ -244,6 +443,8 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, int errfd, int out_fd, in
   if (pivot(rootfd) < 0)
     fail(errfd, CTR_STAGE_PIVOT_ROOT, 0, errno, NULL);
   close(rootfd);
+  if (p->tty)
+    setup_tty(p, io, 1);
 
   for (i = 0; i < p->n_masked; i++)
     if (ctr_mask_path(p->masked[i]) < 0)
@@ -255,36 +456,29 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, int errfd, int out_fd, in
     fail(errfd, CTR_STAGE_HOSTNAME, 0, errno, p->hostname);
   if (p->loopback && loopback_up() < 0)
     fail(errfd, CTR_STAGE_LOOPBACK, 0, errno, "lo");
-  for (i = 0; i < p->n_rlimits; i++)
-    if (syscall(SYS_prlimit64, 0, p->rlimits[i].resource, &p->rlimits[i].limit, NULL) < 0)
-      fail(errfd, CTR_STAGE_RLIMIT, i, errno, NULL);
+  finish(p, errfd, fifo, host_umask);
+}
 
-  /* Raw syscalls: glibc's wrappers broadcast to threads it believes exist. */
-  if (syscall(SYS_setgroups, p->n_groups, p->n_groups ? p->groups : NULL) < 0)
-    fail(errfd, CTR_STAGE_SETGROUPS, 0, errno, NULL);
-  if (syscall(SYS_setresgid, p->gid, p->gid, p->gid) < 0)
-    fail(errfd, CTR_STAGE_SETGID, 0, errno, NULL);
-  if (syscall(SYS_setresuid, p->uid, p->uid, p->uid) < 0)
-    fail(errfd, CTR_STAGE_SETUID, 0, errno, NULL);
-  umask(p->umask >= 0 ? (mode_t)p->umask : host_umask);
+/*
+ * exec: the monitor has joined the container's namespaces (its root and cwd
+ * are the container's), and this child is inside its PID namespace, which
+ * only a child of the setns() caller enters.
+ */
+_Noreturn void ctr_child_exec(const struct ctr_plan *p, const struct ctr_child_io *io)
+{
+  /* child: async-signal-safe */
+  mode_t host_umask;
 
-  if (chdir(p->cwd) < 0)
-    fail(errfd, CTR_STAGE_CHDIR, 0, errno, p->cwd);
-  /* CVE-2024-21626: a cwd such as /proc/self/fd/N can name a host directory
-   * held by a leaked fd; the kernel then reports it as "(unreachable)/...". */
-  n = syscall(SYS_getcwd, cwd, sizeof cwd);
-  if (n < 0 || cwd[0] != '/')
-    fail(errfd, CTR_STAGE_CWD_OUTSIDE, 0, EPERM, p->cwd);
-
-  if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-    fail(errfd, CTR_STAGE_NO_NEW_PRIVS, 0, errno, NULL);
-  /* No host fd may reach the container (CVE-2024-21626); the error pipe is
-   * already CLOEXEC, so it stays open until execve succeeds. */
-  if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-    fail(errfd, CTR_STAGE_CLOSE_FDS, 0, errno, NULL);
-
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, NULL);
-  rc = exec_search(p->argv, p->env);
-  fail(errfd, CTR_STAGE_EXEC, 0, rc, p->argv[0]);
+  reset_signals();
+  prctl(PR_SET_NAME, "tsrun:[exec]", 0, 0, 0);
+  host_umask = umask(0);
+  if (p->tty) {
+    /* A terminal needs a session to be the controlling terminal of. */
+    if (setsid() < 0)
+      fail(io->errfd, CTR_STAGE_SETSID, 0, errno, NULL);
+    setup_tty(p, io, 0);
+  } else {
+    setup_stdio(io);
+  }
+  finish(p, io->errfd, -1, host_umask);
 }

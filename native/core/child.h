@@ -1,16 +1,29 @@
 /*
- * The child ladder: everything between clone3 and execve of the container's
- * first process (STYLE.md section 2 gives the order and the reasons).
+ * The child ladders: everything between clone3 and execve of a container
+ * process (STYLE.md section 2 gives the order and the reasons). One ladder
+ * builds a container around its first process (run), the other starts one
+ * more process in namespaces the monitor has already joined (exec).
  */
 #ifndef CTR_CHILD_H
 #define CTR_CHILD_H
 
+#include <sys/ioctl.h>
+
 #include "plan.h"
 
-/* Runs in the freshly cloned child with every signal blocked. errfd is the
- * O_CLOEXEC error pipe; out_fd and err_fd are the log pipes' write ends, or
- * -1 to keep the inherited stdout and stderr. On failure one ctr_report goes
- * to errfd and the child exits 127; on success the pipe closes at execve. */
-_Noreturn void ctr_child_run(const struct ctr_plan *plan, int errfd, int out_fd, int err_fd);
+/* The fds the monitor prepared before clone. */
+struct ctr_child_io {
+  int errfd;          /* O_CLOEXEC error pipe: a record on failure, EOF at execve */
+  int in_fd;          /* without a tty: becomes fd 0 (the monitor's 0, or /dev/null) */
+  int out_fd, err_fd; /* without a tty: the output pipes' write ends, become fds 1 and 2 */
+  int tty_sock;       /* with a tty: SOCK_SEQPACKET end the pty master is sent on; else -1 */
+  struct winsize ws;  /* with a tty: the initial size, when ws_row or ws_col is set */
+};
+
+/* Both run in the freshly cloned child with every signal blocked. On failure
+ * one ctr_report goes to io->errfd and the child exits 127; on success the
+ * pipe closes at execve. */
+_Noreturn void ctr_child_run(const struct ctr_plan *plan, const struct ctr_child_io *io);
+_Noreturn void ctr_child_exec(const struct ctr_plan *plan, const struct ctr_child_io *io);
 
 #endif

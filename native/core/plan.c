@@ -115,6 +115,16 @@ static int parse_mount_flags(const char *s, unsigned long *out)
   return 0;
 }
 
+static int parse_winsize(const char *s, unsigned short *out)
+{
+  unsigned long v;
+
+  if (parse_ulong(s, CTR_MAX_WINSIZE, &v) < 0)
+    return -1;
+  *out = (unsigned short)v;
+  return 0;
+}
+
 static int parse_ns(const char *s, int *flags)
 {
   size_t i;
@@ -143,6 +153,12 @@ static void reset(struct ctr_plan *p)
   p->umask = -1;
   p->no_new_privs = 0;
   p->loopback = 0;
+  p->attach = p->stdin_open = p->tty = 0;
+  p->ws_rows = p->ws_cols = 0;
+  p->start_fifo = NULL;
+  p->join_pid = 0;
+  p->join_flags = 0;
+  p->has_propagation = 0;
   p->log_path = p->exit_file = p->unmount_path = NULL;
 }
 
@@ -155,6 +171,7 @@ static int record(struct ctr_plan *p, const char *kw, char **a)
   } else if (ctr_streq(kw, "ns")) {
     return parse_ns(a[0], &p->clone_flags);
   } else if (ctr_streq(kw, "propagation")) {
+    p->has_propagation = 1;
     return parse_mount_flags(a[0], &p->propagation);
   } else if (ctr_streq(kw, "hostname")) {
     p->hostname = a[0];
@@ -236,6 +253,22 @@ static int record(struct ctr_plan *p, const char *kw, char **a)
     return parse_bool(a[0], &p->no_new_privs);
   } else if (ctr_streq(kw, "loopback")) {
     return parse_bool(a[0], &p->loopback);
+  } else if (ctr_streq(kw, "attach")) {
+    return parse_bool(a[0], &p->attach);
+  } else if (ctr_streq(kw, "stdin")) {
+    return parse_bool(a[0], &p->stdin_open);
+  } else if (ctr_streq(kw, "tty")) {
+    return parse_bool(a[0], &p->tty);
+  } else if (ctr_streq(kw, "winsize")) {
+    return parse_winsize(a[0], &p->ws_rows) < 0 || parse_winsize(a[1], &p->ws_cols) < 0 ? -1 : 0;
+  } else if (ctr_streq(kw, "startfifo")) {
+    p->start_fifo = a[0];
+  } else if (ctr_streq(kw, "join")) {
+    if (parse_ulong(a[0], 0x7fffffffUL, &ul) < 0 || ul == 0)
+      return -1;
+    p->join_pid = (int)ul;
+  } else if (ctr_streq(kw, "joinns")) {
+    return parse_ns(a[0], &p->join_flags);
   } else if (ctr_streq(kw, "log")) {
     p->log_path = a[0];
   } else if (ctr_streq(kw, "exitfile")) {
@@ -258,7 +291,8 @@ static int arg_count(const char *kw)
     const char *kw;
     int n;
   } counts[] = {
-    { "mount", 6 }, { "device", 7 }, { "symlink", 2 }, { "user", 2 }, { "rlimit", 3 }, { "end", 0 },
+    { "mount", 6 }, { "device", 7 }, { "symlink", 2 }, { "user", 2 },
+    { "rlimit", 3 }, { "winsize", 2 }, { "end", 0 },
   };
   size_t i;
 
@@ -334,11 +368,33 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
     }                                                                                              \
   } while (0)
 
-  CHECK(p->root, "root");
-  CHECK(clean_abs(p->root), p->root);
-  /* Without these namespaces the ladder would change the host's mount table or hostname. */
-  CHECK(p->clone_flags & CLONE_NEWNS, "ns mnt");
-  CHECK(!p->hostname || (p->clone_flags & CLONE_NEWUTS), "ns uts");
+  if (p->join_pid) {
+    /* The container exists: everything that builds one is the run plan's. */
+    CHECK(!p->root, "root");
+    CHECK(!p->clone_flags, "ns");
+    CHECK(!p->has_propagation, "propagation");
+    CHECK(!p->hostname, "hostname");
+    CHECK(!p->n_mounts, "mount");
+    CHECK(!p->n_devices, "device");
+    CHECK(!p->n_symlinks, "symlink");
+    CHECK(!p->n_masked, "masked");
+    CHECK(!p->n_readonly, "readonly");
+    CHECK(!p->start_fifo, "startfifo");
+    CHECK(!p->unmount_path, "unmount");
+    CHECK(!p->n_exitcmd, "exitcmd");
+    CHECK(!p->mkcwd, "mkcwd");
+    CHECK(!p->loopback, "loopback");
+    /* Without it the process would run in the host's filesystem. */
+    CHECK(p->join_flags & CLONE_NEWNS, "joinns mnt");
+  } else {
+    CHECK(!p->join_flags, "join");
+    CHECK(p->root, "root");
+    CHECK(clean_abs(p->root), p->root);
+    /* Without these namespaces the ladder would change the host's mount table or hostname. */
+    CHECK(p->clone_flags & CLONE_NEWNS, "ns mnt");
+    CHECK(!p->hostname || (p->clone_flags & CLONE_NEWUTS), "ns uts");
+    CHECK(!p->start_fifo || p->start_fifo[0] == '/', p->start_fifo);
+  }
   CHECK(p->n_args > 0, "arg");
   CHECK(clean_abs(p->cwd), p->cwd);
   for (i = 0; i < p->n_mounts; i++)

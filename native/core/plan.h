@@ -4,7 +4,7 @@
  * every choice already made: mount options turned into MS_* flags, default
  * devices listed, the user resolved to numbers, PATH known.
  *
- * Wire format (written by src/runtime/plan/encode-plan.ts): a sequence of
+ * Wire format (written by src/runtime/plan/launch-plan.ts): a sequence of
  * NUL-terminated strings. Each record is a keyword followed by a fixed number
  * of arguments. Numbers are decimal text (a leading zero is refused, so an
  * octal mode sent by mistake fails); MS_* flags may also be written as names
@@ -12,6 +12,12 @@
  * to: propagation MS_REC|MS_SLAVE, cwd "/", user 0 0, umask unchanged.
  * "ns mnt" is required, and "ns uts" with a hostname: without them the ladder
  * would change the host's mounts or hostname.
+ *
+ * Two modes. A run plan (root + ns) creates a container. An exec plan (join
+ * + joinns) starts one more process in a running container: it has no root,
+ * ns, propagation, hostname, mount, device, symlink, masked, readonly,
+ * startfifo, unmount or exitcmd records, no "mkcwd 1" or "loopback 1", and
+ * must join the mount namespace.
  *
  *   root       <host path of the rootfs (the overlay merged dir)>
  *   ns         <mnt|pid|uts|ipc|net|cgroup>          new namespace to create
@@ -35,9 +41,24 @@
  *   rlimit     <RLIMIT_* number> <soft> <hard>          ("-1" means infinity)
  *   nonewprivs <0|1>
  *   loopback   <0|1>                                   bring up lo in the new net namespace
- *   log        <host path>                             detached: container stdout/stderr go
- *                                                      to this file as docker json-file lines
+ *   log        <host path>                             container stdout/stderr go to this
+ *                                                      file as docker json-file lines
+ *   attach     <0|1>                                   copy container stdout/stderr to the
+ *                                                      monitor's fds 1 and 2
+ *   stdin      <0|1>                                   the container's stdin is the monitor's
+ *                                                      fd 0 (or, with a tty, copied to the
+ *                                                      terminal); otherwise /dev/null
+ *   tty        <0|1>                                   give the process a terminal from the
+ *                                                      container's devpts (/dev/ptmx)
+ *   winsize    <rows> <cols>                           the terminal's size when the monitor's
+ *                                                      fd 0 is not a terminal
+ *   startfifo  <host path>                             created state: wait before execve until
+ *                                                      a reader opens this FIFO (runc's exec.fifo);
+ *                                                      chowned to the plan's uid when it is not 0
+ *   join       <host pid>                              exec mode: a process of the container
+ *   joinns     <mnt|pid|uts|ipc|net|cgroup>            exec mode: namespace of it to join
  *   exitfile   <host path>                             monitor writes the exit status here
+ *                                                      (JSON; write_exit_file in monitor/main.c)
  *   unmount    <host path>                             monitor unmounts this after the exit
  *   exitcmd    <argv element>                          monitor execs this argv last (repeatable)
  *   end
@@ -59,6 +80,7 @@
 #define CTR_MAX_GROUPS 64
 #define CTR_MAX_RLIMITS 16
 #define CTR_MAX_EXITCMD 64
+#define CTR_MAX_WINSIZE 65535
 
 struct ctr_mount {
   const char *dest, *type, *source, *data;
@@ -110,6 +132,14 @@ struct ctr_plan {
   size_t n_rlimits;
   int no_new_privs;
   int loopback;
+  int attach;
+  int stdin_open;
+  int tty;
+  unsigned short ws_rows, ws_cols; /* 0 0: no initial size from the plan */
+  const char *start_fifo;
+  int join_pid;   /* exec mode when > 0 */
+  int join_flags; /* CLONE_NEW* of the namespaces to join */
+  int has_propagation;
   const char *log_path;
   const char *exit_file;
   const char *unmount_path;
@@ -122,8 +152,10 @@ struct ctr_plan {
 int ctr_plan_parse(char *buf, size_t len, struct ctr_plan *plan, const char **bad_record);
 
 /* Checks what the parser cannot: absolute paths, no "..", argv present, a
- * mount namespace. Returns 0, or -EINVAL with *what set to the offending path
- * or, for something missing, its keyword ("root", "arg", "ns mnt", "ns uts"). */
+ * mount namespace, and that an exec plan has only exec records. Returns 0, or
+ * -EINVAL with *what set to the offending path, the keyword of a record that
+ * does not belong, or, for something missing, its keyword ("root", "arg",
+ * "ns mnt", "ns uts", "joinns mnt", "join"). */
 int ctr_plan_validate(const struct ctr_plan *plan, const char **what);
 
 #endif

@@ -4,14 +4,27 @@
  *   CLI (node)                 monitor                        child (container init)
  *     | plan on fd 3 ------------>| parse + validate
  *     |                           | clone3(CLONE_NEW*|CLONE_PIDFD) ---->| ladder: mounts, pivot_root, ...
+ *     |                           |<-- tty socket: SCM_RIGHTS master ---| (tty only)
  *     |                           |<-- error pipe (O_CLOEXEC) ----------| record on failure, _exit(127)
  *     |                           |    EOF without a record = execve succeeded
  *     |<-- fd 4: STARTED{pid} ----|
  *     |    or FAILED{stage,...}   | waits on pidfd, writes exitfile, unmounts, exits
  *
+ * With a start FIFO (the created state) the child reports CREATED as the
+ * last step before execve and blocks opening the FIFO for writing:
+ *
+ *     |                           |<-- error pipe: CREATED -------------| open(fifo, O_WRONLY) blocks
+ *     |<-- fd 4: CREATED{pid} ----|    fd 4 closed: `create` returns    |
+ *   `start`: open(fifo, O_RDONLY) -----------------------------------> | writes "0", execve
+ *     |<-- reads "0" --------------------------------------------------|
+ *     |                           |<-- EOF, or FAILED (goes to the exit file, nobody reads fd 4)
+ *
+ * In exec mode ("join" in the plan) the monitor setns()es first and the
+ * child is the exec'd process; the flow is the same without CREATED.
+ *
  * Records are fixed-size and written with one write(2), so a reader never sees
  * half a record and a full pipe never blocks the child (runc#2530).
- * The stage numbers are mirrored in src/native/stages.ts; keep them in step.
+ * The stage numbers are mirrored in src/native/report.ts; keep them in step.
  */
 #ifndef CTR_REPORT_H
 #define CTR_REPORT_H
@@ -24,6 +37,7 @@
 enum ctr_report_kind {
   CTR_REPORT_STARTED = 1, /* pid = container init in the host's PID namespace */
   CTR_REPORT_FAILED = 2,
+  CTR_REPORT_CREATED = 3, /* waiting on the start FIFO; pid as for STARTED (0 from the child) */
 };
 
 enum ctr_stage {
@@ -54,6 +68,10 @@ enum ctr_stage {
   CTR_STAGE_SETSID = 24,
   CTR_STAGE_STDIO = 25,
   CTR_STAGE_SEAL = 26,       /* re-executing from a sealed copy (CVE-2019-5736); detail: what */
+  CTR_STAGE_TTY = 27,        /* making the terminal; detail: the step ("/dev/ptmx", "TIOCSCTTY", ...) */
+  CTR_STAGE_JOIN = 28,       /* exec: joining the container; detail: "pidfd_open" or the namespaces */
+  CTR_STAGE_START_FIFO = 29, /* the created state's FIFO; detail: its path */
+  CTR_STAGE_EXIT_FILE = 30,  /* opening the exit file's directory; detail: path */
 };
 
 struct ctr_report {

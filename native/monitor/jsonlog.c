@@ -2,6 +2,7 @@
 #include "jsonlog.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -61,7 +62,7 @@ static size_t put(char *out, size_t at, const char *s)
   return at + n;
 }
 
-static size_t escape(char *out, size_t at, const char *p, size_t n)
+size_t json_escape(char *out, size_t at, const char *p, size_t n)
 {
   static const char hex[] = "0123456789abcdef";
   size_t i;
@@ -99,7 +100,7 @@ static void emit(int logfd, const char *stream, const char *p, size_t n, const c
 {
   size_t len = put(record, 0, "{\"log\":\""), off = 0;
 
-  len = escape(record, len, p, n);
+  len = json_escape(record, len, p, n);
   len = put(record, len, "\",\"stream\":\"");
   len = put(record, len, stream);
   len = put(record, len, "\",\"time\":\"");
@@ -124,6 +125,30 @@ static void now(char *time)
   format_rfc3339nano(time, &ts);
 }
 
+int write_full(int fd, const void *buf, size_t n)
+{
+  const char *p = buf;
+
+  while (n) {
+    ssize_t w = write(fd, p, n);
+
+    if (w < 0 && errno == EAGAIN) {
+      struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+      if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+        return -1;
+      continue;
+    }
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return -1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
 int log_stream_read(struct log_stream *s, int logfd)
 {
   char time[RFC3339NANO_LEN];
@@ -133,10 +158,17 @@ int log_stream_read(struct log_stream *s, int logfd)
   do
     n = read(s->fd, s->buf + s->len, sizeof s->buf - s->len);
   while (n < 0 && errno == EINTR);
+  if (n < 0 && errno == EAGAIN)
+    return 0;
   if (n <= 0) {
     log_stream_close(s, logfd);
     return 1;
   }
+  /* A reader that went away (EPIPE) stops the copy, never the container. */
+  if (s->copy_fd >= 0 && write_full(s->copy_fd, s->buf + s->len, (size_t)n) < 0)
+    s->copy_fd = -1;
+  if (logfd < 0)
+    return 0;
   now(time);
   for (i = s->len; i < s->len + (size_t)n; i++) {
     if (s->buf[i] == '\n') {
@@ -160,7 +192,7 @@ void log_stream_close(struct log_stream *s, int logfd)
 
   if (s->fd < 0)
     return;
-  if (s->len) {
+  if (s->len && logfd >= 0) {
     now(time);
     emit(logfd, s->name, s->buf, s->len, time);
     s->len = 0;

@@ -1,12 +1,19 @@
 /*
- * tsrun-monitor: the parent of one container. Node spawns it with
- *   fd 0-2  the container's stdio (the terminal, or /dev/null when detached)
+ * tsrun-monitor: the parent of one container process. Node spawns it with
+ *   fd 0-2  the caller's stdio: copied to and from the container when the
+ *           plan says attach / stdin (the terminal, or /dev/null detached)
  *   fd 3    the plan (plan.h), read to EOF
- *   fd 4    the report pipe to the CLI (report.h): STARTED{pid} or FAILED{stage, ...}
- * It clones the container's init with the plan's namespaces, stays its
- * parent, forwards signals to it, writes its output to the json-file log,
- * and when it exits writes the exit file, unmounts the rootfs and exits with
- * its status (or execs the plan's exitcmd).
+ *   fd 4    the report pipe to the CLI (report.h): STARTED{pid}, CREATED{pid}
+ *           or FAILED{stage, ...}; closed after the first of them
+ *
+ * run (the plan has root + ns): it clones the container's init with the
+ * plan's namespaces and stays its parent. exec (join + joinns): it setns()es
+ * into a running container's namespaces and forks the process there. Either
+ * way it owns the process's output (pipes, or the pty master with a tty),
+ * copies it to the json-file log and/or its own stdout and stderr, forwards
+ * signals, and when the process exits drains the output, writes the exit
+ * file, unmounts the rootfs (run) and exits with the process's status (or
+ * execs the plan's exitcmd).
  *
  * Single-threaded by design: the child ladder runs in a clone of this
  * process, and a clone of a multithreaded process may only call
@@ -18,19 +25,23 @@
 #include <limits.h>
 #include <linux/sched.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,9 +63,10 @@
 #define EXIT_SETUP 125
 #define EXIT_CANNOT_EXEC 126
 #define EXIT_NOT_FOUND 127
-/* After the init exited, the log pipes are drained until EOF, until they
- * stay silent this long, or at most DRAIN_MAX_MS: a grandchild may hold
- * them open, or keep writing, forever (containerd#2823). */
+/* After the process exited, its output is drained until EOF, until it stays
+ * silent this long, or at most DRAIN_MAX_MS: a grandchild may hold the pipes
+ * (or the pty) open, or keep writing, forever (containerd#2823). The monitor
+ * then exits, which closes its own fd 1, so the caller sees EOF. */
 #define DRAIN_IDLE_MS 200
 #define DRAIN_MAX_MS 2000
 
@@ -65,6 +77,31 @@ static struct ctr_plan plan;
 /* Filled in at run time: an initializer would move 32 KiB of buffers from
  * .bss into the binary that every container copies. */
 static struct log_stream out_log, err_log;
+
+/* Host-side resources, set up before clone (and before setns in exec mode,
+ * after which host paths no longer resolve). -1 when unused. */
+static int log_fd = -1, exit_dir = -1, null_fd = -1, sig_fd = -1;
+static const char *exit_name;
+static int err_pipe[2] = { -1, -1 }, out_pipe[2] = { -1, -1 }, errout_pipe[2] = { -1, -1 };
+static int tty_sock[2] = { -1, -1 };
+static sigset_t saved_mask;
+
+/* With a tty: the master, and the caller's input on its way to it. */
+static int master = -1, in_fd = -1;
+static char in_buf[4096];
+static size_t in_len, in_off;
+
+/* The caller's terminal while it is raw; restored at every exit (atexit),
+ * since a raw terminal left behind breaks the user's shell. */
+static struct termios saved_termios;
+static int raw_fd = -1;
+
+/* The container process. */
+static pid_t child_pid;
+static int child_pidfd = -1, child_status, child_exited;
+/* After CREATED: the error pipe stays open until execve (EOF) or a failure. */
+static struct ctr_report late_failure;
+static int late_failed;
 
 static void report(enum ctr_report_kind kind, int stage, int err, const char *detail, pid_t pid)
 {
@@ -96,6 +133,17 @@ static void warn(const char *what, const char *path, int err)
   ctr_strlcat(msg, "\n", sizeof msg);
   if (write(STDERR_FILENO, msg, ctr_strlen(msg)) < 0)
     return;
+}
+
+/* A closed 0, 1 or 2 would be reused by the next open and then handed to
+ * the container as its stdio by mistake. */
+static void ensure_stdio(void)
+{
+  int fd;
+
+  for (fd = 0; fd <= 2; fd++)
+    if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", O_RDWR) != fd)
+      exit(EXIT_SETUP);
 }
 
 /*
@@ -168,9 +216,50 @@ static void unmount_rootfs(void)
     warn("unmounting", plan.unmount_path, errno);
 }
 
-/* Reads the error pipe to EOF: a record means the ladder failed, EOF alone
- * that execve succeeded (the pipe is O_CLOEXEC). */
-static int read_failure(int fd, struct ctr_report *r)
+static void restore_terminal(void)
+{
+  if (raw_fd >= 0)
+    tcsetattr(raw_fd, TCSADRAIN, &saved_termios);
+  raw_fd = -1;
+}
+
+/* cfmakeraw on the caller's terminal: keys (^C included) go to the
+ * container's terminal, whose line discipline does the rest. */
+static void make_raw(void)
+{
+  struct termios raw;
+
+  if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_termios) < 0)
+    return;
+  raw = saved_termios;
+  cfmakeraw(&raw);
+  if (tcsetattr(STDIN_FILENO, TCSADRAIN, &raw) < 0)
+    return;
+  raw_fd = STDIN_FILENO;
+  atexit(restore_terminal);
+}
+
+/* The caller's terminal size, else the plan's; applied by the child. */
+static void initial_winsize(struct winsize *ws)
+{
+  memset(ws, 0, sizeof *ws);
+  if (ioctl(STDIN_FILENO, TIOCGWINSZ, ws) == 0 && (ws->ws_row || ws->ws_col))
+    return;
+  ws->ws_row = plan.ws_rows;
+  ws->ws_col = plan.ws_cols;
+}
+
+static void resize(void)
+{
+  struct winsize ws;
+
+  if (master >= 0 && ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
+    ioctl(master, TIOCSWINSZ, &ws);
+}
+
+/* Reads one record, or returns 0 at EOF (the pipe is O_CLOEXEC: EOF alone
+ * means execve succeeded). */
+static int read_record(int fd, struct ctr_report *r)
 {
   size_t got = 0;
 
@@ -183,8 +272,32 @@ static int read_failure(int fd, struct ctr_report *r)
       break;
     got += (size_t)n;
   }
-  close(fd);
+  r->detail[sizeof r->detail - 1] = '\0';
   return got == sizeof *r;
+}
+
+static int recv_fd(int sock)
+{
+  char byte;
+  struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } u;
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                        .msg_controllen = sizeof u.buf };
+  struct cmsghdr *c;
+  int fd;
+
+  /* The child sent it before execve (or CREATED), so it is queued by now. */
+  if (recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1)
+    return -1;
+  c = CMSG_FIRSTHDR(&msg);
+  if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+      c->cmsg_len != CMSG_LEN(sizeof(int)))
+    return -1;
+  memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return fd;
 }
 
 static int exit_code_for(const struct ctr_report *r)
@@ -197,224 +310,465 @@ static int exit_code_for(const struct ctr_report *r)
 }
 
 /* Orphans reparent to us (PR_SET_CHILD_SUBREAPER) when there is no PID
- * namespace; reap them all, and keep the init's status when it comes. */
-static void reap(pid_t init, int *status, int *exited)
+ * namespace; reap them all, and keep the container process's status. */
+static void reap(void)
 {
   pid_t p;
   int st;
 
   while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
-    if (p == init) {
-      *status = st;
-      *exited = 1;
+    if (p == child_pid) {
+      child_status = st;
+      child_exited = 1;
     }
   }
 }
 
-static void forward_signals(int sfd, int pidfd, pid_t init, int *status, int *exited)
+/* With a tty the kernel sends SIGWINCH to the container's foreground
+ * process group itself once the master's size changes. */
+static void handle_signals(void)
 {
   struct signalfd_siginfo si;
 
-  while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+  while (read(sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
     if (si.ssi_signo == SIGCHLD)
-      reap(init, status, exited);
+      reap();
+    else if (si.ssi_signo == SIGWINCH && master >= 0)
+      resize();
     else
-      syscall(SYS_pidfd_send_signal, pidfd, (int)si.ssi_signo, NULL, 0);
+      syscall(SYS_pidfd_send_signal, child_pidfd, (int)si.ssi_signo, NULL, 0);
   }
 }
 
-/* Waits for the init to exit while logging its output; returns its wait status. */
-static int supervise(pid_t init, int pidfd, int sfd, int logfd)
+static void read_input(void)
 {
-  struct pollfd fds[4] = {
-    { .fd = pidfd, .events = POLLIN },
-    { .fd = sfd, .events = POLLIN },
-    { .fd = out_log.fd, .events = POLLIN },
-    { .fd = err_log.fd, .events = POLLIN },
-  };
-  struct log_stream *logs[2] = { &out_log, &err_log };
-  struct timespec start;
-  int status = 0, exited = 0, i;
+  struct termios t;
+  ssize_t n = read(in_fd, in_buf, sizeof in_buf);
 
-  while (!exited) {
-    if (poll(fds, 4, -1) < 0) {
+  if (n > 0) {
+    in_len = (size_t)n;
+    in_off = 0;
+  } else if (n == 0) {
+    /* A terminal has no half-close: end of input is the EOF character,
+     * which ends a read() at the start of a line. */
+    in_fd = -1;
+    in_buf[0] = tcgetattr(master, &t) == 0 ? (char)t.c_cc[VEOF] : 4;
+    in_len = 1;
+    in_off = 0;
+  } else if (errno != EAGAIN && errno != EINTR) {
+    in_fd = -1;
+  }
+}
+
+/* The master is non-blocking: a container that does not read its terminal
+ * must not stop the monitor from draining its output. */
+static void write_input(void)
+{
+  ssize_t n = write(master, in_buf + in_off, in_len - in_off);
+
+  if (n > 0)
+    in_off += (size_t)n;
+  else if (n < 0 && errno != EAGAIN && errno != EINTR)
+    in_off = in_len, in_fd = -1;
+  if (in_off == in_len)
+    in_len = in_off = 0;
+}
+
+static void read_output(struct log_stream *s)
+{
+  if (!log_stream_read(s, log_fd) || s != &out_log || master < 0)
+    return;
+  /* The slave side is gone: the master was closed with the stream. */
+  master = -1;
+  in_fd = -1;
+  in_len = in_off = 0;
+}
+
+/* After CREATED the error pipe carries one more thing: EOF at execve, or a
+ * failure that happened after `start` (execve ENOENT, say). */
+static void read_late_failure(void)
+{
+  struct ctr_report r;
+
+  if (read_record(err_pipe[0], &r) && r.kind == CTR_REPORT_FAILED) {
+    late_failure = r;
+    late_failed = 1;
+    return;
+  }
+  close(err_pipe[0]);
+  err_pipe[0] = -1;
+}
+
+static long elapsed_ms(const struct timespec *since)
+{
+  struct timespec now;
+
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+/* Waits for the container process to exit while copying its output (and,
+ * with a tty, the caller's input); then drains what is left. */
+static void supervise(void)
+{
+  struct pollfd fds[6];
+  struct timespec start;
+  int n, i_pid, i_sig, i_err, i_out, i_errout, i_in;
+
+  while (!child_exited) {
+    n = 0;
+    i_err = i_out = i_errout = i_in = -1;
+    fds[i_pid = n++] = (struct pollfd){ .fd = child_pidfd, .events = POLLIN };
+    fds[i_sig = n++] = (struct pollfd){ .fd = sig_fd, .events = POLLIN };
+    if (err_pipe[0] >= 0)
+      fds[i_err = n++] = (struct pollfd){ .fd = err_pipe[0], .events = POLLIN };
+    if (out_log.fd >= 0)
+      fds[i_out = n++] = (struct pollfd){
+        .fd = out_log.fd, .events = (short)(POLLIN | (master >= 0 && in_len ? POLLOUT : 0))
+      };
+    if (err_log.fd >= 0)
+      fds[i_errout = n++] = (struct pollfd){ .fd = err_log.fd, .events = POLLIN };
+    if (in_fd >= 0 && in_len == 0)
+      fds[i_in = n++] = (struct pollfd){ .fd = in_fd, .events = POLLIN };
+    if (poll(fds, (nfds_t)n, -1) < 0) {
       if (errno == EINTR)
         continue;
       break;
     }
-    if (fds[1].revents)
-      forward_signals(sfd, pidfd, init, &status, &exited);
-    if (fds[0].revents)
-      reap(init, &status, &exited);
-    for (i = 0; i < 2; i++)
-      if (fds[2 + i].revents && log_stream_read(logs[i], logfd))
-        fds[2 + i].fd = -1;
+    if (fds[i_sig].revents)
+      handle_signals();
+    if (fds[i_pid].revents)
+      reap();
+    if (i_err >= 0 && fds[i_err].revents)
+      read_late_failure();
+    if (i_in >= 0 && fds[i_in].revents && in_fd >= 0)
+      read_input();
+    if (i_out >= 0 && (fds[i_out].revents & POLLOUT) && in_len)
+      write_input();
+    if (i_out >= 0 && (fds[i_out].revents & ~POLLOUT) && out_log.fd >= 0)
+      read_output(&out_log);
+    if (i_errout >= 0 && fds[i_errout].revents)
+      read_output(&err_log);
+    if (in_len && master >= 0 && !(i_out >= 0 && (fds[i_out].revents & POLLOUT)))
+      write_input();
   }
+  /* The writer is dead: what is left of the error pipe is there now. */
+  while (err_pipe[0] >= 0)
+    read_late_failure();
+
   /* Output written just before the exit is still in the pipes. */
   clock_gettime(CLOCK_MONOTONIC, &start);
-  while (fds[2].fd >= 0 || fds[3].fd >= 0) {
-    struct timespec now;
-    int n;
+  while (out_log.fd >= 0 || err_log.fd >= 0) {
+    long left = DRAIN_MAX_MS - elapsed_ms(&start);
 
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 > DRAIN_MAX_MS)
+    n = 0;
+    i_out = i_errout = -1;
+    if (left <= 0)
       break;
-    n = poll(fds + 2, 2, DRAIN_IDLE_MS);
-
+    if (out_log.fd >= 0)
+      fds[i_out = n++] = (struct pollfd){ .fd = out_log.fd, .events = POLLIN };
+    if (err_log.fd >= 0)
+      fds[i_errout = n++] = (struct pollfd){ .fd = err_log.fd, .events = POLLIN };
+    n = poll(fds, (nfds_t)n, left < DRAIN_IDLE_MS ? (int)left : DRAIN_IDLE_MS);
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
       break;
-    for (i = 0; i < 2; i++)
-      if (fds[2 + i].revents && log_stream_read(logs[i], logfd))
-        fds[2 + i].fd = -1;
+    if (i_out >= 0 && fds[i_out].revents)
+      read_output(&out_log);
+    if (i_errout >= 0 && fds[i_errout].revents)
+      read_output(&err_log);
   }
-  log_stream_close(&out_log, logfd);
-  log_stream_close(&err_log, logfd);
-  return status;
+  log_stream_close(&out_log, log_fd);
+  log_stream_close(&err_log, log_fd);
 }
 
-static int write_all(int fd, const char *p, size_t n)
+static void put_num(char *body, size_t size, const char *key, long v)
 {
-  while (n) {
-    ssize_t w = write(fd, p, n);
+  char num[24];
 
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0)
-      return -1;
-    p += w;
-    n -= (size_t)w;
+  ctr_strlcat(body, key, size);
+  if (v < 0) {
+    ctr_strlcat(body, "-", size);
+    v = -v;
   }
-  return 0;
+  ctr_utoa((unsigned long)v, num);
+  ctr_strlcat(body, num, size);
 }
 
-/* tmp + fsync + rename + fsync(dir): a crash leaves the old file or the new one. */
-static void write_exit_file(const char *path, int code, int sig, pid_t pid)
+/*
+ * {"exitCode":N,"signal":N,"finishedAt":"RFC3339","pid":N}, plus
+ * "failure":{"stage":N,"index":N,"errno":N,"detail":"..."} when the process
+ * failed after CREATED (nobody reads fd 4 by then). Written relative to the
+ * directory opened at setup (an exec monitor lives in the container's mount
+ * namespace by now): tmp + fsync + rename + fsync(dir), so a crash leaves
+ * the old file or the new one.
+ */
+static void write_exit_file(int code, int sig, pid_t pid, const struct ctr_report *failure)
 {
-  char body[160] = "{\"exitCode\":", num[24], when[RFC3339NANO_LEN], tmp[PATH_MAX], dir[PATH_MAX];
+  char body[CTR_REPORT_DETAIL * 6 + 512] = "", when[RFC3339NANO_LEN], tmp[NAME_MAX + 8];
   struct timespec ts;
-  char *slash;
+  size_t len;
   int fd;
 
   clock_gettime(CLOCK_REALTIME, &ts);
   format_rfc3339nano(when, &ts);
-  ctr_utoa((unsigned long)code, num);
-  ctr_strlcat(body, num, sizeof body);
-  ctr_strlcat(body, ",\"signal\":", sizeof body);
-  ctr_utoa((unsigned long)sig, num);
-  ctr_strlcat(body, num, sizeof body);
+  put_num(body, sizeof body, "{\"exitCode\":", code);
+  put_num(body, sizeof body, ",\"signal\":", sig);
   ctr_strlcat(body, ",\"finishedAt\":\"", sizeof body);
   ctr_strlcat(body, when, sizeof body);
-  ctr_strlcat(body, "\",\"pid\":", sizeof body);
-  ctr_utoa((unsigned long)pid, num);
-  ctr_strlcat(body, num, sizeof body);
+  put_num(body, sizeof body, "\",\"pid\":", pid);
+  if (failure) {
+    put_num(body, sizeof body, ",\"failure\":{\"stage\":", failure->stage);
+    put_num(body, sizeof body, ",\"index\":", failure->index);
+    put_num(body, sizeof body, ",\"errno\":", failure->err);
+    ctr_strlcat(body, ",\"detail\":\"", sizeof body);
+    len = json_escape(body, ctr_strlen(body), failure->detail, ctr_strlen(failure->detail));
+    body[len] = '\0';
+    ctr_strlcat(body, "\"}", sizeof body);
+  }
   ctr_strlcat(body, "}\n", sizeof body);
 
-  ctr_strlcpy(tmp, path, sizeof tmp);
-  if (ctr_strlcat(tmp, ".tmp", sizeof tmp) >= sizeof tmp) {
-    warn("writing", path, ENAMETOOLONG);
-    return;
-  }
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0 || write_all(fd, body, ctr_strlen(body)) < 0 || fsync(fd) < 0) {
-    warn("writing", tmp, errno);
+  ctr_strlcpy(tmp, exit_name, sizeof tmp);
+  ctr_strlcat(tmp, ".tmp", sizeof tmp);
+  fd = openat(exit_dir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0 || write_full(fd, body, ctr_strlen(body)) < 0 || fsync(fd) < 0) {
+    warn("writing", plan.exit_file, errno);
     if (fd >= 0)
       close(fd);
     return;
   }
   close(fd);
-  if (rename(tmp, path) < 0) {
-    warn("renaming", tmp, errno);
+  if (renameat(exit_dir, tmp, exit_dir, exit_name) < 0) {
+    warn("renaming", plan.exit_file, errno);
     return;
   }
-  ctr_strlcpy(dir, path, sizeof dir);
-  slash = strrchr(dir, '/');
-  slash[slash == dir] = '\0';
-  fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0 || fsync(fd) < 0)
-    warn("syncing", dir, errno);
-  if (fd >= 0)
-    close(fd);
+  if (fsync(exit_dir) < 0)
+    warn("syncing the directory of", plan.exit_file, errno);
 }
 
-/* Container stdout and stderr go through pipes to the json-file log; the
- * monitor keeps the read ends. Without a log the child keeps fds 1 and 2. */
-static int open_log(int out_pipe[2], int err_pipe[2])
+/* The exit file is written relative to its directory, opened now. */
+static void open_exit_dir(void)
 {
-  int logfd = open(plan.log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  char dir[PATH_MAX];
+  char *slash;
 
-  if (logfd < 0)
-    die(CTR_STAGE_LOG, errno, plan.log_path);
-  if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0)
-    die(CTR_STAGE_LOG, errno, "pipe2");
-  out_log.fd = out_pipe[0];
-  out_log.name = "stdout";
-  err_log.fd = err_pipe[0];
-  err_log.name = "stderr";
-  return logfd;
+  if (ctr_strlcpy(dir, plan.exit_file, sizeof dir) >= sizeof dir)
+    die(CTR_STAGE_EXIT_FILE, ENAMETOOLONG, plan.exit_file);
+  slash = strrchr(dir, '/');
+  exit_name = plan.exit_file + (slash - dir) + 1;
+  if (*exit_name == '\0' || ctr_strlen(exit_name) > NAME_MAX - 4)
+    die(CTR_STAGE_EXIT_FILE, EINVAL, plan.exit_file);
+  slash[slash == dir] = '\0';
+  exit_dir = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (exit_dir < 0)
+    die(CTR_STAGE_EXIT_FILE, errno, plan.exit_file);
 }
 
-/* The signals passed on to the container's init, plus SIGCHLD; all are read
- * from the returned signalfd and stay blocked. */
-static int forwarding_signalfd(sigset_t *set)
+/*
+ * Everything that needs a host path, and every fd the child gets: in exec
+ * mode this runs before setns, after which host paths no longer resolve.
+ * Without a tty the container always writes into pipes the monitor owns
+ * (runc#1047: never the caller's own stdio), and reads the caller's stdin
+ * only when the plan says so.
+ */
+static void open_host_side(struct ctr_child_io *io)
+{
+  io->in_fd = io->out_fd = io->err_fd = io->tty_sock = -1;
+  if (plan.exit_file)
+    open_exit_dir();
+  if (plan.log_path) {
+    log_fd = open(plan.log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (log_fd < 0)
+      die(CTR_STAGE_LOG, errno, plan.log_path);
+  }
+  out_log.fd = err_log.fd = -1;
+  out_log.copy_fd = plan.attach ? STDOUT_FILENO : -1;
+  err_log.copy_fd = plan.attach ? STDERR_FILENO : -1;
+  out_log.name = "stdout";
+  err_log.name = "stderr";
+  if (plan.tty) {
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, tty_sock) < 0)
+      die(CTR_STAGE_TTY, errno, "socketpair");
+    io->tty_sock = tty_sock[1];
+    initial_winsize(&io->ws);
+  } else {
+    if (plan.stdin_open) {
+      io->in_fd = STDIN_FILENO;
+    } else {
+      null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (null_fd < 0)
+        die(CTR_STAGE_STDIO, errno, "/dev/null");
+      io->in_fd = null_fd;
+    }
+    if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(errout_pipe, O_CLOEXEC) < 0)
+      die(CTR_STAGE_STDIO, errno, "pipe2");
+    out_log.fd = out_pipe[0];
+    err_log.fd = errout_pipe[0];
+    io->out_fd = out_pipe[1];
+    io->err_fd = errout_pipe[1];
+  }
+  if (pipe2(err_pipe, O_CLOEXEC) < 0)
+    die(CTR_STAGE_CLONE, errno, "pipe2");
+  io->errfd = err_pipe[1];
+}
+
+/* The signals passed on to the container process, plus SIGCHLD; blocked
+ * from now on and read from the signalfd, so a SIGTERM to the monitor is
+ * forwarded and never skips the cleanup (the terminal, the exit file). */
+static void block_signals(void)
 {
   static const int signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD };
+  sigset_t set;
   size_t i;
-  int sfd;
 
-  sigemptyset(set);
+  sigemptyset(&set);
   for (i = 0; i < sizeof signals / sizeof signals[0]; i++)
-    sigaddset(set, signals[i]);
-  sfd = signalfd(-1, set, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (sfd < 0)
+    sigaddset(&set, signals[i]);
+  sigprocmask(SIG_BLOCK, &set, &saved_mask);
+  sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sig_fd < 0)
     die(CTR_STAGE_CLONE, errno, "signalfd");
-  return sfd;
 }
 
-/* Clones the container's init, which runs the ladder; returns its pid. */
-static pid_t clone_init(int *pidfd, int errfd, int out_fd, int err_fd, const sigset_t *forwarded,
-                        sigset_t *saved)
+/* exec: enter the container with one setns() on a pidfd of its process. */
+static void join_namespaces(void)
+{
+  static const struct {
+    int flag;
+    const char *name;
+  } names[] = {
+    { CLONE_NEWNS, "mnt" },  { CLONE_NEWPID, "pid" }, { CLONE_NEWUTS, "uts" },
+    { CLONE_NEWIPC, "ipc" }, { CLONE_NEWNET, "net" }, { CLONE_NEWCGROUP, "cgroup" },
+  };
+  char which[64] = "";
+  size_t i;
+  int pidfd = (int)syscall(SYS_pidfd_open, plan.join_pid, 0);
+
+  if (pidfd < 0)
+    die(CTR_STAGE_JOIN, errno, "pidfd_open");
+  if (setns(pidfd, plan.join_flags) < 0) {
+    int err = errno;
+
+    for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+      if (plan.join_flags & names[i].flag) {
+        if (which[0])
+          ctr_strlcat(which, " ", sizeof which);
+        ctr_strlcat(which, names[i].name, sizeof which);
+      }
+    }
+    die(CTR_STAGE_JOIN, err, which);
+  }
+  close(pidfd);
+  /* setns(CLONE_NEWNS) moved root and cwd to the container's root already;
+   * this only makes it explicit. */
+  if (chdir("/") < 0)
+    die(CTR_STAGE_JOIN, errno, "chdir /");
+}
+
+/* In the fresh child: the monitor's own fds must not be open when it
+ * chdir()s to a planned cwd (CVE-2024-21626), whatever close_range does later. */
+static void close_monitor_fds(void)
+{
+  /* child: async-signal-safe */
+  int fds[] = { REPORT_FD, log_fd, exit_dir, sig_fd, err_pipe[0], out_pipe[0], errout_pipe[0], tty_sock[0] };
+  size_t i;
+
+  for (i = 0; i < sizeof fds / sizeof fds[0]; i++)
+    if (fds[i] >= 0)
+      close(fds[i]);
+}
+
+/* Clones the container process, which runs a ladder; returns its pid. */
+static pid_t clone_child(const struct ctr_child_io *io)
 {
   struct clone_args args = { 0 };
-  sigset_t all, mask;
+  sigset_t all, prev;
   pid_t pid;
 
   /* The child must not run a handler or die of a signal before its ladder
-   * resets the dispositions; it unblocks everything just before execve. */
+   * resets the dispositions; it unblocks everything just before execve. A
+   * forwarded signal that comes meanwhile waits in the signalfd. */
   sigfillset(&all);
-  sigprocmask(SIG_SETMASK, &all, saved);
-  args.flags = CLONE_PIDFD | (uint64_t)(unsigned)plan.clone_flags;
-  args.pidfd = (uint64_t)(uintptr_t)pidfd;
+  sigprocmask(SIG_SETMASK, &all, &prev);
+  args.flags = CLONE_PIDFD | (plan.join_pid ? 0 : (uint64_t)(unsigned)plan.clone_flags);
+  args.pidfd = (uint64_t)(uintptr_t)&child_pidfd;
   args.exit_signal = SIGCHLD;
   pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
   if (pid < 0)
     die(CTR_STAGE_CLONE, errno, NULL);
-  if (pid == 0)
-    ctr_child_run(&plan, errfd, out_fd, err_fd);
-  /* A forwarded signal that comes during the ladder waits in the signalfd
-   * and reaches the init after its execve. */
-  sigorset(&mask, saved, forwarded);
-  sigprocmask(SIG_SETMASK, &mask, NULL);
+  if (pid == 0) {
+    close_monitor_fds();
+    if (plan.join_pid)
+      ctr_child_exec(&plan, io);
+    ctr_child_run(&plan, io);
+  }
+  sigprocmask(SIG_SETMASK, &prev, NULL);
   return pid;
+}
+
+/* The ladder failed before the process ran: the CLI gets the record. */
+static _Noreturn void start_failed(const struct ctr_report *r)
+{
+  siginfo_t info;
+
+  waitid(P_PIDFD, (id_t)child_pidfd, &info, WEXITED);
+  restore_terminal();
+  unmount_rootfs();
+  ctr_report_write(REPORT_FD, r);
+  exit(exit_code_for(r));
+}
+
+/* Waits for the ladder's verdict and tells the CLI (fd 4, then closed). */
+static void await_start(void)
+{
+  struct ctr_report r;
+  int got = read_record(err_pipe[0], &r);
+
+  if (got && r.kind == CTR_REPORT_FAILED)
+    start_failed(&r);
+  if (plan.tty) {
+    master = recv_fd(tty_sock[0]);
+    if (master < 0 || fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK) < 0) {
+      syscall(SYS_pidfd_send_signal, child_pidfd, SIGKILL, NULL, 0);
+      ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_TTY, 0, EPROTO, "receiving the terminal");
+      start_failed(&r);
+    }
+    close(tty_sock[0]);
+    tty_sock[0] = -1;
+    out_log.fd = master;
+    if (plan.stdin_open)
+      in_fd = STDIN_FILENO;
+  }
+  if (got && r.kind == CTR_REPORT_CREATED) {
+    report(CTR_REPORT_CREATED, CTR_STAGE_NONE, 0, NULL, child_pid);
+  } else {
+    close(err_pipe[0]);
+    err_pipe[0] = -1;
+    report(CTR_REPORT_STARTED, CTR_STAGE_NONE, 0, NULL, child_pid);
+  }
+  close(REPORT_FD);
 }
 
 int main(int argc, char **argv)
 {
-  struct ctr_report failure;
+  struct ctr_child_io io;
   struct sigaction ignore = { .sa_handler = SIG_IGN };
-  sigset_t forwarded, saved;
-  int errpipe[2], out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
-  int logfd = -1, pidfd = -1, sfd, status, code, sig = 0;
   const char *bad;
+  int code, sig = 0;
   size_t len;
-  pid_t pid;
 
   (void)argc;
+  /* Only 0-4 are ours. Anything else the caller's caller left inheritable
+   * (a CI harness's pipe, a shell's fd 9) would be held for the container's
+   * whole life, and whoever waits for its EOF would hang (runc#1047's kind). */
+  syscall(SYS_close_range, 5U, ~0U, 0U);
+  ensure_stdio();
   run_sealed(argv);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   prctl(PR_SET_NAME, "tsrun:[monitor]", 0, 0, 0);
-  /* A CLI that went away must not kill us with SIGPIPE on fd 4; the child resets it. */
+  /* A reader that went away must not kill us with SIGPIPE (fd 4, the
+   * caller's stdout); the child resets it. */
   sigaction(SIGPIPE, &ignore, NULL);
   /* Pin no mount: the CLI's cwd may be anywhere. Every plan path is absolute. */
   if (chdir("/") < 0)
@@ -423,47 +777,45 @@ int main(int argc, char **argv)
   len = read_plan();
   if (ctr_plan_parse(plan_buf, len, &plan, &bad) < 0 || ctr_plan_validate(&plan, &bad) < 0)
     die(CTR_STAGE_PLAN, EINVAL, bad);
-  if (plan.log_path)
-    logfd = open_log(out_pipe, err_pipe);
-  else
-    out_log.fd = err_log.fd = -1;
-  if (pipe2(errpipe, O_CLOEXEC) < 0)
-    die(CTR_STAGE_CLONE, errno, "pipe2");
+  block_signals();
+  open_host_side(&io);
+  /* Raw only when the caller's keys go to the container: otherwise its ^C
+   * must stay a signal to the CLI, which forwards it. */
+  if (plan.tty && plan.attach && plan.stdin_open)
+    make_raw();
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
     die(CTR_STAGE_CLONE, errno, "PR_SET_CHILD_SUBREAPER");
-  sfd = forwarding_signalfd(&forwarded);
+  if (plan.join_pid)
+    join_namespaces();
 
-  pid = clone_init(&pidfd, errpipe[1], out_pipe[1], err_pipe[1], &forwarded, &saved);
-  close(errpipe[1]);
-  if (logfd >= 0) {
+  child_pid = clone_child(&io);
+  close(err_pipe[1]);
+  if (plan.tty) {
+    close(tty_sock[1]);
+  } else {
     close(out_pipe[1]);
-    close(err_pipe[1]);
+    close(errout_pipe[1]);
   }
+  if (null_fd >= 0)
+    close(null_fd);
+  await_start();
 
-  if (read_failure(errpipe[0], &failure)) {
-    siginfo_t info;
-
-    waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED);
-    unmount_rootfs();
-    ctr_report_write(REPORT_FD, &failure);
-    exit(exit_code_for(&failure));
-  }
-  report(CTR_REPORT_STARTED, CTR_STAGE_NONE, 0, NULL, pid);
-  close(REPORT_FD);
-
-  status = supervise(pid, pidfd, sfd, logfd);
-  if (WIFSIGNALED(status)) {
-    sig = WTERMSIG(status);
+  supervise();
+  if (late_failed) {
+    code = exit_code_for(&late_failure);
+  } else if (WIFSIGNALED(child_status)) {
+    sig = WTERMSIG(child_status);
     code = 128 + sig;
   } else {
-    code = WEXITSTATUS(status);
+    code = WEXITSTATUS(child_status);
   }
   if (plan.exit_file)
-    write_exit_file(plan.exit_file, code, sig, pid);
+    write_exit_file(code, sig, child_pid, late_failed ? &late_failure : NULL);
+  restore_terminal();
   unmount_rootfs();
   if (plan.n_exitcmd) {
     prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
-    sigprocmask(SIG_SETMASK, &saved, NULL);
+    sigprocmask(SIG_SETMASK, &saved_mask, NULL);
     execve(plan.exitcmd[0], plan.exitcmd, environ);
     warn("executing", plan.exitcmd[0], errno);
   }

@@ -88,7 +88,40 @@ static void test_defaults(void)
   EXPECT(parse(fields, &bad) == 0);
   EXPECT(strcmp(plan.cwd, "/") == 0 && plan.umask == -1 && plan.propagation == (MS_REC | MS_SLAVE));
   EXPECT(plan.log_path == NULL && plan.hostname == NULL && plan.n_mounts == 0);
+  EXPECT(plan.attach == 0 && plan.stdin_open == 0 && plan.tty == 0 && plan.start_fifo == NULL && plan.join_pid == 0);
   EXPECT(ctr_plan_validate(&plan, &bad) == 0);
+}
+
+static void test_io_records(void)
+{
+  const char *fields[] = {
+    "root", "/r", "ns", "mnt", "arg", "sh",
+    "attach", "1", "stdin", "1", "tty", "1", "winsize", "24", "80",
+    "startfifo", "/run/x/exec.fifo", "end", NULL,
+  };
+  const char *bad;
+
+  EXPECT(parse(fields, &bad) == 0);
+  EXPECT(plan.attach == 1 && plan.stdin_open == 1 && plan.tty == 1);
+  EXPECT(plan.ws_rows == 24 && plan.ws_cols == 80);
+  EXPECT(strcmp(plan.start_fifo, "/run/x/exec.fifo") == 0 && plan.join_pid == 0);
+  EXPECT(ctr_plan_validate(&plan, &bad) == 0);
+}
+
+static void test_exec_plan(void)
+{
+  const char *fields[] = {
+    "join", "4242", "joinns", "mnt", "joinns", "pid", "joinns", "uts",
+    "env", "PATH=/bin", "arg", "sh", "cwd", "/tmp", "user", "1000", "1000", "group", "5",
+    "umask", "18", "rlimit", "7", "64", "64", "nonewprivs", "1",
+    "attach", "1", "stdin", "0", "tty", "0", "exitfile", "/s/exec.json", "end", NULL,
+  };
+  const char *bad;
+
+  EXPECT(parse(fields, &bad) == 0);
+  EXPECT(plan.join_pid == 4242 && plan.join_flags == (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS));
+  EXPECT(plan.root == NULL && plan.clone_flags == 0);
+  EXPECT(ctr_plan_validate(&plan, &bad) == 0 && bad == NULL);
 }
 
 static void expect_bad(const char *const *fields, const char *want)
@@ -111,6 +144,11 @@ static void test_parse_errors(void)
   const char *bad_dev[] = { "device", "/dev/x", "x", "1", "1", "438", "0", "0", "end", NULL };
   const char *bad_bool[] = { "mkcwd", "yes", "end", NULL };
   const char *overflow[] = { "user", "4294967296", "0", "end", NULL };
+  const char *big_ws[] = { "winsize", "65536", "80", "end", NULL };
+  const char *short_ws[] = { "winsize", "24", NULL };
+  const char *pid0[] = { "join", "0", "end", NULL };
+  const char *bad_joinns[] = { "joinns", "user", "end", NULL };
+  const char *bad_tty[] = { "tty", "2", "end", NULL };
   const char *bad;
 
   expect_bad(unknown, "bogus");
@@ -123,6 +161,11 @@ static void test_parse_errors(void)
   expect_bad(bad_dev, "device");
   expect_bad(bad_bool, "mkcwd");
   expect_bad(overflow, "user");
+  expect_bad(big_ws, "winsize");
+  expect_bad(short_ws, "winsize");
+  expect_bad(pid0, "join");
+  expect_bad(bad_joinns, "joinns");
+  expect_bad(bad_tty, "tty");
   /* Not NUL-terminated. */
   memcpy(buf, "end", 3);
   EXPECT(ctr_plan_parse(buf, 3, &plan, &bad) == -EINVAL);
@@ -152,6 +195,20 @@ static void test_validation(void)
                                "device", "/dev/..", "c", "1", "3", "438", "0", "0", "end", NULL };
   const char *rel_masked[] = { "root", "/r", "ns", "mnt", "arg", "x", "masked", "proc/kcore", "end", NULL };
   const char *rel_exitcmd[] = { "root", "/r", "ns", "mnt", "arg", "x", "exitcmd", "true", "end", NULL };
+  const char *rel_fifo[] = { "root", "/r", "ns", "mnt", "arg", "x", "startfifo", "f", "end", NULL };
+  const char *joinns_alone[] = { "root", "/r", "ns", "mnt", "arg", "x", "joinns", "pid", "end", NULL };
+  const char *exec_no_mnt[] = { "join", "9", "joinns", "pid", "arg", "x", "end", NULL };
+  const char *exec_root[] = { "join", "9", "joinns", "mnt", "root", "/r", "arg", "x", "end", NULL };
+  const char *exec_ns[] = { "join", "9", "joinns", "mnt", "ns", "pid", "arg", "x", "end", NULL };
+  const char *exec_prop[] = { "join", "9", "joinns", "mnt", "propagation", "MS_PRIVATE", "arg", "x", "end", NULL };
+  const char *exec_mount[] = { "join", "9", "joinns", "mnt", "arg", "x",
+                               "mount", "/a", "tmpfs", "tmpfs", "0", "", "dir", "end", NULL };
+  const char *exec_host[] = { "join", "9", "joinns", "mnt", "arg", "x", "hostname", "h", "end", NULL };
+  const char *exec_fifo[] = { "join", "9", "joinns", "mnt", "arg", "x", "startfifo", "/f", "end", NULL };
+  const char *exec_unmount[] = { "join", "9", "joinns", "mnt", "arg", "x", "unmount", "/m", "end", NULL };
+  const char *exec_mkcwd[] = { "join", "9", "joinns", "mnt", "arg", "x", "mkcwd", "1", "end", NULL };
+  const char *exec_masked[] = { "join", "9", "joinns", "mnt", "arg", "x", "masked", "/p", "end", NULL };
+  const char *exec_ok[] = { "join", "9", "joinns", "mnt", "arg", "x", "mkcwd", "0", "loopback", "0", "end", NULL };
   const char *dots_ok[] = { "root", "/r", "ns", "mnt", "arg", "x", "cwd", "/a/..b/...", "end", NULL };
   const char *bad;
 
@@ -165,6 +222,20 @@ static void test_validation(void)
   expect_invalid(dotdot_dev, "/dev/..");
   expect_invalid(rel_masked, "proc/kcore");
   expect_invalid(rel_exitcmd, "true");
+  expect_invalid(rel_fifo, "f");
+  expect_invalid(joinns_alone, "join");
+  expect_invalid(exec_no_mnt, "joinns mnt");
+  expect_invalid(exec_root, "root");
+  expect_invalid(exec_ns, "ns");
+  expect_invalid(exec_prop, "propagation");
+  expect_invalid(exec_mount, "mount");
+  expect_invalid(exec_host, "hostname");
+  expect_invalid(exec_fifo, "startfifo");
+  expect_invalid(exec_unmount, "unmount");
+  expect_invalid(exec_mkcwd, "mkcwd");
+  expect_invalid(exec_masked, "masked");
+  EXPECT(parse(exec_ok, &bad) == 0);
+  EXPECT(ctr_plan_validate(&plan, &bad) == 0);
   EXPECT(parse(dots_ok, &bad) == 0);
   EXPECT(ctr_plan_validate(&plan, &bad) == 0);
 }
@@ -173,6 +244,8 @@ int main(void)
 {
   test_full_plan();
   test_defaults();
+  test_io_records();
+  test_exec_plan();
   test_parse_errors();
   test_validation();
   if (failures)

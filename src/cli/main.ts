@@ -8,6 +8,7 @@ import { registerRm } from './rm.js';
 import { registerInspect } from './inspect.js';
 import { registerImages } from './images.js';
 import { registerLoad } from './load.js';
+import { registerLifecycle } from './lifecycle.js';
 
 /**
  * tsrun's command line: commander wiring only. Each verb lives in its own
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
 
   registerRun(program, ctx);
   registerPs(program, ctx);
+  registerLifecycle(program, ctx);
   registerRm(program, ctx);
   registerInspect(program, ctx);
   registerImages(program, ctx);

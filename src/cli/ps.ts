@@ -9,15 +9,18 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
     .option('-q, --quiet', 'only print container ids')
     .option('--no-trunc', 'do not truncate ids and commands')
     .action(async (o: { all?: boolean; quiet?: boolean; trunc: boolean }) => {
-      const [{ listContainers }, { currentState }, { ago, humanDuration, table, truncateCommand }, { familiarName }] = await Promise.all([
+      const [{ listContainers }, { currentState }, { ago, humanDuration, table, truncateCommand }, { familiarName }, { unmountStale }] = await Promise.all([
         import('../runtime/containers.js'),
         import('../runtime/state/status.js'),
         import('./format.js'),
         import('../store/reference.js'),
+        import('../runtime/reconcile.js'),
       ]);
       const c = ctx();
       const now = Date.now();
-      const rows = listContainers(c.paths)
+      const all = listContainers(c.paths);
+      await unmountStale(c, all);
+      const rows = all
         .map((rec) => ({ rec, st: currentState(c.paths, rec) }))
         .filter(({ st }) => o.all || st.running)
         .sort((a, b) => Date.parse(b.rec.created) - Date.parse(a.rec.created));

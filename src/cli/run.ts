@@ -3,43 +3,86 @@ import type { ContextFactory } from './main.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
-export function registerRun(program: Command, ctx: ContextFactory): void {
-  program
-    .command('run')
-    .description('Create and start a container from an image')
-    .helpOption('--help', 'display help for command') // -h is --hostname, as in docker
-    .argument('<image>', 'image name or id')
-    .argument('[command...]', 'command and arguments (default: the image\'s Entrypoint and Cmd)')
-    .option('-d, --detach', 'run in the background and print the container id')
-    .option('--rm', 'remove the container when it exits')
-    .option('--name <name>', 'name the container')
-    .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
-    .option('-w, --workdir <dir>', 'working directory inside the container (created if missing)')
-    .option('-u, --user <user[:group]>', 'user name or uid, and optionally group name or gid')
-    .option('-h, --hostname <name>', 'container hostname (default: the short id)')
-    .option('--entrypoint <cmd>', 'override the image\'s Entrypoint ("" clears it)')
-    .passThroughOptions()
-    .action(async (image: string, command: string[], o: RunFlags) => {
-      const { runCommand } = await import('../runtime/lifecycle/run.js');
-      const code = await runCommand(ctx(), {
-        image,
-        name: o.name,
-        autoRemove: o.rm === true,
-        detach: o.detach === true,
-        env: o.env,
-        options: { workdir: o.workdir, user: o.user, hostname: o.hostname, entrypoint: o.entrypoint, cmd: command },
-      });
-      process.exit(code);
-    });
-}
-
 interface RunFlags {
   detach?: boolean;
+  interactive?: boolean;
+  tty?: boolean;
   rm?: boolean;
+  init?: boolean;
   name?: string;
   env: string[];
   workdir?: string;
   user?: string;
   hostname?: string;
   entrypoint?: string;
+}
+
+/** The flags `run` and `create` share, as docker's. */
+function containerFlags(cmd: Command): Command {
+  return cmd
+    .argument('<image>', 'image name or id')
+    .argument('[command...]', "command and arguments (default: the image's Entrypoint and Cmd)")
+    .helpOption('--help', 'display help for command') // -h is --hostname, as in docker
+    .option('-i, --interactive', 'keep stdin attached')
+    .option('-t, --tty', 'allocate a pseudo-terminal')
+    .option('--rm', 'remove the container when it exits')
+    .option('--init', 'run a tiny init as PID 1 that forwards signals and reaps orphans')
+    .option('--name <name>', 'name the container')
+    .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
+    .option('-w, --workdir <dir>', 'working directory inside the container (created if missing)')
+    .option('-u, --user <user[:group]>', 'user name or uid, and optionally group name or gid')
+    .option('-h, --hostname <name>', 'container hostname (default: the short id)')
+    .option('--entrypoint <cmd>', 'override the image\'s Entrypoint ("" clears it)')
+    .passThroughOptions();
+}
+
+const request = (image: string, command: string[], o: RunFlags) => ({
+  image,
+  name: o.name,
+  autoRemove: o.rm === true,
+  interactive: o.interactive === true,
+  env: o.env,
+  options: { workdir: o.workdir, user: o.user, hostname: o.hostname, entrypoint: o.entrypoint, cmd: command, tty: o.tty === true, init: o.init === true },
+});
+
+export function registerRun(program: Command, ctx: ContextFactory): void {
+  containerFlags(program.command('run').description('Create and start a container from an image'))
+    .option('-d, --detach', 'run in the background and print the container id')
+    .action(async (image: string, command: string[], o: RunFlags) => {
+      const { runCommand } = await import('../runtime/lifecycle/run.js');
+      process.exit(await runCommand(ctx(), { ...request(image, command, o), detach: o.detach === true }));
+    });
+
+  containerFlags(program.command('create').description('Create a container, set up and waiting to be started'))
+    .action(async (image: string, command: string[], o: RunFlags) => {
+      const { createCommand } = await import('../runtime/lifecycle/run.js');
+      process.stdout.write(`${await createCommand(ctx(), request(image, command, o))}\n`);
+    });
+
+  program
+    .command('exec')
+    .description('Run a command in a running container')
+    .argument('<container>')
+    .argument('<command...>')
+    .option('-d, --detach', 'run in the background')
+    .option('-i, --interactive', 'keep stdin attached')
+    .option('-t, --tty', 'allocate a pseudo-terminal')
+    .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-u, --user <user[:group]>', 'user name or uid, and optionally group name or gid')
+    .passThroughOptions()
+    .action(async (ref: string, command: string[], o: { detach?: boolean; interactive?: boolean; tty?: boolean; env: string[]; workdir?: string; user?: string }) => {
+      const [{ findContainer }, { execInContainer }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/lifecycle/exec.js')]);
+      const c = ctx();
+      const code = await execInContainer(c, findContainer(c.paths, ref).id, {
+        cmd: command,
+        detach: o.detach === true,
+        interactive: o.interactive === true,
+        tty: o.tty === true,
+        env: o.env,
+        workdir: o.workdir,
+        user: o.user,
+      });
+      process.exit(code);
+    });
 }

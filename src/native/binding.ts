@@ -12,6 +12,7 @@ import type { NativeBinding } from './types.js';
 
 const ADDON = join('build', 'native', 'Release', 'tsrun_native.node');
 const MONITOR = join('build', 'native', 'Release', 'tsrun-monitor');
+const INIT = join('build', 'native', 'Release', 'tsrun-init');
 
 let root: string | undefined;
 let binding: NativeBinding | undefined;
@@ -23,7 +24,7 @@ function packageRoot(): string {
     let dir = dirname(fileURLToPath(import.meta.url));
     while (!existsSync(join(dir, 'package.json'))) {
       const parent = dirname(dir);
-      if (parent === dir) throw new Error(`tsrun: no package.json above ${fileURLToPath(import.meta.url)}`);
+      if (parent === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
       dir = parent;
     }
     root = dir;
@@ -34,7 +35,7 @@ function packageRoot(): string {
 function built(relative: string): string {
   const path = join(packageRoot(), relative);
   if (!existsSync(path)) {
-    throw new Error(`tsrun: the native build is missing (${path}); run \`npm ci\` or \`npm run build\``);
+    throw new Error(`the native build is missing (${path}); run \`npm ci\` or \`npm run build\``);
   }
   return path;
 }
@@ -51,4 +52,9 @@ export function loadNative(): NativeBinding {
 /** Absolute path of the static monitor executable. */
 export function monitorPath(): string {
   return built(MONITOR);
+}
+
+/** Absolute path of the static reaper bind-mounted as the container's PID 1 with `run --init`. */
+export function initPath(): string {
+  return built(INIT);
 }

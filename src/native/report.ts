@@ -12,6 +12,8 @@ export const REPORT_VERSION = 1;
 export const enum ReportKind {
   Started = 1,
   Failed = 2,
+  /** Set up and waiting on its start FIFO (plan `startfifo`); pid as for Started. */
+  Created = 3,
 }
 
 export interface Report {
@@ -67,6 +69,10 @@ const STAGES: Record<number, string> = {
   24: 'creating a session',
   25: 'connecting stdio',
   26: 'running the monitor from a sealed copy (%s)',
+  27: 'setting up the terminal (%s)',
+  28: 'joining the container\'s namespaces (%s)',
+  29: 'waiting to be started on %s',
+  30: 'opening the directory of the exit file %s',
 };
 
 export const STAGE_EXEC = 23;
@@ -94,4 +100,20 @@ export function reportToError(r: Report): ContainerStartError {
     else if (r.errno === os.constants.errno.EACCES || r.errno === os.constants.errno.ENOEXEC) exitCode = 126;
   }
   return new ContainerStartError(`${phrase}: ${describeErrno(r.errno)}`, r.stage, errnoName(r.errno), exitCode);
+}
+
+/**
+ * The exit file's optional `failure` (native/monitor/main.c): the process
+ * failed after CREATED (execve ENOENT after `start`, say), when nobody read
+ * the report pipe any more. The exit code beside it is already mapped.
+ */
+export interface ExitFailure {
+  stage: number;
+  index: number;
+  errno: number;
+  detail: string;
+}
+
+export function exitFailureToError(f: ExitFailure): ContainerStartError {
+  return reportToError({ kind: ReportKind.Failed, pid: 0, ...f });
 }

@@ -23,33 +23,50 @@ import { REPORT_SIZE, ReportKind, decodeReport, reportToError, type Report } fro
 
 export interface StartedMonitor {
   child: ChildProcess;
+  /** The container's init (or exec'd process) in the host's PID namespace. */
   pid: number;
 }
 
 /** How long a container may take from spawn to execve before we give up (runc#1697: never wait unbounded). */
 const START_TIMEOUT_MS = 60_000;
 
-export async function launchMonitor(plan: Buffer, opts: { foreground: boolean }): Promise<StartedMonitor> {
+export interface LaunchOptions {
+  foreground: boolean;
+  /** Give the monitor (and so the container) tsrun's stdin. */
+  stdin?: boolean;
+  /** The plan has a start FIFO: the monitor reports CREATED (init waiting) instead of STARTED. */
+  expectCreated?: boolean;
+  /** Called with the monitor's pid as soon as it exists, before the container does. */
+  onSpawn?: (monitorPid: number) => void;
+}
+
+export async function launchMonitor(plan: Buffer, opts: LaunchOptions): Promise<StartedMonitor> {
   const stdio: StdioOptions = opts.foreground
-    ? ['inherit', 'inherit', 'inherit', 'pipe', 'pipe']
+    ? [opts.stdin ? 'inherit' : 'ignore', 'inherit', 'inherit', 'pipe', 'pipe']
     : ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'];
   const child = spawn(monitorPath(), [], { stdio, detached: true });
   const planPipe = child.stdio[3] as Writable;
   const reportPipe = child.stdio[4] as Readable;
-  planPipe.on('error', () => {
-    // The monitor died before reading the whole plan; its exit is reported below.
-  });
+  const ignore = () => {
+    // The monitor went away; its exit is what gets reported.
+  };
+  planPipe.on('error', ignore);
+  reportPipe.on('error', ignore);
+  if (child.pid !== undefined) opts.onSpawn?.(child.pid);
   planPipe.end(plan);
 
   const report = await readFirstReport(child, reportPipe);
-  reportPipe.destroy();
   if (report.kind === ReportKind.Failed) {
+    reportPipe.destroy();
     await new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
     throw reportToError(report);
   }
-  if (report.kind !== ReportKind.Started || report.pid <= 0) {
+  const want = opts.expectCreated ? ReportKind.Created : ReportKind.Started;
+  if (report.kind !== want || report.pid <= 0) {
+    reportPipe.destroy();
     throw new RuntimeError(`the monitor sent an unexpected report (kind ${report.kind})`);
   }
+  reportPipe.destroy();
   return { child, pid: report.pid };
 }
 
@@ -99,9 +116,14 @@ function readFirstReport(child: ChildProcess, pipe: Readable): Promise<Report> {
   });
 }
 
-/** Forwards the signals a user sends to `tsrun run` to the container (docker's sig-proxy). */
-export function proxySignals(child: ChildProcess): () => void {
+/**
+ * Forwards the signals a user sends to `tsrun run`/`exec` to the monitor,
+ * which passes them to the container (docker's sig-proxy). With a terminal,
+ * SIGWINCH goes too, so the monitor copies the new window size.
+ */
+export function proxySignals(child: ChildProcess, opts: { tty?: boolean } = {}): () => void {
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+  if (opts.tty) signals.push('SIGWINCH');
   const handler = (sig: NodeJS.Signals) => {
     if (child.pid !== undefined && child.exitCode === null) child.kill(sig);
   };

@@ -51,5 +51,7 @@ export const tmpDir = (p: StorePaths) => path.join(p.root, 'tmp');
 export const storeLockFile = (p: StorePaths) => path.join(p.root, 'store.lock');
 
 export const runtimeDir = (p: StorePaths, id: string) => path.join(p.runroot, 'containers', id);
+/** runc's exec.fifo: a created container's init waits on it until `start`. */
+export const startFifoPath = (p: StorePaths, id: string) => path.join(runtimeDir(p, id), 'start.fifo');
 export const runtimeFile = (p: StorePaths, id: string) => path.join(runtimeDir(p, id), 'runtime.json');
 export const containerLockFile = (p: StorePaths, id: string) => path.join(p.runroot, 'locks', `${id}.lock`);

@@ -7,9 +7,9 @@ import { containerDir, containerLockFile, storeLockFile } from '../../store/path
 import { removeTree } from '../../store/remove-tree.js';
 import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
-import { readRecord, removeRuntime, writeRecord } from '../state/record.js';
+import { readRecord, readRuntime, removeRuntime, writeRecord } from '../state/record.js';
 import { assertCan, currentState } from '../state/status.js';
-import { signalAndWait } from './kill.js';
+import { killForRemoval } from './kill.js';
 
 /**
  * Removes a container in the order STYLE.md §3 gives: mark it removing,
@@ -24,7 +24,9 @@ export async function removeContainer(ctx: Context, id: string, opts: { force: b
     if (!rec) return;
     const st = currentState(p, rec);
     assertCan(st.running ? 'running' : st.status, opts.force ? 'rm -f' : 'rm', rec.name);
-    if (st.running && !(await signalAndWait(ctx, id, 'SIGKILL', 10_000))) {
+    // Not only a running container: a start cut short by a killed CLI leaves a monitor behind too.
+    const rt = readRuntime(p, id);
+    if (rt && !(await killForRemoval(rt))) {
       throw new RuntimeError(`container ${rec.name} did not die after SIGKILL`);
     }
     rec.state = { ...rec.state, status: 'removing', exitCode: st.exitCode, finishedAt: st.finishedAt };

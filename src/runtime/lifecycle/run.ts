@@ -9,6 +9,7 @@ export interface RunRequest {
   name?: string;
   autoRemove: boolean;
   detach: boolean;
+  interactive: boolean;
   env: string[];
   options: Omit<RunOptions, 'env'>;
 }
@@ -22,7 +23,7 @@ export async function runCommand(ctx: Context, req: RunRequest): Promise<number>
   const options: RunOptions = { ...req.options, env: expandEnvFlags(req.env, process.env) };
   const rec = await createContainer(ctx, { image: req.image, name: req.name, options, autoRemove: req.autoRemove });
   try {
-    const started = await startContainer(ctx, rec.id, { foreground: !req.detach });
+    const started = await startContainer(ctx, rec.id, { mode: req.detach ? 'detached' : 'foreground', stdin: req.interactive && !req.detach });
     if (req.detach) {
       process.stdout.write(`${rec.id}\n`);
       return 0;
@@ -34,4 +35,17 @@ export async function runCommand(ctx: Context, req: RunRequest): Promise<number>
     if (req.autoRemove) await removeContainer(ctx, rec.id, { force: true });
     throw err;
   }
+}
+
+/** `create`: the container set up completely, its init waiting before execve until `start`. */
+export async function createCommand(ctx: Context, req: Omit<RunRequest, 'detach'>): Promise<string> {
+  const options: RunOptions = { ...req.options, env: expandEnvFlags(req.env, process.env) };
+  const rec = await createContainer(ctx, { image: req.image, name: req.name, options, autoRemove: req.autoRemove });
+  try {
+    await startContainer(ctx, rec.id, { mode: 'created' });
+  } catch (err) {
+    await removeContainer(ctx, rec.id, { force: true });
+    throw err;
+  }
+  return rec.id;
 }

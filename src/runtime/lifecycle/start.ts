@@ -1,10 +1,12 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntimeError, ContainerStartError } from '../../errors.js';
 import { logger } from '../../log.js';
-import type { NativeBinding } from '../../native/types.js';
+import { initPath } from '../../native/binding.js';
 import { readImage } from '../../store/images.js';
 import { mountLayer, unmountLayer } from '../../store/mounts.js';
-import { containerFile, containerLockFile } from '../../store/paths.js';
+import { containerFile, containerLockFile, startFifoPath } from '../../store/paths.js';
 import { writeJsonAtomic } from '../../util/atomic-write.js';
 import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
@@ -12,9 +14,29 @@ import { launchMonitor, proxySignals, waitForMonitor } from '../monitor.js';
 import { buildContainerSpec } from '../plan/container-spec.js';
 import { buildLaunchPlan, encodePlan } from '../plan/launch-plan.js';
 import { resolveUser } from '../plan/user.js';
-import { bootId, pidStartTime } from '../state/liveness.js';
-import { type ContainerRecord, clearExit, readExit, readRecord, writeRecord, writeRuntime } from '../state/record.js';
+import { readAccountFiles } from '../rootfs-files.js';
+import { bootId, isAlive, pidStartTime } from '../state/liveness.js';
+import {
+  type ContainerRecord,
+  type RuntimeRecord,
+  clearExit,
+  readExit,
+  readRecord,
+  readRuntime,
+  removeRuntime,
+  writeRecord,
+  writeRuntime,
+} from '../state/record.js';
 import { assertCan, currentState } from '../state/status.js';
+import { terminalSize } from './exec.js';
+
+/**
+ * How a container is launched:
+ * - foreground: output copied to tsrun's stdout/stderr (and the log), exit code returned;
+ * - detached: output to the log only, tsrun returns once it runs;
+ * - created: set up completely, the init waiting before execve until `start` (runc's exec.fifo).
+ */
+export type LaunchMode = 'foreground' | 'detached' | 'created';
 
 export interface StartResult {
   pid: number;
@@ -23,78 +45,32 @@ export interface StartResult {
 }
 
 /**
- * Starts a created or exited container on its existing rw layer: mount the
- * union, write config.json, hand the launch plan to a monitor. Detached, the
- * container's output goes to ctr.log; in the foreground it shares tsrun's
- * stdio and the returned promise gives its exit code.
+ * Starts a container. A created one whose init is waiting is released; any
+ * other (created earlier in another boot, or exited) is launched anew on its
+ * existing rw layer, so everything it wrote before is still there.
  */
-export async function startContainer(ctx: Context, id: string, opts: { foreground: boolean }): Promise<StartResult> {
+export async function startContainer(ctx: Context, id: string, opts: { mode: LaunchMode; stdin?: boolean }): Promise<StartResult> {
   const p = ctx.paths;
-  const log = logger('lifecycle');
   const started = await withLock(ctx.native, containerLockFile(p, id), async () => {
     const rec = readRecord(p, id);
     if (!rec) throw new RuntimeError(`container ${id} disappeared`);
     const st = currentState(p, rec);
     assertCan(st.status, 'start', rec.name);
     if (st.running) throw new RuntimeError(`container ${rec.name} is already running`);
-
-    // A monitor killed earlier may have left the union mounted (podman#19913).
-    unmountLayer(ctx.native, p, rec.rwLayerId);
-    const merged = mountLayer(ctx.native, p, rec.rwLayerId);
-    const t0 = process.hrtime.bigint();
-    try {
-      const image = readImage(p, rec.imageId);
-      const user = resolveUser(rec.options.user, readInRoot(ctx.native, merged, '/etc/passwd'), readInRoot(ctx.native, merged, '/etc/group'));
-      const spec = buildContainerSpec({
-        image: image.config,
-        options: rec.options,
-        user,
-        hostname: rec.hostname,
-        rootPath: merged,
-        files: {
-          hosts: containerFile(p, id, 'hosts'),
-          hostname: containerFile(p, id, 'hostname'),
-          resolvConf: containerFile(p, id, 'resolv.conf'),
-        },
-      });
-      writeJsonAtomic(containerFile(p, id, 'config.json'), spec, 0o600);
-      const plan = buildLaunchPlan(spec, {
-        mkcwd: true,
-        logPath: opts.foreground ? undefined : containerFile(p, id, 'ctr.log'),
-        exitFile: containerFile(p, id, 'exit.json'),
-        unmountPath: merged,
-        exitCmd: rec.autoRemove && !opts.foreground ? [...ctx.selfCommand, 'rm', '-f', id] : undefined,
-        isFileSource: (src) => !fs.statSync(src).isDirectory(),
-      });
-      clearExit(p, id);
-      const monitor = await launchMonitor(encodePlan(plan), { foreground: opts.foreground });
-      const startedAt = new Date().toISOString();
-      writeRuntime(p, id, {
-        pid: monitor.pid,
-        pidStartTime: pidStartTime(monitor.pid) ?? '',
-        monitorPid: monitor.child.pid ?? 0,
-        bootId: bootId(),
-        startedAt,
-      });
-      rec.state = { ...rec.state, status: 'running', exitCode: 0, error: '', startedAt };
-      writeRecord(p, rec);
-      log.info({ cid: id, op: 'start', pid: monitor.pid, durMs: Number(process.hrtime.bigint() - t0) / 1e6 }, 'started');
-      return monitor;
-    } catch (err) {
-      unmountLayer(ctx.native, p, rec.rwLayerId);
-      if (err instanceof ContainerStartError) {
-        rec.state = { ...rec.state, exitCode: err.exitCode, error: err.message };
-        writeRecord(p, rec);
-      }
-      throw err;
+    const rt = readRuntime(p, id);
+    if (st.status === 'created' && rt && rt.pid > 0 && isAlive(rt.pid, rt.pidStartTime) && opts.mode !== 'created') {
+      await releaseCreated(ctx, rec, rt);
+      return undefined;
     }
+    return launchContainer(ctx, rec, opts);
   });
 
-  if (!opts.foreground) {
+  if (!started) return { pid: readRuntime(p, id)?.pid ?? 0 };
+  if (opts.mode !== 'foreground') {
     started.child.unref();
     return { pid: started.pid };
   }
-  const stopProxy = proxySignals(started.child);
+  const stopProxy = proxySignals(started.child, { tty: readRecord(p, id)?.options.tty === true });
   const exited = waitForMonitor(started.child).then(async (code) => {
     stopProxy();
     await recordExit(ctx, id);
@@ -103,42 +79,138 @@ export async function startContainer(ctx: Context, id: string, opts: { foregroun
   return { pid: started.pid, exited };
 }
 
-/** Folds the monitor's exit.json into the durable record once the container is gone. */
-export async function recordExit(ctx: Context, id: string): Promise<void> {
+/** Mounts the union, writes config.json and hands the launch plan to a monitor. The caller holds the lock. */
+async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode: LaunchMode; stdin?: boolean }) {
   const p = ctx.paths;
-  await withLock(ctx.native, containerLockFile(p, id), () => {
-    const rec: ContainerRecord | undefined = readRecord(p, id);
-    if (!rec) return;
-    const st = currentState(p, rec);
-    if (st.running || rec.state.status !== 'running') return;
-    rec.state = { ...rec.state, status: 'exited', exitCode: st.exitCode, finishedAt: st.finishedAt };
+  const id = rec.id;
+  // A monitor killed earlier may have left the union mounted (podman#19913).
+  unmountLayer(ctx.native, p, rec.rwLayerId);
+  const merged = mountLayer(ctx.native, p, rec.rwLayerId);
+  const t0 = process.hrtime.bigint();
+  try {
+    const image = readImage(p, rec.imageId);
+    const spec = buildContainerSpec({
+      image: image.config,
+      options: rec.options,
+      user: resolveUser(rec.options.user, ...readAccountFiles(ctx.native, merged)),
+      hostname: rec.hostname,
+      rootPath: merged,
+      initPath: rec.options.init ? initPath() : undefined,
+      files: {
+        hosts: containerFile(p, id, 'hosts'),
+        hostname: containerFile(p, id, 'hostname'),
+        resolvConf: containerFile(p, id, 'resolv.conf'),
+      },
+    });
+    writeJsonAtomic(containerFile(p, id, 'config.json'), spec, 0o600);
+    const fifo = opts.mode === 'created' ? makeStartFifo(ctx, id) : undefined;
+    const plan = buildLaunchPlan(spec, {
+      mkcwd: true,
+      logPath: containerFile(p, id, 'ctr.log'),
+      attach: opts.mode === 'foreground',
+      stdin: opts.stdin === true,
+      tty: rec.options.tty === true,
+      winsize: rec.options.tty ? terminalSize() : undefined,
+      startFifo: fifo,
+      exitFile: containerFile(p, id, 'exit.json'),
+      unmountPath: merged,
+      exitCmd: rec.autoRemove && opts.mode !== 'foreground' ? [...ctx.selfCommand, 'rm', '-f', id] : undefined,
+      isFileSource: (src) => !fs.statSync(src).isDirectory(),
+    });
+    clearExit(p, id);
+    // The runtime record exists from the monitor's first moment, so rm -f can always find it.
+    const runtime: RuntimeRecord = { pid: 0, pidStartTime: '', monitorPid: 0, bootId: bootId(), startedAt: '' };
+    const monitor = await launchMonitor(encodePlan(plan), {
+      foreground: opts.mode === 'foreground',
+      stdin: opts.stdin,
+      expectCreated: opts.mode === 'created',
+      onSpawn: (monitorPid) => {
+        runtime.monitorPid = monitorPid;
+        runtime.monitorStartTime = pidStartTime(monitorPid);
+        writeRuntime(p, id, runtime);
+      },
+    });
+    runtime.pid = monitor.pid;
+    runtime.pidStartTime = pidStartTime(monitor.pid) ?? '';
+    if (opts.mode !== 'created') runtime.startedAt = new Date().toISOString();
+    writeRuntime(p, id, runtime);
+    rec.state =
+      opts.mode === 'created'
+        ? { ...rec.state, status: 'created', exitCode: 0, error: '' }
+        : { ...rec.state, status: 'running', exitCode: 0, error: '', startedAt: runtime.startedAt };
     writeRecord(p, rec);
-    logger('lifecycle').info({ cid: id, op: 'exit', exitCode: st.exitCode }, 'exited');
-  });
+    logger('lifecycle').info({ cid: id, op: opts.mode === 'created' ? 'create' : 'start', pid: monitor.pid, durMs: Number(process.hrtime.bigint() - t0) / 1e6 }, opts.mode === 'created' ? 'created' : 'started');
+    return monitor;
+  } catch (err) {
+    removeRuntime(p, id);
+    unmountLayer(ctx.native, p, rec.rwLayerId);
+    if (err instanceof ContainerStartError) {
+      rec.state = { ...rec.state, exitCode: err.exitCode, error: err.message };
+      writeRecord(p, rec);
+    }
+    throw err;
+  }
 }
 
-const MAX_ACCOUNT_FILE = 1 << 20;
+function makeStartFifo(ctx: Context, id: string): string {
+  const fifo = startFifoPath(ctx.paths, id);
+  fs.mkdirSync(path.dirname(fifo), { recursive: true, mode: 0o700 });
+  fs.rmSync(fifo, { force: true });
+  ctx.native.mknodat({ dirFd: -100, name: fifo, mode: ctx.native.constants.S_IFIFO | 0o600, major: 0, minor: 0 });
+  return fifo;
+}
+
+/** How long `start` waits for a created init to take the start signal. */
+const RELEASE_TIMEOUT_MS = 10_000;
 
 /**
- * Reads a file of the container's root without following symlinks out of it
- * (RESOLVE_IN_ROOT: an image's /etc/passwd -> /etc/shadow stays inside), and never
- * blocks on a FIFO planted there (O_NONBLOCK).
+ * Lets a created container's init go on to execve: open its FIFO for
+ * reading and take the byte it writes. Non-blocking, with the init's
+ * liveness checked, so a dead init never hangs `start`.
  */
-function readInRoot(native: NativeBinding, root: string, rel: string): string | undefined {
-  const c = native.constants;
-  let rootFd = -1;
-  let fd = -1;
+async function releaseCreated(ctx: Context, rec: ContainerRecord, rt: RuntimeRecord): Promise<void> {
+  const p = ctx.paths;
+  const fifo = startFifoPath(p, rec.id);
+  const fd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   try {
-    rootFd = native.openat2({ dirFd: -100, path: root, flags: c.O_PATH | c.O_DIRECTORY, resolve: 0 });
-    fd = native.openat2({ dirFd: rootFd, path: rel, flags: c.O_RDONLY | fs.constants.O_NONBLOCK, resolve: c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS });
-    const st = fs.fstatSync(fd);
-    if (!st.isFile() || st.size > MAX_ACCOUNT_FILE) return undefined;
-    return fs.readFileSync(fd, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
+    const buf = Buffer.alloc(1);
+    const deadline = Date.now() + RELEASE_TIMEOUT_MS;
+    for (;;) {
+      let n = 0;
+      try {
+        n = fs.readSync(fd, buf, 0, 1, null);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      }
+      if (n === 1) break;
+      if (!isAlive(rt.pid, rt.pidStartTime)) throw new RuntimeError(`container ${rec.name} died before it could start`);
+      if (Date.now() > deadline) throw new RuntimeError(`container ${rec.name} did not take the start signal within ${RELEASE_TIMEOUT_MS / 1000}s`);
+      await sleep(2);
+    }
   } finally {
-    if (fd >= 0) native.closeFd({ fd });
-    if (rootFd >= 0) native.closeFd({ fd: rootFd });
+    fs.closeSync(fd);
   }
+  fs.rmSync(fifo, { force: true });
+  const startedAt = new Date().toISOString();
+  writeRuntime(p, rec.id, { ...rt, startedAt });
+  rec.state = { ...rec.state, status: 'running', startedAt };
+  writeRecord(p, rec);
+  logger('lifecycle').info({ cid: rec.id, op: 'start', pid: rt.pid }, 'started');
+}
+
+/** Folds the monitor's exit.json into the durable record once the container is gone. */
+export async function recordExit(ctx: Context, id: string): Promise<void> {
+  await withLock(ctx.native, containerLockFile(ctx.paths, id), () => foldExit(ctx, id));
+}
+
+/** recordExit for a caller that already holds the container's lock. */
+export function foldExit(ctx: Context, id: string): void {
+  const p = ctx.paths;
+  const rec: ContainerRecord | undefined = readRecord(p, id);
+  if (!rec) return;
+  const st = currentState(p, rec);
+  if (st.running || rec.state.status !== 'running') return;
+  rec.state = { ...rec.state, status: 'exited', exitCode: st.exitCode, finishedAt: st.finishedAt };
+  writeRecord(p, rec);
+  logger('lifecycle').info({ cid: id, op: 'exit', exitCode: st.exitCode }, 'exited');
 }

@@ -26,7 +26,14 @@ export interface RunOptions {
   /** undefined: the image's; "": none. */
   entrypoint?: string;
   cmd: string[];
+  /** -t: a terminal from the container's devpts. */
+  tty?: boolean;
+  /** --init: tsrun-init runs as PID 1, reaping orphans and forwarding signals. */
+  init?: boolean;
 }
+
+/** Where `--init` puts the reaper: on the container's /dev tmpfs, so it leaves nothing in its layers. */
+export const INIT_PATH = '/dev/init';
 
 /** Entrypoint and Cmd combined as docker does. */
 export function resolveArgs(image: OciImageConfig['config'], opts: Pick<RunOptions, 'entrypoint' | 'cmd'>): string[] {
@@ -76,6 +83,8 @@ export interface ContainerSpecInput {
   user: ResolvedUser;
   hostname: string;
   rootPath: string;
+  /** Host path of tsrun-init, with --init. */
+  initPath?: string;
   files: { hosts: string; hostname: string; resolvConf: string };
 }
 
@@ -99,9 +108,9 @@ export function buildContainerSpec(input: ContainerSpecInput): OciSpec {
   return {
     ociVersion: OCI_VERSION,
     process: {
-      terminal: false,
+      terminal: options.tty === true,
       user: { uid: user.uid, gid: user.gid, umask: 0o022, additionalGids: user.additionalGids },
-      args: resolveArgs(image.config, options),
+      args: input.initPath ? [INIT_PATH, '--', ...resolveArgs(image.config, options)] : resolveArgs(image.config, options),
       env,
       cwd,
       noNewPrivileges: true,
@@ -118,6 +127,7 @@ export function buildContainerSpec(input: ContainerSpecInput): OciSpec {
       bind('/etc/resolv.conf', input.files.resolvConf),
       bind('/etc/hostname', input.files.hostname),
       bind('/etc/hosts', input.files.hosts),
+      ...(input.initPath ? [{ destination: INIT_PATH, type: 'bind', source: input.initPath, options: ['rbind', 'ro', 'nosuid', 'nodev'] }] : []),
     ],
     linux: {
       namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],

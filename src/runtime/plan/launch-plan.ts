@@ -32,6 +32,56 @@ export interface LaunchPlan {
   exitFile?: string;
   unmountPath?: string;
   exitCmd?: string[];
+  /** Output and terminal (shared with ExecPlan; see PlanIo). */
+  attach?: boolean;
+  stdin?: boolean;
+  tty?: boolean;
+  winsize?: Winsize;
+  /** The created state: the init waits before execve until a reader opens this FIFO (mkfifo 0600 beforehand). */
+  startFifo?: string;
+}
+
+export interface Winsize {
+  rows: number;
+  cols: number;
+}
+
+/**
+ * Who owns the process's stdio (native/monitor/main.c). Without a tty the
+ * process always writes into pipes the monitor owns; the monitor copies them
+ * to the log (logPath) and, with `attach`, to its own stdout and stderr.
+ * `stdin` gives the process the monitor's stdin (with a tty: copies it to the
+ * terminal); otherwise its stdin is /dev/null. With `tty` the terminal comes
+ * from the container's devpts; `winsize` is its size when the monitor's
+ * stdin is not a terminal (otherwise that terminal's size is used, and
+ * SIGWINCH to the monitor re-reads it).
+ */
+export interface PlanIo {
+  logPath?: string;
+  exitFile?: string;
+  attach?: boolean;
+  stdin?: boolean;
+  tty?: boolean;
+  winsize?: Winsize;
+}
+
+/**
+ * `exec`: one more process in a running container. The monitor joins the
+ * namespaces of `join.pid` (a process of the container, normally its init)
+ * with one setns(), and forks the process there; the monitor's exit code is
+ * the process's (128+N if killed by signal N).
+ */
+export interface ExecPlan extends PlanIo {
+  join: { pid: number; namespaces: NamespaceName[] };
+  env: string[];
+  args: string[];
+  cwd: string;
+  uid: number;
+  gid: number;
+  groups: number[];
+  umask?: number;
+  rlimits: { resource: number; soft: number; hard: number }[];
+  noNewPrivs: boolean;
 }
 
 export type NamespaceName = 'mnt' | 'pid' | 'uts' | 'ipc' | 'net' | 'cgroup';
@@ -185,6 +235,13 @@ export interface PlanExtras {
   exitFile?: string;
   unmountPath?: string;
   exitCmd?: string[];
+  /** Default: true when there is no logPath (a foreground run), as before attach existed. */
+  attach?: boolean;
+  /** Default: true only when neither attach nor logPath is given (a foreground run, as before). */
+  stdin?: boolean;
+  tty?: boolean;
+  winsize?: Winsize;
+  startFifo?: string;
   /** Whether a bind mount's host source is a non-directory (so its target is created as a file). */
   isFileSource: (source: string) => boolean;
 }
@@ -263,6 +320,11 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     exitFile: extras.exitFile,
     unmountPath: extras.unmountPath,
     exitCmd: extras.exitCmd,
+    attach: extras.attach ?? extras.logPath === undefined,
+    stdin: extras.stdin ?? (extras.attach === undefined && extras.logPath === undefined),
+    tty: extras.tty ?? false,
+    winsize: extras.winsize,
+    startFifo: extras.startFifo,
   };
 }
 
@@ -282,16 +344,53 @@ function planMount(m: OciMount, extras: PlanExtras): PlanMount {
   };
 }
 
-/** Serialises a plan into the monitor's wire format (native/core/plan.h). */
-export function encodePlan(plan: LaunchPlan): Buffer {
+type Rec = (...fields: (string | number)[]) => void;
+
+function encoder(): { rec: Rec; done: () => Buffer } {
   const out: string[] = [];
-  const rec = (...fields: (string | number)[]) => {
+  const rec: Rec = (...fields) => {
     for (const f of fields) {
       const s = String(f);
       if (s.includes('\0')) throw new UsageError(`a NUL byte is not allowed here: ${JSON.stringify(s)}`);
       out.push(s);
     }
   };
+  const done = () => {
+    rec('end');
+    return Buffer.from(out.join('\0') + '\0');
+  };
+  return { rec, done };
+}
+
+function encodeProcess(rec: Rec, p: Pick<ExecPlan, 'env' | 'args' | 'cwd' | 'uid' | 'gid' | 'groups' | 'umask' | 'rlimits' | 'noNewPrivs'>): void {
+  for (const e of p.env) rec('env', e);
+  for (const a of p.args) rec('arg', a);
+  rec('cwd', p.cwd);
+  rec('user', p.uid, p.gid);
+  for (const g of p.groups) rec('group', g);
+  if (p.umask !== undefined) rec('umask', p.umask);
+  for (const r of p.rlimits) rec('rlimit', r.resource, r.soft, r.hard);
+  rec('nonewprivs', p.noNewPrivs ? 1 : 0);
+}
+
+function encodeIo(rec: Rec, io: PlanIo): void {
+  if (io.attach) rec('attach', 1);
+  if (io.stdin) rec('stdin', 1);
+  if (io.tty) rec('tty', 1);
+  if (io.winsize) {
+    const { rows, cols } = io.winsize;
+    for (const n of [rows, cols]) {
+      if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`invalid terminal size ${rows}x${cols}`);
+    }
+    rec('winsize', rows, cols);
+  }
+  if (io.logPath !== undefined) rec('log', io.logPath);
+  if (io.exitFile !== undefined) rec('exitfile', io.exitFile);
+}
+
+/** Serialises a plan into the monitor's wire format (native/core/plan.h). */
+export function encodePlan(plan: LaunchPlan): Buffer {
+  const { rec, done } = encoder();
   rec('root', plan.root);
   for (const ns of plan.namespaces) rec('ns', ns);
   rec('propagation', plan.propagation);
@@ -301,20 +400,24 @@ export function encodePlan(plan: LaunchPlan): Buffer {
   for (const [link, target] of plan.symlinks) rec('symlink', link, target);
   for (const p of plan.masked) rec('masked', p);
   for (const p of plan.readonly) rec('readonly', p);
-  for (const e of plan.env) rec('env', e);
-  for (const a of plan.args) rec('arg', a);
-  rec('cwd', plan.cwd);
+  encodeProcess(rec, plan);
   rec('mkcwd', plan.mkcwd ? 1 : 0);
-  rec('user', plan.uid, plan.gid);
-  for (const g of plan.groups) rec('group', g);
-  if (plan.umask !== undefined) rec('umask', plan.umask);
-  for (const r of plan.rlimits) rec('rlimit', r.resource, r.soft, r.hard);
-  rec('nonewprivs', plan.noNewPrivs ? 1 : 0);
   rec('loopback', plan.loopback ? 1 : 0);
-  if (plan.logPath !== undefined) rec('log', plan.logPath);
-  if (plan.exitFile !== undefined) rec('exitfile', plan.exitFile);
+  encodeIo(rec, plan);
+  if (plan.startFifo !== undefined) rec('startfifo', plan.startFifo);
   if (plan.unmountPath !== undefined) rec('unmount', plan.unmountPath);
   for (const a of plan.exitCmd ?? []) rec('exitcmd', a);
-  rec('end');
-  return Buffer.from(out.join('\0') + '\0');
+  return done();
+}
+
+/** Serialises an exec plan (native/core/plan.h, exec mode). */
+export function encodeExecPlan(plan: ExecPlan): Buffer {
+  if (!plan.join.namespaces.includes('mnt')) throw new UsageError('exec must join the container\'s mount namespace');
+  if (!Number.isInteger(plan.join.pid) || plan.join.pid <= 0) throw new UsageError(`invalid pid to join: ${plan.join.pid}`);
+  const { rec, done } = encoder();
+  rec('join', plan.join.pid);
+  for (const ns of plan.join.namespaces) rec('joinns', ns);
+  encodeProcess(rec, plan);
+  encodeIo(rec, plan);
+  return done();
 }

@@ -36,6 +36,8 @@ export interface RuntimeRecord {
   /** Field 22 of /proc/<pid>/stat: tells a reused pid apart. */
   pidStartTime: string;
   monitorPid: number;
+  /** The monitor's own start time, so a killed monitor's reused pid is never signalled. */
+  monitorStartTime?: string;
   bootId: string;
   startedAt: string;
 }

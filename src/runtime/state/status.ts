@@ -1,7 +1,7 @@
 import { InvalidStateError } from '../../errors.js';
 import type { StorePaths } from '../../store/paths.js';
 import { bootId, isAlive } from './liveness.js';
-import { type ContainerRecord, type ContainerStatus, ZERO_TIME, readExit, readRuntime } from './record.js';
+import { type ContainerRecord, type ContainerStatus, ZERO_TIME, readExit, readRecord, readRuntime } from './record.js';
 
 /**
  * What a container is now, from the durable record checked against the
@@ -33,6 +33,11 @@ export function currentState(p: StorePaths, rec: ContainerRecord): CurrentState 
     startedAt: rec.state.startedAt,
     finishedAt: rec.state.finishedAt,
   };
+  if (rec.state.status === 'created') {
+    // A created container's init may be waiting on its start FIFO.
+    const rt = readRuntime(p, rec.id);
+    return rt && rt.pid > 0 && rt.bootId === bootId() && isAlive(rt.pid, rt.pidStartTime) ? { ...base, pid: rt.pid, monitorPid: rt.monitorPid } : base;
+  }
   if (rec.state.status !== 'running') return base;
   const rt = readRuntime(p, rec.id);
   if (rt && rt.bootId === bootId() && isAlive(rt.pid, rt.pidStartTime)) {
@@ -66,4 +71,10 @@ export function assertCan(status: ContainerStatus, op: Operation, name: string):
   }
   if (op === 'exec') throw new InvalidStateError(op, status, `container ${name} is not running`);
   throw new InvalidStateError(op, status, `cannot ${op} container ${name}: it is ${status}`);
+}
+
+/** Whether a container exists and runs now (for polling loops such as `logs -f`). */
+export function isRunning(p: StorePaths, id: string): boolean {
+  const rec = readRecord(p, id);
+  return rec !== undefined && currentState(p, rec).running;
 }

@@ -1,0 +1,150 @@
+import type { Command } from 'commander';
+import type { ContextFactory } from './main.js';
+
+/** Runs `fn` for each container ref, docker-style: go on after a failure, report each, exit 1 if any failed. */
+async function eachContainer(refs: string[], fn: (ref: string) => Promise<void>): Promise<void> {
+  let failed = false;
+  for (const ref of refs) {
+    try {
+      await fn(ref);
+    } catch (err) {
+      process.stderr.write(`tsrun: ${(err as Error).message}\n`);
+      failed = true;
+    }
+  }
+  if (failed) process.exit(1);
+}
+
+const seconds = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`invalid timeout: ${value}`);
+  return n;
+};
+
+export function registerLifecycle(program: Command, ctx: ContextFactory): void {
+  program
+    .command('start')
+    .description('Start one or more created or stopped containers, on the data they already have')
+    .argument('<container...>')
+    .option('-a, --attach', 'attach stdout/stderr and exit with the container\'s exit code')
+    .option('-i, --interactive', 'attach stdin (with -a)')
+    .action(async (refs: string[], o: { attach?: boolean; interactive?: boolean }) => {
+      const [{ findContainer }, { startContainer }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/lifecycle/start.js')]);
+      const c = ctx();
+      if (o.attach || o.interactive) {
+        if (refs.length > 1) throw new Error('you cannot start and attach multiple containers at once');
+        const rec = findContainer(c.paths, refs[0]!);
+        const started = await startContainer(c, rec.id, { mode: 'foreground', stdin: o.interactive === true });
+        if (started.exited) process.exit(await started.exited);
+        // A created container was waiting with its output going to the log: follow it.
+        const [{ readLog }, { containerFile }, { waitContainer }, { isRunning }] = await Promise.all([
+          import('../runtime/logs/read-log.js'),
+          import('../store/paths.js'),
+          import('../runtime/lifecycle/stop.js'),
+          import('../runtime/state/status.js'),
+        ]);
+        await readLog(containerFile(c.paths, rec.id, 'ctr.log'), {
+          follow: true,
+          timestamps: false,
+          isRunning: () => isRunning(c.paths, rec.id),
+          write: (stream, text) => (stream === 'stdout' ? process.stdout : process.stderr).write(text),
+        });
+        process.exit(await waitContainer(c, rec.id));
+      }
+      await eachContainer(refs, async (ref) => {
+        await startContainer(c, findContainer(c.paths, ref).id, { mode: 'detached' });
+        process.stdout.write(`${ref}\n`);
+      });
+    });
+
+  program
+    .command('stop')
+    .description('Stop running containers: the stop signal (SIGTERM), then SIGKILL after a timeout')
+    .argument('<container...>')
+    .option('-t, --time <seconds>', 'seconds to wait before SIGKILL', seconds, 10)
+    .action(async (refs: string[], o: { time: number }) => {
+      const [{ findContainer }, { stopContainer }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/lifecycle/stop.js')]);
+      const c = ctx();
+      await eachContainer(refs, async (ref) => {
+        await stopContainer(c, findContainer(c.paths, ref).id, o.time);
+        process.stdout.write(`${ref}\n`);
+      });
+    });
+
+  program
+    .command('restart')
+    .description('Stop and start containers again')
+    .argument('<container...>')
+    .option('-t, --time <seconds>', 'seconds to wait before SIGKILL', seconds, 10)
+    .action(async (refs: string[], o: { time: number }) => {
+      const [{ findContainer }, { stopContainer }, { startContainer }] = await Promise.all([
+        import('../runtime/containers.js'),
+        import('../runtime/lifecycle/stop.js'),
+        import('../runtime/lifecycle/start.js'),
+      ]);
+      const c = ctx();
+      await eachContainer(refs, async (ref) => {
+        const id = findContainer(c.paths, ref).id;
+        await stopContainer(c, id, o.time);
+        await startContainer(c, id, { mode: 'detached' });
+        process.stdout.write(`${ref}\n`);
+      });
+    });
+
+  program
+    .command('kill')
+    .description('Send a signal (default SIGKILL) to running containers')
+    .argument('<container...>')
+    .option('-s, --signal <signal>', 'signal name or number', 'KILL')
+    .action(async (refs: string[], o: { signal: string }) => {
+      const [{ findContainer }, { killContainer, parseSignal }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/lifecycle/stop.js')]);
+      const c = ctx();
+      const signal = parseSignal(o.signal);
+      await eachContainer(refs, async (ref) => {
+        await killContainer(c, findContainer(c.paths, ref).id, signal);
+        process.stdout.write(`${ref}\n`);
+      });
+    });
+
+  program
+    .command('wait')
+    .description('Block until containers stop, then print their exit codes')
+    .argument('<container...>')
+    .action(async (refs: string[]) => {
+      const [{ findContainer }, { waitContainer }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/lifecycle/stop.js')]);
+      const c = ctx();
+      await eachContainer(refs, async (ref) => {
+        process.stdout.write(`${await waitContainer(c, findContainer(c.paths, ref).id)}\n`);
+      });
+    });
+
+  program
+    .command('logs')
+    .description('Show a container\'s output (stdout and stderr, in order)')
+    .argument('<container>')
+    .option('-f, --follow', 'keep printing new output until the container stops')
+    .option('-n, --tail <lines>', 'only the last N lines ("all" for everything)', 'all')
+    .option('-t, --timestamps', 'prefix each line with its RFC 3339 time')
+    .action(async (ref: string, o: { follow?: boolean; tail: string; timestamps?: boolean }) => {
+      const [{ findContainer }, { isRunning }, { readLog }, { containerFile }] = await Promise.all([
+        import('../runtime/containers.js'),
+        import('../runtime/state/status.js'),
+        import('../runtime/logs/read-log.js'),
+        import('../store/paths.js'),
+      ]);
+      const c = ctx();
+      const id = findContainer(c.paths, ref).id;
+      let tail: number | undefined;
+      if (o.tail !== 'all') {
+        tail = Number(o.tail);
+        if (!Number.isInteger(tail) || tail < 0) throw new Error(`invalid --tail value: ${o.tail}`);
+      }
+      await readLog(containerFile(c.paths, id, 'ctr.log'), {
+        follow: o.follow === true,
+        tail,
+        timestamps: o.timestamps === true,
+        isRunning: () => isRunning(c.paths, id),
+        write: (stream, text) => (stream === 'stdout' ? process.stdout : process.stderr).write(text),
+      });
+    });
+}

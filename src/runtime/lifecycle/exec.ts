@@ -1,0 +1,78 @@
+import { InvalidStateError, RuntimeError } from '../../errors.js';
+import type { OciSpec } from '../../oci/spec.js';
+import { containerFile, layerMerged } from '../../store/paths.js';
+import { readJsonIfExists } from '../../util/atomic-write.js';
+import type { Context } from '../context.js';
+import { launchMonitor, proxySignals, waitForMonitor } from '../monitor.js';
+import { expandEnvFlags, mergeEnv } from '../plan/container-spec.js';
+import { RLIMITS, checkWorkingDir, encodeExecPlan, type ExecPlan } from '../plan/launch-plan.js';
+import { resolveUser } from '../plan/user.js';
+import { readAccountFiles } from '../rootfs-files.js';
+import { readRecord } from '../state/record.js';
+import { currentState } from '../state/status.js';
+
+export interface ExecRequest {
+  cmd: string[];
+  detach: boolean;
+  interactive: boolean;
+  tty: boolean;
+  env: string[];
+  workdir?: string;
+  user?: string;
+}
+
+/**
+ * `exec`: one more process in a running container, through a monitor that
+ * joins every namespace of the container's init and forks it there. The
+ * process gets the container's env, cwd, user and limits unless overridden;
+ * its exit code is returned (126/127 when it cannot be started).
+ */
+export async function execInContainer(ctx: Context, id: string, req: ExecRequest): Promise<number> {
+  const p = ctx.paths;
+  const rec = readRecord(p, id);
+  if (!rec) throw new RuntimeError(`container ${id} disappeared`);
+  const st = currentState(p, rec);
+  if (!st.running) throw new InvalidStateError('exec', st.status, `container ${rec.name} is not running`);
+  const spec = readJsonIfExists<OciSpec>(containerFile(p, id, 'config.json'));
+  if (!spec) throw new RuntimeError(`container ${rec.name} has no config.json`);
+
+  const proc = spec.process;
+  const user = req.user !== undefined ? resolveUser(req.user, ...readAccountFiles(ctx.native, layerMerged(p, rec.rwLayerId))) : undefined;
+  const cwd = req.workdir ?? proc.cwd;
+  checkWorkingDir(cwd);
+  let env = mergeEnv(proc.env, expandEnvFlags(req.env, process.env));
+  if (user) env = mergeEnv(env, [`HOME=${user.home}`]);
+  const plan: ExecPlan = {
+    join: { pid: st.pid, namespaces: ['mnt', 'pid', 'uts', 'ipc', 'net'] },
+    env,
+    args: req.cmd,
+    cwd,
+    uid: user?.uid ?? proc.user.uid,
+    gid: user?.gid ?? proc.user.gid,
+    groups: user?.additionalGids ?? proc.user.additionalGids ?? [],
+    umask: proc.user.umask,
+    rlimits: (proc.rlimits ?? []).map((r) => ({ resource: RLIMITS[r.type]!, soft: r.soft, hard: r.hard })),
+    noNewPrivs: proc.noNewPrivileges ?? false,
+    attach: !req.detach,
+    stdin: req.interactive && !req.detach,
+    tty: req.tty,
+    winsize: req.tty ? terminalSize() : undefined,
+  };
+  const monitor = await launchMonitor(encodeExecPlan(plan), { foreground: !req.detach, stdin: plan.stdin });
+  if (req.detach) {
+    monitor.child.unref();
+    return 0;
+  }
+  const stopProxy = proxySignals(monitor.child, { tty: req.tty });
+  try {
+    return await waitForMonitor(monitor.child);
+  } finally {
+    stopProxy();
+  }
+}
+
+/** The size of tsrun's terminal, when it has one: the monitor reads it itself from stdin otherwise. */
+export function terminalSize(): { rows: number; cols: number } | undefined {
+  const out = process.stdout;
+  return out.isTTY && out.rows && out.columns ? { rows: out.rows, cols: out.columns } : undefined;
+}

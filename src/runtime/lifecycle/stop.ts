@@ -1,0 +1,83 @@
+import * as os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RuntimeError, UsageError } from '../../errors.js';
+import { logger } from '../../log.js';
+import { readImage } from '../../store/images.js';
+import { containerLockFile } from '../../store/paths.js';
+import { withLock } from '../../util/lock.js';
+import type { Context } from '../context.js';
+import { readRecord, readRuntime } from '../state/record.js';
+import { currentState } from '../state/status.js';
+import { signalAndWait, waitGone } from './kill.js';
+import { foldExit } from './start.js';
+
+/** "KILL", "SIGKILL", "9" → SIGKILL, as docker's --signal takes them. */
+export function parseSignal(input: string): NodeJS.Signals {
+  const upper = input.toUpperCase();
+  if (/^\d+$/.test(upper)) {
+    const n = Number(upper);
+    const name = Object.entries(os.constants.signals).find(([, v]) => v === n)?.[0];
+    if (name) return name as NodeJS.Signals;
+  } else {
+    const name = upper.startsWith('SIG') ? upper : `SIG${upper}`;
+    if (name in os.constants.signals) return name as NodeJS.Signals;
+  }
+  throw new UsageError(`invalid signal: ${input}`);
+}
+
+/**
+ * `stop`: the image's StopSignal (default SIGTERM), then SIGKILL once
+ * `timeoutSec` has passed, as docker does. A stopped container is left as is.
+ */
+export async function stopContainer(ctx: Context, id: string, timeoutSec: number): Promise<void> {
+  const p = ctx.paths;
+  await withLock(ctx.native, containerLockFile(p, id), async () => {
+    const rec = readRecord(p, id);
+    if (!rec) return;
+    if (!currentState(p, rec).running) {
+      foldExit(ctx, id);
+      return;
+    }
+    let signal: NodeJS.Signals = 'SIGTERM';
+    try {
+      const stopSignal = readImage(p, rec.imageId).config.config?.StopSignal;
+      if (stopSignal) signal = parseSignal(stopSignal);
+    } catch {
+      signal = 'SIGTERM';
+    }
+    if (!(await signalAndWait(ctx, id, signal, timeoutSec * 1000))) {
+      logger('lifecycle').warn({ cid: id, op: 'stop' }, `no exit ${timeoutSec}s after ${signal}; sending SIGKILL`);
+      if (!(await signalAndWait(ctx, id, 'SIGKILL', 10_000))) throw new RuntimeError(`container ${rec.name} did not die after SIGKILL`);
+    }
+    foldExit(ctx, id);
+  });
+}
+
+/** `kill`: one signal to the container's init; no waiting. */
+export async function killContainer(ctx: Context, id: string, signal: NodeJS.Signals): Promise<void> {
+  const p = ctx.paths;
+  await withLock(ctx.native, containerLockFile(p, id), async () => {
+    const rec = readRecord(p, id);
+    if (!rec) return;
+    const st = currentState(p, rec);
+    if (!st.running) throw new RuntimeError(`container ${rec.name} is not running`);
+    process.kill(st.pid, signal);
+  });
+}
+
+/** `wait`: blocks until the container is not running and returns its exit code. */
+export async function waitContainer(ctx: Context, id: string): Promise<number> {
+  const p = ctx.paths;
+  for (;;) {
+    const rec = readRecord(p, id);
+    if (!rec) throw new RuntimeError(`container ${id} was removed while waiting`);
+    const st = currentState(p, rec);
+    if (!st.running && st.status !== 'created') {
+      if (rec.state.status === 'running') await withLock(ctx.native, containerLockFile(p, id), () => foldExit(ctx, id));
+      return st.exitCode;
+    }
+    const rt = readRuntime(p, id);
+    if (rt) await waitGone(rt, 500);
+    else await sleep(100);
+  }
+}

@@ -1,0 +1,33 @@
+import * as fs from 'node:fs';
+import type { NativeBinding } from '../native/types.js';
+
+const MAX_ACCOUNT_FILE = 1 << 20;
+
+/**
+ * Reads a file of the container's root without following symlinks out of it
+ * (RESOLVE_IN_ROOT: an image's /etc/passwd -> /etc/shadow stays inside), and never
+ * blocks on a FIFO planted there (O_NONBLOCK).
+ */
+export function readInRoot(native: NativeBinding, root: string, rel: string): string | undefined {
+  const c = native.constants;
+  let rootFd = -1;
+  let fd = -1;
+  try {
+    rootFd = native.openat2({ dirFd: -100, path: root, flags: c.O_PATH | c.O_DIRECTORY, resolve: 0 });
+    fd = native.openat2({ dirFd: rootFd, path: rel, flags: c.O_RDONLY | fs.constants.O_NONBLOCK, resolve: c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS });
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.size > MAX_ACCOUNT_FILE) return undefined;
+    return fs.readFileSync(fd, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  } finally {
+    if (fd >= 0) native.closeFd({ fd });
+    if (rootFd >= 0) native.closeFd({ fd: rootFd });
+  }
+}
+
+/** The image's /etc/passwd and /etc/group, for resolving `-u`. */
+export function readAccountFiles(native: NativeBinding, root: string): [passwd: string | undefined, group: string | undefined] {
+  return [readInRoot(native, root, '/etc/passwd'), readInRoot(native, root, '/etc/group')];
+}

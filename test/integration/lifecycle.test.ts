@@ -1,0 +1,173 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestStore, tsrunBin } from '../helpers/store.js';
+
+let s: TestStore;
+
+beforeAll(() => {
+  s = new TestStore();
+  s.loadFixture('busybox');
+  s.loadFixture('hello-world-v1');
+});
+afterAll(() => s.cleanup());
+
+async function until(fn: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!fn()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const upper = (name: string) => s.inspect(name).GraphDriver.Data.UpperDir as string;
+const runtimeOf = (name: string) => JSON.parse(fs.readFileSync(path.join(s.runroot, 'containers', s.inspect(name).Id, 'runtime.json'), 'utf8'));
+const alive = (pid: number) => fs.existsSync(`/proc/${pid}`) && !/^\S+ \(.*\) [ZX]/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+
+describe('stop, start, restart: the rw layer is kept until rm', () => {
+  it('keeps what the container wrote across stop and start, and rm deletes it', async () => {
+    s.ok(['run', '-d', '--name', 'keep', 'hello-world:v1', 'sh', '-c', 'echo run >> /runs; exec sleep 1000']);
+    const up = upper('keep');
+    await until(() => fs.existsSync(path.join(up, 'runs')));
+    s.ok(['stop', '-t', '1', 'keep']);
+    const st = s.inspect('keep').State;
+    expect(st.Status).toBe('exited');
+    expect(st.ExitCode).toBe(137); // a sleep as PID 1 ignores SIGTERM: killed after the timeout
+    expect(s.mounts()).toEqual([]);
+    expect(fs.readFileSync(path.join(up, 'runs'), 'utf8')).toBe('run\n');
+
+    s.ok(['start', 'keep']);
+    expect(s.inspect('keep').State.Running).toBe(true);
+    await until(() => fs.readFileSync(path.join(up, 'runs'), 'utf8') === 'run\nrun\n');
+    s.ok(['restart', '-t', '0', 'keep']);
+    await until(() => fs.readFileSync(path.join(up, 'runs'), 'utf8') === 'run\nrun\nrun\n');
+
+    s.ok(['rm', '-f', 'keep']);
+    expect(fs.existsSync(path.dirname(up))).toBe(false);
+    expect(s.mounts()).toEqual([]);
+  });
+
+  it('kill sends a signal and wait prints the exit code', async () => {
+    s.ok(['run', '-d', '--name', 'trap', 'busybox', 'sh', '-c', 'trap "exit 42" TERM; while true; do sleep 0.05; done']);
+    await new Promise((r) => setTimeout(r, 200));
+    s.ok(['kill', '-s', 'TERM', 'trap']);
+    expect(s.ok(['wait', 'trap'])).toBe('42\n');
+    expect(s.ok(['ps', '-a'])).toMatch(/Exited \(42\)/);
+    expect(s.run(['kill', 'trap']).stderr).toMatch(/not running/);
+    expect(s.run(['kill', '-s', 'NOPE', 'trap']).code).toBe(125);
+    s.ok(['rm', 'trap']);
+  });
+
+  it('start -a attaches and returns the exit code', () => {
+    expect(s.run(['run', '--name', 'again', 'busybox', 'sh', '-c', 'echo hi; exit 5']).code).toBe(5);
+    const r = s.run(['start', '-a', 'again']);
+    expect(r.stdout).toBe('hi\n');
+    expect(r.code).toBe(5);
+    s.ok(['rm', 'again']);
+  });
+});
+
+describe('logs', () => {
+  it('keeps both streams in order, with --tail and -t', async () => {
+    s.ok(['run', '-d', '--name', 'talk', 'busybox', 'sh', '-c', 'echo out1; sleep 0.1; echo err1 >&2; sleep 0.1; echo out2']);
+    expect(s.ok(['wait', 'talk'])).toBe('0\n');
+    const lines = fs.readFileSync(s.inspect('talk').LogPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => [l.stream, l.log])).toEqual([
+      ['stdout', 'out1\n'],
+      ['stderr', 'err1\n'],
+      ['stdout', 'out2\n'],
+    ]);
+    for (const l of lines) expect(l.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+    const all = s.run(['logs', 'talk']);
+    expect(all.stdout).toBe('out1\nout2\n');
+    expect(all.stderr).toBe('err1\n');
+    expect(s.ok(['logs', '--tail', '1', 'talk'])).toBe('out2\n');
+    expect(s.ok(['logs', '-t', '--tail', '1', 'talk'])).toMatch(/^\d{4}-\d\d-\d\dT\S+Z out2\n$/);
+    s.ok(['rm', 'talk']);
+  });
+
+  it('logs -f follows until the container exits', async () => {
+    s.ok(['run', '-d', '--name', 'follow', 'busybox', 'sh', '-c', 'for i in 1 2 3; do echo $i; sleep 0.2; done']);
+    const r = await s.runAsync(['logs', '-f', 'follow'], 10_000);
+    expect(r.stdout).toBe('1\n2\n3\n');
+    s.ok(['rm', 'follow']);
+  });
+});
+
+describe('state survives a reboot', () => {
+  for (const how of ['wiped runroot', 'changed boot id'] as const) {
+    it(`after a ${how}, ps shows it exited and start brings it back with its data`, async () => {
+      const name = how === 'wiped runroot' ? 'boot1' : 'boot2';
+      s.ok(['run', '-d', '--name', name, 'busybox', 'sh', '-c', 'echo run >> /runs; exec sleep 1000']);
+      const up = upper(name);
+      await until(() => fs.existsSync(path.join(up, 'runs')));
+      // The machine goes down: every process and mount of the container is gone.
+      const rt = runtimeOf(name);
+      process.kill(rt.monitorPid, 'SIGKILL');
+      process.kill(rt.pid, 'SIGKILL');
+      await until(() => !alive(rt.pid) && !alive(rt.monitorPid));
+      if (how === 'wiped runroot') {
+        fs.rmSync(s.runroot, { recursive: true, force: true });
+      } else {
+        const file = path.join(s.runroot, 'containers', s.inspect(name).Id, 'runtime.json');
+        fs.writeFileSync(file, JSON.stringify({ ...rt, bootId: '00000000-0000-0000-0000-000000000000' }));
+      }
+      // The next command that meets the stale union unmounts it.
+      expect(s.ok(['ps', '-a'])).toMatch(new RegExp(`Exited \\(\\d+\\) .*${name}`));
+      expect(s.mounts()).toEqual([]);
+      s.ok(['start', name]);
+      await until(() => fs.readFileSync(path.join(up, 'runs'), 'utf8') === 'run\nrun\n');
+      s.ok(['rm', '-f', name]);
+      expect(s.mounts()).toEqual([]);
+    });
+  }
+});
+
+describe('concurrency and crashes', () => {
+  it('concurrent starts of one container run it once', async () => {
+    s.ok(['run', '-d', '--name', 'once', 'busybox', 'sh', '-c', 'echo run >> /runs; exec sleep 1000']);
+    const up = upper('once');
+    await until(() => fs.existsSync(path.join(up, 'runs')));
+    s.ok(['stop', '-t', '0', 'once']);
+    const results = await Promise.all(Array.from({ length: 5 }, () => s.runAsync(['start', 'once'])));
+    expect(results.filter((r) => r.code === 0).length).toBeGreaterThanOrEqual(1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(fs.readFileSync(path.join(up, 'runs'), 'utf8')).toBe('run\nrun\n');
+    s.ok(['rm', '-f', 'once']);
+  }, 60_000);
+
+  it('a CLI killed at random points of run/rm leaves nothing after rm -f', async () => {
+    const monitorsBefore = countMonitors();
+    for (let i = 0; i < 50; i++) {
+      const child = spawn(process.execPath, [tsrunBin, '--root', s.root, '--runroot', s.runroot, i % 2 ? 'run' : 'run', '-d', '--name', `crash${i}`, 'busybox', 'sleep', '1000'], { stdio: 'ignore' });
+      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 150)));
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('close', r));
+      if (i % 5 === 4) {
+        const rm = spawn(process.execPath, [tsrunBin, '--root', s.root, '--runroot', s.runroot, 'rm', '-f', `crash${i - 1}`], { stdio: 'ignore' });
+        await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 100)));
+        rm.kill('SIGKILL');
+        await new Promise((r) => rm.once('close', r));
+      }
+    }
+    const ids = s.ok(['ps', '-aq', '--no-trunc']).split('\n').filter(Boolean);
+    if (ids.length > 0) s.ok(['rm', '-f', ...ids]);
+    expect(s.ok(['ps', '-aq'])).toBe('');
+    expect(s.mounts()).toEqual([]);
+    await until(() => countMonitors() <= monitorsBefore);
+    const overlay = fs.readdirSync(path.join(s.root, 'overlay')).filter((d) => d !== 'l');
+    expect(overlay.length).toBe(4); // the image layers: busybox and the two hello-world layers on it
+  }, 180_000);
+});
+
+function countMonitors(): number {
+  return fs.readdirSync('/proc').filter((p) => {
+    if (!/^\d+$/.test(p)) return false;
+    try {
+      return fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'tsrun:[monitor]' && alive(Number(p));
+    } catch {
+      return false;
+    }
+  }).length;
+}
