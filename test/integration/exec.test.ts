@@ -122,6 +122,14 @@ describe('create and start', () => {
     s.ok(['rm', 'att']);
   });
 
+  it('a command that fails after start is reported in State.Error with 127', async () => {
+    s.ok(['create', '--name', 'broken', 'busybox', 'no-such-command']);
+    s.ok(['start', 'broken']);
+    expect(s.ok(['wait', 'broken'])).toBe('127\n');
+    expect(s.inspect('broken').State.Error).toBe('executing no-such-command: ENOENT (no such file or directory)');
+    s.ok(['rm', 'broken']);
+  });
+
   it('a created container can be removed without ever running', () => {
     s.ok(['create', '--name', 'never', 'busybox', 'sleep', '1000']);
     s.ok(['rm', '-f', 'never']);

@@ -137,19 +137,29 @@ describe('concurrency and crashes', () => {
     s.ok(['rm', '-f', 'once']);
   }, 60_000);
 
+  it('concurrent start, stop and rm never leave two inits or a broken store', async () => {
+    s.ok(['run', '-d', '--name', 'race', 'busybox', 'sh', '-c', 'echo run >> /runs; exec sleep 1000']);
+    const up = upper('race');
+    const ops = [['stop', '-t', '0', 'race'], ['start', 'race'], ['start', 'race'], ['stop', '-t', '0', 'race'], ['start', 'race'], ['restart', '-t', '0', 'race']];
+    await Promise.all(ops.map((op) => s.runAsync(op)));
+    // Whatever order they ran in, at most one init runs and the record agrees with the kernel.
+    const c = s.inspect('race');
+    const merged = fs.statSync(c.GraphDriver.Data.MergedDir);
+    const sleeps = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p) && readCmdline(p) === 'sleep\x001000\x00' && readRoot(p) === `${merged.dev}:${merged.ino}`);
+    expect(sleeps.length).toBe(c.State.Running ? 1 : 0);
+    const runs = fs.readFileSync(path.join(up, 'runs'), 'utf8').trim().split('\n').length;
+    expect(runs).toBeGreaterThanOrEqual(1);
+    await Promise.all([s.runAsync(['rm', '-f', 'race']), s.runAsync(['rm', '-f', 'race']), s.runAsync(['start', 'race'])]);
+    expect(s.run(['inspect', 'race']).code).toBe(1);
+    expect(s.mounts()).toEqual([]);
+  }, 60_000);
+
   it('a CLI killed at random points of run/rm leaves nothing after rm -f', async () => {
     const monitorsBefore = countMonitors();
     for (let i = 0; i < 50; i++) {
-      const child = spawn(process.execPath, [tsrunBin, '--root', s.root, '--runroot', s.runroot, i % 2 ? 'run' : 'run', '-d', '--name', `crash${i}`, 'busybox', 'sleep', '1000'], { stdio: 'ignore' });
-      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 150)));
-      child.kill('SIGKILL');
-      await new Promise((r) => child.once('close', r));
-      if (i % 5 === 4) {
-        const rm = spawn(process.execPath, [tsrunBin, '--root', s.root, '--runroot', s.runroot, 'rm', '-f', `crash${i - 1}`], { stdio: 'ignore' });
-        await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 100)));
-        rm.kill('SIGKILL');
-        await new Promise((r) => rm.once('close', r));
-      }
+      // The CLI takes ~100 ms; kill it anywhere from its start-up to (sometimes) after it finished.
+      await killAfter(['run', '-d', '--name', `crash${i}`, 'busybox', 'sleep', '1000'], 60 + Math.random() * 120);
+      if (i % 5 === 4) await killAfter(['rm', '-f', `crash${i - 1}`], 60 + Math.random() * 100);
     }
     const ids = s.ok(['ps', '-aq', '--no-trunc']).split('\n').filter(Boolean);
     if (ids.length > 0) s.ok(['rm', '-f', ...ids]);
@@ -157,9 +167,38 @@ describe('concurrency and crashes', () => {
     expect(s.mounts()).toEqual([]);
     await until(() => countMonitors() <= monitorsBefore);
     const overlay = fs.readdirSync(path.join(s.root, 'overlay')).filter((d) => d !== 'l');
-    expect(overlay.length).toBe(4); // the image layers: busybox and the two hello-world layers on it
+    // Only the image layers are left: busybox's, shared, and hello-world's two on it.
+    expect(overlay.length).toBe(fs.readdirSync(path.join(s.root, 'image', 'layerdb', 'sha256')).length);
+    expect(overlay.length).toBe(3);
   }, 180_000);
 });
+
+/** Runs the CLI and SIGKILLs it after `ms` (if it is still running). */
+async function killAfter(args: string[], ms: number): Promise<void> {
+  const child = spawn(process.execPath, [tsrunBin, '--root', s.root, '--runroot', s.runroot, ...args], { stdio: 'ignore' });
+  const closed = new Promise((r) => child.once('close', r));
+  await new Promise((r) => setTimeout(r, ms));
+  child.kill('SIGKILL');
+  await closed;
+}
+
+function readCmdline(pid: string): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function readRoot(pid: string): string {
+  try {
+    // The container's root is its overlay: the same device and inode as MergedDir seen from the host.
+    const a = fs.statSync(`/proc/${pid}/root`);
+    return `${a.dev}:${a.ino}`;
+  } catch {
+    return '';
+  }
+}
 
 function countMonitors(): number {
   return fs.readdirSync('/proc').filter((p) => {

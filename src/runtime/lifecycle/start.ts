@@ -210,7 +210,7 @@ export function foldExit(ctx: Context, id: string): void {
   if (!rec) return;
   const st = currentState(p, rec);
   if (st.running || rec.state.status !== 'running') return;
-  rec.state = { ...rec.state, status: 'exited', exitCode: st.exitCode, finishedAt: st.finishedAt };
+  rec.state = { ...rec.state, status: 'exited', exitCode: st.exitCode, error: st.error, finishedAt: st.finishedAt };
   writeRecord(p, rec);
   logger('lifecycle').info({ cid: id, op: 'exit', exitCode: st.exitCode }, 'exited');
 }

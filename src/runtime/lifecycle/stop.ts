@@ -46,7 +46,7 @@ export async function stopContainer(ctx: Context, id: string, timeoutSec: number
       signal = 'SIGTERM';
     }
     if (!(await signalAndWait(ctx, id, signal, timeoutSec * 1000))) {
-      logger('lifecycle').warn({ cid: id, op: 'stop' }, `no exit ${timeoutSec}s after ${signal}; sending SIGKILL`);
+      logger('lifecycle').info({ cid: id, op: 'stop' }, `no exit ${timeoutSec}s after ${signal}; sending SIGKILL`);
       if (!(await signalAndWait(ctx, id, 'SIGKILL', 10_000))) throw new RuntimeError(`container ${rec.name} did not die after SIGKILL`);
     }
     foldExit(ctx, id);

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { readJsonIfExists, writeJsonAtomic } from '../../util/atomic-write.js';
 import { type StorePaths, containerDir, containerFile, containersDir, runtimeDir, runtimeFile } from '../../store/paths.js';
+import type { ExitFailure } from '../../native/report.js';
 import type { RunOptions } from '../plan/container-spec.js';
 
 export type ContainerStatus = 'created' | 'running' | 'exited' | 'removing';
@@ -48,6 +49,8 @@ export interface ExitRecord {
   signal: number;
   finishedAt: string;
   pid: number;
+  /** A created container whose execve failed after `start`: the child's failure record. */
+  failure?: ExitFailure;
 }
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';

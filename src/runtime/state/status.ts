@@ -1,4 +1,5 @@
 import { InvalidStateError } from '../../errors.js';
+import { exitFailureToError } from '../../native/report.js';
 import type { StorePaths } from '../../store/paths.js';
 import { bootId, isAlive } from './liveness.js';
 import { type ContainerRecord, type ContainerStatus, ZERO_TIME, readExit, readRecord, readRuntime } from './record.js';
@@ -45,7 +46,8 @@ export function currentState(p: StorePaths, rec: ContainerRecord): CurrentState 
   }
   const exit = readExit(p, rec.id);
   if (exit && (!rt || exit.pid === rt.pid)) {
-    return { ...base, status: 'exited', exitCode: exit.exitCode, finishedAt: exit.finishedAt };
+    const error = exit.failure ? exitFailureToError(exit.failure).message : base.error;
+    return { ...base, status: 'exited', exitCode: exit.exitCode, error, finishedAt: exit.finishedAt };
   }
   return { ...base, status: 'exited', exitCode: 255, finishedAt: rec.state.finishedAt === ZERO_TIME ? rec.state.startedAt : rec.state.finishedAt };
 }
