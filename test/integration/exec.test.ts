@@ -199,6 +199,17 @@ describe('-it under a terminal', () => {
       const out = screen();
       expect(out).toContain('/dev/pts/0');
       expect(out).toContain('30 100');
+      // Ctrl-C reaches the container's foreground job, not tsrun.
+      execFileSync('tmux', ['send-keys', '-t', session, 'sleep 100', 'Enter']);
+      await new Promise((r) => setTimeout(r, 300));
+      execFileSync('tmux', ['send-keys', '-t', session, 'C-c']);
+      execFileSync('tmux', ['send-keys', '-t', session, 'echo after-$((6*7))', 'Enter']);
+      await until(() => screen().includes('after-42'), 5_000);
+      // A resized terminal is passed on (SIGWINCH).
+      execFileSync('tmux', ['resize-window', '-t', session, '-x', '80', '-y', '20']);
+      await new Promise((r) => setTimeout(r, 300));
+      execFileSync('tmux', ['send-keys', '-t', session, 'clear; stty size', 'Enter']);
+      await until(() => /^20 80$/m.test(screen()), 5_000);
       execFileSync('tmux', ['send-keys', '-t', session, 'exit', 'Enter']);
       await until(() => {
         try {
