@@ -106,3 +106,12 @@ export class TestStore {
     if (this.mounts().length === 0) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/** Polls until fn returns true (for detached containers), failing after timeoutMs. */
+export async function until(fn: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!fn()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

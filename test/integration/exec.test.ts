@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestStore, tsrunBin } from '../helpers/store.js';
+import { TestStore, tsrunBin, until } from '../helpers/store.js';
 
 let s: TestStore;
 
@@ -13,13 +13,6 @@ beforeAll(() => {
 });
 afterAll(() => s.cleanup());
 
-async function until(fn: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const zombiesIn = (pidOfInit: number): number =>
   fs

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestStore } from '../helpers/store.js';
+import { TestStore, until } from '../helpers/store.js';
 
 let s: TestStore;
 
@@ -13,14 +13,6 @@ beforeAll(() => {
 });
 afterAll(() => s.cleanup());
 
-/** Polls until fn returns true (for detached containers), failing after timeoutMs. */
-async function until(fn: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function walk(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
