@@ -37,7 +37,7 @@ export class TestStore {
 
   /** Runs `tsrun --root R --runroot RR ...args` to completion. */
   run(args: string[], opts: { input?: string; timeoutMs?: number } = {}): RunResult {
-    const r: SpawnSyncReturns<string> = spawnSync(process.execPath, [tsrunBin, '--root', this.root, '--runroot', this.runroot, ...args], {
+    const r: SpawnSyncReturns<string> = spawnSync(tsrunBin, ['--root', this.root, '--runroot', this.runroot, ...args], {
       encoding: 'utf8',
       input: opts.input,
       timeout: opts.timeoutMs ?? 30_000,
@@ -57,7 +57,7 @@ export class TestStore {
   /** Runs with piped stdio the way Node's exec would, resolving when the CLI exits (runc#1047). */
   runAsync(args: string[], timeoutMs = 30_000): Promise<RunResult> {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [tsrunBin, '--root', this.root, '--runroot', this.runroot, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(tsrunBin, ['--root', this.root, '--runroot', this.runroot, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d) => (stdout += d));

@@ -182,7 +182,7 @@ describe('the monitor', () => {
 describe('-it under a terminal', () => {
   it('gives an interactive sh a usable terminal under tmux', async () => {
     const session = `tsrun-test-${process.pid}`;
-    const cmd = [process.execPath, tsrunBin, '--root', s.root, '--runroot', s.runroot, 'run', '-it', '--rm', 'busybox', 'sh'].join(' ');
+    const cmd = [tsrunBin, '--root', s.root, '--runroot', s.runroot, 'run', '-it', '--rm', 'busybox', 'sh'].join(' ');
     execFileSync('tmux', ['new-session', '-d', '-s', session, '-x', '100', '-y', '30', cmd]);
     const screen = () => execFileSync('tmux', ['capture-pane', '-p', '-t', session], { encoding: 'utf8' });
     try {

@@ -168,7 +168,7 @@ describe('concurrency and crashes', () => {
 
 /** Runs the CLI and SIGKILLs it after `ms` (if it is still running). */
 async function killAfter(args: string[], ms: number): Promise<void> {
-  const child = spawn(process.execPath, [tsrunBin, '--root', s.root, '--runroot', s.runroot, ...args], { stdio: 'ignore' });
+  const child = spawn(tsrunBin, ['--root', s.root, '--runroot', s.runroot, ...args], { stdio: 'ignore' });
   const closed = new Promise((r) => child.once('close', r));
   await new Promise((r) => setTimeout(r, ms));
   child.kill('SIGKILL');
