@@ -1,0 +1,187 @@
+#!/usr/bin/env node
+// tsrun side by side with runc, crun and podman (npm run bench).
+//
+// Installs nothing: it checks that runc, crun and podman are there (apt
+// packages) and stops with one line if not. Every runtime gets the same
+// busybox rootfs: an OCI bundle for runc and crun, the OCI archive loaded
+// into a private podman store and a private tsrun store. Runs interleave
+// (tsrun, runc, crun, podman, tsrun, ...) so drift on a noisy machine hits
+// all alike; the table gives median and min-max, and tsrun's ratio to each.
+//
+// Host quirks handled here, without touching the host:
+// - Debian's crun 1.8.1 refuses this host's hybrid cgroup layout, so crun runs
+//   in a private mount namespace with /sys/fs/cgroup/unified unmounted;
+// - the machine's bounding set lacks CAP_SYS_RESOURCE and podman raises
+//   RLIMIT_NOFILE/NPROC by default, so podman gets lower --ulimit values.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const repo = path.resolve(import.meta.dirname, '..');
+const tsrunBin = path.join(repo, 'bin/tsrun');
+const RUNS = Number(process.env.BENCH_RUNS ?? 15);
+
+function need(cmd) {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    process.stderr.write(`bench: ${cmd} is not installed (apt-get install runc crun podman)\n`);
+    process.exit(2);
+  }
+}
+if (process.getuid() !== 0) {
+  process.stderr.write('bench: must run as root\n');
+  process.exit(2);
+}
+for (const c of ['runc', 'crun', 'podman', 'unshare']) need(c);
+if (!fs.existsSync(path.join(repo, 'build/js/cli/main.js'))) {
+  process.stderr.write('bench: build tsrun first (npm ci)\n');
+  process.exit(2);
+}
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-bench-'));
+const ulimits = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
+const podmanBase = ['--root', `${work}/podman/root`, '--runroot', `${work}/podman/run`, '--storage-driver', 'overlay', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--tmpdir', `${work}/podman/tmp`];
+const tsrunBase = ['--root', `${work}/tsrun/root`, '--runroot', `${work}/tsrun/run`];
+const bundle = `${work}/bundle`;
+
+function sh(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', ...opts });
+  if (r.status !== 0 && !opts.allowFail) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+  return r.stdout;
+}
+const crunArgs = (args) => ['-m', 'sh', '-c', 'umount /sys/fs/cgroup/unified 2>/dev/null; exec crun "$@"', 'crun', ...args];
+
+/** Wall time of one command, in ms. */
+function timed(cmd, args) {
+  const t0 = process.hrtime.bigint();
+  sh(cmd, args);
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+function prepare() {
+  fs.mkdirSync(`${work}/podman/tmp`, { recursive: true });
+  sh('bash', [path.join(repo, 'rootfs-fixtures/build.sh'), `${work}/img`]);
+  fs.mkdirSync(`${bundle}/rootfs`, { recursive: true });
+  sh('tar', ['-xf', `${work}/img/busybox-rootfs.tar`, '-C', `${bundle}/rootfs`]);
+  sh('runc', ['spec', '-b', bundle]);
+  const spec = JSON.parse(fs.readFileSync(`${bundle}/config.json`, 'utf8'));
+  spec.process.terminal = false;
+  spec.process.args = ['true'];
+  spec.root.readonly = false;
+  fs.writeFileSync(`${bundle}/config.json`, JSON.stringify(spec));
+  sh('podman', [...podmanBase, 'load', '-q', '-i', `${work}/img/busybox.tar`]);
+  sh(tsrunBin, [...tsrunBase, 'load', '-q', '-i', `${work}/img/busybox.tar`]);
+}
+
+/** The bundle's config with another command, for the detached runs. */
+function setBundleArgs(args) {
+  const spec = JSON.parse(fs.readFileSync(`${bundle}/config.json`, 'utf8'));
+  spec.process.args = args;
+  fs.writeFileSync(`${bundle}/config.json`, JSON.stringify(spec));
+}
+
+const runtimes = {
+  runRm: {
+    tsrun: () => timed(tsrunBin, [...tsrunBase, 'run', '--rm', 'busybox', 'true']),
+    runc: (i) => timed('runc', ['run', '-b', bundle, `b-runc-${i}`]),
+    crun: (i) => timed('unshare', crunArgs(['run', '-b', bundle, `b-crun-${i}`])),
+    'podman+runc': () => timed('podman', [...podmanBase, '--runtime', 'runc', 'run', '--rm', '--net', 'none', ...ulimits, 'busybox', 'true']),
+    'podman+crun': () => timed('unshare', ['-m', 'sh', '-c', 'umount /sys/fs/cgroup/unified 2>/dev/null; exec podman "$@"', 'podman', ...podmanBase, '--runtime', 'crun', 'run', '--rm', '--net', 'none', ...ulimits, 'busybox', 'true']),
+  },
+};
+
+function startSleepers() {
+  sh(tsrunBin, [...tsrunBase, 'run', '-d', '--name', 'bench', 'busybox', 'sleep', '100000']);
+  setBundleArgs(['sleep', '100000']);
+  spawnSync('runc', ['run', '-d', '-b', bundle, 'bench-runc'], { stdio: 'ignore' });
+  spawnSync('unshare', crunArgs(['run', '-d', '-b', bundle, 'bench-crun']), { stdio: 'ignore' });
+  setBundleArgs(['true']);
+  sh('podman', [...podmanBase, '--runtime', 'runc', 'run', '-d', '--name', 'bench', '--net', 'none', ...ulimits, 'busybox', 'sleep', '100000']);
+}
+
+function stopSleepers() {
+  sh(tsrunBin, [...tsrunBase, 'rm', '-f', 'bench'], { allowFail: true });
+  for (const [cmd, id] of [['runc', 'bench-runc']]) {
+    sh(cmd, ['delete', '-f', id], { allowFail: true });
+  }
+  sh('unshare', crunArgs(['delete', '-f', 'bench-crun']), { allowFail: true });
+  sh('podman', [...podmanBase, 'rm', '-f', '-t', '0', 'bench'], { allowFail: true });
+}
+
+const execs = {
+  tsrun: () => timed(tsrunBin, [...tsrunBase, 'exec', 'bench', 'true']),
+  runc: () => timed('runc', ['exec', 'bench-runc', 'true']),
+  crun: () => timed('unshare', crunArgs(['exec', 'bench-crun', 'true'])),
+  podman: () => timed('podman', [...podmanBase, 'exec', 'bench', 'true']),
+};
+
+function rssKb(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+function memory() {
+  const id = JSON.parse(sh(tsrunBin, [...tsrunBase, 'inspect', 'bench']))[0].Id;
+  const rt = JSON.parse(fs.readFileSync(`${work}/tsrun/run/containers/${id}/runtime.json`, 'utf8'));
+  const conmon = sh('sh', ['-c', `pgrep -f "conmon.*${work}" | head -1`]).trim();
+  return { 'tsrun monitor': rssKb(rt.monitorPid), conmon: conmon ? rssKb(Number(conmon)) : NaN };
+}
+
+const stats = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1], runs: s.length };
+};
+
+function measure(name, table) {
+  const samples = Object.fromEntries(Object.keys(table).map((k) => [k, []]));
+  for (let i = 0; i < RUNS; i++) for (const [k, fn] of Object.entries(table)) samples[k].push(fn(i));
+  return { name, results: Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, stats(xs)])) };
+}
+
+function print(m, unit = 'ms') {
+  const t = m.results.tsrun ?? m.results['tsrun monitor'];
+  process.stdout.write(`\n${m.name}\n`);
+  for (const [k, r] of Object.entries(m.results)) {
+    const ratio = t && k !== 'tsrun' && k !== 'tsrun monitor' ? `  tsrun/${k} = ${(t.median / r.median).toFixed(2)}x` : '';
+    process.stdout.write(`  ${k.padEnd(14)} median ${r.median.toFixed(1).padStart(7)} ${unit}  (min ${r.min.toFixed(1)}, max ${r.max.toFixed(1)}, n=${r.runs})${ratio}\n`);
+  }
+}
+
+let exitCode = 0;
+try {
+  prepare();
+  const out = { date: new Date().toISOString(), kernel: os.release(), node: process.version, runs: RUNS, measurements: [] };
+  const runRm = measure('run --rm busybox true (end to end; runc/crun on the same rootfs as a bundle)', runtimes.runRm);
+  print(runRm);
+  out.measurements.push(runRm);
+  startSleepers();
+  try {
+    const ex = measure('exec CONTAINER true', execs);
+    print(ex);
+    out.measurements.push(ex);
+    const mem = memory();
+    const memM = { name: 'resident memory per running container (kB)', results: Object.fromEntries(Object.entries(mem).map(([k, v]) => [k, stats([v])])) };
+    print(memM, 'kB');
+    out.measurements.push(memM);
+  } finally {
+    stopSleepers();
+  }
+  const file = path.join(repo, 'bench/results.json');
+  fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+  process.stdout.write(`\nwrote ${path.relative(process.cwd(), file)}\n`);
+} catch (err) {
+  process.stderr.write(`bench: ${err.message}\n`);
+  exitCode = 1;
+} finally {
+  const native = (await import('../build/js/native/binding.js')).loadNative();
+  for (const m of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m?.startsWith(work)).sort().reverse()) {
+    try {
+      native.unmount({ target: m, flags: native.constants.MNT_DETACH });
+    } catch {
+      // already gone
+    }
+  }
+  if (!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(work)) fs.rmSync(work, { recursive: true, force: true });
+}
+process.exit(exitCode);
