@@ -2,7 +2,11 @@ import * as fs from 'node:fs';
 import { RuntimeError } from '../errors.js';
 import type { NativeBinding } from '../native/types.js';
 import { type StorePaths, layerDiff, layerMerged, layerWork, overlayHome } from './paths.js';
-import { readLower } from './layers.js';
+import { readLower, repairLinks } from './layers.js';
+import { mountsUnder } from './mountinfo.js';
+
+export { mountsUnder };
+import { logger } from '../log.js';
 import { planOverlayMount } from './mount-options.js';
 import * as path from 'node:path';
 
@@ -20,6 +24,11 @@ export function mountLayer(native: NativeBinding, p: StorePaths, cacheId: string
   // Lower dirs are given by their l/ links, as Docker does: short names keep the option string small.
   const lowerDirs = readLower(p, cacheId).map((name) => path.join(overlayHome(p), name));
   if (lowerDirs.length === 0) throw new RuntimeError(`layer ${cacheId} has no lower layers to mount`);
+  // A crash can lose l/ links (containers/storage#326): rebuild them from the link files rather than fail.
+  if (lowerDirs.some((dir) => !fs.existsSync(dir))) {
+    const repaired = repairLinks(p);
+    logger('store').warn({ cid: cacheId, repaired }, 'rebuilt missing l/ links');
+  }
   indexParamExists ??= fs.existsSync('/sys/module/overlay/parameters/index');
   const plan = planOverlayMount({
     lowerDirs,
@@ -30,23 +39,6 @@ export function mountLayer(native: NativeBinding, p: StorePaths, cacheId: string
   if (plan.kind === 'data') native.mountOverlay({ target: merged, data: plan.data });
   else native.mountOverlayLayers({ target: merged, lowerDirs: plan.lowerDirs, upperDir: plan.upperDir, workDir: plan.workDir, options: plan.options });
   return merged;
-}
-
-/** Mount points at or under `dir`, from one read of mountinfo. */
-export function mountsUnder(dir: string): string[] {
-  const text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
-  const out: string[] = [];
-  for (const line of text.split('\n')) {
-    const mp = line.split(' ')[4];
-    if (mp === undefined) continue;
-    const target = unescapeMountPath(mp);
-    if (target === dir || target.startsWith(dir + '/')) out.push(target);
-  }
-  return out;
-}
-
-function unescapeMountPath(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
 }
 
 /**

@@ -1,13 +1,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RuntimeError } from '../errors.js';
+import { mountsUnder } from './mountinfo.js';
 
 /**
- * Deletes a directory tree without ever crossing into another filesystem.
+ * Deletes a directory tree without ever crossing into a mount.
  * containerd#10704 deleted image layers and volumes through a mount that a
- * failed unmount left behind; so a directory on another device than the top
- * is a mount point, and meeting one stops the removal with nothing more
- * deleted beneath it. lstat/unlink/rmdir never follow symlinks.
+ * failed unmount left behind. So the kernel is asked first (mountinfo):
+ * with any mount point inside, nothing is deleted. A bind mount from the
+ * same filesystem keeps st_dev, which is why the device check alone is not
+ * enough; it stays as a guard against a mount appearing mid-walk.
+ * lstat/unlink/rmdir never follow symlinks.
  */
 export function removeTree(top: string): void {
   let topStat: fs.Stats;
@@ -21,6 +24,8 @@ export function removeTree(top: string): void {
     fs.unlinkSync(top);
     return;
   }
+  const mounted = mountsUnder(top);
+  if (mounted.length > 0) throw new RuntimeError(`refusing to delete ${top}: ${mounted[0]} is a mount point`);
   removeDir(top, topStat.dev);
 }
 

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -217,6 +218,36 @@ describe('tsrun run -d, ps, inspect, rm', () => {
     const id = s.ok(['run', '-d', '--rm', 'busybox', 'true']).trim();
     await until(() => !fs.existsSync(path.join(s.root, 'containers', id)));
     expect(fs.existsSync(path.join(s.root, 'overlay', id))).toBe(false);
+  });
+
+  it('rebuilds a lost l/ link instead of failing to mount (containers/storage#326)', () => {
+    const img = s.inspect('hello-world:v1');
+    const top = path.dirname(img.GraphDriver.Data.UpperDir);
+    const linkId = fs.readFileSync(path.join(top, 'link'), 'utf8').trim();
+    fs.unlinkSync(path.join(s.root, 'overlay', 'l', linkId));
+    const r = s.run(['run', '--rm', 'hello-world:v1', 'cat', '/hello.txt']);
+    expect(r.stdout).toBe('this is an update to the hello.txt\n');
+    expect(fs.readlinkSync(path.join(s.root, 'overlay', 'l', linkId))).toBe(`../${path.basename(top)}/diff`);
+  });
+
+  it('rm never deletes through a mount left inside a container layer (containerd#10704)', () => {
+    s.ok(['run', '--name', 'pinned', 'busybox', 'true']);
+    const upper = s.inspect('pinned').GraphDriver.Data.UpperDir as string;
+    const victim = fs.mkdtempSync(path.join(s.dir, 'victim-'));
+    fs.writeFileSync(path.join(victim, 'precious'), 'keep me');
+    fs.mkdirSync(path.join(upper, 'mnt'));
+    // A mount a failed unmount could have left behind (the test may use mount(8); tsrun never does).
+    execFileSync('mount', ['--bind', victim, path.join(upper, 'mnt')]);
+    try {
+      const r = s.run(['rm', 'pinned']);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/mount point/);
+      expect(fs.readFileSync(path.join(victim, 'precious'), 'utf8')).toBe('keep me');
+    } finally {
+      execFileSync('umount', [path.join(upper, 'mnt')]);
+    }
+    s.ok(['rm', 'pinned']);
+    expect(fs.readFileSync(path.join(victim, 'precious'), 'utf8')).toBe('keep me');
   });
 
   it('accepts unique id prefixes', () => {
