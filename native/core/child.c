@@ -17,6 +17,8 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/capability.h>
 #include <sys/sysmacros.h>
 #include <termios.h>
 #include <unistd.h>
@@ -337,6 +339,90 @@ static void wait_for_start(const struct ctr_plan *p, int errfd, int fifo)
   close(fifo);
 }
 
+/* Every capability outside the plan's bounding set leaves it for good,
+ * while this process still has CAP_SETPCAP (runc's ApplyBoundingSet). */
+static void drop_bounding(const struct ctr_plan *p, int errfd)
+{
+  /* child: async-signal-safe */
+  char detail[32] = "capability ";
+  int cap;
+
+  for (cap = 0; cap <= p->cap_last && cap < 64; cap++) {
+    if (!(p->caps.bounding & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+      int err = errno;
+
+      ctr_utoa((unsigned long)cap, detail + ctr_strlen(detail));
+      fail(errfd, CTR_STAGE_CAP_BOUNDING, (size_t)cap, err, detail);
+    }
+  }
+}
+
+/* After setresuid: the plan's sets exactly (raw capset, version 3: two
+ * 32-bit words per set), then the ambient set, which survives execve for a
+ * non-root user only through this. */
+static void apply_caps(const struct ctr_plan *p, int errfd)
+{
+  /* child: async-signal-safe */
+  struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+  struct __user_cap_data_struct data[2];
+  const struct ctr_caps *c = &p->caps;
+  int cap, i;
+
+  for (i = 0; i < 2; i++) {
+    data[i].effective = (__u32)(c->effective >> (32 * i));
+    data[i].permitted = (__u32)(c->permitted >> (32 * i));
+    data[i].inheritable = (__u32)(c->inheritable >> (32 * i));
+  }
+  if (syscall(SYS_capset, &hdr, data) < 0)
+    fail(errfd, CTR_STAGE_CAPSET, 0, errno, NULL);
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+    fail(errfd, CTR_STAGE_CAP_AMBIENT, 0, errno, NULL);
+  for (cap = 0; cap < 64; cap++)
+    if ((c->ambient & (1ULL << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+      fail(errfd, CTR_STAGE_CAP_AMBIENT, (size_t)cap, errno, NULL);
+}
+
+/* /proc/sys/... of the container's own namespaces (the plan checked the
+ * prefix; TypeScript checked the key is namespaced). No symlink is followed. */
+static int write_sysctl(const struct ctr_sysctl *s)
+{
+  /* child: async-signal-safe */
+  size_t len = ctr_strlen(s->value);
+  ssize_t n;
+  int fd = open(s->path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+
+  if (fd < 0)
+    return -1;
+  do
+    n = write(fd, s->value, len);
+  while (n < 0 && errno == EINTR);
+  close_keep_errno(fd);
+  if (n >= 0 && (size_t)n != len) {
+    errno = EIO;
+    return -1;
+  }
+  return n < 0 ? -1 : 0;
+}
+
+/* The root bind is read-only from here on; the mounts on it keep their own
+ * flags. A remount that omits a locked flag fails with EPERM: retry with
+ * the flags it has (runc's remount fallback). */
+static int remount_root_readonly(void)
+{
+  /* child: async-signal-safe */
+  struct statfs sf;
+
+  if (mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) == 0)
+    return 0;
+  if (errno != EPERM || statfs("/", &sf) < 0)
+    return -1;
+  /* ST_NOSUID, ST_NODEV and ST_NOEXEC have the values of their MS_ twins. */
+  return mount(NULL, "/", NULL,
+               MS_BIND | MS_REMOUNT | MS_RDONLY |
+                 ((unsigned long)sf.f_flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)),
+               NULL);
+}
+
 /* The rungs both ladders end with: limits, identity, cwd, fds, execve. */
 static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode_t host_umask)
 {
@@ -351,6 +437,12 @@ static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode
     if (syscall(SYS_prlimit64, 0, p->rlimits[i].resource, &p->rlimits[i].limit, NULL) < 0)
       fail(errfd, CTR_STAGE_RLIMIT, i, errno, NULL);
 
+  if (p->has_caps) {
+    drop_bounding(p, errfd);
+    /* Without it, leaving uid 0 would empty the permitted set before capset. */
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+      fail(errfd, CTR_STAGE_KEEPCAPS, 0, errno, NULL);
+  }
   /* Raw syscalls: glibc's wrappers broadcast to threads it believes exist. */
   if (syscall(SYS_setgroups, p->n_groups, p->n_groups ? p->groups : NULL) < 0)
     fail(errfd, CTR_STAGE_SETGROUPS, 0, errno, NULL);
@@ -360,6 +452,11 @@ static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode
     fail(errfd, CTR_STAGE_SETUID, 0, errno, NULL);
   /* A change of credentials clears the parent-death signal: set it again. */
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (p->has_caps) {
+    if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+      fail(errfd, CTR_STAGE_KEEPCAPS, 0, errno, NULL);
+    apply_caps(p, errfd);
+  }
   umask(p->umask >= 0 ? (mode_t)p->umask : host_umask);
 
   if (chdir(p->cwd) < 0)
@@ -446,12 +543,18 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
   if (p->tty)
     setup_tty(p, io, 1);
 
+  /* Before the read-only paths: /proc/sys is one of them. */
+  for (i = 0; i < p->n_sysctls; i++)
+    if (write_sysctl(&p->sysctls[i]) < 0)
+      fail(errfd, CTR_STAGE_SYSCTL, i, errno, p->sysctls[i].path);
   for (i = 0; i < p->n_masked; i++)
     if (ctr_mask_path(p->masked[i]) < 0)
       fail(errfd, CTR_STAGE_MASK, i, errno, p->masked[i]);
   for (i = 0; i < p->n_readonly; i++)
     if (ctr_readonly_path(p->readonly[i]) < 0)
       fail(errfd, CTR_STAGE_READONLY, i, errno, p->readonly[i]);
+  if (p->root_readonly && remount_root_readonly() < 0)
+    fail(errfd, CTR_STAGE_ROOT_READONLY, 0, errno, NULL);
   if (p->hostname && sethostname(p->hostname, ctr_strlen(p->hostname)) < 0)
     fail(errfd, CTR_STAGE_HOSTNAME, 0, errno, p->hostname);
   if (p->loopback && loopback_up() < 0)

@@ -67,6 +67,16 @@ static int parse_uint(const char *s, unsigned *out)
   return 0;
 }
 
+static int parse_mask(const char *s, unsigned long long *out)
+{
+  unsigned long v;
+
+  if (parse_ulong(s, (unsigned long)-1, &v) < 0)
+    return -1;
+  *out = v;
+  return 0;
+}
+
 static int parse_bool(const char *s, int *out)
 {
   if (!ctr_streq(s, "0") && !ctr_streq(s, "1"))
@@ -152,6 +162,10 @@ static void reset(struct ctr_plan *p)
   p->uid = p->gid = 0;
   p->umask = -1;
   p->no_new_privs = 0;
+  p->has_caps = 0;
+  p->cap_last = -1;
+  p->n_sysctls = 0;
+  p->root_readonly = 0;
   p->loopback = 0;
   p->attach = p->stdin_open = p->tty = 0;
   p->ws_rows = p->ws_cols = 0;
@@ -251,6 +265,19 @@ static int record(struct ctr_plan *p, const char *kw, char **a)
     p->n_rlimits++;
   } else if (ctr_streq(kw, "nonewprivs")) {
     return parse_bool(a[0], &p->no_new_privs);
+  } else if (ctr_streq(kw, "caps")) {
+    if (parse_mask(a[0], &p->caps.bounding) < 0 || parse_mask(a[1], &p->caps.effective) < 0 ||
+        parse_mask(a[2], &p->caps.permitted) < 0 || parse_mask(a[3], &p->caps.inheritable) < 0 ||
+        parse_mask(a[4], &p->caps.ambient) < 0)
+      return -1;
+    p->has_caps = 1;
+  } else if (ctr_streq(kw, "sysctl")) {
+    if (p->n_sysctls == CTR_MAX_SYSCTLS)
+      return -1;
+    p->sysctls[p->n_sysctls].path = a[0];
+    p->sysctls[p->n_sysctls++].value = a[1];
+  } else if (ctr_streq(kw, "rootro")) {
+    return parse_bool(a[0], &p->root_readonly);
   } else if (ctr_streq(kw, "loopback")) {
     return parse_bool(a[0], &p->loopback);
   } else if (ctr_streq(kw, "attach")) {
@@ -292,7 +319,7 @@ static int arg_count(const char *kw)
     int n;
   } counts[] = {
     { "mount", 6 }, { "device", 7 }, { "symlink", 2 }, { "user", 2 },
-    { "rlimit", 3 }, { "winsize", 2 }, { "end", 0 },
+    { "rlimit", 3 }, { "winsize", 2 }, { "caps", 5 }, { "sysctl", 2 }, { "end", 0 },
   };
   size_t i;
 
@@ -384,6 +411,8 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
     CHECK(!p->n_exitcmd, "exitcmd");
     CHECK(!p->mkcwd, "mkcwd");
     CHECK(!p->loopback, "loopback");
+    CHECK(!p->n_sysctls, "sysctl");
+    CHECK(!p->root_readonly, "rootro");
     /* Without it the process would run in the host's filesystem. */
     CHECK(p->join_flags & CLONE_NEWNS, "joinns mnt");
   } else {
@@ -396,6 +425,14 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
     CHECK(!p->start_fifo || p->start_fifo[0] == '/', p->start_fifo);
   }
   CHECK(p->n_args > 0, "arg");
+  /* What execve and capset would refuse anyway, refused before clone with the record named. */
+  CHECK(!p->has_caps || (p->caps.effective & ~p->caps.permitted) == 0, "caps");
+  CHECK(!p->has_caps || (p->caps.ambient & ~(p->caps.permitted & p->caps.inheritable)) == 0, "caps");
+  for (i = 0; i < p->n_sysctls; i++) {
+    const char *s = p->sysctls[i].path;
+
+    CHECK(clean_abs(s) && strncmp(s, "/proc/sys/", 10) == 0 && s[10] != '\0', s);
+  }
   CHECK(clean_abs(p->cwd), p->cwd);
   for (i = 0; i < p->n_mounts; i++)
     CHECK(clean_abs(p->mounts[i].dest), p->mounts[i].dest);

@@ -16,7 +16,7 @@
  * Two modes. A run plan (root + ns) creates a container. An exec plan (join
  * + joinns) starts one more process in a running container: it has no root,
  * ns, propagation, hostname, mount, device, symlink, masked, readonly,
- * startfifo, unmount or exitcmd records, no "mkcwd 1" or "loopback 1", and
+ * startfifo, unmount, exitcmd, sysctl or rootro records, no "mkcwd 1" or "loopback 1", and
  * must join the mount namespace.
  *
  *   root       <host path of the rootfs (the overlay merged dir)>
@@ -40,6 +40,13 @@
  *   umask      <mask>
  *   rlimit     <RLIMIT_* number> <soft> <hard>          ("-1" means infinity)
  *   nonewprivs <0|1>
+ *   caps       <bounding> <effective> <permitted> <inheritable> <ambient>
+ *                                                      capability sets as 64-bit masks (bit N =
+ *                                                      capability N), decimal. Absent: the
+ *                                                      process keeps the monitor's (all of them)
+ *   sysctl     <path under /proc/sys/> <value>         written after pivot_root, before the
+ *                                                      read-only paths (run mode only)
+ *   rootro     <0|1>                                   remount the root read-only after pivot_root
  *   loopback   <0|1>                                   bring up lo in the new net namespace
  *   log        <host path>                             container stdout/stderr go to this
  *                                                      file as docker json-file lines
@@ -81,6 +88,7 @@
 #define CTR_MAX_RLIMITS 16
 #define CTR_MAX_EXITCMD 64
 #define CTR_MAX_WINSIZE 65535
+#define CTR_MAX_SYSCTLS 64
 
 struct ctr_mount {
   const char *dest, *type, *source, *data;
@@ -96,6 +104,14 @@ struct ctr_device {
 
 struct ctr_symlink {
   const char *path, *target;
+};
+
+struct ctr_sysctl {
+  const char *path, *value;
+};
+
+struct ctr_caps {
+  unsigned long long bounding, effective, permitted, inheritable, ambient;
 };
 
 struct ctr_rlimit {
@@ -131,6 +147,13 @@ struct ctr_plan {
   struct ctr_rlimit rlimits[CTR_MAX_RLIMITS];
   size_t n_rlimits;
   int no_new_privs;
+  int has_caps;
+  struct ctr_caps caps;
+  /* /proc/sys/kernel/cap_last_cap, read by the monitor before clone (not from the wire). */
+  int cap_last;
+  struct ctr_sysctl sysctls[CTR_MAX_SYSCTLS];
+  size_t n_sysctls;
+  int root_readonly;
   int loopback;
   int attach;
   int stdin_open;

@@ -72,6 +72,12 @@ enum ctr_stage {
   CTR_STAGE_JOIN = 28,       /* exec: joining the container; detail: "pidfd_open" or the namespaces */
   CTR_STAGE_START_FIFO = 29, /* the created state's FIFO; detail: its path */
   CTR_STAGE_EXIT_FILE = 30,  /* opening the exit file's directory; detail: path */
+  CTR_STAGE_CAP_BOUNDING = 31, /* PR_CAPBSET_DROP; index: the capability (or reading cap_last_cap) */
+  CTR_STAGE_KEEPCAPS = 32,   /* PR_SET_KEEPCAPS around setresuid */
+  CTR_STAGE_CAPSET = 33,     /* capset(effective, permitted, inheritable) */
+  CTR_STAGE_CAP_AMBIENT = 34, /* PR_CAP_AMBIENT; index: the capability */
+  CTR_STAGE_SYSCTL = 35,     /* index: sysctl number; detail: its /proc/sys path */
+  CTR_STAGE_ROOT_READONLY = 36, /* remounting / read-only */
 };
 
 struct ctr_report {

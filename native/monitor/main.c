@@ -208,6 +208,27 @@ static size_t read_plan(void)
   return len;
 }
 
+/* The highest capability this kernel knows, for dropping the rest of the
+ * bounding set in the child (which must not depend on /proc being the
+ * host's by then). */
+static void read_cap_last(void)
+{
+  char buf[16];
+  unsigned long v = 0;
+  ssize_t n, i;
+  int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+
+  if (fd < 0)
+    die(CTR_STAGE_CAP_BOUNDING, errno, "reading /proc/sys/kernel/cap_last_cap");
+  n = read(fd, buf, sizeof buf);
+  close(fd);
+  for (i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
+    v = v * 10 + (unsigned long)(buf[i] - '0');
+  if (n <= 0 || i == 0 || v > 63)
+    die(CTR_STAGE_CAP_BOUNDING, EINVAL, "reading /proc/sys/kernel/cap_last_cap");
+  plan.cap_last = (int)v;
+}
+
 /* EINVAL or ENOENT: already unmounted, or never mounted (podman#19913). */
 static void unmount_rootfs(void)
 {
@@ -777,6 +798,8 @@ int main(int argc, char **argv)
   len = read_plan();
   if (ctr_plan_parse(plan_buf, len, &plan, &bad) < 0 || ctr_plan_validate(&plan, &bad) < 0)
     die(CTR_STAGE_PLAN, EINVAL, bad);
+  if (plan.has_caps)
+    read_cap_last();
   block_signals();
   open_host_side(&io);
   /* Raw only when the caller's keys go to the container: otherwise its ^C

@@ -124,6 +124,27 @@ static void test_exec_plan(void)
   EXPECT(ctr_plan_validate(&plan, &bad) == 0 && bad == NULL);
 }
 
+static void test_isolation_records(void)
+{
+  const char *fields[] = {
+    "root", "/r", "ns", "mnt", "ns", "net", "arg", "sh",
+    "caps", "2199023255551", "2818844155", "2818844155", "0", "0",
+    "sysctl", "/proc/sys/net/ipv4/ip_forward", "1", "rootro", "1", "end", NULL,
+  };
+  const char *exec_caps[] = { "join", "9", "joinns", "mnt", "arg", "x", "caps", "1", "1", "1", "0", "0", "end", NULL };
+  const char *bad;
+
+  EXPECT(parse(fields, &bad) == 0);
+  EXPECT(plan.has_caps == 1 && plan.caps.bounding == 0x1ffffffffffULL);
+  EXPECT(plan.caps.effective == 0xa80425fbULL && plan.caps.permitted == 0xa80425fbULL);
+  EXPECT(plan.caps.inheritable == 0 && plan.caps.ambient == 0 && plan.cap_last == -1);
+  EXPECT(plan.n_sysctls == 1 && strcmp(plan.sysctls[0].value, "1") == 0);
+  EXPECT(plan.root_readonly == 1);
+  EXPECT(ctr_plan_validate(&plan, &bad) == 0);
+  EXPECT(parse(exec_caps, &bad) == 0);
+  EXPECT(ctr_plan_validate(&plan, &bad) == 0);
+}
+
 static void expect_bad(const char *const *fields, const char *want)
 {
   const char *bad = NULL;
@@ -149,6 +170,9 @@ static void test_parse_errors(void)
   const char *pid0[] = { "join", "0", "end", NULL };
   const char *bad_joinns[] = { "joinns", "user", "end", NULL };
   const char *bad_tty[] = { "tty", "2", "end", NULL };
+  const char *short_caps[] = { "caps", "1", "1", "1", "0", NULL };
+  const char *hex_caps[] = { "caps", "0x1", "1", "1", "0", "0", "end", NULL };
+  const char *bad_rootro[] = { "rootro", "yes", "end", NULL };
   const char *bad;
 
   expect_bad(unknown, "bogus");
@@ -166,6 +190,9 @@ static void test_parse_errors(void)
   expect_bad(pid0, "join");
   expect_bad(bad_joinns, "joinns");
   expect_bad(bad_tty, "tty");
+  expect_bad(short_caps, "caps");
+  expect_bad(hex_caps, "caps");
+  expect_bad(bad_rootro, "rootro");
   /* Not NUL-terminated. */
   memcpy(buf, "end", 3);
   EXPECT(ctr_plan_parse(buf, 3, &plan, &bad) == -EINVAL);
@@ -210,8 +237,20 @@ static void test_validation(void)
   const char *exec_masked[] = { "join", "9", "joinns", "mnt", "arg", "x", "masked", "/p", "end", NULL };
   const char *exec_ok[] = { "join", "9", "joinns", "mnt", "arg", "x", "mkcwd", "0", "loopback", "0", "end", NULL };
   const char *dots_ok[] = { "root", "/r", "ns", "mnt", "arg", "x", "cwd", "/a/..b/...", "end", NULL };
+  const char *eff_not_prm[] = { "root", "/r", "ns", "mnt", "arg", "x", "caps", "3", "3", "1", "0", "0", "end", NULL };
+  const char *amb_not_inh[] = { "root", "/r", "ns", "mnt", "arg", "x", "caps", "3", "1", "1", "0", "1", "end", NULL };
+  const char *sysctl_out[] = { "root", "/r", "ns", "mnt", "arg", "x", "sysctl", "/proc/sys/../kcore", "1", "end", NULL };
+  const char *sysctl_host[] = { "root", "/r", "ns", "mnt", "arg", "x", "sysctl", "/etc/passwd", "1", "end", NULL };
+  const char *exec_sysctl[] = { "join", "9", "joinns", "mnt", "arg", "x", "sysctl", "/proc/sys/a", "1", "end", NULL };
+  const char *exec_rootro[] = { "join", "9", "joinns", "mnt", "arg", "x", "rootro", "1", "end", NULL };
   const char *bad;
 
+  expect_invalid(eff_not_prm, "caps");
+  expect_invalid(amb_not_inh, "caps");
+  expect_invalid(sysctl_out, "/proc/sys/../kcore");
+  expect_invalid(sysctl_host, "/etc/passwd");
+  expect_invalid(exec_sysctl, "sysctl");
+  expect_invalid(exec_rootro, "rootro");
   expect_invalid(no_root, "root");
   expect_invalid(rel_root, "r");
   expect_invalid(no_mntns, "ns mnt");
@@ -246,6 +285,7 @@ int main(void)
   test_defaults();
   test_io_records();
   test_exec_plan();
+  test_isolation_records();
   test_parse_errors();
   test_validation();
   if (failures)

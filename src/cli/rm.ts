@@ -7,7 +7,8 @@ export function registerRm(program: Command, ctx: ContextFactory): void {
     .description('Remove one or more containers and their layers')
     .argument('<container...>', 'container names or ids (unique prefixes work)')
     .option('-f, --force', 'kill a running container first')
-    .action(async (refs: string[], o: { force?: boolean }) => {
+    .option('-v, --volumes', 'remove the anonymous volumes of the container')
+    .action(async (refs: string[], o: { force?: boolean; volumes?: boolean }) => {
       const [{ findContainer }, { removeContainer }] = await Promise.all([
         import('../runtime/containers.js'),
         import('../runtime/lifecycle/remove.js'),
@@ -17,7 +18,7 @@ export function registerRm(program: Command, ctx: ContextFactory): void {
       for (const ref of refs) {
         try {
           const rec = findContainer(c.paths, ref);
-          await removeContainer(c, rec.id, { force: o.force === true });
+          await removeContainer(c, rec.id, { force: o.force === true, volumes: o.volumes === true });
           process.stdout.write(`${ref}\n`);
         } catch (err) {
           // docker goes on with the rest and reports each failure.

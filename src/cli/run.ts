@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
+import { parseMountFlag, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
 import type { ContextFactory } from './main.js';
+import { registerVolume } from './volume.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -15,6 +17,17 @@ interface RunFlags {
   user?: string;
   hostname?: string;
   entrypoint?: string;
+  volume: string[];
+  mount: string[];
+  tmpfs: string[];
+  capAdd: string[];
+  capDrop: string[];
+  privileged?: boolean;
+  readOnly?: boolean;
+  ulimit: string[];
+  sysctl: string[];
+  shmSize?: string;
+  groupAdd: string[];
 }
 
 /** The flags `run` and `create` share, as docker's. */
@@ -33,6 +46,17 @@ function containerFlags(cmd: Command): Command {
     .option('-u, --user <user[:group]>', 'user name or uid, and optionally group name or gid')
     .option('-h, --hostname <name>', 'container hostname (default: the short id)')
     .option('--entrypoint <cmd>', 'override the image\'s Entrypoint ("" clears it)')
+    .option('-v, --volume <[src:]dst[:opts]>', 'bind a host path or a named volume (no src: an anonymous volume); opts ro, rw (repeatable)', collect, [])
+    .option('--mount <type=...,source=...,target=...>', 'bind, volume or tmpfs mount (repeatable)', collect, [])
+    .option('--tmpfs <path[:opts]>', 'mount a tmpfs (repeatable)', collect, [])
+    .option('--cap-add <cap>', 'add a Linux capability, or ALL (repeatable)', collect, [])
+    .option('--cap-drop <cap>', 'drop a Linux capability, or ALL (repeatable)', collect, [])
+    .option('--privileged', 'every capability, no masked /proc paths, /sys writable')
+    .option('--read-only', 'mount the root filesystem read-only (tmpfs on /run, /tmp, /var/tmp)')
+    .option('--ulimit <name=soft[:hard]>', 'set a resource limit (repeatable)', collect, [])
+    .option('--sysctl <key=value>', 'set a namespaced kernel parameter (repeatable)', collect, [])
+    .option('--shm-size <size>', 'size of /dev/shm (default 64m)')
+    .option('--group-add <group>', 'add a supplementary group, by name or number (repeatable)', collect, [])
     .passThroughOptions();
 }
 
@@ -42,10 +66,37 @@ const request = (image: string, command: string[], o: RunFlags) => ({
   autoRemove: o.rm === true,
   interactive: o.interactive === true,
   env: o.env,
-  options: { workdir: o.workdir, user: o.user, hostname: o.hostname, entrypoint: o.entrypoint, cmd: command, tty: o.tty === true, init: o.init === true },
+  options: {
+    workdir: o.workdir,
+    user: o.user,
+    hostname: o.hostname,
+    entrypoint: o.entrypoint,
+    cmd: command,
+    tty: o.tty === true,
+    init: o.init === true,
+    ...isolation(o),
+  },
 });
 
+/** The isolation flags as RunOptions fields; only those given, so a record stays small. */
+function isolation(o: RunFlags) {
+  const mounts = [...o.volume.map(parseVolumeFlag), ...o.mount.map(parseMountFlag), ...o.tmpfs.map(parseTmpfsFlag)];
+  return {
+    ...(mounts.length ? { mounts } : {}),
+    ...(o.capAdd.length ? { capAdd: o.capAdd } : {}),
+    ...(o.capDrop.length ? { capDrop: o.capDrop } : {}),
+    ...(o.privileged ? { privileged: true } : {}),
+    ...(o.readOnly ? { readOnly: true } : {}),
+    ...(o.ulimit.length ? { ulimits: o.ulimit.map(parseUlimit) } : {}),
+    ...(o.sysctl.length ? { sysctls: Object.fromEntries(o.sysctl.map(parseSysctl)) } : {}),
+    ...(o.shmSize !== undefined ? { shmSize: parseShmSize(o.shmSize) } : {}),
+    ...(o.groupAdd.length ? { groupAdd: o.groupAdd } : {}),
+  };
+}
+
 export function registerRun(program: Command, ctx: ContextFactory): void {
+  // `volume` is registered from here so main.ts needs no change for it.
+  registerVolume(program, ctx);
   containerFlags(program.command('run').description('Create and start a container from an image'))
     .option('-d, --detach', 'run in the background and print the container id')
     .action(async (image: string, command: string[], o: RunFlags) => {

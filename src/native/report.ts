@@ -73,6 +73,12 @@ const STAGES: Record<number, string> = {
   28: 'joining the container\'s namespaces (%s)',
   29: 'waiting to be started on %s',
   30: 'opening the directory of the exit file %s',
+  31: 'dropping capabilities from the bounding set (%s)',
+  32: 'keeping capabilities across the user change',
+  33: 'setting the capabilities',
+  34: 'raising ambient capabilities',
+  35: 'writing sysctl %s',
+  36: 'remounting the root filesystem read-only',
 };
 
 export const STAGE_EXEC = 23;

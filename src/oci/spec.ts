@@ -18,9 +18,23 @@ export interface OciProcess {
   args: string[];
   env: string[];
   cwd: string;
+  /** soft/hard: RLIM_INFINITY is 2^64-1, which a JS number holds as 2^64 (RLIM_INFINITY_JSON). */
   rlimits?: { type: string; soft: number; hard: number }[];
   noNewPrivileges?: boolean;
+  capabilities?: OciCapabilities;
 }
+
+/** Capability names as "CAP_CHOWN" (config.md "Linux process"). */
+export interface OciCapabilities {
+  bounding?: string[];
+  effective?: string[];
+  permitted?: string[];
+  inheritable?: string[];
+  ambient?: string[];
+}
+
+/** What an OCI rlimit of 2^64-1 (RLIM_INFINITY) becomes as a JS number; anything at or above 2^63 is read as infinity. */
+export const RLIM_INFINITY_JSON = 2 ** 64;
 
 export interface OciMount {
   destination: string;
@@ -35,6 +49,8 @@ export interface OciLinux {
   maskedPaths?: string[];
   readonlyPaths?: string[];
   rootfsPropagation?: string;
+  /** Namespaced kernel parameters, "net.ipv4.ip_forward": "1". */
+  sysctl?: Record<string, string>;
 }
 
 export type OciNamespaceType = 'pid' | 'network' | 'mount' | 'ipc' | 'uts' | 'user' | 'cgroup' | 'time';
@@ -87,3 +103,20 @@ export const DEFAULT_MASKED_PATHS = [
 ];
 
 export const DEFAULT_READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+/** Capability numbers (include/uapi/linux/capability.h), CAP_CHOWN = 0 ... CAP_CHECKPOINT_RESTORE = 40. */
+export const CAPABILITY_NAMES = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL',
+  'CAP_SETGID', 'CAP_SETUID', 'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE',
+  'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER', 'CAP_SYS_MODULE',
+  'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_SYS_PACCT', 'CAP_SYS_ADMIN', 'CAP_SYS_BOOT',
+  'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME', 'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE',
+  'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG',
+  'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
+] as const;
+
+/** docker's default set (moby oci/caps/defaults.go), 0xa80425fb as a mask. */
+export const DEFAULT_CAPABILITIES = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
+  'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+];

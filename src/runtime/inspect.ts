@@ -2,6 +2,7 @@ import { familiarName } from '../store/reference.js';
 import { lowerDiffDirs } from '../store/layers.js';
 import { type StoredImage } from '../store/images.js';
 import { type StorePaths, containerFile, layerDiff, layerMerged, layerWork } from '../store/paths.js';
+import { inspectHostConfig, inspectMounts } from './inspect-isolation.js';
 import type { ContainerRecord } from './state/record.js';
 import { currentState } from './state/status.js';
 
@@ -42,7 +43,8 @@ export function inspectContainer(p: StorePaths, rec: ContainerRecord): Record<st
     RestartCount: rec.restartCount,
     Driver: 'overlay2',
     Platform: 'linux',
-    HostConfig: { AutoRemove: rec.autoRemove },
+    HostConfig: { AutoRemove: rec.autoRemove, ...inspectHostConfig(rec) },
+    Mounts: inspectMounts(rec),
     GraphDriver: {
       Data: {
         LowerDir: lowerDir,

@@ -2,14 +2,17 @@ import * as fs from 'node:fs';
 import { ConflictError, UsageError } from '../../errors.js';
 import { populateInitLayer } from '../../store/init-layer.js';
 import { createLayer } from '../../store/layers.js';
-import { resolveImage } from '../../store/images.js';
+import { readImage, resolveImage } from '../../store/images.js';
 import { containerFile, initLayerId, layerDiff, storeLockFile } from '../../store/paths.js';
 import { NAME_PATTERN, generateName, newId } from '../../util/ids.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
 import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
 import { listContainers } from '../containers.js';
+import { hostBoundingCapabilities, tweakCapabilities } from '../plan/capabilities.js';
 import { type RunOptions, resolveArgs } from '../plan/container-spec.js';
+import { checkSysctl } from '../plan/launch-plan.js';
+import { checkMountSources, resolveMounts } from '../volumes.js';
 import { type ContainerRecord, ZERO_TIME, ensureContainerDir, writeRecord } from '../state/record.js';
 import { logger } from '../../log.js';
 
@@ -36,9 +39,14 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
   const top = image.layers[image.layers.length - 1];
   if (!top) throw new UsageError(`image ${req.image} has no layers`);
 
+  checkIsolation(req.options);
+  checkMountSources(req.options.mounts ?? []);
+
   const id = newId();
   const hostname = req.options.hostname ?? id.slice(0, 12);
   const rec = await withLock(ctx.native, storeLockFile(p), () => {
+    // Under the store lock an rmi cannot take the layers away between here and the init layer.
+    readImage(p, image.id);
     const taken = new Set(listContainers(p).map((c) => c.name));
     if (req.name !== undefined && taken.has(req.name)) {
       const owner = listContainers(p).find((c) => c.name === req.name)!;
@@ -50,7 +58,7 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
       created: new Date().toISOString(),
       imageId: image.id,
       imageName: req.image,
-      options: req.options,
+      options: req.options.mounts?.length ? { ...req.options, mounts: resolveMounts(ctx, req.options.mounts) } : req.options,
       autoRemove: req.autoRemove,
       hostname,
       path: args[0]!,
@@ -73,6 +81,13 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
   writeFileAtomic(containerFile(p, id, 'resolv.conf'), resolvConf());
   logger('lifecycle').info({ cid: id, op: 'create' }, 'created');
   return rec;
+}
+
+/** What would otherwise fail only at start: refused at create, as docker does. */
+function checkIsolation(o: RunOptions): void {
+  tweakCapabilities({ add: o.capAdd, drop: o.capDrop, privileged: o.privileged, host: () => hostBoundingCapabilities() });
+  // Every container has its own ipc, net and uts namespaces (container-spec.ts).
+  for (const key of Object.keys(o.sysctls ?? {})) checkSysctl(key, ['ipc', 'net', 'uts']);
 }
 
 /** docker's /etc/hosts for a container without a network of its own beyond lo. */

@@ -5,7 +5,8 @@ import { readJsonIfExists } from '../../util/atomic-write.js';
 import type { Context } from '../context.js';
 import { launchMonitor, proxySignals, waitForMonitor } from '../monitor.js';
 import { expandEnvFlags, mergeEnv } from '../plan/container-spec.js';
-import { RLIMITS, checkWorkingDir, encodeExecPlan, type ExecPlan } from '../plan/launch-plan.js';
+import { planCapabilities, processCapabilities } from '../plan/capabilities.js';
+import { checkWorkingDir, encodeExecPlan, planRlimits, type ExecPlan } from '../plan/launch-plan.js';
 import { resolveUser } from '../plan/user.js';
 import { readAccountFiles } from '../rootfs-files.js';
 import { readRecord } from '../state/record.js';
@@ -37,7 +38,10 @@ export async function execInContainer(ctx: Context, id: string, req: ExecRequest
   if (!spec) throw new RuntimeError(`container ${rec.name} has no config.json`);
 
   const proc = spec.process;
-  const user = req.user !== undefined ? resolveUser(req.user, ...readAccountFiles(ctx.native, layerMerged(p, rec.rwLayerId))) : undefined;
+  const user = req.user !== undefined ? resolveUser(req.user, ...readAccountFiles(ctx.native, layerMerged(p, rec.rwLayerId)), rec.options.groupAdd) : undefined;
+  const uid = user?.uid ?? proc.user.uid;
+  // The container's capabilities; another user gets them as docker gives them to one (bounding only unless root).
+  const caps = proc.capabilities && user ? processCapabilities(proc.capabilities.bounding ?? [], uid) : proc.capabilities;
   const cwd = req.workdir ?? proc.cwd;
   checkWorkingDir(cwd);
   let env = mergeEnv(proc.env, expandEnvFlags(req.env, process.env));
@@ -47,12 +51,13 @@ export async function execInContainer(ctx: Context, id: string, req: ExecRequest
     env,
     args: req.cmd,
     cwd,
-    uid: user?.uid ?? proc.user.uid,
+    uid,
     gid: user?.gid ?? proc.user.gid,
     groups: user?.additionalGids ?? proc.user.additionalGids ?? [],
     umask: proc.user.umask,
-    rlimits: (proc.rlimits ?? []).map((r) => ({ resource: RLIMITS[r.type]!, soft: r.soft, hard: r.hard })),
+    rlimits: planRlimits(proc),
     noNewPrivs: proc.noNewPrivileges ?? false,
+    capabilities: caps ? planCapabilities(caps) : undefined,
     attach: !req.detach,
     stdin: req.interactive && !req.detach,
     tty: req.tty,

@@ -9,15 +9,17 @@ import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
 import { readRecord, readRuntime, removeRuntime, writeRecord } from '../state/record.js';
 import { assertCan, currentState } from '../state/status.js';
+import { removeAnonymousVolumes } from '../volumes.js';
 import { killForRemoval } from './kill.js';
 
 /**
  * Removes a container in the order STYLE.md §3 gives: mark it removing,
  * kill it (with -f), detach the union and verify it is gone, then delete
  * the rw and init layers, their l/ links, and the state. If the unmount
- * cannot be verified nothing is deleted (containerd#10704).
+ * cannot be verified nothing is deleted (containerd#10704). With `volumes`
+ * (`rm -v`), or for a `--rm` container, its anonymous volumes go too.
  */
-export async function removeContainer(ctx: Context, id: string, opts: { force: boolean }): Promise<void> {
+export async function removeContainer(ctx: Context, id: string, opts: { force: boolean; volumes?: boolean }): Promise<void> {
   const p = ctx.paths;
   await withLock(ctx.native, containerLockFile(p, id), async () => {
     const rec = readRecord(p, id);
@@ -37,6 +39,7 @@ export async function removeContainer(ctx: Context, id: string, opts: { force: b
       removeLayer(p, rec.initLayerId);
     });
     removeTree(containerDir(p, id));
+    if (opts.volumes || rec.autoRemove) await removeAnonymousVolumes(ctx, rec);
     removeRuntime(p, id);
     fs.rmSync(containerLockFile(p, id), { force: true });
     logger('lifecycle').info({ cid: id, op: 'rm' }, 'removed');

@@ -92,7 +92,7 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
     const spec = buildContainerSpec({
       image: image.config,
       options: rec.options,
-      user: resolveUser(rec.options.user, ...readAccountFiles(ctx.native, merged)),
+      user: resolveUser(rec.options.user, ...readAccountFiles(ctx.native, merged), rec.options.groupAdd),
       hostname: rec.hostname,
       rootPath: merged,
       initPath: rec.options.init ? initPath() : undefined,

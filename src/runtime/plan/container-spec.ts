@@ -7,7 +7,9 @@ import {
   type OciMount,
   type OciSpec,
 } from '../../oci/spec.js';
+import { hostBoundingCapabilities, processCapabilities, tweakCapabilities } from './capabilities.js';
 import { checkWorkingDir } from './launch-plan.js';
+import { type MountSpec, type Ulimit, ULIMIT_TYPES } from './run-flags.js';
 import type { ResolvedUser } from './user.js';
 
 /**
@@ -30,6 +32,20 @@ export interface RunOptions {
   tty?: boolean;
   /** --init: tsrun-init runs as PID 1, reaping orphans and forwarding signals. */
   init?: boolean;
+  /** -v, --mount, --tmpfs in the order given (volumes named and host paths resolved at create). */
+  mounts?: MountSpec[];
+  capAdd?: string[];
+  capDrop?: string[];
+  /** Every capability of the host's bounding set, no masked or read-only /proc paths, /sys read-write. */
+  privileged?: boolean;
+  /** --read-only: root.readonly, with tmpfs on /run, /tmp and /var/tmp (podman's --read-only-tmpfs). */
+  readOnly?: boolean;
+  ulimits?: Ulimit[];
+  sysctls?: Record<string, string>;
+  /** /dev/shm's size in bytes (default 64 MiB). */
+  shmSize?: number;
+  /** --group-add: group names (from the image's /etc/group) or numbers. */
+  groupAdd?: string[];
 }
 
 /** Where `--init` puts the reaper: on the container's /dev tmpfs, so it leaves nothing in its layers. */
@@ -86,7 +102,31 @@ export interface ContainerSpecInput {
   /** Host path of tsrun-init, with --init. */
   initPath?: string;
   files: { hosts: string; hostname: string; resolvConf: string };
+  /** The host's bounding set, for --privileged and --cap-add ALL (default: read from /proc/self/status). */
+  hostCapabilities?: () => string[];
 }
+
+const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
+
+/** podman's --read-only-tmpfs: the places programs expect to write. */
+const READ_ONLY_TMPFS: OciMount[] = [
+  { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=755'] },
+  { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] },
+  { destination: '/var/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] },
+];
+
+/** A user's mount as OCI config: binds (volumes are binds of their _data) and tmpfs. */
+export function userMount(m: MountSpec): OciMount {
+  if (m.type === 'tmpfs') {
+    // docker's --tmpfs defaults; the user's options come last and win (exec clears noexec).
+    return { destination: m.target, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', ...(m.options ?? []), ...(m.readonly ? ['ro'] : [])] };
+  }
+  if (!m.hostPath) throw new UsageError(`mount on ${m.target} has no resolved host path`);
+  const propagation = (m.options ?? []).find((o) => /^r?(private|shared|slave)$/.test(o)) ?? 'rprivate';
+  return { destination: m.target, type: 'bind', source: m.hostPath, options: ['rbind', propagation, ...(m.readonly ? ['ro'] : [])] };
+}
+
+const depth = (p: string) => p.split('/').filter(Boolean).length;
 
 export function buildContainerSpec(input: ContainerSpecInput): OciSpec {
   const { image, options, user } = input;
@@ -105,6 +145,37 @@ export function buildContainerSpec(input: ContainerSpecInput): OciSpec {
     options: ['rbind', 'rprivate'],
   });
 
+  const privileged = options.privileged === true;
+  const host = input.hostCapabilities ?? (() => hostBoundingCapabilities());
+  const caps = tweakCapabilities({ add: options.capAdd, drop: options.capDrop, privileged, host });
+  const shmSize = options.shmSize ?? DEFAULT_SHM_SIZE;
+
+  const defaults: OciMount[] = [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', privileged ? 'rw' : 'ro'] },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${shmSize}`] },
+    bind('/etc/resolv.conf', input.files.resolvConf),
+    bind('/etc/hostname', input.files.hostname),
+    bind('/etc/hosts', input.files.hosts),
+    ...(input.initPath ? [{ destination: INIT_PATH, type: 'bind', source: input.initPath, options: ['rbind', 'ro', 'nosuid', 'nodev'] }] : []),
+    ...(options.readOnly ? READ_ONLY_TMPFS : []),
+  ];
+  // The user's mounts replace a default on the same destination (docker's rule).
+  // With any, everything goes parents first (a stable sort, as moby's
+  // sortMounts), so `-v /h:/etc` cannot hide the /etc/hosts bind made before it.
+  const userMounts = (options.mounts ?? []).map(userMount);
+  const taken = new Set(userMounts.map((m) => m.destination));
+  const mounts = userMounts.length === 0 ? defaults : [...defaults.filter((m) => !taken.has(m.destination)), ...userMounts].map((m, i) => ({ m, i })).sort((a, b) => depth(a.m.destination) - depth(b.m.destination) || a.i - b.i).map(({ m }) => m);
+
+  const rlimits = (options.ulimits ?? []).map((u) => {
+    const type = ULIMIT_TYPES[u.name];
+    if (!type) throw new UsageError(`invalid ulimit type: ${u.name}`);
+    return { type, soft: u.soft, hard: u.hard };
+  });
+
   return {
     ociVersion: OCI_VERSION,
     process: {
@@ -113,27 +184,19 @@ export function buildContainerSpec(input: ContainerSpecInput): OciSpec {
       args: input.initPath ? [INIT_PATH, '--', ...resolveArgs(image.config, options)] : resolveArgs(image.config, options),
       env,
       cwd,
+      ...(rlimits.length ? { rlimits } : {}),
       noNewPrivileges: true,
+      capabilities: processCapabilities(caps, user.uid),
     },
-    root: { path: input.rootPath, readonly: false },
+    root: { path: input.rootPath, readonly: options.readOnly === true },
     hostname: input.hostname,
-    mounts: [
-      { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
-      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
-      bind('/etc/resolv.conf', input.files.resolvConf),
-      bind('/etc/hostname', input.files.hostname),
-      bind('/etc/hosts', input.files.hosts),
-      ...(input.initPath ? [{ destination: INIT_PATH, type: 'bind', source: input.initPath, options: ['rbind', 'ro', 'nosuid', 'nodev'] }] : []),
-    ],
+    mounts,
     linux: {
       namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
-      maskedPaths: DEFAULT_MASKED_PATHS,
-      readonlyPaths: DEFAULT_READONLY_PATHS,
+      maskedPaths: privileged ? [] : DEFAULT_MASKED_PATHS,
+      readonlyPaths: privileged ? [] : DEFAULT_READONLY_PATHS,
       rootfsPropagation: 'rslave',
+      ...(options.sysctls && Object.keys(options.sysctls).length ? { sysctl: { ...options.sysctls } } : {}),
     },
   };
 }

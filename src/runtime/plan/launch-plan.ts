@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { UsageError } from '../../errors.js';
-import { DEFAULT_DEVICES, DEFAULT_DEV_SYMLINKS, type OciMount, type OciSpec } from '../../oci/spec.js';
+import { DEFAULT_DEVICES, DEFAULT_DEV_SYMLINKS, type OciMount, type OciProcess, type OciSpec } from '../../oci/spec.js';
+import { type PlanCapabilities, planCapabilities } from './capabilities.js';
 
 /**
  * The launch plan: the OCI spec with every decision made, in the shape the
@@ -26,6 +27,12 @@ export interface LaunchPlan {
   umask?: number;
   rlimits: { resource: number; soft: number; hard: number }[];
   noNewPrivs: boolean;
+  /** Absent: the process keeps every capability the monitor has. */
+  capabilities?: PlanCapabilities;
+  /** [path under /proc/sys, value], written before /proc/sys becomes read-only. */
+  sysctls?: [path: string, value: string][];
+  /** root.readonly: / is remounted read-only after pivot_root. */
+  rootReadonly?: boolean;
   loopback: boolean;
   /** Monitor duties once the container runs. */
   logPath?: string;
@@ -82,6 +89,7 @@ export interface ExecPlan extends PlanIo {
   umask?: number;
   rlimits: { resource: number; soft: number; hard: number }[];
   noNewPrivs: boolean;
+  capabilities?: PlanCapabilities;
 }
 
 export type NamespaceName = 'mnt' | 'pid' | 'uts' | 'ipc' | 'net' | 'cgroup';
@@ -265,9 +273,7 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
   if (propagation === undefined) throw new UsageError(`unknown rootfsPropagation: ${spec.linux.rootfsPropagation}`);
 
   const mounts = spec.mounts.map((m) => planMount(m, extras));
-  if (spec.root.readonly) {
-    throw new UsageError('a read-only root filesystem is not supported yet');
-  }
+  const sysctls = Object.entries(spec.linux.sysctl ?? {}).map(([k, v]) => planSysctl(k, v, namespaces));
 
   const devices: PlanDevice[] = [];
   const seen = new Set<string>();
@@ -287,11 +293,7 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     });
   }
 
-  const rlimits = (proc.rlimits ?? []).map((r) => {
-    const resource = RLIMITS[r.type];
-    if (resource === undefined) throw new UsageError(`unknown rlimit ${r.type}`);
-    return { resource, soft: r.soft, hard: r.hard };
-  });
+  const rlimits = planRlimits(proc);
 
   for (const p of [...(spec.linux.maskedPaths ?? []), ...(spec.linux.readonlyPaths ?? [])]) checkContainerPath('a masked or read-only path', p);
 
@@ -315,6 +317,9 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     umask: proc.user.umask,
     rlimits,
     noNewPrivs: proc.noNewPrivileges ?? false,
+    capabilities: proc.capabilities ? planCapabilities(proc.capabilities) : undefined,
+    sysctls,
+    rootReadonly: spec.root.readonly === true,
     loopback: namespaces.includes('net'),
     logPath: extras.logPath,
     exitFile: extras.exitFile,
@@ -326,6 +331,46 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     winsize: extras.winsize,
     startFifo: extras.startFifo,
   };
+}
+
+/** A process's rlimits for the plan: RLIM_INFINITY (2^64-1, or anything from 2^63 as a JS number) becomes -1. */
+export function planRlimits(proc: Pick<OciProcess, 'rlimits'>): { resource: number; soft: number; hard: number }[] {
+  const limit = (n: number) => (n >= 2 ** 63 || n === -1 ? -1 : n);
+  return (proc.rlimits ?? []).map((r) => {
+    const resource = RLIMITS[r.type];
+    if (resource === undefined) throw new UsageError(`unknown rlimit ${r.type}`);
+    if (!Number.isInteger(r.soft) || !Number.isInteger(r.hard)) throw new UsageError(`invalid ${r.type} limits ${r.soft}:${r.hard}`);
+    return { resource, soft: limit(r.soft), hard: limit(r.hard) };
+  });
+}
+
+const IPC_SYSCTLS = new Set(['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced']);
+
+/**
+ * runc's rule: only sysctls of a namespace the container has of its own
+ * (ipc: kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*; net: net.*; uts:
+ * kernel.domainname); anything else would change the host.
+ */
+export function checkSysctl(key: string, namespaces: NamespaceName[]): void {
+  if (!/^[a-zA-Z0-9_-]+(\.[a-zA-Z0-9_-]+)*$/.test(key)) throw new UsageError(`invalid sysctl name: ${JSON.stringify(key)}`);
+  if (IPC_SYSCTLS.has(key) || key.startsWith('fs.mqueue.')) {
+    if (namespaces.includes('ipc')) return;
+    throw new UsageError(`sysctl "${key}" is not allowed in the host's ipc namespace`);
+  }
+  if (key.startsWith('net.')) {
+    if (namespaces.includes('net')) return;
+    throw new UsageError(`sysctl "${key}" is not allowed in the host's network namespace`);
+  }
+  if (namespaces.includes('uts')) {
+    if (key === 'kernel.domainname') return;
+    if (key === 'kernel.hostname') throw new UsageError('sysctl kernel.hostname is not allowed; use --hostname instead');
+  }
+  throw new UsageError(`sysctl "${key}" is not in a separate kernel namespace`);
+}
+
+function planSysctl(key: string, value: string, namespaces: NamespaceName[]): [string, string] {
+  checkSysctl(key, namespaces);
+  return [`/proc/sys/${key.replaceAll('.', '/')}`, value];
 }
 
 function planMount(m: OciMount, extras: PlanExtras): PlanMount {
@@ -362,7 +407,7 @@ function encoder(): { rec: Rec; done: () => Buffer } {
   return { rec, done };
 }
 
-function encodeProcess(rec: Rec, p: Pick<ExecPlan, 'env' | 'args' | 'cwd' | 'uid' | 'gid' | 'groups' | 'umask' | 'rlimits' | 'noNewPrivs'>): void {
+function encodeProcess(rec: Rec, p: Pick<ExecPlan, 'env' | 'args' | 'cwd' | 'uid' | 'gid' | 'groups' | 'umask' | 'rlimits' | 'noNewPrivs' | 'capabilities'>): void {
   for (const e of p.env) rec('env', e);
   for (const a of p.args) rec('arg', a);
   rec('cwd', p.cwd);
@@ -371,6 +416,8 @@ function encodeProcess(rec: Rec, p: Pick<ExecPlan, 'env' | 'args' | 'cwd' | 'uid
   if (p.umask !== undefined) rec('umask', p.umask);
   for (const r of p.rlimits) rec('rlimit', r.resource, r.soft, r.hard);
   rec('nonewprivs', p.noNewPrivs ? 1 : 0);
+  const c = p.capabilities;
+  if (c) rec('caps', ...[c.bounding, c.effective, c.permitted, c.inheritable, c.ambient].map((m) => m.toString()));
 }
 
 function encodeIo(rec: Rec, io: PlanIo): void {
@@ -400,6 +447,8 @@ export function encodePlan(plan: LaunchPlan): Buffer {
   for (const [link, target] of plan.symlinks) rec('symlink', link, target);
   for (const p of plan.masked) rec('masked', p);
   for (const p of plan.readonly) rec('readonly', p);
+  for (const [p, v] of plan.sysctls ?? []) rec('sysctl', p, v);
+  if (plan.rootReadonly) rec('rootro', 1);
   encodeProcess(rec, plan);
   rec('mkcwd', plan.mkcwd ? 1 : 0);
   rec('loopback', plan.loopback ? 1 : 0);

@@ -53,7 +53,11 @@ export function parseGroup(text: string): GroupEntry[] {
   return out;
 }
 
-export function resolveUser(spec: string | undefined, passwdText: string | undefined, groupText: string | undefined): ResolvedUser {
+/**
+ * `groupAdd` (--group-add): group names looked up in the image's /etc/group,
+ * or numbers, added to the supplementary groups.
+ */
+export function resolveUser(spec: string | undefined, passwdText: string | undefined, groupText: string | undefined, groupAdd: string[] = []): ResolvedUser {
   const passwd = passwdText ? parsePasswd(passwdText) : [];
   const groups = groupText ? parseGroup(groupText) : [];
   const [userPart, groupPart] = (spec && spec !== '' ? spec : '0').split(':', 2) as [string, string | undefined];
@@ -84,5 +88,13 @@ export function resolveUser(spec: string | undefined, passwdText: string | undef
   const additionalGids = entry
     ? groups.filter((g) => g.members.includes(entry!.name) && g.gid !== gid).map((g) => g.gid)
     : [];
+  for (const g of groupAdd) {
+    if (NUMERIC.test(g)) additionalGids.push(parseId('group id', g));
+    else {
+      const found = groups.find((e) => e.name === g);
+      if (!found) throw new UsageError(`unable to find group ${g}: no matching entries in group file`);
+      additionalGids.push(found.gid);
+    }
+  }
   return { uid, gid, additionalGids: [...new Set(additionalGids)], home: entry?.home || '/' };
 }

@@ -1,0 +1,36 @@
+import { RLIM_INFINITY_JSON } from '../oci/spec.js';
+import type { ContainerRecord } from './state/record.js';
+
+/** The isolation part of a container's `inspect`, in docker's shape: Mounts and HostConfig fields. */
+export function inspectMounts(rec: ContainerRecord): Record<string, unknown>[] {
+  return (rec.options.mounts ?? []).map((m) => {
+    const propagation = m.type === 'bind' ? ((m.options ?? []).find((o) => /^r?(private|shared|slave)$/.test(o)) ?? 'rprivate') : '';
+    return {
+      Type: m.type,
+      ...(m.type === 'volume' ? { Name: m.source } : {}),
+      Source: m.hostPath ?? '',
+      Destination: m.target,
+      ...(m.type === 'volume' ? { Driver: 'local' } : {}),
+      Mode: m.readonly ? 'ro' : '',
+      RW: !m.readonly,
+      Propagation: propagation,
+    };
+  });
+}
+
+const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
+
+export function inspectHostConfig(rec: ContainerRecord): Record<string, unknown> {
+  const o = rec.options;
+  const limit = (n: number) => (n >= RLIM_INFINITY_JSON / 2 ? -1 : n);
+  return {
+    CapAdd: o.capAdd ?? null,
+    CapDrop: o.capDrop ?? null,
+    GroupAdd: o.groupAdd ?? null,
+    Privileged: o.privileged === true,
+    ReadonlyRootfs: o.readOnly === true,
+    ShmSize: o.shmSize ?? DEFAULT_SHM_SIZE,
+    Sysctls: o.sysctls ?? null,
+    Ulimits: o.ulimits ? o.ulimits.map((u) => ({ Name: u.name, Hard: limit(u.hard), Soft: limit(u.soft) })) : null,
+  };
+}

@@ -1,0 +1,261 @@
+import * as path from 'node:path';
+import { UsageError } from '../../errors.js';
+import { RLIM_INFINITY_JSON } from '../../oci/spec.js';
+import { checkContainerPath } from './launch-plan.js';
+
+/**
+ * The isolation flags of `run`/`create`, parsed as docker parses them, into
+ * the container record (RunOptions). They become OCI config in
+ * container-spec.ts; nothing here touches the filesystem.
+ */
+
+/** A mount the user asked for: `-v`, `--mount` or `--tmpfs`. */
+export interface MountSpec {
+  type: 'bind' | 'volume' | 'tmpfs';
+  /** bind: the host path; volume: its name, absent for an anonymous volume until create names it. */
+  source?: string;
+  target: string;
+  readonly: boolean;
+  /** A volume made for this one container (`-v /path`): `rm -v` and `--rm` remove it. */
+  anonymous?: boolean;
+  /** Set at create: the host directory bound (a volume's <root>/volumes/NAME/_data). */
+  hostPath?: string;
+  /** Mount options beyond ro/rw: bind propagation, or tmpfs options (size=, mode=, exec...). */
+  options?: string[];
+}
+
+export interface Ulimit {
+  /** docker's name: nofile, nproc, core, ... */
+  name: string;
+  soft: number;
+  hard: number;
+}
+
+/** docker's volume names (moby volume/local: validName). */
+export const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
+const PROPAGATION = new Set(['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave']);
+
+function checkTarget(target: string): string {
+  checkContainerPath('a mount destination', target);
+  const norm = path.posix.normalize(target);
+  if (norm === '/') throw new UsageError('invalid mount config: the destination cannot be "/"');
+  return norm.length > 1 && norm.endsWith('/') ? norm.slice(0, -1) : norm;
+}
+
+/** Normalised, without a trailing slash. */
+function hostPath(p: string): string {
+  const n = path.posix.normalize(p);
+  return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
+}
+
+function source(src: string): Pick<MountSpec, 'type' | 'source'> {
+  if (src.startsWith('/')) {
+    if (src.includes('\0')) throw new UsageError(`invalid bind source: ${JSON.stringify(src)}`);
+    return { type: 'bind', source: hostPath(src) };
+  }
+  if (!VOLUME_NAME.test(src)) {
+    throw new UsageError(`"${src}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
+  }
+  return { type: 'volume', source: src };
+}
+
+/** `-v [SRC:]DST[:MODE]`, MODE a comma list of ro|rw, z|Z, a propagation and nocopy (moby's linux parser). */
+export function parseVolumeFlag(spec: string): MountSpec {
+  const parts = spec.split(':');
+  let src: string | undefined;
+  let dst: string;
+  let mode: string | undefined;
+  const bad = () => new UsageError(`invalid volume specification: '${spec}'`);
+  if (parts.length === 1) dst = parts[0]!;
+  else if (parts.length === 2) {
+    if (isMode(parts[1]!)) throw bad(); // "/foo:ro": a destination with a mode and no source
+    [src, dst] = parts as [string, string];
+  } else if (parts.length === 3) [src, dst, mode] = parts as [string, string, string];
+  else throw bad();
+  if (dst === '' || src === '') throw bad();
+  let readonly = false;
+  const options: string[] = [];
+  if (mode !== undefined) {
+    if (!isMode(mode)) throw new UsageError(`invalid mode: ${mode}`);
+    for (const m of mode.split(',')) {
+      if (m === 'ro') readonly = true;
+      else if (PROPAGATION.has(m)) options.push(m);
+    }
+  }
+  const target = checkTarget(dst);
+  if (src === undefined) return { type: 'volume', target, readonly, anonymous: true };
+  const s = source(src);
+  if (s.type === 'volume' && options.length > 0) throw new UsageError(`invalid mode: ${mode} (propagation is for bind mounts only)`);
+  return { ...s, target, readonly, ...(options.length ? { options } : {}) };
+}
+
+function isMode(mode: string): boolean {
+  let rw = 0;
+  let label = 0;
+  let prop = 0;
+  let copy = 0;
+  for (const m of mode.split(',')) {
+    if (m === 'ro' || m === 'rw') rw++;
+    else if (m === 'z' || m === 'Z') label++;
+    else if (PROPAGATION.has(m)) prop++;
+    else if (m === 'nocopy') copy++;
+    else return false;
+  }
+  return rw <= 1 && label <= 1 && prop <= 1 && copy <= 1;
+}
+
+function parseBool(key: string, v: string | undefined): boolean {
+  if (v === undefined || v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new UsageError(`invalid value for ${key}: ${v}`);
+}
+
+/** `--mount type=bind|volume|tmpfs,source=…,target=…,readonly,bind-propagation=…,tmpfs-size=…,tmpfs-mode=…`. */
+export function parseMountFlag(spec: string): MountSpec {
+  let type: MountSpec['type'] = 'volume';
+  let src: string | undefined;
+  let target: string | undefined;
+  let readonly = false;
+  const options: string[] = [];
+  for (const field of spec.split(',')) {
+    const eq = field.indexOf('=');
+    const key = (eq < 0 ? field : field.slice(0, eq)).trim().toLowerCase();
+    const value = eq < 0 ? undefined : field.slice(eq + 1);
+    const need = () => {
+      if (value === undefined || value === '') throw new UsageError(`invalid field '${field}' must be a key=value pair`);
+      return value;
+    };
+    switch (key) {
+      case 'type': {
+        const t = need();
+        if (t !== 'bind' && t !== 'volume' && t !== 'tmpfs') throw new UsageError(`invalid mount type: ${t} (bind, volume or tmpfs)`);
+        type = t;
+        break;
+      }
+      case 'source':
+      case 'src':
+        src = need();
+        break;
+      case 'target':
+      case 'destination':
+      case 'dst':
+        target = need();
+        break;
+      case 'readonly':
+      case 'ro':
+        readonly = parseBool(key, value);
+        break;
+      case 'bind-propagation':
+        if (!PROPAGATION.has(need())) throw new UsageError(`invalid bind-propagation: ${value}`);
+        options.push(value!);
+        break;
+      case 'volume-nocopy':
+        parseBool(key, value);
+        break;
+      case 'tmpfs-size':
+        options.push(`size=${parseBytes(need())}`);
+        break;
+      case 'tmpfs-mode': {
+        const m = need();
+        if (!/^[0-7]{1,4}$/.test(m)) throw new UsageError(`invalid tmpfs-mode: ${m} (octal)`);
+        options.push(`mode=${m}`);
+        break;
+      }
+      default:
+        throw new UsageError(`unexpected key '${key}' in '${field}'`);
+    }
+  }
+  if (target === undefined) throw new UsageError('invalid mount config: target is required');
+  const t = checkTarget(target);
+  const extra = options.length ? { options } : {};
+  switch (type) {
+    case 'tmpfs':
+      if (src !== undefined) throw new UsageError('invalid mount config for type "tmpfs": source is not allowed');
+      return { type, target: t, readonly, ...extra };
+    case 'bind':
+      if (src === undefined) throw new UsageError('invalid mount config for type "bind": field source must not be empty');
+      if (!src.startsWith('/')) throw new UsageError(`invalid mount config for type "bind": source must be an absolute path: ${src}`);
+      return { type, source: hostPath(src), target: t, readonly, ...extra };
+    default:
+      if (options.length) throw new UsageError('invalid mount config for type "volume": bind and tmpfs options are not allowed');
+      if (src === undefined) return { type, target: t, readonly, anonymous: true };
+      if (!VOLUME_NAME.test(src)) throw new UsageError(`invalid volume name: ${src}`);
+      return { type, source: src, target: t, readonly };
+  }
+}
+
+/** `--tmpfs PATH[:OPTIONS]`, OPTIONS as mount(8) takes them (size=64m,mode=1777,exec...). */
+export function parseTmpfsFlag(spec: string): MountSpec {
+  const colon = spec.indexOf(':');
+  const target = checkTarget(colon < 0 ? spec : spec.slice(0, colon));
+  const options = colon < 0 ? [] : spec.slice(colon + 1).split(',').filter(Boolean);
+  for (const o of options) if (o.includes('\0')) throw new UsageError(`invalid tmpfs option: ${JSON.stringify(o)}`);
+  const readonly = options.includes('ro');
+  const rest = options.filter((o) => o !== 'ro' && o !== 'rw');
+  return { type: 'tmpfs', target, readonly, ...(rest.length ? { options: rest } : {}) };
+}
+
+/** go-units RAMInBytes: "64m", "1g", "512k", "1048576" (1024-based). */
+export function parseBytes(s: string): number {
+  const m = /^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$/i.exec(s.trim());
+  if (!m) throw new UsageError(`invalid size: '${s}'`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 }[(m[2] ?? '').toLowerCase()]!;
+  const n = Math.floor(Number(m[1]) * mult);
+  if (!Number.isSafeInteger(n)) throw new UsageError(`invalid size: '${s}'`);
+  return n;
+}
+
+/** `--shm-size`: bytes, more than zero. */
+export function parseShmSize(s: string): number {
+  const n = parseBytes(s);
+  if (n <= 0) throw new UsageError(`invalid --shm-size ${s}: must be greater than 0`);
+  return n;
+}
+
+/** docker's ulimit names (go-units) and their RLIMIT_* types. */
+export const ULIMIT_TYPES: Record<string, string> = {
+  as: 'RLIMIT_AS',
+  core: 'RLIMIT_CORE',
+  cpu: 'RLIMIT_CPU',
+  data: 'RLIMIT_DATA',
+  fsize: 'RLIMIT_FSIZE',
+  locks: 'RLIMIT_LOCKS',
+  memlock: 'RLIMIT_MEMLOCK',
+  msgqueue: 'RLIMIT_MSGQUEUE',
+  nice: 'RLIMIT_NICE',
+  nofile: 'RLIMIT_NOFILE',
+  nproc: 'RLIMIT_NPROC',
+  rss: 'RLIMIT_RSS',
+  rtprio: 'RLIMIT_RTPRIO',
+  rttime: 'RLIMIT_RTTIME',
+  sigpending: 'RLIMIT_SIGPENDING',
+  stack: 'RLIMIT_STACK',
+};
+
+function parseLimit(s: string, spec: string): number {
+  if (s === 'unlimited' || s === '-1') return RLIM_INFINITY_JSON;
+  if (!/^\d+$/.test(s) || !Number.isSafeInteger(Number(s))) throw new UsageError(`invalid ulimit value in ${spec}: ${s}`);
+  return Number(s);
+}
+
+/** `--ulimit NAME=SOFT[:HARD]`; "unlimited" or -1 is RLIM_INFINITY; HARD defaults to SOFT. */
+export function parseUlimit(spec: string): Ulimit {
+  const eq = spec.indexOf('=');
+  if (eq < 0) throw new UsageError(`invalid ulimit argument: ${spec} (NAME=SOFT[:HARD])`);
+  const name = spec.slice(0, eq);
+  if (!ULIMIT_TYPES[name]) throw new UsageError(`invalid ulimit type: ${name}`);
+  const [softS, hardS, extra] = spec.slice(eq + 1).split(':');
+  if (extra !== undefined || softS === undefined || softS === '') throw new UsageError(`too many limit value arguments - ${spec.slice(eq + 1)}, can only have up to two, \`soft[:hard]\``);
+  const soft = parseLimit(softS, spec);
+  const hard = hardS === undefined ? soft : parseLimit(hardS, spec);
+  if (soft > hard) throw new UsageError(`ulimit soft limit must be less than or equal to hard limit: ${softS} > ${hardS}`);
+  return { name, soft, hard };
+}
+
+/** `--sysctl KEY=VALUE` (checked against the container's namespaces in the launch plan). */
+export function parseSysctl(spec: string): [key: string, value: string] {
+  const eq = spec.indexOf('=');
+  if (eq <= 0) throw new UsageError(`invalid sysctl: ${spec} (KEY=VALUE)`);
+  return [spec.slice(0, eq), spec.slice(eq + 1)];
+}

@@ -1,0 +1,85 @@
+import * as fs from 'node:fs';
+import { ConflictError, RuntimeError, UsageError } from '../errors.js';
+import { logger } from '../log.js';
+import { storeLockFile } from '../store/paths.js';
+import { type VolumeRecord, createVolume, deleteVolume, readVolume, volumeDataDir } from '../store/volumes.js';
+import { newId } from '../util/ids.js';
+import { withLock } from '../util/lock.js';
+import { listContainers } from './containers.js';
+import type { Context } from './context.js';
+import { type MountSpec, VOLUME_NAME } from './plan/run-flags.js';
+import type { ContainerRecord } from './state/record.js';
+
+/**
+ * Volumes as containers use them: created on first use, shared by name,
+ * refused removal while any container (running or not) refers to one, as
+ * docker refuses with a conflict.
+ */
+
+/** Checks what needs no lock: bind sources exist (`-v` and `--mount` alike here). */
+export function checkMountSources(mounts: MountSpec[]): void {
+  for (const m of mounts) {
+    if (m.type !== 'bind') continue;
+    try {
+      fs.statSync(m.source!);
+    } catch {
+      throw new UsageError(`invalid mount config for type "bind": bind source path does not exist: ${m.source}`);
+    }
+  }
+}
+
+/**
+ * Names anonymous volumes (64 hex), creates missing volumes and records
+ * each mount's host path. The caller holds the store lock, so a volume
+ * cannot be removed between this and the container's record being written.
+ */
+export function resolveMounts(ctx: Context, mounts: MountSpec[]): MountSpec[] {
+  return mounts.map((m) => {
+    if (m.type === 'tmpfs') return m;
+    if (m.type === 'bind') return { ...m, hostPath: m.source };
+    const name = m.source ?? newId();
+    createVolume(ctx.paths, name, { anonymous: m.source === undefined });
+    return { ...m, source: name, anonymous: m.source === undefined, hostPath: volumeDataDir(ctx.paths, name) };
+  });
+}
+
+export function volumeUsers(containers: ContainerRecord[], name: string): ContainerRecord[] {
+  return containers.filter((c) => (c.options.mounts ?? []).some((m) => m.type === 'volume' && m.source === name));
+}
+
+export async function createNamedVolume(ctx: Context, name: string | undefined, labels: Record<string, string>): Promise<VolumeRecord> {
+  if (name !== undefined && !VOLUME_NAME.test(name)) {
+    throw new UsageError(`create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed`);
+  }
+  return withLock(ctx.native, storeLockFile(ctx.paths), () => createVolume(ctx.paths, name ?? newId(), { labels, anonymous: name === undefined }));
+}
+
+/** `volume rm`: a volume any container refers to is a conflict, with or without -f (docker's rule). */
+export async function removeVolume(ctx: Context, name: string, opts: { force: boolean }): Promise<void> {
+  await withLock(ctx.native, storeLockFile(ctx.paths), () => {
+    if (!readVolume(ctx.paths, name)) {
+      if (opts.force) return;
+      throw new RuntimeError(`get ${name}: no such volume`);
+    }
+    const users = volumeUsers(listContainers(ctx.paths), name);
+    if (users.length > 0) throw new ConflictError(`remove ${name}: volume is in use - [${users.map((c) => c.id).join(', ')}]`);
+    deleteVolume(ctx.paths, name);
+  });
+}
+
+/** `rm -v` (and `--rm`): the container's anonymous volumes go with it, unless another container uses one too. */
+export async function removeAnonymousVolumes(ctx: Context, rec: ContainerRecord): Promise<void> {
+  const names = (rec.options.mounts ?? []).filter((m) => m.type === 'volume' && m.anonymous && m.source).map((m) => m.source!);
+  if (names.length === 0) return;
+  await withLock(ctx.native, storeLockFile(ctx.paths), () => {
+    const others = listContainers(ctx.paths).filter((c) => c.id !== rec.id);
+    for (const name of names) {
+      if (!readVolume(ctx.paths, name) || volumeUsers(others, name).length > 0) continue;
+      try {
+        deleteVolume(ctx.paths, name);
+      } catch (err) {
+        logger('lifecycle').warn({ cid: rec.id, volume: name, err }, 'could not remove an anonymous volume');
+      }
+    }
+  });
+}

@@ -1,0 +1,223 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestStore, until } from '../helpers/store.js';
+
+let s: TestStore;
+
+beforeAll(() => {
+  s = new TestStore();
+  s.loadFixture('busybox');
+});
+afterAll(() => s.cleanup());
+
+/** The Cap* lines of /proc/self/status inside a container run with these flags. */
+function caps(flags: string[], field = 'CapEff'): string {
+  const out = s.ok(['run', '--rm', ...flags, 'busybox', 'grep', `^${field}:`, '/proc/self/status']);
+  return out.split(':')[1]!.trim();
+}
+
+const hostCapBnd = () => /^CapBnd:\s*(\S+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]!;
+
+describe('capabilities', () => {
+  it('gives docker\'s default 14 in the effective, permitted and bounding sets', () => {
+    const out = s.ok(['run', '--rm', 'busybox', 'grep', '^Cap', '/proc/self/status']);
+    expect(out).toBe(['CapInh:\t0000000000000000', 'CapPrm:\t00000000a80425fb', 'CapEff:\t00000000a80425fb', 'CapBnd:\t00000000a80425fb', 'CapAmb:\t0000000000000000', ''].join('\n'));
+  });
+
+  it('--cap-drop ALL leaves none; --cap-add SYS_ADMIN adds bit 21; names in any case', () => {
+    expect(caps(['--cap-drop', 'ALL'])).toBe('0000000000000000');
+    expect(caps(['--cap-drop', 'all'], 'CapBnd')).toBe('0000000000000000');
+    expect(caps(['--cap-add', 'SYS_ADMIN'])).toBe('00000000a82425fb');
+    expect(caps(['--cap-add', 'cap_sys_admin', '--cap-drop', 'net_raw'])).toBe('00000000a82405fb');
+    const r = s.run(['run', '--rm', '--cap-drop', 'chown', 'busybox', 'chown', '1000', '/etc/passwd']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/Operation not permitted/);
+  });
+
+  it('--privileged gets the host\'s whole bounding set', () => {
+    expect(caps(['--privileged'])).toBe(hostCapBnd());
+    expect(caps(['--privileged'], 'CapBnd')).toBe(hostCapBnd());
+  });
+
+  it('a non-root user gets no effective capabilities, but the bounding set', () => {
+    expect(caps(['-u', '1000'])).toBe('0000000000000000');
+    expect(caps(['-u', '1000'], 'CapPrm')).toBe('0000000000000000');
+    expect(caps(['-u', '1000'], 'CapBnd')).toBe('00000000a80425fb');
+  });
+
+  it('refuses an unknown capability at create with one line', () => {
+    const r = s.run(['run', '--rm', '--cap-add', 'BOGUS', 'busybox', 'true']);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toBe('tsrun: unknown capability: "BOGUS"\n');
+  });
+
+  it('a capability the host does not have fails the start at capset, with its stage named', () => {
+    const names = ['CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP', 'LINUX_IMMUTABLE', 'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER', 'SYS_MODULE', 'SYS_RAWIO', 'SYS_CHROOT', 'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE', 'SYS_RESOURCE'];
+    const bnd = BigInt(`0x${hostCapBnd()}`);
+    const missing = names.findIndex((_, bit) => ((bnd >> BigInt(bit)) & 1n) === 0n);
+    if (missing < 0) {
+      // A host with every one of them (this machine lacks CAP_SYS_RESOURCE): adding one works.
+      expect(caps(['--cap-add', 'SYS_RESOURCE'])).toBe('00000000a90425fb');
+      return;
+    }
+    const r = s.run(['run', '--rm', '--cap-add', names[missing]!, 'busybox', 'true']);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toBe('tsrun: setting the capabilities: EPERM (operation not permitted)\n');
+  });
+
+  it('exec\'d processes get the container\'s capabilities', async () => {
+    s.ok(['run', '-d', '--name', 'capexec', '--cap-drop', 'CHOWN', 'busybox', 'sleep', '60']);
+    try {
+      await until(() => s.inspect('capexec').State.Running === true);
+      expect(s.ok(['exec', 'capexec', 'grep', '-E', '^(CapEff|CapBnd|NoNewPrivs)', '/proc/self/status'])).toBe('CapEff:\t00000000a80425fa\nCapBnd:\t00000000a80425fa\nNoNewPrivs:\t1\n');
+      expect(s.ok(['exec', '-u', '1000', 'capexec', 'grep', '^CapEff', '/proc/self/status'])).toBe('CapEff:\t0000000000000000\n');
+    } finally {
+      s.run(['rm', '-f', 'capexec']);
+    }
+  });
+});
+
+describe('/proc and /sys', () => {
+  it('sets no_new_privs, masks /proc paths and makes /proc/sys read-only by default', () => {
+    const out = s.ok(['run', '--rm', 'busybox', 'sh', '-c', 'grep NoNewPrivs /proc/self/status; cat /proc/kcore >/dev/null 2>&1 || echo kcore-unreadable; wc -c < /proc/timer_list; echo 1 > /proc/sys/net/ipv4/ip_forward || echo sys-ro; touch /sys/x 2>/dev/null || echo sysfs-ro']);
+    expect(out).toBe('NoNewPrivs:\t1\nkcore-unreadable\n0\nsys-ro\nsysfs-ro\n');
+  });
+
+  it('--privileged lifts the masks, /proc/sys and /sys become writable', () => {
+    const out = s.ok(['run', '--rm', '--privileged', 'busybox', 'sh', '-c', 'test "$(wc -c < /proc/timer_list)" -gt 0 && echo timers; echo 1 > /proc/sys/net/ipv4/ip_forward && cat /proc/sys/net/ipv4/ip_forward; grep " /sys " /proc/mounts']);
+    expect(out).toMatch(/^timers\n1\nsysfs \/sys sysfs rw,/);
+  });
+});
+
+describe('volumes and bind mounts', () => {
+  it('-v carries data in and out of a host directory', () => {
+    const host = fs.mkdtempSync(path.join(s.dir, 'bind-'));
+    fs.writeFileSync(path.join(host, 'in'), 'from host\n');
+    expect(s.ok(['run', '--rm', '-v', `${host}:/data`, 'busybox', 'sh', '-c', 'cat /data/in; echo from container > /data/out'])).toBe('from host\n');
+    expect(fs.readFileSync(path.join(host, 'out'), 'utf8')).toBe('from container\n');
+  });
+
+  it(':ro refuses writes with EROFS; --mount readonly too', () => {
+    const host = fs.mkdtempSync(path.join(s.dir, 'ro-'));
+    const r = s.run(['run', '--rm', '-v', `${host}:/data:ro`, 'busybox', 'sh', '-c', 'echo x > /data/f']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/Read-only file system/);
+    const m = s.run(['run', '--rm', '--mount', `type=bind,source=${host},target=/data,readonly`, 'busybox', 'touch', '/data/f']);
+    expect(m.stderr).toMatch(/Read-only file system/);
+    expect(fs.readdirSync(host)).toEqual([]);
+  });
+
+  it('a bind over a parent of the /etc binds does not hide them (mounts go parents first)', () => {
+    const etc = fs.mkdtempSync(path.join(s.dir, 'etc-'));
+    fs.writeFileSync(path.join(etc, 'mine'), 'mine\n');
+    expect(s.ok(['run', '--rm', '-h', 'parent', '-v', `${etc}:/etc`, 'busybox', 'cat', '/etc/mine', '/etc/hostname'])).toBe('mine\nparent\n');
+  });
+
+  it('refuses a bind source that does not exist', () => {
+    const r = s.run(['run', '--rm', '-v', `${s.dir}/no-such-dir:/data`, 'busybox', 'true']);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/bind source path does not exist/);
+  });
+
+  it('a named volume is created on first use, outlives rm, is listed, and cannot be removed while used', () => {
+    s.ok(['run', '--name', 'vol-writer', '-v', 'keep:/v', '--cap-add', 'sys_admin', '--ulimit', 'core=-1', 'busybox', 'sh', '-c', 'echo kept > /v/f']);
+    const c = s.inspect('vol-writer');
+    expect(c.Mounts).toEqual([{ Type: 'volume', Name: 'keep', Source: path.join(s.root, 'volumes/keep/_data'), Destination: '/v', Driver: 'local', Mode: '', RW: true, Propagation: '' }]);
+    expect(c.HostConfig).toMatchObject({ CapAdd: ['sys_admin'], Privileged: false, ReadonlyRootfs: false, ShmSize: 67108864, Ulimits: [{ Name: 'core', Soft: -1, Hard: -1 }] });
+    expect(s.ok(['volume', 'ls'])).toMatch(/^DRIVER\s+VOLUME NAME\nlocal\s+keep$/m);
+    const busy = s.run(['volume', 'rm', 'keep']);
+    expect(busy.code).toBe(1);
+    expect(busy.stderr).toMatch(/^tsrun: remove keep: volume is in use - \[[0-9a-f]{64}\]\n$/);
+    s.ok(['rm', '-v', 'vol-writer']);
+    expect(s.ok(['volume', 'ls', '-q'])).toBe('keep\n');
+    expect(s.ok(['run', '--rm', '--mount', 'source=keep,target=/data', 'busybox', 'cat', '/data/f'])).toBe('kept\n');
+    const [info] = JSON.parse(s.ok(['volume', 'inspect', 'keep']));
+    expect(info).toEqual({ CreatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/), Driver: 'local', Labels: null, Mountpoint: path.join(s.root, 'volumes/keep/_data'), Name: 'keep', Options: null, Scope: 'local' });
+    expect(fs.readFileSync(path.join(info.Mountpoint, 'f'), 'utf8')).toBe('kept\n');
+    expect(s.ok(['volume', 'rm', 'keep'])).toBe('keep\n');
+    expect(fs.existsSync(path.join(s.root, 'volumes/keep'))).toBe(false);
+    expect(s.run(['volume', 'rm', 'keep']).code).toBe(1);
+    expect(s.run(['volume', 'rm', '-f', 'keep']).code).toBe(0);
+  });
+
+  it('volume create, inspect and rm by hand', () => {
+    expect(s.ok(['volume', 'create', '--label', 'a=b', 'made'])).toBe('made\n');
+    expect(s.ok(['volume', 'create', 'made'])).toBe('made\n');
+    expect(JSON.parse(s.ok(['volume', 'inspect', 'made']))[0].Labels).toEqual({ a: 'b' });
+    const anon = s.ok(['volume', 'create']).trim();
+    expect(anon).toMatch(/^[0-9a-f]{64}$/);
+    expect(s.ok(['volume', 'rm', 'made', anon])).toBe(`made\n${anon}\n`);
+    expect(s.run(['volume', 'create', 'bad/name']).code).toBe(125);
+  });
+
+  it('rm -v removes the container\'s anonymous volume; plain rm keeps it', () => {
+    s.ok(['run', '--name', 'anon1', '-v', '/scratch', 'busybox', 'sh', '-c', 'echo x > /scratch/f']);
+    const [name] = s.ok(['volume', 'ls', '-q']).trim().split('\n');
+    expect(name).toMatch(/^[0-9a-f]{64}$/);
+    s.ok(['rm', '-v', 'anon1']);
+    expect(s.ok(['volume', 'ls', '-q'])).toBe('');
+    // --rm removes anonymous volumes too, as docker's does; a named one stays.
+    s.ok(['run', '--rm', '-v', '/scratch', '-v', 'named:/n', 'busybox', 'true']);
+    expect(s.ok(['volume', 'ls', '-q'])).toBe('named\n');
+    s.ok(['volume', 'rm', 'named']);
+    s.ok(['run', '--name', 'anon2', '-v', '/scratch', 'busybox', 'true']);
+    s.ok(['rm', 'anon2']);
+    const left = s.ok(['volume', 'ls', '-q']).trim();
+    expect(left).toMatch(/^[0-9a-f]{64}$/);
+    s.ok(['volume', 'rm', left]);
+  });
+
+  it('a symlinked mount destination lands inside the container (CVE-2021-30465)', () => {
+    const src = fs.mkdtempSync(path.join(s.dir, 'src-'));
+    const hostTarget = fs.mkdtempSync(path.join(s.dir, 'host-target-'));
+    fs.writeFileSync(path.join(src, 'marker'), 'inside\n');
+    s.ok(['run', '--name', 'evil', '-v', `${src}:/evil`, 'busybox', 'cat', '/evil/marker']);
+    // Replace the mount point in the container layer with a symlink to a host directory.
+    const upper = s.inspect('evil').GraphDriver.Data.UpperDir as string;
+    fs.rmdirSync(path.join(upper, 'evil'));
+    fs.symlinkSync(hostTarget, path.join(upper, 'evil'));
+    expect(s.ok(['start', '-a', 'evil'])).toBe('inside\n');
+    // The bind went to the container's own copy of that path, never to the host's.
+    expect(fs.readdirSync(hostTarget)).toEqual([]);
+    expect(fs.statSync(path.join(upper, hostTarget)).isDirectory()).toBe(true);
+    expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(hostTarget);
+    s.ok(['rm', 'evil']);
+  });
+});
+
+describe('read-only root, tmpfs and limits', () => {
+  it('--read-only refuses writes to / but /tmp, /run and /var/tmp work', () => {
+    const r = s.run(['run', '--rm', '--read-only', 'busybox', 'sh', '-c', 'touch /x; touch /tmp/a /run/b /var/tmp/c && echo tmp-ok; stat -c %a /tmp']);
+    expect(r.stderr).toMatch(/touch: \/x: Read-only file system/);
+    expect(r.stdout).toBe('tmp-ok\n1777\n');
+  });
+
+  it('--tmpfs mounts a tmpfs with the options given', () => {
+    const out = s.ok(['run', '--rm', '--tmpfs', '/scratch:size=1m,mode=1770', 'busybox', 'sh', '-c', 'grep " /scratch " /proc/mounts; df -k /scratch | tail -1']);
+    expect(out).toMatch(/^tmpfs \/scratch tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k,mode=1770/);
+    expect(out.trim().split('\n')[1]!.split(/\s+/)[1]).toBe('1024');
+  });
+
+  it('--ulimit nofile=1024:2048 sets the soft and hard limits', () => {
+    expect(s.ok(['run', '--rm', '--ulimit', 'nofile=1024:2048', 'busybox', 'sh', '-c', 'ulimit -n; ulimit -Hn'])).toBe('1024\n2048\n');
+  });
+
+  it('--sysctl net.ipv4.ip_forward=1 is visible inside and not on the host', () => {
+    const before = fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
+    expect(s.ok(['run', '--rm', '--sysctl', 'net.ipv4.ip_forward=1', 'busybox', 'cat', '/proc/sys/net/ipv4/ip_forward'])).toBe('1\n');
+    expect(fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8')).toBe(before);
+    const bad = s.run(['run', '--rm', '--sysctl', 'vm.swappiness=1', 'busybox', 'true']);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toBe('tsrun: sysctl "vm.swappiness" is not in a separate kernel namespace\n');
+  });
+
+  it('--shm-size=1m sizes /dev/shm', () => {
+    const out = s.ok(['run', '--rm', '--shm-size=1m', 'busybox', 'df', '-k', '/dev/shm']);
+    expect(out.trim().split('\n')[1]!.split(/\s+/)[1]).toBe('1024');
+  });
+
+  it('--group-add adds groups by name and number', () => {
+    expect(s.ok(['run', '--rm', '-u', '1000', '--group-add', 'nobody', '--group-add', '44', 'busybox', 'id', '-G'])).toBe('1000 44 65534\n');
+  });
+});

@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import { RLIM_INFINITY_JSON } from '../../src/oci/spec.js';
+import {
+  parseBytes,
+  parseMountFlag,
+  parseShmSize,
+  parseSysctl,
+  parseTmpfsFlag,
+  parseUlimit,
+  parseVolumeFlag,
+} from '../../src/runtime/plan/run-flags.js';
+import { normalizeCapability, tweakCapabilities } from '../../src/runtime/plan/capabilities.js';
+
+describe('-v', () => {
+  it('parses binds, named and anonymous volumes with modes', () => {
+    expect(parseVolumeFlag('/host/dir:/data')).toEqual({ type: 'bind', source: '/host/dir', target: '/data', readonly: false });
+    expect(parseVolumeFlag('/host/dir/:/data/:ro')).toEqual({ type: 'bind', source: '/host/dir', target: '/data', readonly: true });
+    expect(parseVolumeFlag('/h:/d:ro,z')).toMatchObject({ readonly: true });
+    expect(parseVolumeFlag('/h:/d:rw,rslave')).toEqual({ type: 'bind', source: '/h', target: '/d', readonly: false, options: ['rslave'] });
+    expect(parseVolumeFlag('cache:/var/cache')).toEqual({ type: 'volume', source: 'cache', target: '/var/cache', readonly: false });
+    expect(parseVolumeFlag('/var/lib/data')).toEqual({ type: 'volume', target: '/var/lib/data', readonly: false, anonymous: true });
+  });
+
+  it('refuses what docker refuses', () => {
+    expect(() => parseVolumeFlag('/data:ro')).toThrow(/invalid volume specification/);
+    expect(() => parseVolumeFlag('a:b:c:d')).toThrow(/invalid volume specification/);
+    expect(() => parseVolumeFlag('/h:/d:ro,rw')).toThrow(/invalid mode/);
+    expect(() => parseVolumeFlag('/h:/d:bogus')).toThrow(/invalid mode/);
+    expect(() => parseVolumeFlag('/h:relative')).toThrow(/absolute/);
+    expect(() => parseVolumeFlag('/h:/a/../b')).toThrow(/absolute path without/);
+    expect(() => parseVolumeFlag('/h:/')).toThrow(/cannot be "\/"/);
+    expect(() => parseVolumeFlag('bad name:/d')).toThrow(/invalid characters/);
+    expect(() => parseVolumeFlag('./rel:/d')).toThrow(/invalid characters/);
+  });
+});
+
+describe('--mount and --tmpfs', () => {
+  it('parses the three types', () => {
+    expect(parseMountFlag('type=bind,source=/h,target=/d,readonly')).toEqual({ type: 'bind', source: '/h', target: '/d', readonly: true });
+    expect(parseMountFlag('type=bind,src=/h,dst=/d,ro=false,bind-propagation=rshared')).toEqual({ type: 'bind', source: '/h', target: '/d', readonly: false, options: ['rshared'] });
+    expect(parseMountFlag('source=v1,target=/v')).toEqual({ type: 'volume', source: 'v1', target: '/v', readonly: false });
+    expect(parseMountFlag('type=volume,destination=/v')).toEqual({ type: 'volume', target: '/v', readonly: false, anonymous: true });
+    expect(parseMountFlag('type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1770')).toEqual({ type: 'tmpfs', target: '/t', readonly: false, options: ['size=1048576', 'mode=1770'] });
+  });
+
+  it('refuses incomplete or contradictory mounts', () => {
+    expect(() => parseMountFlag('type=bind,target=/d')).toThrow(/source must not be empty/);
+    expect(() => parseMountFlag('type=bind,source=rel,target=/d')).toThrow(/absolute/);
+    expect(() => parseMountFlag('type=tmpfs,source=x,target=/d')).toThrow(/source is not allowed/);
+    expect(() => parseMountFlag('type=nfs,target=/d')).toThrow(/invalid mount type/);
+    expect(() => parseMountFlag('type=bind,source=/h')).toThrow(/target is required/);
+    expect(() => parseMountFlag('type=tmpfs,target=/t,tmpfs-mode=999')).toThrow(/octal/);
+    expect(() => parseMountFlag('type=volume,target=/t,tmpfs-size=1m')).toThrow(/not allowed/);
+    expect(() => parseMountFlag('type=bind,source=/h,target=/d,colour=red')).toThrow(/unexpected key/);
+  });
+
+  it('--tmpfs takes mount(8) options', () => {
+    expect(parseTmpfsFlag('/run')).toEqual({ type: 'tmpfs', target: '/run', readonly: false });
+    expect(parseTmpfsFlag('/run:rw,size=64m,exec')).toEqual({ type: 'tmpfs', target: '/run', readonly: false, options: ['size=64m', 'exec'] });
+    expect(parseTmpfsFlag('/ro:ro')).toEqual({ type: 'tmpfs', target: '/ro', readonly: true });
+    expect(() => parseTmpfsFlag('run')).toThrow(/absolute/);
+  });
+});
+
+describe('--ulimit, --sysctl, --shm-size', () => {
+  it('parses limits with docker names, unlimited and a default hard limit', () => {
+    expect(parseUlimit('nofile=1024:2048')).toEqual({ name: 'nofile', soft: 1024, hard: 2048 });
+    expect(parseUlimit('nproc=512')).toEqual({ name: 'nproc', soft: 512, hard: 512 });
+    expect(parseUlimit('core=unlimited')).toEqual({ name: 'core', soft: RLIM_INFINITY_JSON, hard: RLIM_INFINITY_JSON });
+    expect(parseUlimit('memlock=-1:-1')).toEqual({ name: 'memlock', soft: RLIM_INFINITY_JSON, hard: RLIM_INFINITY_JSON });
+    expect(() => parseUlimit('nofile=2048:1024')).toThrow(/soft limit must be less/);
+    expect(() => parseUlimit('files=1')).toThrow(/invalid ulimit type/);
+    expect(() => parseUlimit('nofile')).toThrow(/NAME=SOFT/);
+    expect(() => parseUlimit('nofile=1:2:3')).toThrow(/up to two/);
+    expect(() => parseUlimit('nofile=x')).toThrow(/invalid ulimit value/);
+  });
+
+  it('parses sysctls and sizes', () => {
+    expect(parseSysctl('net.ipv4.ip_forward=1')).toEqual(['net.ipv4.ip_forward', '1']);
+    expect(parseSysctl('kernel.sem=250 32000 32 128')).toEqual(['kernel.sem', '250 32000 32 128']);
+    expect(() => parseSysctl('=1')).toThrow(/KEY=VALUE/);
+    expect(parseBytes('1m')).toBe(1 << 20);
+    expect(parseBytes('64MB')).toBe(64 << 20);
+    expect(parseBytes('512k')).toBe(512 << 10);
+    expect(parseBytes('1.5g')).toBe(1.5 * 2 ** 30);
+    expect(parseBytes('4096')).toBe(4096);
+    expect(() => parseBytes('lots')).toThrow(/invalid size/);
+    expect(() => parseShmSize('0')).toThrow(/greater than 0/);
+  });
+});
+
+describe('capabilities (moby TweakCapabilities)', () => {
+  const host = () => ['CAP_CHOWN', 'CAP_SYS_ADMIN', 'CAP_KILL'];
+
+  it('normalises names', () => {
+    expect(normalizeCapability('sys_admin')).toBe('CAP_SYS_ADMIN');
+    expect(normalizeCapability('CAP_NET_ADMIN')).toBe('CAP_NET_ADMIN');
+    expect(normalizeCapability('all')).toBe('ALL');
+    expect(() => normalizeCapability('bogus')).toThrow(/unknown capability/);
+  });
+
+  it('adds, drops, ALL and privileged', () => {
+    expect(tweakCapabilities({ host })).toHaveLength(14);
+    expect(tweakCapabilities({ drop: ['all'], host })).toEqual([]);
+    expect(tweakCapabilities({ drop: ['ALL'], add: ['kill', 'CAP_CHOWN'], host })).toEqual(['CAP_CHOWN', 'CAP_KILL']);
+    const added = tweakCapabilities({ add: ['sys_admin'], drop: ['net_raw'], host });
+    expect(added).toContain('CAP_SYS_ADMIN');
+    expect(added).not.toContain('CAP_NET_RAW');
+    expect(added).toHaveLength(14);
+    expect(tweakCapabilities({ add: ['ALL'], drop: ['kill'], host })).toEqual(['CAP_CHOWN', 'CAP_SYS_ADMIN']);
+    expect(tweakCapabilities({ privileged: true, drop: ['ALL'], host })).toEqual(host());
+  });
+});
