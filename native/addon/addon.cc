@@ -22,6 +22,11 @@
 #include <string>
 #include <vector>
 
+namespace tsrun {
+// native/addon/zstd.cc
+void InitZstd(Napi::Env env, Napi::Object exports);
+}  // namespace tsrun
+
 namespace {
 
 // Closes on scope exit, so a throw in the middle leaks no fd.
@@ -372,6 +377,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("flock", Flock);
   fn("syncfs", Syncfs);
   fn("closeFd", CloseFd);
+  tsrun::InitZstd(env, exports);
   return exports;
 }
 

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable, pipeline } from 'node:stream';
 import { digestHex, verifiedStream, verifyBlob } from './digest.js';
 import {
   ANNOTATION_IMAGE_NAME,
@@ -41,7 +41,9 @@ import { FileByteSource, TarReader } from './tar-reader.js';
  */
 
 export interface LayoutLayer {
+  /** The blob's digest; for a legacy docker-archive "ID/layer.tar", which has none, the diff id. */
   digest: string;
+  /** "" (docker-archive layers) means unknown: the unpacker detects the compression from the magic bytes. */
   mediaType: string;
   size: number;
   diffId: string;
@@ -74,9 +76,19 @@ const DEFAULT_PLATFORM: Platform = { os: 'linux', architecture: 'amd64' };
 const MAX_JSON_BLOB = 8 * 1024 * 1024;
 const MAX_INDEX_DEPTH = 4;
 
-interface BlobStore {
+/** An image directory or an (uncompressed) tar of one, read without extracting it. */
+export interface BlobStore {
   /** "image archive FILE" or "image layout DIR", for messages. */
   readonly label: string;
+  /**
+   * Any file by its relative name ("abc/layer.tar"; symlinks inside the
+   * image resolved, never out of it): its size, or undefined when absent.
+   */
+  memberSize(name: string): Promise<number | undefined>;
+  /** A file's bytes; null when absent, an Error when larger than maxSize. */
+  readMember(name: string, maxSize: number): Promise<Buffer | null>;
+  /** A file's bytes as a stream (errors surface on the stream). */
+  openMember(name: string, size: number): Readable;
   /** A top-level file (oci-layout, index.json); null when absent. */
   readTopFile(name: string): Promise<Buffer | null>;
   /** Size of a blob, or undefined when absent. */
@@ -116,6 +128,52 @@ class DirStore implements BlobStore {
 
   readTopFile(name: string): Promise<Buffer | null> {
     return this.readCapped(path.join(this.dir, name), MAX_JSON_BLOB, name);
+  }
+
+  /** The real path of a member, refusing names (or symlinks) that lead out of the directory; undefined when absent. */
+  private async memberPath(name: string): Promise<string | undefined> {
+    const rel = normaliseMemberName(name);
+    if (rel === undefined) throw new Error(`invalid ${this.label}: bad file name ${JSON.stringify(name)}`);
+    let real: string;
+    try {
+      real = await fs.promises.realpath(path.join(this.dir, rel));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new Error(`invalid ${this.label}: cannot open ${name}: ${(err as Error).message}`);
+    }
+    const root = await fs.promises.realpath(this.dir);
+    if (real !== root && !real.startsWith(`${root}/`)) throw new Error(`invalid ${this.label}: ${name} leads out of the directory`);
+    return real;
+  }
+
+  async memberSize(name: string): Promise<number | undefined> {
+    const file = await this.memberPath(name);
+    if (file === undefined) return undefined;
+    const st = await fs.promises.stat(file);
+    return st.isFile() ? st.size : undefined;
+  }
+
+  async readMember(name: string, maxSize: number): Promise<Buffer | null> {
+    const file = await this.memberPath(name);
+    return file === undefined ? null : this.readCapped(file, maxSize, name);
+  }
+
+  openMember(name: string, size: number): Readable {
+    const out = new PassThrough();
+    this.memberPath(name).then(
+      (file) => {
+        if (file === undefined) throw new Error(`invalid ${this.label}: ${name} missing`);
+        const raw =
+          size === 0
+            ? Readable.from([])
+            : fs.createReadStream('', { fd: fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), highWaterMark: 256 * 1024 });
+        pipeline(raw, out, () => {
+          /* errors surface on out */
+        });
+      },
+      (err: Error) => out.destroy(err),
+    );
+    return out;
   }
 
   async blobSize(digest: string): Promise<number | undefined> {
@@ -173,6 +231,7 @@ class ArchiveStore implements BlobStore {
       throw new Error(`invalid ${label}: compressed archives are not supported (decompress it first)`);
     }
     const members = new Map<string, ArchiveMember>();
+    const symlinks = new Map<string, string>();
     const reader = new TarReader(new FileByteSource(fd, st.size), {
       maxEntrySize: Number.MAX_SAFE_INTEGER,
       maxEntries: 1_000_000,
@@ -182,6 +241,7 @@ class ArchiveStore implements BlobStore {
       for (let entry = await reader.next(); entry !== null; entry = await reader.next()) {
         const name = normaliseMemberName(entry.header.name);
         if (name === undefined) continue;
+        symlinks.delete(name);
         if (entry.header.type === 'file') {
           if (entry.dataOffset + entry.header.size > st.size) throw new Error('corrupt tar: unexpected end of data');
           members.set(name, { offset: entry.dataOffset, size: entry.header.size });
@@ -189,12 +249,20 @@ class ArchiveStore implements BlobStore {
           const target = members.get(normaliseMemberName(entry.header.linkname) ?? '');
           if (target) members.set(name, target);
           else members.delete(name);
+        } else if (entry.header.type === 'symlink') {
+          // `docker save` (before 25) links a repeated layer.tar to its first copy: "../ID/layer.tar".
+          members.delete(name);
+          symlinks.set(name, entry.header.linkname);
         } else {
           members.delete(name);
         }
       }
     } catch (err) {
       throw new Error(`invalid ${label}: ${(err as Error).message}`);
+    }
+    for (const name of symlinks.keys()) {
+      const target = resolveArchiveSymlink(name, symlinks, members);
+      if (target) members.set(name, target);
     }
     return new ArchiveStore(file, fd, members);
   }
@@ -215,6 +283,25 @@ class ArchiveStore implements BlobStore {
       done += n;
     }
     return buf;
+  }
+
+  async memberSize(name: string): Promise<number | undefined> {
+    return this.members.get(normaliseMemberName(name) ?? '')?.size;
+  }
+
+  async readMember(name: string, maxSize: number): Promise<Buffer | null> {
+    const m = this.members.get(normaliseMemberName(name) ?? '');
+    if (!m) return null;
+    if (m.size > maxSize) throw new Error(`invalid ${this.label}: ${name} is too large (${m.size} bytes)`);
+    return this.readAt(m);
+  }
+
+  openMember(name: string, _size: number): Readable {
+    const m = this.members.get(normaliseMemberName(name) ?? '');
+    if (!m) return failedStream(new Error(`invalid ${this.label}: ${name} missing`));
+    return m.size === 0
+      ? Readable.from([])
+      : fs.createReadStream(this.file, { start: m.offset, end: m.offset + m.size - 1, highWaterMark: 256 * 1024 });
   }
 
   private member(digest: string): ArchiveMember | undefined {
@@ -252,6 +339,26 @@ function failedStream(err: Error): Readable {
       this.destroy(err);
     },
   });
+}
+
+/** Follows a symlink inside the archive (relative targets only, a few hops) to a regular file. */
+function resolveArchiveSymlink(
+  name: string,
+  symlinks: Map<string, string>,
+  members: Map<string, ArchiveMember>,
+): ArchiveMember | undefined {
+  let cur = name;
+  for (let hop = 0; hop < 8; hop++) {
+    const link = symlinks.get(cur);
+    if (link === undefined) return members.get(cur);
+    if (link.startsWith('/')) return undefined;
+    const joined = path.posix.normalize(path.posix.join(path.posix.dirname(cur), link));
+    if (joined === '..' || joined.startsWith('../')) return undefined;
+    const next = normaliseMemberName(joined);
+    if (next === undefined) return undefined;
+    cur = next;
+  }
+  return undefined;
 }
 
 /** "./blobs//sha256/x" → "blobs/sha256/x"; undefined for names that cannot be a layout file. */
@@ -393,18 +500,18 @@ async function readLayout(store: BlobStore, opts: ReadLayoutOptions): Promise<La
 }
 
 /**
- * Reads every image of an OCI layout directory or oci-archive tar at `source`.
- * Layer streams (LayoutLayer.open) stay valid after this returns; an archive
- * is reopened for each.
+ * Opens an image directory or uncompressed archive for reading; `use` runs
+ * while the archive's index fd is open. Streams from the store stay valid
+ * afterwards (an archive is reopened by name for each).
  */
-export async function readOciLayout(source: string, opts: ReadLayoutOptions = {}): Promise<LayoutImage[]> {
+export async function withBlobStore<T>(source: string, use: (store: BlobStore) => Promise<T>): Promise<T> {
   let st: fs.Stats;
   try {
     st = await fs.promises.stat(source);
   } catch (err) {
     throw new Error(`cannot read image ${source}: ${(err as Error).message}`);
   }
-  if (st.isDirectory()) return readLayout(new DirStore(source), opts);
+  if (st.isDirectory()) return use(new DirStore(source));
   let fd: number;
   try {
     fd = fs.openSync(source, fs.constants.O_RDONLY);
@@ -412,8 +519,22 @@ export async function readOciLayout(source: string, opts: ReadLayoutOptions = {}
     throw new Error(`cannot read image ${source}: ${(err as Error).message}`);
   }
   try {
-    return await readLayout(await ArchiveStore.open(source, fd), opts);
+    return await use(await ArchiveStore.open(source, fd));
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** Every image of an OCI layout held by `store` (see readOciLayout). */
+export function readLayoutFrom(store: BlobStore, opts: ReadLayoutOptions = {}): Promise<LayoutImage[]> {
+  return readLayout(store, opts);
+}
+
+/**
+ * Reads every image of an OCI layout directory or oci-archive tar at `source`.
+ * Layer streams (LayoutLayer.open) stay valid after this returns; an archive
+ * is reopened for each.
+ */
+export async function readOciLayout(source: string, opts: ReadLayoutOptions = {}): Promise<LayoutImage[]> {
+  return withBlobStore(source, (store) => readLayout(store, opts));
 }

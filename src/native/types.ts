@@ -32,6 +32,24 @@ export interface NativeConstants {
   MNT_DETACH: number;
 }
 
+/**
+ * A streaming zstd decompressor (libzstd ZSTD_DCtx). Not thread-safe, not
+ * reusable after end() or free(); src/image/zstd.ts is its only user.
+ */
+export interface NativeZstdDecompressor {
+  /**
+   * Decompresses from the start of `input` until it is consumed with nothing
+   * pending (flushed) or about 1 MiB was produced. When flushed is false,
+   * call again with input.subarray(consumed), possibly empty. A corrupt frame
+   * throws an Error with code ERR_ZSTD.
+   */
+  decompress(input: Buffer): { chunks: Buffer[]; consumed: number; flushed: boolean };
+  /** Throws (ERR_ZSTD) unless the input ended on a frame boundary; frees the context. */
+  end(): void;
+  /** Frees the context early; idempotent. */
+  free(): void;
+}
+
 export interface NativeBinding {
   constants: NativeConstants;
 
@@ -75,4 +93,5 @@ export interface NativeBinding {
   /** syncfs(fd): flushes the whole filesystem holding fd (one call after unpacking a layer). */
   syncfs(opts: { fd: number }): void;
   closeFd(opts: { fd: number }): void;
+  createZstdDecompressor(): NativeZstdDecompressor;
 }

@@ -5,6 +5,7 @@ import zlib from 'node:zlib';
 import { layerCompression, type LayerCompression } from '../image/media-types.js';
 import type { TarHeader } from '../image/tar-format.js';
 import { StreamByteSource, TarReader, type TarEntry } from '../image/tar-reader.js';
+import { createZstdDecompressStream } from '../image/zstd.js';
 import type { NativeBinding } from '../native/types.js';
 
 /**
@@ -32,7 +33,7 @@ import type { NativeBinding } from '../native/types.js';
 export interface UnpackOptions {
   /** The layer blob as stored (compressed or not). */
   source: Readable;
-  /** The layer's media type; an unknown one is sniffed (gzip magic). */
+  /** The layer's media type; an unknown one (docker-archive layers: "") is sniffed (gzip or zstd magic). */
   mediaType: string;
   /** An existing, empty directory: the layer root. */
   diffDir: string;
@@ -503,20 +504,16 @@ async function sniff(source: Readable): Promise<{ compression: LayerCompression;
 }
 
 /** The uncompressed tar stream of a layer blob. */
-async function tarStreamOf(source: Readable, mediaType: string): Promise<Readable> {
+async function tarStreamOf(source: Readable, mediaType: string, native: NativeBinding): Promise<Readable> {
   let compression = layerCompression(mediaType);
   let stream = source;
   if (compression === undefined) ({ compression, stream } = await sniff(source));
-  if (compression === 'zstd') {
-    stream.destroy();
-    throw new Error(`zstd-compressed layers are not supported yet (media type ${JSON.stringify(mediaType)})`);
-  }
   if (compression === 'none') return stream;
-  const gunzip = zlib.createGunzip({ chunkSize: 64 * 1024 });
-  pipeline(stream, gunzip, () => {
-    /* errors reach the reader through gunzip */
+  const decompress = compression === 'zstd' ? createZstdDecompressStream(native) : zlib.createGunzip({ chunkSize: 64 * 1024 });
+  pipeline(stream, decompress, () => {
+    /* errors reach the reader through the decompressor */
   });
-  return gunzip;
+  return decompress;
 }
 
 function describeStreamError(err: unknown): Error {
@@ -541,7 +538,7 @@ export async function unpackLayer(opts: UnpackOptions): Promise<UnpackResult> {
   const writer = new LayerWriter(native, rootFd);
   let tar: Readable | undefined;
   try {
-    tar = await tarStreamOf(opts.source, opts.mediaType);
+    tar = await tarStreamOf(opts.source, opts.mediaType, native);
     const hash = createHash('sha256');
     const src = new StreamByteSource(tar, (chunk) => hash.update(chunk));
     const reader = new TarReader(src);
