@@ -7,7 +7,8 @@ export function registerImages(program: Command, ctx: ContextFactory): void {
     .description('List images')
     .option('-q, --quiet', 'only print image ids')
     .option('--no-trunc', 'print full image ids')
-    .action(async (o: { quiet?: boolean; trunc: boolean }) => {
+    .option('--digests', 'show digests (tsrun records none: <none>)')
+    .action(async (o: { quiet?: boolean; trunc: boolean; digests?: boolean }) => {
       const [{ listImageIds, readImage }, { parseReference, familiarRepository }, { ago, humanSize, table }] = await Promise.all([
         import('../store/images.js'),
         import('../store/reference.js'),
@@ -34,9 +35,9 @@ export function registerImages(program: Command, ctx: ContextFactory): void {
             repo = familiarRepository(ref.repository);
             tag = ref.tag ?? '<none>';
           }
-          rows.push([repo, tag, shownId(img.id), created, humanSize(img.size)]);
+          rows.push([repo, tag, ...(o.digests ? ['<none>'] : []), shownId(img.id), created, humanSize(img.size)]);
         }
       }
-      process.stdout.write(table(['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], rows));
+      process.stdout.write(table(['REPOSITORY', 'TAG', ...(o.digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE'], rows));
     });
 }

@@ -9,6 +9,9 @@ import { registerInspect } from './inspect.js';
 import { registerImages } from './images.js';
 import { registerLoad } from './load.js';
 import { registerLifecycle } from './lifecycle.js';
+import { registerImageManage } from './image-manage.js';
+import { registerContainerFs } from './container-fs.js';
+import { registerSystem } from './system.js';
 
 /**
  * tsrun's command line: commander wiring only. Each verb lives in its own
@@ -46,6 +49,9 @@ export function buildProgram(): Command {
   registerInspect(program, ctx);
   registerImages(program, ctx);
   registerLoad(program, ctx);
+  registerImageManage(program, ctx);
+  registerContainerFs(program, ctx);
+  registerSystem(program, ctx);
   return program;
 }
 

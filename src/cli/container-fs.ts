@@ -1,0 +1,41 @@
+import type { Command } from 'commander';
+import type { ContextFactory } from './main.js';
+
+/** diff, commit and export: reading a container's filesystem back. */
+export function registerContainerFs(program: Command, ctx: ContextFactory): void {
+  program
+    .command('diff')
+    .description("Inspect changes to files or directories on a container's filesystem")
+    .argument('<container>', 'container name or id')
+    .action(async (ref: string) => {
+      const [{ findContainer }, { containerChanges }] = await Promise.all([import('../runtime/containers.js'), import('../store/diff.js')]);
+      const c = ctx();
+      const rec = findContainer(c.paths, ref);
+      process.stdout.write(containerChanges(c.native, c.paths, rec.rwLayerId).map((ch) => `${ch.kind} ${ch.path}\n`).join(''));
+    });
+
+  program
+    .command('commit')
+    .description("Create a new image from a container's changes")
+    .argument('<container>', 'container name or id')
+    .argument('[repository]', 'REPO[:TAG] for the new image')
+    .option('-a, --author <author>', 'author (e.g. "Jane Doe <jane@example.com>")')
+    .option('-m, --message <message>', 'commit message')
+    .option('-c, --change <instruction>', 'apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, WORKDIR, VOLUME)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('-p, --pause', 'accepted for compatibility: tsrun does not pause the container', true)
+    .action(async (ref: string, repo: string | undefined, o: { author?: string; message?: string; change: string[] }) => {
+      const [{ commitContainer }, { parseChange }] = await Promise.all([import('../store/commit.js'), import('../store/changes.js')]);
+      const id = await commitContainer(ctx(), { container: ref, repoTag: repo, author: o.author, message: o.message, changes: o.change.map(parseChange) });
+      process.stdout.write(`${id}\n`);
+    });
+
+  program
+    .command('export')
+    .description("Export a container's filesystem as a tar archive")
+    .argument('<container>', 'container name or id')
+    .option('-o, --output <file>', 'write to a file instead of standard output')
+    .action(async (ref: string, o: { output?: string }) => {
+      const { exportContainer } = await import('../store/export.js');
+      await exportContainer(ctx(), ref, o.output);
+    });
+}
