@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RuntimeError } from '../errors.js';
 import type { NativeBinding } from '../native/types.js';
+import type { TarEntryType } from '../image/tar-format.js';
 import { TreeReader } from './tree-reader.js';
 
 /**
@@ -22,7 +23,8 @@ const BLOCK = 512;
 const RECORD = 10240;
 const ZERO = Buffer.alloc(RECORD);
 
-export type PackEntryType = 'file' | 'link' | 'symlink' | 'char' | 'block' | 'directory' | 'fifo';
+/** The entry kinds the reader knows are the ones the packer writes. */
+export type PackEntryType = TarEntryType;
 
 export interface PackHeader {
   name: string;

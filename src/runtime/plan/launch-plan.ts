@@ -7,7 +7,7 @@ import { type PlanCapabilities, planCapabilities } from './capabilities.js';
  * The launch plan: the OCI spec with every decision made, in the shape the
  * monitor's child ladder executes (native/core/plan.h). Building it is pure.
  */
-export interface LaunchPlan {
+export interface LaunchPlan extends ProcessPlan {
   root: string;
   namespaces: NamespaceName[];
   propagation: number;
@@ -17,18 +17,7 @@ export interface LaunchPlan {
   symlinks: [link: string, target: string][];
   masked: string[];
   readonly: string[];
-  env: string[];
-  args: string[];
-  cwd: string;
   mkcwd: boolean;
-  uid: number;
-  gid: number;
-  groups: number[];
-  umask?: number;
-  rlimits: { resource: number; soft: number; hard: number }[];
-  noNewPrivs: boolean;
-  /** Absent: the process keeps every capability the monitor has. */
-  capabilities?: PlanCapabilities;
   /** [path under /proc/sys, value], written before /proc/sys becomes read-only. */
   sysctls?: [path: string, value: string][];
   /** root.readonly: / is remounted read-only after pivot_root. */
@@ -78,8 +67,12 @@ export interface PlanIo {
  * with one setns(), and forks the process there; the monitor's exit code is
  * the process's (128+N if killed by signal N).
  */
-export interface ExecPlan extends PlanIo {
+export interface ExecPlan extends ProcessPlan, PlanIo {
   join: { pid: number; namespaces: NamespaceName[] };
+}
+
+/** What a container process is, in a run plan and an exec plan alike. */
+export interface ProcessPlan {
   env: string[];
   args: string[];
   cwd: string;
@@ -89,6 +82,7 @@ export interface ExecPlan extends PlanIo {
   umask?: number;
   rlimits: { resource: number; soft: number; hard: number }[];
   noNewPrivs: boolean;
+  /** Absent: the process keeps every capability the monitor has. */
   capabilities?: PlanCapabilities;
 }
 
@@ -407,7 +401,7 @@ function encoder(): { rec: Rec; done: () => Buffer } {
   return { rec, done };
 }
 
-function encodeProcess(rec: Rec, p: Pick<ExecPlan, 'env' | 'args' | 'cwd' | 'uid' | 'gid' | 'groups' | 'umask' | 'rlimits' | 'noNewPrivs' | 'capabilities'>): void {
+function encodeProcess(rec: Rec, p: ProcessPlan): void {
   for (const e of p.env) rec('env', e);
   for (const a of p.args) rec('arg', a);
   rec('cwd', p.cwd);
