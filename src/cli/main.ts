@@ -68,8 +68,8 @@ export async function main(argv: string[]): Promise<void> {
 /** Prints one line for an error and returns docker's exit code for it. */
 function exitCodeFor(err: unknown, debug: boolean): number {
   if (err instanceof CommanderError) {
-    // commander already printed its message; help and version are not errors.
-    return err.exitCode === 0 ? 0 : 125;
+    // commander already printed its message; help (also for a bare `tsrun`, as docker) and version are not errors.
+    return err.exitCode === 0 || err.code === 'commander.help' ? 0 : 125;
   }
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(`tsrun: ${message}\n`);
