@@ -14,6 +14,7 @@
 // - the machine's bounding set lacks CAP_SYS_RESOURCE and podman raises
 //   RLIMIT_NOFILE/NPROC by default, so podman gets lower --ulimit values.
 import { spawnSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -128,22 +129,74 @@ function memory() {
   return { 'tsrun monitor': rssKb(rt.monitorPid), conmon: conmon ? rssKb(Number(conmon)) : NaN };
 }
 
+/**
+ * A ~100 MB image of one uncompressed layer: many small files and a few
+ * large ones, in an OCI layout directory; and the same layer as a plain tar.
+ */
+function makeBigImage() {
+  const src = `${work}/big/src`;
+  for (let d = 0; d < 80; d++) {
+    fs.mkdirSync(`${src}/d${d}`, { recursive: true });
+    for (let f = 0; f < 100; f++) fs.writeFileSync(`${src}/d${d}/f${f}`, crypto.randomBytes(1024 + ((d * 100 + f) % 8) * 1024));
+  }
+  for (let i = 0; i < 4; i++) fs.writeFileSync(`${src}/large${i}`, crypto.randomBytes(10 * 1024 * 1024));
+  const layout = `${work}/big/layout`;
+  fs.mkdirSync(`${layout}/blobs/sha256`, { recursive: true });
+  const layerTar = `${work}/big/layer.tar`;
+  sh('tar', ['--sort=name', '--numeric-owner', '-cf', layerTar, '-C', src, '.']);
+  const blob = (bytes) => {
+    const hex = crypto.createHash('sha256').update(bytes).digest('hex');
+    fs.writeFileSync(`${layout}/blobs/sha256/${hex}`, bytes);
+    return { digest: `sha256:${hex}`, size: bytes.length };
+  };
+  const layerBytes = fs.readFileSync(layerTar);
+  const layer = blob(layerBytes);
+  const config = blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] }, config: {} })));
+  const manifest = blob(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }] })));
+  fs.writeFileSync(`${layout}/oci-layout`, '{"imageLayoutVersion":"1.0.0"}');
+  fs.writeFileSync(`${layout}/index.json`, JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'io.containerd.image.name': 'docker.io/library/big:latest' } }] }));
+  fs.rmSync(src, { recursive: true });
+  return { layout, layerTar, mb: layerBytes.length / 1e6 };
+}
+
+function loadBench(big) {
+  let n = 0;
+  const fresh = () => `${work}/big/run-${n++}`;
+  const table = {
+    'tsrun load': () => {
+      const dir = fresh();
+      const ms = timed(tsrunBin, ['--root', `${dir}/root`, '--runroot', `${dir}/run`, 'load', '-q', '-i', big.layout]);
+      fs.rmSync(dir, { recursive: true, force: true });
+      return ms;
+    },
+    'tar -x': () => {
+      const dir = fresh();
+      fs.mkdirSync(dir, { recursive: true });
+      const ms = timed('tar', ['-xf', big.layerTar, '-C', dir]);
+      fs.rmSync(dir, { recursive: true, force: true });
+      return ms;
+    },
+  };
+  const m = measure(`load a ${big.mb.toFixed(0)} MB image (8000 small files, 4 x 10 MB) vs tar -x of its layer`, table, Math.max(3, Math.floor(RUNS / 3)));
+  return m;
+}
+
 const stats = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1], runs: s.length };
 };
 
-function measure(name, table) {
+function measure(name, table, runs = RUNS) {
   const samples = Object.fromEntries(Object.keys(table).map((k) => [k, []]));
-  for (let i = 0; i < RUNS; i++) for (const [k, fn] of Object.entries(table)) samples[k].push(fn(i));
+  for (let i = 0; i < runs; i++) for (const [k, fn] of Object.entries(table)) samples[k].push(fn(i));
   return { name, results: Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, stats(xs)])) };
 }
 
 function print(m, unit = 'ms') {
-  const t = m.results.tsrun ?? m.results['tsrun monitor'];
+  const t = m.results.tsrun ?? m.results['tsrun monitor'] ?? m.results['tsrun load'];
   process.stdout.write(`\n${m.name}\n`);
   for (const [k, r] of Object.entries(m.results)) {
-    const ratio = t && k !== 'tsrun' && k !== 'tsrun monitor' ? `  tsrun/${k} = ${(t.median / r.median).toFixed(2)}x` : '';
+    const ratio = t && !k.startsWith('tsrun') ? `  tsrun/${k} = ${(t.median / r.median).toFixed(2)}x` : '';
     process.stdout.write(`  ${k.padEnd(14)} median ${r.median.toFixed(1).padStart(7)} ${unit}  (min ${r.min.toFixed(1)}, max ${r.max.toFixed(1)}, n=${r.runs})${ratio}\n`);
   }
 }
@@ -167,6 +220,9 @@ try {
   } finally {
     stopSleepers();
   }
+  const load = loadBench(makeBigImage());
+  print(load);
+  out.measurements.push(load);
   const file = path.join(repo, 'bench/results.json');
   fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
   process.stdout.write(`\nwrote ${path.relative(process.cwd(), file)}\n`);
