@@ -7,7 +7,7 @@ import { type PlanCapabilities, planCapabilities } from './capabilities.js';
  * The launch plan: the OCI spec with every decision made, in the shape the
  * monitor's child ladder executes (native/core/plan.h). Building it is pure.
  */
-export interface LaunchPlan extends ProcessPlan {
+export interface LaunchPlan extends ProcessPlan, MonitorDuties {
   root: string;
   namespaces: NamespaceName[];
   propagation: number;
@@ -23,16 +23,14 @@ export interface LaunchPlan extends ProcessPlan {
   /** root.readonly: / is remounted read-only after pivot_root. */
   rootReadonly?: boolean;
   loopback: boolean;
-  /** Monitor duties once the container runs. */
-  logPath?: string;
-  exitFile?: string;
+}
+
+/** What the monitor does around a container's init, beyond its stdio (PlanIo). */
+export interface MonitorDuties extends PlanIo {
+  /** The merged dir, unmounted by the monitor once the container has exited. */
   unmountPath?: string;
+  /** An argv the monitor execs last (`run -d --rm` removes the container this way). */
   exitCmd?: string[];
-  /** Output and terminal (shared with ExecPlan; see PlanIo). */
-  attach?: boolean;
-  stdin?: boolean;
-  tty?: boolean;
-  winsize?: Winsize;
   /** The created state: the init waits before execve until a reader opens this FIFO (mkfifo 0600 beforehand). */
   startFifo?: string;
 }
@@ -231,19 +229,8 @@ export function checkWorkingDir(cwd: string): void {
   }
 }
 
-export interface PlanExtras {
+export interface PlanExtras extends MonitorDuties {
   mkcwd: boolean;
-  logPath?: string;
-  exitFile?: string;
-  unmountPath?: string;
-  exitCmd?: string[];
-  /** Default: true when there is no logPath (a foreground run), as before attach existed. */
-  attach?: boolean;
-  /** Default: true only when neither attach nor logPath is given (a foreground run, as before). */
-  stdin?: boolean;
-  tty?: boolean;
-  winsize?: Winsize;
-  startFifo?: string;
   /** Whether a bind mount's host source is a non-directory (so its target is created as a file). */
   isFileSource: (source: string) => boolean;
 }
@@ -319,8 +306,8 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     exitFile: extras.exitFile,
     unmountPath: extras.unmountPath,
     exitCmd: extras.exitCmd,
-    attach: extras.attach ?? extras.logPath === undefined,
-    stdin: extras.stdin ?? (extras.attach === undefined && extras.logPath === undefined),
+    attach: extras.attach ?? false,
+    stdin: extras.stdin ?? false,
     tty: extras.tty ?? false,
     winsize: extras.winsize,
     startFifo: extras.startFifo,
