@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StoreCorruptError, RuntimeError } from '../errors.js';
 import { newLinkId } from '../util/ids.js';
-import { fsyncDir, writeFileAtomic } from '../util/atomic-write.js';
+import { fsyncDir, writeNewFileSynced } from '../util/atomic-write.js';
 import {
   type StorePaths,
   layerCommittedFile,
@@ -49,21 +49,25 @@ export function createLayer(p: StorePaths, cacheId: string, parentCacheId?: stri
   fs.mkdirSync(dir, { mode: 0o710 });
   fs.mkdirSync(layerDiff(p, cacheId), { mode: 0o755 });
   const linkId = newLinkId();
-  writeFileAtomic(layerLinkFile(p, cacheId), linkId);
+  // The layer dir is new: its files need no rename, one fsync of the dir at the end covers them.
+  writeNewFileSynced(layerLinkFile(p, cacheId), linkId);
+  if (lower !== undefined && parentCacheId !== undefined) {
+    writeNewFileSynced(layerLowerFile(p, cacheId), lower);
+    fs.mkdirSync(layerWork(p, cacheId), { mode: 0o700 });
+    // Docker marks a layer once a child sits on it; from then on it is only ever a lower.
+    const committed = layerCommittedFile(p, parentCacheId);
+    if (!fs.existsSync(committed)) {
+      fs.closeSync(fs.openSync(committed, 'a', 0o600));
+      fsyncDir(layerDir(p, parentCacheId));
+    }
+  }
+  fsyncDir(dir);
   // The l/ entry is made under a temp name and renamed, so a crash never
-  // leaves a half-made link; both directories are fsynced (containers/storage#326).
+  // leaves a half-made link; l/ is fsynced (containers/storage#326).
   const tmpLink = linkPath(p, `.${linkId}.tmp`);
   fs.symlinkSync(linkTarget(cacheId), tmpLink);
   fs.renameSync(tmpLink, linkPath(p, linkId));
   fsyncDir(linkDir(p));
-  if (lower !== undefined && parentCacheId !== undefined) {
-    writeFileAtomic(layerLowerFile(p, cacheId), lower);
-    fs.mkdirSync(layerWork(p, cacheId), { mode: 0o700 });
-    // Docker marks a layer once a child sits on it; from then on it is only ever a lower.
-    const committed = layerCommittedFile(p, parentCacheId);
-    if (!fs.existsSync(committed)) writeFileAtomic(committed, '', 0o600);
-  }
-  fsyncDir(dir);
 }
 
 export function readLinkId(p: StorePaths, cacheId: string): string {

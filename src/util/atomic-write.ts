@@ -44,3 +44,18 @@ export function readJsonIfExists<T>(file: string): T | undefined {
   }
   return JSON.parse(text) as T;
 }
+
+/**
+ * Writes a file that did not exist, in a directory the caller made and will
+ * fsync once after all its entries: the rename of writeFileAtomic buys
+ * nothing when there is no old content to protect.
+ */
+export function writeNewFileSynced(file: string, data: string | Buffer, mode = 0o644): void {
+  const fd = fs.openSync(file, 'wx', mode);
+  try {
+    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
