@@ -488,6 +488,28 @@ static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode
   fail(errfd, CTR_STAGE_EXEC, 0, rc, p->argv[0]);
 }
 
+/* The monitor moves the new process into its cgroups while the ladder runs:
+ * on cgroup v1 the first write to a cgroup.procs waits for an RCU grace
+ * period (cgroup_threadgroup_rwsem, ~10 ms here), which the mounts and
+ * pivot_root overlap instead of adding to. Nothing of the container runs
+ * before the byte comes: this is the last rung before the user's code. EOF
+ * means the monitor gave up (it reported why). */
+static void await_cgroups(const struct ctr_child_io *io)
+{
+  /* child: async-signal-safe */
+  char byte;
+  ssize_t n;
+
+  if (io->sync_fd < 0)
+    return;
+  do
+    n = read(io->sync_fd, &byte, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1)
+    _exit(127);
+  close(io->sync_fd);
+}
+
 _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io *io)
 {
   /* child: async-signal-safe */
@@ -559,6 +581,7 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
     fail(errfd, CTR_STAGE_HOSTNAME, 0, errno, p->hostname);
   if (p->loopback && loopback_up() < 0)
     fail(errfd, CTR_STAGE_LOOPBACK, 0, errno, "lo");
+  await_cgroups(io);
   finish(p, errfd, fifo, host_umask);
 }
 
@@ -583,5 +606,6 @@ _Noreturn void ctr_child_exec(const struct ctr_plan *p, const struct ctr_child_i
   } else {
     setup_stdio(io);
   }
+  await_cgroups(io);
   finish(p, io->errfd, -1, host_umask);
 }

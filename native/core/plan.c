@@ -174,6 +174,8 @@ static void reset(struct ctr_plan *p)
   p->join_flags = 0;
   p->has_propagation = 0;
   p->log_path = p->exit_file = p->unmount_path = NULL;
+  p->n_cgroups = 0;
+  p->oom_file = NULL;
 }
 
 static int record(struct ctr_plan *p, const char *kw, char **a)
@@ -306,6 +308,12 @@ static int record(struct ctr_plan *p, const char *kw, char **a)
     if (p->n_exitcmd == CTR_MAX_EXITCMD)
       return -1;
     p->exitcmd[p->n_exitcmd++] = a[0];
+  } else if (ctr_streq(kw, "cgroup")) {
+    if (p->n_cgroups == CTR_MAX_CGROUPS)
+      return -1;
+    p->cgroups[p->n_cgroups++] = a[0];
+  } else if (ctr_streq(kw, "oomfile")) {
+    p->oom_file = a[0];
   } else {
     return -1;
   }
@@ -413,6 +421,7 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
     CHECK(!p->loopback, "loopback");
     CHECK(!p->n_sysctls, "sysctl");
     CHECK(!p->root_readonly, "rootro");
+    CHECK(!p->oom_file, "oomfile");
     /* Without it the process would run in the host's filesystem. */
     CHECK(p->join_flags & CLONE_NEWNS, "joinns mnt");
   } else {
@@ -448,6 +457,9 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
   CHECK(!p->exit_file || p->exit_file[0] == '/', p->exit_file);
   CHECK(!p->unmount_path || p->unmount_path[0] == '/', p->unmount_path);
   CHECK(p->n_exitcmd == 0 || p->exitcmd[0][0] == '/', p->exitcmd[0]);
+  for (i = 0; i < p->n_cgroups; i++)
+    CHECK(clean_abs(p->cgroups[i]), p->cgroups[i]);
+  CHECK(!p->oom_file || clean_abs(p->oom_file), p->oom_file);
 #undef CHECK
   *what = NULL;
   return 0;

@@ -68,6 +68,16 @@
  *                                                      (JSON; write_exit_file in monitor/main.c)
  *   unmount    <host path>                             monitor unmounts this after the exit
  *   exitcmd    <argv element>                          monitor execs this argv last (repeatable)
+ *   cgroup     <host path of a cgroup.procs file>      the monitor writes the new process's pid
+ *                                                      into each (opened before clone/setns)
+ *                                                      while the child waits on a sync pipe,
+ *                                                      before any rung of its ladder (repeatable).
+ *                                                      run mode: the monitor also removes each
+ *                                                      file's directory after the exit
+ *   oomfile    <host path>                             memory.oom_control (v1) or memory.events
+ *                                                      (v2): a nonzero "oom_kill N" line read at
+ *                                                      the exit adds "oomKilled":true to the
+ *                                                      exit file (run mode only)
  *   end
  */
 #ifndef CTR_PLAN_H
@@ -89,6 +99,7 @@
 #define CTR_MAX_EXITCMD 64
 #define CTR_MAX_WINSIZE 65535
 #define CTR_MAX_SYSCTLS 64
+#define CTR_MAX_CGROUPS 16
 
 struct ctr_mount {
   const char *dest, *type, *source, *data;
@@ -168,6 +179,9 @@ struct ctr_plan {
   const char *unmount_path;
   char *exitcmd[CTR_MAX_EXITCMD + 1];
   size_t n_exitcmd;
+  const char *cgroups[CTR_MAX_CGROUPS]; /* cgroup.procs files */
+  size_t n_cgroups;
+  const char *oom_file;
 };
 
 /* Parses buf[0..len) (which must end in NUL) into plan; pointers point into

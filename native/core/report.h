@@ -78,6 +78,7 @@ enum ctr_stage {
   CTR_STAGE_CAP_AMBIENT = 34, /* PR_CAP_AMBIENT; index: the capability */
   CTR_STAGE_SYSCTL = 35,     /* index: sysctl number; detail: its /proc/sys path */
   CTR_STAGE_ROOT_READONLY = 36, /* remounting / read-only */
+  CTR_STAGE_CGROUP = 37,     /* monitor: moving the process into a cgroup; detail: the cgroup.procs path */
 };
 
 struct ctr_report {

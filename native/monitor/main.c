@@ -12,8 +12,13 @@
  * way it owns the process's output (pipes, or the pty master with a tty),
  * copies it to the json-file log and/or its own stdout and stderr, forwards
  * signals, and when the process exits drains the output, writes the exit
- * file, unmounts the rootfs (run) and exits with the process's status (or
- * execs the plan's exitcmd).
+ * file, unmounts the rootfs and removes the cgroups (run) and exits with the
+ * process's status (or execs the plan's exitcmd).
+ *
+ * Cgroups: TypeScript creates them and writes the limits; the plan lists
+ * their cgroup.procs files. The new process waits on a sync pipe right after
+ * clone until the monitor has written its pid into each (cgroup v1 has no
+ * CLONE_INTO_CGROUP), so not one rung of the ladder runs outside its limits.
  *
  * Single-threaded by design: the child ladder runs in a clone of this
  * process, and a clone of a multithreaded process may only call
@@ -84,6 +89,10 @@ static int log_fd = -1, exit_dir = -1, null_fd = -1, sig_fd = -1;
 static const char *exit_name;
 static int err_pipe[2] = { -1, -1 }, out_pipe[2] = { -1, -1 }, errout_pipe[2] = { -1, -1 };
 static int tty_sock[2] = { -1, -1 };
+/* cgroup.procs files, opened before clone (and before setns in exec mode),
+ * and the pipe the new process waits on until it has been moved into them. */
+static int cgroup_fds[CTR_MAX_CGROUPS];
+static int sync_pipe[2] = { -1, -1 };
 static sigset_t saved_mask;
 
 /* With a tty: the master, and the caller's input on its way to it. */
@@ -525,7 +534,7 @@ static void put_num(char *body, size_t size, const char *key, long v)
  * namespace by now): tmp + fsync + rename + fsync(dir), so a crash leaves
  * the old file or the new one.
  */
-static void write_exit_file(int code, int sig, pid_t pid, const struct ctr_report *failure)
+static void write_exit_file(int code, int sig, pid_t pid, int oom_killed, const struct ctr_report *failure)
 {
   char body[CTR_REPORT_DETAIL * 6 + 512] = "", when[RFC3339NANO_LEN], tmp[NAME_MAX + 8];
   struct timespec ts;
@@ -539,6 +548,8 @@ static void write_exit_file(int code, int sig, pid_t pid, const struct ctr_repor
   ctr_strlcat(body, ",\"finishedAt\":\"", sizeof body);
   ctr_strlcat(body, when, sizeof body);
   put_num(body, sizeof body, "\",\"pid\":", pid);
+  if (oom_killed)
+    ctr_strlcat(body, ",\"oomKilled\":true", sizeof body);
   if (failure) {
     put_num(body, sizeof body, ",\"failure\":{\"stage\":", failure->stage);
     put_num(body, sizeof body, ",\"index\":", failure->index);
@@ -584,6 +595,19 @@ static void open_exit_dir(void)
   exit_dir = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (exit_dir < 0)
     die(CTR_STAGE_EXIT_FILE, errno, plan.exit_file);
+}
+
+static void open_cgroups(void)
+{
+  size_t i;
+
+  for (i = 0; i < plan.n_cgroups; i++) {
+    cgroup_fds[i] = open(plan.cgroups[i], O_WRONLY | O_CLOEXEC);
+    if (cgroup_fds[i] < 0)
+      die(CTR_STAGE_CGROUP, errno, plan.cgroups[i]);
+  }
+  if (plan.n_cgroups && pipe2(sync_pipe, O_CLOEXEC) < 0)
+    die(CTR_STAGE_CLONE, errno, "pipe2");
 }
 
 /*
@@ -632,6 +656,8 @@ static void open_host_side(struct ctr_child_io *io)
   if (pipe2(err_pipe, O_CLOEXEC) < 0)
     die(CTR_STAGE_CLONE, errno, "pipe2");
   io->errfd = err_pipe[1];
+  open_cgroups();
+  io->sync_fd = sync_pipe[0];
 }
 
 /* The signals passed on to the container process, plus SIGCHLD; blocked
@@ -692,12 +718,14 @@ static void join_namespaces(void)
 static void close_monitor_fds(void)
 {
   /* child: async-signal-safe */
-  int fds[] = { REPORT_FD, log_fd, exit_dir, sig_fd, err_pipe[0], out_pipe[0], errout_pipe[0], tty_sock[0] };
+  int fds[] = { REPORT_FD, log_fd, exit_dir, sig_fd, err_pipe[0], out_pipe[0], errout_pipe[0], tty_sock[0], sync_pipe[1] };
   size_t i;
 
   for (i = 0; i < sizeof fds / sizeof fds[0]; i++)
     if (fds[i] >= 0)
       close(fds[i]);
+  for (i = 0; i < plan.n_cgroups; i++)
+    close(cgroup_fds[i]);
 }
 
 /* Clones the container process, which runs a ladder; returns its pid. */
@@ -728,6 +756,99 @@ static pid_t clone_child(const struct ctr_child_io *io)
   return pid;
 }
 
+/* rmdir, retried while the last tasks leave (a reaped zombie's cgroup
+ * reference goes a moment later): EBUSY for up to a second. */
+static void remove_cgroups(void)
+{
+  char dir[PATH_MAX];
+  char *slash;
+  size_t i;
+  int tries;
+
+  if (plan.join_pid)
+    return;
+  for (i = 0; i < plan.n_cgroups; i++) {
+    if (ctr_strlcpy(dir, plan.cgroups[i], sizeof dir) >= sizeof dir || !(slash = strrchr(dir, '/')))
+      continue;
+    *slash = '\0';
+    for (tries = 0;; tries++) {
+      struct timespec ts = { 0, 10 * 1000000L };
+
+      if (rmdir(dir) == 0 || errno == ENOENT)
+        break;
+      if (errno != EBUSY || tries == 100) {
+        warn("removing the cgroup", dir, errno);
+        break;
+      }
+      nanosleep(&ts, NULL);
+    }
+  }
+}
+
+/* The pid into every cgroup.procs, then the byte that lets the child go: it
+ * waits for it as its last rung, so a failure kills it before any code of
+ * the container ran. */
+static void join_cgroups(pid_t pid)
+{
+  char num[24];
+  size_t i, len;
+  siginfo_t info;
+
+  if (!plan.n_cgroups)
+    return;
+  ctr_utoa((unsigned long)pid, num);
+  len = ctr_strlen(num);
+  for (i = 0; i < plan.n_cgroups; i++) {
+    if (write(cgroup_fds[i], num, len) != (ssize_t)len) {
+      int err = errno;
+
+      /* The ladder runs meanwhile: a child that already failed and exited
+       * is not movable, and its own record on the error pipe says why. */
+      if (err == ESRCH)
+        return;
+
+      syscall(SYS_pidfd_send_signal, child_pidfd, SIGKILL, NULL, 0);
+      waitid(P_PIDFD, (id_t)child_pidfd, &info, WEXITED);
+      unmount_rootfs();
+      remove_cgroups();
+      die(CTR_STAGE_CGROUP, err, plan.cgroups[i]);
+    }
+    close(cgroup_fds[i]);
+    cgroup_fds[i] = -1;
+  }
+  close(sync_pipe[0]);
+  sync_pipe[0] = -1;
+  if (write(sync_pipe[1], "", 1) != 1) {
+    syscall(SYS_pidfd_send_signal, child_pidfd, SIGKILL, NULL, 0);
+    die(CTR_STAGE_CGROUP, errno, "sync pipe");
+  }
+  close(sync_pipe[1]);
+  sync_pipe[1] = -1;
+}
+
+/* "oom_kill N" in memory.oom_control (v1) or memory.events (v2): whether
+ * the kernel's OOM killer took a process of the container. */
+static int read_oom_killed(void)
+{
+  char buf[4096];
+  const char *line;
+  ssize_t n;
+  int fd;
+
+  if (!plan.oom_file || (fd = open(plan.oom_file, O_RDONLY | O_CLOEXEC)) < 0)
+    return 0;
+  n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0)
+    return 0;
+  buf[n] = '\0';
+  for (line = buf; line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    if (strncmp(line, "oom_kill ", 9) == 0)
+      return line[9] >= '1' && line[9] <= '9';
+  }
+  return 0;
+}
+
 /* The ladder failed before the process ran: the CLI gets the record. */
 static _Noreturn void start_failed(const struct ctr_report *r)
 {
@@ -736,6 +857,7 @@ static _Noreturn void start_failed(const struct ctr_report *r)
   waitid(P_PIDFD, (id_t)child_pidfd, &info, WEXITED);
   restore_terminal();
   unmount_rootfs();
+  remove_cgroups();
   ctr_report_write(REPORT_FD, r);
   exit(exit_code_for(r));
 }
@@ -812,6 +934,7 @@ int main(int argc, char **argv)
     join_namespaces();
 
   child_pid = clone_child(&io);
+  join_cgroups(child_pid);
   close(err_pipe[1]);
   if (plan.tty) {
     close(tty_sock[1]);
@@ -833,9 +956,10 @@ int main(int argc, char **argv)
     code = WEXITSTATUS(child_status);
   }
   if (plan.exit_file)
-    write_exit_file(code, sig, child_pid, late_failed ? &late_failure : NULL);
+    write_exit_file(code, sig, child_pid, read_oom_killed(), late_failed ? &late_failure : NULL);
   restore_terminal();
   unmount_rootfs();
+  remove_cgroups();
   if (plan.n_exitcmd) {
     prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
     sigprocmask(SIG_SETMASK, &saved_mask, NULL);

@@ -279,6 +279,28 @@ static void test_validation(void)
   EXPECT(ctr_plan_validate(&plan, &bad) == 0);
 }
 
+static void test_cgroup_records(void)
+{
+  const char *run[] = { "root", "/r", "ns", "mnt", "arg", "x",
+                        "cgroup", "/sys/fs/cgroup/memory/tsrun/a/cgroup.procs",
+                        "cgroup", "/sys/fs/cgroup/pids/tsrun/a/cgroup.procs",
+                        "oomfile", "/sys/fs/cgroup/memory/tsrun/a/memory.oom_control", "end", NULL };
+  const char *exec_ok[] = { "join", "9", "joinns", "mnt", "arg", "x",
+                            "cgroup", "/sys/fs/cgroup/pids/tsrun/a/cgroup.procs", "end", NULL };
+  const char *exec_oom[] = { "join", "9", "joinns", "mnt", "arg", "x", "oomfile", "/o", "end", NULL };
+  const char *rel[] = { "root", "/r", "ns", "mnt", "arg", "x", "cgroup", "tsrun/a/cgroup.procs", "end", NULL };
+  const char *bad;
+
+  EXPECT(parse(run, &bad) == 0);
+  EXPECT(plan.n_cgroups == 2 && strcmp(plan.cgroups[1], "/sys/fs/cgroup/pids/tsrun/a/cgroup.procs") == 0);
+  EXPECT(plan.oom_file && strcmp(plan.oom_file, "/sys/fs/cgroup/memory/tsrun/a/memory.oom_control") == 0);
+  EXPECT(ctr_plan_validate(&plan, &bad) == 0);
+  EXPECT(parse(exec_ok, &bad) == 0 && plan.n_cgroups == 1 && plan.oom_file == NULL);
+  EXPECT(ctr_plan_validate(&plan, &bad) == 0);
+  expect_invalid(exec_oom, "oomfile");
+  expect_invalid(rel, "tsrun/a/cgroup.procs");
+}
+
 int main(void)
 {
   test_full_plan();
@@ -288,6 +310,7 @@ int main(void)
   test_isolation_records();
   test_parse_errors();
   test_validation();
+  test_cgroup_records();
   if (failures)
     fprintf(stderr, "%d failure(s)\n", failures);
   return failures != 0;

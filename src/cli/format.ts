@@ -50,3 +50,15 @@ export function truncateCommand(cmd: string, width = 20): string {
   const body = cmd.length > width ? `${cmd.slice(0, width - 1)}…` : cmd;
   return `"${body}"`;
 }
+
+/** go-units BytesSize: binary units, as docker stats prints memory ("1.5MiB"). */
+export function binarySize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let n = bytes;
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${Number(n.toFixed(2))}${units[i]}`;
+}

@@ -12,6 +12,7 @@ import { registerLifecycle } from './lifecycle.js';
 import { registerImageManage } from './image-manage.js';
 import { registerContainerFs } from './container-fs.js';
 import { registerSystem } from './system.js';
+import { registerResources } from './resources.js';
 
 /**
  * tsrun's command line: commander wiring only. Each verb lives in its own
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
   registerImageManage(program, ctx);
   registerContainerFs(program, ctx);
   registerSystem(program, ctx);
+  registerResources(program, ctx);
   return program;
 }
 

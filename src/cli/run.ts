@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { parseMountFlag, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
+import { parseResourceFlags } from '../runtime/cgroups/limits.js';
 import type { ContextFactory } from './main.js';
 import { registerVolume } from './volume.js';
 
@@ -28,6 +29,12 @@ interface RunFlags {
   sysctl: string[];
   shmSize?: string;
   groupAdd: string[];
+  memory?: string;
+  memorySwap?: string;
+  cpus?: string;
+  cpuShares?: string;
+  cpusetCpus?: string;
+  pidsLimit?: string;
 }
 
 /** The flags `run` and `create` share, as docker's. */
@@ -57,6 +64,12 @@ function containerFlags(cmd: Command): Command {
     .option('--sysctl <key=value>', 'set a namespaced kernel parameter (repeatable)', collect, [])
     .option('--shm-size <size>', 'size of /dev/shm (default 64m)')
     .option('--group-add <group>', 'add a supplementary group, by name or number (repeatable)', collect, [])
+    .option('-m, --memory <bytes>', 'memory limit (e.g. 64m)')
+    .option('--memory-swap <bytes>', 'memory plus swap limit (-1: unlimited swap; default twice --memory)')
+    .option('--cpus <number>', 'number of CPUs (CFS quota over a 100 ms period)')
+    .option('--cpu-shares <weight>', 'relative CPU weight (default 1024)')
+    .option('--cpuset-cpus <list>', 'CPUs the container may run on (0-3, 0,1)')
+    .option('--pids-limit <n>', 'maximum number of processes (-1: unlimited)')
     .passThroughOptions();
 }
 
@@ -91,7 +104,13 @@ function isolation(o: RunFlags) {
     ...(o.sysctl.length ? { sysctls: Object.fromEntries(o.sysctl.map(parseSysctl)) } : {}),
     ...(o.shmSize !== undefined ? { shmSize: parseShmSize(o.shmSize) } : {}),
     ...(o.groupAdd.length ? { groupAdd: o.groupAdd } : {}),
+    ...resources(o),
   };
+}
+
+function resources(o: RunFlags) {
+  const r = parseResourceFlags(o);
+  return Object.keys(r).length ? { resources: r } : {};
 }
 
 export function registerRun(program: Command, ctx: ContextFactory): void {

@@ -79,6 +79,7 @@ const STAGES: Record<number, string> = {
   34: 'raising ambient capabilities',
   35: 'writing sysctl %s',
   36: 'remounting the root filesystem read-only',
+  37: 'moving the process into its cgroup %s',
 };
 
 export const STAGE_EXEC = 23;

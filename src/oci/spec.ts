@@ -1,3 +1,5 @@
+import type { OciResources } from '../runtime/cgroups/limits.js';
+
 /**
  * The parts of the OCI runtime spec (config.md, config-linux.md of
  * opencontainers/runtime-spec 1.2) that tsrun reads and writes.
@@ -51,6 +53,9 @@ export interface OciLinux {
   rootfsPropagation?: string;
   /** Namespaced kernel parameters, "net.ipv4.ip_forward": "1". */
   sysctl?: Record<string, string>;
+  /** Relative to each controller's mount (tsrun: "tsrun/<id>"). */
+  cgroupsPath?: string;
+  resources?: OciResources;
 }
 
 export type OciNamespaceType = 'pid' | 'network' | 'mount' | 'ipc' | 'uts' | 'user' | 'cgroup' | 'time';

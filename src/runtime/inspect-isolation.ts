@@ -23,6 +23,7 @@ const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
 export function inspectHostConfig(rec: ContainerRecord): Record<string, unknown> {
   const o = rec.options;
   const limit = (n: number) => (n >= RLIM_INFINITY_JSON / 2 ? -1 : n);
+  const r = o.resources ?? {};
   return {
     CapAdd: o.capAdd ?? null,
     CapDrop: o.capDrop ?? null,
@@ -32,5 +33,11 @@ export function inspectHostConfig(rec: ContainerRecord): Record<string, unknown>
     ShmSize: o.shmSize ?? DEFAULT_SHM_SIZE,
     Sysctls: o.sysctls ?? null,
     Ulimits: o.ulimits ? o.ulimits.map((u) => ({ Name: u.name, Hard: limit(u.hard), Soft: limit(u.soft) })) : null,
+    Memory: r.memory ?? 0,
+    MemorySwap: r.memorySwap ?? (r.memory !== undefined ? 2 * r.memory : 0),
+    NanoCpus: r.nanoCpus ?? 0,
+    CpuShares: r.cpuShares ?? 0,
+    CpusetCpus: r.cpusetCpus ?? '',
+    PidsLimit: r.pidsLimit ?? null,
   };
 }

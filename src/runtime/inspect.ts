@@ -26,7 +26,7 @@ export function inspectContainer(p: StorePaths, rec: ContainerRecord): Record<st
       Running: st.running,
       Paused: false,
       Restarting: false,
-      OOMKilled: false,
+      OOMKilled: st.oomKilled,
       Dead: false,
       Pid: st.pid,
       ExitCode: st.exitCode,

@@ -11,6 +11,7 @@ import { resolveUser } from '../plan/user.js';
 import { readAccountFiles } from '../rootfs-files.js';
 import { readRecord } from '../state/record.js';
 import { currentState } from '../state/status.js';
+import { cgroupHost, existingCgroup } from '../cgroups/host.js';
 
 export interface ExecRequest {
   cmd: string[];
@@ -48,6 +49,7 @@ export async function execInContainer(ctx: Context, id: string, req: ExecRequest
   if (user) env = mergeEnv(env, [`HOME=${user.home}`]);
   const plan: ExecPlan = {
     join: { pid: st.pid, namespaces: ['mnt', 'pid', 'uts', 'ipc', 'net'] },
+    cgroups: spec.linux.cgroupsPath !== undefined ? existingCgroup(cgroupHost(), spec.linux.cgroupsPath).procsFiles : undefined,
     env,
     args: req.cmd,
     cwd,

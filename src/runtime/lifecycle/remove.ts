@@ -11,6 +11,7 @@ import { readRecord, readRuntime, removeRuntime, writeRecord } from '../state/re
 import { assertCan, currentState } from '../state/status.js';
 import { removeAnonymousVolumes } from '../volumes.js';
 import { killForRemoval } from './kill.js';
+import { cgroupHost, cgroupsPathFor, removeCgroup } from '../cgroups/host.js';
 
 /**
  * Removes a container in the order STYLE.md §3 gives: mark it removing,
@@ -34,6 +35,8 @@ export async function removeContainer(ctx: Context, id: string, opts: { force: b
     rec.state = { ...rec.state, status: 'removing', exitCode: st.exitCode, finishedAt: st.finishedAt };
     writeRecord(p, rec);
     unmountLayer(ctx.native, p, rec.rwLayerId);
+    // A killed monitor leaves its cgroups behind.
+    await removeCgroup(cgroupHost(), cgroupsPathFor(id));
     await withLock(ctx.native, storeLockFile(p), () => {
       removeLayer(p, rec.rwLayerId);
       removeLayer(p, rec.initLayerId);

@@ -12,6 +12,8 @@ import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
 import { launchMonitor, proxySignals, waitForMonitor } from '../monitor.js';
 import { buildContainerSpec } from '../plan/container-spec.js';
+import { type ContainerCgroup, cgroupHost, cgroupsPathFor, removeCgroup, setupCgroup } from '../cgroups/host.js';
+import type { OciResources } from '../cgroups/limits.js';
 import { buildLaunchPlan, encodePlan } from '../plan/launch-plan.js';
 import { resolveUser } from '../plan/user.js';
 import { readAccountFiles } from '../rootfs-files.js';
@@ -96,6 +98,7 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
       hostname: rec.hostname,
       rootPath: merged,
       initPath: rec.options.init ? initPath() : undefined,
+      cgroupsPath: cgroupsPathFor(id),
       files: {
         hosts: containerFile(p, id, 'hosts'),
         hostname: containerFile(p, id, 'hostname'),
@@ -103,6 +106,8 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
       },
     });
     writeJsonAtomic(containerFile(p, id, 'config.json'), spec, 0o600);
+    // Policy stays here: the cgroups and their limits exist before the monitor clones into them.
+    const cgroup = containerCgroup(id, spec.linux.resources);
     const fifo = opts.mode === 'created' ? makeStartFifo(ctx, id) : undefined;
     const plan = buildLaunchPlan(spec, {
       mkcwd: true,
@@ -115,6 +120,8 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
       exitFile: containerFile(p, id, 'exit.json'),
       unmountPath: merged,
       exitCmd: rec.autoRemove && opts.mode !== 'foreground' ? [...ctx.selfCommand, 'rm', '-f', id] : undefined,
+      cgroups: cgroup.procsFiles,
+      oomFile: cgroup.oomFile,
       isFileSource: (src) => !fs.statSync(src).isDirectory(),
     });
     clearExit(p, id);
@@ -136,19 +143,35 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
     writeRuntime(p, id, runtime);
     rec.state =
       opts.mode === 'created'
-        ? { ...rec.state, status: 'created', exitCode: 0, error: '' }
-        : { ...rec.state, status: 'running', exitCode: 0, error: '', startedAt: runtime.startedAt };
+        ? { ...rec.state, status: 'created', exitCode: 0, error: '', oomKilled: false }
+        : { ...rec.state, status: 'running', exitCode: 0, error: '', startedAt: runtime.startedAt, oomKilled: false };
     writeRecord(p, rec);
     logger('lifecycle').info({ cid: id, op: opts.mode === 'created' ? 'create' : 'start', pid: monitor.pid, durMs: Number(process.hrtime.bigint() - t0) / 1e6 }, opts.mode === 'created' ? 'created' : 'started');
     return monitor;
   } catch (err) {
     removeRuntime(p, id);
     unmountLayer(ctx.native, p, rec.rwLayerId);
+    await removeCgroup(cgroupHost(), cgroupsPathFor(id)).catch(() => undefined);
     if (err instanceof ContainerStartError) {
       rec.state = { ...rec.state, exitCode: err.exitCode, error: err.message };
       writeRecord(p, rec);
     }
     throw err;
+  }
+}
+
+/**
+ * The container's cgroups, made and limited. A host whose cgroupfs tsrun
+ * cannot write (tsrun inside another container, say) still runs containers
+ * that ask for no limits, without cgroups of their own.
+ */
+function containerCgroup(id: string, resources: OciResources | undefined): ContainerCgroup {
+  try {
+    return setupCgroup(cgroupHost(), cgroupsPathFor(id), resources ?? {});
+  } catch (err) {
+    if (resources && Object.keys(resources).length > 0) throw err;
+    logger('lifecycle').warn({ cid: id, op: 'start', err: (err as Error).message }, 'running without cgroups');
+    return { dirs: {}, procsFiles: [] };
   }
 }
 
@@ -210,7 +233,7 @@ export function foldExit(ctx: Context, id: string): void {
   if (!rec) return;
   const st = currentState(p, rec);
   if (st.running || rec.state.status !== 'running') return;
-  rec.state = { ...rec.state, status: 'exited', exitCode: st.exitCode, error: st.error, finishedAt: st.finishedAt };
+  rec.state = { ...rec.state, status: 'exited', exitCode: st.exitCode, error: st.error, finishedAt: st.finishedAt, oomKilled: st.oomKilled };
   writeRecord(p, rec);
   logger('lifecycle').info({ cid: id, op: 'exit', exitCode: st.exitCode }, 'exited');
 }

@@ -11,6 +11,7 @@ import { hostBoundingCapabilities, processCapabilities, tweakCapabilities } from
 import { checkWorkingDir } from './launch-plan.js';
 import { type MountSpec, type Ulimit, ULIMIT_TYPES } from './run-flags.js';
 import type { ResolvedUser } from './user.js';
+import { type ResourceOptions, ociResources } from '../cgroups/limits.js';
 
 /**
  * The image level's half of the engine: an image and `run` flags become an
@@ -46,6 +47,8 @@ export interface RunOptions {
   shmSize?: number;
   /** --group-add: group names (from the image's /etc/group) or numbers. */
   groupAdd?: string[];
+  /** --memory, --cpus, --pids-limit ... (also changed by `update`). */
+  resources?: ResourceOptions;
 }
 
 /** Where `--init` puts the reaper: on the container's /dev tmpfs, so it leaves nothing in its layers. */
@@ -102,6 +105,8 @@ export interface ContainerSpecInput {
   /** Host path of tsrun-init, with --init. */
   initPath?: string;
   files: { hosts: string; hostname: string; resolvConf: string };
+  /** linux.cgroupsPath ("tsrun/<id>"). */
+  cgroupsPath?: string;
   /** The host's bounding set, for --privileged and --cap-add ALL (default: read from /proc/self/status). */
   hostCapabilities?: () => string[];
 }
@@ -197,6 +202,8 @@ export function buildContainerSpec(input: ContainerSpecInput): OciSpec {
       readonlyPaths: privileged ? [] : DEFAULT_READONLY_PATHS,
       rootfsPropagation: 'rslave',
       ...(options.sysctls && Object.keys(options.sysctls).length ? { sysctl: { ...options.sysctls } } : {}),
+      ...(input.cgroupsPath !== undefined ? { cgroupsPath: input.cgroupsPath } : {}),
+      ...(options.resources && Object.keys(options.resources).length ? { resources: ociResources(options.resources) } : {}),
     },
   };
 }

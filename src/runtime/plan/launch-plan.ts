@@ -33,6 +33,10 @@ export interface MonitorDuties extends PlanIo {
   exitCmd?: string[];
   /** The created state: the init waits before execve until a reader opens this FIFO (mkfifo 0600 beforehand). */
   startFifo?: string;
+  /** cgroup.procs files the monitor moves the init into before its ladder runs; their dirs are removed after the exit. */
+  cgroups?: string[];
+  /** memory.oom_control (v1) or memory.events (v2): read at the exit for exit.json's oomKilled. */
+  oomFile?: string;
 }
 
 export interface Winsize {
@@ -67,6 +71,8 @@ export interface PlanIo {
  */
 export interface ExecPlan extends ProcessPlan, PlanIo {
   join: { pid: number; namespaces: NamespaceName[] };
+  /** The container's cgroup.procs files: the process joins its cgroups before it runs. */
+  cgroups?: string[];
 }
 
 /** What a container process is, in a run plan and an exec plan alike. */
@@ -311,6 +317,8 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     tty: extras.tty ?? false,
     winsize: extras.winsize,
     startFifo: extras.startFifo,
+    cgroups: extras.cgroups,
+    oomFile: extras.oomFile,
   };
 }
 
@@ -437,6 +445,8 @@ export function encodePlan(plan: LaunchPlan): Buffer {
   if (plan.startFifo !== undefined) rec('startfifo', plan.startFifo);
   if (plan.unmountPath !== undefined) rec('unmount', plan.unmountPath);
   for (const a of plan.exitCmd ?? []) rec('exitcmd', a);
+  for (const c of plan.cgroups ?? []) rec('cgroup', c);
+  if (plan.oomFile !== undefined) rec('oomfile', plan.oomFile);
   return done();
 }
 
@@ -449,5 +459,6 @@ export function encodeExecPlan(plan: ExecPlan): Buffer {
   for (const ns of plan.join.namespaces) rec('joinns', ns);
   encodeProcess(rec, plan);
   encodeIo(rec, plan);
+  for (const c of plan.cgroups ?? []) rec('cgroup', c);
   return done();
 }

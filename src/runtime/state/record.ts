@@ -27,6 +27,8 @@ export interface ContainerRecord {
     error: string;
     startedAt: string;
     finishedAt: string;
+    /** The kernel's OOM killer ended a process of its last run (the monitor's exit.json). */
+    oomKilled?: boolean;
   };
   restartCount: number;
 }
@@ -49,6 +51,8 @@ export interface ExitRecord {
   signal: number;
   finishedAt: string;
   pid: number;
+  /** The memory cgroup's oom_kill counter was nonzero at the exit. */
+  oomKilled?: boolean;
   /** A created container whose execve failed after `start`: the child's failure record. */
   failure?: ExitFailure;
 }

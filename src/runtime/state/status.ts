@@ -21,6 +21,7 @@ export interface CurrentState {
   error: string;
   startedAt: string;
   finishedAt: string;
+  oomKilled: boolean;
 }
 
 export function currentState(p: StorePaths, rec: ContainerRecord): CurrentState {
@@ -33,6 +34,7 @@ export function currentState(p: StorePaths, rec: ContainerRecord): CurrentState 
     error: rec.state.error,
     startedAt: rec.state.startedAt,
     finishedAt: rec.state.finishedAt,
+    oomKilled: rec.state.oomKilled === true,
   };
   if (rec.state.status === 'created') {
     // A created container's init may be waiting on its start FIFO.
@@ -47,7 +49,7 @@ export function currentState(p: StorePaths, rec: ContainerRecord): CurrentState 
   const exit = readExit(p, rec.id);
   if (exit && (!rt || exit.pid === rt.pid)) {
     const error = exit.failure ? exitFailureToError(exit.failure).message : base.error;
-    return { ...base, status: 'exited', exitCode: exit.exitCode, error, finishedAt: exit.finishedAt };
+    return { ...base, status: 'exited', exitCode: exit.exitCode, error, finishedAt: exit.finishedAt, oomKilled: exit.oomKilled === true };
   }
   return { ...base, status: 'exited', exitCode: 255, finishedAt: rec.state.finishedAt === ZERO_TIME ? rec.state.startedAt : rec.state.finishedAt };
 }

@@ -1,0 +1,114 @@
+import type { Command } from 'commander';
+import type { ContextFactory } from './main.js';
+
+/** The cgroup commands: stats, top, update, and info (which reports the host's cgroups among the rest). */
+
+interface UpdateFlags {
+  memory?: string;
+  memorySwap?: string;
+  cpus?: string;
+  cpuShares?: string;
+  cpusetCpus?: string;
+  pidsLimit?: string;
+}
+
+export function registerResources(program: Command, ctx: ContextFactory): void {
+  program
+    .command('stats')
+    .description('Show live resource usage of containers (all running ones by default)')
+    .argument('[container...]')
+    .option('--no-stream', 'print one sample and exit')
+    .option('--no-trunc', 'do not truncate ids')
+    .action(async (refs: string[], o: { stream: boolean; trunc: boolean }) => {
+      const [{ findContainer, listContainers }, { currentState }, cg, { binarySize, table }, { cpuPercent }] = await Promise.all([
+        import('../runtime/containers.js'),
+        import('../runtime/state/status.js'),
+        import('../runtime/cgroups/container.js'),
+        import('./format.js'),
+        import('../runtime/cgroups/limits.js'),
+      ]);
+      const c = ctx();
+      const recs = refs.length ? refs.map((r) => findContainer(c.paths, r)) : listContainers(c.paths).filter((r) => currentState(c.paths, r).running);
+      const targets = recs.map((rec) => ({ rec, cgroup: cg.runningCgroup(c, rec) }));
+      let prev = targets.map((t) => cg.sampleStats(t.cgroup));
+      const cpus = cg.onlineCpus();
+      const hostMem = cg.hostMemory();
+      let stopped = false;
+      process.once('SIGINT', () => (stopped = true));
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 1000));
+        const now = targets.map((t) => cg.sampleStats(t.cgroup));
+        const rows = targets.map((t, i) => {
+          const a = prev[i]!;
+          const b = now[i]!;
+          const limit = b.memLimit ?? hostMem;
+          return [
+            o.trunc ? t.rec.id.slice(0, 12) : t.rec.id,
+            t.rec.name,
+            `${cpuPercent(b.cpuNs - a.cpuNs, b.systemNs - a.systemNs, cpus).toFixed(2)}%`,
+            `${binarySize(b.memUsage)} / ${binarySize(limit)}`,
+            `${((100 * b.memUsage) / limit).toFixed(2)}%`,
+            '--',
+            '--',
+            String(b.pids),
+          ];
+        });
+        const out = table(['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'NET I/O', 'BLOCK I/O', 'PIDS'], rows);
+        if (!o.stream) {
+          process.stdout.write(out);
+          return;
+        }
+        process.stdout.write(`\x1b[2J\x1b[H${out}`);
+        if (stopped) return;
+        prev = now;
+      }
+    });
+
+  program
+    .command('top')
+    .description('Show the processes of a running container')
+    .argument('<container>')
+    .argument('[ps-options...]', 'ps options (only the default -ef shape is supported)')
+    .passThroughOptions()
+    .action(async (ref: string, psOptions: string[]) => {
+      const [{ findContainer }, cg, { table }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/cgroups/container.js'), import('./format.js')]);
+      if (psOptions.length > 0 && !(psOptions.length === 1 && psOptions[0] === '-ef')) throw new Error('top: only the default ps -ef format is supported');
+      const c = ctx();
+      const rows = cg.topProcesses(cg.runningCgroup(c, findContainer(c.paths, ref)));
+      process.stdout.write(table(['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD'], rows.map((r) => [r.uid, String(r.pid), String(r.ppid), r.c, r.stime, r.tty, r.time, r.cmd])));
+    });
+
+  program
+    .command('update')
+    .description('Change the resource limits of containers (kept for their next start)')
+    .argument('<container...>')
+    .option('-m, --memory <bytes>', 'memory limit')
+    .option('--memory-swap <bytes>', 'memory plus swap limit (-1: unlimited)')
+    .option('--cpus <number>', 'number of CPUs')
+    .option('--cpu-shares <weight>', 'relative CPU weight')
+    .option('--cpuset-cpus <list>', 'CPUs the container may run on')
+    .option('--pids-limit <n>', 'maximum number of processes (-1: unlimited)')
+    .action(async (refs: string[], o: UpdateFlags) => {
+      const [{ findContainer }, { updateContainer }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/cgroups/container.js')]);
+      const c = ctx();
+      let failed = false;
+      for (const ref of refs) {
+        try {
+          await updateContainer(c, findContainer(c.paths, ref).id, o);
+          process.stdout.write(`${ref}\n`);
+        } catch (err) {
+          process.stderr.write(`tsrun: ${(err as Error).message}\n`);
+          failed = true;
+        }
+      }
+      if (failed) process.exit(1);
+    });
+
+  program
+    .command('info')
+    .description('Show how this host runs containers: cgroups, overlay, seccomp, the store')
+    .action(async () => {
+      const { hostInfo } = await import('../runtime/info.js');
+      process.stdout.write(hostInfo(ctx()).map(([k, v]) => `${k}: ${v}\n`).join(''));
+    });
+}

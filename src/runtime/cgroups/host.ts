@@ -1,0 +1,280 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { RuntimeError } from '../../errors.js';
+import { type CgroupWrite, type OciResources, cgroupWrites } from './limits.js';
+
+/**
+ * The host's cgroups: which version, where each controller is mounted, and
+ * the container's cgroup directories under them (`<mount>/<cgroupsPath>`,
+ * cgroupsPath = "tsrun/<id>"). TypeScript creates them and writes the
+ * limits before the monitor clones; the monitor moves the process in
+ * (plan `cgroup` records) and removes them after the exit.
+ */
+
+export type Controller = 'memory' | 'cpu' | 'cpuacct' | 'cpuset' | 'pids' | 'blkio' | 'freezer';
+const V1_CONTROLLERS: Controller[] = ['memory', 'cpu', 'cpuacct', 'cpuset', 'pids', 'blkio', 'freezer'];
+
+export type CgroupHost =
+  | { version: 1; mounts: Partial<Record<Controller, string>> }
+  | { version: 2; root: string; controllers: string[] };
+
+/**
+ * cgroup v2 when /sys/fs/cgroup itself is cgroup2 (unified); otherwise v1,
+ * each controller where its hierarchy is mounted (a hybrid host's empty
+ * cgroup2 at /sys/fs/cgroup/unified has no controllers and is ignored).
+ */
+export function parseCgroupHost(mountinfo: string, readControllers: (root: string) => string = readV2Controllers): CgroupHost {
+  const mounts: Partial<Record<Controller, string>> = {};
+  for (const line of mountinfo.split('\n')) {
+    const sep = line.indexOf(' - ');
+    if (sep < 0) continue;
+    const fields = line.slice(0, sep).split(' ');
+    const [fstype, , superOpts] = line.slice(sep + 3).split(' ');
+    const mountPoint = unescape(fields[4] ?? '');
+    if (fstype === 'cgroup2' && mountPoint === '/sys/fs/cgroup') {
+      return { version: 2, root: mountPoint, controllers: readControllers(mountPoint).split(/\s+/).filter(Boolean) };
+    }
+    if (fstype !== 'cgroup' || fields[3] !== '/') continue;
+    for (const opt of (superOpts ?? '').split(',')) {
+      if ((V1_CONTROLLERS as string[]).includes(opt) && !mounts[opt as Controller]) mounts[opt as Controller] = mountPoint;
+    }
+  }
+  return { version: 1, mounts };
+}
+
+const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+function readV2Controllers(root: string): string {
+  try {
+    return fs.readFileSync(path.join(root, 'cgroup.controllers'), 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+let cached: CgroupHost | undefined;
+export function cgroupHost(): CgroupHost {
+  cached ??= parseCgroupHost(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
+  return cached;
+}
+
+export const cgroupsPathFor = (id: string) => `tsrun/${id}`;
+
+/** The container's cgroup directory for each controller (v2: the same one for all). */
+export function cgroupDirs(host: CgroupHost, cgroupsPath: string): Partial<Record<Controller, string>> {
+  if (host.version === 2) {
+    const dir = path.join(host.root, cgroupsPath);
+    return Object.fromEntries(V1_CONTROLLERS.map((c) => [c, dir]));
+  }
+  const out: Partial<Record<Controller, string>> = {};
+  for (const c of V1_CONTROLLERS) {
+    const m = host.mounts[c];
+    if (m) out[c] = path.join(m, cgroupsPath);
+  }
+  return out;
+}
+
+/** Each distinct directory once (v1 controllers may share a hierarchy: cpu,cpuacct). */
+export function uniqueDirs(dirs: Partial<Record<Controller, string>>): string[] {
+  return [...new Set(Object.values(dirs))];
+}
+
+export interface ContainerCgroup {
+  dirs: Partial<Record<Controller, string>>;
+  /** Every cgroup.procs the process joins (plan `cgroup` records). */
+  procsFiles: string[];
+  /** memory.oom_control (v1) or memory.events (v2), read by the monitor at the exit. */
+  oomFile?: string;
+}
+
+function describe(host: CgroupHost, cgroupsPath: string): ContainerCgroup {
+  const dirs = cgroupDirs(host, cgroupsPath);
+  const mem = dirs.memory;
+  return {
+    dirs,
+    procsFiles: uniqueDirs(dirs).map((d) => path.join(d, 'cgroup.procs')),
+    oomFile: mem ? path.join(mem, host.version === 1 ? 'memory.oom_control' : 'memory.events') : undefined,
+  };
+}
+
+/**
+ * Creates the container's cgroups (again, if a killed monitor left them)
+ * and writes its limits; every container gets them, limits or not, so
+ * `stats` and `top` work.
+ */
+export function setupCgroup(host: CgroupHost, cgroupsPath: string, res: OciResources): ContainerCgroup {
+  const cg = describe(host, cgroupsPath);
+  if (host.version === 2) enableV2Controllers(host, cgroupsPath);
+  for (const dir of uniqueDirs(cg.dirs)) {
+    const base = host.version === 1 ? baseOf(dir, cgroupsPath) : host.root;
+    mkdirCgroup(base, cgroupsPath, host.version === 1 && dir === cg.dirs.cpuset);
+  }
+  applyLimits(host, cg.dirs, res);
+  return cg;
+}
+
+/** The cgroups of an existing container, for exec, stats, top and update (only those that exist). */
+export function existingCgroup(host: CgroupHost, cgroupsPath: string): ContainerCgroup {
+  const cg = describe(host, cgroupsPath);
+  const dirs = Object.fromEntries(Object.entries(cg.dirs).filter(([, d]) => fs.existsSync(d))) as ContainerCgroup['dirs'];
+  return { dirs, procsFiles: uniqueDirs(dirs).map((d) => path.join(d, 'cgroup.procs')), oomFile: dirs.memory ? cg.oomFile : undefined };
+}
+
+const baseOf = (dir: string, cgroupsPath: string) => dir.slice(0, dir.length - cgroupsPath.length - 1);
+
+/** mkdir each level; a v1 cpuset level starts with empty cpus and mems, so copy them from its parent. */
+function mkdirCgroup(base: string, cgroupsPath: string, isCpuset: boolean): void {
+  let dir = base;
+  for (const part of cgroupsPath.split('/')) {
+    const parent = dir;
+    dir = path.join(dir, part);
+    try {
+      fs.mkdirSync(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new RuntimeError(`cannot create cgroup ${dir}: ${(err as Error).message}`, { cause: err });
+    }
+    if (isCpuset) {
+      for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+        if (read(path.join(dir, f)).trim() === '') write(path.join(dir, f), read(path.join(parent, f)).trim());
+      }
+    }
+  }
+}
+
+function enableV2Controllers(host: Extract<CgroupHost, { version: 2 }>, cgroupsPath: string): void {
+  const want = ['memory', 'cpu', 'cpuset', 'pids'].filter((c) => host.controllers.includes(c));
+  let dir = host.root;
+  for (const part of cgroupsPath.split('/')) {
+    try {
+      write(path.join(dir, 'cgroup.subtree_control'), want.map((c) => `+${c}`).join(' '));
+    } catch {
+      // a controller the parent cannot delegate: its limits then fail, with the file named
+    }
+    dir = path.join(dir, part);
+    fs.mkdirSync(dir, { recursive: true });
+  }
+}
+
+/** Writes the limits into the container's cgroups (at setup, and for `update`). */
+export function applyLimits(host: CgroupHost, dirs: ContainerCgroup['dirs'], res: OciResources): void {
+  const writes = cgroupWrites(res, host.version);
+  const memory = writes.filter((w) => w.controller === 'memory');
+  const put = (w: CgroupWrite) => {
+    const dir = dirs[w.controller];
+    if (!dir) return;
+    const file = path.join(dir, w.file);
+    // memsw exists only with swap accounting; v2's swap.max only with swap.
+    if ((w.file === 'memory.memsw.limit_in_bytes' || w.file === 'memory.swap.max') && !fs.existsSync(file)) return;
+    write(file, w.value);
+  };
+  try {
+    memory.forEach(put);
+  } catch (err) {
+    // A limit may never exceed memsw: growing both goes memsw first.
+    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw wrap(err);
+    try {
+      [...memory].reverse().forEach(put);
+    } catch (e) {
+      throw wrap(e);
+    }
+  }
+  try {
+    writes.filter((w) => w.controller !== 'memory').forEach(put);
+  } catch (err) {
+    throw wrap(err);
+  }
+}
+
+const wrap = (err: unknown) => new RuntimeError(`setting a cgroup limit: ${(err as Error).message}`, { cause: err });
+
+/** Removes the container's cgroups (after a killed monitor, and at rm); retried briefly while the last tasks leave. */
+export async function removeCgroup(host: CgroupHost, cgroupsPath: string): Promise<void> {
+  for (const dir of uniqueDirs(cgroupDirs(host, cgroupsPath))) {
+    for (let tries = 0; ; tries++) {
+      try {
+        fs.rmdirSync(dir);
+        break;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') break;
+        if (code !== 'EBUSY' || tries >= 100) throw new RuntimeError(`cannot remove cgroup ${dir}: ${(err as Error).message}`, { cause: err });
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+  }
+}
+
+export function read(file: string): string {
+  return fs.readFileSync(file, 'utf8');
+}
+
+function write(file: string, value: string): void {
+  fs.writeFileSync(file, value);
+}
+
+/** The pids in the container's cgroup (host pid namespace). */
+export function cgroupPids(cg: ContainerCgroup): number[] {
+  const dir = cg.dirs.pids ?? cg.dirs.memory ?? Object.values(cg.dirs)[0];
+  if (!dir) return [];
+  try {
+    return read(path.join(dir, 'cgroup.procs')).split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+export interface CgroupSample {
+  /** Total CPU time used, ns. */
+  cpuNs: number;
+  memUsage: number;
+  /** undefined: unlimited. */
+  memLimit?: number;
+  pids: number;
+}
+
+const num = (s: string) => {
+  const n = Number(s.trim());
+  return Number.isFinite(n) ? n : 0;
+};
+const tryRead = (file: string | undefined) => {
+  if (!file) return '';
+  try {
+    return read(file);
+  } catch {
+    return '';
+  }
+};
+const statField = (text: string, key: string) => num(new RegExp(`^${key} (\\d+)$`, 'm').exec(text)?.[1] ?? '0');
+
+/** One sample of the counters `stats` shows (docker's: memory without the inactive page cache). */
+export function sampleCgroup(host: CgroupHost, cg: ContainerCgroup): CgroupSample {
+  const d = cg.dirs;
+  const j = (dir: string | undefined, f: string) => (dir ? path.join(dir, f) : undefined);
+  if (host.version === 1) {
+    const usage = num(tryRead(j(d.memory, 'memory.usage_in_bytes')));
+    const inactive = statField(tryRead(j(d.memory, 'memory.stat')), 'total_inactive_file');
+    const limit = num(tryRead(j(d.memory, 'memory.limit_in_bytes')));
+    return {
+      cpuNs: num(tryRead(j(d.cpuacct, 'cpuacct.usage'))),
+      memUsage: Math.max(0, usage - inactive),
+      memLimit: limit > 0 && limit < 2 ** 62 ? limit : undefined,
+      pids: num(tryRead(j(d.pids, 'pids.current'))),
+    };
+  }
+  const usage = num(tryRead(j(d.memory, 'memory.current')));
+  const inactive = statField(tryRead(j(d.memory, 'memory.stat')), 'inactive_file');
+  const max = tryRead(j(d.memory, 'memory.max')).trim();
+  return {
+    cpuNs: statField(tryRead(j(d.cpu, 'cpu.stat')), 'usage_usec') * 1000,
+    memUsage: Math.max(0, usage - inactive),
+    memLimit: max && max !== 'max' ? num(max) : undefined,
+    pids: num(tryRead(j(d.pids, 'pids.current'))),
+  };
+}
+
+/** The host's CPU time (all CPUs, ns) from /proc/stat, as docker's systemDelta. */
+export function hostCpuNs(): number {
+  const line = read('/proc/stat').split('\n')[0] ?? '';
+  const jiffies = line.split(/\s+/).slice(1, 8).reduce((a, s) => a + num(s), 0);
+  return (jiffies * 1e9) / 100; // USER_HZ
+}

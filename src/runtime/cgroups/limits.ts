@@ -1,0 +1,158 @@
+import { UsageError } from '../../errors.js';
+import { parseBytes } from '../plan/run-flags.js';
+
+/**
+ * Resource limits: docker's flags, the OCI `linux.resources` they become,
+ * and the cgroup files each lands in (v1 and v2). Pure: the host side is
+ * in host.ts.
+ */
+
+/** The limits a container was created (or last updated) with, as `run`/`update` flags set them. */
+export interface ResourceOptions {
+  /** --memory, bytes. */
+  memory?: number;
+  /** --memory-swap: memory plus swap, bytes; -1 unlimited. */
+  memorySwap?: number;
+  /** --cpus × 1e9 (docker's NanoCpus). */
+  nanoCpus?: number;
+  /** --cpu-shares (relative weight, v1 cpu.shares). */
+  cpuShares?: number;
+  /** --cpuset-cpus, "0-2,4". */
+  cpusetCpus?: string;
+  /** --pids-limit; absent or <= 0: unlimited. */
+  pidsLimit?: number;
+}
+
+/** config-linux.md "Control groups": the part tsrun sets. */
+export interface OciResources {
+  memory?: { limit?: number; swap?: number };
+  cpu?: { shares?: number; quota?: number; period?: number; cpus?: string; mems?: string };
+  pids?: { limit: number };
+}
+
+export const CFS_PERIOD_US = 100_000;
+/** docker's minimum for --memory. */
+const MIN_MEMORY = 6 * 1024 * 1024;
+
+export interface ResourceFlags {
+  memory?: string;
+  memorySwap?: string;
+  cpus?: string;
+  cpuShares?: string;
+  cpusetCpus?: string;
+  pidsLimit?: string;
+}
+
+/** The resource flags as ResourceOptions (only those given); `current` is what an `update` starts from. */
+export function parseResourceFlags(f: ResourceFlags, current: ResourceOptions = {}): ResourceOptions {
+  const out: ResourceOptions = { ...current };
+  if (f.memory !== undefined) {
+    const n = parseBytes(f.memory);
+    if (n !== 0 && n < MIN_MEMORY) throw new UsageError('Minimum memory limit allowed is 6MB');
+    if (n === 0) delete out.memory;
+    else out.memory = n;
+  }
+  if (f.memorySwap !== undefined) {
+    const n = f.memorySwap === '-1' ? -1 : parseBytes(f.memorySwap);
+    if (n === 0) delete out.memorySwap;
+    else out.memorySwap = n;
+  }
+  if (out.memorySwap !== undefined && out.memorySwap !== -1) {
+    if (out.memory === undefined) throw new UsageError('You should always set the Memory limit when using Memoryswap limit');
+    if (out.memorySwap < out.memory) throw new UsageError('Minimum memoryswap limit should be larger than memory limit, see usage');
+  }
+  if (f.cpus !== undefined) {
+    if (!/^\d+(\.\d+)?$/.test(f.cpus)) throw new UsageError(`invalid argument "${f.cpus}" for "--cpus" flag`);
+    const nano = Math.round(Number(f.cpus) * 1e9);
+    if (nano === 0) delete out.nanoCpus;
+    else if (nano < 1e7) throw new UsageError('Range of CPUs is from 0.01 to the number of CPUs available');
+    else out.nanoCpus = nano;
+  }
+  if (f.cpuShares !== undefined) {
+    const n = Number(f.cpuShares);
+    if (!Number.isInteger(n) || n < 0) throw new UsageError(`invalid argument "${f.cpuShares}" for "--cpu-shares" flag`);
+    if (n === 0) delete out.cpuShares;
+    else out.cpuShares = Math.min(Math.max(n, 2), 262144);
+  }
+  if (f.cpusetCpus !== undefined) {
+    if (f.cpusetCpus === '') delete out.cpusetCpus;
+    else if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(f.cpusetCpus)) throw new UsageError(`invalid value ${f.cpusetCpus} for cpuset cpus`);
+    else out.cpusetCpus = f.cpusetCpus;
+  }
+  if (f.pidsLimit !== undefined) {
+    const n = Number(f.pidsLimit);
+    if (!Number.isInteger(n)) throw new UsageError(`invalid argument "${f.pidsLimit}" for "--pids-limit" flag`);
+    if (n <= 0) delete out.pidsLimit;
+    else out.pidsLimit = n;
+  }
+  return out;
+}
+
+/** The flags' OCI form. Without --memory-swap, docker gives as much swap as memory (swap = 2 × memory). */
+export function ociResources(r: ResourceOptions): OciResources {
+  const out: OciResources = {};
+  if (r.memory !== undefined) out.memory = { limit: r.memory, swap: r.memorySwap ?? 2 * r.memory };
+  else if (r.memorySwap === -1) out.memory = { swap: -1 };
+  const cpu: NonNullable<OciResources['cpu']> = {};
+  if (r.nanoCpus !== undefined) {
+    cpu.period = CFS_PERIOD_US;
+    cpu.quota = Math.round((r.nanoCpus * CFS_PERIOD_US) / 1e9);
+  }
+  if (r.cpuShares !== undefined) cpu.shares = r.cpuShares;
+  if (r.cpusetCpus !== undefined) cpu.cpus = r.cpusetCpus;
+  if (Object.keys(cpu).length) out.cpu = cpu;
+  if (r.pidsLimit !== undefined) out.pids = { limit: r.pidsLimit };
+  return out;
+}
+
+/** One write: `file` in the container's cgroup of `controller` (v2: all in one dir). */
+export interface CgroupWrite {
+  controller: 'memory' | 'cpu' | 'cpuset' | 'pids';
+  file: string;
+  value: string;
+}
+
+/**
+ * Where each limit goes. Unset limits are written as "unlimited", so an
+ * `update` that lifts one, or a restart after it, leaves nothing behind.
+ * v1 memory: the limit before memsw (memsw may never be below it; host.ts
+ * retries in the other order when a limit grows).
+ */
+export function cgroupWrites(res: OciResources, version: 1 | 2): CgroupWrite[] {
+  const w: CgroupWrite[] = [];
+  const mem = res.memory ?? {};
+  const quota = res.cpu?.quota;
+  const period = res.cpu?.period ?? CFS_PERIOD_US;
+  if (version === 1) {
+    w.push({ controller: 'memory', file: 'memory.limit_in_bytes', value: String(mem.limit ?? -1) });
+    w.push({ controller: 'memory', file: 'memory.memsw.limit_in_bytes', value: String(mem.swap ?? -1) });
+    w.push({ controller: 'cpu', file: 'cpu.cfs_period_us', value: String(period) });
+    w.push({ controller: 'cpu', file: 'cpu.cfs_quota_us', value: String(quota ?? -1) });
+    w.push({ controller: 'cpu', file: 'cpu.shares', value: String(res.cpu?.shares ?? 1024) });
+    if (res.cpu?.cpus !== undefined) w.push({ controller: 'cpuset', file: 'cpuset.cpus', value: res.cpu.cpus });
+    w.push({ controller: 'pids', file: 'pids.max', value: res.pids && res.pids.limit > 0 ? String(res.pids.limit) : 'max' });
+    return w;
+  }
+  w.push({ controller: 'memory', file: 'memory.max', value: mem.limit !== undefined ? String(mem.limit) : 'max' });
+  const swap = mem.swap !== undefined && mem.swap >= 0 && mem.limit !== undefined ? String(mem.swap - mem.limit) : 'max';
+  w.push({ controller: 'memory', file: 'memory.swap.max', value: swap });
+  w.push({ controller: 'cpu', file: 'cpu.max', value: `${quota !== undefined ? quota : 'max'} ${period}` });
+  w.push({ controller: 'cpu', file: 'cpu.weight', value: String(sharesToWeight(res.cpu?.shares ?? 1024)) });
+  if (res.cpu?.cpus !== undefined) w.push({ controller: 'cpuset', file: 'cpuset.cpus', value: res.cpu.cpus });
+  w.push({ controller: 'pids', file: 'pids.max', value: res.pids && res.pids.limit > 0 ? String(res.pids.limit) : 'max' });
+  return w;
+}
+
+/** runc's conversion of cpu.shares [2, 262144] to cpu.weight [1, 10000]. */
+export function sharesToWeight(shares: number): number {
+  return 1 + Math.floor(((shares - 2) * 9999) / 262142);
+}
+
+/**
+ * docker's CPU %: the container's CPU time over the host's (both in ns)
+ * between two samples, scaled by the number of online CPUs.
+ */
+export function cpuPercent(cpuDelta: number, systemDelta: number, onlineCpus: number): number {
+  if (cpuDelta <= 0 || systemDelta <= 0) return 0;
+  return (cpuDelta / systemDelta) * onlineCpus * 100;
+}

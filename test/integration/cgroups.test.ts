@@ -1,0 +1,128 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cgroupDirs, cgroupHost, uniqueDirs } from '../../src/runtime/cgroups/host.js';
+import { TestStore, until } from '../helpers/store.js';
+
+let s: TestStore;
+const host = cgroupHost();
+const v1 = host.version === 1;
+
+beforeAll(() => {
+  s = new TestStore();
+  s.loadFixture('busybox');
+});
+afterAll(() => s.cleanup());
+
+const idOf = (name: string) => s.inspect(name).Id as string;
+const dirs = (id: string) => cgroupDirs(host, `tsrun/${id}`);
+const leftover = (id: string) => uniqueDirs(dirs(id)).filter((d) => fs.existsSync(d));
+const memLimitFile = (id: string) => path.join(dirs(id).memory!, v1 ? 'memory.limit_in_bytes' : 'memory.max');
+const cpuNs = (id: string) =>
+  v1 ? Number(fs.readFileSync(path.join(dirs(id).cpuacct!, 'cpuacct.usage'), 'utf8')) : 1000 * Number(/^usage_usec (\d+)$/m.exec(fs.readFileSync(path.join(dirs(id).cpu!, 'cpu.stat'), 'utf8'))![1]);
+
+async function runDetached(args: string[]): Promise<string> {
+  const name = args[args.indexOf('--name') + 1]!;
+  s.ok(['run', '-d', ...args]);
+  await until(() => s.inspect(name).State.Running === true);
+  return idOf(name);
+}
+
+describe('cgroups', () => {
+  it('every container gets a cgroup per controller, joined before it runs; gone after the exit and after rm', async () => {
+    const id = await runDetached(['--name', 'plain', 'busybox', 'sleep', '60']);
+    const d = dirs(id);
+    expect(leftover(id).length).toBeGreaterThanOrEqual(v1 ? 4 : 1);
+    const pid = s.inspect('plain').State.Pid as number;
+    for (const c of ['memory', 'cpu', 'pids', 'cpuset'] as const) {
+      expect(fs.readFileSync(path.join(d[c]!, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(pid));
+    }
+    // The exec'd process joins them too.
+    expect(s.ok(['exec', 'plain', 'cat', '/proc/self/cgroup'])).toContain(`/tsrun/${id}`);
+    s.ok(['stop', '-t', '1', 'plain']);
+    expect(leftover(id)).toEqual([]);
+    // A restart makes them again; rm -f of the running container leaves none.
+    s.ok(['start', 'plain']);
+    await until(() => s.inspect('plain').State.Running === true);
+    expect(leftover(id).length).toBeGreaterThan(0);
+    s.ok(['rm', '-f', 'plain']);
+    expect(leftover(id)).toEqual([]);
+  });
+
+  it('a killed monitor leaves its cgroups: rm removes them, start makes them again', async () => {
+    const id = await runDetached(['--name', 'orphan', 'busybox', 'sleep', '60']);
+    const rt = JSON.parse(fs.readFileSync(path.join(s.runroot, 'containers', id, 'runtime.json'), 'utf8'));
+    process.kill(rt.monitorPid, 'SIGKILL');
+    await until(() => s.inspect('orphan').State.Running === false);
+    expect(leftover(id).length).toBeGreaterThan(0);
+    s.ok(['start', 'orphan']);
+    await until(() => s.inspect('orphan').State.Running === true);
+    s.ok(['rm', '-f', 'orphan']);
+    expect(leftover(id)).toEqual([]);
+  });
+
+  it('--memory 32m: a hog is OOM-killed, exit 137 and State.OOMKilled', () => {
+    const r = s.run(['run', '--name', 'hog', '--shm-size', '300m', '--memory', '32m', 'busybox', 'dd', 'if=/dev/zero', 'of=/dev/shm/f', 'bs=1M', 'count=200']);
+    expect(r.code).toBe(137);
+    const st = s.inspect('hog').State;
+    expect(st).toMatchObject({ OOMKilled: true, ExitCode: 137, Status: 'exited' });
+    expect(s.inspect('hog').HostConfig).toMatchObject({ Memory: 32 * 1024 * 1024 });
+    expect(leftover(idOf('hog'))).toEqual([]);
+    s.ok(['rm', 'hog']);
+    // Within the limit, nothing is killed.
+    s.ok(['run', '--name', 'fits', '--memory', '32m', 'busybox', 'true']);
+    expect(s.inspect('fits').State).toMatchObject({ OOMKilled: false, ExitCode: 0 });
+    s.ok(['rm', 'fits']);
+  });
+
+  it('--pids-limit 20 stops a fork bomb, and it is cleaned up', () => {
+    const t0 = Date.now();
+    const r = s.run(['run', '--name', 'forks', '--pids-limit', '20', 'busybox', 'sh', '-c', 'for i in $(seq 50); do sleep 5 & done; wait'], { timeoutMs: 30_000 });
+    expect(r.stderr).toMatch(/can't fork/);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    const id = idOf('forks');
+    s.ok(['rm', 'forks']);
+    expect(leftover(id)).toEqual([]);
+  });
+
+  it('--cpus 0.5 caps a busy loop near half a CPU', async () => {
+    const id = await runDetached(['--name', 'spin', '--cpus', '0.5', 'busybox', 'sh', '-c', 'while :; do :; done']);
+    const a = cpuNs(id);
+    const t = process.hrtime.bigint();
+    await new Promise((r) => setTimeout(r, 1000));
+    const share = (cpuNs(id) - a) / Number(process.hrtime.bigint() - t);
+    expect(share).toBeGreaterThan(0.25);
+    expect(share).toBeLessThan(0.75);
+    s.ok(['rm', '-f', 'spin']);
+    expect(leftover(id)).toEqual([]);
+  });
+
+  it('stats --no-stream, top, update and info', async () => {
+    const id = await runDetached(['--name', 'watched', '--memory', '64m', 'busybox', 'sleep', '60']);
+    const stats = s.ok(['stats', '--no-stream', 'watched']);
+    expect(stats).toMatch(/^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS\n/);
+    expect(stats).toMatch(new RegExp(`^${id.slice(0, 12)}\\s+watched\\s+\\d+\\.\\d\\d%\\s+\\S+ / 64MiB\\s+\\d+\\.\\d\\d%\\s+--\\s+--\\s+1$`, 'm'));
+    expect(s.ok(['stats', '--no-stream'])).toContain('watched');
+
+    const top = s.ok(['top', 'watched']).split('\n');
+    expect(top[0]).toMatch(/^UID\s+PID\s+PPID\s+C\s+STIME\s+TTY\s+TIME\s+CMD$/);
+    expect(top[1]).toMatch(new RegExp(`^root\\s+${s.inspect('watched').State.Pid}\\s+\\d+\\s+\\d+\\s+\\S+\\s+\\?\\s+\\d\\d:\\d\\d:\\d\\d\\s+sleep 60$`));
+
+    expect(s.ok(['update', '--memory', '128m', '--pids-limit', '50', 'watched'])).toBe('watched\n');
+    expect(fs.readFileSync(memLimitFile(id), 'utf8').trim()).toBe(String(128 * 1024 * 1024));
+    expect(fs.readFileSync(path.join(dirs(id).pids!, 'pids.max'), 'utf8').trim()).toBe('50');
+    expect(s.inspect('watched').HostConfig).toMatchObject({ Memory: 128 * 1024 * 1024, PidsLimit: 50 });
+    // The next start keeps the updated limits.
+    s.ok(['stop', '-t', '0', 'watched']);
+    s.ok(['start', 'watched']);
+    await until(() => s.inspect('watched').State.Running === true);
+    expect(fs.readFileSync(memLimitFile(id), 'utf8').trim()).toBe(String(128 * 1024 * 1024));
+    expect(s.run(['update', '--memory', '1k', 'watched']).stderr).toBe('tsrun: Minimum memory limit allowed is 6MB\n');
+    s.ok(['rm', '-f', 'watched']);
+
+    const info = s.ok(['info']);
+    expect(info).toContain(`Cgroup Version: ${host.version}\n`);
+    expect(info).toMatch(/^Seccomp: .*not enforced by tsrun yet/m);
+    expect(info).toContain(`Root Dir: ${s.root}\n`);
+  });
+});

@@ -1,0 +1,133 @@
+import { describe, expect, it } from 'vitest';
+import { binarySize } from '../../src/cli/format.js';
+import { cgroupDirs, parseCgroupHost } from '../../src/runtime/cgroups/host.js';
+import { cgroupWrites, cpuPercent, ociResources, parseResourceFlags, sharesToWeight } from '../../src/runtime/cgroups/limits.js';
+import { buildContainerSpec } from '../../src/runtime/plan/container-spec.js';
+import { buildLaunchPlan, encodeExecPlan, encodePlan } from '../../src/runtime/plan/launch-plan.js';
+import type { OciImageConfig } from '../../src/image/oci-layout.js';
+
+const MiB = 1024 * 1024;
+
+describe('resource flags', () => {
+  it('parses docker\'s byte sizes, cpus, shares, cpusets and pids limits', () => {
+    expect(parseResourceFlags({ memory: '64m', cpus: '0.5', cpuShares: '512', cpusetCpus: '0-1,3', pidsLimit: '20' })).toEqual({
+      memory: 64 * MiB,
+      nanoCpus: 500_000_000,
+      cpuShares: 512,
+      cpusetCpus: '0-1,3',
+      pidsLimit: 20,
+    });
+    expect(parseResourceFlags({ memory: '1g', memorySwap: '-1' })).toEqual({ memory: 1024 * MiB, memorySwap: -1 });
+    expect(parseResourceFlags({ memory: '32m', memorySwap: '32m' })).toEqual({ memory: 32 * MiB, memorySwap: 32 * MiB });
+    expect(parseResourceFlags({ pidsLimit: '-1' })).toEqual({});
+  });
+
+  it('refuses what docker refuses', () => {
+    expect(() => parseResourceFlags({ memory: '1m' })).toThrow('Minimum memory limit allowed is 6MB');
+    expect(() => parseResourceFlags({ memory: 'lots' })).toThrow(/invalid size/);
+    expect(() => parseResourceFlags({ memorySwap: '64m' })).toThrow(/always set the Memory limit/);
+    expect(() => parseResourceFlags({ memory: '64m', memorySwap: '32m' })).toThrow(/larger than memory limit/);
+    expect(() => parseResourceFlags({ cpus: 'two' })).toThrow(/--cpus/);
+    expect(() => parseResourceFlags({ cpus: '0.001' })).toThrow(/Range of CPUs/);
+    expect(() => parseResourceFlags({ cpusetCpus: '0-a' })).toThrow(/cpuset/);
+    expect(() => parseResourceFlags({ pidsLimit: '1.5' })).toThrow(/--pids-limit/);
+  });
+
+  it('update starts from the current limits and can lift one', () => {
+    const cur = { memory: 64 * MiB, pidsLimit: 10 };
+    expect(parseResourceFlags({ memory: '128m' }, cur)).toEqual({ memory: 128 * MiB, pidsLimit: 10 });
+    expect(parseResourceFlags({ pidsLimit: '0' }, cur)).toEqual({ memory: 64 * MiB });
+  });
+});
+
+describe('OCI resources and cgroup files', () => {
+  it('--cpus is a CFS quota over a 100 ms period; swap defaults to twice the memory', () => {
+    expect(ociResources({ memory: 64 * MiB, nanoCpus: 1_500_000_000, cpuShares: 512, pidsLimit: 20 })).toEqual({
+      memory: { limit: 64 * MiB, swap: 128 * MiB },
+      cpu: { period: 100_000, quota: 150_000, shares: 512 },
+      pids: { limit: 20 },
+    });
+    expect(ociResources({})).toEqual({});
+  });
+
+  it('v1 writes every limit where it belongs, unset ones as unlimited', () => {
+    const w = cgroupWrites({ memory: { limit: 32 * MiB, swap: 32 * MiB }, cpu: { quota: 50_000, period: 100_000, cpus: '0' }, pids: { limit: 20 } }, 1);
+    expect(w.map((x) => `${x.controller}:${x.file}=${x.value}`)).toEqual([
+      `memory:memory.limit_in_bytes=${32 * MiB}`,
+      `memory:memory.memsw.limit_in_bytes=${32 * MiB}`,
+      'cpu:cpu.cfs_period_us=100000',
+      'cpu:cpu.cfs_quota_us=50000',
+      'cpu:cpu.shares=1024',
+      'cpuset:cpuset.cpus=0',
+      'pids:pids.max=20',
+    ]);
+    expect(cgroupWrites({}, 1).map((x) => x.value)).toEqual(['-1', '-1', '100000', '-1', '1024', 'max']);
+  });
+
+  it('v2 uses memory.max, memory.swap.max (swap only), cpu.max and cpu.weight', () => {
+    const w = cgroupWrites({ memory: { limit: 32 * MiB, swap: 64 * MiB }, cpu: { quota: 50_000, period: 100_000, shares: 2 } }, 2);
+    expect(w.map((x) => `${x.file}=${x.value}`)).toEqual([`memory.max=${32 * MiB}`, `memory.swap.max=${32 * MiB}`, 'cpu.max=50000 100000', 'cpu.weight=1', 'pids.max=max']);
+    expect(sharesToWeight(1024)).toBe(39);
+    expect(sharesToWeight(262144)).toBe(10000);
+  });
+
+  it('CPU % as docker computes it', () => {
+    // Half a CPU's time over one second on a 2-CPU host: the host's CPU time grew by 2 s.
+    expect(cpuPercent(0.5e9, 2e9, 2)).toBe(50);
+    expect(cpuPercent(0, 2e9, 2)).toBe(0);
+    expect(cpuPercent(1e9, 0, 2)).toBe(0);
+    expect(binarySize(64 * MiB)).toBe('64MiB');
+    expect(binarySize(241664)).toBe('236KiB');
+    expect(binarySize(1536)).toBe('1.5KiB');
+  });
+});
+
+describe('host detection', () => {
+  const hybrid = [
+    '31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
+    '32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct',
+    '34 31 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset',
+    '35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory',
+    '39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids',
+    '40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd',
+    '41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw',
+  ].join('\n');
+
+  it('a hybrid host is v1, each controller where its hierarchy is mounted', () => {
+    const host = parseCgroupHost(hybrid, () => '');
+    expect(host).toEqual({
+      version: 1,
+      mounts: { cpu: '/sys/fs/cgroup/cpu,cpuacct', cpuacct: '/sys/fs/cgroup/cpu,cpuacct', cpuset: '/sys/fs/cgroup/cpuset', memory: '/sys/fs/cgroup/memory', pids: '/sys/fs/cgroup/pids' },
+    });
+    expect(cgroupDirs(host, 'tsrun/abc').memory).toBe('/sys/fs/cgroup/memory/tsrun/abc');
+  });
+
+  it('a unified /sys/fs/cgroup is v2', () => {
+    const host = parseCgroupHost('25 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate', () => 'cpuset cpu io memory pids\n');
+    expect(host).toEqual({ version: 2, root: '/sys/fs/cgroup', controllers: ['cpuset', 'cpu', 'io', 'memory', 'pids'] });
+    expect(cgroupDirs(host, 'tsrun/abc').pids).toBe('/sys/fs/cgroup/tsrun/abc');
+  });
+});
+
+describe('plans', () => {
+  const image = { architecture: 'amd64', os: 'linux', config: { Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: [] } } as unknown as OciImageConfig;
+
+  it('config.json carries cgroupsPath and resources; the plan carries cgroup and oomfile records', () => {
+    const spec = buildContainerSpec({
+      image,
+      options: { env: [], cmd: [], resources: { memory: 64 * MiB, pidsLimit: 5 } },
+      user: { uid: 0, gid: 0, additionalGids: [], home: '/root' },
+      hostname: 'box',
+      rootPath: '/m',
+      cgroupsPath: 'tsrun/abc',
+      files: { hosts: '/c/hosts', hostname: '/c/hostname', resolvConf: '/c/resolv.conf' },
+    });
+    expect(spec.linux.cgroupsPath).toBe('tsrun/abc');
+    expect(spec.linux.resources).toEqual({ memory: { limit: 64 * MiB, swap: 128 * MiB }, pids: { limit: 5 } });
+    const plan = buildLaunchPlan(spec, { mkcwd: true, isFileSource: () => false, cgroups: ['/cg/memory/tsrun/abc/cgroup.procs', '/cg/pids/tsrun/abc/cgroup.procs'], oomFile: '/cg/memory/tsrun/abc/memory.oom_control' });
+    const wire = encodePlan(plan).toString().split('\0');
+    expect(wire.slice(-8)).toEqual(['cgroup', '/cg/memory/tsrun/abc/cgroup.procs', 'cgroup', '/cg/pids/tsrun/abc/cgroup.procs', 'oomfile', '/cg/memory/tsrun/abc/memory.oom_control', 'end', '']);
+    const exec = encodeExecPlan({ join: { pid: 7, namespaces: ['mnt'] }, cgroups: ['/cg/pids/tsrun/abc/cgroup.procs'], env: [], args: ['sh'], cwd: '/', uid: 0, gid: 0, groups: [], rlimits: [], noNewPrivs: false });
+    expect(exec.toString().split('\0').slice(-4)).toEqual(['cgroup', '/cg/pids/tsrun/abc/cgroup.procs', 'end', '']);
+  });
+});
