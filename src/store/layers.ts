@@ -40,8 +40,8 @@ export function createLayer(p: StorePaths, cacheId: string, parentCacheId?: stri
   if (parentCacheId !== undefined) {
     const parentLower = readLower(p, parentCacheId);
     const chain = [`l/${readLinkId(p, parentCacheId)}`, ...parentLower];
-    if (chain.length >= MAX_LOWER_LAYERS) {
-      throw new RuntimeError(`too many layers: ${chain.length} lower layers, the kernel stacks at most ${MAX_LOWER_LAYERS - 1} under an upper layer`);
+    if (chain.length > MAX_LOWER_LAYERS) {
+      throw new RuntimeError(`too many layers: ${chain.length} lower layers, and an overlay stacks at most ${MAX_LOWER_LAYERS} (a container's init layer counts as one)`);
     }
     lower = chain.join(':');
   }

@@ -1,9 +1,10 @@
 import * as fs from 'node:fs';
 import { ConflictError, UsageError } from '../../errors.js';
 import { populateInitLayer } from '../../store/init-layer.js';
-import { createLayer } from '../../store/layers.js';
+import { createLayer, removeLayer } from '../../store/layers.js';
+import { removeTree } from '../../store/remove-tree.js';
 import { readImage, resolveImage } from '../../store/images.js';
-import { containerFile, initLayerId, layerDiff, storeLockFile } from '../../store/paths.js';
+import { containerDir, containerFile, initLayerId, layerDiff, storeLockFile } from '../../store/paths.js';
 import { NAME_PATTERN, generateName, newId } from '../../util/ids.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
 import { withLock } from '../../util/lock.js';
@@ -70,9 +71,17 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
     };
     ensureContainerDir(p, id);
     writeRecord(p, record);
-    createLayer(p, record.initLayerId, top.cacheId);
-    populateInitLayer(layerDiff(p, record.initLayerId));
-    createLayer(p, record.rwLayerId, record.initLayerId);
+    try {
+      createLayer(p, record.initLayerId, top.cacheId);
+      populateInitLayer(layerDiff(p, record.initLayerId));
+      createLayer(p, record.rwLayerId, record.initLayerId);
+    } catch (err) {
+      // Nothing ran yet: take back what was made (a crash here instead leaves it to rm -f).
+      removeLayer(p, record.rwLayerId);
+      removeLayer(p, record.initLayerId);
+      removeTree(containerDir(p, id));
+      throw err;
+    }
     return record;
   });
 
