@@ -1,16 +1,10 @@
 import type { Command } from 'commander';
+import type { ResourceFlags } from '../runtime/cgroups/limits.js';
 import type { ContextFactory } from './main.js';
 
 /** The cgroup commands: stats, top, update, and info (which reports the host's cgroups among the rest). */
 
-interface UpdateFlags {
-  memory?: string;
-  memorySwap?: string;
-  cpus?: string;
-  cpuShares?: string;
-  cpusetCpus?: string;
-  pidsLimit?: string;
-}
+type UpdateFlags = ResourceFlags;
 
 export function registerResources(program: Command, ctx: ContextFactory): void {
   program

@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
 import { parseMountFlag, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
-import { parseResourceFlags } from '../runtime/cgroups/limits.js';
+import { parseResourceFlags, type ResourceFlags } from '../runtime/cgroups/limits.js';
 import type { ContextFactory } from './main.js';
 import { registerVolume } from './volume.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
-interface RunFlags {
+interface RunFlags extends ResourceFlags {
   detach?: boolean;
   interactive?: boolean;
   tty?: boolean;
@@ -29,12 +29,6 @@ interface RunFlags {
   sysctl: string[];
   shmSize?: string;
   groupAdd: string[];
-  memory?: string;
-  memorySwap?: string;
-  cpus?: string;
-  cpuShares?: string;
-  cpusetCpus?: string;
-  pidsLimit?: string;
 }
 
 /** The flags `run` and `create` share, as docker's. */
