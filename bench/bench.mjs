@@ -181,6 +181,121 @@ function loadBench(big) {
   return m;
 }
 
+/** run -d sleep → exec true → stop → rm, one whole cycle a sample. */
+function cycleBench() {
+  let n = 0;
+  const table = {
+    tsrun: () => {
+      const name = `cyc${n++}`;
+      const t0 = process.hrtime.bigint();
+      sh(tsrunBin, [...tsrunBase, 'run', '-d', '--name', name, 'busybox', 'sleep', '100000']);
+      sh(tsrunBin, [...tsrunBase, 'exec', name, 'true']);
+      sh(tsrunBin, [...tsrunBase, 'stop', '-t', '0', name]);
+      sh(tsrunBin, [...tsrunBase, 'rm', name]);
+      return Number(process.hrtime.bigint() - t0) / 1e6;
+    },
+    'podman+runc': () => {
+      const name = `cyc${n++}`;
+      const t0 = process.hrtime.bigint();
+      sh('podman', [...podmanBase, '--runtime', 'runc', 'run', '-d', '--name', name, '--net', 'none', ...ulimits, 'busybox', 'sleep', '100000']);
+      sh('podman', [...podmanBase, 'exec', name, 'true']);
+      sh('podman', [...podmanBase, 'stop', '-t', '0', name]);
+      sh('podman', [...podmanBase, 'rm', name]);
+      return Number(process.hrtime.bigint() - t0) / 1e6;
+    },
+    runc: () => {
+      const id = `cyc${n++}`;
+      setBundleArgs(['sleep', '100000']);
+      const t0 = process.hrtime.bigint();
+      spawnSync('runc', ['run', '-d', '-b', bundle, id], { stdio: 'ignore' });
+      sh('runc', ['exec', id, 'true']);
+      sh('runc', ['kill', id, 'KILL']);
+      sh('runc', ['delete', '-f', id]);
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      setBundleArgs(['true']);
+      return ms;
+    },
+  };
+  return measure('detached cycle: run -d sleep, exec true, stop, rm', table, Math.max(3, Math.floor(RUNS / 2)));
+}
+
+/** Sum of VmRSS (MB) of the processes whose comm is one of `comms`: what supervising the containers costs. */
+function supervisorRssMb(comms) {
+  let kb = 0;
+  for (const p of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (comms.includes(fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim())) kb += rssKb(Number(p)) || 0;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return kb / 1024;
+}
+
+/** 100 sleeping containers started one after another, then removed: time per start, host memory while all run. */
+function densityBench(count = Number(process.env.BENCH_DENSITY ?? 100)) {
+  const results = {};
+  const starters = {
+    tsrun: (i) => sh(tsrunBin, [...tsrunBase, 'run', '-d', '--name', `d${i}`, 'busybox', 'sleep', '100000']),
+    'podman+runc': (i) => sh('podman', [...podmanBase, '--runtime', 'runc', 'run', '-d', '--name', `d${i}`, '--net', 'none', ...ulimits, 'busybox', 'sleep', '100000']),
+  };
+  const supervisors = { tsrun: ['tsrun:[monitor]'], 'podman+runc': ['conmon'] };
+  const removers = {
+    tsrun: (names) => sh(tsrunBin, [...tsrunBase, 'rm', '-f', ...names]),
+    'podman+runc': (names) => sh('podman', [...podmanBase, 'rm', '-f', '-t', '0', ...names]),
+  };
+  for (const [k, start] of Object.entries(starters)) {
+    const before = supervisorRssMb(supervisors[k]);
+    const times = [];
+    for (let i = 0; i < count; i++) {
+      const t0 = process.hrtime.bigint();
+      start(i);
+      times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    const usedMb = supervisorRssMb(supervisors[k]) - before;
+    removers[k](Array.from({ length: count }, (_, i) => `d${i}`));
+    const first = stats(times.slice(0, 10));
+    const last = stats(times.slice(-10));
+    results[`${k} start`] = stats(times);
+    results[`${k} first 10`] = first;
+    results[`${k} last 10`] = last;
+    results[`${k} supervisors' RSS for all, MB`] = stats([usedMb]);
+  }
+  return { name: `density: ${count} sleeping containers started one after another (ms per start; the monitors' or conmons' total RSS while all run)`, results };
+}
+
+/** run --rm true from images of 1, 10, 100, 128 and 499 layers (the init layer makes 500 lower dirs). */
+function depthBench() {
+  const results = {};
+  for (const depth of [1, 10, 100, 128, 499]) {
+    const dir = `${work}/deep-${depth}`;
+    fs.mkdirSync(`${dir}/blobs/sha256`, { recursive: true });
+    const blob = (bytes) => {
+      const hex = crypto.createHash('sha256').update(bytes).digest('hex');
+      fs.writeFileSync(`${dir}/blobs/sha256/${hex}`, bytes);
+      return { digest: `sha256:${hex}`, size: bytes.length };
+    };
+    const layers = [blob(fs.readFileSync(`${work}/img/busybox-rootfs.tar`))];
+    fs.mkdirSync(`${work}/deep-src`, { recursive: true });
+    for (let i = 1; i < depth; i++) {
+      fs.writeFileSync(`${work}/deep-src/layer`, `${i}\n`);
+      sh('tar', ['--mtime=@0', '--owner=0', '--group=0', '-cf', `${work}/deep-layer.tar`, '-C', `${work}/deep-src`, 'layer']);
+      layers.push(blob(fs.readFileSync(`${work}/deep-layer.tar`)));
+    }
+    const descs = layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...l }));
+    const config = blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: descs.map((d) => d.digest) } })));
+    const manifest = blob(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config }, layers: descs })));
+    fs.writeFileSync(`${dir}/oci-layout`, '{"imageLayoutVersion":"1.0.0"}');
+    fs.writeFileSync(`${dir}/index.json`, JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'io.containerd.image.name': `docker.io/library/deep:${depth}` } }] }));
+    sh(tsrunBin, [...tsrunBase, 'load', '-q', '-i', dir]);
+    const xs = [];
+    for (let i = 0; i < Math.max(3, Math.floor(RUNS / 3)); i++) xs.push(timed(tsrunBin, [...tsrunBase, 'run', '--rm', `deep:${depth}`, '/bin/true']));
+    results[`tsrun ${depth} layers`] = stats(xs);
+  }
+  return { name: 'run --rm true by image depth (Docker stops at 128; past a page of options tsrun uses fsconfig lowerdir+)', results };
+}
+
 const stats = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1], runs: s.length };
@@ -220,6 +335,15 @@ try {
   } finally {
     stopSleepers();
   }
+  const cycle = cycleBench();
+  print(cycle);
+  out.measurements.push(cycle);
+  const density = densityBench();
+  print(density);
+  out.measurements.push(density);
+  const depth = depthBench();
+  print(depth, 'ms');
+  out.measurements.push(depth);
   const load = loadBench(makeBigImage());
   print(load);
   out.measurements.push(load);
