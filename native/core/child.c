@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <linux/capability.h>
+#include <linux/seccomp.h>
 #include <sys/sysmacros.h>
 #include <termios.h>
 #include <unistd.h>
@@ -423,6 +424,17 @@ static int remount_root_readonly(void)
                NULL);
 }
 
+/* The plan's filter, checked for shape by the parser; the kernel checks the program. */
+static void install_seccomp(const struct ctr_plan *p, int errfd)
+{
+  /* child: async-signal-safe */
+  struct sock_fprog prog = { .len = (unsigned short)p->n_seccomp,
+                             .filter = (struct sock_filter *)p->seccomp };
+
+  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+    fail(errfd, CTR_STAGE_SECCOMP, 0, errno, NULL);
+}
+
 /* The rungs both ladders end with: limits, identity, cwd, fds, execve. */
 static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode_t host_umask)
 {
@@ -437,6 +449,11 @@ static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode
     if (syscall(SYS_prlimit64, 0, p->rlimits[i].resource, &p->rlimits[i].limit, NULL) < 0)
       fail(errfd, CTR_STAGE_RLIMIT, i, errno, NULL);
 
+  /* Without no_new_privs, installing a filter takes CAP_SYS_ADMIN, which is
+   * about to go: install it now, and every rung below runs under it (runc
+   * does the same). */
+  if (p->n_seccomp && !p->no_new_privs)
+    install_seccomp(p, errfd);
   if (p->has_caps) {
     drop_bounding(p, errfd);
     /* Without it, leaving uid 0 would empty the permitted set before capset. */
@@ -484,6 +501,9 @@ static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode
     wait_for_start(p, errfd, fifo);
   sigemptyset(&mask);
   sigprocmask(SIG_SETMASK, &mask, NULL);
+  /* Last: from here on only execve (and, on failure, write and exit_group) run. */
+  if (p->n_seccomp && p->no_new_privs)
+    install_seccomp(p, errfd);
   rc = exec_search(p->argv, p->env);
   fail(errfd, CTR_STAGE_EXEC, 0, rc, p->argv[0]);
 }

@@ -125,6 +125,35 @@ static int parse_mount_flags(const char *s, unsigned long *out)
   return 0;
 }
 
+static int hex_digit(char c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  return -1;
+}
+
+/* Lowercase hex of whole 8-byte instructions, copied as they are: TypeScript compiled them. */
+static int parse_seccomp(const char *s, struct ctr_plan *p)
+{
+  size_t len = strlen(s), i;
+  unsigned char *out = (unsigned char *)p->seccomp;
+
+  if (len == 0 || len % (2 * sizeof(struct sock_filter)) != 0 ||
+      len / 2 > sizeof p->seccomp)
+    return -1;
+  for (i = 0; i < len; i += 2) {
+    int h = hex_digit(s[i]), l = hex_digit(s[i + 1]);
+
+    if (h < 0 || l < 0)
+      return -1;
+    out[i / 2] = (unsigned char)(h << 4 | l);
+  }
+  p->n_seccomp = len / (2 * sizeof(struct sock_filter));
+  return 0;
+}
+
 static int parse_winsize(const char *s, unsigned short *out)
 {
   unsigned long v;
@@ -162,6 +191,7 @@ static void reset(struct ctr_plan *p)
   p->uid = p->gid = 0;
   p->umask = -1;
   p->no_new_privs = 0;
+  p->n_seccomp = 0;
   p->has_caps = 0;
   p->cap_last = -1;
   p->n_sysctls = 0;
@@ -267,6 +297,8 @@ static int record(struct ctr_plan *p, const char *kw, char **a)
     p->n_rlimits++;
   } else if (ctr_streq(kw, "nonewprivs")) {
     return parse_bool(a[0], &p->no_new_privs);
+  } else if (ctr_streq(kw, "seccomp")) {
+    return p->n_seccomp ? -1 : parse_seccomp(a[0], p);
   } else if (ctr_streq(kw, "caps")) {
     if (parse_mask(a[0], &p->caps.bounding) < 0 || parse_mask(a[1], &p->caps.effective) < 0 ||
         parse_mask(a[2], &p->caps.permitted) < 0 || parse_mask(a[3], &p->caps.inheritable) < 0 ||

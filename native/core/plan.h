@@ -44,6 +44,13 @@
  *                                                      capability sets as 64-bit masks (bit N =
  *                                                      capability N), decimal. Absent: the
  *                                                      process keeps the monitor's (all of them)
+ *   seccomp    <hex of a struct sock_filter[]>          the filter installed as the last rung before
+ *                                                      execve (after no_new_privs and close_range;
+ *                                                      without nonewprivs, before the capabilities
+ *                                                      are dropped, as installing it then needs
+ *                                                      CAP_SYS_ADMIN). 8 bytes an instruction in
+ *                                                      the kernel's layout, 1..4096 of them. Absent:
+ *                                                      no filter
  *   sysctl     <path under /proc/sys/> <value>         written after pivot_root, before the
  *                                                      read-only paths (run mode only)
  *   rootro     <0|1>                                   remount the root read-only after pivot_root
@@ -85,6 +92,7 @@
 
 #include <stddef.h>
 #include <sys/resource.h>
+#include <linux/filter.h>
 
 #define CTR_PLAN_MAX_BYTES (1u << 20)
 #define CTR_MAX_NS 8
@@ -100,6 +108,7 @@
 #define CTR_MAX_WINSIZE 65535
 #define CTR_MAX_SYSCTLS 64
 #define CTR_MAX_CGROUPS 16
+#define CTR_MAX_SECCOMP BPF_MAXINSNS
 
 struct ctr_mount {
   const char *dest, *type, *source, *data;
@@ -158,6 +167,8 @@ struct ctr_plan {
   struct ctr_rlimit rlimits[CTR_MAX_RLIMITS];
   size_t n_rlimits;
   int no_new_privs;
+  struct sock_filter seccomp[CTR_MAX_SECCOMP];
+  size_t n_seccomp; /* 0: no filter */
   int has_caps;
   struct ctr_caps caps;
   /* /proc/sys/kernel/cap_last_cap, read by the monitor before clone (not from the wire). */

@@ -79,6 +79,7 @@ enum ctr_stage {
   CTR_STAGE_SYSCTL = 35,     /* index: sysctl number; detail: its /proc/sys path */
   CTR_STAGE_ROOT_READONLY = 36, /* remounting / read-only */
   CTR_STAGE_CGROUP = 37,     /* monitor: moving the process into a cgroup; detail: the cgroup.procs path */
+  CTR_STAGE_SECCOMP = 38,    /* installing the seccomp filter (PR_SET_SECCOMP) */
 };
 
 struct ctr_report {

@@ -9,7 +9,7 @@
 #include "../core/plan.h"
 
 static struct ctr_plan plan;
-static char buf[8192];
+static char buf[1 << 17];
 static int failures;
 
 #define EXPECT(cond)                                                                               \
@@ -301,6 +301,37 @@ static void test_cgroup_records(void)
   expect_invalid(rel, "tsrun/a/cgroup.procs");
 }
 
+/* The seccomp record: hex of whole 8-byte instructions, copied byte for byte. */
+static void test_seccomp_record(void)
+{
+  static char big[(CTR_MAX_SECCOMP + 1) * 16 + 1];
+  /* ld [4]; ret ALLOW */
+  const char *two[] = { "root", "/r", "ns", "mnt", "arg", "x",
+                        "seccomp", "2000000004000000" "060000000000ff7f", "end", NULL };
+  const char *odd[] = { "seccomp", "20000000040000", "end", NULL };
+  const char *upper[] = { "seccomp", "060000000000FF7F", "end", NULL };
+  const char *empty[] = { "seccomp", "", "end", NULL };
+  const char *twice[] = { "seccomp", "060000000000ff7f", "seccomp", "060000000000ff7f", "end", NULL };
+  const char *too_big[] = { "seccomp", big, "end", NULL };
+  const char *bad;
+
+  EXPECT(parse(two, &bad) == 0 && ctr_plan_validate(&plan, &bad) == 0);
+  EXPECT(plan.n_seccomp == 2);
+  EXPECT(plan.seccomp[0].code == 0x20 && plan.seccomp[0].jt == 0 && plan.seccomp[0].jf == 0 &&
+         plan.seccomp[0].k == 4);
+  EXPECT(plan.seccomp[1].code == 0x06 && plan.seccomp[1].k == 0x7fff0000u);
+  expect_bad(odd, "seccomp");
+  expect_bad(upper, "seccomp");
+  expect_bad(empty, "seccomp");
+  expect_bad(twice, "seccomp");
+  memset(big, '0', sizeof big - 1);
+  expect_bad(too_big, "seccomp");
+  big[CTR_MAX_SECCOMP * 16] = '\0';
+  EXPECT(parse(too_big, &bad) == 0 && plan.n_seccomp == CTR_MAX_SECCOMP);
+  /* Absent: no filter. */
+  EXPECT(parse(odd + 2, &bad) == 0 && plan.n_seccomp == 0);
+}
+
 int main(void)
 {
   test_full_plan();
@@ -311,6 +342,7 @@ int main(void)
   test_parse_errors();
   test_validation();
   test_cgroup_records();
+  test_seccomp_record();
   if (failures)
     fprintf(stderr, "%d failure(s)\n", failures);
   return failures != 0;

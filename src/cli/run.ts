@@ -29,6 +29,7 @@ interface RunFlags extends ResourceFlags {
   sysctl: string[];
   shmSize?: string;
   groupAdd: string[];
+  securityOpt: string[];
 }
 
 /** The flags `run` and `create` share, as docker's. */
@@ -58,6 +59,7 @@ function containerFlags(cmd: Command): Command {
     .option('--sysctl <key=value>', 'set a namespaced kernel parameter (repeatable)', collect, [])
     .option('--shm-size <size>', 'size of /dev/shm (default 64m)')
     .option('--group-add <group>', 'add a supplementary group, by name or number (repeatable)', collect, [])
+    .option('--security-opt <opt>', 'seccomp=unconfined, seccomp=PROFILE.json, no-new-privileges[=false] (repeatable)', collect, [])
     .option('-m, --memory <bytes>', 'memory limit (e.g. 64m)')
     .option('--memory-swap <bytes>', 'memory plus swap limit (-1: unlimited swap; default twice --memory)')
     .option('--cpus <number>', 'number of CPUs (CFS quota over a 100 ms period)')
@@ -73,6 +75,7 @@ const request = (image: string, command: string[], o: RunFlags) => ({
   autoRemove: o.rm === true,
   interactive: o.interactive === true,
   env: o.env,
+  securityOpt: o.securityOpt,
   options: {
     workdir: o.workdir,
     user: o.user,

@@ -80,6 +80,7 @@ const STAGES: Record<number, string> = {
   35: 'writing sysctl %s',
   36: 'remounting the root filesystem read-only',
   37: 'moving the process into its cgroup %s',
+  38: 'installing the seccomp filter',
 };
 
 export const STAGE_EXEC = 23;

@@ -56,6 +56,33 @@ export interface OciLinux {
   /** Relative to each controller's mount (tsrun: "tsrun/<id>"). */
   cgroupsPath?: string;
   resources?: OciResources;
+  /** Absent: no filter (unconfined). */
+  seccomp?: OciSeccomp;
+}
+
+/** config-linux.md "Seccomp". */
+export interface OciSeccomp {
+  defaultAction: OciSeccompAction;
+  defaultErrnoRet?: number;
+  architectures?: string[];
+  syscalls?: { names: string[]; action: OciSeccompAction; errnoRet?: number; args?: OciSeccompArg[] }[];
+}
+
+export type OciSeccompAction =
+  | 'SCMP_ACT_KILL'
+  | 'SCMP_ACT_KILL_THREAD'
+  | 'SCMP_ACT_KILL_PROCESS'
+  | 'SCMP_ACT_TRAP'
+  | 'SCMP_ACT_ERRNO'
+  | 'SCMP_ACT_TRACE'
+  | 'SCMP_ACT_ALLOW'
+  | 'SCMP_ACT_LOG';
+
+export interface OciSeccompArg {
+  index: number;
+  value: number;
+  valueTwo?: number;
+  op: 'SCMP_CMP_NE' | 'SCMP_CMP_LT' | 'SCMP_CMP_LE' | 'SCMP_CMP_EQ' | 'SCMP_CMP_GE' | 'SCMP_CMP_GT' | 'SCMP_CMP_MASKED_EQ';
 }
 
 export type OciNamespaceType = 'pid' | 'network' | 'mount' | 'ipc' | 'uts' | 'user' | 'cgroup' | 'time';

@@ -20,6 +20,14 @@ export function inspectMounts(rec: ContainerRecord): Record<string, unknown>[] {
 
 const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
 
+/** docker's HostConfig.SecurityOpt: a profile file appears as its JSON. */
+function securityOpt(o: ContainerRecord['options']): string[] | null {
+  const out: string[] = [];
+  if (o.seccomp !== undefined) out.push(`seccomp=${o.seccomp === 'unconfined' ? o.seccomp : JSON.stringify(o.seccomp)}`);
+  if (o.noNewPrivileges !== undefined) out.push(`no-new-privileges=${o.noNewPrivileges}`);
+  return out.length ? out : null;
+}
+
 export function inspectHostConfig(rec: ContainerRecord): Record<string, unknown> {
   const o = rec.options;
   const limit = (n: number) => (n >= RLIM_INFINITY_JSON / 2 ? -1 : n);
@@ -30,6 +38,7 @@ export function inspectHostConfig(rec: ContainerRecord): Record<string, unknown>
     GroupAdd: o.groupAdd ?? null,
     Privileged: o.privileged === true,
     ReadonlyRootfs: o.readOnly === true,
+    SecurityOpt: securityOpt(o),
     ShmSize: o.shmSize ?? DEFAULT_SHM_SIZE,
     Sysctls: o.sysctls ?? null,
     Ulimits: o.ulimits ? o.ulimits.map((u) => ({ Name: u.name, Hard: limit(u.hard), Soft: limit(u.soft) })) : null,

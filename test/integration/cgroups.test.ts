@@ -122,7 +122,7 @@ describe('cgroups', () => {
 
     const info = s.ok(['info']);
     expect(info).toContain(`Cgroup Version: ${host.version}\n`);
-    expect(info).toMatch(/^Seccomp: .*not enforced by tsrun yet/m);
+    expect(info).toMatch(/^Seccomp: supported; containers get docker's default profile/m);
     expect(info).toContain(`Root Dir: ${s.root}\n`);
   });
 });

@@ -6,7 +6,7 @@ import type { Context } from '../context.js';
 import { launchMonitor, proxySignals, waitForMonitor } from '../monitor.js';
 import { expandEnvFlags, mergeEnv } from '../plan/container-spec.js';
 import { planCapabilities, processCapabilities } from '../plan/capabilities.js';
-import { checkWorkingDir, encodeExecPlan, planRlimits, type ExecPlan } from '../plan/launch-plan.js';
+import { checkWorkingDir, encodeExecPlan, planRlimits, planSeccomp, type ExecPlan } from '../plan/launch-plan.js';
 import { resolveUser } from '../plan/user.js';
 import { readAccountFiles } from '../rootfs-files.js';
 import { readRecord } from '../state/record.js';
@@ -60,6 +60,7 @@ export async function execInContainer(ctx: Context, id: string, req: ExecRequest
     rlimits: planRlimits(proc),
     noNewPrivs: proc.noNewPrivileges ?? false,
     capabilities: caps ? planCapabilities(caps) : undefined,
+    seccomp: planSeccomp(spec),
     attach: !req.detach,
     stdin: req.interactive && !req.detach,
     tty: req.tty,

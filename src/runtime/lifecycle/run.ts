@@ -1,4 +1,6 @@
+import * as fs from 'node:fs';
 import type { Context } from '../context.js';
+import { parseSecurityOpts } from '../plan/run-flags.js';
 import { type RunOptions, expandEnvFlags } from '../plan/container-spec.js';
 import { createContainer } from './create.js';
 import { removeContainer } from './remove.js';
@@ -12,7 +14,15 @@ export interface RunRequest {
   interactive: boolean;
   env: string[];
   options: Omit<RunOptions, 'env'>;
+  /** --security-opt values (a seccomp profile file is read here). */
+  securityOpt?: string[];
 }
+
+const recordOptions = (req: Omit<RunRequest, 'detach'>): RunOptions => ({
+  ...req.options,
+  ...parseSecurityOpts(req.securityOpt ?? [], (f) => fs.readFileSync(f, 'utf8')),
+  env: expandEnvFlags(req.env, process.env),
+});
 
 /**
  * `run` = create + start. Detached, it prints the id and returns once the
@@ -20,7 +30,7 @@ export interface RunRequest {
  * foreground it returns the container's exit code, removing it with --rm.
  */
 export async function runCommand(ctx: Context, req: RunRequest): Promise<number> {
-  const options: RunOptions = { ...req.options, env: expandEnvFlags(req.env, process.env) };
+  const options = recordOptions(req);
   const rec = await createContainer(ctx, { image: req.image, name: req.name, options, autoRemove: req.autoRemove });
   try {
     const started = await startContainer(ctx, rec.id, { mode: req.detach ? 'detached' : 'foreground', stdin: req.interactive && !req.detach });
@@ -39,7 +49,7 @@ export async function runCommand(ctx: Context, req: RunRequest): Promise<number>
 
 /** `create`: the container set up completely, its init waiting before execve until `start`. */
 export async function createCommand(ctx: Context, req: Omit<RunRequest, 'detach'>): Promise<string> {
-  const options: RunOptions = { ...req.options, env: expandEnvFlags(req.env, process.env) };
+  const options = recordOptions(req);
   const rec = await createContainer(ctx, { image: req.image, name: req.name, options, autoRemove: req.autoRemove });
   try {
     await startContainer(ctx, rec.id, { mode: 'created' });

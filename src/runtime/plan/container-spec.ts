@@ -9,7 +9,8 @@ import {
 } from '../../oci/spec.js';
 import { hostBoundingCapabilities, processCapabilities, tweakCapabilities } from './capabilities.js';
 import { checkWorkingDir } from './launch-plan.js';
-import { type MountSpec, type Ulimit, ULIMIT_TYPES } from './run-flags.js';
+import { type MountSpec, type SecurityOptions, type Ulimit, ULIMIT_TYPES } from './run-flags.js';
+import { DEFAULT_SECCOMP_PROFILE, resolveSeccompProfile } from './seccomp.js';
 import type { ResolvedUser } from './user.js';
 import { type ResourceOptions, ociResources } from '../cgroups/limits.js';
 
@@ -20,7 +21,7 @@ import { type ResourceOptions, ociResources } from '../cgroups/limits.js';
 
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-export interface RunOptions {
+export interface RunOptions extends SecurityOptions {
   /** -e K=V (or K to take the value from tsrun's environment). */
   env: string[];
   workdir?: string;
@@ -154,6 +155,7 @@ export function buildContainerSpec(input: ContainerSpecInput): OciSpec {
   const host = input.hostCapabilities ?? (() => hostBoundingCapabilities());
   const caps = tweakCapabilities({ add: options.capAdd, drop: options.capDrop, privileged, host });
   const shmSize = options.shmSize ?? DEFAULT_SHM_SIZE;
+  const seccomp = containerSeccomp(options, caps);
 
   const defaults: OciMount[] = [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
@@ -190,7 +192,7 @@ export function buildContainerSpec(input: ContainerSpecInput): OciSpec {
       env,
       cwd,
       ...(rlimits.length ? { rlimits } : {}),
-      noNewPrivileges: true,
+      noNewPrivileges: options.noNewPrivileges !== false,
       capabilities: processCapabilities(caps, user.uid),
     },
     root: { path: input.rootPath, readonly: options.readOnly === true },
@@ -202,8 +204,21 @@ export function buildContainerSpec(input: ContainerSpecInput): OciSpec {
       readonlyPaths: privileged ? [] : DEFAULT_READONLY_PATHS,
       rootfsPropagation: 'rslave',
       ...(options.sysctls && Object.keys(options.sysctls).length ? { sysctl: { ...options.sysctls } } : {}),
+      ...(seccomp ? { seccomp } : {}),
       ...(input.cgroupsPath !== undefined ? { cgroupsPath: input.cgroupsPath } : {}),
       ...(options.resources && Object.keys(options.resources).length ? { resources: ociResources(options.resources) } : {}),
     },
   };
+}
+
+/**
+ * moby's rule: unconfined when asked, or privileged; otherwise the given
+ * profile or the default, resolved against the container's capabilities.
+ * The default profile with CAP_SYS_ADMIN is no filter either: docker's would
+ * allow nearly everything that capability guards (mount, unshare, setns...).
+ */
+export function containerSeccomp(options: Pick<RunOptions, 'seccomp' | 'privileged'>, caps: string[]) {
+  if (options.seccomp === 'unconfined' || options.privileged) return undefined;
+  if (options.seccomp === undefined && caps.includes('CAP_SYS_ADMIN')) return undefined;
+  return resolveSeccompProfile(options.seccomp ?? DEFAULT_SECCOMP_PROFILE, caps);
 }

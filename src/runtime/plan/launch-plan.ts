@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { UsageError } from '../../errors.js';
 import { DEFAULT_DEVICES, DEFAULT_DEV_SYMLINKS, type OciMount, type OciProcess, type OciSpec } from '../../oci/spec.js';
 import { type PlanCapabilities, planCapabilities } from './capabilities.js';
+import { compileSeccomp, encodeBpf } from './seccomp.js';
 
 /**
  * The launch plan: the OCI spec with every decision made, in the shape the
@@ -88,6 +89,8 @@ export interface ProcessPlan {
   noNewPrivs: boolean;
   /** Absent: the process keeps every capability the monitor has. */
   capabilities?: PlanCapabilities;
+  /** A compiled seccomp filter (struct sock_filter[]); absent: none. */
+  seccomp?: Buffer;
 }
 
 export type NamespaceName = 'mnt' | 'pid' | 'uts' | 'ipc' | 'net' | 'cgroup';
@@ -305,6 +308,7 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     rlimits,
     noNewPrivs: proc.noNewPrivileges ?? false,
     capabilities: proc.capabilities ? planCapabilities(proc.capabilities) : undefined,
+    seccomp: planSeccomp(spec),
     sysctls,
     rootReadonly: spec.root.readonly === true,
     loopback: namespaces.includes('net'),
@@ -320,6 +324,11 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     cgroups: extras.cgroups,
     oomFile: extras.oomFile,
   };
+}
+
+/** linux.seccomp compiled for the child (native/core/child.c installs it). */
+export function planSeccomp(spec: Pick<OciSpec, 'linux'>): Buffer | undefined {
+  return spec.linux.seccomp ? encodeBpf(compileSeccomp(spec.linux.seccomp)) : undefined;
 }
 
 /** A process's rlimits for the plan: RLIM_INFINITY (2^64-1, or anything from 2^63 as a JS number) becomes -1. */
@@ -407,6 +416,7 @@ function encodeProcess(rec: Rec, p: ProcessPlan): void {
   rec('nonewprivs', p.noNewPrivs ? 1 : 0);
   const c = p.capabilities;
   if (c) rec('caps', ...[c.bounding, c.effective, c.permitted, c.inheritable, c.ambient].map((m) => m.toString()));
+  if (p.seccomp) rec('seccomp', p.seccomp.toString('hex'));
 }
 
 function encodeIo(rec: Rec, io: PlanIo): void {

@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { UsageError } from '../../errors.js';
 import { RLIM_INFINITY_JSON } from '../../oci/spec.js';
 import { checkContainerPath } from './launch-plan.js';
+import { type SeccompProfile, parseSeccompProfile } from './seccomp.js';
 
 /**
  * The isolation flags of `run`/`create`, parsed as docker parses them, into
@@ -258,4 +259,47 @@ export function parseSysctl(spec: string): [key: string, value: string] {
   const eq = spec.indexOf('=');
   if (eq <= 0) throw new UsageError(`invalid sysctl: ${spec} (KEY=VALUE)`);
   return [spec.slice(0, eq), spec.slice(eq + 1)];
+}
+
+/** What `--security-opt` sets in the container record. */
+export interface SecurityOptions {
+  /** "unconfined": no filter; a profile: that one instead of the default. */
+  seccomp?: 'unconfined' | SeccompProfile;
+  /** false: the process may gain privileges through execve (setuid files); default true. */
+  noNewPrivileges?: boolean;
+}
+
+/**
+ * `--security-opt seccomp=unconfined|FILE`, `no-new-privileges[=true|false]`
+ * (docker's forms, `:` also accepted as the separator). FILE is read with
+ * readFile and checked now, as docker's client does. apparmor and label are
+ * accepted and ignored: tsrun applies no LSM profile.
+ */
+export function parseSecurityOpts(specs: string[], readFile: (file: string) => string): SecurityOptions {
+  const out: SecurityOptions = {};
+  for (const spec of specs) {
+    const m = /^([a-z-]+)(?:[=:](.*))?$/s.exec(spec);
+    const key = m?.[1];
+    const value = m?.[2];
+    if (key === 'no-new-privileges') {
+      out.noNewPrivileges = parseBool('no-new-privileges', value);
+    } else if (key === 'seccomp' && value !== undefined && value !== '') {
+      if (value === 'unconfined') {
+        out.seccomp = 'unconfined';
+      } else {
+        let text: string;
+        try {
+          text = readFile(value);
+        } catch (e) {
+          throw new UsageError(`opening seccomp profile (${value}) failed: ${(e as Error).message}`);
+        }
+        out.seccomp = parseSeccompProfile(text, `seccomp profile ${value}`);
+      }
+    } else if ((key === 'apparmor' || key === 'label') && value !== undefined) {
+      continue;
+    } else {
+      throw new UsageError(`invalid --security-opt: ${spec}`);
+    }
+  }
+  return out;
 }
