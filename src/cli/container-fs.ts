@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { ContextFactory } from './main.js';
+import { repeatable } from './options.js';
 
 /** diff, commit and export: reading a container's filesystem back. */
 export function registerContainerFs(program: Command, ctx: ContextFactory): void {
@@ -21,11 +22,11 @@ export function registerContainerFs(program: Command, ctx: ContextFactory): void
     .argument('[repository]', 'REPO[:TAG] for the new image')
     .option('-a, --author <author>', 'author (e.g. "Jane Doe <jane@example.com>")')
     .option('-m, --message <message>', 'commit message')
-    .option('-c, --change <instruction>', 'apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, WORKDIR, VOLUME)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .addOption(repeatable('-c, --change <instruction>', 'apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, WORKDIR, VOLUME)'))
     .option('-p, --pause', 'accepted for compatibility: tsrun does not pause the container', true)
-    .action(async (ref: string, repo: string | undefined, o: { author?: string; message?: string; change: string[] }) => {
+    .action(async (ref: string, repo: string | undefined, o: { author?: string; message?: string; change?: string[] }) => {
       const [{ commitContainer }, { parseChange }] = await Promise.all([import('../store/commit.js'), import('../store/changes.js')]);
-      const id = await commitContainer(ctx(), { container: ref, repoTag: repo, author: o.author, message: o.message, changes: o.change.map(parseChange) });
+      const id = await commitContainer(ctx(), { container: ref, repoTag: repo, author: o.author, message: o.message, changes: (o.change ?? []).map(parseChange) });
       process.stdout.write(`${id}\n`);
     });
 

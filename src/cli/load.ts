@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
 import type { ContextFactory } from './main.js';
+import { repeatable } from './options.js';
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
 
 export function registerLoad(program: Command, ctx: ContextFactory): void {
   program
@@ -27,15 +25,15 @@ export function registerLoad(program: Command, ctx: ContextFactory): void {
     .description('Create a one-layer image from a root filesystem tarball (plain, gzip or zstd), like docker import')
     .argument('<file>', 'the tarball, or - for standard input')
     .argument('[reference]', 'name for the new image')
-    .option('-c, --change <instruction>', 'apply a Dockerfile instruction to the config (CMD, ENTRYPOINT, ENV, LABEL, USER, WORKDIR, STOPSIGNAL)', collect, [])
+    .addOption(repeatable('-c, --change <instruction>', 'apply a Dockerfile instruction to the config (CMD, ENTRYPOINT, ENV, LABEL, USER, WORKDIR, STOPSIGNAL)'))
     .option('-m, --message <text>', 'history comment (default "Imported from FILE")')
-    .action(async (file: string, reference: string | undefined, o: { change: string[]; message?: string }) => {
+    .action(async (file: string, reference: string | undefined, o: { change?: string[]; message?: string }) => {
       const { importImage } = await import('../store/load-images.js');
       const id = await importImage(ctx(), {
         input: file,
         ref: reference,
         message: o.message,
-        changes: o.change,
+        changes: o.change ?? [],
         progress: () => undefined,
       });
       process.stdout.write(`${id}\n`);

@@ -2,9 +2,8 @@ import type { Command } from 'commander';
 import { parseMountFlag, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
 import { parseResourceFlags, type ResourceFlags } from '../runtime/cgroups/limits.js';
 import type { ContextFactory } from './main.js';
+import { repeatable } from './options.js';
 import { registerVolume } from './volume.js';
-
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 interface RunFlags extends ResourceFlags {
   detach?: boolean;
@@ -13,23 +12,23 @@ interface RunFlags extends ResourceFlags {
   rm?: boolean;
   init?: boolean;
   name?: string;
-  env: string[];
+  env?: string[];
   workdir?: string;
   user?: string;
   hostname?: string;
   entrypoint?: string;
-  volume: string[];
-  mount: string[];
-  tmpfs: string[];
-  capAdd: string[];
-  capDrop: string[];
+  volume?: string[];
+  mount?: string[];
+  tmpfs?: string[];
+  capAdd?: string[];
+  capDrop?: string[];
   privileged?: boolean;
   readOnly?: boolean;
-  ulimit: string[];
-  sysctl: string[];
+  ulimit?: string[];
+  sysctl?: string[];
   shmSize?: string;
-  groupAdd: string[];
-  securityOpt: string[];
+  groupAdd?: string[];
+  securityOpt?: string[];
 }
 
 /** The flags `run` and `create` share, as docker's. */
@@ -43,23 +42,23 @@ function containerFlags(cmd: Command): Command {
     .option('--rm', 'remove the container when it exits')
     .option('--init', 'run a tiny init as PID 1 that forwards signals and reaps orphans')
     .option('--name <name>', 'name the container')
-    .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
+    .addOption(repeatable('-e, --env <KEY=VALUE>', 'set an environment variable'))
     .option('-w, --workdir <dir>', 'working directory inside the container (created if missing)')
     .option('-u, --user <user[:group]>', 'user name or uid, and optionally group name or gid')
     .option('-h, --hostname <name>', 'container hostname (default: the short id)')
     .option('--entrypoint <cmd>', 'override the image\'s Entrypoint ("" clears it)')
-    .option('-v, --volume <[src:]dst[:opts]>', 'bind a host path or a named volume (no src: an anonymous volume); opts ro, rw (repeatable)', collect, [])
-    .option('--mount <type=...,source=...,target=...>', 'bind, volume or tmpfs mount (repeatable)', collect, [])
-    .option('--tmpfs <path[:opts]>', 'mount a tmpfs (repeatable)', collect, [])
-    .option('--cap-add <cap>', 'add a Linux capability, or ALL (repeatable)', collect, [])
-    .option('--cap-drop <cap>', 'drop a Linux capability, or ALL (repeatable)', collect, [])
+    .addOption(repeatable('-v, --volume <[src:]dst[:opts]>', 'bind a host path or a named volume (no src: an anonymous volume); opts ro, rw'))
+    .addOption(repeatable('--mount <type=...,source=...,target=...>', 'bind, volume or tmpfs mount'))
+    .addOption(repeatable('--tmpfs <path[:opts]>', 'mount a tmpfs'))
+    .addOption(repeatable('--cap-add <cap>', 'add a Linux capability, or ALL'))
+    .addOption(repeatable('--cap-drop <cap>', 'drop a Linux capability, or ALL'))
     .option('--privileged', 'every capability, no masked /proc paths, /sys writable')
     .option('--read-only', 'mount the root filesystem read-only (tmpfs on /run, /tmp, /var/tmp)')
-    .option('--ulimit <name=soft[:hard]>', 'set a resource limit (repeatable)', collect, [])
-    .option('--sysctl <key=value>', 'set a namespaced kernel parameter (repeatable)', collect, [])
+    .addOption(repeatable('--ulimit <name=soft[:hard]>', 'set a resource limit'))
+    .addOption(repeatable('--sysctl <key=value>', 'set a namespaced kernel parameter'))
     .option('--shm-size <size>', 'size of /dev/shm (default 64m)')
-    .option('--group-add <group>', 'add a supplementary group, by name or number (repeatable)', collect, [])
-    .option('--security-opt <opt>', 'seccomp=unconfined, seccomp=PROFILE.json, no-new-privileges[=false] (repeatable)', collect, [])
+    .addOption(repeatable('--group-add <group>', 'add a supplementary group, by name or number'))
+    .addOption(repeatable('--security-opt <opt>', 'seccomp=unconfined, seccomp=PROFILE.json, no-new-privileges[=false]'))
     .option('-m, --memory <bytes>', 'memory limit (e.g. 64m)')
     .option('--memory-swap <bytes>', 'memory plus swap limit (-1: unlimited swap; default twice --memory)')
     .option('--cpus <number>', 'number of CPUs (CFS quota over a 100 ms period)')
@@ -74,8 +73,8 @@ const request = (image: string, command: string[], o: RunFlags) => ({
   name: o.name,
   autoRemove: o.rm === true,
   interactive: o.interactive === true,
-  env: o.env,
-  securityOpt: o.securityOpt,
+  env: o.env ?? [],
+  securityOpt: o.securityOpt ?? [],
   options: {
     workdir: o.workdir,
     user: o.user,
@@ -90,17 +89,17 @@ const request = (image: string, command: string[], o: RunFlags) => ({
 
 /** The isolation flags as RunOptions fields; only those given, so a record stays small. */
 function isolation(o: RunFlags) {
-  const mounts = [...o.volume.map(parseVolumeFlag), ...o.mount.map(parseMountFlag), ...o.tmpfs.map(parseTmpfsFlag)];
+  const mounts = [...(o.volume ?? []).map(parseVolumeFlag), ...(o.mount ?? []).map(parseMountFlag), ...(o.tmpfs ?? []).map(parseTmpfsFlag)];
   return {
     ...(mounts.length ? { mounts } : {}),
-    ...(o.capAdd.length ? { capAdd: o.capAdd } : {}),
-    ...(o.capDrop.length ? { capDrop: o.capDrop } : {}),
+    ...(o.capAdd ? { capAdd: o.capAdd } : {}),
+    ...(o.capDrop ? { capDrop: o.capDrop } : {}),
     ...(o.privileged ? { privileged: true } : {}),
     ...(o.readOnly ? { readOnly: true } : {}),
-    ...(o.ulimit.length ? { ulimits: o.ulimit.map(parseUlimit) } : {}),
-    ...(o.sysctl.length ? { sysctls: Object.fromEntries(o.sysctl.map(parseSysctl)) } : {}),
+    ...(o.ulimit ? { ulimits: o.ulimit.map(parseUlimit) } : {}),
+    ...(o.sysctl ? { sysctls: Object.fromEntries(o.sysctl.map(parseSysctl)) } : {}),
     ...(o.shmSize !== undefined ? { shmSize: parseShmSize(o.shmSize) } : {}),
-    ...(o.groupAdd.length ? { groupAdd: o.groupAdd } : {}),
+    ...(o.groupAdd ? { groupAdd: o.groupAdd } : {}),
     ...resources(o),
   };
 }
@@ -134,11 +133,11 @@ export function registerRun(program: Command, ctx: ContextFactory): void {
     .option('-d, --detach', 'run in the background')
     .option('-i, --interactive', 'keep stdin attached')
     .option('-t, --tty', 'allocate a pseudo-terminal')
-    .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
+    .addOption(repeatable('-e, --env <KEY=VALUE>', 'set an environment variable'))
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('-u, --user <user[:group]>', 'user name or uid, and optionally group name or gid')
     .passThroughOptions()
-    .action(async (ref: string, command: string[], o: { detach?: boolean; interactive?: boolean; tty?: boolean; env: string[]; workdir?: string; user?: string }) => {
+    .action(async (ref: string, command: string[], o: { detach?: boolean; interactive?: boolean; tty?: boolean; env?: string[]; workdir?: string; user?: string }) => {
       const [{ findContainer }, { execInContainer }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/lifecycle/exec.js')]);
       const c = ctx();
       const code = await execInContainer(c, findContainer(c.paths, ref).id, {
@@ -146,7 +145,7 @@ export function registerRun(program: Command, ctx: ContextFactory): void {
         detach: o.detach === true,
         interactive: o.interactive === true,
         tty: o.tty === true,
-        env: o.env,
+        env: o.env ?? [],
         workdir: o.workdir,
         user: o.user,
       });

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { ContextFactory } from './main.js';
+import { repeatable } from './options.js';
 
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** `tsrun volume create|ls|rm|inspect`, with docker's output. */
 export function registerVolume(program: Command, ctx: ContextFactory): void {
@@ -11,10 +11,10 @@ export function registerVolume(program: Command, ctx: ContextFactory): void {
     .command('create')
     .description('Create a volume (a generated name when none is given)')
     .argument('[name]')
-    .option('--label <key=value>', 'set metadata on the volume (repeatable)', collect, [])
-    .action(async (name: string | undefined, o: { label: string[] }) => {
+    .addOption(repeatable('--label <key=value>', 'set metadata on the volume'))
+    .action(async (name: string | undefined, o: { label?: string[] }) => {
       const { createNamedVolume } = await import('../runtime/volumes.js');
-      const labels = Object.fromEntries(o.label.map((l) => (l.includes('=') ? [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] : [l, ''])));
+      const labels = Object.fromEntries((o.label ?? []).map((l) => (l.includes('=') ? [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] : [l, ''])));
       const v = await createNamedVolume(ctx(), name, labels);
       process.stdout.write(`${v.name}\n`);
     });
