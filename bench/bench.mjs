@@ -350,6 +350,7 @@ try {
   const file = path.join(repo, 'bench/results.json');
   fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
   process.stdout.write(`\nwrote ${path.relative(process.cwd(), file)}\n`);
+  await import('./chart.mjs');
 } catch (err) {
   process.stderr.write(`bench: ${err.message}\n`);
   exitCode = 1;
