@@ -9,13 +9,7 @@ import * as path from 'node:path';
 export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o644): void {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = fs.openSync(tmp, 'w', mode);
-  try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+  writeSynced(tmp, 'w', data, mode);
   fs.renameSync(tmp, file);
   fsyncDir(dir);
 }
@@ -51,7 +45,11 @@ export function readJsonIfExists<T>(file: string): T | undefined {
  * nothing when there is no old content to protect.
  */
 export function writeNewFileSynced(file: string, data: string | Buffer, mode = 0o644): void {
-  const fd = fs.openSync(file, 'wx', mode);
+  writeSynced(file, 'wx', data, mode);
+}
+
+function writeSynced(file: string, flags: 'w' | 'wx', data: string | Buffer, mode: number): void {
+  const fd = fs.openSync(file, flags, mode);
   try {
     fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
     fs.fsyncSync(fd);

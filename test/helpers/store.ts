@@ -2,7 +2,7 @@ import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { loadNative } from '../../src/native/binding.js';
 
 export const repo = path.resolve(import.meta.dirname, '../..');
@@ -114,4 +114,17 @@ export async function until(fn: () => boolean, timeoutMs = 10_000): Promise<void
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * A TestStore for a whole test file, with the given fixture images loaded
+ * before its tests and everything cleaned up after them.
+ */
+export function storeForFile(...images: ('busybox' | 'hello-world-v1')[]): TestStore {
+  const store = new TestStore();
+  beforeAll(() => {
+    for (const image of images) store.loadFixture(image);
+  });
+  afterAll(() => store.cleanup());
+  return store;
 }

@@ -1,18 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestStore, tsrunBin, until } from '../helpers/store.js';
+import { describe, expect, it } from 'vitest';
+import { storeForFile, tsrunBin, until } from '../helpers/store.js';
 
-let s: TestStore;
-
-beforeAll(() => {
-  s = new TestStore();
-  s.loadFixture('busybox');
-  s.loadFixture('hello-world-v1');
-});
-afterAll(() => s.cleanup());
-
+const s = storeForFile('busybox', 'hello-world-v1');
 
 const zombiesIn = (pidOfInit: number): number =>
   fs

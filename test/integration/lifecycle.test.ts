@@ -1,18 +1,10 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestStore, tsrunBin, until } from '../helpers/store.js';
+import { describe, expect, it } from 'vitest';
+import { storeForFile, tsrunBin, until } from '../helpers/store.js';
 
-let s: TestStore;
-
-beforeAll(() => {
-  s = new TestStore();
-  s.loadFixture('busybox');
-  s.loadFixture('hello-world-v1');
-});
-afterAll(() => s.cleanup());
-
+const s = storeForFile('busybox', 'hello-world-v1');
 
 const upper = (name: string) => s.inspect(name).GraphDriver.Data.UpperDir as string;
 const runtimeOf = (name: string) => JSON.parse(fs.readFileSync(path.join(s.runroot, 'containers', s.inspect(name).Id, 'runtime.json'), 'utf8'));

@@ -2,18 +2,10 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestStore, until } from '../helpers/store.js';
+import { describe, expect, it } from 'vitest';
+import { storeForFile, until } from '../helpers/store.js';
 
-let s: TestStore;
-
-beforeAll(() => {
-  s = new TestStore();
-  s.loadFixture('busybox');
-  s.loadFixture('hello-world-v1');
-});
-afterAll(() => s.cleanup());
-
+const s = storeForFile('busybox', 'hello-world-v1');
 
 function walk(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
