@@ -48,9 +48,10 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
   const rec = await withLock(ctx.native, storeLockFile(p), () => {
     // Under the store lock an rmi cannot take the layers away between here and the init layer.
     readImage(p, image.id);
-    const taken = new Set(listContainers(p).map((c) => c.name));
+    const existing = listContainers(p);
+    const taken = new Set(existing.map((c) => c.name));
     if (req.name !== undefined && taken.has(req.name)) {
-      const owner = listContainers(p).find((c) => c.name === req.name)!;
+      const owner = existing.find((c) => c.name === req.name)!;
       throw new ConflictError(`the container name "${req.name}" is already in use by container ${owner.id.slice(0, 12)}; remove it or pick another name`);
     }
     const record: ContainerRecord = {
