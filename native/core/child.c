@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -55,7 +56,7 @@ static void close_keep_errno(int fd)
  * exit, read its output or unmount its root, and a start cut short (a
  * killed CLI that then kills the monitor, or a created container whose
  * monitor is gone) leaves no orphan. */
-static void reset_signals(void)
+static void reset_signals(const struct ctr_plan *p)
 {
   /* child: async-signal-safe */
   struct sigaction sa = { .sa_handler = SIG_DFL };
@@ -64,7 +65,9 @@ static void reset_signals(void)
   sigemptyset(&sa.sa_mask);
   for (sig = 1; sig < NSIG; sig++)
     sigaction(sig, &sa, NULL);
-  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  /* Detached, the monitor leaves on purpose and the caller's subreaper adopts us. */
+  if (!p->detach)
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 }
 
 static int loopback_up(void)
@@ -143,23 +146,38 @@ static int pivot(int rootfd)
   return chdir("/");
 }
 
-/* execvp's search without its allocation; returns the errno execvp would give. */
-static int exec_search(char *const argv[], char *const envp[])
+/* execve, or with `dry` only whether execve could run it: 0 or an errno. */
+static int try_exec(const char *file, char *const argv[], char *const envp[], int dry)
+{
+  /* child: async-signal-safe */
+  struct stat st;
+
+  if (!dry) {
+    execve(file, argv, envp);
+    return errno;
+  }
+  if (stat(file, &st) < 0)
+    return errno;
+  if (!S_ISREG(st.st_mode))
+    return EACCES;
+  return faccessat(AT_FDCWD, file, X_OK, AT_EACCESS) < 0 ? errno : 0;
+}
+
+/* execvp's search without its allocation; returns the errno execvp would
+ * give. With `dry`, returns 0 instead of executing what it found. */
+static int exec_search(char *const argv[], char *const envp[], int dry)
 {
   /* child: async-signal-safe */
   char buf[PATH_MAX];
   const char *file = argv[0], *path = DEFAULT_PATH, *s;
   size_t flen = ctr_strlen(file), i;
-  int eacces = 0;
+  int eacces = 0, rc;
 
   if (flen == 0)
     return ENOENT;
-  for (s = file; *s; s++) {
-    if (*s == '/') {
-      execve(file, argv, envp);
-      return errno;
-    }
-  }
+  for (s = file; *s; s++)
+    if (*s == '/')
+      return try_exec(file, argv, envp, dry);
   for (i = 0; envp[i]; i++) {
     if (envp[i][0] == 'P' && envp[i][1] == 'A' && envp[i][2] == 'T' && envp[i][3] == 'H' &&
         envp[i][4] == '=') {
@@ -180,8 +198,10 @@ static int exec_search(char *const argv[], char *const envp[])
       if (n)
         buf[n++] = '/';
       ctr_strlcpy(buf + n, file, sizeof buf - n);
-      execve(buf, argv, envp);
-      switch (errno) {
+      rc = try_exec(buf, argv, envp, dry);
+      switch (rc) {
+      case 0:
+        return 0;
       case EACCES:
         eacces = 1;
         break;
@@ -192,7 +212,7 @@ static int exec_search(char *const argv[], char *const envp[])
       case ETIMEDOUT:
         break;
       default:
-        return errno;
+        return rc;
       }
     }
     if (*e == '\0')
@@ -468,7 +488,8 @@ static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode
   if (syscall(SYS_setresuid, p->uid, p->uid, p->uid) < 0)
     fail(errfd, CTR_STAGE_SETUID, 0, errno, NULL);
   /* A change of credentials clears the parent-death signal: set it again. */
-  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (!p->detach)
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   if (p->has_caps) {
     if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
       fail(errfd, CTR_STAGE_KEEPCAPS, 0, errno, NULL);
@@ -497,6 +518,11 @@ static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode
   sigemptyset(&mask);
   sigaddset(&mask, SIGPIPE);
   sigprocmask(SIG_SETMASK, &mask, NULL);
+  /* A detached monitor is gone by the time execve runs, and nobody would
+   * hear why it failed: look the program up now, while the error still
+   * reaches `create` (runc checks the same before its exec.fifo). */
+  if (fifo >= 0 && p->detach && (rc = exec_search(p->argv, p->env, 1)) != 0)
+    fail(errfd, CTR_STAGE_EXEC, 0, rc, p->argv[0]);
   if (fifo >= 0)
     wait_for_start(p, errfd, fifo);
   sigemptyset(&mask);
@@ -504,7 +530,7 @@ static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode
   /* Last: from here on only execve (and, on failure, write and exit_group) run. */
   if (p->n_seccomp && p->no_new_privs)
     install_seccomp(p, errfd);
-  rc = exec_search(p->argv, p->env);
+  rc = exec_search(p->argv, p->env, 0);
   fail(errfd, CTR_STAGE_EXEC, 0, rc, p->argv[0]);
 }
 
@@ -538,8 +564,17 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
   int errfd = io->errfd, rootfd, fd, rc, fifo = -1;
   size_t i;
 
-  reset_signals();
+  reset_signals(p);
   prctl(PR_SET_NAME, "tsrun:[init]", 0, 0, 0);
+  /* Existing namespaces first, so every rung below happens in them (the
+   * pid namespace was joined by the monitor: only children enter one). */
+  for (i = 0; i < p->n_nspaths; i++) {
+    if (p->nspaths[i].flag == CLONE_NEWPID)
+      continue;
+    if (setns(io->ns_fds[i], p->nspaths[i].flag) < 0)
+      fail(errfd, CTR_STAGE_NSJOIN, i, errno, p->nspaths[i].path);
+    close(io->ns_fds[i]);
+  }
   /* Every mode the ladder creates is exact: dirs 0755, files 0644, devices as planned. */
   host_umask = umask(0);
 
@@ -615,7 +650,7 @@ _Noreturn void ctr_child_exec(const struct ctr_plan *p, const struct ctr_child_i
   /* child: async-signal-safe */
   mode_t host_umask;
 
-  reset_signals();
+  reset_signals(p);
   prctl(PR_SET_NAME, "tsrun:[exec]", 0, 0, 0);
   host_umask = umask(0);
   if (p->tty) {

@@ -203,6 +203,9 @@ static void reset(struct ctr_plan *p)
   p->join_pid = 0;
   p->join_flags = 0;
   p->has_propagation = 0;
+  p->passthrough = p->detach = 0;
+  p->console_socket = NULL;
+  p->n_nspaths = 0;
   p->log_path = p->exit_file = p->unmount_path = NULL;
   p->n_cgroups = 0;
   p->oom_file = NULL;
@@ -346,6 +349,22 @@ static int record(struct ctr_plan *p, const char *kw, char **a)
     p->cgroups[p->n_cgroups++] = a[0];
   } else if (ctr_streq(kw, "oomfile")) {
     p->oom_file = a[0];
+  } else if (ctr_streq(kw, "passthrough")) {
+    return parse_bool(a[0], &p->passthrough);
+  } else if (ctr_streq(kw, "detach")) {
+    return parse_bool(a[0], &p->detach);
+  } else if (ctr_streq(kw, "consolesocket")) {
+    p->console_socket = a[0];
+  } else if (ctr_streq(kw, "nspath")) {
+    struct ctr_nspath *n = &p->nspaths[p->n_nspaths];
+
+    if (p->n_nspaths == CTR_MAX_NSPATHS)
+      return -1;
+    n->flag = 0;
+    if (parse_ns(a[0], &n->flag) < 0 || n->flag == CLONE_NEWNS)
+      return -1;
+    n->path = a[1];
+    p->n_nspaths++;
   } else {
     return -1;
   }
@@ -359,7 +378,7 @@ static int arg_count(const char *kw)
     int n;
   } counts[] = {
     { "mount", 6 }, { "device", 7 }, { "symlink", 2 }, { "user", 2 },
-    { "rlimit", 3 }, { "winsize", 2 }, { "caps", 5 }, { "sysctl", 2 }, { "end", 0 },
+    { "rlimit", 3 }, { "winsize", 2 }, { "caps", 5 }, { "sysctl", 2 }, { "nspath", 2 }, { "end", 0 },
   };
   size_t i;
 
@@ -454,6 +473,7 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
     CHECK(!p->n_sysctls, "sysctl");
     CHECK(!p->root_readonly, "rootro");
     CHECK(!p->oom_file, "oomfile");
+    CHECK(!p->n_nspaths, "nspath");
     /* Without it the process would run in the host's filesystem. */
     CHECK(p->join_flags & CLONE_NEWNS, "joinns mnt");
   } else {
@@ -464,7 +484,18 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
     CHECK(p->clone_flags & CLONE_NEWNS, "ns mnt");
     CHECK(!p->hostname || (p->clone_flags & CLONE_NEWUTS), "ns uts");
     CHECK(!p->start_fifo || p->start_fifo[0] == '/', p->start_fifo);
+    for (i = 0; i < p->n_nspaths; i++) {
+      /* Joined or new, never both (a hostname already needs "ns uts"). */
+      CHECK(!(p->clone_flags & p->nspaths[i].flag), "nspath");
+      CHECK(p->nspaths[i].path[0] == '/', p->nspaths[i].path);
+    }
   }
+  /* Pass-through stdio has no pipes to log from. */
+  CHECK(!(p->passthrough && p->log_path), "passthrough");
+  /* Nobody is left to copy output, write an exit file or clean up after a detached process. */
+  CHECK(!(p->detach && (p->attach || p->log_path || p->exit_file || p->unmount_path || p->n_exitcmd)), "detach");
+  CHECK(!p->console_socket || (p->tty && p->console_socket[0] == '/'), "consolesocket");
+  CHECK(!p->detach || !p->tty || p->console_socket, "detach");
   CHECK(p->n_args > 0, "arg");
   /* What execve and capset would refuse anyway, refused before clone with the record named. */
   CHECK(!p->has_caps || (p->caps.effective & ~p->caps.permitted) == 0, "caps");

@@ -81,6 +81,21 @@
  *                                                      before any rung of its ladder (repeatable).
  *                                                      run mode: the monitor also removes each
  *                                                      file's directory after the exit
+ *   passthrough <0|1>                                  without a tty: the process gets the monitor's
+ *                                                      own fds 0-2 (no pipes, no log); the OCI
+ *                                                      runtime's default, as runc's
+ *   detach     <0|1>                                   the monitor exits once it has reported
+ *                                                      CREATED or STARTED, so the process is
+ *                                                      reparented to the caller's subreaper
+ *                                                      (conmon, containerd's shim), which then
+ *                                                      owns it; no parent-death signal is set
+ *   consolesocket <host path>                          with a tty: the pty master is sent to this
+ *                                                      AF_UNIX socket (SCM_RIGHTS, runc's
+ *                                                      --console-socket) instead of being copied
+ *   nspath     <pid|uts|ipc|net|cgroup> <host path>    join this existing namespace instead of
+ *                                                      creating one (run mode; pid is joined by
+ *                                                      the monitor before clone, the rest by the
+ *                                                      child as its first rung)
  *   oomfile    <host path>                             memory.oom_control (v1) or memory.events
  *                                                      (v2): a nonzero "oom_kill N" line read at
  *                                                      the exit adds "oomKilled":true to the
@@ -108,6 +123,7 @@
 #define CTR_MAX_WINSIZE 65535
 #define CTR_MAX_SYSCTLS 64
 #define CTR_MAX_CGROUPS 16
+#define CTR_MAX_NSPATHS 5
 #define CTR_MAX_SECCOMP BPF_MAXINSNS
 
 struct ctr_mount {
@@ -132,6 +148,11 @@ struct ctr_sysctl {
 
 struct ctr_caps {
   unsigned long long bounding, effective, permitted, inheritable, ambient;
+};
+
+struct ctr_nspath {
+  int flag; /* CLONE_NEW* */
+  const char *path;
 };
 
 struct ctr_rlimit {
@@ -193,6 +214,11 @@ struct ctr_plan {
   const char *cgroups[CTR_MAX_CGROUPS]; /* cgroup.procs files */
   size_t n_cgroups;
   const char *oom_file;
+  int passthrough;
+  int detach;
+  const char *console_socket;
+  struct ctr_nspath nspaths[CTR_MAX_NSPATHS];
+  size_t n_nspaths;
 };
 
 /* Parses buf[0..len) (which must end in NUL) into plan; pointers point into

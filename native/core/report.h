@@ -80,6 +80,8 @@ enum ctr_stage {
   CTR_STAGE_ROOT_READONLY = 36, /* remounting / read-only */
   CTR_STAGE_CGROUP = 37,     /* monitor: moving the process into a cgroup; detail: the cgroup.procs path */
   CTR_STAGE_SECCOMP = 38,    /* installing the seccomp filter (PR_SET_SECCOMP) */
+  CTR_STAGE_NSJOIN = 39,     /* joining an existing namespace (setns); index: nspath record; detail: its path */
+  CTR_STAGE_CONSOLE = 40,    /* monitor: handing the terminal to --console-socket; detail: the socket path */
 };
 
 struct ctr_report {

@@ -43,6 +43,7 @@
 #include <sys/sendfile.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -89,6 +90,8 @@ static int log_fd = -1, exit_dir = -1, null_fd = -1, sig_fd = -1;
 static const char *exit_name;
 static int err_pipe[2] = { -1, -1 }, out_pipe[2] = { -1, -1 }, errout_pipe[2] = { -1, -1 };
 static int tty_sock[2] = { -1, -1 };
+/* --console-socket: where the pty master goes instead of being copied. */
+static int console_fd = -1;
 /* cgroup.procs files, opened before clone (and before setns in exec mode),
  * and the pipe the new process waits on until it has been moved into them. */
 static int cgroup_fds[CTR_MAX_CGROUPS];
@@ -610,6 +613,56 @@ static void open_cgroups(void)
     die(CTR_STAGE_CLONE, errno, "pipe2");
 }
 
+/* runc's --console-socket: an AF_UNIX stream socket the caller listens on. */
+static void connect_console(void)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+  if (ctr_strlcpy(addr.sun_path, plan.console_socket, sizeof addr.sun_path) >= sizeof addr.sun_path)
+    die(CTR_STAGE_CONSOLE, ENAMETOOLONG, plan.console_socket);
+  console_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (console_fd < 0 || connect(console_fd, (struct sockaddr *)&addr, sizeof addr) < 0)
+    die(CTR_STAGE_CONSOLE, errno, plan.console_socket);
+}
+
+/* One SCM_RIGHTS message with the master; the payload names it, as runc's does. */
+static int send_console(int fd)
+{
+  char name[] = "/dev/ptmx";
+  struct iovec iov = { .iov_base = name, .iov_len = sizeof name - 1 };
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } u;
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                        .msg_controllen = sizeof u.buf };
+  struct cmsghdr *c;
+
+  memset(u.buf, 0, sizeof u.buf);
+  c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  return sendmsg(console_fd, &msg, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+/* nspath records: opened while host paths resolve. A pid namespace is
+ * entered here, before clone, since only children of the setns() caller
+ * land in it; the child joins the others itself. */
+static void open_namespaces(struct ctr_child_io *io)
+{
+  size_t i;
+
+  for (i = 0; i < plan.n_nspaths; i++) {
+    io->ns_fds[i] = open(plan.nspaths[i].path, O_RDONLY | O_CLOEXEC);
+    if (io->ns_fds[i] < 0)
+      die(CTR_STAGE_NSJOIN, errno, plan.nspaths[i].path);
+    if (plan.nspaths[i].flag == CLONE_NEWPID && setns(io->ns_fds[i], CLONE_NEWPID) < 0)
+      die(CTR_STAGE_NSJOIN, errno, plan.nspaths[i].path);
+  }
+}
+
 /*
  * Everything that needs a host path, and every fd the child gets: in exec
  * mode this runs before setns, after which host paths no longer resolve.
@@ -637,6 +690,12 @@ static void open_host_side(struct ctr_child_io *io)
       die(CTR_STAGE_TTY, errno, "socketpair");
     io->tty_sock = tty_sock[1];
     initial_winsize(&io->ws);
+    if (plan.console_socket)
+      connect_console();
+  } else if (plan.passthrough) {
+    io->in_fd = STDIN_FILENO;
+    io->out_fd = STDOUT_FILENO;
+    io->err_fd = STDERR_FILENO;
   } else {
     if (plan.stdin_open) {
       io->in_fd = STDIN_FILENO;
@@ -658,6 +717,7 @@ static void open_host_side(struct ctr_child_io *io)
   io->errfd = err_pipe[1];
   open_cgroups();
   io->sync_fd = sync_pipe[0];
+  open_namespaces(io);
 }
 
 /* The signals passed on to the container process, plus SIGCHLD; blocked
@@ -718,7 +778,7 @@ static void join_namespaces(void)
 static void close_monitor_fds(void)
 {
   /* child: async-signal-safe */
-  int fds[] = { REPORT_FD, log_fd, exit_dir, sig_fd, err_pipe[0], out_pipe[0], errout_pipe[0], tty_sock[0], sync_pipe[1] };
+  int fds[] = { REPORT_FD, log_fd, exit_dir, sig_fd, err_pipe[0], out_pipe[0], errout_pipe[0], tty_sock[0], sync_pipe[1], console_fd };
   size_t i;
 
   for (i = 0; i < sizeof fds / sizeof fds[0]; i++)
@@ -879,9 +939,22 @@ static void await_start(void)
     }
     close(tty_sock[0]);
     tty_sock[0] = -1;
-    out_log.fd = master;
-    if (plan.stdin_open)
-      in_fd = STDIN_FILENO;
+    if (console_fd >= 0) {
+      /* The caller copies the terminal from now on; we only wait. */
+      if (send_console(master) < 0) {
+        syscall(SYS_pidfd_send_signal, child_pidfd, SIGKILL, NULL, 0);
+        ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_CONSOLE, 0, errno, plan.console_socket);
+        start_failed(&r);
+      }
+      close(console_fd);
+      console_fd = -1;
+      close(master);
+      master = -1;
+    } else {
+      out_log.fd = master;
+      if (plan.stdin_open)
+        in_fd = STDIN_FILENO;
+    }
   }
   if (got && r.kind == CTR_REPORT_CREATED) {
     report(CTR_REPORT_CREATED, CTR_STAGE_NONE, 0, NULL, child_pid);
@@ -891,6 +964,10 @@ static void await_start(void)
     report(CTR_REPORT_STARTED, CTR_STAGE_NONE, 0, NULL, child_pid);
   }
   close(REPORT_FD);
+  /* Detached (the OCI runtime's create, run -d, exec -d): leaving now makes
+   * the caller's subreaper the parent, as after `runc create`. */
+  if (plan.detach)
+    exit(0);
 }
 
 int main(int argc, char **argv)
@@ -944,6 +1021,8 @@ int main(int argc, char **argv)
   }
   if (null_fd >= 0)
     close(null_fd);
+  for (len = 0; len < plan.n_nspaths; len++)
+    close(io.ns_fds[len]);
   await_start();
 
   supervise();

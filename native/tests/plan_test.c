@@ -301,6 +301,48 @@ static void test_cgroup_records(void)
   expect_invalid(rel, "tsrun/a/cgroup.procs");
 }
 
+/* The OCI runtime's records: pass-through stdio, a monitor that leaves, a
+ * console socket, namespaces joined by path. */
+static void test_oci_records(void)
+{
+  const char *run[] = { "root", "/r", "ns", "mnt", "ns", "pid", "arg", "x", "passthrough", "1", "detach", "1",
+                        "startfifo", "/s/exec.fifo", "nspath", "net", "/run/netns/a", "nspath", "ipc", "/proc/9/ns/ipc",
+                        "end", NULL };
+  const char *tty[] = { "root", "/r", "ns", "mnt", "arg", "x", "tty", "1", "consolesocket", "/c.sock", "detach", "1", "end", NULL };
+  const char *exec_d[] = { "join", "9", "joinns", "mnt", "arg", "x", "passthrough", "1", "detach", "1", "end", NULL };
+  const char *both[] = { "root", "/r", "ns", "mnt", "ns", "net", "arg", "x", "nspath", "net", "/n", "end", NULL };
+  const char *mnt_path[] = { "root", "/r", "ns", "mnt", "arg", "x", "nspath", "mnt", "/n", "end", NULL };
+  const char *rel_path[] = { "root", "/r", "ns", "mnt", "arg", "x", "nspath", "net", "n", "end", NULL };
+  const char *uts_host[] = { "root", "/r", "ns", "mnt", "hostname", "h", "arg", "x", "nspath", "uts", "/n", "end", NULL };
+  const char *exec_ns[] = { "join", "9", "joinns", "mnt", "arg", "x", "nspath", "net", "/n", "end", NULL };
+  const char *pass_log[] = { "root", "/r", "ns", "mnt", "arg", "x", "passthrough", "1", "log", "/l", "end", NULL };
+  const char *detach_exit[] = { "root", "/r", "ns", "mnt", "arg", "x", "detach", "1", "exitfile", "/e", "end", NULL };
+  const char *detach_attach[] = { "root", "/r", "ns", "mnt", "arg", "x", "detach", "1", "attach", "1", "end", NULL };
+  const char *detach_tty[] = { "root", "/r", "ns", "mnt", "arg", "x", "detach", "1", "tty", "1", "end", NULL };
+  const char *sock_no_tty[] = { "root", "/r", "ns", "mnt", "arg", "x", "consolesocket", "/c", "end", NULL };
+  const char *bad;
+
+  EXPECT(parse(run, &bad) == 0);
+  EXPECT(plan.passthrough == 1 && plan.detach == 1 && plan.n_nspaths == 2);
+  EXPECT(plan.nspaths[0].flag == CLONE_NEWNET && strcmp(plan.nspaths[0].path, "/run/netns/a") == 0);
+  EXPECT(plan.nspaths[1].flag == CLONE_NEWIPC);
+  EXPECT(ctr_plan_validate(&plan, &bad) == 0);
+  EXPECT(parse(tty, &bad) == 0 && strcmp(plan.console_socket, "/c.sock") == 0);
+  EXPECT(ctr_plan_validate(&plan, &bad) == 0);
+  EXPECT(parse(exec_d, &bad) == 0);
+  EXPECT(ctr_plan_validate(&plan, &bad) == 0);
+  EXPECT(parse(mnt_path, &bad) == -EINVAL && strcmp(bad, "nspath") == 0);
+  expect_invalid(both, "nspath");
+  expect_invalid(rel_path, "n");
+  expect_invalid(uts_host, "ns uts");
+  expect_invalid(exec_ns, "nspath");
+  expect_invalid(pass_log, "passthrough");
+  expect_invalid(detach_exit, "detach");
+  expect_invalid(detach_attach, "detach");
+  expect_invalid(detach_tty, "detach");
+  expect_invalid(sock_no_tty, "consolesocket");
+}
+
 /* The seccomp record: hex of whole 8-byte instructions, copied byte for byte. */
 static void test_seccomp_record(void)
 {
@@ -343,6 +385,7 @@ int main(void)
   test_validation();
   test_cgroup_records();
   test_seccomp_record();
+  test_oci_records();
   if (failures)
     fprintf(stderr, "%d failure(s)\n", failures);
   return failures != 0;

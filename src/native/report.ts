@@ -81,6 +81,8 @@ const STAGES: Record<number, string> = {
   36: 'remounting the root filesystem read-only',
   37: 'moving the process into its cgroup %s',
   38: 'installing the seccomp filter',
+  39: 'joining the namespace %s',
+  40: 'handing the terminal to the console socket %s',
 };
 
 export const STAGE_EXEC = 23;

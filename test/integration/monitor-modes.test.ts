@@ -89,6 +89,7 @@ function runPlan(over: Partial<LaunchPlan>): LaunchPlan {
   return {
     root: rootfs,
     namespaces: ['mnt', 'pid', 'uts', 'ipc'],
+    nsPaths: [],
     propagation: MS.SLAVE | MS.REC,
     hostname: 'boxy',
     mounts: [

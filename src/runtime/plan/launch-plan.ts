@@ -10,7 +10,10 @@ import { compileSeccomp, encodeBpf } from './seccomp.js';
  */
 export interface LaunchPlan extends ProcessPlan, MonitorDuties {
   root: string;
+  /** New namespaces, created by clone. */
   namespaces: NamespaceName[];
+  /** Existing namespaces joined by path instead (linux.namespaces[].path). */
+  nsPaths: [ns: NamespaceName, path: string][];
   propagation: number;
   hostname?: string;
   mounts: PlanMount[];
@@ -38,6 +41,8 @@ export interface MonitorDuties extends PlanIo {
   cgroups?: string[];
   /** memory.oom_control (v1) or memory.events (v2): read at the exit for exit.json's oomKilled. */
   oomFile?: string;
+  /** The monitor leaves once the process runs (or waits on startFifo); the caller's subreaper adopts it. */
+  detach?: boolean;
 }
 
 export interface Winsize {
@@ -56,6 +61,10 @@ export interface Winsize {
  * SIGWINCH to the monitor re-reads it).
  */
 export interface PlanIo {
+  /** Without a tty: the process gets the monitor's own fds 0-2 (the OCI runtime's way, as runc's). */
+  passthrough?: boolean;
+  /** With a tty: the pty master goes to this AF_UNIX socket (runc's --console-socket). */
+  consoleSocket?: string;
   logPath?: string;
   exitFile?: string;
   attach?: boolean;
@@ -74,6 +83,8 @@ export interface ExecPlan extends ProcessPlan, PlanIo {
   join: { pid: number; namespaces: NamespaceName[] };
   /** The container's cgroup.procs files: the process joins its cgroups before it runs. */
   cgroups?: string[];
+  /** The monitor leaves once the process runs (runc exec -d). */
+  detach?: boolean;
 }
 
 /** What a container process is, in a run plan and an exec plan alike. */
@@ -240,8 +251,16 @@ export function checkWorkingDir(cwd: string): void {
 
 export interface PlanExtras extends MonitorDuties {
   mkcwd: boolean;
+  /**
+   * What a `cgroup` mount shows: the container's own cgroup directories,
+   * bound read-only (runc's way without a cgroup namespace). `name` is the
+   * v1 hierarchy's directory ("memory", "cpu,cpuacct"); "" for v2's one tree.
+   */
+  cgroupViews?: { name: string; dir: string }[];
   /** Whether a bind mount's host source is a non-directory (so its target is created as a file). */
   isFileSource: (source: string) => boolean;
+  /** Whether a namespace path names the host's own namespace of that kind (for the sysctl rule). */
+  isHostNamespace?: (ns: NamespaceName, path: string) => boolean;
 }
 
 export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
@@ -251,19 +270,28 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
   if (!path.isAbsolute(spec.root.path)) throw new UsageError(`root.path must be absolute: ${spec.root.path}`);
 
   const namespaces: NamespaceName[] = [];
+  const nsPaths: [NamespaceName, string][] = [];
   for (const ns of spec.linux.namespaces) {
-    if (ns.path) throw new UsageError(`joining an existing ${ns.type} namespace is not supported yet`);
     const name = NAMESPACES[ns.type];
     if (!name) throw new UsageError(`the ${ns.type} namespace is not supported yet`);
-    namespaces.push(name);
+    if (ns.path === undefined || ns.path === '') {
+      namespaces.push(name);
+      continue;
+    }
+    if (name === 'mnt') throw new UsageError('joining an existing mount namespace is not supported: a container needs its own');
+    if (!path.isAbsolute(ns.path)) throw new UsageError(`the ${ns.type} namespace path must be absolute: ${ns.path}`);
+    nsPaths.push([name, ns.path]);
   }
   if (!namespaces.includes('mnt')) throw new UsageError('a container needs its own mount namespace');
+  if (spec.hostname !== undefined && !namespaces.includes('uts')) throw new UsageError('a hostname needs a new uts namespace');
 
   const propagation = ROOT_PROPAGATION[spec.linux.rootfsPropagation ?? 'rslave'];
   if (propagation === undefined) throw new UsageError(`unknown rootfsPropagation: ${spec.linux.rootfsPropagation}`);
 
-  const mounts = spec.mounts.map((m) => planMount(m, extras));
-  const sysctls = Object.entries(spec.linux.sysctl ?? {}).map(([k, v]) => planSysctl(k, v, namespaces));
+  const mounts = spec.mounts.flatMap((m) => (m.type === 'cgroup' || m.type === 'cgroup2' ? planCgroupMount(m, extras) : [planMount(m, extras)]));
+  // A namespace joined by path is the container's own too, unless it is the host's (runc's rule for sysctls).
+  const own = [...namespaces, ...nsPaths.filter(([ns, p]) => !extras.isHostNamespace?.(ns, p)).map(([ns]) => ns)];
+  const sysctls = Object.entries(spec.linux.sysctl ?? {}).map(([k, v]) => planSysctl(k, v, own));
 
   const devices: PlanDevice[] = [];
   const seen = new Set<string>();
@@ -290,6 +318,7 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
   return {
     root: spec.root.path,
     namespaces,
+    nsPaths,
     propagation,
     hostname: spec.hostname,
     mounts,
@@ -316,6 +345,8 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     exitFile: extras.exitFile,
     unmountPath: extras.unmountPath,
     exitCmd: extras.exitCmd,
+    passthrough: extras.passthrough,
+    consoleSocket: extras.consoleSocket,
     attach: extras.attach ?? false,
     stdin: extras.stdin ?? false,
     tty: extras.tty ?? false,
@@ -323,6 +354,7 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     startFifo: extras.startFifo,
     cgroups: extras.cgroups,
     oomFile: extras.oomFile,
+    detach: extras.detach,
   };
 }
 
@@ -369,6 +401,25 @@ export function checkSysctl(key: string, namespaces: NamespaceName[]): void {
 function planSysctl(key: string, value: string, namespaces: NamespaceName[]): [string, string] {
   checkSysctl(key, namespaces);
   return [`/proc/sys/${key.replaceAll('.', '/')}`, value];
+}
+
+/**
+ * /sys/fs/cgroup without a cgroup namespace: a tmpfs holding a read-only
+ * bind of the container's own directory in each hierarchy (runc's v1 way),
+ * or, on v2, that one directory bound at the destination. The host's tree
+ * above the container's cgroup stays out of sight.
+ */
+function planCgroupMount(m: OciMount, extras: PlanExtras): PlanMount[] {
+  checkContainerPath('a mount destination', m.destination);
+  const views = extras.cgroupViews ?? [];
+  const bindFlags = MS.BIND | MS.REC | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC;
+  const bind = (dest: string, dir: string): PlanMount => ({ dest, type: 'bind', source: dir, flags: bindFlags, data: '', kind: 'dir' });
+  const whole = views.find((v) => v.name === '');
+  if (whole) return [bind(m.destination, whole.dir)];
+  return [
+    { dest: m.destination, type: 'tmpfs', source: 'tmpfs', flags: MS.NOSUID | MS.NODEV | MS.NOEXEC, data: 'mode=755', kind: 'dir' },
+    ...views.map((v) => bind(path.posix.join(m.destination, v.name), v.dir)),
+  ];
 }
 
 function planMount(m: OciMount, extras: PlanExtras): PlanMount {
@@ -430,6 +481,8 @@ function encodeIo(rec: Rec, io: PlanIo): void {
     }
     rec('winsize', rows, cols);
   }
+  if (io.passthrough) rec('passthrough', 1);
+  if (io.consoleSocket !== undefined) rec('consolesocket', io.consoleSocket);
   if (io.logPath !== undefined) rec('log', io.logPath);
   if (io.exitFile !== undefined) rec('exitfile', io.exitFile);
 }
@@ -439,6 +492,7 @@ export function encodePlan(plan: LaunchPlan): Buffer {
   const { rec, done } = encoder();
   rec('root', plan.root);
   for (const ns of plan.namespaces) rec('ns', ns);
+  for (const [ns, p] of plan.nsPaths) rec('nspath', ns, p);
   rec('propagation', plan.propagation);
   if (plan.hostname !== undefined) rec('hostname', plan.hostname);
   for (const m of plan.mounts) rec('mount', m.dest, m.type, m.source, m.flags, m.data, m.kind);
@@ -457,6 +511,7 @@ export function encodePlan(plan: LaunchPlan): Buffer {
   for (const a of plan.exitCmd ?? []) rec('exitcmd', a);
   for (const c of plan.cgroups ?? []) rec('cgroup', c);
   if (plan.oomFile !== undefined) rec('oomfile', plan.oomFile);
+  if (plan.detach) rec('detach', 1);
   return done();
 }
 
@@ -470,5 +525,6 @@ export function encodeExecPlan(plan: ExecPlan): Buffer {
   encodeProcess(rec, plan);
   encodeIo(rec, plan);
   for (const c of plan.cgroups ?? []) rec('cgroup', c);
+  if (plan.detach) rec('detach', 1);
   return done();
 }
