@@ -11,7 +11,18 @@ export interface OciSpec {
   hostname?: string;
   mounts: OciMount[];
   annotations?: Record<string, string>;
+  hooks?: Partial<Record<OciHookKind, OciHook[]>>;
   linux: OciLinux;
+}
+
+export type OciHookKind = 'prestart' | 'createRuntime' | 'createContainer' | 'startContainer' | 'poststart' | 'poststop';
+
+/** config.md "POSIX-platform Hooks": run with the container's state on stdin. */
+export interface OciHook {
+  path: string;
+  args?: string[];
+  env?: string[];
+  timeout?: number;
 }
 
 export interface OciProcess {

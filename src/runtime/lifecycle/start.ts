@@ -1,6 +1,4 @@
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntimeError, ContainerStartError } from '../../errors.js';
 import { logger } from '../../log.js';
 import { initPath } from '../../native/binding.js';
@@ -31,6 +29,7 @@ import {
 } from '../state/record.js';
 import { assertCan, currentState } from '../state/status.js';
 import { terminalSize } from './exec.js';
+import { makeStartFifo, releaseStartFifo } from '../start-fifo.js';
 
 /**
  * How a container is launched:
@@ -108,7 +107,7 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
     writeJsonAtomic(containerFile(p, id, 'config.json'), spec, 0o600);
     // Policy stays here: the cgroups and their limits exist before the monitor clones into them.
     const cgroup = containerCgroup(id, spec.linux.resources);
-    const fifo = opts.mode === 'created' ? makeStartFifo(ctx, id) : undefined;
+    const fifo = opts.mode === 'created' ? makeStartFifo(ctx.native, startFifoPath(p, id)) : undefined;
     const plan = buildLaunchPlan(spec, {
       mkcwd: true,
       logPath: containerFile(p, id, 'ctr.log'),
@@ -175,45 +174,13 @@ function containerCgroup(id: string, resources: OciResources | undefined): Conta
   }
 }
 
-function makeStartFifo(ctx: Context, id: string): string {
-  const fifo = startFifoPath(ctx.paths, id);
-  fs.mkdirSync(path.dirname(fifo), { recursive: true, mode: 0o700 });
-  fs.rmSync(fifo, { force: true });
-  ctx.native.mknodat({ dirFd: -100, name: fifo, mode: ctx.native.constants.S_IFIFO | 0o600, major: 0, minor: 0 });
-  return fifo;
-}
-
-/** How long `start` waits for a created init to take the start signal. */
-const RELEASE_TIMEOUT_MS = 10_000;
-
 /**
- * Lets a created container's init go on to execve: open its FIFO for
- * reading and take the byte it writes. Non-blocking, with the init's
- * liveness checked, so a dead init never hangs `start`.
+ * Lets a created container's init go on to execve (its FIFO read), then
+ * records it as running.
  */
 async function releaseCreated(ctx: Context, rec: ContainerRecord, rt: RuntimeRecord): Promise<void> {
   const p = ctx.paths;
-  const fifo = startFifoPath(p, rec.id);
-  const fd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-  try {
-    const buf = Buffer.alloc(1);
-    const deadline = Date.now() + RELEASE_TIMEOUT_MS;
-    for (;;) {
-      let n = 0;
-      try {
-        n = fs.readSync(fd, buf, 0, 1, null);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
-      }
-      if (n === 1) break;
-      if (!isAlive(rt.pid, rt.pidStartTime)) throw new RuntimeError(`container ${rec.name} died before it could start`);
-      if (Date.now() > deadline) throw new RuntimeError(`container ${rec.name} did not take the start signal within ${RELEASE_TIMEOUT_MS / 1000}s`);
-      await sleep(2);
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.rmSync(fifo, { force: true });
+  await releaseStartFifo(startFifoPath(p, rec.id), rec.name, () => isAlive(rt.pid, rt.pidStartTime));
   const startedAt = new Date().toISOString();
   writeRuntime(p, rec.id, { ...rt, startedAt });
   rec.state = { ...rec.state, status: 'running', startedAt };

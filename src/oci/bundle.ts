@@ -1,0 +1,92 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UsageError } from '../errors.js';
+import type { OciProcess, OciSpec } from './spec.js';
+
+/**
+ * An OCI bundle (bundle.md): a directory with config.json, whose root.path
+ * (relative to the bundle, or absolute) is the container's root filesystem.
+ * What tsrun cannot honour is refused here with the field named, never
+ * silently ignored.
+ */
+export interface Bundle {
+  dir: string;
+  spec: OciSpec;
+}
+
+export function loadBundle(bundleDir: string): Bundle {
+  const dir = path.resolve(bundleDir);
+  const file = path.join(dir, 'config.json');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  const spec = checkSpec(raw, file);
+  const rootPath = path.resolve(dir, spec.root.path);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(rootPath);
+  } catch {
+    throw new UsageError(`the root filesystem ${rootPath} (root.path in ${file}) does not exist`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`the root filesystem ${rootPath} is not a directory`);
+  // A symlinked rootfs is resolved once, here: the child binds exactly this directory.
+  spec.root = { ...spec.root, path: fs.realpathSync(rootPath) };
+  return { dir, spec };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function checkSpec(raw: unknown, file: string): OciSpec {
+  const bad = (what: string) => new UsageError(`${file}: ${what}`);
+  if (!isObject(raw)) throw bad('not a JSON object');
+  if (typeof raw.ociVersion !== 'string' || !/^1\.\d+\.\d+/.test(raw.ociVersion)) {
+    throw bad(`ociVersion ${JSON.stringify(raw.ociVersion)} is not a 1.x runtime-spec version`);
+  }
+  if (!isObject(raw.root) || typeof raw.root.path !== 'string' || raw.root.path === '') throw bad('root.path is required');
+  if (!isObject(raw.process)) throw bad('process is required to create a container');
+  checkProcess(raw.process as unknown as OciProcess, bad);
+  if (raw.mounts !== undefined && !Array.isArray(raw.mounts)) throw bad('mounts must be an array');
+  const linux = isObject(raw.linux) ? raw.linux : {};
+  if (!Array.isArray(linux.namespaces ?? [])) throw bad('linux.namespaces must be an array');
+  for (const key of ['uidMappings', 'gidMappings']) {
+    if (Array.isArray(linux[key]) && (linux[key] as unknown[]).length > 0) throw bad(`linux.${key}: user namespaces are not supported`);
+  }
+  if (isObject(raw.hooks)) {
+    for (const [kind, list] of Object.entries(raw.hooks)) {
+      if (!Array.isArray(list) || list.length === 0) continue;
+      if (kind !== 'poststart' && kind !== 'poststop') throw bad(`hooks.${kind} is not supported (only poststart and poststop are)`);
+      for (const h of list as unknown[]) {
+        if (!isObject(h) || typeof h.path !== 'string' || !path.isAbsolute(h.path)) throw bad(`hooks.${kind}: every hook needs an absolute path`);
+      }
+    }
+  }
+  return {
+    ...(raw as unknown as OciSpec),
+    mounts: (raw.mounts as OciSpec['mounts'] | undefined) ?? [],
+    linux: { ...(linux as unknown as OciSpec['linux']), namespaces: (linux.namespaces as OciSpec['linux']['namespaces'] | undefined) ?? [] },
+  };
+}
+
+/** The fields of a process the ladder needs; used for config.json and for `exec --process`. */
+export function checkProcess(p: OciProcess, bad: (what: string) => Error): void {
+  if (!Array.isArray(p.args) || p.args.length === 0 || !p.args.every((a) => typeof a === 'string')) throw bad('process.args must be a non-empty array of strings');
+  if (typeof p.cwd !== 'string' || !p.cwd.startsWith('/')) throw bad('process.cwd must be an absolute path');
+  if (p.env !== undefined && (!Array.isArray(p.env) || !p.env.every((e) => typeof e === 'string'))) throw bad('process.env must be an array of strings');
+  if (!isObject(p.user) || !Number.isInteger(p.user.uid) || !Number.isInteger(p.user.gid)) throw bad('process.user.uid and gid are required');
+}
+
+/** A process as the launch plan wants it: env present. */
+export function normalizeProcess(p: OciProcess): OciProcess {
+  return { ...p, env: p.env ?? [] };
+}

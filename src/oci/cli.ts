@@ -1,0 +1,242 @@
+import * as fs from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { ContainerStartError, UsageError } from '../errors.js';
+import { repeatable } from '../cli/options.js';
+import { DEFAULT_OCI_ROOT, type OciPaths } from './state.js';
+import type { OciProcess } from './spec.js';
+
+/**
+ * tsrun-oci: the OCI runtime command line, runc's verbs and flags, so that
+ * podman (`--runtime`), containerd and anything else that drives runc can
+ * drive tsrun. Errors: one line on stderr (and in --log), exit status 1,
+ * as runc; `run` and `exec` in the foreground exit with the process's status.
+ */
+interface Globals {
+  root: string;
+  log?: string;
+  logFormat: 'text' | 'json';
+  debug?: boolean;
+  systemdCgroup?: boolean;
+}
+
+export function buildOciProgram(): Command {
+  const program = new Command('tsrun-oci');
+  program
+    .description("tsrun's OCI runtime: runs OCI bundles with runc's command line (create, start, state, kill, delete, run, exec).")
+    .version(process.env.npm_package_version ?? '0.1.0', '-v, --version')
+    .addOption(new Option('--root <dir>', 'where container state is kept').default(DEFAULT_OCI_ROOT))
+    .option('--log <file>', 'also write errors to this file (podman and containerd read it)')
+    .addOption(new Option('--log-format <format>', 'format of --log lines').choices(['text', 'json']).default('text'))
+    .option('--debug', 'print error causes')
+    .option('--systemd-cgroup', 'refused: tsrun-oci manages cgroupfs paths only')
+    .enablePositionalOptions()
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(`tsrun-oci: ${text.replace(/^error: /, '')}`) });
+
+  const paths = (): OciPaths => {
+    const g = program.opts<Globals>();
+    if (g.systemdCgroup) throw new UsageError('--systemd-cgroup is not supported: tsrun-oci manages cgroupfs paths only');
+    return { root: g.root };
+  };
+  const rt = () => import('./runtime.js');
+
+  program
+    .command('create')
+    .description('create a container from a bundle; its process waits until `start`')
+    .argument('<id>', 'a name for the container, unique under --root')
+    .option('-b, --bundle <dir>', 'the bundle directory (config.json and the root filesystem)', '.')
+    .option('--console-socket <path>', 'AF_UNIX socket that receives the terminal master (process.terminal)')
+    .option('--pid-file <file>', "write the container process's pid here")
+    .option('--no-pivot', 'accepted for runc compatibility; tsrun always uses pivot_root')
+    .option('--no-new-keyring', 'accepted for runc compatibility; tsrun creates no session keyring')
+    .option('--preserve-fds <n>', 'extra fds to pass: only 0 is supported', '0')
+    .action(async (id: string, o: { bundle: string; consoleSocket?: string; pidFile?: string; preserveFds: string }) => {
+      checkPreserveFds(o.preserveFds);
+      await (await rt()).ociCreate(paths(), id, o);
+    });
+
+  program
+    .command('start')
+    .description('start the process of a created container')
+    .argument('<id>')
+    .action(async (id: string) => (await rt()).ociStart(paths(), id));
+
+  program
+    .command('state')
+    .description("print a container's state as JSON (runtime spec \"State\")")
+    .argument('<id>')
+    .action(async (id: string) => {
+      process.stdout.write(`${JSON.stringify((await rt()).ociState(paths(), id), null, 2)}\n`);
+    });
+
+  program
+    .command('kill')
+    .description('send a signal (default SIGTERM) to the container process')
+    .argument('<id>')
+    .argument('[signal]', 'a name (TERM, SIGKILL) or a number', 'SIGTERM')
+    .option('-a, --all', 'signal every process in the container\'s cgroups')
+    .action(async (id: string, signal: string, o: { all?: boolean }) => (await rt()).ociKill(paths(), id, signal, o.all === true));
+
+  program
+    .command('delete')
+    .description("remove a stopped container's state and cgroups")
+    .argument('<id>')
+    .option('-f, --force', 'kill the container first if it still runs; no error if it does not exist')
+    .action(async (id: string, o: { force?: boolean }) => (await rt()).ociDelete(paths(), id, o.force === true));
+
+  program
+    .command('run')
+    .description('create and start a container; in the foreground, wait for it, exit with its status and delete it')
+    .argument('<id>')
+    .option('-b, --bundle <dir>', 'the bundle directory', '.')
+    .option('-d, --detach', 'return once the process runs')
+    .option('--console-socket <path>', 'AF_UNIX socket that receives the terminal master')
+    .option('--pid-file <file>', "write the container process's pid here")
+    .option('--no-pivot', 'accepted for runc compatibility')
+    .option('--no-new-keyring', 'accepted for runc compatibility')
+    .option('--preserve-fds <n>', 'extra fds to pass: only 0 is supported', '0')
+    .action(async (id: string, o: { bundle: string; detach?: boolean; consoleSocket?: string; pidFile?: string; preserveFds: string }) => {
+      checkPreserveFds(o.preserveFds);
+      process.exitCode = await (await rt()).ociRun(paths(), id, { ...o, detach: o.detach === true });
+    });
+
+  program
+    .command('exec')
+    .description('run one more process in a container')
+    .argument('<id>')
+    .argument('[command...]', 'the command and its arguments (or --process)')
+    .option('-p, --process <file>', 'the process as OCI JSON (config.md "process")')
+    .option('-d, --detach', 'return once the process runs')
+    .option('--pid-file <file>', "write the process's pid here")
+    .option('--console-socket <path>', 'AF_UNIX socket that receives the terminal master')
+    .option('-t, --tty', 'give the process a terminal')
+    .option('--cwd <dir>', 'working directory in the container')
+    .addOption(repeatable('-e, --env <KEY=VALUE>', 'set an environment variable'))
+    .option('-u, --user <uid[:gid]>', 'run as this user (numbers)')
+    .addOption(repeatable('-c, --cap <cap>', 'add a capability'))
+    .option('--no-new-privs', 'set no_new_privs for the process')
+    .option('--preserve-fds <n>', 'extra fds to pass: only 0 is supported', '0')
+    .passThroughOptions()
+    .action(async (id: string, command: string[], o: ExecFlags) => {
+      checkPreserveFds(o.preserveFds);
+      process.exitCode = await (await rt()).ociExec(paths(), id, {
+        process: o.process !== undefined ? readProcess(o.process) : undefined,
+        args: command,
+        env: o.env ?? [],
+        cwd: o.cwd,
+        user: o.user,
+        tty: o.tty === true,
+        detach: o.detach === true,
+        pidFile: o.pidFile,
+        consoleSocket: o.consoleSocket,
+        noNewPrivs: o.newPrivs === false ? true : undefined,
+        capAdd: o.cap ?? [],
+      });
+    });
+
+  program
+    .command('list')
+    .description('list containers')
+    .addOption(new Option('-f, --format <format>', 'table or json').choices(['table', 'json']).default('table'))
+    .option('-q, --quiet', 'ids only')
+    .action(async (o: { format: string; quiet?: boolean }) => {
+      const all = (await rt()).ociList(paths());
+      if (o.quiet) process.stdout.write(all.map((c) => `${c.id}\n`).join(''));
+      else if (o.format === 'json') process.stdout.write(`${JSON.stringify(all)}\n`);
+      else process.stdout.write(table([['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'], ...all.map((c) => [c.id, String(c.pid), c.status, c.bundle, c.created, 'root'])]));
+    });
+
+  program
+    .command('ps')
+    .description("list the pids of a container's processes (its cgroups)")
+    .argument('<id>')
+    .addOption(new Option('-f, --format <format>', 'table or json').choices(['table', 'json']).default('table'))
+    .action(async (id: string, o: { format: string }) => {
+      const pids = (await rt()).ociPids(paths(), id);
+      process.stdout.write(o.format === 'json' ? `${JSON.stringify(pids)}\n` : `PID\n${pids.map((p) => `${p}\n`).join('')}`);
+    });
+
+  program
+    .command('spec')
+    .description("write a default config.json (runc's example: sh on a terminal, rootfs in ./rootfs)")
+    .option('-b, --bundle <dir>', 'where to write it', '.')
+    .action(async (o: { bundle: string }) => (await import('./default-spec.js')).writeDefaultSpec(o.bundle));
+
+  program
+    .command('features')
+    .description('print what this runtime supports as JSON (runc features)')
+    .action(async () => {
+      process.stdout.write(`${JSON.stringify((await import('./default-spec.js')).features(), null, 2)}\n`);
+    });
+
+  return program;
+}
+
+interface ExecFlags {
+  process?: string;
+  detach?: boolean;
+  pidFile?: string;
+  consoleSocket?: string;
+  tty?: boolean;
+  cwd?: string;
+  env?: string[];
+  user?: string;
+  cap?: string[];
+  newPrivs?: boolean;
+  preserveFds: string;
+}
+
+function checkPreserveFds(n: string): void {
+  if (n !== '0') throw new UsageError('--preserve-fds is not supported yet (only 0)');
+}
+
+function readProcess(file: string): OciProcess {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as OciProcess;
+  } catch (err) {
+    throw new UsageError(`cannot read the process from ${file}: ${(err as Error).message}`);
+  }
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('') + '\n').join('');
+}
+
+export async function ociMain(argv: string[]): Promise<void> {
+  const program = buildOciProgram();
+  let verb = '';
+  program.hook('preAction', (_, action) => {
+    verb = action.name();
+  });
+  for (const cmd of program.commands) cmd.exitOverride().configureOutput(program.configureOutput());
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) process.exit(err.exitCode === 0 || err.code === 'commander.help' ? 0 : 1);
+    const g = program.opts<Globals>();
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`tsrun-oci: ${message}\n`);
+    if (g.debug) for (let c: unknown = err; c instanceof Error; c = c.cause) process.stderr.write(`${c.stack ?? c.message}\n`);
+    if (g.log) logError(g.log, g.logFormat, message);
+    process.exit(exitStatus(verb, err));
+  }
+}
+
+/** 1, as runc; but `run` and `exec` exit with the process's status, so one that cannot start is 127 (not found) or 126 (not executable). */
+function exitStatus(verb: string, err: unknown): number {
+  if ((verb === 'run' || verb === 'exec') && err instanceof ContainerStartError && (err.exitCode === 126 || err.exitCode === 127)) return err.exitCode;
+  return 1;
+}
+
+/** runc's --log: podman and containerd read the runtime's errors from this file (JSON with --log-format json). */
+function logError(file: string, format: 'text' | 'json', msg: string): void {
+  const time = new Date().toISOString();
+  const line = format === 'json' ? JSON.stringify({ level: 'error', msg, time }) : `time="${time}" level=error msg=${JSON.stringify(msg)}`;
+  try {
+    fs.appendFileSync(file, `${line}\n`);
+  } catch {
+    // the error is on stderr already
+  }
+}

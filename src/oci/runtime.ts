@@ -1,0 +1,437 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RuntimeError, UsageError } from '../errors.js';
+import { loadNative } from '../native/binding.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic-write.js';
+import { type CgroupHost, cgroupDirs, cgroupHost, cgroupPids, existingCgroup, removeCgroup, setupCgroup } from '../runtime/cgroups/host.js';
+import { launchMonitor, proxySignals, waitForMonitor, type StartedMonitor } from '../runtime/monitor.js';
+import { planCapabilities } from '../runtime/plan/capabilities.js';
+import {
+  type ExecPlan,
+  type NamespaceName,
+  buildLaunchPlan,
+  checkWorkingDir,
+  encodeExecPlan,
+  encodePlan,
+  planRlimits,
+  planSeccomp,
+} from '../runtime/plan/launch-plan.js';
+import { bootId, pidStartTime } from '../runtime/state/liveness.js';
+import { makeStartFifo, releaseStartFifo } from '../runtime/start-fifo.js';
+import { checkProcess, loadBundle, normalizeProcess } from './bundle.js';
+import { OCI_VERSION, type OciHookKind, type OciProcess, type OciSpec } from './spec.js';
+import {
+  type OciContainerState,
+  type OciPaths,
+  ContainerMissingError,
+  checkId,
+  configCopy,
+  execFifo,
+  initAlive,
+  listStates,
+  lockFile,
+  mustReadState,
+  readConfigCopy,
+  readState,
+  report,
+  stateDir,
+  statusOf,
+  withContainerLock,
+  writeState,
+} from './state.js';
+
+/**
+ * The runc-compatible verbs (runtime.md "Operations"): create, start,
+ * state, kill, delete, plus run and exec. The engine is the image level's:
+ * config.json becomes a launch plan and a monitor clones the init. The
+ * differences are the ones runc's callers (podman's conmon, containerd's
+ * shim) rely on: the container gets the caller's own stdio (no log), and
+ * after `create` or a detached `run`/`exec` the monitor leaves, so the
+ * process is reparented to the caller's subreaper, which waits for it.
+ */
+
+export interface CreateOptions {
+  bundle: string;
+  pidFile?: string;
+  consoleSocket?: string;
+}
+
+/** `create`: the container set up completely, its init waiting before execve until `start`. */
+export async function ociCreate(p: OciPaths, id: string, opts: CreateOptions): Promise<OciContainerState> {
+  const launched = await launch(p, id, { ...opts, mode: 'created' });
+  return launched.state;
+}
+
+/** `start`: lets a created container's init execve its process; then the poststart hooks. */
+export async function ociStart(p: OciPaths, id: string): Promise<void> {
+  const native = loadNative();
+  const st = await withContainerLock(native, p, id, async () => {
+    const st = mustReadState(p, id);
+    const status = statusOf(p, st);
+    if (status !== 'created') throw new RuntimeError(`cannot start container ${id}: it is ${status}, not created`);
+    await releaseStartFifo(execFifo(p, id), id, () => initAlive(st));
+    return st;
+  });
+  runHooks(readConfigCopy(p, id), 'poststart', report(p, st, OCI_VERSION));
+}
+
+export function ociState(p: OciPaths, id: string): ReturnType<typeof report> {
+  return report(p, mustReadState(p, id), OCI_VERSION);
+}
+
+export function ociList(p: OciPaths): ReturnType<typeof report>[] {
+  return listStates(p).map((st) => report(p, st, OCI_VERSION));
+}
+
+/** `kill [--all] ID SIGNAL`: to the init (which, as PID 1 of its namespace, takes the rest along on SIGKILL), or to every process in its cgroups. */
+export async function ociKill(p: OciPaths, id: string, signal: string, all: boolean): Promise<void> {
+  const sig = parseSignal(signal);
+  const st = mustReadState(p, id);
+  const status = statusOf(p, st);
+  if (status === 'stopped' || status === 'creating') throw new RuntimeError(`cannot kill container ${id}: it is ${status}`);
+  if (all && st.cgroupsPath) {
+    for (const pid of cgroupPids(existingCgroup(cgroupHost(), st.cgroupsPath))) signalPid(pid, sig);
+    return;
+  }
+  signalPid(st.pid, sig);
+}
+
+/**
+ * `delete [--force] ID`: a stopped (or still created) container's cgroups
+ * and state go; a running one only with --force, which kills it first. The
+ * poststop hooks run last.
+ */
+export async function ociDelete(p: OciPaths, id: string, force: boolean): Promise<void> {
+  checkId(id);
+  const native = loadNative();
+  let removed: { st: OciContainerState; spec: OciSpec } | undefined;
+  try {
+    removed = await withContainerLock(native, p, id, async () => {
+      const st = readState(p, id);
+      const spec = st ? readConfigCopy(p, id) : undefined;
+      if (st) {
+        const status = statusOf(p, st);
+        if (status === 'running' && !force) throw new RuntimeError(`cannot delete container ${id} that is not stopped: running (use --force)`);
+        if (status !== 'stopped') await killAndWait(st);
+        if (st.cgroupsPath) await removeCgroup(cgroupHost(), st.cgroupsPath);
+      }
+      fs.rmSync(stateDir(p, id), { recursive: true, force: true });
+      return st && spec ? { st, spec } : undefined;
+    });
+  } catch (err) {
+    if (err instanceof ContainerMissingError && force) return;
+    throw err;
+  }
+  if (removed) runHooks(removed.spec, 'poststop', { ...report(p, removed.st, OCI_VERSION), status: 'stopped', pid: 0 });
+}
+
+export interface RunOptions extends CreateOptions {
+  detach: boolean;
+}
+
+/**
+ * `run`: create and start in one. Detached, like create + start; otherwise
+ * tsrun-oci stays the monitor's parent, passes signals on, returns the
+ * process's exit code and deletes the container after it.
+ */
+export async function ociRun(p: OciPaths, id: string, opts: RunOptions): Promise<number> {
+  const launched = await launch(p, id, { ...opts, mode: opts.detach ? 'detached' : 'foreground' });
+  const spec = readConfigCopy(p, id);
+  runHooks(spec, 'poststart', report(p, launched.state, OCI_VERSION));
+  if (opts.detach) return 0;
+  const stop = proxySignals(launched.monitor.child, { tty: spec.process.terminal === true });
+  const code = await waitForMonitor(launched.monitor.child);
+  stop();
+  await ociDelete(p, id, true);
+  return code;
+}
+
+export interface ExecOptions {
+  /** An OCI process (config.md "process"), as `exec --process FILE` gives it. */
+  process?: OciProcess;
+  args: string[];
+  env: string[];
+  cwd?: string;
+  user?: string;
+  tty: boolean;
+  detach: boolean;
+  pidFile?: string;
+  consoleSocket?: string;
+  noNewPrivs?: boolean;
+  capAdd: string[];
+}
+
+/**
+ * `exec`: one more process in a created or running container; its exit
+ * code, or 0 at once when detached (the pid is in --pid-file).
+ */
+export async function ociExec(p: OciPaths, id: string, opts: ExecOptions): Promise<number> {
+  const st = mustReadState(p, id);
+  const status = statusOf(p, st);
+  if (status !== 'running' && status !== 'created') throw new RuntimeError(`cannot exec in container ${id}: it is ${status}`);
+  const spec = readConfigCopy(p, id);
+  const proc = execProcess(spec.process, opts);
+  checkWorkingDir(proc.cwd);
+  const terminal = proc.terminal === true;
+  if (terminal && opts.detach && !opts.consoleSocket) throw new UsageError('a detached exec with a terminal needs --console-socket');
+  const caps = proc.capabilities;
+  const plan: ExecPlan = {
+    join: { pid: st.pid, namespaces: joinedNamespaces(spec) },
+    cgroups: st.cgroupsPath ? existingCgroup(cgroupHost(), st.cgroupsPath).procsFiles : undefined,
+    env: proc.env,
+    args: proc.args,
+    cwd: proc.cwd,
+    uid: proc.user.uid,
+    gid: proc.user.gid,
+    groups: proc.user.additionalGids ?? [],
+    umask: proc.user.umask,
+    rlimits: planRlimits(proc),
+    noNewPrivs: proc.noNewPrivileges ?? false,
+    capabilities: caps ? planCapabilities(caps) : undefined,
+    seccomp: planSeccomp(spec),
+    passthrough: !terminal,
+    tty: terminal,
+    consoleSocket: terminal ? opts.consoleSocket : undefined,
+    attach: terminal && !opts.consoleSocket,
+    stdin: terminal && !opts.consoleSocket,
+    detach: opts.detach,
+  };
+  const monitor = await launchMonitor(encodeExecPlan(plan), { foreground: true, stdin: true });
+  if (opts.pidFile) writePidFile(opts.pidFile, monitor.pid);
+  if (opts.detach) {
+    await waitForMonitor(monitor.child);
+    return 0;
+  }
+  const stop = proxySignals(monitor.child, { tty: terminal });
+  try {
+    return await waitForMonitor(monitor.child);
+  } finally {
+    stop();
+  }
+}
+
+type LaunchMode = 'created' | 'detached' | 'foreground';
+
+interface Launched {
+  state: OciContainerState;
+  monitor: StartedMonitor;
+}
+
+/** Everything create and run share: state dir, cgroups, plan, monitor, pid file. */
+async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: LaunchMode }): Promise<Launched> {
+  checkId(id);
+  const native = loadNative();
+  const bundle = loadBundle(opts.bundle);
+  const spec = bundle.spec;
+  const proc = normalizeProcess(spec.process);
+  const terminal = proc.terminal === true;
+  if (terminal && opts.mode !== 'foreground' && !opts.consoleSocket) {
+    throw new UsageError('process.terminal is true: a container that is not run in the foreground needs --console-socket for its terminal');
+  }
+  const cgroupsPath = cgroupsPathOf(spec, id);
+  const host = cgroupHost();
+
+  fs.mkdirSync(p.root, { recursive: true, mode: 0o700 });
+  try {
+    fs.mkdirSync(stateDir(p, id), { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new RuntimeError(`container ${id} already exists`);
+    throw err;
+  }
+  fs.writeFileSync(lockFile(p, id), '', { mode: 0o600 });
+  const state: OciContainerState = {
+    id,
+    bundle: bundle.dir,
+    rootfs: spec.root.path,
+    pid: 0,
+    pidStartTime: '',
+    bootId: bootId(),
+    created: new Date().toISOString(),
+    annotations: spec.annotations ?? {},
+    cgroupsPath,
+  };
+  try {
+    return await withContainerLock(native, p, id, async () => {
+      writeJsonAtomic(configCopy(p, id), spec, 0o600);
+      writeState(p, state);
+      const cgroup = setupCgroup(host, cgroupsPath, spec.linux.resources ?? {});
+      const plan = buildLaunchPlan(
+        { ...spec, process: proc },
+        {
+          mkcwd: true,
+          passthrough: !terminal,
+          tty: terminal,
+          consoleSocket: terminal ? opts.consoleSocket : undefined,
+          attach: terminal && !opts.consoleSocket,
+          stdin: terminal && !opts.consoleSocket,
+          startFifo: opts.mode === 'created' ? makeStartFifo(native, execFifo(p, id)) : undefined,
+          detach: opts.mode !== 'foreground',
+          cgroups: cgroup.procsFiles,
+          cgroupViews: cgroupViews(host, cgroupsPath),
+          isFileSource: (src) => !fs.statSync(src).isDirectory(),
+          isHostNamespace,
+        },
+      );
+      const monitor = await launchMonitor(encodePlan(plan), { foreground: true, stdin: true, expectCreated: opts.mode === 'created' });
+      state.pid = monitor.pid;
+      state.pidStartTime = pidStartTime(monitor.pid) ?? '';
+      writeState(p, state);
+      if (opts.pidFile) writePidFile(opts.pidFile, monitor.pid);
+      // A detached monitor exits right after its report; reaping it here keeps it from lingering as a zombie of ours.
+      if (opts.mode !== 'foreground') await waitForMonitor(monitor.child);
+      return { state, monitor };
+    });
+  } catch (err) {
+    // Nothing of this container may be left behind: its init (if any), cgroups, state.
+    if (state.pid > 0) await killAndWait(state).catch(() => undefined);
+    await removeCgroup(host, cgroupsPath).catch(() => undefined);
+    fs.rmSync(stateDir(p, id), { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** The same namespace inode as tsrun-oci's own (the host's): setns(2) would change nothing. */
+function isHostNamespace(ns: NamespaceName, nsPath: string): boolean {
+  try {
+    const a = fs.statSync(nsPath);
+    const b = fs.statSync(`/proc/self/ns/${ns}`);
+    return a.ino === b.ino && a.dev === b.dev;
+  } catch {
+    return false;
+  }
+}
+
+/** linux.cgroupsPath, else tsrun-oci/<id>; systemd's "slice:prefix:name" form needs systemd, which tsrun does not talk to. */
+function cgroupsPathOf(spec: OciSpec, id: string): string {
+  const given = spec.linux.cgroupsPath;
+  if (given === undefined || given === '') return `tsrun-oci/${id}`;
+  if (given.includes(':')) throw new UsageError(`linux.cgroupsPath ${JSON.stringify(given)} is in systemd's form; tsrun-oci manages cgroupfs paths only`);
+  const rel = path.posix.normalize(given).replace(/^\/+/, '');
+  if (rel === '' || rel === '.' || rel.split('/').includes('..')) throw new UsageError(`invalid linux.cgroupsPath ${JSON.stringify(given)}`);
+  return rel;
+}
+
+/** The container's own directory in each hierarchy, for a `cgroup` mount (launch-plan.ts planCgroupMount). */
+function cgroupViews(host: CgroupHost, cgroupsPath: string): { name: string; dir: string }[] {
+  const dirs = cgroupDirs(host, cgroupsPath);
+  if (host.version === 2) return dirs.memory ? [{ name: '', dir: dirs.memory }] : [];
+  const seen = new Map<string, string>();
+  for (const dir of Object.values(dirs)) {
+    const mountPoint = dir.slice(0, dir.length - cgroupsPath.length - 1);
+    seen.set(path.basename(mountPoint), dir);
+  }
+  return [...seen].map(([name, dir]) => ({ name, dir }));
+}
+
+const NAMESPACE_NAMES: Record<string, NamespaceName> = { mount: 'mnt', pid: 'pid', uts: 'uts', ipc: 'ipc', network: 'net', cgroup: 'cgroup' };
+
+/** Every namespace the container has (made or joined): exec enters them all through its init. */
+function joinedNamespaces(spec: OciSpec): NamespaceName[] {
+  return spec.linux.namespaces.map((n) => NAMESPACE_NAMES[n.type]).filter((n): n is NamespaceName => n !== undefined);
+}
+
+/** exec's process: --process as given, or the container's with the flags' overrides (runc's rules). */
+function execProcess(base: OciProcess, opts: ExecOptions): OciProcess {
+  if (opts.process) {
+    checkProcess(opts.process, (what) => new UsageError(`--process: ${what}`));
+    return normalizeProcess(opts.process);
+  }
+  if (opts.args.length === 0) throw new UsageError('exec needs a command, or --process FILE');
+  const user = opts.user === undefined ? base.user : parseUser(opts.user, base.user);
+  const caps = base.capabilities;
+  const add = opts.capAdd.map((c) => (c.toUpperCase().startsWith('CAP_') ? c.toUpperCase() : `CAP_${c.toUpperCase()}`));
+  const withAdded = (set?: string[]) => [...new Set([...(set ?? []), ...add])];
+  return {
+    ...base,
+    terminal: opts.tty,
+    args: opts.args,
+    env: mergeEnv(base.env ?? [], opts.env),
+    cwd: opts.cwd ?? base.cwd,
+    user,
+    noNewPrivileges: opts.noNewPrivs ?? base.noNewPrivileges,
+    capabilities:
+      add.length && caps
+        ? { ...caps, bounding: withAdded(caps.bounding), effective: withAdded(caps.effective), permitted: withAdded(caps.permitted) }
+        : caps,
+  };
+}
+
+function mergeEnv(base: string[], extra: string[]): string[] {
+  const out = new Map(base.map((e) => [e.split('=', 1)[0]!, e]));
+  for (const e of extra) {
+    if (!e.includes('=')) throw new UsageError(`--env needs KEY=VALUE: ${JSON.stringify(e)}`);
+    out.set(e.split('=', 1)[0]!, e);
+  }
+  return [...out.values()];
+}
+
+/** runc's --user: numbers only, "uid[:gid]" (the image level resolves names). */
+function parseUser(s: string, base: OciProcess['user']): OciProcess['user'] {
+  const m = /^(\d+)(?::(\d+))?$/.exec(s);
+  if (!m) throw new UsageError(`--user must be UID[:GID] as numbers: ${JSON.stringify(s)}`);
+  return { ...base, uid: Number(m[1]), gid: m[2] !== undefined ? Number(m[2]) : base.gid, additionalGids: [] };
+}
+
+/** A signal by number, by name, or by name without SIG (runc's ParseSignal). */
+export function parseSignal(s: string): number {
+  if (/^\d+$/.test(s)) {
+    const n = Number(s);
+    if (n >= 1 && n <= 64) return n;
+  } else {
+    const name = s.toUpperCase().startsWith('SIG') ? s.toUpperCase() : `SIG${s.toUpperCase()}`;
+    const n = (os.constants.signals as Record<string, number>)[name];
+    if (n !== undefined) return n;
+  }
+  throw new UsageError(`unknown signal ${JSON.stringify(s)}`);
+}
+
+function signalPid(pid: number, sig: number): void {
+  try {
+    process.kill(pid, sig);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
+/** SIGKILL, then wait (bounded) until the init is gone: a zombie counts as gone, its reaper is the caller's. */
+async function killAndWait(st: OciContainerState): Promise<void> {
+  if (!initAlive(st)) return;
+  signalPid(st.pid, os.constants.signals.SIGKILL);
+  for (let i = 0; i < 500 && initAlive(st); i++) await sleep(10);
+  if (initAlive(st)) throw new RuntimeError(`container ${st.id} (pid ${st.pid}) did not die after SIGKILL`);
+}
+
+/** runc writes the pid file atomically, so a caller polling it never reads half a number. */
+function writePidFile(file: string, pid: number): void {
+  writeFileAtomic(path.resolve(file), String(pid), 0o644);
+}
+
+/**
+ * Hooks (config.md "POSIX-platform Hooks") run on the host with the state
+ * on stdin. A failing poststart or poststop hook is a warning, as the spec
+ * says; each is bounded by its timeout (default 30 s here).
+ */
+function runHooks(spec: OciSpec, kind: OciHookKind, state: object): void {
+  for (const hook of spec.hooks?.[kind] ?? []) {
+    const r = spawnSync(hook.path, (hook.args ?? [hook.path]).slice(1), {
+      argv0: hook.args?.[0],
+      env: Object.fromEntries((hook.env ?? []).map((e) => [e.split('=', 1)[0]!, e.slice(e.indexOf('=') + 1)])),
+      input: JSON.stringify(state),
+      timeout: (hook.timeout ?? 30) * 1000,
+      stdio: ['pipe', 'inherit', 'inherit'],
+    });
+    if (r.error || r.status !== 0) {
+      process.stderr.write(`tsrun-oci: warning: ${kind} hook ${hook.path} failed: ${r.error?.message ?? `exit ${r.status ?? r.signal}`}\n`);
+    }
+  }
+}
+
+/** `ps`: the pids in the container's cgroups. */
+export function ociPids(p: OciPaths, id: string): number[] {
+  const st = mustReadState(p, id);
+  if (!st.cgroupsPath || statusOf(p, st) === 'stopped') return [];
+  return cgroupPids(existingCgroup(cgroupHost(), st.cgroupsPath));
+}

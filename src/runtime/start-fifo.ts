@@ -1,0 +1,50 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RuntimeError } from '../errors.js';
+import type { NativeBinding } from '../native/types.js';
+
+/**
+ * The created state (runc's exec.fifo): the init, fully set up, blocks
+ * opening this FIFO for writing until `start` opens it for reading and
+ * takes its byte; then it goes on to execve.
+ */
+
+/** A fresh FIFO (0600) at `fifo`, its directory made if needed. */
+export function makeStartFifo(native: NativeBinding, fifo: string): string {
+  fs.mkdirSync(path.dirname(fifo), { recursive: true, mode: 0o700 });
+  fs.rmSync(fifo, { force: true });
+  native.mknodat({ dirFd: -100, name: fifo, mode: native.constants.S_IFIFO | 0o600, major: 0, minor: 0 });
+  return fifo;
+}
+
+/** How long `start` waits for a created init to take the start signal. */
+const RELEASE_TIMEOUT_MS = 10_000;
+
+/**
+ * Lets a created container's init go on to execve: open its FIFO for
+ * reading and take the byte it writes, then remove the FIFO. Non-blocking,
+ * with the init's liveness checked, so a dead init never hangs `start`.
+ */
+export async function releaseStartFifo(fifo: string, name: string, alive: () => boolean): Promise<void> {
+  const fd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    const buf = Buffer.alloc(1);
+    const deadline = Date.now() + RELEASE_TIMEOUT_MS;
+    for (;;) {
+      let n = 0;
+      try {
+        n = fs.readSync(fd, buf, 0, 1, null);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      }
+      if (n === 1) break;
+      if (!alive()) throw new RuntimeError(`container ${name} died before it could start`);
+      if (Date.now() > deadline) throw new RuntimeError(`container ${name} did not take the start signal within ${RELEASE_TIMEOUT_MS / 1000}s`);
+      await sleep(2);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.rmSync(fifo, { force: true });
+}

@@ -1,0 +1,281 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadNative } from '../../src/native/binding.js';
+import { defaultSpec } from '../../src/oci/default-spec.js';
+import type { OciSpec } from '../../src/oci/spec.js';
+import { repo, until } from '../helpers/store.js';
+
+/**
+ * tsrun-oci, runc's command line, on OCI bundles: the verbs of runtime.md
+ * and what runc's callers rely on (pass-through stdio, the init reparented
+ * after create, pid files, --log). Every container runs under a private
+ * --root; each test deletes what it made, and afterAll checks that no
+ * mount, process or cgroup is left.
+ */
+
+const ociBin = path.join(repo, 'bin/tsrun-oci');
+let dir: string;
+let root: string;
+let rootfs: string;
+const ids = new Set<string>();
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-oci-'));
+  root = path.join(dir, 'state');
+  rootfs = path.join(dir, 'rootfs');
+  fs.mkdirSync(rootfs);
+  execFileSync('tar', ['-xf', path.join(inject('fixturesDir'), 'busybox-rootfs.tar'), '-C', rootfs]);
+});
+
+afterEach(() => {
+  for (const id of ids) oci(['delete', '--force', id]);
+  ids.clear();
+});
+
+afterAll(() => {
+  const left = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m?.startsWith(dir));
+  const native = loadNative();
+  for (const m of left.sort((a, b) => b!.length - a!.length)) native.unmount({ target: m!, flags: native.constants.MNT_DETACH });
+  fs.rmSync(dir, { recursive: true, force: true });
+  expect(left).toEqual([]);
+});
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs tsrun-oci with stdout and stderr in files, not pipes: a created or
+ * detached container keeps the caller's stdio (as runc's does), so a pipe
+ * would see EOF only when the container exits.
+ */
+function oci(args: string[], opts: { input?: string; globals?: string[] } = {}): Result {
+  const out = path.join(dir, 'out');
+  const err = path.join(dir, 'err');
+  const fds = [fs.openSync(out, 'w'), fs.openSync(err, 'w')];
+  try {
+    const r = spawnSync(ociBin, ['--root', root, ...(opts.globals ?? []), ...args], { input: opts.input ?? '', stdio: ['pipe', fds[0]!, fds[1]!], timeout: 30_000 });
+    if (r.error) throw r.error;
+    return { code: r.status ?? 128, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8') };
+  } finally {
+    for (const fd of fds) fs.closeSync(fd);
+  }
+}
+
+function ok(args: string[]): string {
+  const r = oci(args);
+  if (r.code !== 0) throw new Error(`tsrun-oci ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** A bundle dir whose config.json is runc's example with `edit` applied; rootfs shared (read-only root). */
+function bundle(name: string, edit: (s: OciSpec) => void): string {
+  const b = path.join(dir, `bundle-${name}`);
+  fs.mkdirSync(b, { recursive: true });
+  const spec = defaultSpec();
+  spec.root.path = rootfs;
+  spec.process.terminal = false;
+  edit(spec);
+  fs.writeFileSync(path.join(b, 'config.json'), JSON.stringify(spec));
+  return b;
+}
+
+const sh = (script: string) => (s: OciSpec) => {
+  s.process.args = ['sh', '-c', script];
+};
+
+function state(id: string): { status: string; pid: number; bundle: string; id: string } {
+  return JSON.parse(ok(['state', id]));
+}
+
+const comm = (pid: number) => fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+const ppid = (pid: number) => Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+const cgroupDir = (id: string) => `/sys/fs/cgroup/memory/tsrun-oci/${id}`;
+
+describe('tsrun-oci run', () => {
+  it('runs in the foreground with the caller\'s own stdio, exits with the status and deletes the container', () => {
+    const b = bundle('fg', sh('echo out; echo err >&2; hostname; echo pid $$; cat /sys/fs/cgroup/memory/memory.limit_in_bytes; exit 3'));
+    const spec = JSON.parse(fs.readFileSync(path.join(b, 'config.json'), 'utf8')) as OciSpec;
+    spec.linux.resources = { memory: { limit: 64 * 1024 * 1024 } };
+    fs.writeFileSync(path.join(b, 'config.json'), JSON.stringify(spec));
+    const r = oci(['run', '--bundle', b, 'fg']);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe(`out\ntsrun\npid 1\n${64 * 1024 * 1024}\n`);
+    expect(r.stderr).toBe('err\n');
+    // run deletes the container after it: no state, no cgroup.
+    expect(fs.existsSync(path.join(root, 'fg'))).toBe(false);
+    expect(fs.existsSync(cgroupDir('fg'))).toBe(false);
+  });
+
+  it('passes stdin through', () => {
+    const b = bundle('stdin', sh('read line; echo got $line'));
+    expect(oci(['run', '-b', b, 'stdin'], { input: 'hello\n' }).stdout).toBe('got hello\n');
+  });
+
+  it('runs detached and leaves the process to the caller', async () => {
+    const b = bundle('det', (s) => (s.process.args = ['sleep', '1000']));
+    ids.add('det');
+    ok(['run', '-d', '-b', b, '--pid-file', path.join(dir, 'det.pid'), 'det']);
+    const pid = Number(fs.readFileSync(path.join(dir, 'det.pid'), 'utf8'));
+    expect(state('det')).toMatchObject({ status: 'running', pid });
+    expect(comm(pid)).toBe('sleep');
+    expect(comm(ppid(pid))).not.toBe('tsrun:[monitor]');
+  });
+});
+
+describe('tsrun-oci create/start/state/kill/delete', () => {
+  it('goes through the runtime spec\'s lifecycle', async () => {
+    const b = bundle('life', sh('trap "echo term; exit 42" TERM; echo started > /dev/shm/x; while :; do sleep 0.1; done'));
+    ids.add('life');
+    const pidFile = path.join(dir, 'life.pid');
+    ok(['create', '--bundle', b, '--pid-file', pidFile, 'life']);
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    expect(state('life')).toEqual(expect.objectContaining({ id: 'life', status: 'created', pid, bundle: b }));
+    // Set up but not yet running the process: the init waits before execve, and its monitor is gone.
+    expect(comm(pid)).toBe('tsrun:[init]');
+    expect(comm(ppid(pid))).not.toBe('tsrun:[monitor]');
+    expect(oci(['start', 'nosuch']).code).toBe(1);
+
+    ok(['start', 'life']);
+    await until(() => comm(pid) === 'sh');
+    expect(state('life').status).toBe('running');
+    expect(oci(['start', 'life'])).toMatchObject({ code: 1, stderr: 'tsrun-oci: cannot start container life: it is running, not created\n' });
+    expect(ok(['list', '-q'])).toContain('life\n');
+    expect(JSON.parse(ok(['ps', '--format', 'json', 'life']))).toContain(pid);
+
+    expect(oci(['delete', 'life'])).toMatchObject({ code: 1, stderr: expect.stringContaining('not stopped: running') });
+    ok(['kill', 'life', 'TERM']);
+    await until(() => state('life').status === 'stopped');
+    expect(state('life').pid).toBe(0);
+    expect(oci(['kill', 'life', 'KILL']).code).toBe(1);
+    ok(['delete', 'life']);
+    ids.delete('life');
+    expect(fs.existsSync(path.join(root, 'life'))).toBe(false);
+    expect(fs.existsSync(cgroupDir('life'))).toBe(false);
+    expect(oci(['state', 'life'])).toMatchObject({ code: 1, stderr: 'tsrun-oci: container life does not exist\n' });
+    expect(oci(['delete', '--force', 'life']).code).toBe(0);
+  });
+
+  it('delete --force kills a running container; delete of a created one needs no force', async () => {
+    for (const id of ['forced', 'created']) {
+      ids.add(id);
+      ok(['create', '-b', bundle(id, (s) => (s.process.args = ['sleep', '1000'])), id]);
+    }
+    ok(['start', 'forced']);
+    const pids = [state('forced').pid, state('created').pid];
+    ok(['delete', '--force', 'forced']);
+    ok(['delete', 'created']);
+    for (const pid of pids) await until(() => !fs.existsSync(`/proc/${pid}`) || fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '));
+    expect(ok(['list', '-q'])).toBe('');
+  });
+
+  it('execs into a running container: argv, env, cwd, user, exit status, --process', async () => {
+    ids.add('ex');
+    ok(['run', '-d', '-b', bundle('ex', (s) => (s.process.args = ['sleep', '1000'])), 'ex']);
+    expect(oci(['exec', '--env', 'A=1', '--cwd', '/tmp', '-u', '1000:1000', 'ex', 'sh', '-c', 'echo $A $(pwd) $(id -u):$(id -g) $$; exit 5'])).toMatchObject({
+      code: 5,
+      stdout: expect.stringMatching(/^1 \/tmp 1000:1000 \d+\n$/),
+    });
+    expect(oci(['exec', 'ex', 'nosuch']).code).toBe(127);
+    const proc = path.join(dir, 'process.json');
+    fs.writeFileSync(proc, JSON.stringify({ args: ['sh', '-c', 'echo from $WHO in $(hostname)'], env: ['WHO=process.json'], cwd: '/', user: { uid: 0, gid: 0 } }));
+    expect(ok(['exec', '--process', proc, 'ex'])).toBe('from process.json in tsrun\n');
+    // Detached: the pid file names a process of the container, left to the caller.
+    const pidFile = path.join(dir, 'exec.pid');
+    ok(['exec', '-d', '--pid-file', pidFile, 'ex', 'sleep', '77']);
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toBe('sleep\u000077\u0000');
+    expect(JSON.parse(ok(['ps', '-f', 'json', 'ex']))).toContain(pid);
+  });
+
+  it('joins an existing network namespace by path', () => {
+    const nsFile = path.join(dir, 'netns');
+    fs.writeFileSync(nsFile, '');
+    execFileSync('unshare', [`--net=${nsFile}`, 'true']);
+    try {
+      const ino = fs.statSync(nsFile).ino;
+      const b = bundle('netns', (s) => {
+        s.linux.namespaces = s.linux.namespaces.map((n) => (n.type === 'network' ? { type: 'network', path: nsFile } : n));
+        s.process.args = ['sh', '-c', 'readlink /proc/self/ns/net'];
+      });
+      expect(ok(['run', '-b', b, 'netns'])).toBe(`net:[${ino}]\n`);
+    } finally {
+      loadNative().unmount({ target: nsFile, flags: 0 });
+    }
+  });
+
+  it('runs poststart and poststop hooks with the state on stdin', async () => {
+    const out = path.join(dir, 'hooks.log');
+    const hook = (tag: string) => ({ path: '/bin/sh', args: ['sh', '-c', `cat >> ${out}; echo " ${tag}" >> ${out}`] });
+    const b = bundle('hooks', (s) => {
+      s.process.args = ['true'];
+      s.hooks = { poststart: [hook('poststart')], poststop: [hook('poststop')] };
+    });
+    ok(['run', '-b', b, 'hooks']);
+    const lines = fs.readFileSync(out, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^\{.*"id":"hooks".*\} poststart$/);
+    expect(lines[1]).toMatch(/"status":"stopped".* poststop$/);
+  });
+});
+
+describe('tsrun-oci refuses bad input with one line and leaves nothing', () => {
+  it.each([
+    [['create', '-b', '/nonexistent', 'x'], /cannot read \/nonexistent\/config.json: ENOENT/],
+    [['create', '../evil'], /invalid container id "..\/evil"/],
+    [['kill', 'nosuch', 'NOSIG'], /unknown signal "NOSIG"/],
+    [['create', '--preserve-fds', '2', 'x'], /--preserve-fds is not supported/],
+  ])('%j', (args, message) => {
+    const r = oci(args);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('a terminal needs --console-socket unless run in the foreground', () => {
+    const b = bundle('tty', (s) => (s.process.terminal = true));
+    expect(oci(['create', '-b', b, 'tty'])).toMatchObject({ code: 1, stderr: expect.stringContaining('needs --console-socket') });
+    expect(fs.existsSync(path.join(root, 'tty'))).toBe(false);
+  });
+
+  it('a missing command fails create (not a later start), with --log in JSON, and leaves no state or cgroup', () => {
+    const log = path.join(dir, 'oci-log');
+    const b = bundle('nocmd', (s) => (s.process.args = ['nosuch']));
+    const r = oci(['create', '-b', b, 'nocmd'], { globals: ['--log', log, '--log-format', 'json'] });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('tsrun-oci: executing nosuch: ENOENT (no such file or directory)\n');
+    expect(JSON.parse(fs.readFileSync(log, 'utf8'))).toMatchObject({ level: 'error', msg: 'executing nosuch: ENOENT (no such file or directory)' });
+    expect(fs.existsSync(path.join(root, 'nocmd'))).toBe(false);
+    expect(fs.existsSync(cgroupDir('nocmd'))).toBe(false);
+  });
+
+  it('a second container with the same id is refused, the first untouched', () => {
+    ids.add('dup');
+    const b = bundle('dup', (s) => (s.process.args = ['sleep', '1000']));
+    ok(['create', '-b', b, 'dup']);
+    expect(oci(['create', '-b', b, 'dup'])).toMatchObject({ code: 1, stderr: 'tsrun-oci: container dup already exists\n' });
+    expect(state('dup').status).toBe('created');
+  });
+
+  it('a cwd through /proc/self/fd is refused (CVE-2024-21626)', () => {
+    const b = bundle('cwd', (s) => (s.process.cwd = '/proc/self/fd/7'));
+    expect(oci(['run', '-b', b, 'cwd'])).toMatchObject({ code: 1, stderr: expect.stringContaining('CVE-2024-21626') });
+    expect(fs.existsSync(path.join(root, 'cwd'))).toBe(false);
+  });
+});
+
+describe('tsrun-oci spec', () => {
+  it('writes runc\'s example config.json, never over an existing one', () => {
+    const b = path.join(dir, 'spec');
+    fs.mkdirSync(b);
+    ok(['spec', '-b', b]);
+    const spec = JSON.parse(fs.readFileSync(path.join(b, 'config.json'), 'utf8')) as OciSpec;
+    expect(spec).toMatchObject({ ociVersion: '1.2.0', root: { path: 'rootfs' }, process: { args: ['sh'], terminal: true } });
+    expect(oci(['spec', '-b', b])).toMatchObject({ code: 1, stderr: expect.stringContaining('exists; remove it first') });
+  });
+});
