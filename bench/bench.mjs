@@ -21,6 +21,7 @@ import * as path from 'node:path';
 
 const repo = path.resolve(import.meta.dirname, '..');
 const tsrunBin = path.join(repo, 'bin/tsrun');
+const ociBin = path.join(repo, 'bin/tsrun-oci');
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 
 function need(cmd) {
@@ -34,7 +35,7 @@ if (process.getuid() !== 0) {
   process.stderr.write('bench: must run as root\n');
   process.exit(2);
 }
-for (const c of ['runc', 'crun', 'podman', 'unshare']) need(c);
+for (const c of ['runc', 'crun', 'podman', 'unshare', 'python3']) need(c);
 if (!fs.existsSync(path.join(repo, 'build/js/cli/main.js'))) {
   process.stderr.write('bench: build tsrun first (npm ci)\n');
   process.exit(2);
@@ -44,6 +45,7 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-bench-'));
 const ulimits = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
 const podmanBase = ['--root', `${work}/podman/root`, '--runroot', `${work}/podman/run`, '--storage-driver', 'overlay', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--tmpdir', `${work}/podman/tmp`];
 const tsrunBase = ['--root', `${work}/tsrun/root`, '--runroot', `${work}/tsrun/run`];
+const ociBase = ['--root', `${work}/tsrun-oci`];
 const bundle = `${work}/bundle`;
 
 function sh(cmd, args, opts = {}) {
@@ -85,8 +87,10 @@ function setBundleArgs(args) {
 const runtimes = {
   runRm: {
     tsrun: () => timed(tsrunBin, [...tsrunBase, 'run', '--rm', 'busybox', 'true']),
+    'tsrun-oci': (i) => timed(ociBin, [...ociBase, 'run', '-b', bundle, `b-oci-${i}`]),
     runc: (i) => timed('runc', ['run', '-b', bundle, `b-runc-${i}`]),
     crun: (i) => timed('unshare', crunArgs(['run', '-b', bundle, `b-crun-${i}`])),
+    'podman+tsrun-oci': () => timed('podman', [...podmanBase, '--runtime', ociBin, 'run', '--rm', '--net', 'none', ...ulimits, 'busybox', 'true']),
     'podman+runc': () => timed('podman', [...podmanBase, '--runtime', 'runc', 'run', '--rm', '--net', 'none', ...ulimits, 'busybox', 'true']),
     'podman+crun': () => timed('unshare', ['-m', 'sh', '-c', 'umount /sys/fs/cgroup/unified 2>/dev/null; exec podman "$@"', 'podman', ...podmanBase, '--runtime', 'crun', 'run', '--rm', '--net', 'none', ...ulimits, 'busybox', 'true']),
   },
@@ -95,6 +99,7 @@ const runtimes = {
 function startSleepers() {
   sh(tsrunBin, [...tsrunBase, 'run', '-d', '--name', 'bench', 'busybox', 'sleep', '100000']);
   setBundleArgs(['sleep', '100000']);
+  spawnSync(ociBin, [...ociBase, 'run', '-d', '-b', bundle, 'bench-oci'], { stdio: 'ignore' });
   spawnSync('runc', ['run', '-d', '-b', bundle, 'bench-runc'], { stdio: 'ignore' });
   spawnSync('unshare', crunArgs(['run', '-d', '-b', bundle, 'bench-crun']), { stdio: 'ignore' });
   setBundleArgs(['true']);
@@ -103,15 +108,15 @@ function startSleepers() {
 
 function stopSleepers() {
   sh(tsrunBin, [...tsrunBase, 'rm', '-f', 'bench'], { allowFail: true });
-  for (const [cmd, id] of [['runc', 'bench-runc']]) {
-    sh(cmd, ['delete', '-f', id], { allowFail: true });
-  }
+  sh(ociBin, [...ociBase, 'delete', '-f', 'bench-oci'], { allowFail: true });
+  sh('runc', ['delete', '-f', 'bench-runc'], { allowFail: true });
   sh('unshare', crunArgs(['delete', '-f', 'bench-crun']), { allowFail: true });
   sh('podman', [...podmanBase, 'rm', '-f', '-t', '0', 'bench'], { allowFail: true });
 }
 
 const execs = {
   tsrun: () => timed(tsrunBin, [...tsrunBase, 'exec', 'bench', 'true']),
+  'tsrun-oci': () => timed(ociBin, [...ociBase, 'exec', 'bench-oci', 'true']),
   runc: () => timed('runc', ['exec', 'bench-runc', 'true']),
   crun: () => timed('unshare', crunArgs(['exec', 'bench-crun', 'true'])),
   podman: () => timed('podman', [...podmanBase, 'exec', 'bench', 'true']),
@@ -127,6 +132,23 @@ function memory() {
   const rt = JSON.parse(fs.readFileSync(`${work}/tsrun/run/containers/${id}/runtime.json`, 'utf8'));
   const conmon = sh('sh', ['-c', `pgrep -f "conmon.*${work}" | head -1`]).trim();
   return { 'tsrun monitor': rssKb(rt.monitorPid), conmon: conmon ? rssKb(Number(conmon)) : NaN };
+}
+
+/** Peak resident memory (kB) of a command and everything it waited for (getrusage RUSAGE_CHILDREN via python3: Node has no such call). */
+function peakRssKb(cmd, args) {
+  const py = 'import resource,subprocess,sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)';
+  return Number(sh('python3', ['-c', py, cmd, ...args]).trim());
+}
+
+/** Peak memory of the command line itself during `run --rm true` (the container's own process is tiny). */
+function cliMemory() {
+  const table = {
+    tsrun: () => peakRssKb(tsrunBin, [...tsrunBase, 'run', '--rm', 'busybox', 'true']),
+    'tsrun-oci': (i) => peakRssKb(ociBin, [...ociBase, 'run', '-b', bundle, `m-oci-${i}`]),
+    runc: (i) => peakRssKb('runc', ['run', '-b', bundle, `m-runc-${i}`]),
+    podman: () => peakRssKb('podman', [...podmanBase, '--runtime', 'runc', 'run', '--rm', '--net', 'none', ...ulimits, 'busybox', 'true']),
+  };
+  return measure('peak resident memory of the command line during run --rm true (kB, the largest process it waited for)', table, Math.max(3, Math.floor(RUNS / 3)));
 }
 
 /**
@@ -309,10 +331,11 @@ function measure(name, table, runs = RUNS) {
 
 function print(m, unit = 'ms') {
   const t = m.results.tsrun ?? m.results['tsrun monitor'] ?? m.results['tsrun load'];
+  const oci = m.results['tsrun-oci'];
   process.stdout.write(`\n${m.name}\n`);
   for (const [k, r] of Object.entries(m.results)) {
-    const ratio = t && !k.startsWith('tsrun') ? `  tsrun/${k} = ${(t.median / r.median).toFixed(2)}x` : '';
-    process.stdout.write(`  ${k.padEnd(14)} median ${r.median.toFixed(1).padStart(7)} ${unit}  (min ${r.min.toFixed(1)}, max ${r.max.toFixed(1)}, n=${r.runs})${ratio}\n`);
+    const ratios = k.startsWith('tsrun') ? [] : [[t, 'tsrun'], [oci, 'tsrun-oci']].filter(([x]) => x).map(([x, name]) => `${name}/${k} = ${(x.median / r.median).toFixed(2)}x`);
+    process.stdout.write(`  ${k.padEnd(16)} median ${r.median.toFixed(1).padStart(7)} ${unit}  (min ${r.min.toFixed(1)}, max ${r.max.toFixed(1)}, n=${r.runs})  ${ratios.join('  ')}\n`);
   }
 }
 
@@ -332,6 +355,9 @@ try {
     const memM = { name: 'resident memory per running container (kB)', results: Object.fromEntries(Object.entries(mem).map(([k, v]) => [k, stats([v])])) };
     print(memM, 'kB');
     out.measurements.push(memM);
+    const cli = cliMemory();
+    print(cli, 'kB');
+    out.measurements.push(cli);
   } finally {
     stopSleepers();
   }

@@ -14,7 +14,7 @@ export function defaultSpec(): OciSpec {
       args: ['sh'],
       env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=xterm'],
       cwd: '/',
-      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      capabilities: { bounding: caps, effective: caps, permitted: caps, ambient: caps },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
       noNewPrivileges: true,
     },

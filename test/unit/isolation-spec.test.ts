@@ -60,8 +60,12 @@ describe('capabilities in config.json and the plan', () => {
 
   it('refuses sets the kernel would refuse', () => {
     expect(() => planCapabilities({ effective: ['CAP_KILL'] })).toThrow(/subset of the permitted/);
-    expect(() => planCapabilities({ permitted: ['CAP_KILL'], ambient: ['CAP_KILL'] })).toThrow(/inheritable/);
     expect(() => planCapabilities({ bounding: ['CAP_BOGUS'] })).toThrow(/unknown capability/);
+  });
+
+  it('skips ambient capabilities the kernel cannot raise, as runc does', () => {
+    expect(planCapabilities({ permitted: ['CAP_KILL'], ambient: ['CAP_KILL'] }).ambient).toBe(0n);
+    expect(planCapabilities({ permitted: ['CAP_KILL'], inheritable: ['CAP_KILL'], ambient: ['CAP_KILL'] }).ambient).toBe(1n << 5n);
   });
 
   it('reads the host bounding set from /proc/self/status', () => {

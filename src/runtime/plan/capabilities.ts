@@ -91,6 +91,9 @@ export function planCapabilities(c: OciCapabilities): PlanCapabilities {
     ambient: capabilityMask(c.ambient),
   };
   if ((caps.effective & ~caps.permitted) !== 0n) throw new UsageError('effective capabilities must be a subset of the permitted ones');
-  if ((caps.ambient & ~(caps.permitted & caps.inheritable)) !== 0n) throw new UsageError('ambient capabilities must be permitted and inheritable');
+  // The kernel raises an ambient capability only if it is permitted and inheritable
+  // (PR_CAP_AMBIENT_RAISE); runc skips the others with a warning, and its own
+  // `runc spec` lists ambient without inheritable, so they are skipped here too.
+  caps.ambient &= caps.permitted & caps.inheritable;
   return caps;
 }
