@@ -25,6 +25,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "mounts.h"
 #include "report.h"
 #include "safe.h"
@@ -222,33 +223,6 @@ static int exec_search(char *const argv[], char *const envp[], int dry)
   return eacces ? EACCES : ENOENT;
 }
 
-/* SCM_RIGHTS over the monitor's SOCK_SEQPACKET socket: one message, one fd. */
-static int send_fd(int sock, int fd)
-{
-  /* child: async-signal-safe */
-  char byte = 0;
-  struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-  union {
-    struct cmsghdr align;
-    char buf[CMSG_SPACE(sizeof(int))];
-  } u;
-  struct msghdr msg;
-  struct cmsghdr *c;
-
-  memset(&u, 0, sizeof u);
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = u.buf;
-  msg.msg_controllen = sizeof u.buf;
-  c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
-}
-
 /*
  * The terminal comes from the container's own devpts instance (mounted
  * newinstance on /dev/pts, /dev/ptmx -> pts/ptmx), so the process sees its
@@ -278,7 +252,7 @@ static void setup_tty(const struct ctr_plan *p, const struct ctr_child_io *io, i
     fail(io->errfd, CTR_STAGE_TTY, 0, errno, "TIOCSWINSZ");
   if (console && ioctl(master, TIOCGPTN, &ptn) < 0)
     fail(io->errfd, CTR_STAGE_TTY, 0, errno, "TIOCGPTN");
-  if (send_fd(io->tty_sock, master) < 0)
+  if (ctr_send_fd(io->tty_sock, master, "", 1) < 0)
     fail(io->errfd, CTR_STAGE_TTY, 0, errno, "sendmsg");
   close(master);
   close(io->tty_sock);

@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "../core/child.h"
+#include "../core/fdpass.h"
 #include "../core/plan.h"
 #include "../core/report.h"
 #include "../core/safe.h"
@@ -307,30 +308,6 @@ static int read_record(int fd, struct ctr_report *r)
   }
   r->detail[sizeof r->detail - 1] = '\0';
   return got == sizeof *r;
-}
-
-static int recv_fd(int sock)
-{
-  char byte;
-  struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-  union {
-    struct cmsghdr align;
-    char buf[CMSG_SPACE(sizeof(int))];
-  } u;
-  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                        .msg_controllen = sizeof u.buf };
-  struct cmsghdr *c;
-  int fd;
-
-  /* The child sent it before execve (or CREATED), so it is queued by now. */
-  if (recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1)
-    return -1;
-  c = CMSG_FIRSTHDR(&msg);
-  if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-      c->cmsg_len != CMSG_LEN(sizeof(int)))
-    return -1;
-  memcpy(&fd, CMSG_DATA(c), sizeof fd);
-  return fd;
 }
 
 static int exit_code_for(const struct ctr_report *r)
@@ -625,28 +602,6 @@ static void connect_console(void)
     die(CTR_STAGE_CONSOLE, errno, plan.console_socket);
 }
 
-/* One SCM_RIGHTS message with the master; the payload names it, as runc's does. */
-static int send_console(int fd)
-{
-  char name[] = "/dev/ptmx";
-  struct iovec iov = { .iov_base = name, .iov_len = sizeof name - 1 };
-  union {
-    struct cmsghdr align;
-    char buf[CMSG_SPACE(sizeof(int))];
-  } u;
-  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                        .msg_controllen = sizeof u.buf };
-  struct cmsghdr *c;
-
-  memset(u.buf, 0, sizeof u.buf);
-  c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  return sendmsg(console_fd, &msg, MSG_NOSIGNAL) < 0 ? -1 : 0;
-}
-
 /* nspath records: opened while host paths resolve. A pid namespace is
  * entered here, before clone, since only children of the setns() caller
  * land in it; the child joins the others itself. */
@@ -931,7 +886,8 @@ static void await_start(void)
   if (got && r.kind == CTR_REPORT_FAILED)
     start_failed(&r);
   if (plan.tty) {
-    master = recv_fd(tty_sock[0]);
+    /* The child sent it before execve (or CREATED), so it is queued by now. */
+    master = ctr_recv_fd(tty_sock[0]);
     if (master < 0 || fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK) < 0) {
       syscall(SYS_pidfd_send_signal, child_pidfd, SIGKILL, NULL, 0);
       ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_TTY, 0, EPROTO, "receiving the terminal");
@@ -941,7 +897,8 @@ static void await_start(void)
     tty_sock[0] = -1;
     if (console_fd >= 0) {
       /* The caller copies the terminal from now on; we only wait. */
-      if (send_console(master) < 0) {
+      /* The payload names the terminal, as runc's does. */
+      if (ctr_send_fd(console_fd, master, "/dev/ptmx", 9) < 0) {
         syscall(SYS_pidfd_send_signal, child_pidfd, SIGKILL, NULL, 0);
         ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_CONSOLE, 0, errno, plan.console_socket);
         start_failed(&r);
