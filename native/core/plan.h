@@ -112,7 +112,7 @@
 #define CTR_PLAN_MAX_BYTES (1u << 20)
 #define CTR_MAX_NS 8
 #define CTR_MAX_MOUNTS 256
-#define CTR_MAX_DEVICES 64
+#define CTR_MAX_DEVICES 1024 /* --privileged lists every host device */
 #define CTR_MAX_SYMLINKS 64
 #define CTR_MAX_PATHS 64
 #define CTR_MAX_ENV 4096

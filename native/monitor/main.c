@@ -834,6 +834,9 @@ static void join_cgroups(pid_t pid)
   close(sync_pipe[0]);
   sync_pipe[0] = -1;
   if (write(sync_pipe[1], "", 1) != 1) {
+    /* EPIPE: the ladder failed before its last rung; its record says why. */
+    if (errno == EPIPE)
+      return;
     syscall(SYS_pidfd_send_signal, child_pidfd, SIGKILL, NULL, 0);
     die(CTR_STAGE_CGROUP, errno, "sync pipe");
   }

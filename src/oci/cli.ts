@@ -79,6 +79,18 @@ export function buildOciProgram(): Command {
     .action(async (id: string, signal: string, o: { all?: boolean }) => (await rt()).ociKill(paths(), id, signal, o.all === true));
 
   program
+    .command('pause')
+    .description('freeze every process of a running container')
+    .argument('<id>')
+    .action(async (id: string) => (await rt()).ociPause(paths(), id, true));
+
+  program
+    .command('resume')
+    .description('thaw a paused container')
+    .argument('<id>')
+    .action(async (id: string) => (await rt()).ociPause(paths(), id, false));
+
+  program
     .command('delete')
     .description("remove a stopped container's state and cgroups")
     .argument('<id>')

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntimeError, UsageError } from '../errors.js';
 import { loadNative } from '../native/binding.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic-write.js';
-import { type CgroupHost, cgroupDirs, cgroupHost, cgroupPids, existingCgroup, removeCgroup, setupCgroup } from '../runtime/cgroups/host.js';
+import { type CgroupHost, cgroupDirs, cgroupHost, cgroupPids, existingCgroup, isFrozen, removeCgroup, setFrozen, setupCgroup } from '../runtime/cgroups/host.js';
 import { launchMonitor, proxySignals, waitForMonitor, type StartedMonitor } from '../runtime/monitor.js';
 import { planCapabilities } from '../runtime/plan/capabilities.js';
 import {
@@ -86,6 +86,18 @@ export function ociList(p: OciPaths): ReturnType<typeof report>[] {
   return listStates(p).map((st) => report(p, st, OCI_VERSION));
 }
 
+/** `pause` / `resume`: freeze or thaw every process of a running container (the freezer cgroup). */
+export async function ociPause(p: OciPaths, id: string, pause: boolean): Promise<void> {
+  await withContainerLock(loadNative(), p, id, async () => {
+    const st = mustReadState(p, id);
+    const status = statusOf(p, st);
+    const want = pause ? 'running' : 'paused';
+    if (status !== want) throw new RuntimeError(`cannot ${pause ? 'pause' : 'resume'} container ${id}: it is ${status}, not ${want}`);
+    const host = cgroupHost();
+    await setFrozen(host, existingCgroup(host, st.cgroupsPath), pause);
+  });
+}
+
 /** `kill [--all] ID SIGNAL`: to the init (which, as PID 1 of its namespace, takes the rest along on SIGKILL), or to every process in its cgroups. */
 export async function ociKill(p: OciPaths, id: string, signal: string, all: boolean): Promise<void> {
   const sig = parseSignal(signal);
@@ -114,7 +126,7 @@ export async function ociDelete(p: OciPaths, id: string, force: boolean): Promis
       const spec = st ? readConfigCopy(p, id) : undefined;
       if (st) {
         const status = statusOf(p, st);
-        if (status === 'running' && !force) throw new RuntimeError(`cannot delete container ${id} that is not stopped: running (use --force)`);
+        if ((status === 'running' || status === 'paused') && !force) throw new RuntimeError(`cannot delete container ${id} that is not stopped: ${status} (use --force)`);
         if (status !== 'stopped') await killAndWait(st);
         if (st.cgroupsPath) await removeCgroup(cgroupHost(), st.cgroupsPath);
       }
@@ -400,6 +412,10 @@ function signalPid(pid: number, sig: number): void {
 async function killAndWait(st: OciContainerState): Promise<void> {
   if (!initAlive(st)) return;
   signalPid(st.pid, os.constants.signals.SIGKILL);
+  // A frozen process dies only once thawed.
+  const host = cgroupHost();
+  const cg = st.cgroupsPath ? existingCgroup(host, st.cgroupsPath) : undefined;
+  if (cg && isFrozen(host, cg)) await setFrozen(host, cg, false);
   for (let i = 0; i < 500 && initAlive(st); i++) await sleep(10);
   if (initAlive(st)) throw new RuntimeError(`container ${st.id} (pid ${st.pid}) did not die after SIGKILL`);
 }

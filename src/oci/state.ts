@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { RuntimeError, UsageError } from '../errors.js';
 import { readJsonIfExists, writeJsonAtomic } from '../util/atomic-write.js';
 import { bootId, isAlive } from '../runtime/state/liveness.js';
+import { cgroupHost, existingCgroup, isFrozen } from '../runtime/cgroups/host.js';
 import type { NativeBinding } from '../native/types.js';
 import type { OciSpec } from './spec.js';
 
@@ -19,7 +20,7 @@ import type { OciSpec } from './spec.js';
 
 export const DEFAULT_OCI_ROOT = '/run/tsrun-oci';
 
-export type OciStatus = 'creating' | 'created' | 'running' | 'stopped';
+export type OciStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
 
 export interface OciContainerState {
   id: string;
@@ -102,7 +103,8 @@ export function initAlive(st: OciContainerState): boolean {
 export function statusOf(p: OciPaths, st: OciContainerState, creating = false): OciStatus {
   if (st.pid === 0) return creating ? 'creating' : 'stopped';
   if (!initAlive(st)) return 'stopped';
-  return fs.existsSync(execFifo(p, st.id)) ? 'created' : 'running';
+  if (fs.existsSync(execFifo(p, st.id))) return 'created';
+  return st.cgroupsPath && isFrozen(cgroupHost(), existingCgroup(cgroupHost(), st.cgroupsPath)) ? 'paused' : 'running';
 }
 
 export function report(p: OciPaths, st: OciContainerState, ociVersion: string): OciStateReport {

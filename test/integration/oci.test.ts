@@ -193,6 +193,28 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     expect(JSON.parse(ok(['ps', '-f', 'json', 'ex']))).toContain(pid);
   });
 
+  it('pauses and resumes every process of a container (freezer)', async () => {
+    ids.add('pz');
+    ok(['run', '-d', '-b', bundle('pz', sh('i=0; while :; do i=$((i+1)); echo $i > /dev/shm/n; sleep 0.02; done')), 'pz']);
+    const count = () => Number(ok(['exec', 'pz', 'cat', '/dev/shm/n']));
+    await until(() => count() > 0);
+    ok(['pause', 'pz']);
+    expect(state('pz').status).toBe('paused');
+    expect(oci(['exec', 'pz', 'true'])).toMatchObject({ code: 1, stderr: 'tsrun-oci: cannot exec in container pz: it is paused\n' });
+    expect(oci(['delete', 'pz'])).toMatchObject({ code: 1, stderr: expect.stringContaining('not stopped: paused') });
+    ok(['resume', 'pz']);
+    expect(state('pz').status).toBe('running');
+    const before = count();
+    await until(() => count() > before);
+    expect(oci(['resume', 'pz'])).toMatchObject({ code: 1, stderr: 'tsrun-oci: cannot resume container pz: it is running, not paused\n' });
+    // A paused container dies on delete --force too (SIGKILL lands once thawed).
+    ok(['pause', 'pz']);
+    const pid = state('pz').pid;
+    ok(['delete', '--force', 'pz']);
+    ids.delete('pz');
+    await until(() => !fs.existsSync(`/proc/${pid}`) || fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '));
+  });
+
   it('joins an existing network namespace by path', () => {
     const nsFile = path.join(dir, 'netns');
     fs.writeFileSync(nsFile, '');

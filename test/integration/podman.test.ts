@@ -71,6 +71,27 @@ describe.skipIf(!havePodman)('podman --runtime tsrun-oci', () => {
     expect(podman(['ps', '-a', '-q']).stdout).toBe('');
   });
 
+  it('pauses and unpauses', () => {
+    expect(podman(['run', '-d', '--name', 'pz', '--net', 'none', ...ulimits, 'busybox', 'sleep', '1000']).code).toBe(0);
+    expect(podman(['pause', 'pz']).code).toBe(0);
+    expect(podman(['inspect', '--format', '{{.State.Status}}', 'pz']).stdout).toBe('paused\n');
+    expect(podman(['unpause', 'pz']).code).toBe(0);
+    expect(podman(['inspect', '--format', '{{.State.Status}}', 'pz']).stdout).toBe('running\n');
+    expect(podman(['rm', '-f', '-t', '0', 'pz']).code).toBe(0);
+  });
+
+  it('runs --read-only with a user and a read-only volume, and --privileged', () => {
+    const vol = path.join(dir, 'vol');
+    fs.mkdirSync(vol);
+    fs.writeFileSync(path.join(vol, 'f'), 'from the host\n');
+    const ro = podman(['run', '--rm', '--net', 'none', ...ulimits, '--read-only', '--user', '1000:1000', '-v', `${vol}:/data:ro`, 'busybox', 'sh', '-c', 'id -u; cat /data/f; touch /x || echo root ro; touch /data/g || echo volume ro; touch /tmp/y && echo tmp rw']);
+    expect(ro).toMatchObject({ code: 0, stdout: '1000\nfrom the host\nroot ro\nvolume ro\ntmp rw\n' });
+    // --privileged lists every host device (more than a hundred here), with their type bits in fileMode.
+    const priv = podman(['run', '--rm', '--net', 'none', ...ulimits, '--privileged', 'busybox', 'sh', '-c', 'test -c /dev/null && grep CapEff /proc/self/status']);
+    expect(priv.code).toBe(0);
+    expect(priv.stdout).toMatch(/CapEff:\s+0000[0-9a-f]{2}ff/);
+  });
+
   it('applies cgroup limits from podman\'s config.json', () => {
     const r = podman(['run', '--rm', '--net', 'none', ...ulimits, '-m', '64m', '--pids-limit', '50', 'busybox', 'sh', '-c', 'cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max']);
     expect(r).toMatchObject({ code: 0, stdout: '50\n' });

@@ -278,3 +278,32 @@ export function hostCpuNs(): number {
   const jiffies = line.split(/\s+/).slice(1, 8).reduce((a, s) => a + num(s), 0);
   return (jiffies * 1e9) / 100; // USER_HZ
 }
+
+/** Whether the container's processes are frozen (v1 freezer.state FROZEN, v2 cgroup.freeze 1). */
+export function isFrozen(host: CgroupHost, cg: ContainerCgroup): boolean {
+  const dir = host.version === 1 ? cg.dirs.freezer : cg.dirs.memory;
+  if (!dir) return false;
+  return host.version === 1 ? tryRead(path.join(dir, 'freezer.state')).trim() === 'FROZEN' : tryRead(path.join(dir, 'cgroup.freeze')).trim() === '1';
+}
+
+/**
+ * Freezes or thaws every process of the container (pause/unpause), and
+ * waits until the kernel says it is done: v1 passes through FREEZING while
+ * tasks are caught, v2 reports "frozen 1" in cgroup.events.
+ */
+export async function setFrozen(host: CgroupHost, cg: ContainerCgroup, frozen: boolean): Promise<void> {
+  const dir = host.version === 1 ? cg.dirs.freezer : cg.dirs.memory;
+  if (!dir) throw new RuntimeError(`the container has no ${host.version === 1 ? 'freezer ' : ''}cgroup to ${frozen ? 'freeze' : 'thaw'}`);
+  const done = () =>
+    host.version === 1
+      ? read(path.join(dir, 'freezer.state')).trim() === (frozen ? 'FROZEN' : 'THAWED')
+      : new RegExp(`^frozen ${frozen ? 1 : 0}$`, 'm').test(read(path.join(dir, 'cgroup.events')));
+  for (let i = 0; i < 500; i++) {
+    // v1: a write while FREEZING restarts the attempt; repeat it until the state settles.
+    if (host.version === 1) write(path.join(dir, 'freezer.state'), frozen ? 'FROZEN' : 'THAWED');
+    else if (i === 0) write(path.join(dir, 'cgroup.freeze'), frozen ? '1' : '0');
+    if (done()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new RuntimeError(`the container's processes did not ${frozen ? 'freeze' : 'thaw'} within 5s`);
+}

@@ -178,6 +178,14 @@ const FLAG_OPTIONS: Record<string, { set?: number; clear?: number }> = {
 /** Propagation options on a mount: the container's mount namespace is already rslave, so these only matter to runc's shared-volume cases. */
 const PROPAGATION_OPTIONS = new Set(['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'unbindable', 'runbindable']);
 
+/**
+ * Options runc and crun take that are not the kernel's. tmpcopyup (podman's
+ * --read-only tmpfs on /run, /tmp, /var/tmp) asks for the image's files
+ * under the mount point to be copied into the new tmpfs; tsrun does not
+ * copy yet, so the tmpfs starts empty, as docker's --read-only ones do.
+ */
+const RUNTIME_EXTENSION_OPTIONS = new Set(['tmpcopyup', 'notmpcopyup']);
+
 const ROOT_PROPAGATION: Record<string, number> = {
   private: MS.PRIVATE,
   rprivate: MS.PRIVATE | MS.REC,
@@ -195,7 +203,7 @@ export function parseMountOptions(options: string[] = []): { flags: number; data
     if (f) {
       if (f.set) flags |= f.set;
       if (f.clear) flags &= ~f.clear;
-    } else if (!PROPAGATION_OPTIONS.has(opt)) {
+    } else if (!PROPAGATION_OPTIONS.has(opt) && !RUNTIME_EXTENSION_OPTIONS.has(opt)) {
       data.push(opt);
     }
   }
@@ -305,7 +313,8 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
       kind: d.type,
       major: d.major ?? 0,
       minor: d.minor ?? 0,
-      mode: d.fileMode ?? 0o666,
+      // podman passes st_mode, file type bits included (S_IFCHR|0666): the type is d.type.
+      mode: (d.fileMode ?? 0o666) & 0o7777,
       uid: d.uid ?? 0,
       gid: d.gid ?? 0,
     });
