@@ -106,6 +106,21 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
       });
     });
 
+  for (const [verb, pause] of [['pause', true], ['unpause', false]] as const) {
+    program
+      .command(verb)
+      .description(pause ? 'Freeze every process of running containers' : 'Thaw paused containers')
+      .argument('<container...>')
+      .action(async (refs: string[]) => {
+        const [{ findContainer }, { setPaused }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/lifecycle/pause.js')]);
+        const c = ctx();
+        await eachContainer(refs, async (ref) => {
+          await setPaused(c, findContainer(c.paths, ref).id, pause);
+          process.stdout.write(`${ref}\n`);
+        });
+      });
+  }
+
   program
     .command('wait')
     .description('Block until containers stop, then print their exit codes')

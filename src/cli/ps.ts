@@ -29,7 +29,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
         return;
       }
       const status = (st: ReturnType<typeof currentState>) => {
-        if (st.running) return `Up ${humanDuration(now - Date.parse(st.startedAt))}`;
+        if (st.running) return `Up ${humanDuration(now - Date.parse(st.startedAt))}${st.paused ? ' (Paused)' : ''}`;
         if (st.status === 'created') return 'Created';
         if (st.status === 'removing') return 'Removal In Progress';
         return `Exited (${st.exitCode}) ${ago(st.finishedAt, now)}`;

@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,6 +20,7 @@ import {
 } from '../runtime/plan/launch-plan.js';
 import { bootId, pidStartTime } from '../runtime/state/liveness.js';
 import { makeStartFifo, releaseStartFifo } from '../runtime/start-fifo.js';
+import { parseSignal } from '../runtime/lifecycle/stop.js';
 import { checkProcess, loadBundle, normalizeProcess } from './bundle.js';
 import { OCI_VERSION, type OciHookKind, type OciProcess, type OciSpec } from './spec.js';
 import {
@@ -387,20 +387,7 @@ function parseUser(s: string, base: OciProcess['user']): OciProcess['user'] {
   return { ...base, uid: Number(m[1]), gid: m[2] !== undefined ? Number(m[2]) : base.gid, additionalGids: [] };
 }
 
-/** A signal by number, by name, or by name without SIG (runc's ParseSignal). */
-export function parseSignal(s: string): number {
-  if (/^\d+$/.test(s)) {
-    const n = Number(s);
-    if (n >= 1 && n <= 64) return n;
-  } else {
-    const name = s.toUpperCase().startsWith('SIG') ? s.toUpperCase() : `SIG${s.toUpperCase()}`;
-    const n = (os.constants.signals as Record<string, number>)[name];
-    if (n !== undefined) return n;
-  }
-  throw new UsageError(`unknown signal ${JSON.stringify(s)}`);
-}
-
-function signalPid(pid: number, sig: number): void {
+function signalPid(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(pid, sig);
   } catch (err) {
@@ -411,7 +398,7 @@ function signalPid(pid: number, sig: number): void {
 /** SIGKILL, then wait (bounded) until the init is gone: a zombie counts as gone, its reaper is the caller's. */
 async function killAndWait(st: OciContainerState): Promise<void> {
   if (!initAlive(st)) return;
-  signalPid(st.pid, os.constants.signals.SIGKILL);
+  signalPid(st.pid, 'SIGKILL');
   // A frozen process dies only once thawed.
   const host = cgroupHost();
   const cg = st.cgroupsPath ? existingCgroup(host, st.cgroupsPath) : undefined;

@@ -22,9 +22,9 @@ export function inspectContainer(p: StorePaths, rec: ContainerRecord): Record<st
     Path: rec.path,
     Args: rec.args,
     State: {
-      Status: st.running ? 'running' : st.status,
+      Status: st.paused ? 'paused' : st.running ? 'running' : st.status,
       Running: st.running,
-      Paused: false,
+      Paused: st.paused,
       Restarting: false,
       OOMKilled: st.oomKilled,
       Dead: false,

@@ -53,6 +53,36 @@ describe('stop, start, restart: the rw layer is kept until rm', () => {
   });
 });
 
+describe('pause and unpause', () => {
+  it('freezes every process; exec is refused while paused; stop and rm -f still end it', async () => {
+    s.ok(['run', '-d', '--name', 'pz', 'busybox', 'sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.02; done']);
+    const n = path.join(upper('pz'), 'tmp/n');
+    const count = () => Number(fs.existsSync(n) ? fs.readFileSync(n, 'utf8') : 0);
+    await until(() => count() > 0);
+    expect(s.ok(['pause', 'pz'])).toBe('pz\n');
+    expect(s.inspect('pz').State).toMatchObject({ Status: 'paused', Running: true, Paused: true });
+    expect(s.ok(['ps'])).toMatch(/Up .* \(Paused\)/);
+    const frozen = count();
+    await new Promise((r) => setTimeout(r, 150));
+    expect(count()).toBe(frozen);
+    expect(s.run(['exec', 'pz', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: container pz is paused, unpause the container before exec\n' });
+    // One of several containers failing makes a multi-container command exit 1, as docker's.
+    expect(s.run(['pause', 'pz'])).toMatchObject({ code: 1, stderr: 'tsrun: container pz is already paused\n' });
+    s.ok(['unpause', 'pz']);
+    expect(s.inspect('pz').State).toMatchObject({ Status: 'running', Paused: false });
+    await until(() => count() > frozen);
+    s.ok(['pause', 'pz']);
+    s.ok(['stop', '-t', '1', 'pz']);
+    expect(s.inspect('pz').State).toMatchObject({ Status: 'exited', Paused: false });
+    expect(s.run(['unpause', 'pz'])).toMatchObject({ code: 1, stderr: 'tsrun: container pz is not running\n' });
+    s.ok(['start', 'pz']);
+    s.ok(['pause', 'pz']);
+    const pid = s.inspect('pz').State.Pid as number;
+    s.ok(['rm', '-f', 'pz']);
+    expect(alive(pid)).toBe(false);
+  });
+});
+
 describe('logs', () => {
   it('keeps both streams in order, with --tail and -t', async () => {
     s.ok(['run', '-d', '--name', 'talk', 'busybox', 'sh', '-c', 'echo out1; sleep 0.1; echo err1 >&2; sleep 0.1; echo out2']);

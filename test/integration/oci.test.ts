@@ -54,9 +54,11 @@ interface Result {
  * detached container keeps the caller's stdio (as runc's does), so a pipe
  * would see EOF only when the container exits.
  */
+let calls = 0;
 function oci(args: string[], opts: { input?: string; globals?: string[] } = {}): Result {
-  const out = path.join(dir, 'out');
-  const err = path.join(dir, 'err');
+  // Fresh files each call: a container created earlier still writes into the ones it was given.
+  const out = path.join(dir, `out.${++calls}`);
+  const err = path.join(dir, `err.${calls}`);
   const fds = [fs.openSync(out, 'w'), fs.openSync(err, 'w')];
   try {
     const r = spawnSync(ociBin, ['--root', root, ...(opts.globals ?? []), ...args], { input: opts.input ?? '', stdio: ['pipe', fds[0]!, fds[1]!], timeout: 30_000 });
@@ -250,7 +252,7 @@ describe('tsrun-oci refuses bad input with one line and leaves nothing', () => {
   it.each([
     [['create', '-b', '/nonexistent', 'x'], /cannot read \/nonexistent\/config.json: ENOENT/],
     [['create', '../evil'], /invalid container id "..\/evil"/],
-    [['kill', 'nosuch', 'NOSIG'], /unknown signal "NOSIG"/],
+    [["kill", "nosuch", "NOSIG"], /invalid signal: NOSIG/],
     [['create', '--preserve-fds', '2', 'x'], /--preserve-fds is not supported/],
   ])('%j', (args, message) => {
     const r = oci(args);

@@ -307,3 +307,22 @@ export async function setFrozen(host: CgroupHost, cg: ContainerCgroup, frozen: b
   }
   throw new RuntimeError(`the container's processes did not ${frozen ? 'freeze' : 'thaw'} within 5s`);
 }
+
+/**
+ * Thaws the freezer cgroup of a process if it is frozen: a signal to a
+ * paused container (stop, kill, rm -f) is only acted on once it runs again.
+ */
+export async function thawProcess(host: CgroupHost, pid: number): Promise<void> {
+  let text: string;
+  try {
+    text = read(`/proc/${pid}/cgroup`);
+  } catch {
+    return;
+  }
+  const line = text.split('\n').find((l) => (host.version === 1 ? /^\d+:([^:]*,)?freezer(,[^:]*)?:/.test(l) : l.startsWith('0::')));
+  const rel = line?.slice(line.indexOf(':', line.indexOf(':') + 1) + 1);
+  const base = host.version === 1 ? host.mounts.freezer : host.root;
+  if (!rel || !base || rel === '/') return;
+  const cg: ContainerCgroup = { dirs: { freezer: path.join(base, rel), memory: path.join(base, rel) }, procsFiles: [] };
+  if (isFrozen(host, cg)) await setFrozen(host, cg, false);
+}

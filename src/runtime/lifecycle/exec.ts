@@ -35,6 +35,7 @@ export async function execInContainer(ctx: Context, id: string, req: ExecRequest
   if (!rec) throw new RuntimeError(`container ${id} disappeared`);
   const st = currentState(p, rec);
   if (!st.running) throw new InvalidStateError('exec', st.status, `container ${rec.name} is not running`);
+  if (st.paused) throw new InvalidStateError('exec', 'paused', `container ${rec.name} is paused, unpause the container before exec`);
   const spec = readJsonIfExists<OciSpec>(containerFile(p, id, 'config.json'));
   if (!spec) throw new RuntimeError(`container ${rec.name} has no config.json`);
 

@@ -1,17 +1,23 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntimeError } from '../../errors.js';
 import type { Context } from '../context.js';
+import { cgroupHost, thawProcess } from '../cgroups/host.js';
 import { isAlive, pidStartTime } from '../state/liveness.js';
 import { type RuntimeRecord, readRuntime } from '../state/record.js';
 
-/** Sends a signal to the container's init, if it is still the process we started. */
-export function sendSignal(rt: RuntimeRecord, signal: NodeJS.Signals): void {
+/**
+ * Sends a signal to the container's init, if it is still the process we
+ * started; a paused container is thawed so the signal is acted on (docker's
+ * stop and kill of a paused container do the same).
+ */
+export async function sendSignal(rt: RuntimeRecord, signal: NodeJS.Signals): Promise<void> {
   if (!isAlive(rt.pid, rt.pidStartTime)) return;
   try {
     process.kill(rt.pid, signal);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw new RuntimeError(`cannot signal the container: ${(err as Error).message}`);
   }
+  await thawProcess(cgroupHost(), rt.pid);
 }
 
 /**
@@ -34,7 +40,7 @@ export async function waitGone(rt: RuntimeRecord, timeoutMs: number): Promise<bo
 export async function signalAndWait(ctx: Context, id: string, signal: NodeJS.Signals, timeoutMs: number): Promise<boolean> {
   const rt = readRuntime(ctx.paths, id);
   if (!rt) return true;
-  sendSignal(rt, signal);
+  await sendSignal(rt, signal);
   return waitGone(rt, timeoutMs);
 }
 
@@ -45,7 +51,7 @@ export async function signalAndWait(ctx: Context, id: string, signal: NodeJS.Sig
  * it (PR_SET_PDEATHSIG in the child ladder).
  */
 export async function killForRemoval(rt: RuntimeRecord): Promise<boolean> {
-  sendSignal(rt, 'SIGKILL');
+  await sendSignal(rt, 'SIGKILL');
   if (await waitGone(rt, 2_000)) return true;
   const monitorStart = rt.monitorStartTime ?? pidStartTime(rt.monitorPid);
   if (rt.monitorPid > 0 && rt.monitorPid !== process.pid && monitorStart !== undefined && isAlive(rt.monitorPid, monitorStart)) {

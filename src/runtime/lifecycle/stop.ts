@@ -8,7 +8,7 @@ import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
 import { readRecord, readRuntime } from '../state/record.js';
 import { currentState } from '../state/status.js';
-import { signalAndWait, waitGone } from './kill.js';
+import { sendSignal, signalAndWait, waitGone } from './kill.js';
 import { foldExit } from './start.js';
 
 /** "KILL", "SIGKILL", "9" → SIGKILL, as docker's --signal takes them. */
@@ -60,8 +60,9 @@ export async function killContainer(ctx: Context, id: string, signal: NodeJS.Sig
     const rec = readRecord(p, id);
     if (!rec) return;
     const st = currentState(p, rec);
-    if (!st.running) throw new RuntimeError(`container ${rec.name} is not running`);
-    process.kill(st.pid, signal);
+    const rt = readRuntime(p, id);
+    if (!st.running || !rt) throw new RuntimeError(`container ${rec.name} is not running`);
+    await sendSignal(rt, signal);
   });
 }
 

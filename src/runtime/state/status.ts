@@ -2,6 +2,7 @@ import { InvalidStateError } from '../../errors.js';
 import { exitFailureToError } from '../../native/report.js';
 import type { StorePaths } from '../../store/paths.js';
 import { bootId, isAlive } from './liveness.js';
+import { cgroupHost, cgroupsPathFor, existingCgroup, isFrozen } from '../cgroups/host.js';
 import { type ContainerRecord, type ContainerStatus, ZERO_TIME, readExit, readRecord, readRuntime } from './record.js';
 
 /**
@@ -15,6 +16,8 @@ import { type ContainerRecord, type ContainerStatus, ZERO_TIME, readExit, readRe
 export interface CurrentState {
   status: ContainerStatus;
   running: boolean;
+  /** Running, with every process frozen (`pause`). */
+  paused: boolean;
   pid: number;
   monitorPid: number;
   exitCode: number;
@@ -28,6 +31,7 @@ export function currentState(p: StorePaths, rec: ContainerRecord): CurrentState 
   const base: CurrentState = {
     status: rec.state.status,
     running: false,
+    paused: false,
     pid: 0,
     monitorPid: 0,
     exitCode: rec.state.exitCode,
@@ -44,7 +48,8 @@ export function currentState(p: StorePaths, rec: ContainerRecord): CurrentState 
   if (rec.state.status !== 'running') return base;
   const rt = readRuntime(p, rec.id);
   if (rt && rt.bootId === bootId() && isAlive(rt.pid, rt.pidStartTime)) {
-    return { ...base, running: true, pid: rt.pid, monitorPid: rt.monitorPid };
+    const host = cgroupHost();
+    return { ...base, running: true, paused: isFrozen(host, existingCgroup(host, cgroupsPathFor(rec.id))), pid: rt.pid, monitorPid: rt.monitorPid };
   }
   const exit = readExit(p, rec.id);
   if (exit && (!rt || exit.pid === rt.pid)) {
