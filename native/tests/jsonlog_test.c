@@ -7,18 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "../monitor/jsonlog.h"
 
 static struct log_stream s;
-static int failures;
-
-#define EXPECT(cond)                                                                               \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond);                          \
-      failures++;                                                                                  \
-    }                                                                                              \
-  } while (0)
 
 static size_t slurp(int fd, char *buf, size_t size)
 {
@@ -95,7 +87,5 @@ int main(void)
   test_log_and_copy();
   test_copy_only();
   test_escape();
-  if (failures)
-    fprintf(stderr, "%d failure(s)\n", failures);
-  return failures != 0;
+  return test_result();
 }

@@ -10,20 +10,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "../core/mounts.h"
 
 static char root[] = "/tmp/tsrun-mounts-test.XXXXXX";
 static char outside[] = "/tmp/tsrun-mounts-outside.XXXXXX";
 static int rootfd;
-static int failures;
-
-#define EXPECT(cond)                                                                               \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "%s:%d: expected %s (errno %d)\n", __FILE__, __LINE__, #cond, errno);        \
-      failures++;                                                                                  \
-    }                                                                                              \
-  } while (0)
 
 static int stat_in_root(const char *rel, struct stat *st)
 {
@@ -137,7 +129,5 @@ int main(void)
   test_parent();
   close(rootfd);
   nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-  if (failures)
-    fprintf(stderr, "%d failure(s)\n", failures);
-  return failures != 0;
+  return test_result();
 }

@@ -6,19 +6,11 @@
 #include <string.h>
 #include <sys/mount.h>
 
+#include "check.h"
 #include "../core/plan.h"
 
 static struct ctr_plan plan;
 static char buf[1 << 17];
-static int failures;
-
-#define EXPECT(cond)                                                                               \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond);                          \
-      failures++;                                                                                  \
-    }                                                                                              \
-  } while (0)
 
 /* Builds a plan from a NULL-terminated list of fields, each sent NUL-terminated. */
 static size_t build(const char *const *fields)
@@ -386,7 +378,5 @@ int main(void)
   test_cgroup_records();
   test_seccomp_record();
   test_oci_records();
-  if (failures)
-    fprintf(stderr, "%d failure(s)\n", failures);
-  return failures != 0;
+  return test_result();
 }

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pack } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OciLayout } from '../helpers/oci-layout.js';
 import { TestStore } from '../helpers/store.js';
 
 /**
@@ -27,24 +27,11 @@ function tarOf(files: Record<string, string>): Promise<Buffer> {
 
 /** An OCI layout: the busybox fixture's layer, then `extra` one-file layers. */
 async function deepLayout(dir: string, extra: number, name: string): Promise<void> {
-  fs.mkdirSync(path.join(dir, 'blobs/sha256'), { recursive: true });
-  const blob = (bytes: Buffer) => {
-    const hex = createHash('sha256').update(bytes).digest('hex');
-    fs.writeFileSync(path.join(dir, 'blobs/sha256', hex), bytes);
-    return { digest: `sha256:${hex}`, size: bytes.length };
-  };
+  const layout = new OciLayout(dir);
   const layers: Buffer[] = [fs.readFileSync(path.join(s.fixtures, 'busybox-rootfs.tar'))];
   for (let i = 1; i <= extra; i++) layers.push(await tarOf({ [`layer-${i}`]: `${i}\n`, 'top': `${i}\n` }));
-  const descs = layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...blob(l) }));
-  const config = blob(Buffer.from(JSON.stringify({
-    architecture: 'amd64',
-    os: 'linux',
-    config: { Env: ['PATH=/bin:/usr/bin:/sbin:/usr/sbin'], Cmd: ['sh'] },
-    rootfs: { type: 'layers', diff_ids: descs.map((d) => d.digest) },
-  })));
-  const manifest = blob(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config }, layers: descs })));
-  fs.writeFileSync(path.join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  fs.writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'io.containerd.image.name': name } }] }));
+  const { manifest } = layout.image(layers.map((blob) => ({ blob })), { config: { Env: ['PATH=/bin:/usr/bin:/sbin:/usr/sbin'], Cmd: ['sh'] } });
+  layout.index(manifest, { 'io.containerd.image.name': name });
 }
 
 beforeAll(async () => {

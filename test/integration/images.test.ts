@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sha256Digest } from '../../src/image/digest.js';
 import { TarWriter } from '../../src/store/pack.js';
+import { OciLayout } from '../helpers/oci-layout.js';
 import { TestStore } from '../helpers/store.js';
 
 let stores: TestStore[] = [];
@@ -164,7 +164,6 @@ describe('tsrun save and export', () => {
     const s = store();
     // A layer whose entries are not in sorted order: its diff dir packs back differently.
     const layout = path.join(s.dir, 'layout');
-    fs.mkdirSync(path.join(layout, 'blobs/sha256'), { recursive: true });
     const layerFile = path.join(s.dir, 'layer.tar');
     const fd = fs.openSync(layerFile, 'w');
     const tar = new TarWriter(fd);
@@ -173,28 +172,13 @@ describe('tsrun save and export', () => {
     tar.add({ ...meta, name: 'a', type: 'file' }, Buffer.from('a\n'));
     tar.finish();
     fs.closeSync(fd);
-    const blob = (data: Buffer) => {
-      const digest = sha256Digest(data);
-      fs.writeFileSync(path.join(layout, 'blobs/sha256', digest.slice(7)), data);
-      return { digest, size: data.length };
-    };
-    const layer = blob(fs.readFileSync(layerFile));
-    const config = blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } })));
-    const manifest = blob(
-      Buffer.from(
-        JSON.stringify({
-          schemaVersion: 2,
-          mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-          layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }],
-        }),
-      ),
-    );
-    fs.writeFileSync(path.join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-    fs.writeFileSync(
-      path.join(layout, 'index.json'),
-      JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'io.containerd.image.name': 'docker.io/library/unsorted:1', 'org.opencontainers.image.ref.name': '1' } }] }),
-    );
+    const oci = new OciLayout(layout);
+    const { config, manifest, layers } = oci.image([{ blob: fs.readFileSync(layerFile) }]);
+    const layer = layers[0]!;
+    oci.index(manifest, {
+      'io.containerd.image.name': 'docker.io/library/unsorted:1',
+      'org.opencontainers.image.ref.name': '1',
+    });
     s.ok(['load', '-q', '-i', layout]);
     const before = s.inspect('unsorted:1');
     expect(before.Id).toBe(config.digest);

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { OciLayout } from '../helpers/oci-layout.js';
 import { TestStore, tsrunBin, type RunResult } from '../helpers/store.js';
 
 /**
@@ -13,7 +14,6 @@ import { TestStore, tsrunBin, type RunResult } from '../helpers/store.js';
  */
 
 const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-const hex = (d: string): string => d.slice('sha256:'.length);
 
 let stores: TestStore[] = [];
 let work: string;
@@ -209,54 +209,19 @@ describe('load: OCI layouts', () => {
   it('loads tar+zstd layers (built with the zstd CLI) and refuses a corrupt one', () => {
     const s = newStore();
     const dir = path.join(work, 'zstd-layout');
-    const blobs = path.join(dir, 'blobs', 'sha256');
-    fs.mkdirSync(blobs, { recursive: true });
-    const blob = (data: Buffer): { digest: string; size: number } => {
-      const digest = sha(data);
-      fs.writeFileSync(path.join(blobs, hex(digest)), data);
-      return { digest, size: data.length };
-    };
+    const oci = new OciLayout(dir);
     const helloDir = path.join(work, 'zstd-hello');
     fs.mkdirSync(helloDir, { recursive: true });
     fs.writeFileSync(path.join(helloDir, 'hello.txt'), 'hello from zstd\n');
     const helloTar = path.join(work, 'zstd-hello.tar');
     execFileSync('tar', ['--format=ustar', '--owner=0', '--group=0', '-cf', helloTar, '-C', helloDir, 'hello.txt']);
     const tars = [fixture(s, 'busybox-rootfs.tar'), helloTar].map((f) => fs.readFileSync(f));
-    const layers = tars.map((t) => blob(execFileSync('zstd', ['-q', '-c', '-19'], { input: t, maxBuffer: 64 * 1024 * 1024 })));
-    const config = blob(
-      Buffer.from(
-        JSON.stringify({
-          architecture: 'amd64',
-          os: 'linux',
-          config: { Cmd: ['sh'], Env: ['PATH=/bin'] },
-          rootfs: { type: 'layers', diff_ids: tars.map((t) => sha(t)) },
-        }),
-      ),
+    const zstd = 'application/vnd.oci.image.layer.v1.tar+zstd';
+    const { manifest, layers } = oci.image(
+      tars.map((t) => ({ blob: execFileSync('zstd', ['-q', '-c', '-19'], { input: t, maxBuffer: 64 * 1024 * 1024 }), mediaType: zstd, diffId: sha(t) })),
+      { config: { Cmd: ['sh'], Env: ['PATH=/bin'] } },
     );
-    const manifest = blob(
-      Buffer.from(
-        JSON.stringify({
-          schemaVersion: 2,
-          mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-          layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', ...l })),
-        }),
-      ),
-    );
-    fs.writeFileSync(path.join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-    fs.writeFileSync(
-      path.join(dir, 'index.json'),
-      JSON.stringify({
-        schemaVersion: 2,
-        manifests: [
-          {
-            mediaType: 'application/vnd.oci.image.manifest.v1+json',
-            ...manifest,
-            annotations: { 'org.opencontainers.image.ref.name': 'zstd-test:1' },
-          },
-        ],
-      }),
-    );
+    oci.index(manifest, { 'org.opencontainers.image.ref.name': 'zstd-test:1' });
     expect(s.ok(['load', '-i', dir])).toContain('Loaded image: zstd-test:1');
     expect(s.ok(['run', '--rm', 'zstd-test:1', 'cat', '/hello.txt'])).toBe('hello from zstd\n');
     expect(s.ok(['run', '--rm', 'zstd-test:1', '/bin/busybox', 'true'])).toBe('');
@@ -264,18 +229,12 @@ describe('load: OCI layouts', () => {
     // The same layout with the top layer's frame damaged (its digest updated to match):
     // the zstd decoder fails, the load names the layer, and nothing stays behind.
     const t = newStore();
-    const good = fs.readFileSync(path.join(blobs, hex(layers[1]!.digest)));
-    const bad = Buffer.from(good);
+    const bad = Buffer.from(oci.readBlob(layers[1]!.digest));
     bad[Math.floor(bad.length / 2)] ^= 0xff;
     bad[bad.length - 2] ^= 0xff;
-    const badLayer = blob(bad);
-    const m2 = JSON.parse(fs.readFileSync(path.join(blobs, hex(manifest.digest)), 'utf8')) as { layers: { digest: string; size: number }[] };
-    m2.layers[1] = { ...m2.layers[1]!, ...badLayer };
-    const badManifest = blob(Buffer.from(JSON.stringify(m2)));
-    fs.writeFileSync(
-      path.join(dir, 'index.json'),
-      JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...badManifest }] }),
-    );
+    const m2 = JSON.parse(oci.readBlob(manifest.digest).toString()) as { config: object; layers: { digest: string; size: number }[] };
+    m2.layers[1] = { ...m2.layers[1]!, ...oci.blob(bad) };
+    oci.index(oci.manifest(m2));
     const r = t.run(['load', '-i', dir]);
     expect(r.code).toBe(125);
     expect(r.stderr).toMatch(/^tsrun: layer sha256:[0-9a-f]{64}: (corrupt zstd data|.*does not match)/);
