@@ -6,7 +6,8 @@
 // busybox rootfs: an OCI bundle for runc and crun, the OCI archive loaded
 // into a private podman store and a private tsrun store. Runs interleave
 // (tsrun, runc, crun, podman, tsrun, ...) so drift on a noisy machine hits
-// all alike; the table gives median and min-max, and tsrun's ratio to each.
+// all alike, with a pause before each sample (BENCH_GAP_MS, see measure());
+// the table gives median and min-max, and tsrun's ratio to each.
 //
 // Host quirks handled here, without touching the host:
 // - Debian's crun 1.8.1 refuses this host's hybrid cgroup layout, so crun runs
@@ -323,9 +324,25 @@ const stats = (xs) => {
   return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1], runs: s.length };
 };
 
+/**
+ * A pause before every sample. On cgroup v1 the first write to a
+ * cgroup.procs after a quiet spell waits for an RCU grace period (~10-25 ms
+ * here: percpu_down_write on cgroup_threadgroup_rwsem), and a write within
+ * one grace period of another runtime's is fast: back to back, whoever runs
+ * second rides on the first one's wait. Spacing the samples makes every
+ * runtime pay its own, as a user's single command does.
+ */
+const GAP_MS = Number(process.env.BENCH_GAP_MS ?? 250);
+const pause = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, GAP_MS);
+
 function measure(name, table, runs = RUNS) {
   const samples = Object.fromEntries(Object.keys(table).map((k) => [k, []]));
-  for (let i = 0; i < runs; i++) for (const [k, fn] of Object.entries(table)) samples[k].push(fn(i));
+  for (let i = 0; i < runs; i++) {
+    for (const [k, fn] of Object.entries(table)) {
+      pause();
+      samples[k].push(fn(i));
+    }
+  }
   return { name, results: Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, stats(xs)])) };
 }
 
