@@ -12,7 +12,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/mount.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "safe.h"
@@ -212,6 +214,146 @@ static int mount_on(int rootfd, const char *dest, enum ctr_create create, const 
   return rc;
 }
 
+/* One entry of copy_tree: name from dir `from` into dir `to`, owner and mode kept. */
+static int copy_entry(int from, int to, const char *name, int depth);
+
+/*
+ * Copies the contents of directory `from` into `to` (both O_RDONLY
+ * directory fds), never following a symlink: entries are opened with
+ * O_NOFOLLOW relative to their parent's fd, and symlinks are recreated, not
+ * read through. Bounded depth, one getdents buffer per level on the stack.
+ */
+static int copy_tree(int from, int to, int depth)
+{
+  /* child: async-signal-safe */
+  char buf[4096];
+  long n;
+
+  if (depth > 32) {
+    errno = ELOOP;
+    return -1;
+  }
+  while ((n = syscall(SYS_getdents64, from, buf, sizeof buf)) > 0) {
+    long off = 0;
+
+    while (off < n) {
+      struct ctr_dirent64 {
+        unsigned long long ino;
+        long long off;
+        unsigned short reclen;
+        unsigned char type;
+        char name[];
+      } *d = (struct ctr_dirent64 *)(void *)(buf + off);
+
+      off += d->reclen;
+      if (d->name[0] == '.' && (d->name[1] == '\0' || (d->name[1] == '.' && d->name[2] == '\0')))
+        continue;
+      if (copy_entry(from, to, d->name, depth) < 0)
+        return -1;
+    }
+  }
+  return n < 0 ? -1 : 0;
+}
+
+static int copy_file(int from, int to, const char *name, mode_t mode)
+{
+  /* child: async-signal-safe */
+  int src = openat(from, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), dst, rc = 0;
+  ssize_t n;
+
+  if (src < 0)
+    return -1;
+  dst = openat(to, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (dst < 0) {
+    close_keep_errno(src);
+    return -1;
+  }
+  while ((n = sendfile(dst, src, NULL, 1 << 30)) > 0)
+    ;
+  if (n < 0)
+    rc = -1;
+  close_keep_errno(src);
+  close_keep_errno(dst);
+  return rc;
+}
+
+static int copy_entry(int from, int to, const char *name, int depth)
+{
+  /* child: async-signal-safe */
+  char link[PATH_MAX];
+  struct stat st;
+  ssize_t ln;
+  int a, b, rc;
+
+  if (fstatat(from, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return -1;
+  switch (st.st_mode & S_IFMT) {
+  case S_IFDIR:
+    if (mkdirat(to, name, st.st_mode & 07777) < 0)
+      return -1;
+    a = openat(from, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    b = a < 0 ? -1 : openat(to, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    rc = b < 0 ? -1 : copy_tree(a, b, depth + 1);
+    if (a >= 0)
+      close_keep_errno(a);
+    if (b >= 0)
+      close_keep_errno(b);
+    if (rc < 0)
+      return -1;
+    break;
+  case S_IFREG:
+    if (copy_file(from, to, name, st.st_mode & 07777) < 0)
+      return -1;
+    break;
+  case S_IFLNK:
+    ln = readlinkat(from, name, link, sizeof link - 1);
+    if (ln < 0)
+      return -1;
+    link[ln] = '\0';
+    return symlinkat(link, to, name) < 0 ? -1 : fchownat(to, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
+  case S_IFSOCK:
+    return 0; /* a socket is bound, not copied */
+  default:
+    if (mknodat(to, name, st.st_mode, st.st_rdev) < 0)
+      return -1;
+  }
+  /* chown clears setuid and setgid: the mode goes on after it. */
+  if (fchownat(to, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+    return -1;
+  return fchmodat(to, name, st.st_mode & 07777, 0);
+}
+
+/* runc's tmpcopyup: mount over dest, then copy what dest held into the new mount. */
+static int mount_copyup(int rootfd, const struct ctr_mount *m)
+{
+  /* child: async-signal-safe */
+  char target[CTR_FD_PATH_MAX];
+  int at = ctr_open_in_root(rootfd, m->dest, CTR_CREATE_DIR), old, fresh, top, rc;
+
+  if (at < 0)
+    return -1;
+  /* Opened before the mount, this fd keeps reading the covered directory. */
+  old = openat(at, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ctr_fd_path(target, at);
+  rc = old < 0 ? -1 : mount(m->source, target, m->type, m->flags & ~PROPAGATION, m->data);
+  close_keep_errno(at);
+  if (rc < 0) {
+    if (old >= 0)
+      close_keep_errno(old);
+    return -1;
+  }
+  /* Resolved again, dest is now the new mount's root. */
+  top = ctr_open_in_root(rootfd, m->dest, CTR_CREATE_NONE);
+  fresh = top < 0 ? -1 : openat(top, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  rc = fresh < 0 ? -1 : copy_tree(old, fresh, 0);
+  close_keep_errno(old);
+  if (top >= 0)
+    close_keep_errno(top);
+  if (fresh >= 0)
+    close_keep_errno(fresh);
+  return rc;
+}
+
 int ctr_mount_in_root(int rootfd, const struct ctr_mount *m)
 {
   /* child: async-signal-safe */
@@ -220,7 +362,10 @@ int ctr_mount_in_root(int rootfd, const struct ctr_mount *m)
 
   /* The kernel reads propagation flags as "change the type of an existing
    * mount", ignoring everything else, so they go in a call of their own. */
-  if (!(m->flags & MS_BIND)) {
+  if (m->copyup) {
+    if (mount_copyup(rootfd, m) < 0)
+      return -1;
+  } else if (!(m->flags & MS_BIND)) {
     if (mount_on(rootfd, m->dest, create, m->source, m->type, m->flags & ~PROPAGATION, m->data) < 0)
       return -1;
   } else {

@@ -235,10 +235,13 @@ static int record(struct ctr_plan *p, const char *kw, char **a)
     m->data = a[4][0] ? a[4] : NULL;
     if (parse_mount_flags(a[3], &m->flags) < 0)
       return -1;
+    m->copyup = 0;
     if (ctr_streq(a[5], "file"))
       m->is_file = 1;
     else if (ctr_streq(a[5], "dir"))
       m->is_file = 0;
+    else if (ctr_streq(a[5], "copyup"))
+      m->is_file = 0, m->copyup = 1;
     else
       return -1;
     p->n_mounts++;
@@ -506,8 +509,11 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
     CHECK(clean_abs(s) && strncmp(s, "/proc/sys/", 10) == 0 && s[10] != '\0', s);
   }
   CHECK(clean_abs(p->cwd), p->cwd);
-  for (i = 0; i < p->n_mounts; i++)
+  for (i = 0; i < p->n_mounts; i++) {
     CHECK(clean_abs(p->mounts[i].dest), p->mounts[i].dest);
+    /* A bind shows its source's files; there is nothing to copy up into it. */
+    CHECK(!p->mounts[i].copyup || !(p->mounts[i].flags & MS_BIND), p->mounts[i].dest);
+  }
   for (i = 0; i < p->n_devices; i++)
     CHECK(clean_abs(p->devices[i].path), p->devices[i].path);
   for (i = 0; i < p->n_symlinks; i++)

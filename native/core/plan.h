@@ -25,8 +25,10 @@
  *   hostname   <name>
  *   mount      <dest> <type> <source> <flags> <data> <kind>
  *              dest is absolute inside the container; kind is "dir" or "file"
- *              (what to create when dest is missing); MS_BIND|MS_RDONLY is
- *              applied as a bind followed by a read-only remount.
+ *              (what to create when dest is missing), or "copyup": a dir whose
+ *              files are copied into the new mount (runc's tmpcopyup, for a
+ *              tmpfs over image content); MS_BIND|MS_RDONLY is applied as a
+ *              bind followed by a read-only remount.
  *   device     <path> <c|b|p> <major> <minor> <mode> <uid> <gid>
  *   symlink    <link path in container> <target>
  *   masked     <path>                                 (bind /dev/null, or ro tmpfs on a dir)
@@ -130,6 +132,7 @@ struct ctr_mount {
   const char *dest, *type, *source, *data;
   unsigned long flags;
   int is_file;
+  int copyup; /* kind "copyup": the directory's files are copied into the new mount */
 };
 
 struct ctr_device {

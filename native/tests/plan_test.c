@@ -312,8 +312,13 @@ static void test_oci_records(void)
   const char *detach_attach[] = { "root", "/r", "ns", "mnt", "arg", "x", "detach", "1", "attach", "1", "end", NULL };
   const char *detach_tty[] = { "root", "/r", "ns", "mnt", "arg", "x", "detach", "1", "tty", "1", "end", NULL };
   const char *sock_no_tty[] = { "root", "/r", "ns", "mnt", "arg", "x", "consolesocket", "/c", "end", NULL };
+  const char *copyup[] = { "root", "/r", "ns", "mnt", "arg", "x", "mount", "/tmp", "tmpfs", "tmpfs", "0", "", "copyup", "end", NULL };
+  const char *bind_copyup[] = { "root", "/r", "ns", "mnt", "arg", "x", "mount", "/tmp", "bind", "/h", "MS_BIND", "", "copyup", "end", NULL };
   const char *bad;
 
+  EXPECT(parse(copyup, &bad) == 0 && plan.mounts[0].copyup == 1 && plan.mounts[0].is_file == 0);
+  EXPECT(ctr_plan_validate(&plan, &bad) == 0);
+  expect_invalid(bind_copyup, "/tmp");
   EXPECT(parse(run, &bad) == 0);
   EXPECT(plan.passthrough == 1 && plan.detach == 1 && plan.n_nspaths == 2);
   EXPECT(plan.nspaths[0].flag == CLONE_NEWNET && strcmp(plan.nspaths[0].path, "/run/netns/a") == 0);

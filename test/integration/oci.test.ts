@@ -217,6 +217,25 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     await until(() => !fs.existsSync(`/proc/${pid}`) || fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '));
   });
 
+  it('copies the image\'s files into a tmpfs marked tmpcopyup, never through a symlink', () => {
+    fs.mkdirSync(path.join(rootfs, 'seed/sub'), { recursive: true });
+    fs.writeFileSync(path.join(rootfs, 'seed/sub/file'), 'seeded\n');
+    fs.chownSync(path.join(rootfs, 'seed/sub/file'), 1000, 1000);
+    fs.chmodSync(path.join(rootfs, 'seed/sub/file'), 0o4755);
+    fs.symlinkSync('/etc/hostname', path.join(rootfs, 'seed/link'));
+    try {
+      const b = bundle('copyup', (s) => {
+        s.mounts.push({ destination: '/seed', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'tmpcopyup'] });
+        s.process.args = ['sh', '-c', 'stat -c "%a %u:%g %n" /seed/sub/file; cat /seed/sub/file; readlink /seed/link; echo new > /seed/new && grep -c seed /proc/mounts'];
+      });
+      expect(ok(['run', '-b', b, 'copyup'])).toBe('4755 1000:1000 /seed/sub/file\nseeded\n/etc/hostname\n1\n');
+      // The root is read-only and untouched: the write went to the tmpfs.
+      expect(fs.existsSync(path.join(rootfs, 'seed/new'))).toBe(false);
+    } finally {
+      fs.rmSync(path.join(rootfs, 'seed'), { recursive: true });
+    }
+  });
+
   it('joins an existing network namespace by path', () => {
     const nsFile = path.join(dir, 'netns');
     fs.writeFileSync(nsFile, '');

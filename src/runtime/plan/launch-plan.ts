@@ -112,7 +112,8 @@ export interface PlanMount {
   source: string;
   flags: number;
   data: string;
-  kind: 'dir' | 'file';
+  /** What to create when dest is missing; copyup: a dir whose files are copied into the new mount. */
+  kind: 'dir' | 'file' | 'copyup';
 }
 
 export interface PlanDevice {
@@ -179,10 +180,10 @@ const FLAG_OPTIONS: Record<string, { set?: number; clear?: number }> = {
 const PROPAGATION_OPTIONS = new Set(['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'unbindable', 'runbindable']);
 
 /**
- * Options runc and crun take that are not the kernel's. tmpcopyup (podman's
- * --read-only tmpfs on /run, /tmp, /var/tmp) asks for the image's files
- * under the mount point to be copied into the new tmpfs; tsrun does not
- * copy yet, so the tmpfs starts empty, as docker's --read-only ones do.
+ * Options runc and crun take that are not the kernel's, so never mount data.
+ * tmpcopyup (podman's --read-only tmpfs on /run, /tmp, /var/tmp) copies the
+ * image's files under the mount point into the new tmpfs: the plan's
+ * "copyup" kind.
  */
 const RUNTIME_EXTENSION_OPTIONS = new Set(['tmpcopyup', 'notmpcopyup']);
 
@@ -443,7 +444,7 @@ function planMount(m: OciMount, extras: PlanExtras): PlanMount {
     source,
     flags: isBind ? flags | MS.BIND : flags,
     data,
-    kind: isBind && extras.isFileSource(source) ? 'file' : 'dir',
+    kind: isBind ? (extras.isFileSource(source) ? 'file' : 'dir') : m.options?.includes('tmpcopyup') ? 'copyup' : 'dir',
   };
 }
 
