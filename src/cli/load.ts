@@ -2,8 +2,23 @@ import type { Command } from 'commander';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
 
-
 export function registerLoad(program: Command, ctx: ContextFactory): void {
+  program
+    .command('pull')
+    .description('Download an image from a registry (anonymously; Docker Hub by default), for this machine\'s platform')
+    .argument('<name>', 'NAME[:TAG|@DIGEST], as docker: busybox, quay.io/org/app:v1, localhost:5000/x@sha256:...')
+    .option('-q, --quiet', 'print only the image\'s full name')
+    .action(async (name: string, o: { quiet?: boolean }) => {
+      const [{ pullImage }, { parseReference, canonicalName }] = await Promise.all([import('../store/load-images.js'), import('../store/reference.js')]);
+      const ref = parseReference(name);
+      const say = (line: string) => o.quiet || process.stdout.write(`${line}\n`);
+      say(`${ref.digest ?? ref.tag}: Pulling from ${ref.repository.replace(/^docker\.io\//, '')}`);
+      const pulled = await pullImage(ctx(), { ref: name, progress: say });
+      say(`Digest: ${pulled.digest}`);
+      say(`Status: Downloaded image for ${pulled.names[0] ?? name}`);
+      process.stdout.write(`${canonicalName(ref)}\n`);
+    });
+
   program
     .command('load')
     .description('Load images from an OCI image layout or a docker-archive (`docker save`), as a directory or tar archive')

@@ -5,6 +5,8 @@ import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { RuntimeError, UsageError } from '../errors.js';
 import { readImageArchive, type ImageFormat } from '../image/docker-archive.js';
+import { readLayoutFrom, type LayoutImage } from '../image/oci-layout.js';
+import { RegistryStore } from '../image/registry.js';
 import { ZSTD_MAGIC, createZstdDecompressStream } from '../image/zstd.js';
 import { logger } from '../log.js';
 import type { Context } from '../runtime/context.js';
@@ -157,52 +159,92 @@ export async function loadImages(ctx: Context, req: LoadRequest): Promise<Loaded
       });
     });
 
-    return await withLock(ctx.native, storeLockFile(p), async () => {
-      const changes = new Changes(ctx);
-      try {
-        for (const image of images) {
-          const diffIds = image.config.rootfs.diff_ids;
-          if (diffIds.length !== image.layers.length) {
-            throw new RuntimeError(`image ${image.configDigest}: ${image.layers.length} layers but the config lists ${diffIds.length} diff ids`);
-          }
-          const chains = chainIds(diffIds);
-          let parentCacheId: string | undefined;
-          for (const [i, layer] of image.layers.entries()) {
-            const existing = readLayerRecord(p, chains[i]!);
-            if (existing) {
-              req.progress(`Layer ${diffIds[i]!.slice(7, 19)} already exists`);
-              parentCacheId = existing.cacheId;
-              continue;
-            }
-            changes.noteParent(parentCacheId);
-            parentCacheId = await unpackNewLayer(ctx, changes, {
-              chainId: chains[i]!,
-              parentChainId: chains[i - 1],
-              parentCacheId,
-              diffId: diffIds[i]!,
-              open: () => layer.open(),
-              mediaType: layer.mediaType,
-            });
-            req.progress(`Loaded layer ${diffIds[i]!.slice(7, 19)}`);
-          }
-        }
-      } catch (err) {
-        changes.rollback();
-        throw err;
-      }
-      const loaded: LoadedImage[] = [];
-      for (const [i, image] of images.entries()) {
-        const id = writeImageConfig(p, image.configBytes);
-        const names = namesOf[i]!;
-        for (const name of names) setTag(p, name, id);
-        loaded.push({ id, names: names.map(familiarName) });
-        logger('store').info({ op: 'load', image: id, format }, 'image loaded');
-      }
-      return loaded;
-    });
+    return await storeImages(ctx, images, namesOf, req.progress, format);
   } finally {
     if (spooled !== undefined) fs.rmSync(spooled, { force: true });
   }
+}
+
+/** What storing needs of an image, whatever it was read from. */
+type StoredImage = Pick<LayoutImage, 'configDigest' | 'configBytes' | 'layers'> & { config: Pick<LayoutImage['config'], 'rootfs'> };
+
+/**
+ * Unpacks the layers the store lacks (bottom up, shared by chain id), then
+ * writes each config and tags it with its names, all under the store lock;
+ * a failure takes back every layer it added. Used by load and pull.
+ */
+async function storeImages(ctx: Context, images: StoredImage[], namesOf: string[][], progress: (line: string) => void, format: string): Promise<LoadedImage[]> {
+  const p = ctx.paths;
+  return withLock(ctx.native, storeLockFile(p), async () => {
+    const changes = new Changes(ctx);
+    try {
+      for (const image of images) {
+        const diffIds = image.config.rootfs.diff_ids;
+        if (diffIds.length !== image.layers.length) {
+          throw new RuntimeError(`image ${image.configDigest}: ${image.layers.length} layers but the config lists ${diffIds.length} diff ids`);
+        }
+        const chains = chainIds(diffIds);
+        let parentCacheId: string | undefined;
+        for (const [i, layer] of image.layers.entries()) {
+          const existing = readLayerRecord(p, chains[i]!);
+          if (existing) {
+            progress(`Layer ${diffIds[i]!.slice(7, 19)} already exists`);
+            parentCacheId = existing.cacheId;
+            continue;
+          }
+          changes.noteParent(parentCacheId);
+          parentCacheId = await unpackNewLayer(ctx, changes, {
+            chainId: chains[i]!,
+            parentChainId: chains[i - 1],
+            parentCacheId,
+            diffId: diffIds[i]!,
+            open: () => layer.open(),
+            mediaType: layer.mediaType,
+          });
+          progress(`Loaded layer ${diffIds[i]!.slice(7, 19)}`);
+        }
+      }
+    } catch (err) {
+      changes.rollback();
+      throw err;
+    }
+    const loaded: LoadedImage[] = [];
+    for (const [i, image] of images.entries()) {
+      const id = writeImageConfig(p, image.configBytes);
+      const names = namesOf[i]!;
+      for (const name of names) setTag(p, name, id);
+      loaded.push({ id, names: names.map(familiarName) });
+      logger('store').info({ op: 'load', image: id, format }, 'image loaded');
+    }
+    return loaded;
+  });
+}
+
+export interface PullRequest {
+  /** NAME[:TAG|@DIGEST], docker's reference forms. */
+  ref: string;
+  progress: (line: string) => void;
+}
+
+/**
+ * `pull`: the image a registry serves under a reference, for this machine's
+ * platform, stored like a loaded one (layers it already has are kept).
+ * Returns its id, manifest digest and canonical name.
+ */
+export async function pullImage(ctx: Context, req: PullRequest): Promise<LoadedImage & { digest: string }> {
+  const ref = parseReference(req.ref);
+  const name = canonicalName(ref);
+  const store = new RegistryStore(ref, name);
+  let images: LayoutImage[];
+  let digest: string;
+  try {
+    digest = await store.resolve();
+    images = await readLayoutFrom(store, { platform: { os: 'linux', architecture: dockerArch() } });
+  } catch (err) {
+    throw err instanceof RuntimeError ? err : new RuntimeError((err as Error).message, { cause: err });
+  }
+  const [loaded] = await storeImages(ctx, images, [[name]], req.progress, 'registry');
+  return { ...loaded!, digest };
 }
 
 interface NewLayer {

@@ -1,0 +1,180 @@
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OciLayout, type Descriptor } from '../helpers/oci-layout.js';
+import { TestStore } from '../helpers/store.js';
+
+/**
+ * `tsrun pull` against a registry served from this test process: the
+ * distribution API's manifest and blob endpoints behind Docker Hub's Bearer
+ * token dance, blobs redirected to a "CDN" on another host name (which must
+ * not see the token), a multi-platform index, and a corrupt blob.
+ */
+
+const s = new TestStore();
+let server: http.Server;
+let port: number;
+let layout: OciLayout;
+const tags = new Map<string, Descriptor & { mediaType: string }>();
+const served = { tokens: 0, cdnWithAuth: 0, cdnHits: 0 };
+/** Blob digests whose bytes the "CDN" damages. */
+const damaged = new Set<string>();
+let amd64: Descriptor;
+
+const TOKEN = 'test-token';
+const gz = (b: Buffer) => zlib.gzipSync(b);
+
+function tarOf(name: string, body: string): Buffer {
+  // One-file ustar layer, built by hand (512-byte header, data padded, two zero blocks).
+  const header = Buffer.alloc(512);
+  header.write(name, 0);
+  header.write('0000644\0', 100);
+  header.write('0000000\0', 108);
+  header.write('0000000\0', 116);
+  header.write(`${body.length.toString(8).padStart(11, '0')}\0`, 124);
+  header.write('00000000000\0', 136);
+  header.write('        ', 148);
+  header.write('0', 156);
+  header.write('ustar\0', 257);
+  header.write('00', 263);
+  let sum = 0;
+  for (const byte of header) sum += byte;
+  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+  const data = Buffer.alloc(Math.ceil(body.length / 512) * 512);
+  data.write(body);
+  return Buffer.concat([header, data, Buffer.alloc(1024)]);
+}
+
+beforeAll(async () => {
+  layout = new OciLayout(path.join(s.dir, 'registry'));
+  const base = fs.readFileSync(path.join(s.fixtures, 'busybox-rootfs.tar'));
+  const image = (extra: Buffer) =>
+    layout.image(
+      [base, extra].map((t) => ({ blob: gz(t), mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', diffId: sha(t) })),
+      { config: { Cmd: ['sh'], Env: ['PATH=/bin:/usr/bin'] } },
+    );
+  const a = image(tarOf('pulled.txt', 'pulled for amd64\n'));
+  const arm = image(tarOf('pulled.txt', 'pulled for arm64\n'));
+  amd64 = a.manifest;
+  const index = layout.blob(
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        manifests: [
+          { mediaType: 'application/vnd.oci.image.manifest.v1+json', ...arm.manifest, platform: { os: 'linux', architecture: 'arm64' } },
+          { mediaType: 'application/vnd.oci.image.manifest.v1+json', ...a.manifest, platform: { os: 'linux', architecture: 'amd64' } },
+        ],
+      }),
+    ),
+  );
+  tags.set('1', { ...index, mediaType: 'application/vnd.oci.image.index.v1+json' });
+  const bad = image(tarOf('bad.txt', 'never stored\n'));
+  damaged.add(bad.layers[1]!.digest);
+  tags.set('bad', { ...bad.manifest, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
+
+  server = http.createServer((req, res) => serve(req, res));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as AddressInfo).port;
+});
+
+afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve));
+  s.cleanup();
+});
+
+function sha(b: Buffer): string {
+  return `sha256:${createHash('sha256').update(b).digest('hex')}`;
+}
+
+function serve(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const url = new URL(req.url ?? '/', `http://${req.headers.host}`);
+  const fail = (status: number, code: string) => {
+    res.writeHead(status, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ errors: [{ code, message: code.toLowerCase().replace('_', ' ') }] }));
+  };
+  if (url.pathname === '/token') {
+    served.tokens++;
+    res.end(JSON.stringify({ token: TOKEN }));
+    return;
+  }
+  const cdn = /^\/cdn\/(sha256:[a-f0-9]{64})$/.exec(url.pathname);
+  if (cdn) {
+    served.cdnHits++;
+    if (req.headers.authorization) served.cdnWithAuth++;
+    let bytes = layout.readBlob(cdn[1]!);
+    if (damaged.has(cdn[1]!)) bytes = Buffer.concat([bytes.subarray(0, bytes.length - 1), Buffer.from([bytes[bytes.length - 1]! ^ 1])]);
+    res.writeHead(200, { 'Content-Length': bytes.length });
+    res.end(req.method === 'HEAD' ? undefined : bytes);
+    return;
+  }
+  if (req.headers.authorization !== `Bearer ${TOKEN}`) {
+    res.writeHead(401, { 'WWW-Authenticate': `Bearer realm="http://127.0.0.1:${port}/token",service="test-registry",scope="repository:test/box:pull"` });
+    res.end();
+    return;
+  }
+  const m = /^\/v2\/test\/box\/(manifests|blobs)\/(.+)$/.exec(url.pathname);
+  if (!m) return fail(404, 'NAME_UNKNOWN');
+  const [, kind, ref] = m;
+  if (kind === 'blobs') {
+    // Blobs live elsewhere, as Docker Hub's do: another host name, no token.
+    res.writeHead(307, { Location: `http://localhost:${port}/cdn/${ref}` });
+    res.end();
+    return;
+  }
+  const desc = tags.get(ref!) ?? (ref === amd64.digest ? { ...amd64, mediaType: 'application/vnd.oci.image.manifest.v1+json' } : undefined);
+  if (!desc) return fail(404, 'MANIFEST_UNKNOWN');
+  const bytes = layout.readBlob(desc.digest);
+  res.writeHead(200, { 'Content-Type': desc.mediaType, 'Content-Length': bytes.length, 'Docker-Content-Digest': desc.digest });
+  res.end(req.method === 'HEAD' ? undefined : bytes);
+}
+
+const overlayDirs = () => (fs.existsSync(path.join(s.root, 'overlay')) ? fs.readdirSync(path.join(s.root, 'overlay')).sort() : []);
+
+describe('pull', () => {
+  it('pulls this platform\'s image of a multi-platform tag through token auth and a redirect, and runs it', async () => {
+    const name = `127.0.0.1:${port}/test/box:1`;
+    const r = await s.runAsync(['pull', name]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toBe(`1: Pulling from 127.0.0.1:${port}/test/box`);
+    expect(lines).toContain(`Digest: ${tags.get('1')!.digest}`);
+    expect(lines.at(-1)).toBe(name);
+    expect(served.tokens).toBeGreaterThan(0);
+    expect(served.cdnHits).toBeGreaterThan(0);
+    expect(served.cdnWithAuth).toBe(0);
+    expect((await s.runAsync(['run', '--rm', name, 'cat', '/pulled.txt'])).stdout).toBe('pulled for amd64\n');
+
+    // Again: every layer is already there, and the image is the same.
+    const id = s.inspect(name).Id;
+    const again = await s.runAsync(['pull', name]);
+    expect(again.stdout.match(/already exists/g)).toHaveLength(2);
+    expect(s.inspect(name).Id).toBe(id);
+  });
+
+  it('pulls by digest', async () => {
+    const r = await s.runAsync(['pull', '-q', `127.0.0.1:${port}/test/box@${amd64.digest}`]);
+    expect(r).toMatchObject({ code: 0, stdout: `127.0.0.1:${port}/test/box@${amd64.digest}\n` });
+  });
+
+  it('an unknown tag is one line and exit 125', async () => {
+    const r = await s.runAsync(['pull', `127.0.0.1:${port}/test/box:nope`]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toBe(`tsrun: 127.0.0.1:${port}/test/box: not found (manifest unknown)\n`);
+  });
+
+  it('a blob that does not match its digest fails the pull and leaves the store as it was', async () => {
+    const before = overlayDirs();
+    const r = await s.runAsync(['pull', `127.0.0.1:${port}/test/box:bad`]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/sha256:[a-f0-9]{64}/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(overlayDirs()).toEqual(before);
+    expect((await s.runAsync(['images', '-q'])).stdout.trim().split('\n')).toHaveLength(1);
+  });
+});
