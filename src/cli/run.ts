@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { parseMountFlag, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
 import { parseResourceFlags, type ResourceFlags } from '../runtime/cgroups/limits.js';
 import type { ContextFactory } from './main.js';
@@ -29,6 +29,7 @@ interface RunFlags extends ResourceFlags {
   shmSize?: string;
   groupAdd?: string[];
   securityOpt?: string[];
+  pull: 'missing' | 'always' | 'never';
 }
 
 /** The flags `run` and `create` share, as docker's. */
@@ -58,6 +59,7 @@ function containerFlags(cmd: Command): Command {
     .addOption(repeatable('--sysctl <key=value>', 'set a namespaced kernel parameter'))
     .option('--shm-size <size>', 'size of /dev/shm (default 64m)')
     .addOption(repeatable('--group-add <group>', 'add a supplementary group, by name or number'))
+    .addOption(new Option('--pull <policy>', 'pull the image from its registry first').choices(['missing', 'always', 'never']).default('missing'))
     .addOption(repeatable('--security-opt <opt>', 'seccomp=unconfined, seccomp=PROFILE.json, no-new-privileges[=false]'))
     .option('-m, --memory <bytes>', 'memory limit (e.g. 64m)')
     .option('--memory-swap <bytes>', 'memory plus swap limit (-1: unlimited swap; default twice --memory)')
@@ -109,6 +111,12 @@ function resources(o: RunFlags) {
   return Object.keys(r).length ? { resources: r } : {};
 }
 
+/** --pull: the registry's progress goes to stderr, so stdout stays the container's (or its id). */
+async function pullFirst(ctx: ContextFactory, image: string, policy: 'missing' | 'always' | 'never'): Promise<void> {
+  const { ensureImage } = await import('../store/load-images.js');
+  await ensureImage(ctx(), image, policy, (line) => process.stderr.write(`${line}\n`));
+}
+
 export function registerRun(program: Command, ctx: ContextFactory): void {
   // `volume` is registered from here so main.ts needs no change for it.
   registerVolume(program, ctx);
@@ -116,12 +124,14 @@ export function registerRun(program: Command, ctx: ContextFactory): void {
     .option('-d, --detach', 'run in the background and print the container id')
     .action(async (image: string, command: string[], o: RunFlags) => {
       const { runCommand } = await import('../runtime/lifecycle/run.js');
+      await pullFirst(ctx, image, o.pull);
       process.exit(await runCommand(ctx(), { ...request(image, command, o), detach: o.detach === true }));
     });
 
   containerFlags(program.command('create').description('Create a container, set up and waiting to be started'))
     .action(async (image: string, command: string[], o: RunFlags) => {
       const { createCommand } = await import('../runtime/lifecycle/run.js');
+      await pullFirst(ctx, image, o.pull);
       process.stdout.write(`${await createCommand(ctx(), request(image, command, o))}\n`);
     });
 

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
-import { RuntimeError, UsageError } from '../errors.js';
+import { ImageNotFoundError, RuntimeError, UsageError } from '../errors.js';
 import { readImageArchive, type ImageFormat } from '../image/docker-archive.js';
 import { readLayoutFrom, type LayoutImage } from '../image/oci-layout.js';
 import { RegistryStore } from '../image/registry.js';
@@ -12,7 +12,7 @@ import { logger } from '../log.js';
 import type { Context } from '../runtime/context.js';
 import { newId } from '../util/ids.js';
 import { withLock } from '../util/lock.js';
-import { chainIds, readLayerRecord, removeLayerRecord, setTag, writeImageConfig, writeLayerRecord } from './images.js';
+import { chainIds, readLayerRecord, removeLayerRecord, resolveImage, setTag, writeImageConfig, writeLayerRecord } from './images.js';
 import { createLayer, removeLayer } from './layers.js';
 import { layerCommittedFile, layerDiff, storeLockFile, tmpDir } from './paths.js';
 import { canonicalName, familiarName, parseReference } from './reference.js';
@@ -218,6 +218,29 @@ async function storeImages(ctx: Context, images: StoredImage[], namesOf: string[
     }
     return loaded;
   });
+}
+
+export type PullPolicy = 'missing' | 'always' | 'never';
+
+/**
+ * run/create's --pull, as docker's: `missing` pulls an image the store
+ * lacks ("Unable to find image ... locally"), `always` pulls first anyway,
+ * `never` leaves the lookup (and its "no such image") to create.
+ */
+export async function ensureImage(ctx: Context, ref: string, policy: PullPolicy, say: (line: string) => void): Promise<void> {
+  if (policy === 'never') return;
+  if (policy === 'missing') {
+    try {
+      resolveImage(ctx.paths, ref);
+      return;
+    } catch (err) {
+      if (!(err instanceof ImageNotFoundError)) throw err;
+    }
+    // An id names nothing a registry could serve.
+    if (/^(sha256:)?[a-f0-9]{12,64}$/.test(ref)) return;
+    say(`Unable to find image '${ref}' locally`);
+  }
+  await pullImage(ctx, { ref, progress: say });
 }
 
 export interface PullRequest {

@@ -157,6 +157,14 @@ describe('pull', () => {
     expect(s.inspect(name).Id).toBe(id);
   });
 
+  it('run pulls an image the store lacks (--pull missing), create --pull never does not', async () => {
+    const name = `localhost:${port}/test/box@${amd64.digest}`;
+    expect(await s.runAsync(['create', '--pull', 'never', name])).toMatchObject({ code: 125, stderr: `tsrun: no such image: ${name}\n` });
+    const r = await s.runAsync(['run', '--rm', name, 'cat', '/pulled.txt']);
+    expect(r).toMatchObject({ code: 0, stdout: 'pulled for amd64\n' });
+    expect(r.stderr.split('\n')[0]).toBe(`Unable to find image '${name}' locally`);
+  });
+
   it('pulls by digest', async () => {
     const r = await s.runAsync(['pull', '-q', `127.0.0.1:${port}/test/box@${amd64.digest}`]);
     expect(r).toMatchObject({ code: 0, stdout: `127.0.0.1:${port}/test/box@${amd64.digest}\n` });

@@ -123,7 +123,7 @@ describe('tsrun run: exit codes and errors', () => {
   });
 
   it('gives 125 with one line for tsrun\'s own errors', () => {
-    const img = s.run(['run', '--rm', 'no-such-image']);
+    const img = s.run(['run', '--rm', '--pull', 'never', 'no-such-image']);
     expect(img.code).toBe(125);
     expect(img.stderr).toBe('tsrun: no such image: no-such-image\n');
     const flag = s.run(['run', '--bogus', 'busybox']);
