@@ -1,5 +1,7 @@
 import * as fs from 'node:fs';
+import { seccompCacheDir } from '../../store/paths.js';
 import type { Context } from '../context.js';
+import { useSeccompCache } from '../plan/seccomp-cache.js';
 import { parseSecurityOpts } from '../plan/run-flags.js';
 import { type RunOptions, expandEnvFlags } from '../plan/container-spec.js';
 import { createContainer } from './create.js';
@@ -30,6 +32,7 @@ const recordOptions = (req: Omit<RunRequest, 'detach'>): RunOptions => ({
  * foreground it returns the container's exit code, removing it with --rm.
  */
 export async function runCommand(ctx: Context, req: RunRequest): Promise<number> {
+  useSeccompCache(seccompCacheDir(ctx.paths));
   const options = recordOptions(req);
   const rec = await createContainer(ctx, { image: req.image, name: req.name, options, autoRemove: req.autoRemove });
   try {
@@ -49,6 +52,7 @@ export async function runCommand(ctx: Context, req: RunRequest): Promise<number>
 
 /** `create`: the container set up completely, its init waiting before execve until `start`. */
 export async function createCommand(ctx: Context, req: Omit<RunRequest, 'detach'>): Promise<string> {
+  useSeccompCache(seccompCacheDir(ctx.paths));
   const options = recordOptions(req);
   const rec = await createContainer(ctx, { image: req.image, name: req.name, options, autoRemove: req.autoRemove });
   try {

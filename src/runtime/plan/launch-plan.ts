@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { UsageError } from '../../errors.js';
 import { DEFAULT_DEVICES, DEFAULT_DEV_SYMLINKS, type OciMount, type OciProcess, type OciSpec } from '../../oci/spec.js';
 import { type PlanCapabilities, planCapabilities } from './capabilities.js';
-import { compileSeccomp, encodeBpf } from './seccomp.js';
+import { compileSeccompCached } from './seccomp-cache.js';
 
 /**
  * The launch plan: the OCI spec with every decision made, in the shape the
@@ -326,9 +326,13 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
   };
 }
 
-/** linux.seccomp compiled for the child (native/core/child.c installs it). */
-export function planSeccomp(spec: Pick<OciSpec, 'linux'>): Buffer | undefined {
-  return spec.linux.seccomp ? encodeBpf(compileSeccomp(spec.linux.seccomp)) : undefined;
+/**
+ * linux.seccomp compiled for the child (native/core/child.c installs it),
+ * through a cache of compiled filters: `cacheDir`, or else the one set with
+ * useSeccompCache, or none (seccomp-cache.ts).
+ */
+export function planSeccomp(spec: Pick<OciSpec, 'linux'>, cacheDir?: string): Buffer | undefined {
+  return spec.linux.seccomp ? compileSeccompCached(spec.linux.seccomp, cacheDir) : undefined;
 }
 
 /** A process's rlimits for the plan: RLIM_INFINITY (2^64-1, or anything from 2^63 as a JS number) becomes -1. */
