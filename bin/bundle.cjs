@@ -38,4 +38,8 @@ const NODE_NAMESPACE = /__toESM\((require\("node:[a-z_/]+"\)), 1\)/g;
 const text = fs.readFileSync(outfile, 'utf8');
 const shared = text.replace(NODE_NAMESPACE, '__tsrunNamespace($1)');
 if (shared === text) throw new Error(`bundle: no __toESM(require("node:...")) in ${outfile}; esbuild's output changed`);
+// bin/tsrun runs the bundle as a vm.Script, which has no import() on Node 20
+// without --experimental-vm-modules: a module kept outside the bundle is
+// loaded with require (createRequire), never import().
+if (/[^\w$.]import\(/.test(shared)) throw new Error(`bundle: ${outfile} has an import() of a module outside the bundle; use createRequire`);
 fs.writeFileSync(outfile, shared);
