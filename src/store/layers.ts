@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StoreCorruptError, RuntimeError } from '../errors.js';
 import { newLinkId } from '../util/ids.js';
-import { fsyncDir, writeNewFile, writeNewFileSynced } from '../util/atomic-write.js';
+import { type SyncBatch, fsyncDir, writeNewFile, writeNewFileSynced } from '../util/atomic-write.js';
 import {
   type StorePaths,
   layerCommittedFile,
@@ -35,19 +35,19 @@ export function ensureOverlayHome(p: StorePaths): void {
  * (closest parent first), work/ and `committed` on the parent.
  */
 export function createLayer(p: StorePaths, cacheId: string, parentCacheId?: string): void {
-  const linkId = writeLayer(p, cacheId, parentCacheId, true);
+  const linkId = writeLayer(p, cacheId, parentCacheId, undefined);
   // The layer dir is new: its files need no rename, one fsync of the dir covers their names.
   fsyncDir(layerDir(p, cacheId));
   publishLinks(p, [{ cacheId, linkId }]);
 }
 
 /**
- * createLayer without any sync and without the l/ entry: for a caller that
- * makes several layers and files durable with one syncfs, then publishes
- * the l/ entries with publishLinks. Returns the layer's link id.
+ * createLayer without any sync and without the l/ entry, for a caller that
+ * makes several layers durable at once: every file and directory written
+ * is added to `batch`; after batch.commit(), publishLinks makes the l/ entries.
  */
-export function prepareLayer(p: StorePaths, cacheId: string, parentCacheId?: string): LayerLink {
-  return { cacheId, linkId: writeLayer(p, cacheId, parentCacheId, false) };
+export function prepareLayer(p: StorePaths, cacheId: string, parentCacheId: string | undefined, batch: SyncBatch): LayerLink {
+  return { cacheId, linkId: writeLayer(p, cacheId, parentCacheId, batch) };
 }
 
 export interface LayerLink {
@@ -55,8 +55,16 @@ export interface LayerLink {
   linkId: string;
 }
 
-function writeLayer(p: StorePaths, cacheId: string, parentCacheId: string | undefined, sync: boolean): string {
-  const write = sync ? writeNewFileSynced : writeNewFile;
+/** The layer's dirs and files; each synced as made, or, with a batch, added to it. */
+function writeLayer(p: StorePaths, cacheId: string, parentCacheId: string | undefined, batch: SyncBatch | undefined): string {
+  const write = (file: string, data: string) => {
+    if (batch) {
+      writeNewFile(file, data);
+      batch.add(file);
+    } else {
+      writeNewFileSynced(file, data);
+    }
+  };
   ensureOverlayHome(p);
   let lower: string | undefined;
   if (parentCacheId !== undefined) {
@@ -78,9 +86,11 @@ function writeLayer(p: StorePaths, cacheId: string, parentCacheId: string | unde
     const committed = layerCommittedFile(p, parentCacheId);
     if (!fs.existsSync(committed)) {
       fs.closeSync(fs.openSync(committed, 'a', 0o600));
-      if (sync) fsyncDir(layerDir(p, parentCacheId));
+      if (batch) batch.add(layerDir(p, parentCacheId));
+      else fsyncDir(layerDir(p, parentCacheId));
     }
   }
+  batch?.add(layerDir(p, cacheId));
   return linkId;
 }
 

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLayer, lowerDiffDirs, prepareLayer, publishLinks, readLinkId, readLower, removeLayer, repairLinks } from '../../src/store/layers.js';
 import { populateInitLayer } from '../../src/store/init-layer.js';
+import { SyncBatch } from '../../src/util/atomic-write.js';
 import { type StorePaths, layerDir, linkPath, storePaths } from '../../src/store/paths.js';
 
 let tmp: string;
@@ -44,8 +45,12 @@ describe('overlay2 layer layout', () => {
 
   it('prepares a chain of layers without l/ entries until they are published', () => {
     createLayer(p, 'base');
-    const links = [prepareLayer(p, 'init', 'base')];
-    links.push(prepareLayer(p, 'rw', 'init'));
+    const batch = new SyncBatch();
+    const links = [prepareLayer(p, 'init', 'base', batch)];
+    links.push(prepareLayer(p, 'rw', 'init', batch));
+    const synced: number[] = [];
+    expect(batch.commit({ syncfs: ({ fd }) => void synced.push(fd) }, () => 0)).toBe('syncfs');
+    expect(synced).toHaveLength(1);
     expect(links.map((l) => l.linkId)).toEqual([readLinkId(p, 'init'), readLinkId(p, 'rw')]);
     expect(readLower(p, 'rw')).toEqual([`l/${links[0]!.linkId}`, `l/${readLinkId(p, 'base')}`]);
     expect(fs.existsSync(path.join(layerDir(p, 'init'), 'committed'))).toBe(true);
@@ -58,7 +63,7 @@ describe('overlay2 layer layout', () => {
 
   it('removes a prepared layer whose link file a crash left empty, and nothing else', () => {
     createLayer(p, 'base');
-    prepareLayer(p, 'rw', 'base');
+    prepareLayer(p, 'rw', 'base', new SyncBatch());
     fs.truncateSync(path.join(layerDir(p, 'rw'), 'link'));
     removeLayer(p, 'rw');
     expect(fs.existsSync(layerDir(p, 'rw'))).toBe(false);
