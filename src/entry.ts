@@ -1,5 +1,5 @@
 /**
- * The bundle's entry (build/tsrun.mjs): both command lines, so each of
+ * The bundle's entry (build/tsrun.cjs): both command lines, so each of
  * bin/tsrun and bin/tsrun-oci loads one file.
  */
 export { main } from './cli/main.js';

@@ -530,6 +530,25 @@ static void await_cgroups(const struct ctr_child_io *io)
   close(io->sync_fd);
 }
 
+/* cgroupself: "0" into each v1 tasks file moves this thread, which is the
+ * whole process, without cgroup_threadgroup_rwsem (kernel/cgroup/cgroup.c,
+ * cgroup_procs_write_start: a thread moving itself cannot exit or exec
+ * meanwhile), so no RCU grace period is waited for. First rung: everything
+ * after it runs inside the container's limits. */
+static void join_cgroups_self(const struct ctr_plan *p, const struct ctr_child_io *io)
+{
+  /* child: async-signal-safe */
+  size_t i;
+
+  if (!p->cgroup_self)
+    return;
+  for (i = 0; i < p->n_cgroups; i++) {
+    if (write(io->cgroup_fds[i], "0", 1) != 1)
+      fail(io->errfd, CTR_STAGE_CGROUP, i, errno, p->cgroups[i]);
+    close(io->cgroup_fds[i]);
+  }
+}
+
 _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io *io)
 {
   /* child: async-signal-safe */
@@ -540,6 +559,7 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
 
   reset_signals(p);
   prctl(PR_SET_NAME, "tsrun:[init]", 0, 0, 0);
+  join_cgroups_self(p, io);
   /* Existing namespaces first, so every rung below happens in them (the
    * pid namespace was joined by the monitor: only children enter one). */
   for (i = 0; i < p->n_nspaths; i++) {
@@ -626,6 +646,7 @@ _Noreturn void ctr_child_exec(const struct ctr_plan *p, const struct ctr_child_i
 
   reset_signals(p);
   prctl(PR_SET_NAME, "tsrun:[exec]", 0, 0, 0);
+  join_cgroups_self(p, io);
   host_umask = umask(0);
   if (p->tty) {
     /* A terminal needs a session to be the controlling terminal of. */

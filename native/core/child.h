@@ -19,6 +19,7 @@ struct ctr_child_io {
   int tty_sock;       /* with a tty: SOCK_SEQPACKET end the pty master is sent on; else -1 */
   struct winsize ws;  /* with a tty: the initial size, when ws_row or ws_col is set */
   int sync_fd;        /* with cgroups: one byte once the monitor has moved us into them; else -1 */
+  const int *cgroup_fds; /* cgroupself: the tasks files we move ourselves into (plan.n_cgroups) */
   int ns_fds[CTR_MAX_NSPATHS]; /* the plan's nspath records, opened by the monitor */
 };
 

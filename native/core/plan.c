@@ -203,7 +203,7 @@ static void reset(struct ctr_plan *p)
   p->join_pid = 0;
   p->join_flags = 0;
   p->has_propagation = 0;
-  p->passthrough = p->detach = 0;
+  p->passthrough = p->detach = p->cgroup_self = 0;
   p->console_socket = NULL;
   p->n_nspaths = 0;
   p->log_path = p->exit_file = p->unmount_path = NULL;
@@ -352,6 +352,8 @@ static int record(struct ctr_plan *p, const char *kw, char **a)
     p->cgroups[p->n_cgroups++] = a[0];
   } else if (ctr_streq(kw, "oomfile")) {
     p->oom_file = a[0];
+  } else if (ctr_streq(kw, "cgroupself")) {
+    return parse_bool(a[0], &p->cgroup_self);
   } else if (ctr_streq(kw, "passthrough")) {
     return parse_bool(a[0], &p->passthrough);
   } else if (ctr_streq(kw, "detach")) {

@@ -98,6 +98,12 @@
  *                                                      creating one (run mode; pid is joined by
  *                                                      the monitor before clone, the rest by the
  *                                                      child as its first rung)
+ *   cgroupself <0|1>                                   the cgroup files are v1 `tasks` files and the
+ *                                                      new process moves itself, writing "0" into
+ *                                                      each as its first rung: one thread moving
+ *                                                      itself skips the global threadgroup lock and
+ *                                                      its RCU grace period (~10-20 ms a write of a
+ *                                                      pid into cgroup.procs costs on v1)
  *   oomfile    <host path>                             memory.oom_control (v1) or memory.events
  *                                                      (v2): a nonzero "oom_kill N" line read at
  *                                                      the exit adds "oomKilled":true to the
@@ -214,8 +220,9 @@ struct ctr_plan {
   const char *unmount_path;
   char *exitcmd[CTR_MAX_EXITCMD + 1];
   size_t n_exitcmd;
-  const char *cgroups[CTR_MAX_CGROUPS]; /* cgroup.procs files */
+  const char *cgroups[CTR_MAX_CGROUPS]; /* cgroup.procs files, or tasks files with cgroup_self */
   size_t n_cgroups;
+  int cgroup_self;
   const char *oom_file;
   int passthrough;
   int detach;

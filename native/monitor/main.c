@@ -16,9 +16,11 @@
  * process's status (or execs the plan's exitcmd).
  *
  * Cgroups: TypeScript creates them and writes the limits; the plan lists
- * their cgroup.procs files. The new process waits on a sync pipe right after
- * clone until the monitor has written its pid into each (cgroup v1 has no
- * CLONE_INTO_CGROUP), so not one rung of the ladder runs outside its limits.
+ * the files the new process joins through. On v1 (cgroupself) they are
+ * `tasks` files and the process moves itself as its first rung, which skips
+ * the kernel's global threadgroup lock. Otherwise (v2) they are cgroup.procs
+ * files: the new process waits on a sync pipe until the monitor has written
+ * its pid into each, so not one rung of the ladder runs outside its limits.
  *
  * Single-threaded by design: the child ladder runs in a clone of this
  * process, and a clone of a multithreaded process may only call
@@ -586,7 +588,8 @@ static void open_cgroups(void)
     if (cgroup_fds[i] < 0)
       die(CTR_STAGE_CGROUP, errno, plan.cgroups[i]);
   }
-  if (plan.n_cgroups && pipe2(sync_pipe, O_CLOEXEC) < 0)
+  /* With cgroupself the child moves itself; there is nothing to wait for. */
+  if (plan.n_cgroups && !plan.cgroup_self && pipe2(sync_pipe, O_CLOEXEC) < 0)
     die(CTR_STAGE_CLONE, errno, "pipe2");
 }
 
@@ -672,6 +675,7 @@ static void open_host_side(struct ctr_child_io *io)
   io->errfd = err_pipe[1];
   open_cgroups();
   io->sync_fd = sync_pipe[0];
+  io->cgroup_fds = cgroup_fds;
   open_namespaces(io);
 }
 
@@ -739,8 +743,9 @@ static void close_monitor_fds(void)
   for (i = 0; i < sizeof fds / sizeof fds[0]; i++)
     if (fds[i] >= 0)
       close(fds[i]);
-  for (i = 0; i < plan.n_cgroups; i++)
-    close(cgroup_fds[i]);
+  if (!plan.cgroup_self)
+    for (i = 0; i < plan.n_cgroups; i++)
+      close(cgroup_fds[i]);
 }
 
 /* Clones the container process, which runs a ladder; returns its pid. */
@@ -811,6 +816,11 @@ static void join_cgroups(pid_t pid)
 
   if (!plan.n_cgroups)
     return;
+  if (plan.cgroup_self) {
+    for (i = 0; i < plan.n_cgroups; i++)
+      close(cgroup_fds[i]);
+    return;
+  }
   ctr_utoa((unsigned long)pid, num);
   len = ctr_strlen(num);
   for (i = 0; i < plan.n_cgroups; i++) {

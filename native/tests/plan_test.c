@@ -290,6 +290,12 @@ static void test_cgroup_records(void)
   EXPECT(parse(exec_ok, &bad) == 0 && plan.n_cgroups == 1 && plan.oom_file == NULL);
   EXPECT(ctr_plan_validate(&plan, &bad) == 0);
   expect_invalid(exec_oom, "oomfile");
+  {
+    const char *self[] = { "root", "/r", "ns", "mnt", "arg", "x", "cgroup", "/sys/fs/cgroup/pids/tsrun/a/tasks", "cgroupself", "1", "end", NULL };
+
+    EXPECT(parse(self, &bad) == 0 && plan.cgroup_self == 1 && plan.n_cgroups == 1);
+    EXPECT(ctr_plan_validate(&plan, &bad) == 0);
+  }
   expect_invalid(rel, "tsrun/a/cgroup.procs");
 }
 

@@ -190,9 +190,11 @@ export async function ociExec(p: OciPaths, id: string, opts: ExecOptions): Promi
   const terminal = proc.terminal === true;
   if (terminal && opts.detach && !opts.consoleSocket) throw new UsageError('a detached exec with a terminal needs --console-socket');
   const caps = proc.capabilities;
+  const cgroup = st.cgroupsPath ? existingCgroup(cgroupHost(), st.cgroupsPath) : undefined;
   const plan: ExecPlan = {
     join: { pid: st.pid, namespaces: joinedNamespaces(spec) },
-    cgroups: st.cgroupsPath ? existingCgroup(cgroupHost(), st.cgroupsPath).procsFiles : undefined,
+    cgroups: cgroup?.joinFiles,
+    cgroupSelf: cgroup?.selfJoin,
     env: proc.env,
     args: proc.args,
     cwd: proc.cwd,
@@ -203,7 +205,7 @@ export async function ociExec(p: OciPaths, id: string, opts: ExecOptions): Promi
     rlimits: planRlimits(proc),
     noNewPrivs: proc.noNewPrivileges ?? false,
     capabilities: caps ? planCapabilities(caps) : undefined,
-    seccomp: planSeccomp(spec),
+    seccomp: planSeccomp(spec, seccompCache(p)),
     passthrough: !terminal,
     tty: terminal,
     consoleSocket: terminal ? opts.consoleSocket : undefined,
@@ -281,10 +283,12 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
           stdin: terminal && !opts.consoleSocket,
           startFifo: opts.mode === 'created' ? makeStartFifo(native, execFifo(p, id)) : undefined,
           detach: opts.mode !== 'foreground',
-          cgroups: cgroup.procsFiles,
+          cgroups: cgroup.joinFiles,
+          cgroupSelf: cgroup.selfJoin,
           cgroupViews: cgroupViews(host, cgroupsPath),
           isFileSource: (src) => !fs.statSync(src).isDirectory(),
           isHostNamespace,
+          seccompCacheDir: seccompCache(p),
         },
       );
       const monitor = await launchMonitor(encodePlan(plan), { foreground: true, stdin: true, expectCreated: opts.mode === 'created' });
@@ -304,6 +308,9 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
     throw err;
   }
 }
+
+/** Compiled seccomp filters, beside the containers' state (a name no container id can take: ids never start with a dot). */
+const seccompCache = (p: OciPaths) => path.join(p.root, '.cache', 'seccomp');
 
 /** The same namespace inode as tsrun-oci's own (the host's): setns(2) would change nothing. */
 function isHostNamespace(ns: NamespaceName, nsPath: string): boolean {

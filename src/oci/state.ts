@@ -57,8 +57,8 @@ export interface OciPaths {
 const ID_PATTERN = /^[\w+\-.]+$/;
 
 export function checkId(id: string): void {
-  if (!ID_PATTERN.test(id) || id === '.' || id === '..') {
-    throw new UsageError(`invalid container id ${JSON.stringify(id)}: use letters, digits and _ + - . only`);
+  if (!ID_PATTERN.test(id) || id.startsWith('.')) {
+    throw new UsageError(`invalid container id ${JSON.stringify(id)}: use letters, digits and _ + - . only, not starting with a dot`);
   }
 }
 
@@ -133,7 +133,7 @@ export function listStates(p: OciPaths): OciContainerState[] {
   }
   const out: OciContainerState[] = [];
   for (const name of names.sort()) {
-    if (!ID_PATTERN.test(name)) continue;
+    if (!ID_PATTERN.test(name) || name.startsWith('.')) continue;
     const st = readJsonIfExists<OciContainerState>(stateFile(p, name));
     if (st) out.push(st);
   }

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StoreCorruptError, RuntimeError } from '../errors.js';
 import { newLinkId } from '../util/ids.js';
-import { fsyncDir, writeNewFileSynced } from '../util/atomic-write.js';
+import { type SyncBatch, fsyncDir, writeNewFile, writeNewFileSynced } from '../util/atomic-write.js';
 import {
   type StorePaths,
   layerCommittedFile,
@@ -35,6 +35,36 @@ export function ensureOverlayHome(p: StorePaths): void {
  * (closest parent first), work/ and `committed` on the parent.
  */
 export function createLayer(p: StorePaths, cacheId: string, parentCacheId?: string): void {
+  const linkId = writeLayer(p, cacheId, parentCacheId, undefined);
+  // The layer dir is new: its files need no rename, one fsync of the dir covers their names.
+  fsyncDir(layerDir(p, cacheId));
+  publishLinks(p, [{ cacheId, linkId }]);
+}
+
+/**
+ * createLayer without any sync and without the l/ entry, for a caller that
+ * makes several layers durable at once: every file and directory written
+ * is added to `batch`; after batch.commit(), publishLinks makes the l/ entries.
+ */
+export function prepareLayer(p: StorePaths, cacheId: string, parentCacheId: string | undefined, batch: SyncBatch): LayerLink {
+  return { cacheId, linkId: writeLayer(p, cacheId, parentCacheId, batch) };
+}
+
+export interface LayerLink {
+  cacheId: string;
+  linkId: string;
+}
+
+/** The layer's dirs and files; each synced as made, or, with a batch, added to it. */
+function writeLayer(p: StorePaths, cacheId: string, parentCacheId: string | undefined, batch: SyncBatch | undefined): string {
+  const write = (file: string, data: string) => {
+    if (batch) {
+      writeNewFile(file, data);
+      batch.add(file);
+    } else {
+      writeNewFileSynced(file, data);
+    }
+  };
   ensureOverlayHome(p);
   let lower: string | undefined;
   if (parentCacheId !== undefined) {
@@ -45,28 +75,37 @@ export function createLayer(p: StorePaths, cacheId: string, parentCacheId?: stri
     }
     lower = chain.join(':');
   }
-  const dir = layerDir(p, cacheId);
-  fs.mkdirSync(dir, { mode: 0o710 });
+  fs.mkdirSync(layerDir(p, cacheId), { mode: 0o710 });
   fs.mkdirSync(layerDiff(p, cacheId), { mode: 0o755 });
   const linkId = newLinkId();
-  // The layer dir is new: its files need no rename, one fsync of the dir at the end covers them.
-  writeNewFileSynced(layerLinkFile(p, cacheId), linkId);
+  write(layerLinkFile(p, cacheId), linkId);
   if (lower !== undefined && parentCacheId !== undefined) {
-    writeNewFileSynced(layerLowerFile(p, cacheId), lower);
+    write(layerLowerFile(p, cacheId), lower);
     fs.mkdirSync(layerWork(p, cacheId), { mode: 0o700 });
     // Docker marks a layer once a child sits on it; from then on it is only ever a lower.
     const committed = layerCommittedFile(p, parentCacheId);
     if (!fs.existsSync(committed)) {
       fs.closeSync(fs.openSync(committed, 'a', 0o600));
-      fsyncDir(layerDir(p, parentCacheId));
+      if (batch) batch.add(layerDir(p, parentCacheId));
+      else fsyncDir(layerDir(p, parentCacheId));
     }
   }
-  fsyncDir(dir);
-  // The l/ entry is made under a temp name and renamed, so a crash never
-  // leaves a half-made link; l/ is fsynced (containers/storage#326).
-  const tmpLink = linkPath(p, `.${linkId}.tmp`);
-  fs.symlinkSync(linkTarget(cacheId), tmpLink);
-  fs.renameSync(tmpLink, linkPath(p, linkId));
+  batch?.add(layerDir(p, cacheId));
+  return linkId;
+}
+
+/**
+ * Makes the l/ entries of layers whose files are already on disk. Each is
+ * made under a temp name and renamed, so a crash never leaves a half-made
+ * link, and l/ is fsynced once (containers/storage#326). An l/ entry is
+ * never durable before its layer's link file, so fsck can always rebuild l/.
+ */
+export function publishLinks(p: StorePaths, layers: LayerLink[]): void {
+  for (const { cacheId, linkId } of layers) {
+    const tmpLink = linkPath(p, `.${linkId}.tmp`);
+    fs.symlinkSync(linkTarget(cacheId), tmpLink);
+    fs.renameSync(tmpLink, linkPath(p, linkId));
+  }
   fsyncDir(linkDir(p));
 }
 

@@ -46,6 +46,9 @@ export const containerDir = (p: StorePaths, id: string) => path.join(containersD
 export const containerFile = (p: StorePaths, id: string, name: ContainerFileName) => path.join(containerDir(p, id), name);
 export type ContainerFileName = 'container.json' | 'config.json' | 'hosts' | 'hostname' | 'resolv.conf' | 'ctr.log' | 'exit.json';
 
+/** Compiled seccomp filters, by profile (runtime/plan/seccomp-cache.ts): derived data, safe to delete. */
+export const seccompCacheDir = (p: StorePaths) => path.join(p.root, 'cache', 'seccomp');
+
 /** Scratch space on the store's filesystem, so finished work can be renamed into place. */
 export const tmpDir = (p: StorePaths) => path.join(p.root, 'tmp');
 export const storeLockFile = (p: StorePaths) => path.join(p.root, 'store.lock');

@@ -1,4 +1,20 @@
-import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+
+/**
+ * n bytes from the kernel's CSPRNG (/dev/urandom, the same pool as
+ * getrandom(2)). Not node:crypto's randomBytes: loading node:crypto costs
+ * ~2 ms, which a `run` that needs no hashing would pay for 32 bytes.
+ */
+function randomBytes(n: number): Buffer {
+  const buf = Buffer.alloc(n);
+  const fd = fs.openSync('/dev/urandom', 'r');
+  try {
+    for (let off = 0; off < n; ) off += fs.readSync(fd, buf, off, n - off, null);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return buf;
+}
 
 /** A container or layer id: 64 hex characters, shown as 12. */
 export function newId(): string {

@@ -2,8 +2,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLayer, lowerDiffDirs, readLinkId, readLower, removeLayer, repairLinks } from '../../src/store/layers.js';
+import { createLayer, lowerDiffDirs, prepareLayer, publishLinks, readLinkId, readLower, removeLayer, repairLinks } from '../../src/store/layers.js';
 import { populateInitLayer } from '../../src/store/init-layer.js';
+import { SyncBatch } from '../../src/util/atomic-write.js';
 import { type StorePaths, layerDir, linkPath, storePaths } from '../../src/store/paths.js';
 
 let tmp: string;
@@ -40,6 +41,33 @@ describe('overlay2 layer layout', () => {
     expect(fs.existsSync(path.join(layerDir(p, 'b'), 'committed'))).toBe(true);
     expect(fs.existsSync(path.join(layerDir(p, 'c'), 'committed'))).toBe(false);
     expect(lowerDiffDirs(p, 'c')).toEqual([path.join(layerDir(p, 'b'), 'diff'), path.join(layerDir(p, 'a'), 'diff')]);
+  });
+
+  it('prepares a chain of layers without l/ entries until they are published', () => {
+    createLayer(p, 'base');
+    const batch = new SyncBatch();
+    const links = [prepareLayer(p, 'init', 'base', batch)];
+    links.push(prepareLayer(p, 'rw', 'init', batch));
+    const synced: number[] = [];
+    expect(batch.commit({ syncfs: ({ fd }) => void synced.push(fd) }, () => 0)).toBe('syncfs');
+    expect(synced).toHaveLength(1);
+    expect(links.map((l) => l.linkId)).toEqual([readLinkId(p, 'init'), readLinkId(p, 'rw')]);
+    expect(readLower(p, 'rw')).toEqual([`l/${links[0]!.linkId}`, `l/${readLinkId(p, 'base')}`]);
+    expect(fs.existsSync(path.join(layerDir(p, 'init'), 'committed'))).toBe(true);
+    for (const l of links) expect(fs.existsSync(linkPath(p, l.linkId))).toBe(false);
+    publishLinks(p, links);
+    expect(fs.readlinkSync(linkPath(p, links[0]!.linkId))).toBe('../init/diff');
+    expect(fs.readlinkSync(linkPath(p, links[1]!.linkId))).toBe('../rw/diff');
+    expect(fs.readdirSync(path.join(p.root, 'overlay', 'l')).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('removes a prepared layer whose link file a crash left empty, and nothing else', () => {
+    createLayer(p, 'base');
+    prepareLayer(p, 'rw', 'base', new SyncBatch());
+    fs.truncateSync(path.join(layerDir(p, 'rw'), 'link'));
+    removeLayer(p, 'rw');
+    expect(fs.existsSync(layerDir(p, 'rw'))).toBe(false);
+    expect(fs.readlinkSync(linkPath(p, readLinkId(p, 'base')))).toBe('../base/diff');
   });
 
   it('removes a layer with its l/ entry', () => {

@@ -81,10 +81,21 @@ export function uniqueDirs(dirs: Partial<Record<Controller, string>>): string[] 
 
 export interface ContainerCgroup {
   dirs: Partial<Record<Controller, string>>;
-  /** Every cgroup.procs the process joins (plan `cgroup` records). */
-  procsFiles: string[];
+  /**
+   * The files a new process joins through (plan `cgroup` records): on v1 each
+   * dir's `tasks`, which the process writes "0" into itself (selfJoin: one
+   * thread moving itself skips the global threadgroup lock and its ~10-20 ms
+   * RCU grace period); on v2 cgroup.procs, which the monitor writes the pid into.
+   */
+  joinFiles: string[];
+  selfJoin: boolean;
   /** memory.oom_control (v1) or memory.events (v2), read by the monitor at the exit. */
   oomFile?: string;
+}
+
+function joinFilesOf(host: CgroupHost, dirs: ContainerCgroup['dirs']): Pick<ContainerCgroup, 'joinFiles' | 'selfJoin'> {
+  const v1 = host.version === 1;
+  return { joinFiles: uniqueDirs(dirs).map((d) => path.join(d, v1 ? 'tasks' : 'cgroup.procs')), selfJoin: v1 };
 }
 
 function describe(host: CgroupHost, cgroupsPath: string): ContainerCgroup {
@@ -92,7 +103,7 @@ function describe(host: CgroupHost, cgroupsPath: string): ContainerCgroup {
   const mem = dirs.memory;
   return {
     dirs,
-    procsFiles: uniqueDirs(dirs).map((d) => path.join(d, 'cgroup.procs')),
+    ...joinFilesOf(host, dirs),
     oomFile: mem ? path.join(mem, host.version === 1 ? 'memory.oom_control' : 'memory.events') : undefined,
   };
 }
@@ -117,7 +128,7 @@ export function setupCgroup(host: CgroupHost, cgroupsPath: string, res: OciResou
 export function existingCgroup(host: CgroupHost, cgroupsPath: string): ContainerCgroup {
   const cg = describe(host, cgroupsPath);
   const dirs = Object.fromEntries(Object.entries(cg.dirs).filter(([, d]) => fs.existsSync(d))) as ContainerCgroup['dirs'];
-  return { dirs, procsFiles: uniqueDirs(dirs).map((d) => path.join(d, 'cgroup.procs')), oomFile: dirs.memory ? cg.oomFile : undefined };
+  return { dirs, ...joinFilesOf(host, dirs), oomFile: dirs.memory ? cg.oomFile : undefined };
 }
 
 const baseOf = (dir: string, cgroupsPath: string) => dir.slice(0, dir.length - cgroupsPath.length - 1);
@@ -323,6 +334,6 @@ export async function thawProcess(host: CgroupHost, pid: number): Promise<void> 
   const rel = line?.slice(line.indexOf(':', line.indexOf(':') + 1) + 1);
   const base = host.version === 1 ? host.mounts.freezer : host.root;
   if (!rel || !base || rel === '/') return;
-  const cg: ContainerCgroup = { dirs: { freezer: path.join(base, rel), memory: path.join(base, rel) }, procsFiles: [] };
+  const cg: ContainerCgroup = { dirs: { freezer: path.join(base, rel), memory: path.join(base, rel) }, joinFiles: [], selfJoin: false };
   if (isFrozen(host, cg)) await setFrozen(host, cg, false);
 }

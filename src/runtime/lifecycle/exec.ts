@@ -1,6 +1,6 @@
 import { InvalidStateError, RuntimeError } from '../../errors.js';
 import type { OciSpec } from '../../oci/spec.js';
-import { containerFile, layerMerged } from '../../store/paths.js';
+import { containerFile, layerMerged, seccompCacheDir } from '../../store/paths.js';
 import { readJsonIfExists } from '../../util/atomic-write.js';
 import type { Context } from '../context.js';
 import { launchMonitor, proxySignals, waitForMonitor } from '../monitor.js';
@@ -48,9 +48,11 @@ export async function execInContainer(ctx: Context, id: string, req: ExecRequest
   checkWorkingDir(cwd);
   let env = mergeEnv(proc.env, expandEnvFlags(req.env, process.env));
   if (user) env = mergeEnv(env, [`HOME=${user.home}`]);
+  const cgroup = spec.linux.cgroupsPath !== undefined ? existingCgroup(cgroupHost(), spec.linux.cgroupsPath) : undefined;
   const plan: ExecPlan = {
     join: { pid: st.pid, namespaces: ['mnt', 'pid', 'uts', 'ipc', 'net'] },
-    cgroups: spec.linux.cgroupsPath !== undefined ? existingCgroup(cgroupHost(), spec.linux.cgroupsPath).procsFiles : undefined,
+    cgroups: cgroup?.joinFiles,
+    cgroupSelf: cgroup?.selfJoin,
     env,
     args: req.cmd,
     cwd,
@@ -61,7 +63,7 @@ export async function execInContainer(ctx: Context, id: string, req: ExecRequest
     rlimits: planRlimits(proc),
     noNewPrivs: proc.noNewPrivileges ?? false,
     capabilities: caps ? planCapabilities(caps) : undefined,
-    seccomp: planSeccomp(spec),
+    seccomp: planSeccomp(spec, seccompCacheDir(p)),
     attach: !req.detach,
     stdin: req.interactive && !req.detach,
     tty: req.tty,

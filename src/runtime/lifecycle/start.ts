@@ -4,7 +4,7 @@ import { logger } from '../../log.js';
 import { initPath } from '../../native/binding.js';
 import { readImage } from '../../store/images.js';
 import { mountLayer, unmountLayer } from '../../store/mounts.js';
-import { containerFile, containerLockFile, startFifoPath } from '../../store/paths.js';
+import { containerFile, containerLockFile, seccompCacheDir, startFifoPath } from '../../store/paths.js';
 import { writeJsonAtomic } from '../../util/atomic-write.js';
 import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
@@ -119,9 +119,11 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
       exitFile: containerFile(p, id, 'exit.json'),
       unmountPath: merged,
       exitCmd: rec.autoRemove && opts.mode !== 'foreground' ? [...ctx.selfCommand, 'rm', '-f', id] : undefined,
-      cgroups: cgroup.procsFiles,
+      cgroups: cgroup.joinFiles,
+      cgroupSelf: cgroup.selfJoin,
       oomFile: cgroup.oomFile,
       isFileSource: (src) => !fs.statSync(src).isDirectory(),
+      seccompCacheDir: seccompCacheDir(p),
     });
     clearExit(p, id);
     // The runtime record exists from the monitor's first moment, so rm -f can always find it.
@@ -170,7 +172,7 @@ function containerCgroup(id: string, resources: OciResources | undefined): Conta
   } catch (err) {
     if (resources && Object.keys(resources).length > 0) throw err;
     logger('lifecycle').warn({ cid: id, op: 'start', err: (err as Error).message }, 'running without cgroups');
-    return { dirs: {}, procsFiles: [] };
+    return { dirs: {}, joinFiles: [], selfJoin: false };
   }
 }
 

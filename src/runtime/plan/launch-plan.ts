@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { UsageError } from '../../errors.js';
 import { DEFAULT_DEVICES, DEFAULT_DEV_SYMLINKS, type OciMount, type OciProcess, type OciSpec } from '../../oci/spec.js';
 import { type PlanCapabilities, planCapabilities } from './capabilities.js';
-import { compileSeccomp, encodeBpf } from './seccomp.js';
+import { compileSeccompCached } from './seccomp-cache.js';
 
 /**
  * The launch plan: the OCI spec with every decision made, in the shape the
@@ -37,8 +37,10 @@ export interface MonitorDuties extends PlanIo {
   exitCmd?: string[];
   /** The created state: the init waits before execve until a reader opens this FIFO (mkfifo 0600 beforehand). */
   startFifo?: string;
-  /** cgroup.procs files the monitor moves the init into before its ladder runs; their dirs are removed after the exit. */
+  /** Files the init joins its cgroups through (ContainerCgroup.joinFiles); their dirs are removed after the exit. */
   cgroups?: string[];
+  /** v1: the cgroups files are `tasks` files the process writes "0" into itself (plan.h cgroupself). */
+  cgroupSelf?: boolean;
   /** memory.oom_control (v1) or memory.events (v2): read at the exit for exit.json's oomKilled. */
   oomFile?: string;
   /** The monitor leaves once the process runs (or waits on startFifo); the caller's subreaper adopts it. */
@@ -81,8 +83,9 @@ export interface PlanIo {
  */
 export interface ExecPlan extends ProcessPlan, PlanIo {
   join: { pid: number; namespaces: NamespaceName[] };
-  /** The container's cgroup.procs files: the process joins its cgroups before it runs. */
+  /** The container's cgroup files: the process joins its cgroups before it runs. */
   cgroups?: string[];
+  cgroupSelf?: boolean;
   /** The monitor leaves once the process runs (runc exec -d). */
   detach?: boolean;
 }
@@ -268,6 +271,8 @@ export interface PlanExtras extends MonitorDuties {
   cgroupViews?: { name: string; dir: string }[];
   /** Whether a bind mount's host source is a non-directory (so its target is created as a file). */
   isFileSource: (source: string) => boolean;
+  /** Where compiled seccomp filters are cached (seccomp-cache.ts); absent: compiled every time. */
+  seccompCacheDir?: string;
   /** Whether a namespace path names the host's own namespace of that kind (for the sysctl rule). */
   isHostNamespace?: (ns: NamespaceName, path: string) => boolean;
 }
@@ -347,7 +352,7 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     rlimits,
     noNewPrivs: proc.noNewPrivileges ?? false,
     capabilities: proc.capabilities ? planCapabilities(proc.capabilities) : undefined,
-    seccomp: planSeccomp(spec),
+    seccomp: planSeccomp(spec, extras.seccompCacheDir),
     sysctls,
     rootReadonly: spec.root.readonly === true,
     loopback: namespaces.includes('net'),
@@ -363,14 +368,18 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     winsize: extras.winsize,
     startFifo: extras.startFifo,
     cgroups: extras.cgroups,
+    cgroupSelf: extras.cgroupSelf,
     oomFile: extras.oomFile,
     detach: extras.detach,
   };
 }
 
-/** linux.seccomp compiled for the child (native/core/child.c installs it). */
-export function planSeccomp(spec: Pick<OciSpec, 'linux'>): Buffer | undefined {
-  return spec.linux.seccomp ? encodeBpf(compileSeccomp(spec.linux.seccomp)) : undefined;
+/**
+ * linux.seccomp compiled for the child (native/core/child.c installs it),
+ * through the cache of compiled filters in `cacheDir` (seccomp-cache.ts).
+ */
+export function planSeccomp(spec: Pick<OciSpec, 'linux'>, cacheDir: string | undefined): Buffer | undefined {
+  return spec.linux.seccomp ? compileSeccompCached(spec.linux.seccomp, cacheDir) : undefined;
 }
 
 /** A process's rlimits for the plan: RLIM_INFINITY (2^64-1, or anything from 2^63 as a JS number) becomes -1. */
@@ -520,6 +529,7 @@ export function encodePlan(plan: LaunchPlan): Buffer {
   if (plan.unmountPath !== undefined) rec('unmount', plan.unmountPath);
   for (const a of plan.exitCmd ?? []) rec('exitcmd', a);
   for (const c of plan.cgroups ?? []) rec('cgroup', c);
+  if (plan.cgroupSelf) rec('cgroupself', 1);
   if (plan.oomFile !== undefined) rec('oomfile', plan.oomFile);
   if (plan.detach) rec('detach', 1);
   return done();
@@ -535,6 +545,7 @@ export function encodeExecPlan(plan: ExecPlan): Buffer {
   encodeProcess(rec, plan);
   encodeIo(rec, plan);
   for (const c of plan.cgroups ?? []) rec('cgroup', c);
+  if (plan.cgroupSelf) rec('cgroupself', 1);
   if (plan.detach) rec('detach', 1);
   return done();
 }

@@ -1,0 +1,46 @@
+// Bundles the compiled CLIs (build/js: tsrun's and tsrun-oci's, src/entry.ts)
+// into one CommonJS file, build/tsrun.cjs, which bin/load-cli.cjs compiles
+// with V8's code cache (npm run bundle).
+const fs = require('node:fs');
+const path = require('node:path');
+const esbuild = require('esbuild');
+
+const root = path.join(__dirname, '..');
+const outfile = path.join(root, 'build', 'tsrun.cjs');
+
+// Namespace imports of Node's modules (`import * as fs from 'node:fs'`) become
+// `__toESM(require("node:fs"), 1)` in every module that has one, and each call
+// copies the whole module onto a new object through getters: 64 copies, ~3 ms
+// of every command. One namespace per module is also what ESM itself gives.
+const banner = `'use strict';
+const __tsrunMetaUrl = require('node:url').pathToFileURL(__filename).href;
+const __tsrunNamespaces = new Map();
+const __tsrunNamespace = (mod) => {
+  let ns = __tsrunNamespaces.get(mod);
+  if (ns === undefined) __tsrunNamespaces.set(mod, (ns = __toESM(mod, 1)));
+  return ns;
+};`;
+
+fs.rmSync(path.join(root, 'build', 'v8-cache'), { recursive: true, force: true });
+esbuild.buildSync({
+  entryPoints: [path.join(root, 'build', 'js', 'entry.js')],
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  outfile,
+  external: ['pino'],
+  define: { 'import.meta.url': '__tsrunMetaUrl' },
+  banner: { js: banner },
+  logLevel: 'warning',
+});
+
+const NODE_NAMESPACE = /__toESM\((require\("node:[a-z_/]+"\)), 1\)/g;
+const text = fs.readFileSync(outfile, 'utf8');
+const shared = text.replace(NODE_NAMESPACE, '__tsrunNamespace($1)');
+if (shared === text) throw new Error(`bundle: no __toESM(require("node:...")) in ${outfile}; esbuild's output changed`);
+// bin/tsrun runs the bundle as a vm.Script, which has no import() on Node 20
+// without --experimental-vm-modules: a module kept outside the bundle is
+// loaded with require (createRequire), never import().
+if (/[^\w$.]import\(/.test(shared)) throw new Error(`bundle: ${outfile} has an import() of a module outside the bundle; use createRequire`);
+fs.writeFileSync(outfile, shared);
