@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntimeError, UsageError } from '../errors.js';
 import { loadNative } from '../native/binding.js';
-import { writeFileAtomic, writeJsonAtomic } from '../util/atomic-write.js';
+import { writeVolatileAtomic } from '../util/atomic-write.js';
 import { type CgroupHost, cgroupDirs, cgroupHost, cgroupPids, existingCgroup, isFrozen, removeCgroup, setFrozen, setupCgroup } from '../runtime/cgroups/host.js';
 import { launchMonitor, proxySignals, waitForMonitor, type StartedMonitor } from '../runtime/monitor.js';
 import { planCapabilities } from '../runtime/plan/capabilities.js';
@@ -269,7 +269,7 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
   };
   try {
     return await withContainerLock(native, p, id, async () => {
-      writeJsonAtomic(configCopy(p, id), spec, 0o600);
+      writeVolatileAtomic(configCopy(p, id), JSON.stringify(spec), 0o600);
       writeState(p, state);
       const cgroup = setupCgroup(host, cgroupsPath, spec.linux.resources ?? {});
       const plan = buildLaunchPlan(
@@ -416,7 +416,7 @@ async function killAndWait(st: OciContainerState): Promise<void> {
 
 /** runc writes the pid file atomically, so a caller polling it never reads half a number. */
 function writePidFile(file: string, pid: number): void {
-  writeFileAtomic(path.resolve(file), String(pid), 0o644);
+  writeVolatileAtomic(path.resolve(file), String(pid), 0o644);
 }
 
 /**

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RuntimeError, UsageError } from '../errors.js';
-import { readJsonIfExists, writeJsonAtomic } from '../util/atomic-write.js';
+import { readJsonIfExists, writeVolatileAtomic } from '../util/atomic-write.js';
 import { bootId, isAlive } from '../runtime/state/liveness.js';
 import { cgroupHost, existingCgroup, isFrozen } from '../runtime/cgroups/host.js';
 import type { NativeBinding } from '../native/types.js';
@@ -85,8 +85,9 @@ export class ContainerMissingError extends RuntimeError {
   }
 }
 
+/** Volatile, as runc's: the status is read off the init, and a reboot (a new boot id) makes every container stopped. */
 export function writeState(p: OciPaths, st: OciContainerState): void {
-  writeJsonAtomic(stateFile(p, st.id), st, 0o600);
+  writeVolatileAtomic(stateFile(p, st.id), JSON.stringify(st), 0o600);
 }
 
 export function readConfigCopy(p: OciPaths, id: string): OciSpec {

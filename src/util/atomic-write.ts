@@ -19,6 +19,19 @@ export function writeJsonAtomic(file: string, value: unknown, mode = 0o644): voi
   writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', mode);
 }
 
+/**
+ * Temp file and rename, without fsync: a reader sees the old content or the
+ * new, never half; a crash may lose the write. For state that is checked
+ * against the boot id or rebuilt at every start (runtime.json, config.json,
+ * the OCI runtime's state), where a lost write after a crash is harmless
+ * and an fsync would only cost time (0.2-0.5 ms each).
+ */
+export function writeVolatileAtomic(file: string, data: string | Buffer, mode = 0o644): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  fs.writeFileSync(tmp, data, { mode });
+  fs.renameSync(tmp, file);
+}
+
 /** fsync of a directory (its entries' names), or of a file. */
 export function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, 'r');

@@ -116,11 +116,13 @@ function describe(host: CgroupHost, cgroupsPath: string): ContainerCgroup {
 export function setupCgroup(host: CgroupHost, cgroupsPath: string, res: OciResources): ContainerCgroup {
   const cg = describe(host, cgroupsPath);
   if (host.version === 2) enableV2Controllers(host, cgroupsPath);
+  let fresh = true;
   for (const dir of uniqueDirs(cg.dirs)) {
     const base = host.version === 1 ? baseOf(dir, cgroupsPath) : host.root;
-    mkdirCgroup(base, cgroupsPath, host.version === 1 && dir === cg.dirs.cpuset);
+    fresh = mkdirCgroup(base, cgroupsPath, host.version === 1 && dir === cg.dirs.cpuset) && fresh;
   }
-  applyLimits(host, cg.dirs, res);
+  // A new cgroup already has the kernel's defaults; only one left behind may hold old limits.
+  if (!fresh || Object.keys(res).length > 0) applyLimits(host, cg.dirs, res);
   return cg;
 }
 
@@ -133,16 +135,22 @@ export function existingCgroup(host: CgroupHost, cgroupsPath: string): Container
 
 const baseOf = (dir: string, cgroupsPath: string) => dir.slice(0, dir.length - cgroupsPath.length - 1);
 
-/** mkdir each level; a v1 cpuset level starts with empty cpus and mems, so copy them from its parent. */
-function mkdirCgroup(base: string, cgroupsPath: string, isCpuset: boolean): void {
+/**
+ * mkdir each level; a v1 cpuset level starts with empty cpus and mems, so
+ * copy them from its parent. Whether the last level is new.
+ */
+function mkdirCgroup(base: string, cgroupsPath: string, isCpuset: boolean): boolean {
   let dir = base;
+  let created = false;
   for (const part of cgroupsPath.split('/')) {
     const parent = dir;
     dir = path.join(dir, part);
     try {
       fs.mkdirSync(dir);
+      created = true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new RuntimeError(`cannot create cgroup ${dir}: ${(err as Error).message}`, { cause: err });
+      created = false;
     }
     if (isCpuset) {
       for (const f of ['cpuset.cpus', 'cpuset.mems']) {
@@ -150,6 +158,7 @@ function mkdirCgroup(base: string, cgroupsPath: string, isCpuset: boolean): void
       }
     }
   }
+  return created;
 }
 
 function enableV2Controllers(host: Extract<CgroupHost, { version: 2 }>, cgroupsPath: string): void {

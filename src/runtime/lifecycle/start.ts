@@ -5,7 +5,7 @@ import { initPath } from '../../native/binding.js';
 import { readImage } from '../../store/images.js';
 import { mountLayer, unmountLayer } from '../../store/mounts.js';
 import { containerFile, containerLockFile, seccompCacheDir, startFifoPath } from '../../store/paths.js';
-import { writeJsonAtomic } from '../../util/atomic-write.js';
+import { writeVolatileAtomic } from '../../util/atomic-write.js';
 import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
 import { launchMonitor, proxySignals, waitForMonitor } from '../monitor.js';
@@ -104,7 +104,8 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
         resolvConf: containerFile(p, id, 'resolv.conf'),
       },
     });
-    writeJsonAtomic(containerFile(p, id, 'config.json'), spec, 0o600);
+    // Rebuilt from the record at every start: nothing to keep across a crash.
+    writeVolatileAtomic(containerFile(p, id, 'config.json'), JSON.stringify(spec, null, 2), 0o600);
     // Policy stays here: the cgroups and their limits exist before the monitor clones into them.
     const cgroup = containerCgroup(id, spec.linux.resources);
     const fifo = opts.mode === 'created' ? makeStartFifo(ctx.native, startFifoPath(p, id)) : undefined;

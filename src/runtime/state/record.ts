@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { readJsonIfExists, writeJsonAtomic } from '../../util/atomic-write.js';
+import { readJsonIfExists, writeJsonAtomic, writeVolatileAtomic } from '../../util/atomic-write.js';
 import { type StorePaths, containerDir, containerFile, containersDir, runtimeDir, runtimeFile } from '../../store/paths.js';
 import type { ExitFailure } from '../../native/report.js';
 import type { RunOptions } from '../plan/container-spec.js';
@@ -89,7 +89,8 @@ export function readRuntime(p: StorePaths, id: string): RuntimeRecord | undefine
 
 export function writeRuntime(p: StorePaths, id: string, rec: RuntimeRecord): void {
   fs.mkdirSync(runtimeDir(p, id), { recursive: true, mode: 0o700 });
-  writeJsonAtomic(runtimeFile(p, id), rec, 0o600);
+  // Volatile: believed only with its boot id and a live pid (status.ts), so a write lost in a crash is harmless.
+  writeVolatileAtomic(runtimeFile(p, id), JSON.stringify(rec), 0o600);
 }
 
 export function removeRuntime(p: StorePaths, id: string): void {
