@@ -1,9 +1,36 @@
 import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
 
 /** diff, commit and export: reading a container's filesystem back. */
+/** docker's form CONTAINER:PATH: a colon before any slash (a host path with a colon is written ./a:b). */
+function containerPath(arg: string): { ref: string; path: string } | undefined {
+  const colon = arg.indexOf(':');
+  if (colon <= 0 || arg.slice(0, colon).includes('/')) return undefined;
+  return { ref: arg.slice(0, colon), path: arg.slice(colon + 1) || '/' };
+}
+
 export function registerContainerFs(program: Command, ctx: ContextFactory): void {
+  program
+    .command('cp')
+    .description('Copy files between a container and the host (CONTAINER:PATH on one side), running or stopped')
+    .argument('<src>', 'CONTAINER:SRC_PATH or a host path ("DIR/." copies the contents)')
+    .argument('<dest>', 'a host path or CONTAINER:DEST_PATH')
+    .option('-a, --archive', 'keep uid/gid (default: root in the container, you on the host)')
+    .option('-L, --follow-link', 'follow a symlink given as SRC')
+    .action(async (src: string, dest: string, o: { archive?: boolean; followLink?: boolean }) => {
+      const from = containerPath(src);
+      const to = containerPath(dest);
+      if ((from === undefined) === (to === undefined)) throw new UsageError('copying needs exactly one CONTAINER:PATH, as the source or the destination');
+      if (src === '-' || dest === '-') throw new UsageError('copying from standard input or to standard output (-) is not supported yet');
+      const [{ findContainer }, { copyFromContainer, copyToContainer }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/copy.js')]);
+      const c = ctx();
+      const opts = { archive: o.archive === true, followLink: o.followLink === true };
+      if (from) await copyFromContainer(c, findContainer(c.paths, from.ref).id, from.path, dest, opts);
+      else await copyToContainer(c, findContainer(c.paths, to!.ref).id, src, to!.path, opts);
+    });
+
   program
     .command('diff')
     .description("Inspect changes to files or directories on a container's filesystem")

@@ -1,0 +1,326 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { RuntimeError, UsageError } from '../errors.js';
+import type { NativeBinding } from '../native/types.js';
+import { mountLayer, unmountLayer } from '../store/mounts.js';
+import { mountsUnder } from '../store/mountinfo.js';
+import { containerLockFile, layerMerged } from '../store/paths.js';
+import { TreeReader } from '../store/tree-reader.js';
+import { withLock } from '../util/lock.js';
+import type { Context } from './context.js';
+import { readRecord } from './state/record.js';
+
+/**
+ * `cp` between a container's filesystem and the host, docker's rules for
+ * where things land. Inside the container every path is resolved with
+ * openat2(RESOLVE_IN_ROOT) from the root, and everything below it is read or
+ * written through fds of open directories, one name at a time, never
+ * following a symlink: a container that plants or swaps in a symlink to a
+ * host path (CVE-2019-14271's kind, a race with a running container) gets
+ * its link copied, or the copy refused, never the host written or read.
+ * Writes land in the container's rw layer (the union is its view).
+ */
+
+export interface CopyOptions {
+  /** Keep uid/gid (docker -a); otherwise copies belong to root (in) or to the caller (out). */
+  archive: boolean;
+  /** Follow a symlink given as the source (docker -L). */
+  followLink: boolean;
+}
+
+const AT_FDCWD = -100;
+
+/** Runs fn with an O_PATH fd of the container's root, mounting its union for the time if it is not mounted (stopped). */
+async function withContainerRoot<T>(ctx: Context, id: string, fn: (rootFd: number, name: string) => T): Promise<T> {
+  const p = ctx.paths;
+  return withLock(ctx.native, containerLockFile(p, id), () => {
+    const rec = readRecord(p, id);
+    if (!rec) throw new RuntimeError(`container ${id} disappeared`);
+    const merged = layerMerged(p, rec.rwLayerId);
+    const mounted = mountsUnder(merged).includes(merged);
+    if (!mounted) mountLayer(ctx.native, p, rec.rwLayerId);
+    const c = ctx.native.constants;
+    const rootFd = ctx.native.openat2({ dirFd: AT_FDCWD, path: merged, flags: c.O_PATH | c.O_DIRECTORY, resolve: 0 });
+    try {
+      return fn(rootFd, rec.name);
+    } finally {
+      ctx.native.closeFd({ fd: rootFd });
+      if (!mounted) unmountLayer(ctx.native, p, rec.rwLayerId);
+    }
+  });
+}
+
+/** A path in the container, made relative to its root ("/" → "."); `..` cannot climb out (RESOLVE_IN_ROOT). */
+function inRoot(p: string): string {
+  const rel = path.posix.normalize(`/${p}`).replace(/^\/+/, '');
+  return rel === '' ? '.' : rel;
+}
+
+/** docker's "SRC/." : the directory's contents, not the directory. */
+const contentsOnly = (p: string) => p === '.' || p.endsWith('/.');
+
+/** `cp CONTAINER:SRC HOSTDEST` */
+export async function copyFromContainer(ctx: Context, id: string, src: string, dest: string, opts: CopyOptions): Promise<void> {
+  const n = ctx.native;
+  const c = n.constants;
+  await withContainerRoot(ctx, id, (rootFd, ctr) => {
+    let srcFd: number;
+    try {
+      srcFd = n.openat2({ dirFd: rootFd, path: inRoot(src), flags: c.O_PATH | (opts.followLink ? 0 : c.O_NOFOLLOW), resolve: c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS });
+    } catch (err) {
+      throw new RuntimeError(`could not find ${src} in container ${ctr}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    try {
+      const st = fs.fstatSync(srcFd);
+      const target = hostTarget(dest, src, st.isDirectory());
+      copyOut(n, srcFd, st, target, opts);
+    } finally {
+      n.closeFd({ fd: srcFd });
+    }
+  });
+}
+
+/** Where on the host a copy of src goes (docker cp's rules). */
+function hostTarget(dest: string, src: string, srcIsDir: boolean): string {
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(dest);
+  } catch {
+    st = undefined;
+  }
+  if (st?.isDirectory()) return srcIsDir && contentsOnly(src) ? dest : path.join(dest, path.posix.basename(path.posix.normalize(`/${src}`)) || '.');
+  if (st && srcIsDir) throw new UsageError(`cannot copy a directory to the file ${dest}`);
+  if (!st && dest.endsWith('/') && !srcIsDir) throw new UsageError(`destination directory ${dest} does not exist`);
+  if (!st && !fs.existsSync(path.dirname(path.resolve(dest)))) throw new UsageError(`destination directory ${path.dirname(path.resolve(dest))} does not exist`);
+  return dest;
+}
+
+/** The entry behind srcFd (O_PATH) to hostPath; a directory through a TreeReader that never leaves it. */
+function copyOut(n: NativeBinding, srcFd: number, st: fs.Stats, hostPath: string, opts: CopyOptions): void {
+  if (!st.isDirectory()) {
+    // A single non-directory: reopened through its own fd, so nothing is looked up again.
+    copyEntryOut(n, `/proc/self/fd/${srcFd}`, st, hostPath, opts, () => fs.readlinkSync(`/proc/self/fd/${srcFd}`));
+    return;
+  }
+  const reader = new TreeReader(n, `/proc/self/fd/${srcFd}`);
+  try {
+    const walk = (rel: string, to: string, dirSt: { mode: number; uid: number; gid: number }) => {
+      fs.mkdirSync(to, { recursive: true });
+      for (const e of reader.readdir(rel)) {
+        const childRel = rel === '' ? e.name : `${rel}/${e.name}`;
+        const childSt = reader.lstat(childRel);
+        const childTo = path.join(to, e.name);
+        const small = { mode: Number(childSt.mode), uid: Number(childSt.uid), gid: Number(childSt.gid) };
+        if (childSt.isDirectory()) {
+          walk(childRel, childTo, small);
+        } else if (childSt.isFile()) {
+          const fd = reader.open(childRel, n.constants.O_RDONLY);
+          try {
+            writeHostFile(fd, childTo, small.mode);
+          } finally {
+            n.closeFd({ fd });
+          }
+          ownHost(childTo, small, opts);
+        } else if (childSt.isSymbolicLink()) {
+          replaceHost(childTo);
+          fs.symlinkSync(reader.readlink(childRel), childTo);
+          ownHost(childTo, small, opts);
+        } else {
+          makeSpecial(n, childTo, childSt);
+          ownHost(childTo, small, opts);
+        }
+      }
+      fs.chmodSync(to, dirSt.mode & 0o7777);
+      ownHost(to, dirSt, opts);
+    };
+    walk('', hostPath, { mode: st.mode, uid: st.uid, gid: st.gid });
+  } finally {
+    reader.close();
+  }
+}
+
+function copyEntryOut(n: NativeBinding, fdPath: string, st: fs.Stats, hostPath: string, opts: CopyOptions, readlink: () => string): void {
+  if (st.isSymbolicLink()) {
+    replaceHost(hostPath);
+    fs.symlinkSync(readlink(), hostPath);
+  } else if (st.isFile()) {
+    // The O_PATH fd names the file itself (opened O_NOFOLLOW): reopening it through /proc looks nothing up.
+    const fd = fs.openSync(fdPath, fs.constants.O_RDONLY);
+    try {
+      writeHostFile(fd, hostPath, st.mode);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } else {
+    makeSpecial(n, hostPath, st);
+  }
+  ownHost(hostPath, st, opts);
+}
+
+function writeHostFile(srcFd: number, to: string, mode: number): void {
+  replaceHost(to, true);
+  const out = fs.openSync(to, 'w', mode & 0o7777);
+  try {
+    const buf = Buffer.allocUnsafe(256 * 1024);
+    for (;;) {
+      const got = fs.readSync(srcFd, buf, 0, buf.length, null);
+      if (got === 0) break;
+      fs.writeSync(out, buf, 0, got);
+    }
+    fs.fchmodSync(out, mode & 0o7777);
+  } finally {
+    fs.closeSync(out);
+  }
+}
+
+/** An existing entry in the way is replaced, as tar does (a regular file is just overwritten). */
+function replaceHost(to: string, keepFile = false): void {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(to);
+  } catch {
+    return;
+  }
+  if (st.isDirectory()) throw new UsageError(`cannot overwrite the directory ${to} with a non-directory`);
+  if (!(keepFile && st.isFile())) fs.unlinkSync(to);
+}
+
+function makeSpecial(n: NativeBinding, to: string, st: { mode: number | bigint; rdev: number | bigint }): void {
+  replaceHost(to);
+  const rdev = Number(st.rdev);
+  n.mknodat({ dirFd: AT_FDCWD, name: to, mode: Number(st.mode), major: (rdev >> 8) & 0xfff, minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00) });
+}
+
+function ownHost(to: string, st: { uid: number; gid: number }, opts: CopyOptions): void {
+  if (opts.archive) fs.lchownSync(to, st.uid, st.gid);
+}
+
+/** `cp HOSTSRC CONTAINER:DEST` */
+export async function copyToContainer(ctx: Context, id: string, src: string, dest: string, opts: CopyOptions): Promise<void> {
+  const n = ctx.native;
+  const c = n.constants;
+  let srcSt: fs.Stats;
+  try {
+    srcSt = opts.followLink ? fs.statSync(src) : fs.lstatSync(src);
+  } catch (err) {
+    throw new UsageError(`cannot read ${src}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  await withContainerRoot(ctx, id, (rootFd, ctr) => {
+    const resolve = c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS;
+    // The destination decides like docker's: an existing directory receives src by name ("SRC/." its contents).
+    let destDirFd = -1;
+    let name: string;
+    try {
+      destDirFd = n.openat2({ dirFd: rootFd, path: inRoot(dest), flags: c.O_PATH | c.O_DIRECTORY, resolve });
+      name = srcSt.isDirectory() && contentsOnly(src) ? '' : path.basename(path.resolve(src));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new RuntimeError(`cannot open ${dest} in container ${ctr}: ${code}`);
+      if (code === 'ENOTDIR' && srcSt.isDirectory()) throw new UsageError(`cannot copy a directory to the file ${dest} in container ${ctr}`);
+      if (code === 'ENOENT' && dest.endsWith('/') && !srcSt.isDirectory()) throw new UsageError(`destination directory ${dest} does not exist in container ${ctr}`);
+      const parent = path.posix.dirname(path.posix.normalize(`/${dest}`));
+      try {
+        destDirFd = n.openat2({ dirFd: rootFd, path: inRoot(parent), flags: c.O_PATH | c.O_DIRECTORY, resolve });
+      } catch {
+        throw new UsageError(`destination directory ${parent} does not exist in container ${ctr}`);
+      }
+      name = path.posix.basename(path.posix.normalize(`/${dest}`));
+    }
+    try {
+      const writer = new InContainerWriter(n, opts);
+      if (name === '') writer.copyChildren(destDirFd, src);
+      else writer.copy(destDirFd, name, src, srcSt);
+    } finally {
+      n.closeFd({ fd: destDirFd });
+    }
+  });
+}
+
+/** Writes host files under an open container directory, one name at a time, never through a symlink. */
+class InContainerWriter {
+  private readonly beneath: number;
+
+  constructor(
+    private readonly n: NativeBinding,
+    private readonly opts: CopyOptions,
+  ) {
+    const c = n.constants;
+    this.beneath = c.RESOLVE_BENEATH | c.RESOLVE_NO_SYMLINKS | c.RESOLVE_NO_MAGICLINKS;
+  }
+
+  copyChildren(dirFd: number, hostDir: string): void {
+    for (const e of fs.readdirSync(hostDir)) {
+      const p = path.join(hostDir, e);
+      this.copy(dirFd, e, p, fs.lstatSync(p));
+    }
+  }
+
+  copy(dirFd: number, name: string, hostPath: string, st: fs.Stats): void {
+    const n = this.n;
+    const c = n.constants;
+    if (st.isDirectory()) {
+      try {
+        n.mkdirat({ dirFd, name, mode: 0o700 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      // O_DIRECTORY | O_NOFOLLOW beneath dirFd: an existing symlink in the way is refused (ELOOP), not followed.
+      const child = n.openat2({ dirFd, path: name, flags: c.O_PATH | c.O_DIRECTORY | c.O_NOFOLLOW, resolve: this.beneath });
+      try {
+        this.copyChildren(child, hostPath);
+        fs.chmodSync(`/proc/self/fd/${child}`, st.mode & 0o7777);
+      } finally {
+        n.closeFd({ fd: child });
+      }
+    } else if (st.isFile()) {
+      this.removeNonFile(dirFd, name);
+      const fd = n.openat2({ dirFd, path: name, flags: c.O_WRONLY | c.O_CREAT | c.O_TRUNC | c.O_NOFOLLOW, mode: 0o600, resolve: this.beneath });
+      try {
+        const data = fs.readFileSync(hostPath);
+        fs.writeSync(fd, data);
+        fs.fchmodSync(fd, st.mode & 0o7777);
+      } finally {
+        n.closeFd({ fd });
+      }
+    } else if (st.isSymbolicLink()) {
+      this.remove(dirFd, name);
+      n.symlinkat({ target: fs.readlinkSync(hostPath), dirFd, name });
+    } else {
+      this.remove(dirFd, name);
+      const rdev = st.rdev;
+      n.mknodat({ dirFd, name, mode: st.mode, major: (rdev >> 8) & 0xfff, minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00) });
+    }
+    // Copies belong to the container's root unless -a keeps the host's owner (docker's rule).
+    n.fchownat({ dirFd, name, uid: this.opts.archive ? st.uid : 0, gid: this.opts.archive ? st.gid : 0 });
+    // chown clears setuid and setgid: the mode goes on again after it.
+    if (!st.isSymbolicLink() && (st.mode & 0o6000) !== 0) {
+      const fd = n.openat2({ dirFd, path: name, flags: c.O_PATH | c.O_NOFOLLOW, resolve: this.beneath });
+      try {
+        fs.chmodSync(`/proc/self/fd/${fd}`, st.mode & 0o7777);
+      } finally {
+        n.closeFd({ fd });
+      }
+    }
+  }
+
+  /** A symlink or special file in the way of a regular file goes first (a file is overwritten in place). */
+  private removeNonFile(dirFd: number, name: string): void {
+    const st = this.lstatAt(dirFd, name);
+    if (st && !st.isFile()) this.remove(dirFd, name);
+  }
+
+  private remove(dirFd: number, name: string): void {
+    const st = this.lstatAt(dirFd, name);
+    if (!st) return;
+    if (st.isDirectory()) throw new UsageError(`cannot overwrite the directory ${name} in the container with a non-directory`);
+    this.n.unlinkat({ dirFd, name, isDir: false });
+  }
+
+  private lstatAt(dirFd: number, name: string): fs.Stats | undefined {
+    try {
+      return fs.lstatSync(`/proc/self/fd/${dirFd}/${name}`);
+    } catch {
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,83 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { storeForFile } from '../helpers/store.js';
+
+const s = storeForFile('busybox');
+const upper = (name: string) => s.inspect(name).GraphDriver.Data.UpperDir as string;
+const host = (...parts: string[]) => path.join(s.dir, 'host', ...parts);
+
+describe('cp', () => {
+  it('copies out of and into a running container, docker\'s rules for where things land', () => {
+    s.ok(['run', '-d', '--name', 'live', 'busybox', 'sh', '-c', 'mkdir -p /data/sub && echo a > /data/a && echo b > /data/sub/b && ln -s a /data/link && chmod 4755 /data/a && exec sleep 1000']);
+    fs.mkdirSync(host(), { recursive: true });
+    for (let i = 0; i < 100 && s.run(['exec', 'live', 'test', '-L', '/data/link']).code !== 0; i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+
+    // A directory into an existing host directory lands under its name; symlinks stay symlinks.
+    s.ok(['cp', 'live:/data', host()]);
+    expect(fs.readFileSync(host('data/a'), 'utf8')).toBe('a\n');
+    expect(fs.readFileSync(host('data/sub/b'), 'utf8')).toBe('b\n');
+    expect(fs.readlinkSync(host('data/link'))).toBe('a');
+    expect(fs.statSync(host('data/a')).mode & 0o7777).toBe(0o4755);
+    // "DIR/." copies the contents; a file to a new name takes that name.
+    s.ok(['cp', 'live:/data/sub/.', host('contents')]);
+    expect(fs.readdirSync(host('contents'))).toEqual(['b']);
+    s.ok(['cp', 'live:/data/a', host('renamed')]);
+    expect(fs.readFileSync(host('renamed'), 'utf8')).toBe('a\n');
+
+    // Into the container: the files land in the rw layer, owned by root unless -a.
+    fs.writeFileSync(host('in.txt'), 'from the host\n');
+    fs.chownSync(host('in.txt'), 1000, 1000);
+    s.ok(['cp', host('in.txt'), 'live:/data/']);
+    s.ok(['cp', '-a', host('in.txt'), 'live:/data/kept.txt']);
+    s.ok(['cp', host('contents'), 'live:/copied']);
+    expect(s.ok(['exec', 'live', 'sh', '-c', 'cat /data/in.txt; stat -c "%u:%g" /data/in.txt /data/kept.txt; cat /copied/b'])).toBe('from the host\n0:0\n1000:1000\nb\n');
+    expect(fs.readFileSync(path.join(upper('live'), 'data/in.txt'), 'utf8')).toBe('from the host\n');
+    s.ok(['rm', '-f', 'live']);
+  });
+
+  it('works on a stopped container and leaves nothing mounted', () => {
+    s.ok(['run', '--name', 'cold', 'busybox', 'true']);
+    fs.mkdirSync(host(), { recursive: true });
+    fs.writeFileSync(host('cold.txt'), 'cold\n');
+    s.ok(['cp', host('cold.txt'), 'cold:/cold.txt']);
+    expect(s.mounts()).toEqual([]);
+    s.ok(['cp', 'cold:/cold.txt', host('back.txt')]);
+    expect(fs.readFileSync(host('back.txt'), 'utf8')).toBe('cold\n');
+    expect(s.mounts()).toEqual([]);
+    expect(s.ok(['start', '-a', 'cold'])).toBe('');
+    expect(fs.readFileSync(path.join(upper('cold'), 'cold.txt'), 'utf8')).toBe('cold\n');
+    s.ok(['rm', 'cold']);
+  });
+
+  it('never leaves the container through its symlinks or ..', () => {
+    const hostDir = host('target');
+    fs.mkdirSync(hostDir, { recursive: true });
+    fs.writeFileSync(path.join(hostDir, 'secret'), 'host secret\n');
+    // /evil points at a host path by name: resolved in the container's root, it is the container's own /<that path>.
+    s.ok(['run', '-d', '--name', 'hostile', 'busybox', 'sh', '-c', `ln -s ${hostDir} /evil; echo in-container > /etc/motd; exec sleep 1000`]);
+    for (let i = 0; i < 100 && s.run(['exec', 'hostile', 'test', '-L', '/evil']).code !== 0; i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+
+    fs.writeFileSync(host('payload'), 'payload\n');
+    expect(s.run(['cp', host('payload'), 'hostile:/evil/payload']).code).not.toBe(0);
+    expect(fs.existsSync(path.join(hostDir, 'payload'))).toBe(false);
+    expect(s.run(['cp', 'hostile:/evil/secret', host('stolen')]).code).not.toBe(0);
+    expect(fs.existsSync(host('stolen'))).toBe(false);
+    // The link itself is copied out as a link; its target is never read.
+    s.ok(['cp', 'hostile:/evil', host('evil-link')]);
+    expect(fs.lstatSync(host('evil-link')).isSymbolicLink()).toBe(true);
+    // .. stops at the container's root.
+    s.ok(['cp', 'hostile:/../../../../etc/motd', host('motd')]);
+    expect(fs.readFileSync(host('motd'), 'utf8')).toBe('in-container\n');
+    s.ok(['rm', '-f', 'hostile']);
+  });
+
+  it('refuses bad requests with one line', () => {
+    s.ok(['create', '--name', 'errs', 'busybox', 'true']);
+    const missing = s.run(['cp', 'errs:/nope', host('x')]);
+    expect(missing).toMatchObject({ code: 125, stderr: 'tsrun: could not find /nope in container errs: ENOENT\n' });
+    expect(s.run(['cp', host('a'), host('b')])).toMatchObject({ code: 125, stderr: 'tsrun: copying needs exactly one CONTAINER:PATH, as the source or the destination\n' });
+    expect(s.run(['cp', 'errs:/etc', 'errs:/tmp']).code).toBe(125);
+    s.ok(['rm', 'errs']);
+  });
+});
