@@ -195,6 +195,28 @@ function ownHost(to: string, st: { uid: number; gid: number }, opts: CopyOptions
   if (opts.archive) fs.lchownSync(to, st.uid, st.gid);
 }
 
+/**
+ * Fills an empty volume's host directory from the image's directory at the
+ * volume's target (docker's copy-up of a new volume), owners and modes
+ * kept, read in-root and never through a symlink. Nothing when the target
+ * is missing or not a directory.
+ */
+export function fillFromImage(n: NativeBinding, root: string, target: string, hostDir: string): void {
+  const c = n.constants;
+  const rootFd = n.openat2({ dirFd: AT_FDCWD, path: root, flags: c.O_PATH | c.O_DIRECTORY, resolve: 0 });
+  let fd = -1;
+  try {
+    fd = n.openat2({ dirFd: rootFd, path: inRoot(target), flags: c.O_PATH | c.O_DIRECTORY, resolve: c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS });
+    copyOut(n, fd, fs.fstatSync(fd), hostDir, { archive: true, followLink: false });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+  } finally {
+    if (fd >= 0) n.closeFd({ fd });
+    n.closeFd({ fd: rootFd });
+  }
+}
+
 /** `cp HOSTSRC CONTAINER:DEST` */
 export async function copyToContainer(ctx: Context, id: string, src: string, dest: string, opts: CopyOptions): Promise<void> {
   const n = ctx.native;

@@ -9,6 +9,8 @@ import { listContainers } from './containers.js';
 import type { Context } from './context.js';
 import { type MountSpec, VOLUME_NAME } from './plan/run-flags.js';
 import type { ContainerRecord } from './state/record.js';
+import { fillFromImage } from './copy.js';
+import type { NativeBinding } from '../native/types.js';
 
 /**
  * Volumes as containers use them: created on first use, shared by name,
@@ -41,6 +43,25 @@ export function resolveMounts(ctx: Context, mounts: MountSpec[]): MountSpec[] {
     createVolume(ctx.paths, name, { anonymous: m.source === undefined });
     return { ...m, source: name, anonymous: m.source === undefined, hostPath: volumeDataDir(ctx.paths, name) };
   });
+}
+
+/**
+ * docker's rule for a volume mounted over image content: an empty volume
+ * gets a copy of what the image has at its target (a database image's
+ * default data dir, say), unless the mount says nocopy. Runs at every
+ * start with the union mounted; a volume with anything in it is left alone.
+ */
+export function fillEmptyVolumes(native: NativeBinding, mounts: MountSpec[], merged: string): void {
+  for (const m of mounts) {
+    if (m.type !== 'volume' || m.noCopy || !m.hostPath) continue;
+    let empty: boolean;
+    try {
+      empty = fs.readdirSync(m.hostPath).length === 0;
+    } catch {
+      continue;
+    }
+    if (empty) fillFromImage(native, merged, m.target, m.hostPath);
+  }
 }
 
 export function volumeUsers(containers: ContainerRecord[], name: string): ContainerRecord[] {

@@ -141,6 +141,21 @@ describe('volumes and bind mounts', () => {
     expect(s.run(['volume', 'rm', '-f', 'keep']).code).toBe(0);
   });
 
+  it('a new volume over image content starts with a copy of it (docker\'s copy-up); nocopy and a used volume are left alone', () => {
+    expect(s.ok(['run', '--rm', '-v', 'etcvol:/etc', 'busybox', 'sh', '-c', 'grep -c ^root: /etc/passwd; echo mine > /etc/added'])).toBe('1\n');
+    const data = path.join(s.root, 'volumes/etcvol/_data');
+    const imageEtc = fs.statSync(data);
+    expect(imageEtc.mode & 0o7777).toBe(0o755);
+    expect(fs.readFileSync(path.join(data, 'added'), 'utf8')).toBe('mine\n');
+    // Not empty any more: a second container sees what the first left, not a fresh copy.
+    fs.rmSync(path.join(data, 'passwd'));
+    expect(s.run(['run', '--rm', '-v', 'etcvol:/etc', 'busybox', 'ls', '/etc/passwd']).code).not.toBe(0);
+    // (hosts, hostname and resolv.conf are bound over /etc whatever is there, as docker does.)
+    expect(s.ok(['run', '--rm', '-v', 'bare:/etc:nocopy', 'busybox', 'sh', '-c', 'test -e /etc/passwd || echo none'])).toBe('none\n');
+    expect(s.ok(['run', '--rm', '--mount', 'source=bare2,target=/etc,volume-nocopy', 'busybox', 'sh', '-c', 'test -e /etc/passwd || echo none'])).toBe('none\n');
+    for (const v of ['etcvol', 'bare', 'bare2']) s.ok(['volume', 'rm', v]);
+  });
+
   it('volume create, inspect and rm by hand', () => {
     expect(s.ok(['volume', 'create', '--label', 'a=b', 'made'])).toBe('made\n');
     expect(s.ok(['volume', 'create', 'made'])).toBe('made\n');

@@ -16,6 +16,10 @@ describe('-v', () => {
     expect(parseVolumeFlag('/host/dir:/data')).toEqual({ type: 'bind', source: '/host/dir', target: '/data', readonly: false });
     expect(parseVolumeFlag('/host/dir/:/data/:ro')).toEqual({ type: 'bind', source: '/host/dir', target: '/data', readonly: true });
     expect(parseVolumeFlag('/h:/d:ro,z')).toMatchObject({ readonly: true });
+    expect(parseVolumeFlag('data:/d:nocopy')).toEqual({ type: 'volume', source: 'data', target: '/d', readonly: false, noCopy: true });
+    expect(parseMountFlag('source=data,target=/d,volume-nocopy')).toMatchObject({ type: 'volume', noCopy: true });
+    expect(() => parseVolumeFlag('/h:/d:nocopy')).toThrow(/nocopy is for volumes only/);
+    expect(() => parseMountFlag('type=bind,source=/h,target=/d,volume-nocopy')).toThrow(/volumes only/);
     expect(parseVolumeFlag('/h:/d:rw,rslave')).toEqual({ type: 'bind', source: '/h', target: '/d', readonly: false, options: ['rslave'] });
     expect(parseVolumeFlag('cache:/var/cache')).toEqual({ type: 'volume', source: 'cache', target: '/var/cache', readonly: false });
     expect(parseVolumeFlag('/var/lib/data')).toEqual({ type: 'volume', target: '/var/lib/data', readonly: false, anonymous: true });

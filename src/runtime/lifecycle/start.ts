@@ -29,6 +29,7 @@ import {
 } from '../state/record.js';
 import { assertCan, currentState } from '../state/status.js';
 import { terminalSize } from './exec.js';
+import { fillEmptyVolumes } from '../volumes.js';
 import { makeStartFifo, releaseStartFifo } from '../start-fifo.js';
 
 /**
@@ -89,6 +90,7 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
   const merged = mountLayer(ctx.native, p, rec.rwLayerId);
   const t0 = process.hrtime.bigint();
   try {
+    fillEmptyVolumes(ctx.native, rec.options.mounts ?? [], merged);
     const image = readImage(p, rec.imageId);
     const spec = buildContainerSpec({
       image: image.config,

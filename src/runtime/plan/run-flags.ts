@@ -23,6 +23,8 @@ export interface MountSpec {
   hostPath?: string;
   /** Mount options beyond ro/rw: bind propagation, or tmpfs options (size=, mode=, exec...). */
   options?: string[];
+  /** A volume is not filled from the image's files at its target (`nocopy`, `volume-nocopy`). */
+  noCopy?: boolean;
 }
 
 export interface Ulimit {
@@ -76,19 +78,23 @@ export function parseVolumeFlag(spec: string): MountSpec {
   else throw bad();
   if (dst === '' || src === '') throw bad();
   let readonly = false;
+  let noCopy = false;
   const options: string[] = [];
   if (mode !== undefined) {
     if (!isMode(mode)) throw new UsageError(`invalid mode: ${mode}`);
     for (const m of mode.split(',')) {
       if (m === 'ro') readonly = true;
+      else if (m === 'nocopy') noCopy = true;
       else if (PROPAGATION.has(m)) options.push(m);
     }
   }
   const target = checkTarget(dst);
-  if (src === undefined) return { type: 'volume', target, readonly, anonymous: true };
+  const copy = noCopy ? { noCopy } : {};
+  if (src === undefined) return { type: 'volume', target, readonly, anonymous: true, ...copy };
   const s = source(src);
   if (s.type === 'volume' && options.length > 0) throw new UsageError(`invalid mode: ${mode} (propagation is for bind mounts only)`);
-  return { ...s, target, readonly, ...(options.length ? { options } : {}) };
+  if (s.type === 'bind' && noCopy) throw new UsageError(`invalid mode: ${mode} (nocopy is for volumes only)`);
+  return { ...s, target, readonly, ...(options.length ? { options } : {}), ...copy };
 }
 
 function isMode(mode: string): boolean {
@@ -118,6 +124,7 @@ export function parseMountFlag(spec: string): MountSpec {
   let src: string | undefined;
   let target: string | undefined;
   let readonly = false;
+  let noCopy = false;
   const options: string[] = [];
   for (const field of spec.split(',')) {
     const eq = field.indexOf('=');
@@ -152,7 +159,7 @@ export function parseMountFlag(spec: string): MountSpec {
         options.push(value!);
         break;
       case 'volume-nocopy':
-        parseBool(key, value);
+        noCopy = parseBool(key, value);
         break;
       case 'tmpfs-size':
         options.push(`size=${parseBytes(need())}`);
@@ -172,17 +179,19 @@ export function parseMountFlag(spec: string): MountSpec {
   const extra = options.length ? { options } : {};
   switch (type) {
     case 'tmpfs':
+      if (noCopy) throw new UsageError('invalid mount config for type "tmpfs": volume-nocopy is for volumes only');
       if (src !== undefined) throw new UsageError('invalid mount config for type "tmpfs": source is not allowed');
       return { type, target: t, readonly, ...extra };
     case 'bind':
+      if (noCopy) throw new UsageError('invalid mount config for type "bind": volume-nocopy is for volumes only');
       if (src === undefined) throw new UsageError('invalid mount config for type "bind": field source must not be empty');
       if (!src.startsWith('/')) throw new UsageError(`invalid mount config for type "bind": source must be an absolute path: ${src}`);
       return { type, source: hostPath(src), target: t, readonly, ...extra };
     default:
       if (options.length) throw new UsageError('invalid mount config for type "volume": bind and tmpfs options are not allowed');
-      if (src === undefined) return { type, target: t, readonly, anonymous: true };
+      if (src === undefined) return { type, target: t, readonly, anonymous: true, ...(noCopy ? { noCopy } : {}) };
       if (!VOLUME_NAME.test(src)) throw new UsageError(`invalid volume name: ${src}`);
-      return { type, source: src, target: t, readonly };
+      return { type, source: src, target: t, readonly, ...(noCopy ? { noCopy } : {}) };
   }
 }
 
