@@ -13,6 +13,7 @@ import { registerImageManage } from './image-manage.js';
 import { registerContainerFs } from './container-fs.js';
 import { registerSystem } from './system.js';
 import { registerResources } from './resources.js';
+import { registerPrune } from './prune.js';
 
 /**
  * tsrun's command line: commander wiring only. Each verb lives in its own
@@ -54,6 +55,7 @@ export function buildProgram(): Command {
   registerContainerFs(program, ctx);
   registerSystem(program, ctx);
   registerResources(program, ctx);
+  registerPrune(program, ctx);
   return program;
 }
 

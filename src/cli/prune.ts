@@ -1,0 +1,87 @@
+import * as fs from 'node:fs';
+import type { Command } from 'commander';
+import type { ContextFactory } from './main.js';
+
+/** The group command (container, image, volume, system), made if no other file has made it yet. */
+function group(program: Command, name: string, description: string): Command {
+  return program.commands.find((c) => c.name() === name) ?? program.command(name).description(description);
+}
+
+/**
+ * docker's question before a prune; anything but y or yes (or no answer:
+ * standard input closed or not a terminal with nothing to read) keeps
+ * everything. -f skips it.
+ */
+function confirmed(warning: string, force: boolean | undefined): boolean {
+  if (force) return true;
+  process.stdout.write(`WARNING! This will remove ${warning}.\nAre you sure you want to continue? [y/N] `);
+  const buf = Buffer.alloc(64);
+  let answer = '';
+  try {
+    answer = buf.subarray(0, fs.readSync(0, buf, 0, buf.length, null)).toString();
+  } catch {
+    answer = '';
+  }
+  if (!/^\s*y(es)?\s*$/i.test(answer)) {
+    process.stdout.write('\n');
+    return false;
+  }
+  return true;
+}
+
+export function registerPrune(program: Command, ctx: ContextFactory): void {
+  /** docker's output: each non-empty list under its title, then the total. */
+  const report = async (...sections: [title: string, pruned: { removed: string[]; bytes: number }][]) => {
+    const { humanSize } = await import('./format.js');
+    for (const [title, r] of sections) {
+      if (r.removed.length > 0) process.stdout.write(`${title}:\n${r.removed.map((x) => `${x}\n`).join('')}\n`);
+    }
+    process.stdout.write(`Total reclaimed space: ${humanSize(sections.reduce((a, [, r]) => a + r.bytes, 0))}\n`);
+  };
+
+  group(program, 'container', 'Manage containers')
+    .command('prune')
+    .description('Remove all stopped containers')
+    .option('-f, --force', 'do not ask for confirmation')
+    .action(async (o: { force?: boolean }) => {
+      if (!confirmed('all stopped containers', o.force)) return;
+      await report(['Deleted Containers', await (await import('../runtime/prune.js')).pruneContainers(ctx())]);
+    });
+
+  group(program, 'image', 'Manage images')
+    .command('prune')
+    .description('Remove dangling images (untagged and unused), or with -a every image no container uses')
+    .option('-a, --all', 'every unused image, not only dangling ones')
+    .option('-f, --force', 'do not ask for confirmation')
+    .action(async (o: { all?: boolean; force?: boolean }) => {
+      if (!confirmed(o.all ? 'all images without at least one container associated to them' : 'all dangling images', o.force)) return;
+      await report(['Deleted Images', await (await import('../runtime/prune.js')).pruneImages(ctx(), o.all === true)]);
+    });
+
+  group(program, 'volume', 'Manage volumes')
+    .command('prune')
+    .description('Remove unused anonymous volumes, or with -a every unused volume')
+    .option('-a, --all', 'named volumes too')
+    .option('-f, --force', 'do not ask for confirmation')
+    .action(async (o: { all?: boolean; force?: boolean }) => {
+      if (!confirmed(o.all ? 'all local volumes not used by at least one container' : 'all anonymous local volumes not used by at least one container', o.force)) return;
+      await report(['Deleted Volumes', await (await import('../runtime/prune.js')).pruneVolumes(ctx(), o.all === true)]);
+    });
+
+  group(program, 'system', 'Manage tsrun')
+    .command('prune')
+    .description('Remove stopped containers and dangling images (-a: all unused images; --volumes: unused anonymous volumes)')
+    .option('-a, --all', 'every unused image, not only dangling ones')
+    .option('--volumes', 'unused anonymous volumes too')
+    .option('-f, --force', 'do not ask for confirmation')
+    .action(async (o: { all?: boolean; volumes?: boolean; force?: boolean }) => {
+      const what = ['all stopped containers', ...(o.volumes ? ['all anonymous volumes not used by at least one container'] : []), o.all ? 'all images without at least one container associated to them' : 'all dangling images'];
+      if (!confirmed(what.join(', '), o.force)) return;
+      const prune = await import('../runtime/prune.js');
+      const c = ctx();
+      const containers = await prune.pruneContainers(c);
+      const volumes = o.volumes ? await prune.pruneVolumes(c, false) : { removed: [], bytes: 0 };
+      const images = await prune.pruneImages(c, o.all === true);
+      await report(['Deleted Containers', containers], ['Deleted Volumes', volumes], ['Deleted Images', images]);
+    });
+}
