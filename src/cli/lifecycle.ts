@@ -122,6 +122,17 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
   }
 
   program
+    .command('rename')
+    .description('Rename a container')
+    .argument('<container>')
+    .argument('<new-name>')
+    .action(async (ref: string, name: string) => {
+      const [{ findContainer }, { renameContainer }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/lifecycle/rename.js')]);
+      const c = ctx();
+      await renameContainer(c, findContainer(c.paths, ref).id, name);
+    });
+
+  program
     .command('wait')
     .description('Block until containers stop, then print their exit codes')
     .argument('<container...>')

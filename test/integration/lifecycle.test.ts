@@ -53,6 +53,20 @@ describe('stop, start, restart: the rw layer is kept until rm', () => {
   });
 });
 
+describe('rename', () => {
+  it('renames a running container; a taken or invalid name is refused with one line', () => {
+    s.ok(['run', '-d', '--name', 'old-name', 'busybox', 'sleep', '1000']);
+    s.ok(['run', '-d', '--name', 'taken', 'busybox', 'true']);
+    s.ok(['rename', 'old-name', 'new-name']);
+    expect(s.inspect('new-name').Name).toBe('/new-name');
+    expect(s.run(['inspect', 'old-name']).code).not.toBe(0);
+    expect(s.run(['rename', 'new-name', 'taken'])).toMatchObject({ code: 125, stderr: expect.stringMatching(/^tsrun: the container name "taken" is already in use by container [0-9a-f]{12}; remove it or pick another name\n$/) });
+    expect(s.run(['rename', 'new-name', 'bad/name'])).toMatchObject({ code: 125, stderr: 'tsrun: invalid container name "bad/name": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed\n' });
+    expect(s.ok(['exec', 'new-name', 'echo', 'still running'])).toBe('still running\n');
+    s.ok(['rm', '-f', 'new-name', 'taken']);
+  });
+});
+
 describe('pause and unpause', () => {
   it('freezes every process; exec is refused while paused; stop and rm -f still end it', async () => {
     s.ok(['run', '-d', '--name', 'pz', 'busybox', 'sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.02; done']);
