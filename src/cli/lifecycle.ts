@@ -121,6 +121,18 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
       });
   }
 
+  // Run by a monitor as its exit command (restart-policy.ts), not by users.
+  program
+    .command('on-exit', { hidden: true })
+    .argument('<id>')
+    .option('--apply', 'the detached step that applies the policy')
+    .action(async (id: string, o: { apply?: boolean }) => {
+      const { applyRestartPolicy, handOver } = await import('../runtime/lifecycle/restart-policy.js');
+      const c = ctx();
+      if (o.apply) await applyRestartPolicy(c, id);
+      else handOver(c.selfCommand, id);
+    });
+
   program
     .command('rename')
     .description('Rename a container')

@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { parseMountFlag, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
+import { parseMountFlag, parseRestartPolicy, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
 import { parseResourceFlags, type ResourceFlags } from '../runtime/cgroups/limits.js';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
@@ -30,6 +30,7 @@ interface RunFlags extends ResourceFlags {
   groupAdd?: string[];
   securityOpt?: string[];
   pull: 'missing' | 'always' | 'never';
+  restart?: string;
 }
 
 /** The flags `run` and `create` share, as docker's. */
@@ -60,6 +61,7 @@ function containerFlags(cmd: Command): Command {
     .option('--shm-size <size>', 'size of /dev/shm (default 64m)')
     .addOption(repeatable('--group-add <group>', 'add a supplementary group, by name or number'))
     .addOption(new Option('--pull <policy>', 'pull the image from its registry first').choices(['missing', 'always', 'never']).default('missing'))
+    .option('--restart <policy>', 'restart when the process exits: no, always, unless-stopped, on-failure[:max-retries] (default no)')
     .addOption(repeatable('--security-opt <opt>', 'seccomp=unconfined, seccomp=PROFILE.json, no-new-privileges[=false]'))
     .option('-m, --memory <bytes>', 'memory limit (e.g. 64m)')
     .option('--memory-swap <bytes>', 'memory plus swap limit (-1: unlimited swap; default twice --memory)')
@@ -102,6 +104,7 @@ function isolation(o: RunFlags) {
     ...(o.sysctl ? { sysctls: Object.fromEntries(o.sysctl.map(parseSysctl)) } : {}),
     ...(o.shmSize !== undefined ? { shmSize: parseShmSize(o.shmSize) } : {}),
     ...(o.groupAdd ? { groupAdd: o.groupAdd } : {}),
+    ...(o.restart !== undefined ? { restart: parseRestartPolicy(o.restart) } : {}),
     ...resources(o),
   };
 }

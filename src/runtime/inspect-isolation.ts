@@ -48,5 +48,6 @@ export function inspectHostConfig(rec: ContainerRecord): Record<string, unknown>
     CpuShares: r.cpuShares ?? 0,
     CpusetCpus: r.cpusetCpus ?? '',
     PidsLimit: r.pidsLimit ?? null,
+    RestartPolicy: { Name: o.restart?.name ?? 'no', MaximumRetryCount: o.restart?.maxRetries ?? 0 },
   };
 }

@@ -53,6 +53,38 @@ describe('stop, start, restart: the rw layer is kept until rm', () => {
   });
 });
 
+describe('restart policies', () => {
+  it('on-failure:2 restarts a failing process twice, keeping its rw layer, then leaves it exited', async () => {
+    s.ok(['run', '-d', '--name', 'flaky', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'echo run >> /runs; exit 3']);
+    await until(() => s.inspect('flaky').RestartCount === 2 && s.inspect('flaky').State.Status === 'exited', 15_000);
+    await new Promise((r) => setTimeout(r, 500));
+    const c = s.inspect('flaky');
+    expect(c).toMatchObject({ RestartCount: 2, State: { Status: 'exited', ExitCode: 3 }, HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 2 } } });
+    expect(fs.readFileSync(path.join(upper('flaky'), 'runs'), 'utf8')).toBe('run\nrun\nrun\n');
+    s.ok(['rm', 'flaky']);
+  });
+
+  it('on-failure leaves a clean exit alone; always restarts until the user stops it', async () => {
+    s.ok(['run', '-d', '--name', 'clean', '--restart', 'on-failure', 'busybox', 'true']);
+    await until(() => s.inspect('clean').State.Status === 'exited');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(s.inspect('clean').RestartCount).toBe(0);
+
+    s.ok(['run', '-d', '--name', 'forever', '--restart', 'always', 'busybox', 'sh', '-c', 'echo run >> /runs; sleep 0.1']);
+    await until(() => s.inspect('forever').RestartCount >= 2, 15_000);
+    s.ok(['stop', '-t', '1', 'forever']);
+    const count = s.inspect('forever').RestartCount;
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(s.inspect('forever')).toMatchObject({ RestartCount: count, State: { Status: 'exited' } });
+    s.ok(['rm', 'clean', 'forever']);
+  });
+
+  it('refuses --restart with --rm, and a bad policy, with one line', () => {
+    expect(s.run(['run', '--rm', '--restart', 'always', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: conflicting options: --restart and --rm\n' });
+    expect(s.run(['run', '--restart', 'always:3', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: invalid restart policy "always:3": a maximum retry count goes only with on-failure\n' });
+  });
+});
+
 describe('rename', () => {
   it('renames a running container; a taken or invalid name is refused with one line', () => {
     s.ok(['run', '-d', '--name', 'old-name', 'busybox', 'sleep', '1000']);

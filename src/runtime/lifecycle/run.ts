@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { UsageError } from '../../errors.js';
 import type { Context } from '../context.js';
 import { parseSecurityOpts } from '../plan/run-flags.js';
 import { type RunOptions, expandEnvFlags } from '../plan/container-spec.js';
@@ -18,11 +19,15 @@ export interface RunRequest {
   securityOpt?: string[];
 }
 
-const recordOptions = (req: Omit<RunRequest, 'detach'>): RunOptions => ({
-  ...req.options,
-  ...parseSecurityOpts(req.securityOpt ?? [], (f) => fs.readFileSync(f, 'utf8')),
-  env: expandEnvFlags(req.env, process.env),
-});
+function recordOptions(req: Omit<RunRequest, 'detach'>): RunOptions {
+  // docker's rule: a container removed at its exit cannot also be restarted then.
+  if (req.autoRemove && req.options.restart && req.options.restart.name !== 'no') throw new UsageError('conflicting options: --restart and --rm');
+  return {
+    ...req.options,
+    ...parseSecurityOpts(req.securityOpt ?? [], (f) => fs.readFileSync(f, 'utf8')),
+    env: expandEnvFlags(req.env, process.env),
+  };
+}
 
 /**
  * `run` = create + start. Detached, it prints the id and returns once the

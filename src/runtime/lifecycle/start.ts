@@ -51,11 +51,13 @@ export interface StartResult {
  * other (created earlier in another boot, or exited) is launched anew on its
  * existing rw layer, so everything it wrote before is still there.
  */
-export async function startContainer(ctx: Context, id: string, opts: { mode: LaunchMode; stdin?: boolean }): Promise<StartResult> {
+export async function startContainer(ctx: Context, id: string, opts: { mode: LaunchMode; stdin?: boolean; byPolicy?: boolean }): Promise<StartResult> {
   const p = ctx.paths;
   const started = await withLock(ctx.native, containerLockFile(p, id), async () => {
     const rec = readRecord(p, id);
     if (!rec) throw new RuntimeError(`container ${id} disappeared`);
+    // A restart by policy yields to a stop or kill that came while it waited (restart-policy.ts).
+    if (opts.byPolicy && rec.state.manuallyStopped) throw new RuntimeError(`container ${rec.name} was stopped by the user; not restarted`);
     const st = currentState(p, rec);
     assertCan(st.status, 'start', rec.name);
     if (st.running) throw new RuntimeError(`container ${rec.name} is already running`);
@@ -121,7 +123,7 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
       startFifo: fifo,
       exitFile: containerFile(p, id, 'exit.json'),
       unmountPath: merged,
-      exitCmd: rec.autoRemove && opts.mode !== 'foreground' ? [...ctx.selfCommand, 'rm', '-f', id] : undefined,
+      exitCmd: exitCommand(ctx, rec, opts.mode),
       cgroups: cgroup.joinFiles,
       cgroupSelf: cgroup.selfJoin,
       oomFile: cgroup.oomFile,
@@ -147,8 +149,8 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
     writeRuntime(p, id, runtime);
     rec.state =
       opts.mode === 'created'
-        ? { ...rec.state, status: 'created', exitCode: 0, error: '', oomKilled: false }
-        : { ...rec.state, status: 'running', exitCode: 0, error: '', startedAt: runtime.startedAt, oomKilled: false };
+        ? { ...rec.state, status: 'created', exitCode: 0, error: '', oomKilled: false, manuallyStopped: false }
+        : { ...rec.state, status: 'running', exitCode: 0, error: '', startedAt: runtime.startedAt, oomKilled: false, manuallyStopped: false };
     writeRecord(p, rec);
     logger('lifecycle').info({ cid: id, op: opts.mode === 'created' ? 'create' : 'start', pid: monitor.pid, durMs: Number(process.hrtime.bigint() - t0) / 1e6 }, opts.mode === 'created' ? 'created' : 'started');
     return monitor;
@@ -162,6 +164,16 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
     }
     throw err;
   }
+}
+
+/**
+ * What the monitor execs once the process has exited and everything is
+ * recorded: `rm -f` for `run -d --rm`, or the restart policy's check.
+ */
+function exitCommand(ctx: Context, rec: ContainerRecord, mode: LaunchMode): string[] | undefined {
+  if (rec.options.restart && rec.options.restart.name !== 'no') return [...ctx.selfCommand, 'on-exit', rec.id];
+  if (rec.autoRemove && mode !== 'foreground') return [...ctx.selfCommand, 'rm', '-f', rec.id];
+  return undefined;
 }
 
 /**

@@ -6,7 +6,7 @@ import { readImage } from '../../store/images.js';
 import { containerLockFile } from '../../store/paths.js';
 import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
-import { readRecord, readRuntime } from '../state/record.js';
+import { type ContainerRecord, readRecord, readRuntime, writeRecord } from '../state/record.js';
 import { currentState } from '../state/status.js';
 import { sendSignal, signalAndWait, waitGone } from './kill.js';
 import { foldExit } from './start.js';
@@ -34,6 +34,7 @@ export async function stopContainer(ctx: Context, id: string, timeoutSec: number
   await withLock(ctx.native, containerLockFile(p, id), async () => {
     const rec = readRecord(p, id);
     if (!rec) return;
+    markStopped(ctx, rec);
     if (!currentState(p, rec).running) {
       foldExit(ctx, id);
       return;
@@ -53,6 +54,13 @@ export async function stopContainer(ctx: Context, id: string, timeoutSec: number
   });
 }
 
+/** A container the user stopped or killed is not restarted by its policy until started again (docker's rule). */
+function markStopped(ctx: Context, rec: ContainerRecord): void {
+  if (!rec.options.restart || rec.state.manuallyStopped) return;
+  rec.state = { ...rec.state, manuallyStopped: true };
+  writeRecord(ctx.paths, rec);
+}
+
 /** `kill`: one signal to the container's init; no waiting. */
 export async function killContainer(ctx: Context, id: string, signal: NodeJS.Signals): Promise<void> {
   const p = ctx.paths;
@@ -62,6 +70,7 @@ export async function killContainer(ctx: Context, id: string, signal: NodeJS.Sig
     const st = currentState(p, rec);
     const rt = readRuntime(p, id);
     if (!st.running || !rt) throw new RuntimeError(`container ${rec.name} is not running`);
+    markStopped(ctx, rec);
     await sendSignal(rt, signal);
   });
 }

@@ -50,6 +50,14 @@ export interface RunOptions extends SecurityOptions {
   groupAdd?: string[];
   /** --memory, --cpus, --pids-limit ... (also changed by `update`). */
   resources?: ResourceOptions;
+  /** --restart: what happens when the process exits (restart-policy.ts). */
+  restart?: RestartPolicy;
+}
+
+export interface RestartPolicy {
+  name: 'no' | 'always' | 'unless-stopped' | 'on-failure';
+  /** on-failure:N; 0 means no limit. */
+  maxRetries: number;
 }
 
 /** Where `--init` puts the reaper: on the container's /dev tmpfs, so it leaves nothing in its layers. */

@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { UsageError } from '../../errors.js';
+import type { RestartPolicy } from './container-spec.js';
 import { RLIM_INFINITY_JSON } from '../../oci/spec.js';
 import { checkContainerPath } from './launch-plan.js';
 import { type SeccompProfile, parseSeccompProfile } from './seccomp.js';
@@ -217,6 +218,18 @@ export function parseBytes(s: string): number {
 }
 
 /** `--shm-size`: bytes, more than zero. */
+/** `--restart no|always|unless-stopped|on-failure[:N]`, docker's policies. */
+export function parseRestartPolicy(s: string): RestartPolicy {
+  const [name, count, extra] = s.split(':');
+  if (extra !== undefined || !['no', 'always', 'unless-stopped', 'on-failure'].includes(name!)) {
+    throw new UsageError(`invalid restart policy "${s}": use no, always, unless-stopped or on-failure[:max-retries]`);
+  }
+  if (count !== undefined && name !== 'on-failure') throw new UsageError(`invalid restart policy "${s}": a maximum retry count goes only with on-failure`);
+  const maxRetries = count === undefined ? 0 : Number(count);
+  if (!Number.isInteger(maxRetries) || maxRetries < 0) throw new UsageError(`invalid restart policy "${s}": the maximum retry count must be a number >= 0`);
+  return { name: name as RestartPolicy['name'], maxRetries };
+}
+
 export function parseShmSize(s: string): number {
   const n = parseBytes(s);
   if (n <= 0) throw new UsageError(`invalid --shm-size ${s}: must be greater than 0`);

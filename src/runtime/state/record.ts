@@ -29,6 +29,10 @@ export interface ContainerRecord {
     finishedAt: string;
     /** The kernel's OOM killer ended a process of its last run (the monitor's exit.json). */
     oomKilled?: boolean;
+    /** Ended by stop or kill: its restart policy is not applied until it is started again (docker's rule). */
+    manuallyStopped?: boolean;
+    /** Fast exits in a row, for the restart policy's backoff (100 ms doubling, reset after 10 s of running). */
+    restartBackoff?: number;
   };
   restartCount: number;
 }

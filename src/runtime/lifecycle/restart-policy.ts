@@ -1,0 +1,54 @@
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { logger } from '../../log.js';
+import { containerLockFile } from '../../store/paths.js';
+import { withLock } from '../../util/lock.js';
+import type { Context } from '../context.js';
+import { readRecord, writeRecord } from '../state/record.js';
+import { foldExit, startContainer } from './start.js';
+
+/**
+ * --restart without a daemon: the monitor of a container with a policy
+ * execs `tsrun on-exit ID` once the process has exited and the exit is
+ * recorded. That first step only hands over to a detached copy of itself,
+ * so a foreground `run` (waiting for its monitor's pid) returns at once;
+ * the copy applies docker's rules: on-failure restarts after a non-zero
+ * exit, up to its count; always and unless-stopped after any exit; none
+ * after a stop or kill by the user (until the next start). Delays double
+ * from 100 ms while the container keeps exiting within 10 s of starting,
+ * up to a minute. Policies act while the host runs: after a reboot nothing
+ * restarts a container by itself (there is no daemon); `tsrun start` does.
+ */
+export function handOver(selfCommand: string[], id: string): void {
+  const [cmd, ...args] = selfCommand;
+  spawn(cmd!, [...args, 'on-exit', '--apply', id], { detached: true, stdio: 'ignore' }).unref();
+}
+
+const FAST_EXIT_MS = 10_000;
+const MAX_DELAY_MS = 60_000;
+
+export async function applyRestartPolicy(ctx: Context, id: string): Promise<void> {
+  const p = ctx.paths;
+  const delay = await withLock(ctx.native, containerLockFile(p, id), () => {
+    foldExit(ctx, id);
+    const rec = readRecord(p, id);
+    const policy = rec?.options.restart;
+    if (!rec || !policy || policy.name === 'no' || rec.state.status !== 'exited' || rec.state.manuallyStopped) return undefined;
+    if (policy.name === 'on-failure' && (rec.state.exitCode === 0 || (policy.maxRetries > 0 && rec.restartCount >= policy.maxRetries))) return undefined;
+    const ran = Date.parse(rec.state.finishedAt) - Date.parse(rec.state.startedAt);
+    const fastExits = ran >= FAST_EXIT_MS ? 0 : (rec.state.restartBackoff ?? 0) + 1;
+    rec.state = { ...rec.state, restartBackoff: fastExits };
+    rec.restartCount += 1;
+    writeRecord(p, rec);
+    return Math.min(MAX_DELAY_MS, fastExits === 0 ? 0 : 100 * 2 ** (fastExits - 1));
+  });
+  if (delay === undefined) return;
+  await sleep(delay);
+  try {
+    await startContainer(ctx, id, { mode: 'detached', byPolicy: true });
+    logger('lifecycle').info({ cid: id, op: 'restart', delayMs: delay }, 'restarted by its policy');
+  } catch (err) {
+    // Stopped, removed or started by someone else meanwhile: nothing to do.
+    logger('lifecycle').info({ cid: id, op: 'restart', err: (err as Error).message }, 'not restarted');
+  }
+}
