@@ -23,21 +23,25 @@ export function registerResources(program: Command, ctx: ContextFactory): void {
       ]);
       const c = ctx();
       const recs = refs.length ? refs.map((r) => findContainer(c.paths, r)) : listContainers(c.paths).filter((r) => currentState(c.paths, r).running);
-      const targets = recs.map((rec) => ({ rec, cgroup: cg.runningCgroup(c, rec) }));
-      let prev = targets.map((t) => cg.sampleStats(t.cgroup));
+      // A stopped container shows a row of zeros, as docker's does.
+      const targets = recs.map((rec) => ({ rec, cgroup: currentState(c.paths, rec).running ? cg.runningCgroup(c, rec) : undefined }));
+      const sample = (t: (typeof targets)[number]) => (t.cgroup ? cg.sampleStats(t.cgroup) : undefined);
+      let prev = targets.map(sample);
       const cpus = cg.onlineCpus();
       const hostMem = cg.hostMemory();
       let stopped = false;
       process.once('SIGINT', () => (stopped = true));
       for (;;) {
         await new Promise((r) => setTimeout(r, 1000));
-        const now = targets.map((t) => cg.sampleStats(t.cgroup));
+        const now = targets.map(sample);
         const rows = targets.map((t, i) => {
-          const a = prev[i]!;
-          const b = now[i]!;
+          const a = prev[i];
+          const b = now[i];
+          const id = o.trunc ? t.rec.id.slice(0, 12) : t.rec.id;
+          if (!a || !b) return [id, t.rec.name, '0.00%', '0B / 0B', '0.00%', '--', '--', '0'];
           const limit = b.memLimit ?? hostMem;
           return [
-            o.trunc ? t.rec.id.slice(0, 12) : t.rec.id,
+            id,
             t.rec.name,
             `${cpuPercent(b.cpuNs - a.cpuNs, b.systemNs - a.systemNs, cpus).toFixed(2)}%`,
             `${binarySize(b.memUsage)} / ${binarySize(limit)}`,
