@@ -163,8 +163,10 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
     .option('-f, --follow', 'keep printing new output until the container stops')
     .option('-n, --tail <lines>', 'only the last N lines ("all" for everything)', 'all')
     .option('-t, --timestamps', 'prefix each line with its RFC 3339 time')
-    .action(async (ref: string, o: { follow?: boolean; tail: string; timestamps?: boolean }) => {
-      const [{ findContainer }, { isRunning }, { readLog }, { containerFile }] = await Promise.all([
+    .option('--since <time>', 'only lines since this time (RFC 3339, Unix seconds, or a duration before now: 10m)')
+    .option('--until <time>', 'only lines before this time (same forms)')
+    .action(async (ref: string, o: { follow?: boolean; tail: string; timestamps?: boolean; since?: string; until?: string }) => {
+      const [{ findContainer }, { isRunning }, { readLog, parseLogTime }, { containerFile }] = await Promise.all([
         import('../runtime/containers.js'),
         import('../runtime/state/status.js'),
         import('../runtime/logs/read-log.js'),
@@ -181,6 +183,8 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
         follow: o.follow === true,
         tail,
         timestamps: o.timestamps === true,
+        since: o.since !== undefined ? parseLogTime(o.since) : undefined,
+        until: o.until !== undefined ? parseLogTime(o.until) : undefined,
         isRunning: () => isRunning(c.paths, id),
         write: (stream, text) => (stream === 'stdout' ? process.stdout : process.stderr).write(text),
       });

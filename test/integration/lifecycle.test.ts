@@ -145,6 +145,12 @@ describe('logs', () => {
     expect(all.stderr).toBe('err1\n');
     expect(s.ok(['logs', '--tail', '1', 'talk'])).toBe('out2\n');
     expect(s.ok(['logs', '-t', '--tail', '1', 'talk'])).toMatch(/^\d{4}-\d\d-\d\dT\S+Z out2\n$/);
+    // --since/--until by the lines' own times: err1's time splits the output.
+    const errTime = lines[1].time as string;
+    expect(s.run(['logs', '--since', errTime, 'talk'])).toMatchObject({ stdout: 'out2\n', stderr: 'err1\n' });
+    expect(s.run(['logs', '--until', errTime, 'talk'])).toMatchObject({ stdout: 'out1\n', stderr: '' });
+    expect(s.ok(['logs', '--since', '1h', 'talk'])).toBe('out1\nout2\n');
+    expect(s.run(['logs', '--since', 'soon', 'talk'])).toMatchObject({ code: 125, stderr: expect.stringMatching(/^tsrun: invalid time "soon"/) });
     s.ok(['rm', 'talk']);
   });
 

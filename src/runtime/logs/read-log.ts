@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { UsageError } from '../../errors.js';
 
 /**
  * Reading a container's ctr.log, which the monitor writes as docker's
@@ -16,9 +17,34 @@ export interface LogOptions {
   /** Only the last N lines; undefined for all. */
   tail?: number;
   timestamps: boolean;
+  /** Only lines written at or after this time (ms since the epoch). */
+  since?: number;
+  /** Only lines written before this time; following stops once it has passed. */
+  until?: number;
   /** Whether the container can still write (follow stops once it cannot and the file is drained). */
   isRunning: () => boolean;
   write: (stream: 'stdout' | 'stderr', text: string) => void;
+}
+
+function inWindow(t: number, opts: Pick<LogOptions, 'since' | 'until'>): boolean {
+  return (opts.since === undefined || t >= opts.since) && (opts.until === undefined || t < opts.until);
+}
+
+/**
+ * docker's --since/--until values: an RFC 3339 date or time ("2026-11-26",
+ * "2026-11-26T20:00:00Z"), Unix seconds ("1795723200.5"), or a duration
+ * before now ("90s", "10m", "1h30m"). Returns ms since the epoch.
+ */
+export function parseLogTime(value: string, now = Date.now()): number {
+  if (/^\d+(\.\d+)?$/.test(value)) return Math.floor(Number(value) * 1000);
+  const d = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$/.exec(value);
+  if (d && value !== '') {
+    const [, h = '0', m = '0', s = '0', ms = '0'] = d;
+    return now - Math.round(Number(h) * 3_600_000 + Number(m) * 60_000 + Number(s) * 1000 + Number(ms));
+  }
+  const t = Date.parse(value);
+  if (Number.isNaN(t) || !/^\d{4}-\d\d-\d\d/.test(value)) throw new UsageError(`invalid time ${JSON.stringify(value)}: use an RFC 3339 time, Unix seconds, or a duration such as 10m`);
+  return t;
 }
 
 /** Parses complete lines; a torn last line (the monitor mid-write) is left for the next read. */
@@ -48,12 +74,13 @@ export async function readLog(file: string, opts: LogOptions): Promise<void> {
     const running = opts.isRunning();
     const chunk = readFrom(file, offset);
     offset += chunk.length;
-    const { entries, rest } = parseLogChunk(pending + chunk.toString('utf8'));
-    pending = rest;
+    const parsed = parseLogChunk(pending + chunk.toString('utf8'));
+    pending = parsed.rest;
+    const entries = parsed.entries.filter((e) => inWindow(Date.parse(e.time), opts));
     const shown = first && opts.tail !== undefined ? entries.slice(Math.max(0, entries.length - opts.tail)) : entries;
     first = false;
     for (const e of shown) emit(e);
-    if (!opts.follow || (!running && chunk.length === 0)) return;
+    if (!opts.follow || (!running && chunk.length === 0) || (opts.until !== undefined && Date.now() >= opts.until)) return;
     if (chunk.length === 0) await sleep(100);
   }
 }
