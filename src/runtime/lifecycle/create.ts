@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { ConflictError, UsageError } from '../../errors.js';
+import { UsageError } from '../../errors.js';
 import { populateInitLayer } from '../../store/init-layer.js';
 import { prepareLayer, publishLinks, removeLayer } from '../../store/layers.js';
 import { removeTree } from '../../store/remove-tree.js';
@@ -9,7 +9,7 @@ import { NAME_PATTERN, generateName, newId } from '../../util/ids.js';
 import { SyncBatch, writeNewFile } from '../../util/atomic-write.js';
 import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
-import { listContainers } from '../containers.js';
+import { claimName, ensureNameIndex, nameOwner, releaseName } from '../names.js';
 import { hostBoundingCapabilities, tweakCapabilities } from '../plan/capabilities.js';
 import { type RunOptions, resolveArgs } from '../plan/container-spec.js';
 import { checkSysctl } from '../plan/launch-plan.js';
@@ -48,15 +48,13 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
   const rec = await withLock(ctx.native, storeLockFile(p), () => {
     // Under the store lock an rmi cannot take the layers away between here and the init layer.
     readImage(p, image.id);
-    const existing = listContainers(p);
-    const taken = new Set(existing.map((c) => c.name));
-    if (req.name !== undefined && taken.has(req.name)) {
-      const owner = existing.find((c) => c.name === req.name)!;
-      throw new ConflictError(`the container name "${req.name}" is already in use by container ${owner.id.slice(0, 12)}; remove it or pick another name`);
-    }
+    ensureNameIndex(p);
+    // The name first: a crash before the record leaves a stale link, which the next claim takes over.
+    const name = req.name ?? generateName((n) => nameOwner(p, n) !== undefined);
+    claimName(p, name, id);
     const record: ContainerRecord = {
       id,
-      name: req.name ?? generateName((n) => taken.has(n)),
+      name,
       created: new Date().toISOString(),
       imageId: image.id,
       imageName: req.image,
@@ -98,6 +96,7 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
       removeLayer(p, record.rwLayerId);
       removeLayer(p, record.initLayerId);
       removeTree(containerDir(p, id));
+      releaseName(p, name, id);
       throw err;
     }
     return record;

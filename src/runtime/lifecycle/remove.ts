@@ -6,6 +6,7 @@ import { unmountLayer } from '../../store/mounts.js';
 import { containerDir, containerLockFile, storeLockFile } from '../../store/paths.js';
 import { removeTree } from '../../store/remove-tree.js';
 import { withLock } from '../../util/lock.js';
+import { releaseName } from '../names.js';
 import type { Context } from '../context.js';
 import { readRecord, readRuntime, removeRuntime, writeRecord } from '../state/record.js';
 import { assertCan, currentState } from '../state/status.js';
@@ -42,6 +43,7 @@ export async function removeContainer(ctx: Context, id: string, opts: { force: b
       removeLayer(p, rec.initLayerId);
     });
     removeTree(containerDir(p, id));
+    releaseName(p, rec.name, id);
     if (opts.volumes || rec.autoRemove) await removeAnonymousVolumes(ctx, rec);
     removeRuntime(p, id);
     fs.rmSync(containerLockFile(p, id), { force: true });

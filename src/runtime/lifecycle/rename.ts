@@ -1,9 +1,9 @@
-import { ConflictError, RuntimeError, UsageError } from '../../errors.js';
+import { RuntimeError, UsageError } from '../../errors.js';
 import { containerLockFile, storeLockFile } from '../../store/paths.js';
 import { NAME_PATTERN } from '../../util/ids.js';
 import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
-import { listContainers } from '../containers.js';
+import { claimName, ensureNameIndex, releaseName } from '../names.js';
 import { readRecord, writeRecord } from '../state/record.js';
 
 /** `rename`: a new unique name, checked under the store lock as create checks it (running or not, as docker). */
@@ -15,9 +15,10 @@ export async function renameContainer(ctx: Context, id: string, name: string): P
       const rec = readRecord(p, id);
       if (!rec) throw new RuntimeError(`container ${id} disappeared`);
       if (rec.name === name) throw new UsageError(`renaming a container with the same name as its current name`);
-      const owner = listContainers(p).find((c) => c.name === name);
-      if (owner) throw new ConflictError(`the container name "${name}" is already in use by container ${owner.id.slice(0, 12)}; remove it or pick another name`);
+      ensureNameIndex(p);
+      claimName(p, name, id);
       writeRecord(p, { ...rec, name });
+      releaseName(p, rec.name, id);
     }),
   );
 }
