@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RuntimeError } from '../errors.js';
 import type { NativeBinding } from '../native/types.js';
-import type { TarEntryType } from '../image/tar-format.js';
+import type { TarEntryType, TarHeader } from '../image/tar-format.js';
 import { TreeReader } from './tree-reader.js';
 
 /**
@@ -23,25 +23,15 @@ const BLOCK = 512;
 const RECORD = 10240;
 const ZERO = Buffer.alloc(RECORD);
 
-/** The entry kinds the reader knows are the ones the packer writes. */
-export type PackEntryType = TarEntryType;
+/**
+ * What the packer writes of an entry: the reader's TarHeader (the same
+ * fields and kinds, so what is packed reads back as itself), with the
+ * fields a plain file lacks optional and no atime (mtime only, as docker).
+ */
+export type PackHeader = Pick<TarHeader, 'name' | 'type' | 'mode' | 'uid' | 'gid' | 'size' | 'mtimeSec' | 'mtimeNsec'> &
+  Partial<Pick<TarHeader, 'linkname' | 'devmajor' | 'devminor' | 'xattrs'>>;
 
-export interface PackHeader {
-  name: string;
-  type: PackEntryType;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtimeSec: number;
-  mtimeNsec: number;
-  linkname?: string;
-  devmajor?: number;
-  devminor?: number;
-  xattrs?: Map<string, Buffer>;
-}
-
-const TYPEFLAG: Record<PackEntryType, string> = { file: '0', link: '1', symlink: '2', char: '3', block: '4', directory: '5', fifo: '6' };
+const TYPEFLAG: Record<TarEntryType, string> = { file: '0', link: '1', symlink: '2', char: '3', block: '4', directory: '5', fifo: '6' };
 
 function octal(value: number, width: number): string {
   // width includes the trailing NUL
