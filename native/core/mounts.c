@@ -20,6 +20,10 @@
 #include "safe.h"
 
 #define IN_ROOT (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+/* include/uapi/linux/mount.h and fcntl.h, for libcs without them. */
+#define SYS_mount_setattr_ 442
+#define MOUNT_ATTR_RDONLY_ 0x00000001ULL
+#define AT_RECURSIVE_ 0x8000
 #define PROPAGATION (MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE)
 #define MAX_SYMLINKS 40
 
@@ -354,6 +358,30 @@ static int mount_copyup(int rootfd, const struct ctr_mount *m)
   return rc;
 }
 
+/*
+ * A read-only rbind: the remount above made only its top mount read-only,
+ * and every mount under the source (a host dir with a tmpfs inside) would
+ * stay writable. mount_setattr(2) (Linux 5.12) sets it on the whole tree,
+ * as docker 25's recursive read-only binds; older kernels keep the top
+ * mount read-only only.
+ */
+static int readonly_recursive(int rootfd, const char *dest)
+{
+  /* child: async-signal-safe */
+  struct {
+    unsigned long long attr_set, attr_clr, propagation, userns_fd;
+  } attr = { MOUNT_ATTR_RDONLY_, 0, 0, 0 };
+  int fd = ctr_open_in_root(rootfd, dest, CTR_CREATE_NONE), rc;
+
+  if (fd < 0)
+    return -1;
+  rc = (int)syscall(SYS_mount_setattr_, fd, "", AT_EMPTY_PATH | AT_RECURSIVE_, &attr, sizeof attr);
+  if (rc < 0 && errno == ENOSYS)
+    rc = 0;
+  close_keep_errno(fd);
+  return rc;
+}
+
 int ctr_mount_in_root(int rootfd, const struct ctr_mount *m)
 {
   /* child: async-signal-safe */
@@ -376,6 +404,8 @@ int ctr_mount_in_root(int rootfd, const struct ctr_mount *m)
      * the bind itself. */
     if (per_mount && mount_on(rootfd, m->dest, CTR_CREATE_NONE, NULL, NULL,
                               MS_REMOUNT | MS_BIND | per_mount, NULL) < 0)
+      return -1;
+    if ((m->flags & MS_REC) && (per_mount & MS_RDONLY) && readonly_recursive(rootfd, m->dest) < 0)
       return -1;
   }
   if (m->flags & PROPAGATION)

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -106,6 +107,23 @@ describe('volumes and bind mounts', () => {
     const m = s.run(['run', '--rm', '--mount', `type=bind,source=${host},target=/data,readonly`, 'busybox', 'touch', '/data/f']);
     expect(m.stderr).toMatch(/Read-only file system/);
     expect(fs.readdirSync(host)).toEqual([]);
+  });
+
+  it(':ro is read-only all the way down: a mount inside the bound dir is read-only too', () => {
+    const host = fs.mkdtempSync(path.join(s.dir, 'rro-'));
+    fs.mkdirSync(path.join(host, 'sub'));
+    execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', path.join(host, 'sub')]);
+    try {
+      const r = s.run(['run', '--rm', '-v', `${host}:/data:ro`, 'busybox', 'sh', '-c', 'touch /data/sub/f || echo refused']);
+      expect(r.stdout).toBe('refused\n');
+      expect(r.stderr).toMatch(/Read-only file system/);
+      expect(fs.readdirSync(path.join(host, 'sub'))).toEqual([]);
+      // Without :ro the mount inside stays writable.
+      s.ok(['run', '--rm', '-v', `${host}:/data`, 'busybox', 'touch', '/data/sub/f']);
+      expect(fs.readdirSync(path.join(host, 'sub'))).toEqual(['f']);
+    } finally {
+      execFileSync('umount', [path.join(host, 'sub')]);
+    }
   });
 
   it('a bind over a parent of the /etc binds does not hide them (mounts go parents first)', () => {
