@@ -4,6 +4,8 @@ import { ContainerStartError, UsageError } from '../errors.js';
 import { repeatable } from '../cli/options.js';
 import { DEFAULT_OCI_ROOT, type OciPaths } from './state.js';
 import type { OciProcess } from './spec.js';
+import type { OciResources } from '../runtime/cgroups/limits.js';
+import { parseBytes } from '../runtime/plan/run-flags.js';
 
 /**
  * tsrun-oci: the OCI runtime command line, runc's verbs and flags, so that
@@ -89,6 +91,21 @@ export function buildOciProgram(): Command {
     .description('thaw a paused container')
     .argument('<id>')
     .action(async (id: string) => (await rt()).ociPause(paths(), id, false));
+
+  program
+    .command('update')
+    .description("change a container's cgroup limits (what is not given stays)")
+    .argument('<id>')
+    .option('-r, --resources <file>', 'linux.resources as OCI JSON (config-linux.md), - for standard input')
+    .option('--memory <bytes>', 'memory limit (128m, 1g, or bytes)')
+    .option('--memory-swap <bytes>', 'memory plus swap limit (-1: unlimited)')
+    .option('--cpu-period <us>', 'CFS period')
+    .option('--cpu-quota <us>', 'CFS quota (-1: none)')
+    .option('--cpu-share <shares>', 'CPU weight (cpu.shares)')
+    .option('--cpuset-cpus <list>', 'CPUs to run on (0-3)')
+    .option('--cpuset-mems <list>', 'memory nodes to use')
+    .option('--pids-limit <n>', 'maximum number of processes (-1 or 0: none)')
+    .action(async (id: string, o: UpdateFlags) => (await rt()).ociUpdate(paths(), id, updateResources(o)));
 
   program
     .command('delete')
@@ -184,6 +201,47 @@ export function buildOciProgram(): Command {
 
   return program;
 }
+
+interface UpdateFlags {
+  resources?: string;
+  memory?: string;
+  memorySwap?: string;
+  cpuPeriod?: string;
+  cpuQuota?: string;
+  cpuShare?: string;
+  cpusetCpus?: string;
+  cpusetMems?: string;
+  pidsLimit?: string;
+}
+
+/** runc update's flags (numbers in bytes or units of the kernel's files), over --resources JSON if both are given. */
+function updateResources(o: UpdateFlags): OciResources {
+  let res: OciResources = {};
+  if (o.resources !== undefined) {
+    try {
+      res = JSON.parse(fs.readFileSync(o.resources === '-' ? 0 : o.resources, 'utf8')) as OciResources;
+    } catch (err) {
+      throw new UsageError(`cannot read the resources from ${o.resources === '-' ? 'standard input' : o.resources}: ${(err as Error).message}`);
+    }
+  }
+  const num = (flag: string, v: string | undefined) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n)) throw new UsageError(`${flag} needs a whole number: ${JSON.stringify(v)}`);
+    return n;
+  };
+  const bytes = (v: string | undefined) => (v === undefined ? undefined : v === '-1' ? -1 : parseBytes(v));
+  const memory = { ...res.memory, ...defined({ limit: bytes(o.memory), swap: bytes(o.memorySwap) }) };
+  const cpu = { ...res.cpu, ...defined({ period: num('--cpu-period', o.cpuPeriod), quota: num('--cpu-quota', o.cpuQuota), shares: num('--cpu-share', o.cpuShare), cpus: o.cpusetCpus, mems: o.cpusetMems }) };
+  const pids = num('--pids-limit', o.pidsLimit);
+  return {
+    ...(Object.keys(memory).length ? { memory } : {}),
+    ...(Object.keys(cpu).length ? { cpu } : {}),
+    ...(pids !== undefined ? { pids: { limit: pids } } : res.pids ? { pids: res.pids } : {}),
+  };
+}
+
+const defined = <T extends object>(o: T): Partial<T> => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 
 interface ExecFlags {
   process?: string;

@@ -5,7 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntimeError, UsageError } from '../errors.js';
 import { loadNative } from '../native/binding.js';
 import { writeVolatileAtomic } from '../util/atomic-write.js';
-import { type CgroupHost, cgroupDirs, cgroupHost, cgroupPids, existingCgroup, isFrozen, removeCgroup, setFrozen, setupCgroup } from '../runtime/cgroups/host.js';
+import { type CgroupHost, applyLimits, cgroupDirs, cgroupHost, cgroupPids, existingCgroup, isFrozen, removeCgroup, setFrozen, setupCgroup } from '../runtime/cgroups/host.js';
+import type { OciResources } from '../runtime/cgroups/limits.js';
 import { launchMonitor, proxySignals, waitForMonitor, type StartedMonitor } from '../runtime/monitor.js';
 import { planCapabilities } from '../runtime/plan/capabilities.js';
 import {
@@ -95,6 +96,30 @@ export async function ociPause(p: OciPaths, id: string, pause: boolean): Promise
     if (status !== want) throw new RuntimeError(`cannot ${pause ? 'pause' : 'resume'} container ${id}: it is ${status}, not ${want}`);
     const host = cgroupHost();
     await setFrozen(host, existingCgroup(host, st.cgroupsPath), pause);
+  });
+}
+
+/**
+ * `update`: new limits for a created, running or paused container, merged
+ * into the ones it has (runc's rule: what is not given stays), written to
+ * its cgroups and kept in its saved config.
+ */
+export async function ociUpdate(p: OciPaths, id: string, changes: OciResources): Promise<void> {
+  await withContainerLock(loadNative(), p, id, async () => {
+    const st = mustReadState(p, id);
+    const status = statusOf(p, st);
+    if (status === 'stopped' || status === 'creating') throw new RuntimeError(`cannot update container ${id}: it is ${status}`);
+    const spec = readConfigCopy(p, id);
+    const old = spec.linux.resources ?? {};
+    const merged: OciResources = {
+      ...old,
+      ...(changes.memory ? { memory: { ...old.memory, ...changes.memory } } : {}),
+      ...(changes.cpu ? { cpu: { ...old.cpu, ...changes.cpu } } : {}),
+      ...(changes.pids ? { pids: changes.pids } : {}),
+    };
+    const host = cgroupHost();
+    applyLimits(host, existingCgroup(host, st.cgroupsPath).dirs, merged);
+    writeVolatileAtomic(configCopy(p, id), JSON.stringify({ ...spec, linux: { ...spec.linux, resources: merged } }), 0o600);
   });
 }
 

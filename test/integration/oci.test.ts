@@ -195,6 +195,22 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     expect(JSON.parse(ok(['ps', '-f', 'json', 'ex']))).toContain(pid);
   });
 
+  it('updates the limits of a running container, keeping what is not given', () => {
+    ids.add('upd');
+    ok(['run', '-d', '-b', bundle('upd', (s) => {
+      s.process.args = ['sleep', '1000'];
+      s.linux.resources = { memory: { limit: 64 * 1024 * 1024 }, pids: { limit: 50 } };
+    }), 'upd']);
+    const limit = (file: string) => fs.readFileSync(`/sys/fs/cgroup/${file.split('.')[0]}/tsrun-oci/upd/${file}`, 'utf8').trim();
+    ok(['update', '--memory', '128m', 'upd']);
+    expect(limit('memory.limit_in_bytes')).toBe(String(128 * 1024 * 1024));
+    expect(limit('pids.max')).toBe('50');
+    expect(oci(['update', '-r', '-', 'upd'], { input: JSON.stringify({ pids: { limit: 20 } }) }).code).toBe(0);
+    expect(limit('pids.max')).toBe('20');
+    expect(limit('memory.limit_in_bytes')).toBe(String(128 * 1024 * 1024));
+    expect(oci(['update', '--memory', 'lots', 'upd'])).toMatchObject({ code: 1, stderr: expect.stringContaining('lots') });
+  });
+
   it('pauses and resumes every process of a container (freezer)', async () => {
     ids.add('pz');
     ok(['run', '-d', '-b', bundle('pz', sh('i=0; while :; do i=$((i+1)); echo $i > /dev/shm/n; sleep 0.02; done')), 'pz']);
