@@ -15,19 +15,19 @@ export function registerContainerFs(program: Command, ctx: ContextFactory): void
   program
     .command('cp')
     .description('Copy files between a container and the host (CONTAINER:PATH on one side), running or stopped')
-    .argument('<src>', 'CONTAINER:SRC_PATH or a host path ("DIR/." copies the contents)')
-    .argument('<dest>', 'a host path or CONTAINER:DEST_PATH')
+    .argument('<src>', 'CONTAINER:SRC_PATH, a host path ("DIR/." copies the contents), or - for a tar on standard input')
+    .argument('<dest>', 'a host path, CONTAINER:DEST_PATH, or - for a tar on standard output')
     .option('-a, --archive', 'keep uid/gid (default: root in the container, you on the host)')
     .option('-L, --follow-link', 'follow a symlink given as SRC')
     .action(async (src: string, dest: string, o: { archive?: boolean; followLink?: boolean }) => {
       const from = containerPath(src);
       const to = containerPath(dest);
       if ((from === undefined) === (to === undefined)) throw new UsageError('copying needs exactly one CONTAINER:PATH, as the source or the destination');
-      if (src === '-' || dest === '-') throw new UsageError('copying from standard input or to standard output (-) is not supported yet');
-      const [{ findContainer }, { copyFromContainer, copyToContainer }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/copy.js')]);
+      const [{ findContainer }, { copyFromContainer, copyToContainer, untarToContainer }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/copy.js')]);
       const c = ctx();
       const opts = { archive: o.archive === true, followLink: o.followLink === true };
       if (from) await copyFromContainer(c, findContainer(c.paths, from.ref).id, from.path, dest, opts);
+      else if (src === '-') await untarToContainer(c, findContainer(c.paths, to!.ref).id, to!.path);
       else await copyToContainer(c, findContainer(c.paths, to!.ref).id, src, to!.path, opts);
     });
 

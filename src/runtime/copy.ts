@@ -6,6 +6,8 @@ import { mountLayer, unmountLayer } from '../store/mounts.js';
 import { mountsUnder } from '../store/mountinfo.js';
 import { containerLockFile, layerMerged } from '../store/paths.js';
 import { TreeReader } from '../store/tree-reader.js';
+import { TarWriter, packDir } from '../store/pack.js';
+import { unpackLayer } from '../store/unpack.js';
 import { withLock } from '../util/lock.js';
 import type { Context } from './context.js';
 import { readRecord } from './state/record.js';
@@ -31,9 +33,9 @@ export interface CopyOptions {
 const AT_FDCWD = -100;
 
 /** Runs fn with an O_PATH fd of the container's root, mounting its union for the time if it is not mounted (stopped). */
-async function withContainerRoot<T>(ctx: Context, id: string, fn: (rootFd: number, name: string) => T): Promise<T> {
+async function withContainerRoot<T>(ctx: Context, id: string, fn: (rootFd: number, name: string) => T | Promise<T>): Promise<T> {
   const p = ctx.paths;
-  return withLock(ctx.native, containerLockFile(p, id), () => {
+  return withLock(ctx.native, containerLockFile(p, id), async () => {
     const rec = readRecord(p, id);
     if (!rec) throw new RuntimeError(`container ${id} disappeared`);
     const merged = layerMerged(p, rec.rwLayerId);
@@ -42,7 +44,7 @@ async function withContainerRoot<T>(ctx: Context, id: string, fn: (rootFd: numbe
     const c = ctx.native.constants;
     const rootFd = ctx.native.openat2({ dirFd: AT_FDCWD, path: merged, flags: c.O_PATH | c.O_DIRECTORY, resolve: 0 });
     try {
-      return fn(rootFd, rec.name);
+      return await fn(rootFd, rec.name);
     } finally {
       ctx.native.closeFd({ fd: rootFd });
       if (!mounted) unmountLayer(ctx.native, p, rec.rwLayerId);
@@ -59,7 +61,7 @@ function inRoot(p: string): string {
 /** docker's "SRC/." : the directory's contents, not the directory. */
 const contentsOnly = (p: string) => p === '.' || p.endsWith('/.');
 
-/** `cp CONTAINER:SRC HOSTDEST` */
+/** `cp CONTAINER:SRC HOSTDEST`, or a tar of SRC on standard output for HOSTDEST "-". */
 export async function copyFromContainer(ctx: Context, id: string, src: string, dest: string, opts: CopyOptions): Promise<void> {
   const n = ctx.native;
   const c = n.constants;
@@ -72,12 +74,36 @@ export async function copyFromContainer(ctx: Context, id: string, src: string, d
     }
     try {
       const st = fs.fstatSync(srcFd);
-      const target = hostTarget(dest, src, st.isDirectory());
-      copyOut(n, srcFd, st, target, opts);
+      if (dest === '-') tarOut(n, srcFd, st, path.posix.basename(path.posix.normalize(`/${src}`)) || '.');
+      else copyOut(n, srcFd, st, hostTarget(dest, src, st.isDirectory()), opts);
     } finally {
       n.closeFd({ fd: srcFd });
     }
   });
+}
+
+/** docker cp's `-`: a tar of the entry on standard output, named by its basename, owners kept. */
+function tarOut(n: NativeBinding, srcFd: number, st: fs.Stats, name: string): void {
+  const fdPath = `/proc/self/fd/${srcFd}`;
+  if (st.isDirectory()) {
+    packDir(fdPath, 1, { native: n, overlayWhiteouts: false, prefix: name });
+    return;
+  }
+  const tar = new TarWriter(1);
+  const base = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: 0, mtimeSec: Math.floor(st.mtimeMs / 1000), mtimeNsec: 0 };
+  if (st.isSymbolicLink()) {
+    tar.add({ ...base, type: 'symlink', linkname: fs.readlinkSync(fdPath) });
+  } else if (st.isFile()) {
+    const fd = fs.openSync(fdPath, fs.constants.O_RDONLY);
+    try {
+      tar.addFromFd({ ...base, type: 'file', size: fs.fstatSync(fd).size }, fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } else {
+    throw new UsageError(`${name} is neither a file, a directory nor a symlink`);
+  }
+  tar.finish();
 }
 
 /** Where on the host a copy of src goes (docker cp's rules). */
@@ -215,6 +241,30 @@ export function fillFromImage(n: NativeBinding, root: string, target: string, ho
     if (fd >= 0) n.closeFd({ fd });
     n.closeFd({ fd: rootFd });
   }
+}
+
+/**
+ * `cp - CONTAINER:DEST`: a tar on standard input unpacked into the existing
+ * directory DEST, by the layer unpacker (every entry written beneath the
+ * directory's fd, never through a symlink; `..`, absolute names and links
+ * out refused) with `.wh.` names taken as ordinary files. Owners as the tar has them.
+ */
+export async function untarToContainer(ctx: Context, id: string, dest: string): Promise<void> {
+  const n = ctx.native;
+  const c = n.constants;
+  await withContainerRoot(ctx, id, async (rootFd, ctr) => {
+    let fd: number;
+    try {
+      fd = n.openat2({ dirFd: rootFd, path: inRoot(dest), flags: c.O_PATH | c.O_DIRECTORY, resolve: c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS });
+    } catch (err) {
+      throw new UsageError(`destination directory ${dest} does not exist in container ${ctr}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    try {
+      await unpackLayer({ source: process.stdin, mediaType: '', diffDir: `/proc/self/fd/${fd}`, native: n, whiteouts: false });
+    } finally {
+      n.closeFd({ fd });
+    }
+  });
 }
 
 /** `cp HOSTSRC CONTAINER:DEST` */

@@ -221,6 +221,8 @@ export interface PackDirOptions {
   overlayWhiteouts: boolean;
   /** The digest the tar should have (a layer's diff id): picks the end padding that reproduces it. */
   expectDigest?: string;
+  /** Entries named PREFIX/..., after an entry for the top directory itself (cp's tar of a directory). */
+  prefix?: string;
 }
 
 const OPAQUE_XATTRS = ['trusted.overlay.opaque', 'user.overlay.opaque'];
@@ -258,8 +260,9 @@ export function packDir(dir: string, fd: number, opts: PackDirOptions): { digest
   const tar = new TarWriter(fd);
   const tree = new TreeReader(native, dir);
   const hardlinks = new Map<string, string>();
+  const named = (rel: string) => (opts.prefix === undefined ? rel : rel === '' ? opts.prefix : `${opts.prefix}/${rel}`);
   try {
-    for (const rel of walkSorted(tree)) {
+    for (const rel of opts.prefix === undefined ? walkSorted(tree) : ['', ...walkSorted(tree)]) {
       let st: fs.BigIntStats;
       try {
         st = tree.lstat(rel);
@@ -268,7 +271,7 @@ export function packDir(dir: string, fd: number, opts: PackDirOptions): { digest
         throw err;
       }
       const base: PackHeader = {
-        name: rel,
+        name: named(rel),
         type: 'file',
         mode: Number(st.mode & 0o7777n),
         uid: Number(st.uid),
@@ -302,7 +305,7 @@ export function packDir(dir: string, fd: number, opts: PackDirOptions): { digest
           tar.add({ ...base, type: 'link', linkname: first });
           continue;
         }
-        if (st.nlink > 1n) hardlinks.set(key, rel);
+        if (st.nlink > 1n) hardlinks.set(key, named(rel));
         const ffd = tree.open(rel, c.O_RDONLY);
         try {
           const size = fs.fstatSync(ffd).size;

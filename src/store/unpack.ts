@@ -38,6 +38,8 @@ export interface UnpackOptions {
   /** An existing, empty directory: the layer root. */
   diffDir: string;
   native: NativeBinding;
+  /** false: `.wh.` names are ordinary files (cp's tar, not a layer). Default true. */
+  whiteouts?: boolean;
 }
 
 export interface UnpackResult {
@@ -96,6 +98,7 @@ class LayerWriter {
   constructor(
     private readonly native: NativeBinding,
     private readonly rootFd: number,
+    private readonly whiteouts: boolean,
   ) {
     this.c = native.constants;
     this.resolve = this.c.RESOLVE_BENEATH | this.c.RESOLVE_NO_SYMLINKS | this.c.RESOLVE_NO_MAGICLINKS;
@@ -284,7 +287,7 @@ class LayerWriter {
     const parentParts = parts.slice(0, -1);
     const key = parts.join('/');
     try {
-      if (name.startsWith(WHITEOUT_PREFIX)) {
+      if (this.whiteouts && name.startsWith(WHITEOUT_PREFIX)) {
         this.whiteout(h, parentParts, name);
         return;
       }
@@ -535,7 +538,7 @@ export async function unpackLayer(opts: UnpackOptions): Promise<UnpackResult> {
     opts.source.destroy();
     throw new Error(`cannot open layer directory ${opts.diffDir}: ${(err as Error).message}`, { cause: err });
   }
-  const writer = new LayerWriter(native, rootFd);
+  const writer = new LayerWriter(native, rootFd, opts.whiteouts !== false);
   let tar: Readable | undefined;
   try {
     tar = await tarStreamOf(opts.source, opts.mediaType, native);

@@ -1,7 +1,8 @@
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { storeForFile } from '../helpers/store.js';
+import { storeForFile, tsrunBin } from '../helpers/store.js';
 
 const s = storeForFile('busybox');
 const upper = (name: string) => s.inspect(name).GraphDriver.Data.UpperDir as string;
@@ -70,6 +71,32 @@ describe('cp', () => {
     s.ok(['cp', 'hostile:/../../../../etc/motd', host('motd')]);
     expect(fs.readFileSync(host('motd'), 'utf8')).toBe('in-container\n');
     s.ok(['rm', '-f', 'hostile']);
+  });
+
+  it('- streams a tar: out of a directory or a file, into a directory (.wh. names are plain files, .. refused)', () => {
+    s.ok(['run', '-d', '--name', 'tarry', 'busybox', 'sh', '-c', 'mkdir -p /d/s && echo one > /d/s/one && ln -s one /d/s/l && exec sleep 1000']);
+    for (let i = 0; i < 100 && s.run(['exec', 'tarry', 'test', '-L', '/d/s/l']).code !== 0; i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    const raw = (args: string[], input?: Buffer) => spawnSync(tsrunBin, ['--root', s.root, '--runroot', s.runroot, ...args], { input, maxBuffer: 1 << 26 });
+    const out = raw(['cp', 'tarry:/d', '-']);
+    expect(out.status).toBe(0);
+    const listing = execFileSync('tar', ['-tv'], { input: out.stdout, encoding: 'utf8' });
+    expect(listing.split('\n').filter(Boolean).map((l) => l.split(/\s+/).slice(5).join(' '))).toEqual(['d/', 'd/s/', 'd/s/l -> one', 'd/s/one']);
+    const file = raw(['cp', 'tarry:/d/s/one', '-']);
+    expect(execFileSync('tar', ['-xO'], { input: file.stdout, encoding: 'utf8' })).toBe('one\n');
+
+    const src = host('tar-src');
+    fs.mkdirSync(path.join(src, 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'sub', 'f'), 'in\n');
+    fs.writeFileSync(path.join(src, '.wh.keep'), 'not a whiteout\n');
+    const tarIn = execFileSync('tar', ['-c', '-C', src, '.']);
+    expect(raw(['cp', '-', 'tarry:/d'], tarIn).status).toBe(0);
+    expect(s.ok(['exec', 'tarry', 'cat', '/d/sub/f', '/d/.wh.keep'])).toBe('in\nnot a whiteout\n');
+    const evil = execFileSync('tar', ['-c', '-P', '--transform', 's,^.*f$,../../escape,', path.join(src, 'sub', 'f')]);
+    const r = raw(['cp', '-', 'tarry:/d'], evil);
+    expect(r.status).toBe(125);
+    expect(r.stderr.toString()).toMatch(/refusing tar entry/);
+    expect(s.run(['exec', 'tarry', 'ls', '/escape']).code).not.toBe(0);
+    s.ok(['rm', '-f', 'tarry']);
   });
 
   it('refuses bad requests with one line', () => {
