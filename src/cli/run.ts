@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { parseMountFlag, parseRestartPolicy, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
+import { parseMountFlag, parseNamespaceMode, parseRestartPolicy, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
 import { parseResourceFlags, type ResourceFlags } from '../runtime/cgroups/limits.js';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
@@ -31,6 +31,10 @@ interface RunFlags extends ResourceFlags {
   securityOpt?: string[];
   pull: 'missing' | 'always' | 'never';
   restart?: string;
+  network?: string;
+  pid?: string;
+  ipc?: string;
+  uts?: string;
 }
 
 /** The flags `run` and `create` share, as docker's. */
@@ -61,6 +65,10 @@ function containerFlags(cmd: Command): Command {
     .option('--shm-size <size>', 'size of /dev/shm (default 64m)')
     .addOption(repeatable('--group-add <group>', 'add a supplementary group, by name or number'))
     .addOption(new Option('--pull <policy>', 'pull the image from its registry first').choices(['missing', 'always', 'never']).default('missing'))
+    .option('--net, --network <mode>', 'none (the default here: only lo) or host (the host\'s network)')
+    .option('--pid <mode>', 'host: see and signal the host\'s processes')
+    .option('--ipc <mode>', 'private (default) or host')
+    .option('--uts <mode>', 'host: the host\'s hostname (no -h then)')
     .option('--restart <policy>', 'restart when the process exits: no, always, unless-stopped, on-failure[:max-retries] (default no)')
     .addOption(repeatable('--security-opt <opt>', 'seccomp=unconfined, seccomp=PROFILE.json, no-new-privileges[=false]'))
     .option('-m, --memory <bytes>', 'memory limit (e.g. 64m)')
@@ -105,8 +113,14 @@ function isolation(o: RunFlags) {
     ...(o.shmSize !== undefined ? { shmSize: parseShmSize(o.shmSize) } : {}),
     ...(o.groupAdd ? { groupAdd: o.groupAdd } : {}),
     ...(o.restart !== undefined ? { restart: parseRestartPolicy(o.restart) } : {}),
+    ...hostNamespaces(o),
     ...resources(o),
   };
+}
+
+function hostNamespaces(o: RunFlags) {
+  const shared = (['network', 'pid', 'ipc', 'uts'] as const).filter((k) => o[k] !== undefined && parseNamespaceMode(k, o[k]!));
+  return shared.length ? { hostNamespaces: [...shared] } : {};
 }
 
 function resources(o: RunFlags) {

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestStore, until } from '../helpers/store.js';
@@ -172,6 +173,27 @@ describe('volumes and bind mounts', () => {
     expect(s.ok(['run', '--rm', '-v', 'bare:/etc:nocopy', 'busybox', 'sh', '-c', 'test -e /etc/passwd || echo none'])).toBe('none\n');
     expect(s.ok(['run', '--rm', '--mount', 'source=bare2,target=/etc,volume-nocopy', 'busybox', 'sh', '-c', 'test -e /etc/passwd || echo none'])).toBe('none\n');
     for (const v of ['etcvol', 'bare', 'bare2']) s.ok(['volume', 'rm', v]);
+  });
+
+  it('--network/--pid/--ipc/--uts host share the host\'s namespaces; the rest stay the container\'s', () => {
+    const ns = (kind: string) => fs.readlinkSync(`/proc/self/ns/${kind}`);
+    const out = s.ok(['run', '-d', '--name', 'hostns', '--network', 'host', '--pid', 'host', '--ipc', 'host', '--uts', 'host', 'busybox', 'sleep', '1000']).trim();
+    expect(out).toMatch(/^[0-9a-f]{64}$/);
+    const inside = s.ok(['exec', 'hostns', 'sh', '-c', 'for n in net pid ipc uts mnt; do readlink /proc/self/ns/$n; done; hostname']).split('\n');
+    expect(inside.slice(0, 4)).toEqual(['net', 'pid', 'ipc', 'uts'].map(ns));
+    expect(inside[4]).not.toBe(ns('mnt'));
+    expect(inside[5]).toBe(os.hostname());
+    expect(s.inspect('hostns').HostConfig).toMatchObject({ NetworkMode: 'host', PidMode: 'host', IpcMode: 'host', UTSMode: 'host' });
+    s.ok(['rm', '-f', 'hostns']);
+    // The default: all of its own.
+    const own = s.ok(['run', '--rm', 'busybox', 'sh', '-c', 'for n in net pid ipc uts; do readlink /proc/self/ns/$n; done']).trim().split('\n');
+    for (const [i, kind] of ['net', 'pid', 'ipc', 'uts'].entries()) expect(own[i]).not.toBe(ns(kind));
+  });
+
+  it('refuses a bridge network, a hostname with --uts host and a net sysctl with --network host, with one line', () => {
+    expect(s.run(['run', '--rm', '--network', 'bridge', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: tsrun has no bridge network: use --network none (the default: only lo) or --network host\n' });
+    expect(s.run(['run', '--rm', '--uts', 'host', '-h', 'x', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: conflicting options: --hostname and --uts host\n' });
+    expect(s.run(['run', '--rm', '--network', 'host', '--sysctl', 'net.ipv4.ip_forward=1', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: expect.stringMatching(/^tsrun: sysctl "net.ipv4.ip_forward" is not allowed in the host's network namespace\n$/) });
   });
 
   it('volume create, inspect and rm by hand', () => {

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { UsageError } from '../../errors.js';
 import { populateInitLayer } from '../../store/init-layer.js';
 import { prepareLayer, publishLinks, removeLayer } from '../../store/layers.js';
@@ -11,7 +12,7 @@ import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
 import { claimName, ensureNameIndex, nameOwner, releaseName } from '../names.js';
 import { hostBoundingCapabilities, tweakCapabilities } from '../plan/capabilities.js';
-import { type RunOptions, resolveArgs } from '../plan/container-spec.js';
+import { type RunOptions, privateNamespaces, resolveArgs } from '../plan/container-spec.js';
 import { checkSysctl } from '../plan/launch-plan.js';
 import { checkMountSources, resolveMounts } from '../volumes.js';
 import { type ContainerRecord, ZERO_TIME, ensureContainerDir, writeRecord } from '../state/record.js';
@@ -44,7 +45,9 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
   checkMountSources(req.options.mounts ?? []);
 
   const id = newId();
-  const hostname = req.options.hostname ?? id.slice(0, 12);
+  const shared = new Set(req.options.hostNamespaces ?? []);
+  if (shared.has('uts') && req.options.hostname !== undefined) throw new UsageError('conflicting options: --hostname and --uts host');
+  const hostname = shared.has('uts') ? os.hostname() : (req.options.hostname ?? id.slice(0, 12));
   const rec = await withLock(ctx.native, storeLockFile(p), () => {
     // Under the store lock an rmi cannot take the layers away between here and the init layer.
     readImage(p, image.id);
@@ -84,7 +87,7 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
       const links = [prepareLayer(p, record.initLayerId, top.cacheId, batch)];
       populateInitLayer(layerDiff(p, record.initLayerId));
       links.push(prepareLayer(p, record.rwLayerId, record.initLayerId, batch));
-      for (const [name, text] of [['hostname', `${hostname}\n`], ['hosts', hostsFile(hostname)], ['resolv.conf', resolvConf()]] as const) {
+      for (const [name, text] of [['hostname', `${hostname}\n`], ['hosts', shared.has('network') ? hostFile('/etc/hosts') : hostsFile(hostname)], ['resolv.conf', resolvConf(shared.has('network'))]] as const) {
         writeNewFile(containerFile(p, id, name), text);
         batch.add(containerFile(p, id, name));
       }
@@ -109,8 +112,9 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
 /** What would otherwise fail only at start: refused at create, as docker does. */
 function checkIsolation(o: RunOptions): void {
   tweakCapabilities({ add: o.capAdd, drop: o.capDrop, privileged: o.privileged, host: () => hostBoundingCapabilities() });
-  // Every container has its own ipc, net and uts namespaces (container-spec.ts).
-  for (const key of Object.keys(o.sysctls ?? {})) checkSysctl(key, ['ipc', 'net', 'uts']);
+  // Only a namespace of its own may be tuned (--ipc/--network/--uts host share the host's).
+  const own = privateNamespaces(o).map((n) => (n === 'network' ? 'net' : n === 'mount' ? 'mnt' : n));
+  for (const key of Object.keys(o.sysctls ?? {})) checkSysctl(key, own);
 }
 
 /** docker's /etc/hosts for a container without a network of its own beyond lo. */
@@ -127,16 +131,23 @@ function hostsFile(hostname: string): string {
   ].join('\n');
 }
 
-/** The host's resolv.conf without loopback resolvers, which mean nothing in another network namespace (docker's rule). */
-function resolvConf(): string {
-  let host = '';
-  try {
-    host = fs.readFileSync('/etc/resolv.conf', 'utf8');
-  } catch {
-    host = '';
-  }
+/**
+ * The host's resolv.conf; in a network namespace of its own, without
+ * loopback resolvers, which mean nothing there (docker's rule).
+ */
+function resolvConf(hostNetwork: boolean): string {
+  const host = hostFile('/etc/resolv.conf');
+  if (hostNetwork) return host;
   return host
     .split('\n')
     .filter((line) => !/^\s*nameserver\s+(127\.|::1\b)/.test(line))
     .join('\n');
+}
+
+function hostFile(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
 }

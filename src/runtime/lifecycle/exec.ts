@@ -6,7 +6,7 @@ import type { Context } from '../context.js';
 import { launchMonitor, proxySignals, waitForMonitor } from '../monitor.js';
 import { expandEnvFlags, mergeEnv } from '../plan/container-spec.js';
 import { planCapabilities, processCapabilities } from '../plan/capabilities.js';
-import { checkWorkingDir, encodeExecPlan, planRlimits, planSeccomp, type ExecPlan } from '../plan/launch-plan.js';
+import { checkWorkingDir, encodeExecPlan, planRlimits, planSeccomp, type ExecPlan, type NamespaceName } from '../plan/launch-plan.js';
 import { resolveUser } from '../plan/user.js';
 import { readAccountFiles } from '../rootfs-files.js';
 import { readRecord } from '../state/record.js';
@@ -50,7 +50,8 @@ export async function execInContainer(ctx: Context, id: string, req: ExecRequest
   if (user) env = mergeEnv(env, [`HOME=${user.home}`]);
   const cgroup = spec.linux.cgroupsPath !== undefined ? existingCgroup(cgroupHost(), spec.linux.cgroupsPath) : undefined;
   const plan: ExecPlan = {
-    join: { pid: st.pid, namespaces: ['mnt', 'pid', 'uts', 'ipc', 'net'] },
+    // The namespaces of its own (--network host and the like share the host's: nothing to join).
+    join: { pid: st.pid, namespaces: spec.linux.namespaces.flatMap((n) => NAMESPACE_NAME[n.type] ?? []) },
     cgroups: cgroup?.joinFiles,
     cgroupSelf: cgroup?.selfJoin,
     env,
@@ -81,6 +82,8 @@ export async function execInContainer(ctx: Context, id: string, req: ExecRequest
     stopProxy();
   }
 }
+
+const NAMESPACE_NAME: Partial<Record<string, NamespaceName>> = { mount: 'mnt', pid: 'pid', uts: 'uts', ipc: 'ipc', network: 'net' };
 
 /** The size of tsrun's terminal, when it has one: the monitor reads it itself from stdin otherwise. */
 export function terminalSize(): { rows: number; cols: number } | undefined {

@@ -52,6 +52,16 @@ export interface RunOptions extends SecurityOptions {
   resources?: ResourceOptions;
   /** --restart: what happens when the process exits (restart-policy.ts). */
   restart?: RestartPolicy;
+  /** --network host, --pid host, --ipc host, --uts host: the host's namespace instead of a new one. */
+  hostNamespaces?: SharedNamespace[];
+}
+
+export type SharedNamespace = 'network' | 'pid' | 'ipc' | 'uts';
+
+/** The namespaces a container gets of its own: all five, less those it shares with the host. */
+export function privateNamespaces(o: Pick<RunOptions, 'hostNamespaces'>): ('pid' | 'network' | 'ipc' | 'uts' | 'mount')[] {
+  const shared = new Set(o.hostNamespaces ?? []);
+  return (['pid', 'network', 'ipc', 'uts', 'mount'] as const).filter((n) => n === 'mount' || !shared.has(n));
 }
 
 export interface RestartPolicy {
@@ -204,10 +214,11 @@ export function buildContainerSpec(input: ContainerSpecInput): OciSpec {
       capabilities: processCapabilities(caps, user.uid),
     },
     root: { path: input.rootPath, readonly: options.readOnly === true },
-    hostname: input.hostname,
+    // With the host's uts namespace the hostname is the host's: setting it would change the host's.
+    ...(options.hostNamespaces?.includes('uts') ? {} : { hostname: input.hostname }),
     mounts,
     linux: {
-      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
+      namespaces: privateNamespaces(options).map((type) => ({ type })),
       maskedPaths: privileged ? [] : DEFAULT_MASKED_PATHS,
       readonlyPaths: privileged ? [] : DEFAULT_READONLY_PATHS,
       rootfsPropagation: 'rslave',

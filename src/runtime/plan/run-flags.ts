@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { UsageError } from '../../errors.js';
-import type { RestartPolicy } from './container-spec.js';
+import type { RestartPolicy, SharedNamespace } from './container-spec.js';
 import { RLIM_INFINITY_JSON } from '../../oci/spec.js';
 import { checkContainerPath } from './launch-plan.js';
 import { type SeccompProfile, parseSeccompProfile } from './seccomp.js';
@@ -218,6 +218,20 @@ export function parseBytes(s: string): number {
 }
 
 /** `--shm-size`: bytes, more than zero. */
+/**
+ * --network/--pid/--ipc/--uts: `host` shares the host's namespace; the
+ * default, a namespace of the container's own, is also `none` (network:
+ * only lo), `private` or `shareable` (ipc). No bridge: tsrun makes no
+ * virtual network, so `bridge` is refused rather than quietly made `none`.
+ */
+export function parseNamespaceMode(kind: SharedNamespace, value: string): boolean {
+  if (value === 'host') return true;
+  const own: Record<SharedNamespace, string[]> = { network: ['none', 'private'], pid: ['private'], ipc: ['private', 'shareable', 'none'], uts: ['private'] };
+  if (own[kind].includes(value)) return false;
+  if (kind === 'network' && (value === 'bridge' || value === 'default')) throw new UsageError('tsrun has no bridge network: use --network none (the default: only lo) or --network host');
+  throw new UsageError(`invalid --${kind === 'network' ? 'network' : kind} mode "${value}": use host or ${own[kind].join(', ')}`);
+}
+
 /** `--restart no|always|unless-stopped|on-failure[:N]`, docker's policies. */
 export function parseRestartPolicy(s: string): RestartPolicy {
   const [name, count, extra] = s.split(':');
