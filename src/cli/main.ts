@@ -14,6 +14,7 @@ import { registerContainerFs } from './container-fs.js';
 import { registerSystem } from './system.js';
 import { registerResources } from './resources.js';
 import { registerPrune } from './prune.js';
+import { aliasesOf, expandManagementCommand } from './management.js';
 
 /**
  * tsrun's command line: commander wiring only. Each verb lives in its own
@@ -56,6 +57,10 @@ export function buildProgram(): Command {
   registerSystem(program, ctx);
   registerResources(program, ctx);
   registerPrune(program, ctx);
+  for (const group of ['container', 'image'] as const) {
+    const cmd = program.commands.find((c) => c.name() === group)!;
+    cmd.description(`${cmd.description()}; also ${group} ${aliasesOf(group)}, as docker's (the top-level commands)`);
+  }
   return program;
 }
 
@@ -63,7 +68,7 @@ export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   for (const cmd of program.commands) cmd.exitOverride().configureOutput(program.configureOutput());
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(expandManagementCommand(argv));
   } catch (err) {
     process.exit(exitCodeFor(err, program.opts<{ debug?: boolean }>().debug === true));
   }

@@ -24,6 +24,9 @@ describe('prune', () => {
     expect(out).toContain(created);
     expect(out).toMatch(/Total reclaimed space: \S+/);
     expect(ids(['ps', '-aq', '--no-trunc'])).toEqual([running]);
+    // docker's management forms name the same commands.
+    expect(ids(['container', 'ls', '-aq', '--no-trunc'])).toEqual([running]);
+    expect(s.ok(['image', 'ls'])).toBe(s.ok(['images']));
 
     // Anonymous volumes by default, named ones with -a.
     expect(ids(['volume', 'ls', '-q'])).toHaveLength(2);
