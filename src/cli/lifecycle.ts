@@ -157,6 +157,17 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
     });
 
   program
+    .command('attach')
+    .description('Follow a running container\'s output and pass signals on to it; exits with its exit code (stdin is not attached)')
+    .argument('<container>')
+    .option('--no-sig-proxy', 'do not pass signals on to the container')
+    .action(async (ref: string, o: { sigProxy: boolean }) => {
+      const [{ findContainer }, { attachContainer }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/lifecycle/attach.js')]);
+      const c = ctx();
+      process.exit(await attachContainer(c, findContainer(c.paths, ref).id, { sigProxy: o.sigProxy }));
+    });
+
+  program
     .command('logs')
     .description('Show a container\'s output (stdout and stderr, in order)')
     .argument('<container>')

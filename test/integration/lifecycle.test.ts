@@ -154,6 +154,21 @@ describe('logs', () => {
     s.ok(['rm', 'talk']);
   });
 
+  it('attach follows the new output, passes SIGTERM on and exits with the container\'s code', async () => {
+    s.ok(['run', '-d', '--name', 'att', 'busybox', 'sh', '-c', 'echo before; trap "echo got term; exit 9" TERM; while :; do sleep 0.1; done']);
+    await until(() => s.ok(['logs', 'att']) === 'before\n');
+    const child = spawn(tsrunBin, ['--root', s.root, '--runroot', s.runroot, 'attach', 'att'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    await new Promise((r) => setTimeout(r, 700));
+    child.kill('SIGTERM');
+    const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
+    expect(code).toBe(9);
+    expect(out).toBe('got term\n');
+    expect(s.run(['attach', 'att'])).toMatchObject({ code: 125, stderr: 'tsrun: cannot attach to the stopped container att: start it first\n' });
+    s.ok(['rm', 'att']);
+  });
+
   it('logs -f follows until the container exits', async () => {
     s.ok(['run', '-d', '--name', 'follow', 'busybox', 'sh', '-c', 'for i in 1 2 3; do echo $i; sleep 0.2; done']);
     const r = await s.runAsync(['logs', '-f', 'follow'], 10_000);
