@@ -100,3 +100,62 @@ describe('launch plan', () => {
     expect(() => encodePlan(plan)).toThrow(/NUL/);
   });
 });
+
+describe('launch plan: what the OCI runtime needs', () => {
+  const extras = { mkcwd: true, isFileSource: () => false };
+  const base = () => {
+    const s = spec();
+    s.linux.seccomp = undefined;
+    return s;
+  };
+
+  it('joins namespaces given by path (pid, net, ...), never a mount namespace', () => {
+    const s = base();
+    s.linux.namespaces = s.linux.namespaces.map((n) => (n.type === 'network' ? { type: 'network', path: '/run/netns/a' } : n));
+    const plan = buildLaunchPlan(s, extras);
+    expect(plan.nsPaths).toEqual([['net', '/run/netns/a']]);
+    expect(plan.namespaces).not.toContain('net');
+    expect(plan.loopback).toBe(false);
+    expect(encodePlan(plan).toString().split('\0')).toEqual(expect.arrayContaining(['nspath', 'net', '/run/netns/a']));
+    s.linux.namespaces = s.linux.namespaces.map((n) => (n.type === 'mount' ? { type: 'mount', path: '/proc/1/ns/mnt' } : n));
+    expect(() => buildLaunchPlan(s, extras)).toThrow(/mount namespace/);
+  });
+
+  it('refuses a hostname without a uts namespace of its own', () => {
+    const s = base();
+    s.linux.namespaces = s.linux.namespaces.filter((n) => n.type !== 'uts');
+    expect(() => buildLaunchPlan(s, extras)).toThrow(/hostname needs a new uts namespace/);
+  });
+
+  it('shows a cgroup mount as the container\'s own cgroup dirs, read-only', () => {
+    const s = base();
+    s.mounts.push({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['ro'] });
+    const v1 = buildLaunchPlan(s, { ...extras, cgroupViews: [{ name: 'memory', dir: '/sys/fs/cgroup/memory/x' }, { name: 'pids', dir: '/sys/fs/cgroup/pids/x' }] });
+    const cg = v1.mounts.filter((m) => m.dest.startsWith('/sys/fs/cgroup'));
+    expect(cg.map((m) => [m.dest, m.type, m.source])).toEqual([
+      ['/sys/fs/cgroup', 'tmpfs', 'tmpfs'],
+      ['/sys/fs/cgroup/memory', 'bind', '/sys/fs/cgroup/memory/x'],
+      ['/sys/fs/cgroup/pids', 'bind', '/sys/fs/cgroup/pids/x'],
+    ]);
+    expect(cg[1]!.flags & MS.RDONLY).toBe(MS.RDONLY);
+    const v2 = buildLaunchPlan(s, { ...extras, cgroupViews: [{ name: '', dir: '/sys/fs/cgroup/x' }] });
+    expect(v2.mounts.filter((m) => m.dest === '/sys/fs/cgroup').map((m) => [m.type, m.source])).toEqual([['bind', '/sys/fs/cgroup/x']]);
+  });
+
+  it('tmpcopyup makes a copyup mount and never reaches mount data; device modes lose their type bits', () => {
+    const s = base();
+    s.mounts.push({ destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'tmpcopyup', 'mode=755'] });
+    s.linux.devices = [{ type: 'c', path: '/dev/fuse', major: 10, minor: 229, fileMode: 0o20666 }];
+    const plan = buildLaunchPlan(s, extras);
+    expect(plan.mounts.find((m) => m.dest === '/run')).toMatchObject({ kind: 'copyup', data: 'mode=755' });
+    expect(plan.devices.find((d) => d.path === '/dev/fuse')).toMatchObject({ kind: 'c', mode: 0o666 });
+  });
+
+  it('encodes the OCI runtime\'s monitor duties', () => {
+    const plan = buildLaunchPlan(base(), { ...extras, passthrough: true, detach: true, cgroups: ['/sys/fs/cgroup/pids/x/tasks'], cgroupSelf: true });
+    const fields = encodePlan(plan).toString().split('\0');
+    for (const [k, v] of [['passthrough', '1'], ['detach', '1'], ['cgroupself', '1'], ['cgroup', '/sys/fs/cgroup/pids/x/tasks']]) {
+      expect(fields[fields.indexOf(k!) + 1]).toBe(v);
+    }
+  });
+});
