@@ -44,6 +44,8 @@ export async function applyRestartPolicy(ctx: Context, id: string): Promise<void
   });
   if (delay === undefined) return;
   await sleep(delay);
+  // Removed meanwhile (rm -f during the backoff): nothing to start, and no lock file to leave behind.
+  if (!readRecord(p, id)) return;
   try {
     await startContainer(ctx, id, { mode: 'detached', byPolicy: true });
     logger('lifecycle').info({ cid: id, op: 'restart', delayMs: delay }, 'restarted by its policy');
