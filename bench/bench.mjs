@@ -91,7 +91,7 @@ const runtimes = {
     'tsrun-oci': (i) => timed(ociBin, [...ociBase, 'run', '-b', bundle, `b-oci-${i}`]),
     runc: (i) => timed('runc', ['run', '-b', bundle, `b-runc-${i}`]),
     crun: (i) => timed('unshare', crunArgs(['run', '-b', bundle, `b-crun-${i}`])),
-    'podman+tsrun-oci': () => timed('podman', [...podmanBase, '--runtime', ociBin, 'run', '--rm', '--net', 'none', ...ulimits, 'busybox', 'true']),
+    'podman+tsrun-oci': () => timed('podman', [...podmanBase, '--runtime', ociBin, '--runtime-flag', `root=${work}/tsrun-oci`, 'run', '--rm', '--net', 'none', ...ulimits, 'busybox', 'true']),
     'podman+runc': () => timed('podman', [...podmanBase, '--runtime', 'runc', 'run', '--rm', '--net', 'none', ...ulimits, 'busybox', 'true']),
     'podman+crun': () => timed('unshare', ['-m', 'sh', '-c', 'umount /sys/fs/cgroup/unified 2>/dev/null; exec podman "$@"', 'podman', ...podmanBase, '--runtime', 'crun', 'run', '--rm', '--net', 'none', ...ulimits, 'busybox', 'true']),
   },

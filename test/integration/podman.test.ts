@@ -26,7 +26,7 @@ beforeAll(() => {
   if (spawnSync('sh', ['-c', 'command -v podman']).status !== 0) throw new Error('podman is required (bash .ci/setup installs it)');
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-podman-'));
   fs.mkdirSync(path.join(dir, 'tmp'));
-  base = ['--root', `${dir}/root`, '--runroot', `${dir}/run`, '--tmpdir', `${dir}/tmp`, '--storage-driver', 'overlay', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', ociBin];
+  base = ['--root', `${dir}/root`, '--runroot', `${dir}/run`, '--tmpdir', `${dir}/tmp`, '--storage-driver', 'overlay', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', ociBin, '--runtime-flag', `root=${dir}/oci`];
   expect(podman(['load', '-q', '-i', path.join(inject('fixturesDir'), 'busybox.tar')]).code).toBe(0);
 });
 
