@@ -52,9 +52,13 @@ for i in $(seq 100); do [ -S $D/ctd.sock ] && break; sleep 0.05; done
 CTR="ctr --address $D/ctd.sock -n tsrun-test"
 RUNC="--runc-binary ${ociBin} --runc-root $D/runc"
 finish() {
+  # Whatever a failed step left: the containers' processes (thawed, so SIGKILL lands), the shims, containerd, the cgroups.
+  for c in /sys/fs/cgroup/freezer/tsrun-test/*/freezer.state; do [ -f "$c" ] && echo THAWED > "$c"; done
+  for c in /sys/fs/cgroup/pids/tsrun-test/*/cgroup.procs; do for p in $(cat "$c" 2>/dev/null); do kill -9 $p 2>/dev/null; done; done
   for p in $(pgrep -f "containerd-shim-runc-v2 -namespace tsrun-test -address $D/ctd.sock"); do kill -9 $p 2>/dev/null; done
   kill $CTD 2>/dev/null; wait $CTD 2>/dev/null
-  for c in /sys/fs/cgroup/*/tsrun-test; do rmdir $c 2>/dev/null; done
+  sleep 0.2
+  for c in /sys/fs/cgroup/*/tsrun-test/*/ /sys/fs/cgroup/*/tsrun-test; do rmdir $c 2>/dev/null; done
 }
 trap finish EXIT
 $CTR images import ${path.join(inject('fixturesDir'), 'busybox.tar')} > /dev/null
@@ -71,6 +75,7 @@ echo "run-exit=$?"
 $CTR run -d $RUNC docker.io/library/busybox:latest long sleep 1000
 $CTR task exec --exec-id e1 long sh -c 'echo exec ok; exit 4'
 echo "exec-exit=$?"
+$CTR task ps long | grep -c "^$($CTR task ls | awk '/^long /{print $2}') "
 $CTR task pause long && $CTR task ls | grep -q 'long .*PAUSED' && echo paused
 $CTR task resume long && $CTR task ls | grep -q 'long .*RUNNING' && echo resumed
 $CTR task kill -s SIGKILL long
@@ -80,7 +85,8 @@ $CTR task delete long && $CTR container delete long && echo deleted
 ls $D/runc/tsrun-test | wc -l
 `);
   expect(r.out).toContain('hello from containerd\npid 1\nrun-exit=0\n');
-  expect(r.out).toContain('exec ok\nexec-exit=4\n');
+  // task ps: the shim asks the runtime (`ps --format json`); the init is listed.
+  expect(r.out).toContain('exec ok\nexec-exit=4\n1\n');
   expect(r.out).toContain('paused\nresumed\n');
   expect(r.out).toContain('stopped\ndeleted\n0\n');
   expect(r.code).toBe(0);
