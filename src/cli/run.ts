@@ -10,6 +10,7 @@ interface RunFlags extends ResourceFlags {
   interactive?: boolean;
   tty?: boolean;
   rm?: boolean;
+  envFile?: string[];
   init?: boolean;
   name?: string;
   env?: string[];
@@ -49,6 +50,7 @@ function containerFlags(cmd: Command): Command {
     .option('--init', 'run a tiny init as PID 1 that forwards signals and reaps orphans')
     .option('--name <name>', 'name the container')
     .addOption(repeatable('-e, --env <KEY=VALUE>', 'set an environment variable'))
+    .addOption(repeatable('--env-file <file>', 'read environment variables from a file (KEY=VALUE lines, # comments)'))
     .option('-w, --workdir <dir>', 'working directory inside the container (created if missing)')
     .option('-u, --user <user[:group]>', 'user name or uid, and optionally group name or gid')
     .option('-h, --hostname <name>', 'container hostname (default: the short id)')
@@ -86,6 +88,7 @@ const request = (image: string, command: string[], o: RunFlags) => ({
   autoRemove: o.rm === true,
   interactive: o.interactive === true,
   env: o.env ?? [],
+  envFile: o.envFile ?? [],
   securityOpt: o.securityOpt ?? [],
   options: {
     workdir: o.workdir,
@@ -161,10 +164,11 @@ export function registerRun(program: Command, ctx: ContextFactory): void {
     .option('-i, --interactive', 'keep stdin attached')
     .option('-t, --tty', 'allocate a pseudo-terminal')
     .addOption(repeatable('-e, --env <KEY=VALUE>', 'set an environment variable'))
+    .addOption(repeatable('--env-file <file>', 'read environment variables from a file (KEY=VALUE lines, # comments)'))
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('-u, --user <user[:group]>', 'user name or uid, and optionally group name or gid')
     .passThroughOptions()
-    .action(async (ref: string, command: string[], o: { detach?: boolean; interactive?: boolean; tty?: boolean; env?: string[]; workdir?: string; user?: string }) => {
+    .action(async (ref: string, command: string[], o: { detach?: boolean; interactive?: boolean; tty?: boolean; env?: string[]; envFile?: string[]; workdir?: string; user?: string }) => {
       const [{ findContainer }, { execInContainer }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/lifecycle/exec.js')]);
       const c = ctx();
       const code = await execInContainer(c, findContainer(c.paths, ref).id, {
@@ -173,6 +177,7 @@ export function registerRun(program: Command, ctx: ContextFactory): void {
         interactive: o.interactive === true,
         tty: o.tty === true,
         env: o.env ?? [],
+        envFile: o.envFile ?? [],
         workdir: o.workdir,
         user: o.user,
       });

@@ -43,6 +43,9 @@ describe('exec', () => {
     expect(devs).toEqual(['lo']);
     expect(s.run(['exec', 'target', 'sh', '-c', 'exit 9']).code).toBe(9);
     expect(s.ok(['exec', '-e', 'X=1', '-w', '/tmp', '-u', '1000', 'target', 'sh', '-c', 'echo $X $(pwd) $(id -u)'])).toBe('1 /tmp 1000\n');
+    const envFile = path.join(s.dir, 'exec.env');
+    fs.writeFileSync(envFile, '# exec\nX=from file\nY=2\n');
+    expect(s.ok(['exec', '--env-file', envFile, '-e', 'Y=3', 'target', 'sh', '-c', 'echo $X $Y'])).toBe('from file 3\n');
   });
 
   it('gives 127 and 126 when the command cannot start', () => {

@@ -77,6 +77,9 @@ describe('tsrun run: namespaces and the container view', () => {
     const out = s.ok(['run', '--rm', '-e', 'FOO=bar', '-w', '/made/here', '-u', '1000:1000', 'busybox', 'sh', '-c', 'echo $FOO; pwd; id -u; id -g; echo $HOME']);
     expect(out).toBe('bar\n/made/here\n1000\n1000\n/home/app\n');
     expect(s.ok(['run', '--rm', '-u', 'app', 'busybox', 'id', '-un']).trim()).toBe('app');
+    const envFile = path.join(s.dir, 'run.env');
+    fs.writeFileSync(envFile, 'FOO=from file\nBAR=1\n');
+    expect(s.ok(['run', '--rm', '--env-file', envFile, '-e', 'BAR=2', 'busybox', 'sh', '-c', 'echo $FOO $BAR'])).toBe('from file 2\n');
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MS, buildLaunchPlan, checkWorkingDir, encodePlan, parseMountOptions } from '../../src/runtime/plan/launch-plan.js';
-import { buildContainerSpec, expandEnvFlags, mergeEnv, resolveArgs } from '../../src/runtime/plan/container-spec.js';
+import { buildContainerSpec, expandEnvFlags, mergeEnv, readEnvFiles, resolveArgs } from '../../src/runtime/plan/container-spec.js';
 import type { OciImageConfig } from '../../src/image/oci-layout.js';
 
 const image = {
@@ -157,5 +157,17 @@ describe('launch plan: what the OCI runtime needs', () => {
     for (const [k, v] of [['passthrough', '1'], ['detach', '1'], ['cgroupself', '1'], ['cgroup', '/sys/fs/cgroup/pids/x/tasks']]) {
       expect(fields[fields.indexOf(k!) + 1]).toBe(v);
     }
+  });
+});
+
+describe('--env-file', () => {
+  it('reads KEY=VALUE and KEY lines, skips comments and blanks, keeps the value verbatim', () => {
+    const files: Record<string, string> = { a: '# settings\nA=1\n\nB= two words \nC\r\nD="quoted"\n', b: 'A=from b\n' };
+    expect(readEnvFiles(['a', 'b'], (f) => files[f]!)).toEqual(['A=1', 'B= two words ', 'C', 'D="quoted"', 'A=from b']);
+    expect(expandEnvFlags(readEnvFiles(['a'], (f) => files[f]!), { C: 'host' })).toEqual(['A=1', 'B= two words ', 'C=host', 'D="quoted"']);
+  });
+  it('refuses a bad name or an unreadable file with the place named', () => {
+    expect(() => readEnvFiles(['x'], () => 'BAD NAME=1\n')).toThrow(/x:1: invalid variable name/);
+    expect(() => readEnvFiles(['nope'], () => { throw Object.assign(new Error('gone'), { code: 'ENOENT' }); })).toThrow(/cannot read the env file nope: ENOENT/);
   });
 });

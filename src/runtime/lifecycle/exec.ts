@@ -1,10 +1,11 @@
+import * as fs from 'node:fs';
 import { InvalidStateError, RuntimeError } from '../../errors.js';
 import type { OciSpec } from '../../oci/spec.js';
 import { containerFile, layerMerged, seccompCacheDir } from '../../store/paths.js';
 import { readJsonIfExists } from '../../util/atomic-write.js';
 import type { Context } from '../context.js';
 import { launchMonitor, proxySignals, waitForMonitor } from '../monitor.js';
-import { expandEnvFlags, mergeEnv } from '../plan/container-spec.js';
+import { expandEnvFlags, mergeEnv, readEnvFiles } from '../plan/container-spec.js';
 import { planCapabilities, processCapabilities } from '../plan/capabilities.js';
 import { checkWorkingDir, encodeExecPlan, planRlimits, planSeccomp, type ExecPlan, type NamespaceName } from '../plan/launch-plan.js';
 import { resolveUser } from '../plan/user.js';
@@ -19,6 +20,8 @@ export interface ExecRequest {
   interactive: boolean;
   tty: boolean;
   env: string[];
+  /** --env-file: read before -e, so -e wins. */
+  envFile?: string[];
   workdir?: string;
   user?: string;
 }
@@ -46,7 +49,7 @@ export async function execInContainer(ctx: Context, id: string, req: ExecRequest
   const caps = proc.capabilities && user ? processCapabilities(proc.capabilities.bounding ?? [], uid) : proc.capabilities;
   const cwd = req.workdir ?? proc.cwd;
   checkWorkingDir(cwd);
-  let env = mergeEnv(proc.env, expandEnvFlags(req.env, process.env));
+  let env = mergeEnv(proc.env, expandEnvFlags([...readEnvFiles(req.envFile ?? [], (f) => fs.readFileSync(f, 'utf8')), ...req.env], process.env));
   if (user) env = mergeEnv(env, [`HOME=${user.home}`]);
   const cgroup = spec.linux.cgroupsPath !== undefined ? existingCgroup(cgroupHost(), spec.linux.cgroupsPath) : undefined;
   const plan: ExecPlan = {

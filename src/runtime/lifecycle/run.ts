@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { UsageError } from '../../errors.js';
 import type { Context } from '../context.js';
 import { parseSecurityOpts } from '../plan/run-flags.js';
-import { type RunOptions, expandEnvFlags } from '../plan/container-spec.js';
+import { type RunOptions, expandEnvFlags, readEnvFiles } from '../plan/container-spec.js';
 import { createContainer } from './create.js';
 import { removeContainer } from './remove.js';
 import { startContainer } from './start.js';
@@ -14,6 +14,8 @@ export interface RunRequest {
   detach: boolean;
   interactive: boolean;
   env: string[];
+  /** --env-file: read before -e, so -e wins. */
+  envFile?: string[];
   options: Omit<RunOptions, 'env'>;
   /** --security-opt values (a seccomp profile file is read here). */
   securityOpt?: string[];
@@ -25,7 +27,7 @@ function recordOptions(req: Omit<RunRequest, 'detach'>): RunOptions {
   return {
     ...req.options,
     ...parseSecurityOpts(req.securityOpt ?? [], (f) => fs.readFileSync(f, 'utf8')),
-    env: expandEnvFlags(req.env, process.env),
+    env: expandEnvFlags([...readEnvFiles(req.envFile ?? [], (f) => fs.readFileSync(f, 'utf8')), ...req.env], process.env),
   };
 }
 

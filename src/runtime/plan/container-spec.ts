@@ -102,6 +102,32 @@ export function expandEnvFlags(flags: string[], hostEnv: NodeJS.ProcessEnv): str
   return out;
 }
 
+/**
+ * docker's --env-file: one KEY=VALUE (or KEY, taken from tsrun's
+ * environment) a line; blank lines and lines starting with # are skipped;
+ * the value is everything after the first =, quotes and spaces included.
+ * Comes before -e, so -e wins.
+ */
+export function readEnvFiles(files: string[], read: (file: string) => string): string[] {
+  const out: string[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = read(file);
+    } catch (err) {
+      throw new UsageError(`cannot read the env file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    for (const [i, raw] of text.split('\n').entries()) {
+      const line = raw.replace(/\r$/, '');
+      if (line.trim() === '' || line.trimStart().startsWith('#')) continue;
+      const key = line.split('=', 1)[0]!.trimStart();
+      if (key === '' || /\s/.test(key)) throw new UsageError(`${file}:${i + 1}: invalid variable name ${JSON.stringify(key)}`);
+      out.push(line.includes('=') ? `${key}${line.slice(line.indexOf('='))}` : key);
+    }
+  }
+  return out;
+}
+
 /** Later entries win, keeping first-seen order, as docker merges image Env with -e. */
 export function mergeEnv(...lists: string[][]): string[] {
   const map = new Map<string, string>();
