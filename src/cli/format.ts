@@ -1,3 +1,5 @@
+import { UsageError } from '../errors.js';
+
 /** Output helpers shared by the listing commands, matching docker's wording. */
 
 /** go-units HumanDuration, as docker prints "Up 3 seconds" and "2 minutes ago". */
@@ -61,4 +63,52 @@ export function binarySize(bytes: number): string {
     i++;
   }
   return `${Number(n.toFixed(2))}${units[i]}`;
+}
+
+/**
+ * docker's --format: a Go template's field references ({{.ID}}, {{json .}},
+ * {{json .Names}}), `\t` and `\n` escapes, and a leading "table" for a
+ * header line (the columns' names) with the cells aligned on the tabs.
+ * Fields are what `rows` carry; an unknown one is refused, naming those there are.
+ */
+export function formatRows(format: string, rows: Record<string, string>[], headers: Record<string, string>): string {
+  const isTable = /^table(\s|$)/.test(format);
+  const body = (isTable ? format.replace(/^table\s*/, '') : format).replace(/\\t/g, '\t').replace(/\\n/g, '\n');
+  const fields = Object.keys(headers);
+  const render = (row: Record<string, string> | undefined) =>
+    body.replace(/\{\{\s*(json\s+)?\.(\w*)\s*\}\}/g, (_, json: string | undefined, field: string) => {
+      if (field === '') {
+        if (!json) throw new UsageError('invalid --format: {{.}} needs json, as {{json .}}');
+        return row ? JSON.stringify(row) : 'JSON';
+      }
+      if (!fields.includes(field)) throw new UsageError(`invalid --format: no field .${field} (there are: ${fields.map((f) => `.${f}`).join(' ')})`);
+      if (!row) return headers[field]!;
+      return json ? JSON.stringify(row[field]) : row[field]!;
+    });
+  if (!isTable) return rows.map((r) => `${render(r)}\n`).join('');
+  const lines = [render(undefined), ...rows.map(render)].map((l) => l.split('\t'));
+  const width = (i: number) => Math.max(...lines.map((cells) => (cells[i] ?? '').length));
+  return lines.map((cells) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(width(i) + 3))).join('').trimEnd() + '\n').join('');
+}
+
+/**
+ * docker's --filter KEY=VALUE list: the same key given twice matches either
+ * value, different keys must all match. Returns key -> values; an unknown
+ * key is refused.
+ */
+export function parseFilters(specs: string[], known: string[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    const key = eq < 0 ? spec : spec.slice(0, eq);
+    if (eq < 0 || !known.includes(key)) throw new UsageError(`invalid filter '${spec}': use ${known.map((k) => `${k}=...`).join(', ')}`);
+    out.set(key, [...(out.get(key) ?? []), spec.slice(eq + 1)]);
+  }
+  return out;
+}
+
+/** Whether every filter key has a value `test` accepts. */
+export function matchesFilters(filters: Map<string, string[]>, test: (key: string, value: string) => boolean): boolean {
+  for (const [key, values] of filters) if (!values.some((v) => test(key, v))) return false;
+  return true;
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { ContextFactory } from './main.js';
+import { repeatable } from './options.js';
 
 export function registerImages(program: Command, ctx: ContextFactory): void {
   program
@@ -8,15 +9,26 @@ export function registerImages(program: Command, ctx: ContextFactory): void {
     .option('-q, --quiet', 'only print image ids')
     .option('--no-trunc', 'print full image ids')
     .option('--digests', 'show digests (tsrun records none: <none>)')
-    .action(async (o: { quiet?: boolean; trunc: boolean; digests?: boolean }) => {
-      const [{ listImageIds, readImage }, { parseReference, familiarRepository }, { ago, humanSize, table }] = await Promise.all([
+    .addOption(repeatable('-f, --filter <key=value>', 'only images matching: dangling=true|false, reference=REPO[:TAG] (* matches any run of characters)'))
+    .option('--format <template>', 'Go-template fields, as docker: {{.Repository}} {{.Tag}} {{.ID}} {{.CreatedAt}} {{.CreatedSince}} {{.Size}}, {{json .}}; "table ..." adds headers')
+    .action(async (o: { quiet?: boolean; trunc: boolean; digests?: boolean; filter?: string[]; format?: string }) => {
+      const [{ listImageIds, readImage }, { parseReference, familiarRepository }, { ago, humanSize, table, formatRows, parseFilters, matchesFilters }] = await Promise.all([
         import('../store/images.js'),
         import('../store/reference.js'),
         import('./format.js'),
       ]);
       const c = ctx();
+      const filters = parseFilters(o.filter ?? [], ['dangling', 'reference']);
+      const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+      const matchesRef = (names: string[], pattern: string) =>
+        names.some((n) => {
+          const ref = parseReference(n);
+          const repo = familiarRepository(ref.repository);
+          return glob(pattern).test(repo) || glob(pattern).test(`${repo}:${ref.tag ?? ''}`);
+        });
       const images = listImageIds(c.paths)
         .map((id) => readImage(c.paths, id))
+        .filter((img) => matchesFilters(filters, (key, v) => (key === 'dangling' ? (img.names.length === 0) === (v === 'true') : matchesRef(img.names, v))))
         .sort((a, b) => Date.parse(b.config.created ?? '') - Date.parse(a.config.created ?? ''));
       const shownId = (id: string) => (o.trunc ? id.slice(7, 19) : id);
       if (o.quiet) {
@@ -24,6 +36,7 @@ export function registerImages(program: Command, ctx: ContextFactory): void {
         return;
       }
       const rows: string[][] = [];
+      const records: Record<string, string>[] = [];
       for (const img of images) {
         const created = img.config.created ? ago(img.config.created) : 'N/A';
         const names = img.names.length > 0 ? img.names : ['<none>:<none>'];
@@ -36,7 +49,13 @@ export function registerImages(program: Command, ctx: ContextFactory): void {
             tag = ref.tag ?? '<none>';
           }
           rows.push([repo, tag, ...(o.digests ? ['<none>'] : []), shownId(img.id), created, humanSize(img.size)]);
+          records.push({ Repository: repo, Tag: tag, ID: shownId(img.id), Digest: '<none>', CreatedAt: img.config.created ?? '', CreatedSince: created, Size: humanSize(img.size) });
         }
+      }
+      if (o.format !== undefined) {
+        const headers = { Repository: 'REPOSITORY', Tag: 'TAG', ID: 'IMAGE ID', Digest: 'DIGEST', CreatedAt: 'CREATED AT', CreatedSince: 'CREATED', Size: 'SIZE' };
+        process.stdout.write(formatRows(o.format, records, headers));
+        return;
       }
       process.stdout.write(table(['REPOSITORY', 'TAG', ...(o.digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE'], rows));
     });

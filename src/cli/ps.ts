@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { ContextFactory } from './main.js';
+import { repeatable } from './options.js';
 
 export function registerPs(program: Command, ctx: ContextFactory): void {
   program
@@ -8,8 +9,10 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
     .option('-a, --all', 'show all containers, not only running ones')
     .option('-q, --quiet', 'only print container ids')
     .option('--no-trunc', 'do not truncate ids and commands')
-    .action(async (o: { all?: boolean; quiet?: boolean; trunc: boolean }) => {
-      const [{ listContainers }, { currentState }, { ago, humanDuration, table, truncateCommand }, { familiarName }, { unmountStale }] = await Promise.all([
+    .addOption(repeatable('-f, --filter <key=value>', 'only containers matching: name=, id=, status= (created, running, paused, exited), ancestor= (image)'))
+    .option('--format <template>', 'Go-template fields, as docker: {{.ID}} {{.Image}} {{.Command}} {{.CreatedAt}} {{.RunningFor}} {{.Status}} {{.State}} {{.Names}}, {{json .}}; "table ..." adds headers')
+    .action(async (o: { all?: boolean; quiet?: boolean; trunc: boolean; filter?: string[]; format?: string }) => {
+      const [{ listContainers }, { currentState }, { ago, humanDuration, table, truncateCommand, formatRows, parseFilters, matchesFilters }, { familiarName }, { unmountStale }] = await Promise.all([
         import('../runtime/containers.js'),
         import('../runtime/state/status.js'),
         import('./format.js'),
@@ -20,9 +23,17 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
       const now = Date.now();
       const all = listContainers(c.paths);
       await unmountStale(c, all);
+      const filters = parseFilters(o.filter ?? [], ['name', 'id', 'status', 'ancestor']);
+      const state = (st: ReturnType<typeof currentState>) => (st.paused ? 'paused' : st.running ? 'running' : st.status);
       const rows = all
         .map((rec) => ({ rec, st: currentState(c.paths, rec) }))
-        .filter(({ st }) => o.all || st.running)
+        // A status filter looks at every container, as docker's does; otherwise -a decides.
+        .filter(({ st }) => o.all || filters.has('status') || st.running)
+        .filter(({ rec, st }) =>
+          matchesFilters(filters, (key, v) =>
+            key === 'name' ? rec.name.includes(v) : key === 'id' ? rec.id.startsWith(v) : key === 'status' ? state(st) === v : rec.imageName === v || familiarName(rec.imageName) === v || rec.imageId.slice(7).startsWith(v.replace(/^sha256:/, '')),
+          ),
+        )
         .sort((a, b) => Date.parse(b.rec.created) - Date.parse(a.rec.created));
       if (o.quiet) {
         process.stdout.write(rows.map(({ rec }) => `${o.trunc ? rec.id.slice(0, 12) : rec.id}\n`).join(''));
@@ -41,6 +52,22 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
           return name;
         }
       };
+      if (o.format !== undefined) {
+        const fields = rows.map(({ rec, st }) => ({
+          ID: o.trunc ? rec.id.slice(0, 12) : rec.id,
+          Image: imageName(rec.imageName),
+          Command: `"${[rec.path, ...rec.args].join(' ')}"`,
+          CreatedAt: rec.created,
+          RunningFor: ago(rec.created, now),
+          Status: status(st),
+          State: state(st),
+          Names: rec.name,
+          Ports: '',
+        }));
+        const headers = { ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', CreatedAt: 'CREATED AT', RunningFor: 'CREATED', Status: 'STATUS', State: 'STATE', Names: 'NAMES', Ports: 'PORTS' };
+        process.stdout.write(formatRows(o.format, fields, headers));
+        return;
+      }
       const body = rows.map(({ rec, st }) => {
         const cmd = [rec.path, ...rec.args].join(' ');
         return [
