@@ -92,6 +92,25 @@ export function formatRows(format: string, rows: Record<string, string>[], heade
 }
 
 /**
+ * docker inspect's --format over one object: dotted paths ({{.State.Pid}},
+ * {{.GraphDriver.Data.UpperDir}}), {{json .X}} and {{json .}}; a string or
+ * number prints as itself, an object or array as JSON (docker prints Go's
+ * map form; JSON is what scripts can read back). A missing field is refused.
+ */
+export function formatObject(format: string, obj: unknown): string {
+  const body = format.replace(/\\t/g, '\t').replace(/\\n/g, '\n');
+  return body.replace(/\{\{\s*(json\s+)?\.([\w.]*)\s*\}\}/g, (_, json: string | undefined, dotted: string) => {
+    let v: unknown = obj;
+    for (const key of dotted === '' ? [] : dotted.split('.')) {
+      if (v === null || typeof v !== 'object' || !(key in v)) throw new UsageError(`invalid --format: no field .${dotted}`);
+      v = (v as Record<string, unknown>)[key];
+    }
+    if (json || (v !== null && typeof v === 'object')) return JSON.stringify(v);
+    return v === null || v === undefined ? '<no value>' : String(v);
+  });
+}
+
+/**
  * docker's --filter KEY=VALUE list: the same key given twice matches either
  * value, different keys must all match. Returns key -> values; an unknown
  * key is refused.

@@ -2,12 +2,13 @@ import { Option, type Command } from 'commander';
 import type { ContextFactory } from './main.js';
 
 export function registerInspect(program: Command, ctx: ContextFactory): void {
-  const action = (forced?: 'container' | 'image') => async (refs: string[], o: { type?: 'container' | 'image' }) => {
-    const [{ findContainer }, { resolveImage }, { inspectContainer, inspectImage }, { ContainerNotFoundError, RuntimeError }] = await Promise.all([
+  const action = (forced?: 'container' | 'image') => async (refs: string[], o: { type?: 'container' | 'image'; format?: string }) => {
+    const [{ findContainer }, { resolveImage }, { inspectContainer, inspectImage }, { ContainerNotFoundError, RuntimeError }, { formatObject }] = await Promise.all([
       import('../runtime/containers.js'),
       import('../store/images.js'),
       import('../runtime/inspect.js'),
       import('../errors.js'),
+      import('./format.js'),
     ]);
     const c = ctx();
     const type = forced ?? o.type;
@@ -30,7 +31,8 @@ export function registerInspect(program: Command, ctx: ContextFactory): void {
         process.stderr.write(`tsrun: no such object: ${ref}\n`);
       }
     }
-    process.stdout.write(JSON.stringify(out, null, 4) + '\n');
+    if (o.format !== undefined) process.stdout.write(out.map((obj) => `${formatObject(o.format!, obj)}\n`).join(''));
+    else process.stdout.write(JSON.stringify(out, null, 4) + '\n');
     if (missing !== undefined) process.exit(1);
   };
 
@@ -39,8 +41,14 @@ export function registerInspect(program: Command, ctx: ContextFactory): void {
     .description('Show low-level information on containers and images, as JSON')
     .argument('<name...>', 'container or image names or ids')
     .addOption(new Option('--type <type>', 'only look for this kind of object').choices(['container', 'image']))
+    .option('-f, --format <template>', 'print fields instead of JSON, as docker: {{.State.Status}}, {{json .Config}}')
     .action(action());
 
   const image = program.commands.find((cmd) => cmd.name() === 'image') ?? program.command('image').description('Manage images');
-  image.command('inspect').description('Show images as JSON').argument('<image...>').action(action('image'));
+  image
+    .command('inspect')
+    .description('Show images as JSON')
+    .argument('<image...>')
+    .option('-f, --format <template>', 'print fields instead of JSON, as docker: {{.Id}}, {{json .RootFS}}')
+    .action(action('image'));
 }

@@ -14,6 +14,8 @@ describe('ps and images: --filter and --format, as docker', () => {
     expect(s.ok(['ps', '-a', '-f', 'name=we', '-f', 'name=don', '--format', '{{.Names}}']).split('\n').filter(Boolean).sort()).toEqual(['done', 'web']);
     expect(s.ok(['ps', '--format', 'table {{.Names}}\\t{{.Image}}'])).toBe('NAMES   IMAGE\nweb     busybox:latest\n');
     expect(JSON.parse(s.ok(['ps', '--format', '{{json .}}']))).toMatchObject({ Names: 'web', Image: 'busybox:latest', State: 'running' });
+    expect(s.ok(['inspect', '-f', '{{.Name}} {{.State.Status}} {{.State.Pid}}', 'web'])).toMatch(/^\/web running \d+\n$/);
+    expect(s.ok(['image', 'inspect', '--format', '{{json .RootFS.Type}}', 'busybox'])).toBe('"layers"\n');
     expect(s.run(['ps', '--filter', 'color=red'])).toMatchObject({ code: 125, stderr: expect.stringContaining("invalid filter 'color=red'") });
     expect(s.run(['ps', '--format', '{{.Nope}}'])).toMatchObject({ code: 125, stderr: expect.stringContaining('no field .Nope') });
     s.ok(['rm', '-f', 'web', 'done']);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatRows, matchesFilters, parseFilters } from '../../src/cli/format.js';
+import { formatObject, formatRows, matchesFilters, parseFilters } from '../../src/cli/format.js';
 
 const headers = { ID: 'CONTAINER ID', Names: 'NAMES', Status: 'STATUS' };
 const rows = [
@@ -32,5 +32,16 @@ describe('--filter', () => {
     expect(test({ name: 'db', status: 'exited' })).toBe(false);
     expect(test({ name: 'x', status: 'running' })).toBe(false);
     expect(() => parseFilters(['bogus=1'], ['name'])).toThrow(/invalid filter 'bogus=1': use name=.../);
+  });
+});
+
+describe('inspect --format', () => {
+  const obj = { Id: 'abc', State: { Status: 'running', Pid: 42, Running: true }, Config: { Env: ['A=1'] }, Gone: null };
+  it('prints dotted fields, objects as JSON, json on request', () => {
+    expect(formatObject('{{.State.Status}} {{.State.Pid}} {{.State.Running}}', obj)).toBe('running 42 true');
+    expect(formatObject('{{.Config}}|{{json .Config.Env}}|{{json .Id}}|{{.Gone}}', obj)).toBe('{"Env":["A=1"]}|["A=1"]|"abc"|<no value>');
+  });
+  it('refuses a missing field', () => {
+    expect(() => formatObject('{{.State.Nope}}', obj)).toThrow(/no field \.State\.Nope/);
   });
 });
