@@ -6,7 +6,7 @@ import { RuntimeError, UsageError } from '../errors.js';
 import { loadNative } from '../native/binding.js';
 import { writeVolatileAtomic } from '../util/atomic-write.js';
 import { type CgroupHost, applyLimits, cgroupDirs, cgroupHost, cgroupPids, existingCgroup, isFrozen, removeCgroup, setFrozen, setupCgroup } from '../runtime/cgroups/host.js';
-import type { OciResources } from '../runtime/cgroups/limits.js';
+import { type OciResources, cgroupResources } from '../runtime/cgroups/limits.js';
 import { launchMonitor, proxySignals, waitForMonitor, type StartedMonitor } from '../runtime/monitor.js';
 import { planCapabilities } from '../runtime/plan/capabilities.js';
 import {
@@ -118,7 +118,7 @@ export async function ociUpdate(p: OciPaths, id: string, changes: OciResources):
       ...(changes.pids ? { pids: changes.pids } : {}),
     };
     const host = cgroupHost();
-    applyLimits(host, existingCgroup(host, st.cgroupsPath).dirs, merged);
+    applyLimits(host, existingCgroup(host, st.cgroupsPath).dirs, cgroupResources(merged, spec.linux.devices));
     writeVolatileAtomic(configCopy(p, id), JSON.stringify({ ...spec, linux: { ...spec.linux, resources: merged } }), 0o600);
   });
 }
@@ -296,7 +296,7 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
     return await withContainerLock(native, p, id, async () => {
       writeVolatileAtomic(configCopy(p, id), JSON.stringify(spec), 0o600);
       writeState(p, state);
-      const cgroup = setupCgroup(host, cgroupsPath, spec.linux.resources ?? {});
+      const cgroup = setupCgroup(host, cgroupsPath, cgroupResources(spec.linux.resources, spec.linux.devices));
       const plan = buildLaunchPlan(
         { ...spec, process: proc },
         {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { binarySize } from '../../src/cli/format.js';
 import { cgroupDirs, parseCgroupHost } from '../../src/runtime/cgroups/host.js';
-import { cgroupWrites, cpuPercent, ociResources, parseResourceFlags, sharesToWeight } from '../../src/runtime/cgroups/limits.js';
+import { RUNTIME_DEVICE_ALLOWS, cgroupResources, cgroupWrites, cpuPercent, ociResources, parseResourceFlags, sharesToWeight } from '../../src/runtime/cgroups/limits.js';
 import { buildContainerSpec } from '../../src/runtime/plan/container-spec.js';
 import { buildLaunchPlan, encodeExecPlan, encodePlan } from '../../src/runtime/plan/launch-plan.js';
 import type { OciImageConfig } from '../../src/image/oci-layout.js';
@@ -112,6 +112,24 @@ describe('host detection', () => {
 describe('plans', () => {
   const image = { architecture: 'amd64', os: 'linux', config: { Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: [] } } as unknown as OciImageConfig;
 
+  it('device rules: deny all, mknod any, read/write only the default devices (v1 lines in order); --privileged all; none on v2', () => {
+    const devices = (res: Parameters<typeof cgroupWrites>[0], v: 1 | 2) => cgroupWrites(res, v).filter((w) => w.controller === 'devices');
+    // podman's spec says only "deny all": the runtime adds its defaults, then the spec's devices.
+    const res = cgroupResources({ devices: [{ allow: false, access: 'rwm' }] }, [{ type: 'c', major: 10, minor: 229 }, { type: 'p' }]);
+    const writes = devices(res, 1).map((w) => `${w.file} ${w.value}`);
+    expect(writes.slice(0, 4)).toEqual(['devices.deny a', 'devices.allow c *:* m', 'devices.allow b *:* m', 'devices.allow c 1:3 rwm']);
+    expect(writes).toContain('devices.allow c 136:* rwm');
+    expect(writes.at(-1)).toBe('devices.allow c 10:229 rwm');
+    expect(writes).not.toContain('devices.allow b 254:0 rwm');
+    expect(devices({ devices: [{ allow: true, access: 'rwm' }] }, 1).map((w) => `${w.file} ${w.value}`)).toEqual(['devices.allow a']);
+    expect(devices(res, 2)).toEqual([]);
+    // A spec without device rules leaves the devices as they are.
+    expect(cgroupResources({ pids: { limit: 1 } })).toEqual({ pids: { limit: 1 } });
+    // A new cgroup gets only what was asked for; one reused gets every default back.
+    expect(cgroupWrites({ pids: { limit: 5 } }, 1, true).map((w) => w.file)).toEqual(['pids.max']);
+    expect(cgroupWrites({}, 1).map((w) => w.file)).toContain('memory.limit_in_bytes');
+  });
+
   it('config.json carries cgroupsPath and resources; the plan carries cgroup and oomfile records', () => {
     const spec = buildContainerSpec({
       image,
@@ -123,7 +141,8 @@ describe('plans', () => {
       files: { hosts: '/c/hosts', hostname: '/c/hostname', resolvConf: '/c/resolv.conf' },
     });
     expect(spec.linux.cgroupsPath).toBe('tsrun/abc');
-    expect(spec.linux.resources).toEqual({ memory: { limit: 64 * MiB, swap: 128 * MiB }, pids: { limit: 5 } });
+    expect(spec.linux.resources).toEqual({ memory: { limit: 64 * MiB, swap: 128 * MiB }, pids: { limit: 5 }, devices: [{ allow: false, access: 'rwm' }] });
+    expect(RUNTIME_DEVICE_ALLOWS.length).toBeGreaterThan(5);
     const plan = buildLaunchPlan(spec, { mkcwd: true, isFileSource: () => false, cgroups: ['/cg/memory/tsrun/abc/cgroup.procs', '/cg/pids/tsrun/abc/cgroup.procs'], oomFile: '/cg/memory/tsrun/abc/memory.oom_control' });
     const wire = encodePlan(plan).toString().split('\0');
     expect(wire.slice(-8)).toEqual(['cgroup', '/cg/memory/tsrun/abc/cgroup.procs', 'cgroup', '/cg/pids/tsrun/abc/cgroup.procs', 'oomfile', '/cg/memory/tsrun/abc/memory.oom_control', 'end', '']);

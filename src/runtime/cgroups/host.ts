@@ -11,8 +11,8 @@ import { type CgroupWrite, type OciResources, cgroupWrites } from './limits.js';
  * (plan `cgroup` records) and removes them after the exit.
  */
 
-export type Controller = 'memory' | 'cpu' | 'cpuacct' | 'cpuset' | 'pids' | 'blkio' | 'freezer';
-const V1_CONTROLLERS: Controller[] = ['memory', 'cpu', 'cpuacct', 'cpuset', 'pids', 'blkio', 'freezer'];
+export type Controller = 'memory' | 'cpu' | 'cpuacct' | 'cpuset' | 'pids' | 'blkio' | 'freezer' | 'devices';
+const V1_CONTROLLERS: Controller[] = ['memory', 'cpu', 'cpuacct', 'cpuset', 'pids', 'blkio', 'freezer', 'devices'];
 
 export type CgroupHost =
   | { version: 1; mounts: Partial<Record<Controller, string>> }
@@ -122,7 +122,7 @@ export function setupCgroup(host: CgroupHost, cgroupsPath: string, res: OciResou
     fresh = mkdirCgroup(base, cgroupsPath, host.version === 1 && dir === cg.dirs.cpuset) && fresh;
   }
   // A new cgroup already has the kernel's defaults; only one left behind may hold old limits.
-  if (!fresh || Object.keys(res).length > 0) applyLimits(host, cg.dirs, res);
+  if (!fresh || Object.keys(res).length > 0) applyLimits(host, cg.dirs, res, fresh);
   return cg;
 }
 
@@ -176,8 +176,8 @@ function enableV2Controllers(host: Extract<CgroupHost, { version: 2 }>, cgroupsP
 }
 
 /** Writes the limits into the container's cgroups (at setup, and for `update`). */
-export function applyLimits(host: CgroupHost, dirs: ContainerCgroup['dirs'], res: OciResources): void {
-  const writes = cgroupWrites(res, host.version);
+export function applyLimits(host: CgroupHost, dirs: ContainerCgroup['dirs'], res: OciResources, onlyGiven = false): void {
+  const writes = cgroupWrites(res, host.version, onlyGiven);
   const memory = writes.filter((w) => w.controller === 'memory');
   const put = (w: CgroupWrite) => {
     const dir = dirs[w.controller];

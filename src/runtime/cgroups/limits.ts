@@ -28,7 +28,46 @@ export interface OciResources {
   memory?: { limit?: number; swap?: number };
   cpu?: { shares?: number; quota?: number; period?: number; cpus?: string; mems?: string };
   pids?: { limit: number };
+  /** The device cgroup's rules, in order (config-linux.md "Device allowlist"). */
+  devices?: OciDeviceRule[];
 }
+
+export interface OciDeviceRule {
+  allow: boolean;
+  /** a (all), c or b; absent: a. */
+  type?: 'a' | 'c' | 'b';
+  /** Absent: any (*). */
+  major?: number;
+  minor?: number;
+  /** Some of r, w, m; absent: rwm. */
+  access?: string;
+}
+
+/**
+ * The devices a runtime allows after a spec's own device rules (runc's
+ * AllowedDevices): any node may be made, and the default devices (null,
+ * zero, full, random, urandom, tty, console, ptmx, the pts, tun) used.
+ * config-linux.md makes the runtime supply these, so a spec's rules (podman
+ * sends only "deny all") never name them. Behind a "deny all" nothing else
+ * can be opened: CAP_MKNOD is a default capability, and without the rules a
+ * container's root could make a node for the host's disk and read it.
+ */
+export const RUNTIME_DEVICE_ALLOWS: OciDeviceRule[] = [
+  { allow: true, type: 'c', access: 'm' },
+  { allow: true, type: 'b', access: 'm' },
+  ...[
+    [1, 3],
+    [1, 5],
+    [1, 7],
+    [1, 8],
+    [1, 9],
+    [5, 0],
+    [5, 1],
+    [5, 2],
+    [10, 200],
+  ].map(([major, minor]) => ({ allow: true, type: 'c' as const, major, minor, access: 'rwm' })),
+  { allow: true, type: 'c', major: 136, access: 'rwm' },
+];
 
 export const CFS_PERIOD_US = 100_000;
 /** docker's minimum for --memory. */
@@ -105,9 +144,16 @@ export function ociResources(r: ResourceOptions): OciResources {
   return out;
 }
 
+/** The device rules of a spec, completed as runtime.md asks: its own, then the runtime's defaults, then each linux.devices entry. */
+export function cgroupResources(resources: OciResources | undefined, devices: { type: string; major?: number; minor?: number }[] = []): OciResources {
+  if (!resources?.devices) return resources ?? {};
+  const own = devices.filter((d) => d.type === 'c' || d.type === 'b').map((d) => ({ allow: true, type: d.type as 'c' | 'b', major: d.major, minor: d.minor, access: 'rwm' }));
+  return { ...resources, devices: [...resources.devices, ...RUNTIME_DEVICE_ALLOWS, ...own] };
+}
+
 /** One write: `file` in the container's cgroup of `controller` (v2: all in one dir). */
 export interface CgroupWrite {
-  controller: 'memory' | 'cpu' | 'cpuset' | 'pids';
+  controller: 'memory' | 'cpu' | 'cpuset' | 'pids' | 'devices';
   file: string;
   value: string;
 }
@@ -118,7 +164,28 @@ export interface CgroupWrite {
  * v1 memory: the limit before memsw (memsw may never be below it; host.ts
  * retries in the other order when a limit grows).
  */
-export function cgroupWrites(res: OciResources, version: 1 | 2): CgroupWrite[] {
+export function cgroupWrites(res: OciResources, version: 1 | 2, onlyGiven = false): CgroupWrite[] {
+  const base = baseWrites(res, version);
+  // A new cgroup holds the kernel's defaults already: only what was asked for.
+  const kept = onlyGiven ? base.filter((w) => (w.controller === 'memory' ? res.memory : w.controller === 'pids' ? res.pids : res.cpu) !== undefined) : base;
+  return [...kept, ...deviceWrites(res.devices ?? [], version)];
+}
+
+/**
+ * v1 devices.allow/devices.deny lines, in the rules' order. v2 filters
+ * devices with an eBPF program instead, which tsrun does not load yet: there
+ * the rules are not applied (tsrun info says which cgroup version is in use).
+ */
+function deviceWrites(rules: OciDeviceRule[], version: 1 | 2): CgroupWrite[] {
+  if (version === 2) return [];
+  return rules.map((r) => {
+    const type = r.type ?? 'a';
+    const value = type === 'a' ? 'a' : `${type} ${r.major ?? '*'}:${r.minor ?? '*'} ${r.access ?? 'rwm'}`;
+    return { controller: 'devices', file: r.allow ? 'devices.allow' : 'devices.deny', value };
+  });
+}
+
+function baseWrites(res: OciResources, version: 1 | 2): CgroupWrite[] {
   const w: CgroupWrite[] = [];
   const mem = res.memory ?? {};
   const quota = res.cpu?.quota;

@@ -11,7 +11,7 @@ import type { Context } from '../context.js';
 import { launchMonitor, proxySignals, waitForMonitor } from '../monitor.js';
 import { buildContainerSpec } from '../plan/container-spec.js';
 import { type ContainerCgroup, cgroupHost, cgroupsPathFor, removeCgroup, setupCgroup } from '../cgroups/host.js';
-import type { OciResources } from '../cgroups/limits.js';
+import { type OciResources, cgroupResources } from '../cgroups/limits.js';
 import { buildLaunchPlan, encodePlan } from '../plan/launch-plan.js';
 import { resolveUser } from '../plan/user.js';
 import { readAccountFiles } from '../rootfs-files.js';
@@ -111,7 +111,7 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
     // Rebuilt from the record at every start: nothing to keep across a crash.
     writeVolatileAtomic(containerFile(p, id, 'config.json'), JSON.stringify(spec, null, 2), 0o600);
     // Policy stays here: the cgroups and their limits exist before the monitor clones into them.
-    const cgroup = containerCgroup(id, spec.linux.resources);
+    const cgroup = containerCgroup(id, cgroupResources(spec.linux.resources, spec.linux.devices));
     const fifo = opts.mode === 'created' ? makeStartFifo(ctx.native, startFifoPath(p, id)) : undefined;
     const plan = buildLaunchPlan(spec, {
       mkcwd: true,
@@ -181,11 +181,11 @@ function exitCommand(ctx: Context, rec: ContainerRecord, mode: LaunchMode): stri
  * cannot write (tsrun inside another container, say) still runs containers
  * that ask for no limits, without cgroups of their own.
  */
-function containerCgroup(id: string, resources: OciResources | undefined): ContainerCgroup {
+function containerCgroup(id: string, resources: OciResources): ContainerCgroup {
   try {
-    return setupCgroup(cgroupHost(), cgroupsPathFor(id), resources ?? {});
+    return setupCgroup(cgroupHost(), cgroupsPathFor(id), resources);
   } catch (err) {
-    if (resources && Object.keys(resources).length > 0) throw err;
+    if (resources.memory || resources.cpu || resources.pids) throw err;
     logger('lifecycle').warn({ cid: id, op: 'start', err: (err as Error).message }, 'running without cgroups');
     return { dirs: {}, joinFiles: [], selfJoin: false };
   }

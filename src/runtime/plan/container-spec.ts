@@ -251,7 +251,8 @@ export function buildContainerSpec(input: ContainerSpecInput): OciSpec {
       ...(options.sysctls && Object.keys(options.sysctls).length ? { sysctl: { ...options.sysctls } } : {}),
       ...(seccomp ? { seccomp } : {}),
       ...(input.cgroupsPath !== undefined ? { cgroupsPath: input.cgroupsPath } : {}),
-      ...(options.resources && Object.keys(options.resources).length ? { resources: ociResources(options.resources) } : {}),
+      // Deny every device but those the runtime allows (cgroupResources), as docker's; --privileged allows all.
+      resources: { ...ociResources(options.resources ?? {}), devices: [{ allow: privileged, access: 'rwm' }] },
     },
   };
 }
