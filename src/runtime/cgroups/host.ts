@@ -198,10 +198,27 @@ export function applyLimits(host: CgroupHost, dirs: ContainerCgroup['dirs'], res
       throw wrap(e);
     }
   }
+  const rest = writes.filter((w) => w.controller !== 'memory');
+  const deviceRules = rest.filter((w) => w.controller === 'devices');
   try {
-    writes.filter((w) => w.controller !== 'memory').forEach(put);
+    rest.filter((w) => w.controller !== 'devices').forEach(put);
+    if (dirs.devices) writeDeviceRules(dirs.devices, deviceRules);
   } catch (err) {
     throw wrap(err);
+  }
+}
+
+/** The device rules in order, each file opened once: the kernel takes one rule a write(2). */
+function writeDeviceRules(dir: string, rules: CgroupWrite[]): void {
+  const fds = new Map<string, number>();
+  try {
+    for (const r of rules) {
+      let fd = fds.get(r.file);
+      if (fd === undefined) fds.set(r.file, (fd = fs.openSync(path.join(dir, r.file), 'w')));
+      fs.writeSync(fd, r.value);
+    }
+  } finally {
+    for (const fd of fds.values()) fs.closeSync(fd);
   }
 }
 
