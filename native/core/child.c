@@ -481,9 +481,24 @@ static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode
 
   if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     fail(errfd, CTR_STAGE_NO_NEW_PRIVS, 0, errno, NULL);
+  /* runc's --preserve-fds: the caller's extra fds, handed to the monitor
+   * as 5.., become 3.. (LISTEN_FDS's numbering). What the ladder still
+   * needs moves above them first. */
+  if (p->preserve_fds) {
+    int top = 3 + (int)p->preserve_fds;
+
+    if (errfd < top && (errfd = fcntl(errfd, F_DUPFD_CLOEXEC, top)) < 0)
+      _exit(127);
+    if (fifo >= 0 && fifo < top && (fifo = fcntl(fifo, F_DUPFD_CLOEXEC, top)) < 0)
+      fail(errfd, CTR_STAGE_CLOSE_FDS, 0, errno, "preserve-fds");
+    /* Upwards: each source (5 + i) is copied before it can be a target. */
+    for (i = 0; i < p->preserve_fds; i++)
+      if (dup2((int)(5 + i), (int)(3 + i)) < 0)
+        fail(errfd, CTR_STAGE_CLOSE_FDS, i, errno, "preserve-fds");
+  }
   /* No host fd may reach the container (CVE-2024-21626); the error pipe is
    * already CLOEXEC, so it stays open until execve succeeds. */
-  if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+  if (syscall(SYS_close_range, 3U + p->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
     fail(errfd, CTR_STAGE_CLOSE_FDS, 0, errno, NULL);
 
   /* A created container can be stopped while it waits; SIGPIPE stays

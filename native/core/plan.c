@@ -204,6 +204,7 @@ static void reset(struct ctr_plan *p)
   p->join_flags = 0;
   p->has_propagation = 0;
   p->passthrough = p->detach = p->cgroup_self = 0;
+  p->preserve_fds = 0;
   p->console_socket = NULL;
   p->n_nspaths = 0;
   p->log_path = p->exit_file = p->unmount_path = NULL;

@@ -229,6 +229,9 @@ struct ctr_plan {
   const char *console_socket;
   struct ctr_nspath nspaths[CTR_MAX_NSPATHS];
   size_t n_nspaths;
+  /* Not on the wire: the monitor's argv (--preserve-fds=N, runc's flag).
+   * Its fds 5..5+N-1 become the process's 3..3+N-1. */
+  unsigned preserve_fds;
 };
 
 /* Parses buf[0..len) (which must end in NUL) into plan; pointers point into

@@ -940,19 +940,36 @@ static void await_start(void)
     exit(0);
 }
 
+/* --preserve-fds=N as argv[1] (what launchMonitor passes), else 0. */
+static unsigned preserve_count(int argc, char **argv)
+{
+  static const char flag[] = "--preserve-fds=";
+  unsigned long n = 0;
+  const char *s;
+
+  if (argc < 2 || strncmp(argv[1], flag, sizeof flag - 1) != 0)
+    return 0;
+  for (s = argv[1] + sizeof flag - 1; *s >= '0' && *s <= '9' && n < 1024; s++)
+    n = n * 10 + (unsigned long)(*s - '0');
+  return *s == '\0' && n < 1024 ? (unsigned)n : 0;
+}
+
 int main(int argc, char **argv)
 {
   struct ctr_child_io io;
   struct sigaction ignore = { .sa_handler = SIG_IGN };
   const char *bad;
   int code, sig = 0;
+  unsigned preserve;
   size_t len;
 
-  (void)argc;
-  /* Only 0-4 are ours. Anything else the caller's caller left inheritable
-   * (a CI harness's pipe, a shell's fd 9) would be held for the container's
-   * whole life, and whoever waits for its EOF would hang (runc#1047's kind). */
-  syscall(SYS_close_range, 5U, ~0U, 0U);
+  /* Only 0-4 are ours, and 5.. as many as --preserve-fds=N says (the
+   * caller's fds for the process). Anything else the caller's caller left
+   * inheritable (a CI harness's pipe, a shell's fd 9) would be held for the
+   * container's whole life, and whoever waits for its EOF would hang
+   * (runc#1047's kind). */
+  preserve = preserve_count(argc, argv);
+  syscall(SYS_close_range, 5U + preserve, ~0U, 0U);
   ensure_stdio();
   run_sealed(argv);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -967,6 +984,7 @@ int main(int argc, char **argv)
   len = read_plan();
   if (ctr_plan_parse(plan_buf, len, &plan, &bad) < 0 || ctr_plan_validate(&plan, &bad) < 0)
     die(CTR_STAGE_PLAN, EINVAL, bad);
+  plan.preserve_fds = preserve;
   if (plan.has_caps)
     read_cap_last();
   block_signals();
@@ -981,6 +999,9 @@ int main(int argc, char **argv)
     join_namespaces();
 
   child_pid = clone_child(&io);
+  /* The process has its copies; holding them would keep a listener open. */
+  for (len = 0; len < plan.preserve_fds; len++)
+    close((int)(5 + len));
   join_cgroups(child_pid);
   close(err_pipe[1]);
   if (plan.tty) {

@@ -52,10 +52,9 @@ export function buildOciProgram(): Command {
     .option('--pid-file <file>', "write the container process's pid here")
     .option('--no-pivot', 'accepted for runc compatibility; tsrun always uses pivot_root')
     .option('--no-new-keyring', 'accepted for runc compatibility; tsrun creates no session keyring')
-    .option('--preserve-fds <n>', 'extra fds to pass: only 0 is supported', '0')
+    .option('--preserve-fds <n>', 'pass the caller\'s fds 3..3+N-1 on to the process, as the same numbers', '0')
     .action(async (id: string, o: { bundle: string; consoleSocket?: string; pidFile?: string; preserveFds: string }) => {
-      checkPreserveFds(o.preserveFds);
-      await (await rt()).ociCreate(paths(), id, o);
+      await (await rt()).ociCreate(paths(), id, { ...o, preserveFds: preserveFds(o.preserveFds) });
     });
 
   program
@@ -124,10 +123,9 @@ export function buildOciProgram(): Command {
     .option('--pid-file <file>', "write the container process's pid here")
     .option('--no-pivot', 'accepted for runc compatibility')
     .option('--no-new-keyring', 'accepted for runc compatibility')
-    .option('--preserve-fds <n>', 'extra fds to pass: only 0 is supported', '0')
+    .option('--preserve-fds <n>', 'pass the caller\'s fds 3..3+N-1 on to the process, as the same numbers', '0')
     .action(async (id: string, o: { bundle: string; detach?: boolean; consoleSocket?: string; pidFile?: string; preserveFds: string }) => {
-      checkPreserveFds(o.preserveFds);
-      process.exitCode = await (await rt()).ociRun(paths(), id, { ...o, detach: o.detach === true });
+      process.exitCode = await (await rt()).ociRun(paths(), id, { ...o, detach: o.detach === true, preserveFds: preserveFds(o.preserveFds) });
     });
 
   program
@@ -145,11 +143,11 @@ export function buildOciProgram(): Command {
     .option('-u, --user <uid[:gid]>', 'run as this user (numbers)')
     .addOption(repeatable('-c, --cap <cap>', 'add a capability'))
     .option('--no-new-privs', 'set no_new_privs for the process')
-    .option('--preserve-fds <n>', 'extra fds to pass: only 0 is supported', '0')
+    .option('--preserve-fds <n>', 'pass the caller\'s fds 3..3+N-1 on to the process, as the same numbers', '0')
     .passThroughOptions()
     .action(async (id: string, command: string[], o: ExecFlags) => {
-      checkPreserveFds(o.preserveFds);
       process.exitCode = await (await rt()).ociExec(paths(), id, {
+        preserveFds: preserveFds(o.preserveFds),
         process: o.process !== undefined ? readProcess(o.process) : undefined,
         args: command,
         env: o.env ?? [],
@@ -257,8 +255,18 @@ interface ExecFlags {
   preserveFds: string;
 }
 
-function checkPreserveFds(n: string): void {
-  if (n !== '0') throw new UsageError('--preserve-fds is not supported yet (only 0)');
+/** --preserve-fds N: each of the caller's fds 3..3+N-1 must be open (a number past them is a mistake, said now). */
+function preserveFds(n: string): number {
+  const count = Number(n);
+  if (!Number.isInteger(count) || count < 0 || count > 1000) throw new UsageError(`--preserve-fds needs a count from 0 to 1000: ${JSON.stringify(n)}`);
+  for (let fd = 3; fd < 3 + count; fd++) {
+    try {
+      fs.fstatSync(fd);
+    } catch {
+      throw new UsageError(`--preserve-fds ${count}: fd ${fd} is not open`);
+    }
+  }
+  return count;
 }
 
 function readProcess(file: string): OciProcess {

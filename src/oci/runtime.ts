@@ -58,6 +58,8 @@ export interface CreateOptions {
   bundle: string;
   pidFile?: string;
   consoleSocket?: string;
+  /** runc's --preserve-fds: the caller's fds 3..3+N-1 passed on to the process. */
+  preserveFds?: number;
 }
 
 /** `create`: the container set up completely, its init waiting before execve until `start`. */
@@ -199,6 +201,7 @@ export interface ExecOptions {
   consoleSocket?: string;
   noNewPrivs?: boolean;
   capAdd: string[];
+  preserveFds?: number;
 }
 
 /**
@@ -238,7 +241,7 @@ export async function ociExec(p: OciPaths, id: string, opts: ExecOptions): Promi
     stdin: terminal && !opts.consoleSocket,
     detach: opts.detach,
   };
-  const monitor = await launchMonitor(encodeExecPlan(plan), { foreground: true, stdin: true });
+  const monitor = await launchMonitor(encodeExecPlan(plan), { foreground: true, stdin: true, preserveFds: opts.preserveFds });
   if (opts.pidFile) writePidFile(opts.pidFile, monitor.pid);
   if (opts.detach) {
     await waitForMonitor(monitor.child);
@@ -316,7 +319,7 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
           seccompCacheDir: seccompCache(p),
         },
       );
-      const monitor = await launchMonitor(encodePlan(plan), { foreground: true, stdin: true, expectCreated: opts.mode === 'created' });
+      const monitor = await launchMonitor(encodePlan(plan), { foreground: true, stdin: true, expectCreated: opts.mode === 'created', preserveFds: opts.preserveFds });
       state.pid = monitor.pid;
       state.pidStartTime = pidStartTime(monitor.pid) ?? '';
       writeState(p, state);

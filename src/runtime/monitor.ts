@@ -38,13 +38,16 @@ export interface LaunchOptions {
   expectCreated?: boolean;
   /** Called with the monitor's pid as soon as it exists, before the container does. */
   onSpawn?: (monitorPid: number) => void;
+  /** runc's --preserve-fds: tsrun's fds 3..3+N-1 go to the process as the same numbers (through the monitor's 5..). */
+  preserveFds?: number;
 }
 
 export async function launchMonitor(plan: Buffer, opts: LaunchOptions): Promise<StartedMonitor> {
   const stdio: StdioOptions = opts.foreground
     ? [opts.stdin ? 'inherit' : 'ignore', 'inherit', 'inherit', 'pipe', 'pipe']
     : ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'];
-  const child = spawn(monitorPath(), [], { stdio, detached: true });
+  const extra = Array.from({ length: opts.preserveFds ?? 0 }, (_, i) => 3 + i);
+  const child = spawn(monitorPath(), extra.length ? [`--preserve-fds=${extra.length}`] : [], { stdio: [...stdio, ...extra], detached: true });
   const planPipe = child.stdio[3] as Writable;
   const reportPipe = child.stdio[4] as Readable;
   const ignore = () => {

@@ -252,6 +252,23 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     }
   });
 
+  it('--preserve-fds passes the caller\'s fds 3.. on, as the same numbers, and nothing past them', () => {
+    const input = path.join(dir, 'fd3');
+    const output = path.join(dir, 'fd4');
+    fs.writeFileSync(input, 'through fd 3\n');
+    const b = bundle('pfds', sh('cat <&3; echo to fd 4 >&4; ls /proc/self/fd | sort -n | tr "\\n" " "'));
+    const fds = [fs.openSync(input, 'r'), fs.openSync(output, 'w'), fs.openSync(path.join(dir, 'pfds.out'), 'w')];
+    try {
+      const r = spawnSync(ociBin, ['--root', root, 'run', '--preserve-fds', '2', '-b', b, 'pfds'], { stdio: ['ignore', fds[2]!, 'pipe', fds[0]!, fds[1]!], encoding: 'utf8' });
+      expect(r.status).toBe(0);
+    } finally {
+      for (const fd of fds) fs.closeSync(fd);
+    }
+    // ls itself holds one more fd (the directory it reads): 0-2, the two passed, and that one.
+    expect(fs.readFileSync(path.join(dir, 'pfds.out'), 'utf8')).toBe('through fd 3\n0 1 2 3 4 5 ');
+    expect(fs.readFileSync(output, 'utf8')).toBe('to fd 4\n');
+  });
+
   it('joins an existing network namespace by path', () => {
     const nsFile = path.join(dir, 'netns');
     fs.writeFileSync(nsFile, '');
@@ -288,7 +305,7 @@ describe('tsrun-oci refuses bad input with one line and leaves nothing', () => {
     [['create', '-b', '/nonexistent', 'x'], /cannot read \/nonexistent\/config.json: ENOENT/],
     [['create', '../evil'], /invalid container id "..\/evil"/],
     [["kill", "nosuch", "NOSIG"], /invalid signal: NOSIG/],
-    [['create', '--preserve-fds', '2', 'x'], /--preserve-fds is not supported/],
+    [['create', '--preserve-fds', 'many', 'x'], /--preserve-fds needs a count/],
   ])('%j', (args, message) => {
     const r = oci(args);
     expect(r.code).toBe(1);
