@@ -55,7 +55,7 @@ finish() {
   # Whatever a failed step left: the containers' processes (thawed, so SIGKILL lands), the shims, containerd, the cgroups.
   for c in /sys/fs/cgroup/freezer/tsrun-test/*/freezer.state; do [ -f "$c" ] && echo THAWED > "$c"; done
   for c in /sys/fs/cgroup/pids/tsrun-test/*/cgroup.procs; do for p in $(cat "$c" 2>/dev/null); do kill -9 $p 2>/dev/null; done; done
-  for p in $(pgrep -f "containerd-shim-runc-v2 -namespace tsrun-test -address $D/ctd.sock"); do kill -9 $p 2>/dev/null; done
+  for p in $(pgrep -f "containerd-shim-runc-v2 .*-address $D/ctd.sock"); do kill -9 $p 2>/dev/null; done
   kill $CTD 2>/dev/null; wait $CTD 2>/dev/null
   sleep 0.2
   for c in /sys/fs/cgroup/*/tsrun-test/*/ /sys/fs/cgroup/*/tsrun-test; do rmdir $c 2>/dev/null; done
