@@ -140,8 +140,8 @@ export function lowerDiffDirs(p: StorePaths, cacheId: string): string[] {
   });
 }
 
-/** Removes a layer: its l/ entry first, then the directory (never across a mount). */
-export function removeLayer(p: StorePaths, cacheId: string): void {
+/** Removes a layer: its l/ entry first, then the directory (never across a mount; `points`: a mountinfo snapshot). */
+export function removeLayer(p: StorePaths, cacheId: string, points?: string[]): void {
   let linkId: string | undefined;
   try {
     linkId = readLinkId(p, cacheId);
@@ -151,7 +151,7 @@ export function removeLayer(p: StorePaths, cacheId: string): void {
   if (linkId !== undefined) {
     fs.rmSync(linkPath(p, linkId), { force: true });
   }
-  removeTree(layerDir(p, cacheId));
+  removeTree(layerDir(p, cacheId), points);
 }
 
 /**

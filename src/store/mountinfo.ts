@@ -1,16 +1,18 @@
 import * as fs from 'node:fs';
 
-/** Mount points at or under `dir`, from one read of mountinfo. */
-export function mountsUnder(dir: string): string[] {
-  const text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+/** Every mount point, from one read of mountinfo (LESSONS.md 10: runc read it 72-116 times a run). */
+export function mountPoints(): string[] {
   const out: string[] = [];
-  for (const line of text.split('\n')) {
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const mp = line.split(' ')[4];
-    if (mp === undefined) continue;
-    const target = unescapeMountPath(mp);
-    if (target === dir || target.startsWith(dir + '/')) out.push(target);
+    if (mp !== undefined) out.push(unescapeMountPath(mp));
   }
   return out;
+}
+
+/** Mount points at or under `dir`: from `points` (one read shared by several checks), else read now. */
+export function mountsUnder(dir: string, points: string[] = mountPoints()): string[] {
+  return points.filter((target) => target === dir || target.startsWith(dir + '/'));
 }
 
 function unescapeMountPath(s: string): string {

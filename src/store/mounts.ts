@@ -50,7 +50,10 @@ export function mountLayer(native: NativeBinding, p: StorePaths, cacheId: string
 export function unmountLayer(native: NativeBinding, p: StorePaths, cacheId: string): void {
   const merged = layerMerged(p, cacheId);
   const MNT_DETACH = native.constants.MNT_DETACH;
-  for (const target of mountsUnder(merged).sort((a, b) => b.length - a.length)) {
+  const mounted = mountsUnder(merged);
+  // Nothing was mounted (the monitor unmounted at the exit): nothing to check again.
+  if (mounted.length === 0) return;
+  for (const target of mounted.sort((a, b) => b.length - a.length)) {
     try {
       native.unmount({ target, flags: MNT_DETACH });
     } catch (err) {

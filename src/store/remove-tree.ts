@@ -4,7 +4,9 @@ import { RuntimeError } from '../errors.js';
 import { mountsUnder } from './mountinfo.js';
 
 /**
- * Deletes a directory tree without ever crossing into a mount.
+ * Deletes a directory tree without ever crossing into a mount. `points`:
+ * a mountinfo snapshot the caller took for several removals in a row.
+ *
  * containerd#10704 deleted image layers and volumes through a mount that a
  * failed unmount left behind. So the kernel is asked first (mountinfo):
  * with any mount point inside, nothing is deleted. A bind mount from the
@@ -12,7 +14,7 @@ import { mountsUnder } from './mountinfo.js';
  * enough; it stays as a guard against a mount appearing mid-walk.
  * lstat/unlink/rmdir never follow symlinks.
  */
-export function removeTree(top: string): void {
+export function removeTree(top: string, points?: string[]): void {
   let topStat: fs.Stats;
   try {
     topStat = fs.lstatSync(top);
@@ -24,7 +26,7 @@ export function removeTree(top: string): void {
     fs.unlinkSync(top);
     return;
   }
-  const mounted = mountsUnder(top);
+  const mounted = mountsUnder(top, points);
   if (mounted.length > 0) throw new RuntimeError(`refusing to delete ${top}: ${mounted[0]} is a mount point`);
   removeDir(top, topStat.dev);
 }

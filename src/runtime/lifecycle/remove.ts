@@ -5,6 +5,7 @@ import { removeLayer } from '../../store/layers.js';
 import { unmountLayer } from '../../store/mounts.js';
 import { containerDir, containerLockFile, storeLockFile } from '../../store/paths.js';
 import { removeTree } from '../../store/remove-tree.js';
+import { mountPoints } from '../../store/mountinfo.js';
 import { withLock } from '../../util/lock.js';
 import { releaseName } from '../names.js';
 import type { Context } from '../context.js';
@@ -38,11 +39,13 @@ export async function removeContainer(ctx: Context, id: string, opts: { force: b
     unmountLayer(ctx.native, p, rec.rwLayerId);
     // A killed monitor leaves its cgroups behind.
     await removeCgroup(cgroupHost(), cgroupsPathFor(id));
+    // One mountinfo read for the three removals: the union is unmounted and the lock held.
+    const points = mountPoints();
     await withLock(ctx.native, storeLockFile(p), () => {
-      removeLayer(p, rec.rwLayerId);
-      removeLayer(p, rec.initLayerId);
+      removeLayer(p, rec.rwLayerId, points);
+      removeLayer(p, rec.initLayerId, points);
     });
-    removeTree(containerDir(p, id));
+    removeTree(containerDir(p, id), points);
     releaseName(p, rec.name, id);
     if (opts.volumes || rec.autoRemove) await removeAnonymousVolumes(ctx, rec);
     removeRuntime(p, id);
