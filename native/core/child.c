@@ -564,6 +564,26 @@ static void join_cgroups_self(const struct ctr_plan *p, const struct ctr_child_i
   }
 }
 
+/* The OCI createRuntime (and prestart) hooks run now: after the mounts,
+ * before pivot_root (runtime.md "createRuntime", as runc): tell the
+ * monitor, wait for its byte. */
+static void await_hooks(const struct ctr_child_io *io)
+{
+  struct ctr_report r;
+  char byte;
+  ssize_t n;
+
+  ctr_report_fill(&r, CTR_REPORT_PAUSED, CTR_STAGE_NONE, 0, 0, NULL);
+  if (ctr_report_write(io->errfd, &r) < 0)
+    _exit(127);
+  do
+    n = read(io->resume_fd, &byte, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1)
+    _exit(127); /* the monitor gave up and reported why */
+  close(io->resume_fd);
+}
+
 _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io *io)
 {
   /* child: async-signal-safe */
@@ -623,6 +643,8 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
   for (i = 0; i < p->n_symlinks; i++)
     if (make_symlink(rootfd, &p->symlinks[i]) < 0)
       fail(errfd, CTR_STAGE_SYMLINK, i, errno, p->symlinks[i].path);
+  if (p->hook_pause)
+    await_hooks(io);
   if (pivot(rootfd) < 0)
     fail(errfd, CTR_STAGE_PIVOT_ROOT, 0, errno, NULL);
   close(rootfd);

@@ -20,6 +20,7 @@ struct ctr_child_io {
   struct winsize ws;  /* with a tty: the initial size, when ws_row or ws_col is set */
   int sync_fd;        /* with cgroups: one byte once the monitor has moved us into them; else -1 */
   const int *cgroup_fds; /* cgroupself: the tasks files we move ourselves into (plan.n_cgroups) */
+  int resume_fd;      /* hookpause: one byte once the createRuntime hooks have run; else -1 */
   int ns_fds[CTR_MAX_NSPATHS]; /* the plan's nspath records, opened by the monitor */
 };
 

@@ -205,6 +205,7 @@ static void reset(struct ctr_plan *p)
   p->has_propagation = 0;
   p->passthrough = p->detach = p->cgroup_self = 0;
   p->preserve_fds = 0;
+  p->hook_pause = 0;
   p->console_socket = NULL;
   p->n_nspaths = 0;
   p->log_path = p->exit_file = p->unmount_path = NULL;
@@ -353,6 +354,8 @@ static int record(struct ctr_plan *p, const char *kw, char **a)
     p->cgroups[p->n_cgroups++] = a[0];
   } else if (ctr_streq(kw, "oomfile")) {
     p->oom_file = a[0];
+  } else if (ctr_streq(kw, "hookpause")) {
+    return parse_bool(a[0], &p->hook_pause);
   } else if (ctr_streq(kw, "cgroupself")) {
     return parse_bool(a[0], &p->cgroup_self);
   } else if (ctr_streq(kw, "passthrough")) {
@@ -480,6 +483,7 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
     CHECK(!p->root_readonly, "rootro");
     CHECK(!p->oom_file, "oomfile");
     CHECK(!p->n_nspaths, "nspath");
+    CHECK(!p->hook_pause, "hookpause");
     /* Without it the process would run in the host's filesystem. */
     CHECK(p->join_flags & CLONE_NEWNS, "joinns mnt");
   } else {

@@ -104,6 +104,11 @@
  *                                                      itself skips the global threadgroup lock and
  *                                                      its RCU grace period (~10-20 ms a write of a
  *                                                      pid into cgroup.procs costs on v1)
+ *   hookpause  <0|1>                                   the child stops after its mounts, before
+ *                                                      pivot_root: the monitor reports PAUSED
+ *                                                      and waits for a byte on the report socket
+ *                                                      (the OCI createRuntime/prestart hooks run
+ *                                                      meanwhile, in the runtime's namespaces)
  *   oomfile    <host path>                             memory.oom_control (v1) or memory.events
  *                                                      (v2): a nonzero "oom_kill N" line read at
  *                                                      the exit adds "oomKilled":true to the
@@ -232,6 +237,7 @@ struct ctr_plan {
   /* Not on the wire: the monitor's argv (--preserve-fds=N, runc's flag).
    * Its fds 5..5+N-1 become the process's 3..3+N-1. */
   unsigned preserve_fds;
+  int hook_pause;
 };
 
 /* Parses buf[0..len) (which must end in NUL) into plan; pointers point into

@@ -38,6 +38,8 @@ enum ctr_report_kind {
   CTR_REPORT_STARTED = 1, /* pid = container init in the host's PID namespace */
   CTR_REPORT_FAILED = 2,
   CTR_REPORT_CREATED = 3, /* waiting on the start FIFO; pid as for STARTED (0 from the child) */
+  CTR_REPORT_PAUSED = 4,  /* plan hookpause: namespaces and mounts made, before pivot_root; the caller runs the
+                             createRuntime hooks, then sends one byte back on the report socket */
 };
 
 enum ctr_stage {
@@ -82,6 +84,7 @@ enum ctr_stage {
   CTR_STAGE_SECCOMP = 38,    /* installing the seccomp filter (PR_SET_SECCOMP) */
   CTR_STAGE_NSJOIN = 39,     /* joining an existing namespace (setns); index: nspath record; detail: its path */
   CTR_STAGE_CONSOLE = 40,    /* monitor: handing the terminal to --console-socket; detail: the socket path */
+  CTR_STAGE_HOOKS = 41,      /* monitor: the caller's createRuntime hooks failed or it went away */
 };
 
 struct ctr_report {

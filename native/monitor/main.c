@@ -99,6 +99,8 @@ static int console_fd = -1;
  * and the pipe the new process waits on until it has been moved into them. */
 static int cgroup_fds[CTR_MAX_CGROUPS];
 static int sync_pipe[2] = { -1, -1 };
+/* hookpause: the child waits on this until the caller's hooks have run. */
+static int resume_pipe[2] = { -1, -1 };
 static sigset_t saved_mask;
 
 /* With a tty: the master, and the caller's input on its way to it. */
@@ -675,6 +677,12 @@ static void open_host_side(struct ctr_child_io *io)
   io->errfd = err_pipe[1];
   open_cgroups();
   io->sync_fd = sync_pipe[0];
+  io->resume_fd = -1;
+  if (plan.hook_pause) {
+    if (pipe2(resume_pipe, O_CLOEXEC) < 0)
+      die(CTR_STAGE_CLONE, errno, "pipe2");
+    io->resume_fd = resume_pipe[0];
+  }
   io->cgroup_fds = cgroup_fds;
   open_namespaces(io);
 }
@@ -737,7 +745,7 @@ static void join_namespaces(void)
 static void close_monitor_fds(void)
 {
   /* child: async-signal-safe */
-  int fds[] = { REPORT_FD, log_fd, exit_dir, sig_fd, err_pipe[0], out_pipe[0], errout_pipe[0], tty_sock[0], sync_pipe[1], console_fd };
+  int fds[] = { REPORT_FD, log_fd, exit_dir, sig_fd, err_pipe[0], out_pipe[0], errout_pipe[0], tty_sock[0], sync_pipe[1], console_fd, resume_pipe[1] };
   size_t i;
 
   for (i = 0; i < sizeof fds / sizeof fds[0]; i++)
@@ -890,11 +898,41 @@ static _Noreturn void start_failed(const struct ctr_report *r)
   exit(exit_code_for(r));
 }
 
+/*
+ * hookpause: the child has stopped after its mounts, before pivot_root. The CLI
+ * hears PAUSED{pid} on fd 4 (a socket: Node's stdio pipes are socketpairs),
+ * runs the createRuntime hooks, and answers with one byte; then the child
+ * goes on. EOF instead (a hook failed, or the CLI died) ends the child.
+ */
+static void relay_pause(void)
+{
+  struct ctr_report r;
+  char byte;
+  ssize_t n;
+
+  report(CTR_REPORT_PAUSED, CTR_STAGE_NONE, 0, NULL, child_pid);
+  do
+    n = read(REPORT_FD, &byte, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1 || write(resume_pipe[1], &byte, 1) != 1) {
+    syscall(SYS_pidfd_send_signal, child_pidfd, SIGKILL, NULL, 0);
+    ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_HOOKS, 0, n < 0 ? errno : ECANCELED, NULL);
+    start_failed(&r);
+  }
+  close(resume_pipe[1]);
+  resume_pipe[1] = -1;
+}
+
 /* Waits for the ladder's verdict and tells the CLI (fd 4, then closed). */
 static void await_start(void)
 {
   struct ctr_report r;
   int got = read_record(err_pipe[0], &r);
+
+  if (got && r.kind == CTR_REPORT_PAUSED) {
+    relay_pause();
+    got = read_record(err_pipe[0], &r);
+  }
 
   if (got && r.kind == CTR_REPORT_FAILED)
     start_failed(&r);
@@ -999,6 +1037,8 @@ int main(int argc, char **argv)
     join_namespaces();
 
   child_pid = clone_child(&io);
+  if (resume_pipe[0] >= 0)
+    close(resume_pipe[0]);
   /* The process has its copies; holding them would keep a listener open. */
   for (len = 0; len < plan.preserve_fds; len++)
     close((int)(5 + len));

@@ -320,7 +320,13 @@ static void test_oci_records(void)
   const char *sock_no_tty[] = { "root", "/r", "ns", "mnt", "arg", "x", "consolesocket", "/c", "end", NULL };
   const char *copyup[] = { "root", "/r", "ns", "mnt", "arg", "x", "mount", "/tmp", "tmpfs", "tmpfs", "0", "", "copyup", "end", NULL };
   const char *bind_copyup[] = { "root", "/r", "ns", "mnt", "arg", "x", "mount", "/tmp", "bind", "/h", "MS_BIND", "", "copyup", "end", NULL };
+  const char *hooks[] = { "root", "/r", "ns", "mnt", "arg", "x", "hookpause", "1", "end", NULL };
+  const char *exec_hooks[] = { "join", "9", "joinns", "mnt", "arg", "x", "hookpause", "1", "end", NULL };
   const char *bad;
+
+  EXPECT(parse(hooks, &bad) == 0 && plan.hook_pause == 1);
+  EXPECT(ctr_plan_validate(&plan, &bad) == 0);
+  expect_invalid(exec_hooks, "hookpause");
 
   EXPECT(parse(copyup, &bad) == 0 && plan.mounts[0].copyup == 1 && plan.mounts[0].is_file == 0);
   EXPECT(ctr_plan_validate(&plan, &bad) == 0);

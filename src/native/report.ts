@@ -14,6 +14,8 @@ export const enum ReportKind {
   Failed = 2,
   /** Set up and waiting on its start FIFO (plan `startfifo`); pid as for Started. */
   Created = 3,
+  /** Mounts made, before pivot_root (plan `hookpause`): the caller runs its hooks, then answers with one byte. */
+  Paused = 4,
 }
 
 export interface Report {
@@ -83,6 +85,7 @@ const STAGES: Record<number, string> = {
   38: 'installing the seccomp filter',
   39: 'joining the namespace %s',
   40: 'handing the terminal to the console socket %s',
+  41: 'waiting for the createRuntime hooks',
 };
 
 export const STAGE_EXEC = 23;

@@ -317,9 +317,21 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
           isFileSource: (src) => !fs.statSync(src).isDirectory(),
           isHostNamespace,
           seccompCacheDir: seccompCache(p),
+          hookPause: CREATE_HOOKS.some((kind) => (spec.hooks?.[kind]?.length ?? 0) > 0),
         },
       );
-      const monitor = await launchMonitor(encodePlan(plan), { foreground: true, stdin: true, expectCreated: opts.mode === 'created', preserveFds: opts.preserveFds });
+      // runtime.md step 5-6: with the namespaces and mounts made, before pivot_root; prestart first (deprecated, same moment), as runc.
+      const onPaused = async (pid: number) => {
+        const creating = { ...report(p, state, OCI_VERSION), status: 'creating', pid };
+        for (const kind of CREATE_HOOKS) runHooks(spec, kind, creating, true);
+      };
+      const monitor = await launchMonitor(encodePlan(plan), {
+        foreground: true,
+        stdin: true,
+        expectCreated: opts.mode === 'created',
+        preserveFds: opts.preserveFds,
+        onPaused,
+      });
       state.pid = monitor.pid;
       state.pidStartTime = pidStartTime(monitor.pid) ?? '';
       writeState(p, state);
@@ -447,12 +459,15 @@ function writePidFile(file: string, pid: number): void {
   writeVolatileAtomic(path.resolve(file), String(pid), 0o644);
 }
 
+const CREATE_HOOKS: OciHookKind[] = ['prestart', 'createRuntime'];
+
 /**
  * Hooks (config.md "POSIX-platform Hooks") run on the host with the state
- * on stdin. A failing poststart or poststop hook is a warning, as the spec
- * says; each is bounded by its timeout (default 30 s here).
+ * on stdin, each bounded by its timeout (default 30 s here). A failing
+ * prestart or createRuntime hook fails the create (`strict`); a failing
+ * poststart or poststop hook is a warning, as the spec says.
  */
-function runHooks(spec: OciSpec, kind: OciHookKind, state: object): void {
+function runHooks(spec: OciSpec, kind: OciHookKind, state: object, strict = false): void {
   for (const hook of spec.hooks?.[kind] ?? []) {
     const r = spawnSync(hook.path, (hook.args ?? [hook.path]).slice(1), {
       argv0: hook.args?.[0],
@@ -462,7 +477,9 @@ function runHooks(spec: OciSpec, kind: OciHookKind, state: object): void {
       stdio: ['pipe', 'inherit', 'inherit'],
     });
     if (r.error || r.status !== 0) {
-      process.stderr.write(`tsrun-oci: warning: ${kind} hook ${hook.path} failed: ${r.error?.message ?? `exit ${r.status ?? r.signal}`}\n`);
+      const why = r.error?.message ?? `exit ${r.status ?? r.signal}`;
+      if (strict) throw new RuntimeError(`${kind} hook ${hook.path} failed: ${why}`);
+      process.stderr.write(`tsrun-oci: warning: ${kind} hook ${hook.path} failed: ${why}\n`);
     }
   }
 }

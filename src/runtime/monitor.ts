@@ -1,6 +1,6 @@
 import * as os from 'node:os';
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
+import type { Duplex, Writable } from 'node:stream';
 import { RuntimeError } from '../errors.js';
 import { monitorPath } from '../native/binding.js';
 import { REPORT_SIZE, ReportKind, decodeReport, reportToError, type Report } from '../native/report.js';
@@ -11,6 +11,8 @@ import { REPORT_SIZE, ReportKind, decodeReport, reportToError, type Report } fro
  *   tsrun (node)                          tsrun-monitor (own session)
  *     | spawn, fd 3 = plan, fd 4 = reports ->|
  *     | plan bytes, EOF ------------------->| parse, clone, child ladder
+ *     |<----------------- PAUSED{pid} ------| (plan hookpause) mounts made, before
+ *     | createRuntime hooks, one byte ----->|   pivot_root; EOF instead ends it
  *     |<----------------- STARTED{pid} -----| execve succeeded (error pipe EOF)
  *     |       or FAILED{stage,errno,detail} |
  *     | foreground: wait for its exit       | waits on the pidfd, writes exit.json,
@@ -40,6 +42,8 @@ export interface LaunchOptions {
   onSpawn?: (monitorPid: number) => void;
   /** runc's --preserve-fds: tsrun's fds 3..3+N-1 go to the process as the same numbers (through the monitor's 5..). */
   preserveFds?: number;
+  /** Plan hookpause: the init has stopped before pivot_root; it goes on when this resolves, and is killed if it rejects. */
+  onPaused?: (pid: number) => Promise<void>;
 }
 
 export async function launchMonitor(plan: Buffer, opts: LaunchOptions): Promise<StartedMonitor> {
@@ -49,7 +53,8 @@ export async function launchMonitor(plan: Buffer, opts: LaunchOptions): Promise<
   const extra = Array.from({ length: opts.preserveFds ?? 0 }, (_, i) => 3 + i);
   const child = spawn(monitorPath(), extra.length ? [`--preserve-fds=${extra.length}`] : [], { stdio: [...stdio, ...extra], detached: true });
   const planPipe = child.stdio[3] as Writable;
-  const reportPipe = child.stdio[4] as Readable;
+  // A socketpair (Node's stdio 'pipe'): the monitor reads the hooks' answer from it too.
+  const reportPipe = child.stdio[4] as Duplex;
   const ignore = () => {
     // The monitor went away; its exit is what gets reported.
   };
@@ -58,10 +63,21 @@ export async function launchMonitor(plan: Buffer, opts: LaunchOptions): Promise<
   if (child.pid !== undefined) opts.onSpawn?.(child.pid);
   planPipe.end(plan);
 
-  const report = await readFirstReport(child, reportPipe);
+  let report = await readReport(child, reportPipe);
+  if (report.kind === ReportKind.Paused && opts.onPaused) {
+    try {
+      await opts.onPaused(report.pid);
+    } catch (err) {
+      reportPipe.destroy(); // EOF: the monitor kills the init, cleans up and exits
+      await exited(child);
+      throw err;
+    }
+    reportPipe.write(Buffer.of(1));
+    report = await readReport(child, reportPipe);
+  }
   if (report.kind === ReportKind.Failed) {
     reportPipe.destroy();
-    await new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+    await exited(child);
     throw reportToError(report);
   }
   const want = opts.expectCreated ? ReportKind.Created : ReportKind.Started;
@@ -73,11 +89,17 @@ export async function launchMonitor(plan: Buffer, opts: LaunchOptions): Promise<
   return { child, pid: report.pid };
 }
 
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+}
+
 /**
- * Reads the one report; a monitor that dies first closes the pipe, so EOF
+ * Reads one report; a monitor that dies first closes the pipe, so EOF
  * without a whole record is the failure (its exit status is given if known).
+ * The monitor writes nothing more until it is answered, so no bytes beyond
+ * the record can be lost between two reads.
  */
-function readFirstReport(child: ChildProcess, pipe: Readable): Promise<Report> {
+function readReport(child: ChildProcess, pipe: Duplex): Promise<Report> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let have = 0;

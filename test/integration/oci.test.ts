@@ -298,6 +298,33 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     expect(lines[0]).toMatch(/^\{.*"id":"hooks".*\} poststart$/);
     expect(lines[1]).toMatch(/"status":"stopped".* poststop$/);
   });
+
+  it('runs prestart then createRuntime hooks after the mounts, before the process, with status creating and the init pid', async () => {
+    const log = path.join(dir, 'create-hooks.log');
+    const data = fs.mkdtempSync(path.join(dir, 'create-hooks-'));
+    // nsenter: in the init's mount namespace /proc is already mounted in the rootfs (runtime.md: hooks run once the environment exists).
+    const hook = (tag: string) => ({
+      path: '/bin/sh',
+      args: ['sh', '-c', `st=$(cat); echo "$st ${tag}" >> ${log}; pid=$(echo "$st" | sed 's/.*"pid":\\([0-9]*\\).*/\\1/'); nsenter -t "$pid" -m test -f ${rootfs}/proc/1/status && echo ${tag} >> ${data}/order`],
+    });
+    const b = bundle('chooks', (s) => {
+      s.process.args = ['sh', '-c', 'echo process >> /data/order'];
+      s.mounts.push({ destination: '/data', type: 'bind', source: data, options: ['rbind', 'rw'] });
+      s.hooks = { createRuntime: [hook('createRuntime')], prestart: [hook('prestart')] };
+    });
+    ids.add('chooks');
+    ok(['create', '-b', b, 'chooks']);
+    const { pid } = state('chooks');
+    const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/ prestart$/);
+    expect(lines[1]).toMatch(/ createRuntime$/);
+    for (const line of lines) expect(JSON.parse(line.slice(0, line.lastIndexOf(' ')))).toMatchObject({ id: 'chooks', status: 'creating', pid });
+    expect(fs.readFileSync(path.join(data, 'order'), 'utf8')).toBe('prestart\ncreateRuntime\n');
+    ok(['start', 'chooks']);
+    await until(() => fs.readFileSync(path.join(data, 'order'), 'utf8').endsWith('process\n'));
+    expect(fs.readFileSync(path.join(data, 'order'), 'utf8')).toBe('prestart\ncreateRuntime\nprocess\n');
+  });
 });
 
 describe('tsrun-oci refuses bad input with one line and leaves nothing', () => {
@@ -311,6 +338,17 @@ describe('tsrun-oci refuses bad input with one line and leaves nothing', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(message);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('a failing createRuntime hook fails create with one line and kills the init; no state or cgroup is left', () => {
+    const b = bundle('badhook', (s) => {
+      s.hooks = { createRuntime: [{ path: '/bin/false' }] };
+    });
+    const r = oci(['create', '-b', b, 'badhook']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe('tsrun-oci: createRuntime hook /bin/false failed: exit 1');
+    expect(fs.existsSync(path.join(root, 'badhook'))).toBe(false);
+    expect(fs.existsSync(cgroupDir('badhook'))).toBe(false);
   });
 
   it('a terminal needs --console-socket unless run in the foreground', () => {

@@ -152,9 +152,9 @@ describe('launch plan: what the OCI runtime needs', () => {
   });
 
   it('encodes the OCI runtime\'s monitor duties', () => {
-    const plan = buildLaunchPlan(base(), { ...extras, passthrough: true, detach: true, cgroups: ['/sys/fs/cgroup/pids/x/tasks'], cgroupSelf: true });
+    const plan = buildLaunchPlan(base(), { ...extras, passthrough: true, detach: true, cgroups: ['/sys/fs/cgroup/pids/x/tasks'], cgroupSelf: true, hookPause: true });
     const fields = encodePlan(plan).toString().split('\0');
-    for (const [k, v] of [['passthrough', '1'], ['detach', '1'], ['cgroupself', '1'], ['cgroup', '/sys/fs/cgroup/pids/x/tasks']]) {
+    for (const [k, v] of [['passthrough', '1'], ['detach', '1'], ['cgroupself', '1'], ['hookpause', '1'], ['cgroup', '/sys/fs/cgroup/pids/x/tasks']]) {
       expect(fields[fields.indexOf(k!) + 1]).toBe(v);
     }
   });

@@ -45,6 +45,8 @@ export interface MonitorDuties extends PlanIo {
   oomFile?: string;
   /** The monitor leaves once the process runs (or waits on startFifo); the caller's subreaper adopts it. */
   detach?: boolean;
+  /** The init stops after its mounts, before pivot_root, until the caller's OCI createRuntime hooks have run (plan.h hookpause). */
+  hookPause?: boolean;
 }
 
 export interface Winsize {
@@ -371,6 +373,7 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     cgroupSelf: extras.cgroupSelf,
     oomFile: extras.oomFile,
     detach: extras.detach,
+    hookPause: extras.hookPause,
   };
 }
 
@@ -532,6 +535,7 @@ export function encodePlan(plan: LaunchPlan): Buffer {
   if (plan.cgroupSelf) rec('cgroupself', 1);
   if (plan.oomFile !== undefined) rec('oomfile', plan.oomFile);
   if (plan.detach) rec('detach', 1);
+  if (plan.hookPause) rec('hookpause', 1);
   return done();
 }
 
