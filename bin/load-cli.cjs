@@ -8,7 +8,8 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');
-const Module = require('node:module');
+// module.constructor is Module: require('node:module') would also load the public wrapper and its ESM loader.
+const Module = module.constructor;
 
 const bundle = path.join(__dirname, '..', 'build', 'tsrun.cjs');
 

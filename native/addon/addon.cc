@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -352,6 +353,28 @@ void Syncfs(const Napi::CallbackInfo& info) {
   if (syncfs(o.Int("fd")) < 0) throw SyscallError(o.env(), errno, "syncfs");
 }
 
+// A memfd holding `data`, read from its start: handed to a child as one of
+// its fds, the data is there the moment it runs (a pipe would make it wait
+// until our event loop writes).
+Napi::Value MemfdWith(const Napi::CallbackInfo& info) {
+  Opts o(info, "memfdWith");
+  std::string name = o.Str("name");
+  Napi::Buffer<char> data = o.Buf("data");
+  int fd = memfd_create(name.c_str(), MFD_CLOEXEC);
+  if (fd < 0) throw SyscallError(o.env(), errno, "memfd_create", &name);
+  for (size_t done = 0; done < data.Length();) {
+    ssize_t n = pwrite(fd, data.Data() + done, data.Length() - done, off_t(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      throw SyscallError(o.env(), err, "pwrite", &name);
+    }
+    done += size_t(n);
+  }
+  return Napi::Number::New(o.env(), fd);
+}
+
 void CloseFd(const Napi::CallbackInfo& info) {
   Opts o(info, "closeFd");
   if (close(o.Int("fd")) < 0) throw SyscallError(o.env(), errno, "close");
@@ -363,6 +386,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("mountOverlay", MountOverlay);
   fn("mountOverlayLayers", MountOverlayLayers);
   fn("unmount", Unmount);
+  fn("memfdWith", MemfdWith);
   fn("openat2", Openat2);
   fn("mkdirat", Mkdirat);
   fn("symlinkat", Symlinkat);

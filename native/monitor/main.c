@@ -2,8 +2,8 @@
  * tsrun-monitor: the parent of one container process. Node spawns it with
  *   fd 0-2  the caller's stdio: copied to and from the container when the
  *           plan says attach / stdin (the terminal, or /dev/null detached)
- *   fd 3    the plan (plan.h), read to EOF
- *   fd 4    the report pipe to the CLI (report.h): STARTED{pid}, CREATED{pid}
+ *   fd 3    the plan (plan.h), read to EOF (a memfd from tsrun; a pipe works too)
+ *   fd 4    the report socket to the CLI (report.h): STARTED{pid}, CREATED{pid}
  *           or FAILED{stage, ...}; closed after the first of them
  *
  * run (the plan has root + ns): it clones the container's init with the

@@ -93,5 +93,7 @@ export interface NativeBinding {
   /** syncfs(fd): flushes the whole filesystem holding fd (one call after unpacking a layer). */
   syncfs(opts: { fd: number }): void;
   closeFd(opts: { fd: number }): void;
+  /** A close-on-exec memfd holding data, its offset at the start (a child's input that is complete before it runs). */
+  memfdWith(opts: { name: string; data: Buffer }): number;
   createZstdDecompressor(): NativeZstdDecompressor;
 }

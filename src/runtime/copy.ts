@@ -6,8 +6,7 @@ import { mountLayer, unmountLayer } from '../store/mounts.js';
 import { mountsUnder } from '../store/mountinfo.js';
 import { containerLockFile, layerMerged } from '../store/paths.js';
 import { TreeReader } from '../store/tree-reader.js';
-import { TarWriter, packDir } from '../store/pack.js';
-import { unpackLayer } from '../store/unpack.js';
+import type * as Pack from '../store/pack.js';
 import { withLock } from '../util/lock.js';
 import type { Context } from './context.js';
 import { readRecord } from './state/record.js';
@@ -65,6 +64,8 @@ const contentsOnly = (p: string) => p === '.' || p.endsWith('/.');
 export async function copyFromContainer(ctx: Context, id: string, src: string, dest: string, opts: CopyOptions): Promise<void> {
   const n = ctx.native;
   const c = n.constants;
+  // The tar code (and its crypto and zlib) is loaded only for tar streams: this module is part of every `run` (volume copy-up).
+  const pack = dest === '-' ? await import('../store/pack.js') : undefined;
   await withContainerRoot(ctx, id, (rootFd, ctr) => {
     let srcFd: number;
     try {
@@ -74,7 +75,7 @@ export async function copyFromContainer(ctx: Context, id: string, src: string, d
     }
     try {
       const st = fs.fstatSync(srcFd);
-      if (dest === '-') tarOut(n, srcFd, st, path.posix.basename(path.posix.normalize(`/${src}`)) || '.');
+      if (pack) tarOut(pack, n, srcFd, st, path.posix.basename(path.posix.normalize(`/${src}`)) || '.');
       else copyOut(n, srcFd, st, hostTarget(dest, src, st.isDirectory()), opts);
     } finally {
       n.closeFd({ fd: srcFd });
@@ -83,7 +84,7 @@ export async function copyFromContainer(ctx: Context, id: string, src: string, d
 }
 
 /** docker cp's `-`: a tar of the entry on standard output, named by its basename, owners kept. */
-function tarOut(n: NativeBinding, srcFd: number, st: fs.Stats, name: string): void {
+function tarOut({ TarWriter, packDir }: typeof Pack, n: NativeBinding, srcFd: number, st: fs.Stats, name: string): void {
   const fdPath = `/proc/self/fd/${srcFd}`;
   if (st.isDirectory()) {
     packDir(fdPath, 1, { native: n, overlayWhiteouts: false, prefix: name });
@@ -252,6 +253,7 @@ export function fillFromImage(n: NativeBinding, root: string, target: string, ho
 export async function untarToContainer(ctx: Context, id: string, dest: string): Promise<void> {
   const n = ctx.native;
   const c = n.constants;
+  const { unpackLayer } = await import('../store/unpack.js');
   await withContainerRoot(ctx, id, async (rootFd, ctr) => {
     let fd: number;
     try {
