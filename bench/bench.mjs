@@ -352,7 +352,8 @@ function print(m, unit = 'ms') {
   process.stdout.write(`\n${m.name}\n`);
   for (const [k, r] of Object.entries(m.results)) {
     const ratios = k.startsWith('tsrun') ? [] : [[t, 'tsrun'], [oci, 'tsrun-oci']].filter(([x]) => x).map(([x, name]) => `${name}/${k} = ${(x.median / r.median).toFixed(2)}x`);
-    process.stdout.write(`  ${k.padEnd(16)} median ${r.median.toFixed(1).padStart(7)} ${unit}  (min ${r.min.toFixed(1)}, max ${r.max.toFixed(1)}, n=${r.runs})  ${ratios.join('  ')}\n`);
+    const u = k.endsWith(', MB') ? 'MB' : unit;
+    process.stdout.write(`  ${k.padEnd(16)} median ${r.median.toFixed(1).padStart(7)} ${u}  (min ${r.min.toFixed(1)}, max ${r.max.toFixed(1)}, n=${r.runs})  ${ratios.join('  ')}\n`);
   }
 }
 
