@@ -95,5 +95,16 @@ export interface NativeBinding {
   closeFd(opts: { fd: number }): void;
   /** A close-on-exec memfd holding data, its offset at the start (a child's input that is complete before it runs). */
   memfdWith(opts: { name: string; data: Buffer }): number;
+  /** A connected AF_UNIX stream socket pair, both ends close-on-exec. */
+  socketPair(opts: Record<string, never>): [number, number];
+  /**
+   * posix_spawn (a vfork) of path with argv [path, ...args] and our environment, in a new session,
+   * signals at their defaults and unblocked; its fd i is our fds[i] (-1: /dev/null). Returns the pid.
+   */
+  spawnSession(opts: { path: string; args: string[]; fds: number[] }): number;
+  /** Up to size bytes from a blocking fd, fewer only at EOF; throws ETIMEDOUT past timeoutMs. */
+  readExact(opts: { fd: number; size: number; timeoutMs: number }): Buffer;
+  /** Reaps a child of ours (waitid on the thread pool): its exit code, or the signal that killed it. */
+  waitExit(opts: { pid: number }): Promise<{ code: number | null; signal: number | null }>;
   createZstdDecompressor(): NativeZstdDecompressor;
 }

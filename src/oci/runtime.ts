@@ -7,7 +7,7 @@ import { loadNative } from '../native/binding.js';
 import { writeVolatileAtomic } from '../util/atomic-write.js';
 import { type CgroupHost, applyLimits, cgroupDirs, cgroupHost, cgroupPids, existingCgroup, isFrozen, removeCgroup, setFrozen, setupCgroup } from '../runtime/cgroups/host.js';
 import { type OciResources, cgroupResources } from '../runtime/cgroups/limits.js';
-import { launchMonitor, proxySignals, waitForMonitor, type StartedMonitor } from '../runtime/monitor.js';
+import { launchMonitor, proxySignals, type Monitor } from '../runtime/monitor.js';
 import { planCapabilities } from '../runtime/plan/capabilities.js';
 import {
   type ExecPlan,
@@ -181,8 +181,8 @@ export async function ociRun(p: OciPaths, id: string, opts: RunOptions): Promise
   const spec = readConfigCopy(p, id);
   runHooks(spec, 'poststart', report(p, launched.state, OCI_VERSION));
   if (opts.detach) return 0;
-  const stop = proxySignals(launched.monitor.child, { tty: spec.process.terminal === true });
-  const code = await waitForMonitor(launched.monitor.child);
+  const stop = proxySignals(launched.monitor, { tty: spec.process.terminal === true });
+  const code = await launched.monitor.wait();
   stop();
   await ociDelete(p, id, true);
   return code;
@@ -244,12 +244,12 @@ export async function ociExec(p: OciPaths, id: string, opts: ExecOptions): Promi
   const monitor = await launchMonitor(encodeExecPlan(plan), { foreground: true, stdin: true, preserveFds: opts.preserveFds });
   if (opts.pidFile) writePidFile(opts.pidFile, monitor.pid);
   if (opts.detach) {
-    await waitForMonitor(monitor.child);
+    await monitor.wait();
     return 0;
   }
-  const stop = proxySignals(monitor.child, { tty: terminal });
+  const stop = proxySignals(monitor, { tty: terminal });
   try {
-    return await waitForMonitor(monitor.child);
+    return await monitor.wait();
   } finally {
     stop();
   }
@@ -259,7 +259,7 @@ type LaunchMode = 'created' | 'detached' | 'foreground';
 
 interface Launched {
   state: OciContainerState;
-  monitor: StartedMonitor;
+  monitor: Monitor;
 }
 
 /** Everything create and run share: state dir, cgroups, plan, monitor, pid file. */
@@ -337,7 +337,7 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
       writeState(p, state);
       if (opts.pidFile) writePidFile(opts.pidFile, monitor.pid);
       // A detached monitor exits right after its report; reaping it here keeps it from lingering as a zombie of ours.
-      if (opts.mode !== 'foreground') await waitForMonitor(monitor.child);
+      if (opts.mode !== 'foreground') await monitor.wait();
       return { state, monitor };
     });
   } catch (err) {

@@ -1,6 +1,4 @@
-import * as os from 'node:os';
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import type { Duplex } from 'node:stream';
+import * as fs from 'node:fs';
 import { RuntimeError } from '../errors.js';
 import { loadNative, monitorPath } from '../native/binding.js';
 import { REPORT_SIZE, ReportKind, decodeReport, reportToError, type Report } from '../native/report.js';
@@ -9,7 +7,7 @@ import { REPORT_SIZE, ReportKind, decodeReport, reportToError, type Report } fro
  * Starting a container through its monitor (native/monitor/main.c):
  *
  *   tsrun (node)                          tsrun-monitor (own session)
- *     | spawn, fd 3 = plan, fd 4 = reports ->|
+ *     | posix_spawn, fd 3 plan, fd 4 socket>|
  *     |   (the plan: a memfd, read at once)  | parse, clone, child ladder
  *     |<----------------- PAUSED{pid} ------| (plan hookpause) mounts made, before
  *     | createRuntime hooks, one byte ----->|   pivot_root; EOF instead ends it
@@ -23,10 +21,36 @@ import { REPORT_SIZE, ReportKind, decodeReport, reportToError, type Report } fro
  * and a killed CLI does not take the container down with it.
  */
 
-export interface StartedMonitor {
-  child: ChildProcess;
-  /** The container's init (or exec'd process) in the host's PID namespace. */
-  pid: number;
+/** A running monitor, once its container process exists. */
+export class Monitor {
+  private exit?: Promise<number>;
+  private reaped = false;
+
+  constructor(
+    /** The monitor process (our child, in a session of its own). */
+    readonly monitorPid: number,
+    /** The container's init (or exec'd process) in the host's PID namespace. */
+    readonly pid: number,
+  ) {}
+
+  /** The monitor's exit code, the container's for a foreground one (128+N if killed by signal N); reaps it. */
+  wait(): Promise<number> {
+    this.exit ??= reap(this.monitorPid).then((code) => {
+      this.reaped = true;
+      return code;
+    });
+    return this.exit;
+  }
+
+  /** Passes a signal on, unless the monitor has been reaped (its pid may belong to another process by then). */
+  kill(sig: NodeJS.Signals): void {
+    if (this.reaped) return;
+    try {
+      process.kill(this.monitorPid, sig);
+    } catch {
+      // exited, not yet reaped: nothing to signal
+    }
+  }
 }
 
 /** How long a container may take from spawn to execve before we give up (runc#1697: never wait unbounded). */
@@ -46,103 +70,90 @@ export interface LaunchOptions {
   onPaused?: (pid: number) => Promise<void>;
 }
 
-export async function launchMonitor(plan: Buffer, opts: LaunchOptions): Promise<StartedMonitor> {
-  // A memfd, not a pipe: the monitor has the whole plan the moment it runs, instead of waiting for this event loop to write it (~2 ms).
+/**
+ * Spawns the monitor with posix_spawn from the addon (native/addon/process.cc:
+ * a vfork, not child_process's fork of all of Node, ~3 ms less a start) and
+ * reads its report. The plan goes in a memfd, complete before the monitor
+ * runs; the reports come on a socket (the hooks' answer goes back on it).
+ */
+export async function launchMonitor(plan: Buffer, opts: LaunchOptions): Promise<Monitor> {
   const native = loadNative();
   const planFd = native.memfdWith({ name: 'tsrun-plan', data: plan });
-  const stdio: StdioOptions = opts.foreground
-    ? [opts.stdin ? 'inherit' : 'ignore', 'inherit', 'inherit', planFd, 'pipe']
-    : ['ignore', 'ignore', 'ignore', planFd, 'pipe'];
-  const extra = Array.from({ length: opts.preserveFds ?? 0 }, (_, i) => 3 + i);
-  let child: ChildProcess;
+  let ours: number;
+  let theirs: number;
   try {
-    child = spawn(monitorPath(), extra.length ? [`--preserve-fds=${extra.length}`] : [], { stdio: [...stdio, ...extra], detached: true });
+    [ours, theirs] = native.socketPair({});
+  } catch (err) {
+    native.closeFd({ fd: planFd });
+    throw err;
+  }
+  const stdio = opts.foreground ? [opts.stdin ? 0 : -1, 1, 2] : [-1, -1, -1];
+  const extra = Array.from({ length: opts.preserveFds ?? 0 }, (_, i) => 3 + i);
+  let monitorPid: number;
+  try {
+    monitorPid = native.spawnSession({
+      path: monitorPath(),
+      args: extra.length ? [`--preserve-fds=${extra.length}`] : [],
+      fds: [...stdio, planFd, theirs, ...extra],
+    });
+  } catch (err) {
+    native.closeFd({ fd: ours });
+    throw new RuntimeError(`cannot start the container monitor: ${(err as Error).message}`, { cause: err });
   } finally {
     native.closeFd({ fd: planFd });
+    native.closeFd({ fd: theirs });
   }
-  // A socketpair (Node's stdio 'pipe'): the monitor reads the hooks' answer from it too.
-  const reportPipe = child.stdio[4] as Duplex;
-  reportPipe.on('error', () => {
-    // The monitor went away; its exit is what gets reported.
-  });
-  if (child.pid !== undefined) opts.onSpawn?.(child.pid);
-
-  let report = await readReport(child, reportPipe);
-  if (report.kind === ReportKind.Paused && opts.onPaused) {
-    try {
-      await opts.onPaused(report.pid);
-    } catch (err) {
-      reportPipe.destroy(); // EOF: the monitor kills the init, cleans up and exits
-      await exited(child);
-      throw err;
+  try {
+    opts.onSpawn?.(monitorPid);
+    let report = await readReport(ours, monitorPid);
+    if (report.kind === ReportKind.Paused && opts.onPaused) {
+      try {
+        await opts.onPaused(report.pid);
+      } catch (err) {
+        native.closeFd({ fd: ours }); // EOF: the monitor kills the init, cleans up and exits
+        ours = -1;
+        await reap(monitorPid);
+        throw err;
+      }
+      fs.writeSync(ours, Buffer.of(1));
+      report = await readReport(ours, monitorPid);
     }
-    reportPipe.write(Buffer.of(1));
-    report = await readReport(child, reportPipe);
+    if (report.kind === ReportKind.Failed) {
+      await reap(monitorPid);
+      throw reportToError(report);
+    }
+    const want = opts.expectCreated ? ReportKind.Created : ReportKind.Started;
+    if (report.kind !== want || report.pid <= 0) throw new RuntimeError(`the monitor sent an unexpected report (kind ${report.kind})`);
+    return new Monitor(monitorPid, report.pid);
+  } finally {
+    if (ours >= 0) native.closeFd({ fd: ours });
   }
-  if (report.kind === ReportKind.Failed) {
-    reportPipe.destroy();
-    await exited(child);
-    throw reportToError(report);
-  }
-  const want = opts.expectCreated ? ReportKind.Created : ReportKind.Started;
-  if (report.kind !== want || report.pid <= 0) {
-    reportPipe.destroy();
-    throw new RuntimeError(`the monitor sent an unexpected report (kind ${report.kind})`);
-  }
-  reportPipe.destroy();
-  return { child, pid: report.pid };
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
 }
 
 /**
- * Reads one report; a monitor that dies first closes the pipe, so EOF
- * without a whole record is the failure (its exit status is given if known).
- * The monitor writes nothing more until it is answered, so no bytes beyond
- * the record can be lost between two reads.
+ * Reads one report. The monitor writes nothing more until it is answered,
+ * and a monitor that dies first closes the socket, so EOF without a whole
+ * record is the failure (with its exit status).
  */
-function readReport(child: ChildProcess, pipe: Duplex): Promise<Report> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let have = 0;
-    let settled = false;
-    const done = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      pipe.off('data', onData);
-      pipe.off('close', onClose);
-      child.off('error', onError);
-      fn();
-    };
-    const onData = (chunk: Buffer) => {
-      chunks.push(chunk);
-      have += chunk.length;
-      if (have < REPORT_SIZE) return;
-      const buf = Buffer.concat(chunks).subarray(0, REPORT_SIZE);
-      done(() => {
-        try {
-          resolve(decodeReport(buf));
-        } catch (err) {
-          reject(err);
-        }
-      });
-    };
-    const onClose = () => {
-      const why = child.signalCode ?? (child.exitCode !== null ? `code ${child.exitCode}` : 'no report');
-      done(() => reject(new RuntimeError(`the container monitor exited (${why}) before the container started`)));
-    };
-    const onError = (err: Error) => done(() => reject(new RuntimeError(`cannot start the container monitor: ${err.message}`, { cause: err })));
-    const timer = setTimeout(
-      () => done(() => reject(new RuntimeError(`the container did not start within ${START_TIMEOUT_MS / 1000}s`))),
-      START_TIMEOUT_MS,
-    );
-    pipe.on('data', onData);
-    pipe.on('close', onClose);
-    child.on('error', onError);
-  });
+async function readReport(fd: number, monitorPid: number): Promise<Report> {
+  let buf: Buffer;
+  try {
+    buf = loadNative().readExact({ fd, size: REPORT_SIZE, timeoutMs: START_TIMEOUT_MS });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ETIMEDOUT') throw new RuntimeError(`the container did not start within ${START_TIMEOUT_MS / 1000}s`);
+    throw err;
+  }
+  if (buf.length < REPORT_SIZE) {
+    const code = await reap(monitorPid);
+    throw new RuntimeError(`the container monitor exited (${code > 128 ? `signal ${code - 128}` : `code ${code}`}) before the container started`);
+  }
+  return decodeReport(buf);
+}
+
+/** Waits for a monitor to exit: its exit code, 128+N if killed by signal N. */
+async function reap(monitorPid: number): Promise<number> {
+  const { code, signal } = await loadNative().waitExit({ pid: monitorPid });
+  return code ?? 128 + (signal ?? 0);
 }
 
 /**
@@ -150,27 +161,12 @@ function readReport(child: ChildProcess, pipe: Duplex): Promise<Report> {
  * which passes them to the container (docker's sig-proxy). With a terminal,
  * SIGWINCH goes too, so the monitor copies the new window size.
  */
-export function proxySignals(child: ChildProcess, opts: { tty?: boolean } = {}): () => void {
+export function proxySignals(monitor: Monitor, opts: { tty?: boolean } = {}): () => void {
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
   if (opts.tty) signals.push('SIGWINCH');
-  const handler = (sig: NodeJS.Signals) => {
-    if (child.pid !== undefined && child.exitCode === null) child.kill(sig);
-  };
-  for (const s of signals) process.on(s, handler);
+  const handler = (sig: NodeJS.Signals) => monitor.kill(sig);
+  for (const sig of signals) process.on(sig, handler);
   return () => {
-    for (const s of signals) process.off(s, handler);
+    for (const sig of signals) process.off(sig, handler);
   };
-}
-
-/** Waits for a foreground monitor; its exit code is the container's. */
-export function waitForMonitor(child: ChildProcess): Promise<number> {
-  return new Promise((resolve) => {
-    const finish = () => resolve(child.exitCode ?? 128 + signalNumber(child.signalCode));
-    if (child.exitCode !== null || child.signalCode !== null) finish();
-    else child.once('exit', finish);
-  });
-}
-
-function signalNumber(sig: NodeJS.Signals | null): number {
-  return sig ? (os.constants.signals[sig] ?? 0) : 0;
 }

@@ -81,6 +81,10 @@ describe('tsrun run: namespaces and the container view', () => {
     fs.writeFileSync(envFile, 'FOO=from file\nBAR=1\n');
     expect(s.ok(['run', '--rm', '--env-file', envFile, '-e', 'BAR=2', 'busybox', 'sh', '-c', 'echo $FOO $BAR'])).toBe('from file 2\n');
   });
+
+  it('starts the process with no signal ignored or blocked (glibc internal ones included)', () => {
+    expect(s.ok(['run', '--rm', 'busybox', 'grep', '-E', '^Sig(Ign|Blk)', '/proc/self/status'])).toBe('SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n');
+  });
 });
 
 describe('tsrun run: layers and copy-on-write', () => {

@@ -4,7 +4,7 @@ import type { OciSpec } from '../../oci/spec.js';
 import { containerFile, layerMerged, seccompCacheDir } from '../../store/paths.js';
 import { readJsonIfExists } from '../../util/atomic-write.js';
 import type { Context } from '../context.js';
-import { launchMonitor, proxySignals, waitForMonitor } from '../monitor.js';
+import { launchMonitor, proxySignals } from '../monitor.js';
 import { expandEnvFlags, mergeEnv, readEnvFiles } from '../plan/container-spec.js';
 import { planCapabilities, processCapabilities } from '../plan/capabilities.js';
 import { checkWorkingDir, encodeExecPlan, planRlimits, planSeccomp, type ExecPlan, type NamespaceName } from '../plan/launch-plan.js';
@@ -74,13 +74,11 @@ export async function execInContainer(ctx: Context, id: string, req: ExecRequest
     winsize: req.tty ? terminalSize() : undefined,
   };
   const monitor = await launchMonitor(encodeExecPlan(plan), { foreground: !req.detach, stdin: plan.stdin });
-  if (req.detach) {
-    monitor.child.unref();
-    return 0;
-  }
-  const stopProxy = proxySignals(monitor.child, { tty: req.tty });
+  // Detached, the monitor is left to run (our exit hands it to init).
+  if (req.detach) return 0;
+  const stopProxy = proxySignals(monitor, { tty: req.tty });
   try {
-    return await waitForMonitor(monitor.child);
+    return await monitor.wait();
   } finally {
     stopProxy();
   }

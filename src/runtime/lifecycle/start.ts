@@ -8,7 +8,7 @@ import { containerFile, containerLockFile, seccompCacheDir, startFifoPath } from
 import { writeVolatileAtomic } from '../../util/atomic-write.js';
 import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
-import { launchMonitor, proxySignals, waitForMonitor } from '../monitor.js';
+import { launchMonitor, proxySignals } from '../monitor.js';
 import { buildContainerSpec } from '../plan/container-spec.js';
 import { type ContainerCgroup, cgroupHost, cgroupsPathFor, removeCgroup, setupCgroup } from '../cgroups/host.js';
 import { type OciResources, cgroupResources } from '../cgroups/limits.js';
@@ -70,12 +70,10 @@ export async function startContainer(ctx: Context, id: string, opts: { mode: Lau
   });
 
   if (!started) return { pid: readRuntime(p, id)?.pid ?? 0 };
-  if (opts.mode !== 'foreground') {
-    started.child.unref();
-    return { pid: started.pid };
-  }
-  const stopProxy = proxySignals(started.child, { tty: readRecord(p, id)?.options.tty === true });
-  const exited = waitForMonitor(started.child).then(async (code) => {
+  // Detached, the monitor is left to run (our exit hands it to init).
+  if (opts.mode !== 'foreground') return { pid: started.pid };
+  const stopProxy = proxySignals(started, { tty: readRecord(p, id)?.options.tty === true });
+  const exited = started.wait().then(async (code) => {
     stopProxy();
     await recordExit(ctx, id);
     return readExit(p, id)?.exitCode ?? code;

@@ -1,0 +1,80 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { loadNative } from '../../src/native/binding.js';
+
+/**
+ * The addon's process functions (native/addon/process.cc), which start and
+ * reap every monitor: fds land where asked even when sources and targets
+ * overlap, the child has a session of its own and default signals, and the
+ * exit comes back as code or signal.
+ */
+
+const native = loadNative();
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-process-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** sh -c script with the given fds; its stdout (fd 1) goes to a file, which is returned with the exit. */
+async function sh(script: string, fds: (out: number) => number[]): Promise<{ out: string; code: number | null; signal: number | null; pid: number }> {
+  const file = path.join(dir, `out-${Math.random().toString(16).slice(2)}`);
+  const out = fs.openSync(file, 'w');
+  try {
+    const pid = native.spawnSession({ path: '/bin/sh', args: ['-c', script], fds: fds(out) });
+    const exit = await native.waitExit({ pid });
+    return { out: fs.readFileSync(file, 'utf8'), ...exit, pid };
+  } finally {
+    fs.closeSync(out);
+  }
+}
+
+it('maps fds as asked, overlapping ones too, and gives /dev/null for -1', async () => {
+  const a = native.memfdWith({ name: 'a', data: Buffer.from('from a') });
+  const b = native.memfdWith({ name: 'b', data: Buffer.from('from b') });
+  try {
+    // Child fd 3 is our b and child fd 4 our a: each source moves out of the way first.
+    const r = await sh('cat <&3; echo; cat <&4; echo; cat <&0 | wc -c', (out) => [-1, out, 2, b, a]);
+    expect(r.out).toBe('from b\nfrom a\n0\n');
+    expect(r.code).toBe(0);
+  } finally {
+    native.closeFd({ fd: a });
+    native.closeFd({ fd: b });
+  }
+});
+
+it('runs the child in a session of its own with no signal ignored or blocked', async () => {
+  process.on('SIGUSR2', () => undefined); // a handler of ours must not leak into the child as anything but the default
+  // Field 6 of stat is the session id; cut's is its shell's.
+  const r = await sh('grep -E "^(SigIgn|SigBlk)" /proc/self/status; echo sid $(cut -d" " -f6 /proc/self/stat) pid $$', (out) => [-1, out, 2]);
+  expect(r.out).toMatch(/SigIgn:\s+0+\n/);
+  expect(r.out).toMatch(/SigBlk:\s+0+\n/);
+  const [, sid, pid] = /sid (\d+) pid (\d+)/.exec(r.out)!;
+  expect(sid).toBe(pid);
+});
+
+it('reports an exit code, or the signal that killed the child', async () => {
+  expect(await sh('exit 7', (out) => [-1, out, 2])).toMatchObject({ code: 7, signal: null });
+  expect(await sh('kill -KILL $$', (out) => [-1, out, 2])).toMatchObject({ code: null, signal: 9 });
+});
+
+it('reads whole records from a socket, less only at EOF, and times out', () => {
+  const [x, y] = native.socketPair({});
+  try {
+    fs.writeSync(y, Buffer.from('abcdef'));
+    expect(native.readExact({ fd: x, size: 4, timeoutMs: 1000 }).toString()).toBe('abcd');
+    expect(native.readExact({ fd: x, size: 2, timeoutMs: 1000 }).toString()).toBe('ef');
+    expect(() => native.readExact({ fd: x, size: 4, timeoutMs: 50 })).toThrow(/ETIMEDOUT/);
+    fs.writeSync(y, Buffer.from('gh'));
+  } finally {
+    native.closeFd({ fd: y });
+  }
+  try {
+    expect(native.readExact({ fd: x, size: 4, timeoutMs: 1000 }).toString()).toBe('gh');
+  } finally {
+    native.closeFd({ fd: x });
+  }
+});
+
+it('a missing program is an ENOENT error naming it', () => {
+  expect(() => native.spawnSession({ path: '/nonexistent/monitor', args: [], fds: [-1, 1, 2] })).toThrow(/ENOENT.*\/nonexistent\/monitor/);
+});
