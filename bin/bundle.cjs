@@ -37,8 +37,15 @@ esbuild.buildSync({
 
 const NODE_NAMESPACE = /__toESM\((require\("node:[a-z_/]+"\)), 1\)/g;
 const text = fs.readFileSync(outfile, 'utf8');
-const shared = text.replace(NODE_NAMESPACE, '__tsrunNamespace($1)');
+let shared = text.replace(NODE_NAMESPACE, '__tsrunNamespace($1)');
 if (shared === text) throw new Error(`bundle: no __toESM(require("node:...")) in ${outfile}; esbuild's output changed`);
+
+// commander loads node:child_process (and with it net, stream, dgram: ~1.5 ms)
+// when it is required, for executable subcommands, which tsrun has none of;
+// tsrun itself starts its monitors with posix_spawn. Loaded when first used.
+const COMMANDER_CHILD_PROCESS = '    var childProcess = require("node:child_process");\n';
+if (!shared.includes(COMMANDER_CHILD_PROCESS)) throw new Error(`bundle: commander's require of node:child_process not found in ${outfile}; its source changed`);
+shared = shared.replace(COMMANDER_CHILD_PROCESS, '    var childProcess = { spawn: (...args) => require("node:child_process").spawn(...args) };\n');
 // bin/tsrun runs the bundle as a vm.Script, which has no import() on Node 20
 // without --experimental-vm-modules: a module kept outside the bundle is
 // loaded with require (createRequire), never import().

@@ -7,12 +7,13 @@ import { storeForFile, tsrunBin } from '../helpers/store.js';
 /**
  * Every millisecond of `run` and `exec` counts (issue 6): the commands that
  * start containers from a stored image must not load code they do not use.
- * The registry client (http, https, tls), the tar code (crypto, zlib) and
- * pino each cost milliseconds of Node's own module loading.
+ * The registry client (http, https, tls), the tar code (crypto, zlib),
+ * child_process (and the net and stream it loads: the monitor is started
+ * with posix_spawn) each cost milliseconds of Node's own module loading.
  */
 
 const s = storeForFile('busybox');
-const HEAVY = ['http', 'https', 'tls', 'crypto', 'zlib'];
+const HEAVY = ['http', 'https', 'tls', 'crypto', 'zlib', 'child_process', 'net'];
 
 /** The Node built-ins a tsrun command loaded, recorded by a preload at exit. */
 function builtinsLoaded(args: string[]): string[] {
@@ -28,7 +29,7 @@ function builtinsLoaded(args: string[]): string[] {
   return (JSON.parse(fs.readFileSync(out, 'utf8')) as string[]).filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice('NativeModule '.length));
 }
 
-it('run --rm and exec load neither the registry client nor the tar code', () => {
+it('run --rm and exec load neither the registry client, the tar code nor child_process', () => {
   expect(builtinsLoaded(['run', '--rm', 'busybox', 'true']).filter((m) => HEAVY.includes(m))).toEqual([]);
   s.ok(['run', '-d', '--name', 'startup', 'busybox', 'sleep', '100']);
   try {
