@@ -207,6 +207,7 @@ static void reset(struct ctr_plan *p)
   p->preserve_fds = 0;
   p->hook_pause = 0;
   p->console_socket = NULL;
+  p->attach_sock = NULL;
   p->n_nspaths = 0;
   p->log_path = p->exit_file = p->unmount_path = NULL;
   p->n_cgroups = 0;
@@ -362,6 +363,8 @@ static int record(struct ctr_plan *p, const char *kw, char **a)
     return parse_bool(a[0], &p->passthrough);
   } else if (ctr_streq(kw, "detach")) {
     return parse_bool(a[0], &p->detach);
+  } else if (ctr_streq(kw, "attachsock")) {
+    p->attach_sock = a[0];
   } else if (ctr_streq(kw, "consolesocket")) {
     p->console_socket = a[0];
   } else if (ctr_streq(kw, "nspath")) {
@@ -484,6 +487,7 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
     CHECK(!p->oom_file, "oomfile");
     CHECK(!p->n_nspaths, "nspath");
     CHECK(!p->hook_pause, "hookpause");
+    CHECK(!p->attach_sock, "attachsock");
     /* Without it the process would run in the host's filesystem. */
     CHECK(p->join_flags & CLONE_NEWNS, "joinns mnt");
   } else {
@@ -506,6 +510,8 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
   CHECK(!(p->detach && (p->attach || p->log_path || p->exit_file || p->unmount_path || p->n_exitcmd)), "detach");
   CHECK(!p->console_socket || (p->tty && p->console_socket[0] == '/'), "consolesocket");
   CHECK(!p->detach || !p->tty || p->console_socket, "detach");
+  /* One source of input: the socket's clients, or the monitor's own stdin; a terminal copied by the monitor. */
+  CHECK(!p->attach_sock || (p->attach_sock[0] == '/' && !p->stdin_open && !p->passthrough && !p->console_socket && !p->detach), "attachsock");
   CHECK(p->n_args > 0, "arg");
   /* What execve and capset would refuse anyway, refused before clone with the record named. */
   CHECK(!p->has_caps || (p->caps.effective & ~p->caps.permitted) == 0, "caps");

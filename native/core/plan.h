@@ -91,6 +91,12 @@
  *                                                      reparented to the caller's subreaper
  *                                                      (conmon, containerd's shim), which then
  *                                                      owns it; no parent-death signal is set
+ *   attachsock <host path>                             the container's stdin comes from clients of
+ *                                                      this AF_UNIX socket, one at a time (docker
+ *                                                      attach; created, the monitor listens there
+ *                                                      until the exit): with a tty copied to the
+ *                                                      terminal, otherwise through a pipe that stays
+ *                                                      open while no client is connected
  *   consolesocket <host path>                          with a tty: the pty master is sent to this
  *                                                      AF_UNIX socket (SCM_RIGHTS, runc's
  *                                                      --console-socket) instead of being copied
@@ -232,6 +238,7 @@ struct ctr_plan {
   int passthrough;
   int detach;
   const char *console_socket;
+  const char *attach_sock;
   struct ctr_nspath nspaths[CTR_MAX_NSPATHS];
   size_t n_nspaths;
   /* Not on the wire: the monitor's argv (--preserve-fds=N, runc's flag).

@@ -103,10 +103,17 @@ static int sync_pipe[2] = { -1, -1 };
 static int resume_pipe[2] = { -1, -1 };
 static sigset_t saved_mask;
 
-/* With a tty: the master, and the caller's input on its way to it. */
-static int master = -1, in_fd = -1;
+/* With a tty: the master. Input comes from in_fd (the caller's stdin, or a
+ * client of the attach socket) and goes to in_target (the master, or with
+ * attachsock and no tty the pipe the container reads its stdin from). */
+static int master = -1, in_fd = -1, in_target = -1;
 static char in_buf[4096];
 static size_t in_len, in_off;
+
+/* attachsock: the listening socket; in_fd is one of its clients while
+ * in_is_client, whose EOF ends the client, not the container's input. */
+static int attach_listen = -1, in_is_client;
+static int stdin_pipe[2] = { -1, -1 };
 
 /* The caller's terminal while it is raw; restored at every exit (atexit),
  * since a raw terminal left behind breaks the user's shell. */
@@ -354,6 +361,26 @@ static void handle_signals(void)
   }
 }
 
+/* An attach client left: the container's input stays open for the next one (docker attach). */
+static void drop_client(void)
+{
+  if (!in_is_client)
+    return;
+  close(in_fd);
+  in_fd = -1;
+  in_is_client = 0;
+}
+
+static void accept_client(void)
+{
+  int fd = accept4(attach_listen, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+  if (fd < 0)
+    return;
+  in_fd = fd;
+  in_is_client = 1;
+}
+
 static void read_input(void)
 {
   struct termios t;
@@ -362,6 +389,9 @@ static void read_input(void)
   if (n > 0) {
     in_len = (size_t)n;
     in_off = 0;
+  } else if (in_is_client) {
+    if (n == 0 || (errno != EAGAIN && errno != EINTR))
+      drop_client();
   } else if (n == 0) {
     /* A terminal has no half-close: end of input is the EOF character,
      * which ends a read() at the start of a line. */
@@ -374,16 +404,21 @@ static void read_input(void)
   }
 }
 
-/* The master is non-blocking: a container that does not read its terminal
+/* The target is non-blocking: a container that does not read its input
  * must not stop the monitor from draining its output. */
 static void write_input(void)
 {
-  ssize_t n = write(master, in_buf + in_off, in_len - in_off);
+  ssize_t n = write(in_target, in_buf + in_off, in_len - in_off);
 
-  if (n > 0)
+  if (n > 0) {
     in_off += (size_t)n;
-  else if (n < 0 && errno != EAGAIN && errno != EINTR)
-    in_off = in_len, in_fd = -1;
+  } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+    /* Nobody reads the input any more (EPIPE, EIO): stop taking it. */
+    in_off = in_len;
+    in_target = -1;
+    drop_client();
+    in_fd = -1;
+  }
   if (in_off == in_len)
     in_len = in_off = 0;
 }
@@ -394,6 +429,8 @@ static void read_output(struct log_stream *s)
     return;
   /* The slave side is gone: the master was closed with the stream. */
   master = -1;
+  in_target = -1;
+  drop_client();
   in_fd = -1;
   in_len = in_off = 0;
 }
@@ -425,25 +462,28 @@ static long elapsed_ms(const struct timespec *since)
  * with a tty, the caller's input); then drains what is left. */
 static void supervise(void)
 {
-  struct pollfd fds[6];
+  struct pollfd fds[8];
   struct timespec start;
-  int n, i_pid, i_sig, i_err, i_out, i_errout, i_in;
+  int n, i_pid, i_sig, i_err, i_out, i_errout, i_in, i_target, i_listen;
 
   while (!child_exited) {
     n = 0;
-    i_err = i_out = i_errout = i_in = -1;
+    i_err = i_out = i_errout = i_in = i_target = i_listen = -1;
     fds[i_pid = n++] = (struct pollfd){ .fd = child_pidfd, .events = POLLIN };
     fds[i_sig = n++] = (struct pollfd){ .fd = sig_fd, .events = POLLIN };
     if (err_pipe[0] >= 0)
       fds[i_err = n++] = (struct pollfd){ .fd = err_pipe[0], .events = POLLIN };
     if (out_log.fd >= 0)
-      fds[i_out = n++] = (struct pollfd){
-        .fd = out_log.fd, .events = (short)(POLLIN | (master >= 0 && in_len ? POLLOUT : 0))
-      };
+      fds[i_out = n++] = (struct pollfd){ .fd = out_log.fd, .events = POLLIN };
     if (err_log.fd >= 0)
       fds[i_errout = n++] = (struct pollfd){ .fd = err_log.fd, .events = POLLIN };
     if (in_fd >= 0 && in_len == 0)
       fds[i_in = n++] = (struct pollfd){ .fd = in_fd, .events = POLLIN };
+    if (in_target >= 0 && in_len)
+      fds[i_target = n++] = (struct pollfd){ .fd = in_target, .events = POLLOUT };
+    /* One client at a time; the next waits in the backlog. */
+    if (attach_listen >= 0 && in_fd < 0 && in_target >= 0)
+      fds[i_listen = n++] = (struct pollfd){ .fd = attach_listen, .events = POLLIN };
     if (poll(fds, (nfds_t)n, -1) < 0) {
       if (errno == EINTR)
         continue;
@@ -455,16 +495,23 @@ static void supervise(void)
       reap();
     if (i_err >= 0 && fds[i_err].revents)
       read_late_failure();
+    if (i_listen >= 0 && fds[i_listen].revents)
+      accept_client();
     if (i_in >= 0 && fds[i_in].revents && in_fd >= 0)
       read_input();
-    if (i_out >= 0 && (fds[i_out].revents & POLLOUT) && in_len)
-      write_input();
-    if (i_out >= 0 && (fds[i_out].revents & ~POLLOUT) && out_log.fd >= 0)
+    if (i_out >= 0 && fds[i_out].revents && out_log.fd >= 0)
       read_output(&out_log);
     if (i_errout >= 0 && fds[i_errout].revents)
       read_output(&err_log);
-    if (in_len && master >= 0 && !(i_out >= 0 && (fds[i_out].revents & POLLOUT)))
+    /* Input just read is usually taken at once; otherwise POLLOUT says when. */
+    if (in_len && in_target >= 0)
       write_input();
+  }
+  drop_client();
+  if (attach_listen >= 0) {
+    close(attach_listen);
+    attach_listen = -1;
+    unlink(plan.attach_sock);
   }
   /* The writer is dead: what is left of the error pipe is there now. */
   while (err_pipe[0] >= 0)
@@ -607,6 +654,37 @@ static void connect_console(void)
     die(CTR_STAGE_CONSOLE, errno, plan.console_socket);
 }
 
+/*
+ * attachsock: listen for attach clients. The path may be longer than
+ * sun_path's 108 bytes (a deep --runroot), so it is bound through an fd of
+ * its directory. A socket left by an earlier monitor of this container is
+ * replaced; only root may connect (0600).
+ */
+static void listen_attach(void)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  char dir_path[PATH_MAX];
+  const char *name = strrchr(plan.attach_sock, '/') + 1; /* validated: absolute */
+  int dir;
+
+  if (ctr_strlcpy(dir_path, plan.attach_sock, sizeof dir_path) >= sizeof dir_path)
+    die(CTR_STAGE_STDIO, ENAMETOOLONG, plan.attach_sock);
+  dir_path[name - plan.attach_sock] = '\0';
+  dir = open(dir_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0)
+    die(CTR_STAGE_STDIO, errno, plan.attach_sock);
+  ctr_fd_path(addr.sun_path, dir);
+  ctr_strlcat(addr.sun_path, "/", sizeof addr.sun_path);
+  if (ctr_strlcat(addr.sun_path, name, sizeof addr.sun_path) >= sizeof addr.sun_path)
+    die(CTR_STAGE_STDIO, ENAMETOOLONG, plan.attach_sock);
+  unlink(addr.sun_path);
+  attach_listen = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (attach_listen < 0 || bind(attach_listen, (struct sockaddr *)&addr, sizeof addr) < 0 ||
+      chmod(addr.sun_path, 0600) < 0 || listen(attach_listen, 4) < 0)
+    die(CTR_STAGE_STDIO, errno, plan.attach_sock);
+  close(dir);
+}
+
 /* nspath records: opened while host paths resolve. A pid namespace is
  * entered here, before clone, since only children of the setns() caller
  * land in it; the child joins the others itself. */
@@ -659,6 +737,12 @@ static void open_host_side(struct ctr_child_io *io)
   } else {
     if (plan.stdin_open) {
       io->in_fd = STDIN_FILENO;
+    } else if (plan.attach_sock) {
+      /* Non-blocking on our side only: the container's end stays an ordinary pipe. */
+      if (pipe2(stdin_pipe, O_CLOEXEC) < 0 || fcntl(stdin_pipe[1], F_SETFL, O_NONBLOCK) < 0)
+        die(CTR_STAGE_STDIO, errno, "pipe2");
+      io->in_fd = stdin_pipe[0];
+      in_target = stdin_pipe[1];
     } else {
       null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
       if (null_fd < 0)
@@ -672,6 +756,8 @@ static void open_host_side(struct ctr_child_io *io)
     io->out_fd = out_pipe[1];
     io->err_fd = errout_pipe[1];
   }
+  if (plan.attach_sock)
+    listen_attach();
   if (pipe2(err_pipe, O_CLOEXEC) < 0)
     die(CTR_STAGE_CLONE, errno, "pipe2");
   io->errfd = err_pipe[1];
@@ -745,7 +831,7 @@ static void join_namespaces(void)
 static void close_monitor_fds(void)
 {
   /* child: async-signal-safe */
-  int fds[] = { REPORT_FD, log_fd, exit_dir, sig_fd, err_pipe[0], out_pipe[0], errout_pipe[0], tty_sock[0], sync_pipe[1], console_fd, resume_pipe[1] };
+  int fds[] = { REPORT_FD, log_fd, exit_dir, sig_fd, err_pipe[0], out_pipe[0], errout_pipe[0], tty_sock[0], sync_pipe[1], console_fd, resume_pipe[1], attach_listen, stdin_pipe[1] };
   size_t i;
 
   for (i = 0; i < sizeof fds / sizeof fds[0]; i++)
@@ -960,6 +1046,7 @@ static void await_start(void)
       master = -1;
     } else {
       out_log.fd = master;
+      in_target = master;
       if (plan.stdin_open)
         in_fd = STDIN_FILENO;
     }
@@ -1052,6 +1139,8 @@ int main(int argc, char **argv)
   }
   if (null_fd >= 0)
     close(null_fd);
+  if (stdin_pipe[0] >= 0)
+    close(stdin_pipe[0]);
   for (len = 0; len < plan.n_nspaths; len++)
     close(io.ns_fds[len]);
   await_start();

@@ -324,6 +324,18 @@ static void test_oci_records(void)
   const char *exec_hooks[] = { "join", "9", "joinns", "mnt", "arg", "x", "hookpause", "1", "end", NULL };
   const char *bad;
 
+  {
+    const char *attach[] = { "root", "/r", "ns", "mnt", "arg", "x", "attachsock", "/run/c/attach.sock", "end", NULL };
+    const char *attach_rel[] = { "root", "/r", "ns", "mnt", "arg", "x", "attachsock", "attach.sock", "end", NULL };
+    const char *attach_stdin[] = { "root", "/r", "ns", "mnt", "arg", "x", "stdin", "1", "attachsock", "/a", "end", NULL };
+    const char *attach_exec[] = { "join", "9", "joinns", "mnt", "arg", "x", "attachsock", "/a", "end", NULL };
+
+    EXPECT(parse(attach, &bad) == 0 && strcmp(plan.attach_sock, "/run/c/attach.sock") == 0);
+    EXPECT(ctr_plan_validate(&plan, &bad) == 0);
+    expect_invalid(attach_rel, "attachsock");
+    expect_invalid(attach_stdin, "attachsock");
+    expect_invalid(attach_exec, "attachsock");
+  }
   EXPECT(parse(hooks, &bad) == 0 && plan.hook_pause == 1);
   EXPECT(ctr_plan_validate(&plan, &bad) == 0);
   expect_invalid(exec_hooks, "hookpause");

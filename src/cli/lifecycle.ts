@@ -36,20 +36,16 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
         const rec = findContainer(c.paths, refs[0]!);
         const started = await startContainer(c, rec.id, { mode: 'foreground', stdin: o.interactive === true });
         if (started.exited) process.exit(await started.exited);
-        // A created container was waiting with its output going to the log: follow it.
-        const [{ readLog }, { containerFile }, { waitContainer }, { isRunning }] = await Promise.all([
-          import('../runtime/logs/read-log.js'),
-          import('../store/paths.js'),
-          import('../runtime/lifecycle/stop.js'),
-          import('../runtime/state/status.js'),
-        ]);
-        await readLog(containerFile(c.paths, rec.id, 'ctr.log'), {
-          follow: true,
-          timestamps: false,
-          isRunning: () => isRunning(c.paths, rec.id),
-          write: (stream, text) => (stream === 'stdout' ? process.stdout : process.stderr).write(text),
-        });
-        process.exit(await waitContainer(c, rec.id));
+        // A created container was waiting with its output going to the log and, made with -i, its input on its attach socket.
+        const [{ connectStdin, followOutput }, { waitContainer }] = await Promise.all([import('../runtime/lifecycle/attach.js'), import('../runtime/lifecycle/stop.js')]);
+        let detached = false;
+        const input = o.interactive && rec.options.openStdin ? await connectStdin(c, rec.id, rec.options.tty === true, () => (detached = true)) : undefined;
+        try {
+          await followOutput(c, rec.id, undefined, () => detached);
+        } finally {
+          input?.close();
+        }
+        process.exit(detached ? 0 : await waitContainer(c, rec.id));
       }
       await eachContainer(refs, async (ref) => {
         await startContainer(c, findContainer(c.paths, ref).id, { mode: 'detached' });
@@ -158,13 +154,14 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
 
   program
     .command('attach')
-    .description('Follow a running container\'s output and pass signals on to it; exits with its exit code (stdin is not attached)')
+    .description('Attach to a running container: its output, your input when it was made with -i, signals passed on; exits with its exit code (ctrl-p ctrl-q detaches from a terminal)')
     .argument('<container>')
+    .option('--no-stdin', 'do not attach your input')
     .option('--no-sig-proxy', 'do not pass signals on to the container')
-    .action(async (ref: string, o: { sigProxy: boolean }) => {
+    .action(async (ref: string, o: { sigProxy: boolean; stdin: boolean }) => {
       const [{ findContainer }, { attachContainer }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/lifecycle/attach.js')]);
       const c = ctx();
-      process.exit(await attachContainer(c, findContainer(c.paths, ref).id, { sigProxy: o.sigProxy }));
+      process.exit(await attachContainer(c, findContainer(c.paths, ref).id, { sigProxy: o.sigProxy, stdin: o.stdin }));
     });
 
   program

@@ -98,6 +98,7 @@ const request = (image: string, command: string[], o: RunFlags) => ({
     entrypoint: o.entrypoint,
     cmd: command,
     tty: o.tty === true,
+    openStdin: o.interactive === true,
     init: o.init === true,
     ...isolation(o),
   },

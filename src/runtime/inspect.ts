@@ -62,6 +62,8 @@ export function inspectContainer(p: StorePaths, rec: ContainerRecord): Record<st
       Image: rec.imageName,
       WorkingDir: rec.options.workdir ?? '',
       Entrypoint: rec.options.entrypoint !== undefined ? [rec.options.entrypoint] : null,
+      Tty: rec.options.tty === true,
+      OpenStdin: rec.options.openStdin === true,
     },
   };
 }

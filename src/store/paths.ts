@@ -57,4 +57,6 @@ export const runtimeDir = (p: StorePaths, id: string) => path.join(p.runroot, 'c
 /** runc's exec.fifo: a created container's init waits on it until `start`. */
 export const startFifoPath = (p: StorePaths, id: string) => path.join(runtimeDir(p, id), 'start.fifo');
 export const runtimeFile = (p: StorePaths, id: string) => path.join(runtimeDir(p, id), 'runtime.json');
+/** Where a container made with -i takes its stdin from `attach` (the monitor listens while it runs). */
+export const attachSocket = (p: StorePaths, id: string) => path.join(runtimeDir(p, id), 'attach.sock');
 export const containerLockFile = (p: StorePaths, id: string) => path.join(p.runroot, 'locks', `${id}.lock`);

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -8,6 +8,9 @@ const s = storeForFile('busybox', 'hello-world-v1');
 
 const upper = (name: string) => s.inspect(name).GraphDriver.Data.UpperDir as string;
 const runtimeOf = (name: string) => JSON.parse(fs.readFileSync(path.join(s.runroot, 'containers', s.inspect(name).Id, 'runtime.json'), 'utf8'));
+/** An attach that would go on (its container still runs), ended after `ms` by SIGTERM: what it printed by then. */
+const attachFor = (args: string[], input: string, ms: number) =>
+  spawnSync(tsrunBin, ['--root', s.root, '--runroot', s.runroot, 'attach', '--no-sig-proxy', ...args], { input, timeout: ms, encoding: 'utf8' }).stdout;
 const alive = (pid: number) => fs.existsSync(`/proc/${pid}`) && !/^\S+ \(.*\) [ZX]/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
 
 describe('stop, start, restart: the rw layer is kept until rm', () => {
@@ -167,6 +170,34 @@ describe('logs', () => {
     expect(out).toBe('got term\n');
     expect(s.run(['attach', 'att'])).toMatchObject({ code: 125, stderr: 'tsrun: cannot attach to the stopped container att: start it first\n' });
     s.ok(['rm', 'att']);
+  });
+
+  it('attach brings stdin to a -d -i container, one client after another, and its exit code', () => {
+    s.ok(['run', '-d', '-i', '--name', 'inp', 'busybox', 'sh', '-c', 'read x; echo got $x; read y; echo and $y; exit 4']);
+    // Our EOF ends this attach's input, not the container's: it waits for the next line, so this attach is ended by kill.
+    expect(attachFor(['inp'], 'one\n', 3000)).toBe('got one\n');
+    expect(s.inspect('inp').State.Running).toBe(true);
+    const second = s.run(['attach', 'inp'], { input: 'two\n' });
+    expect(second).toMatchObject({ code: 4, stdout: 'and two\n' });
+    expect(s.ok(['logs', 'inp'])).toBe('got one\nand two\n');
+    expect(s.inspect('inp').Config.OpenStdin).toBe(true);
+    s.ok(['rm', 'inp']);
+  });
+
+  it('attach types into a -d -t -i container\'s terminal; --no-stdin attaches output only', () => {
+    s.ok(['run', '-dit', '--name', 'term', 'busybox', 'sh']);
+    expect(attachFor(['--no-stdin', 'term'], 'exit 1\n', 2000)).not.toContain('exit 1');
+    expect(s.inspect('term').State.Running).toBe(true);
+    const r = s.run(['attach', 'term'], { input: 'echo $((6*7))\nexit 3\n' });
+    expect(r.code).toBe(3);
+    expect(r.stdout).toMatch(/\r\n42\r\n/);
+    s.ok(['rm', 'term']);
+  });
+
+  it('start -a -i gives a created -i container our input', () => {
+    s.ok(['create', '-i', '--name', 'cin', 'busybox', 'sh', '-c', 'read x; echo got $x; exit 2']);
+    expect(s.run(['start', '-a', '-i', 'cin'], { input: 'hi\n' })).toMatchObject({ code: 2, stdout: 'got hi\n' });
+    s.ok(['rm', 'cin']);
   });
 
   it('logs -f follows until the container exits', async () => {

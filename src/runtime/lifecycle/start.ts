@@ -4,7 +4,7 @@ import { logger } from '../../log.js';
 import { initPath } from '../../native/binding.js';
 import { readImage } from '../../store/images.js';
 import { mountLayer, unmountLayer } from '../../store/mounts.js';
-import { containerFile, containerLockFile, seccompCacheDir, startFifoPath } from '../../store/paths.js';
+import { attachSocket, containerFile, containerLockFile, seccompCacheDir, startFifoPath } from '../../store/paths.js';
 import { writeVolatileAtomic } from '../../util/atomic-write.js';
 import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
@@ -116,6 +116,8 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
       logPath: containerFile(p, id, 'ctr.log'),
       attach: opts.mode === 'foreground',
       stdin: opts.stdin === true,
+      // -i without the caller's own stdin (run -d -i, create -i): `attach` brings one.
+      attachSock: rec.options.openStdin && opts.stdin !== true ? attachSocket(p, id) : undefined,
       tty: rec.options.tty === true,
       winsize: rec.options.tty ? terminalSize() : undefined,
       startFifo: fifo,

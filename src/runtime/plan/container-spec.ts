@@ -32,6 +32,8 @@ export interface RunOptions extends SecurityOptions {
   cmd: string[];
   /** -t: a terminal from the container's devpts. */
   tty?: boolean;
+  /** -i: the stdin stays open, for the terminal that started it or for `attach` later (docker's OpenStdin). */
+  openStdin?: boolean;
   /** --init: tsrun-init runs as PID 1, reaping orphans and forwarding signals. */
   init?: boolean;
   /** -v, --mount, --tmpfs in the order given (volumes named and host paths resolved at create). */

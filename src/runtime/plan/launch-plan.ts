@@ -47,6 +47,8 @@ export interface MonitorDuties extends PlanIo {
   detach?: boolean;
   /** The init stops after its mounts, before pivot_root, until the caller's OCI createRuntime hooks have run (plan.h hookpause). */
   hookPause?: boolean;
+  /** The process's stdin comes from clients of this socket, one at a time (`attach`; plan.h attachsock). */
+  attachSock?: string;
 }
 
 export interface Winsize {
@@ -374,6 +376,7 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     oomFile: extras.oomFile,
     detach: extras.detach,
     hookPause: extras.hookPause,
+    attachSock: extras.attachSock,
   };
 }
 
@@ -536,6 +539,7 @@ export function encodePlan(plan: LaunchPlan): Buffer {
   if (plan.oomFile !== undefined) rec('oomfile', plan.oomFile);
   if (plan.detach) rec('detach', 1);
   if (plan.hookPause) rec('hookpause', 1);
+  if (plan.attachSock !== undefined) rec('attachsock', plan.attachSock);
   return done();
 }
 
