@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
 
 export function registerLoad(program: Command, ctx: ContextFactory): void {
   program
     .command('pull')
-    .description('Download an image from a registry (anonymously; Docker Hub by default), for this machine\'s platform')
+    .description('Download an image from a registry (Docker Hub by default; with the credentials of `tsrun login`, else anonymously), for this machine\'s platform')
     .argument('<name>', 'NAME[:TAG|@DIGEST], as docker: busybox, quay.io/org/app:v1, localhost:5000/x@sha256:...')
     .option('-q, --quiet', 'print only the image\'s full name')
     .action(async (name: string, o: { quiet?: boolean }) => {
@@ -17,6 +18,32 @@ export function registerLoad(program: Command, ctx: ContextFactory): void {
       say(`Digest: ${pulled.digest}`);
       say(`Status: Downloaded image for ${pulled.names[0] ?? name}`);
       process.stdout.write(`${canonicalName(ref)}\n`);
+    });
+
+  program
+    .command('login')
+    .description('Check a user name and password with a registry (Docker Hub by default) and save them, where docker keeps its own ($DOCKER_CONFIG/config.json)')
+    .argument('[server]', 'host[:port] of the registry')
+    .option('-u, --username <name>', 'user name (asked for on a terminal)')
+    .option('-p, --password <password>', 'password (visible to other users: prefer --password-stdin)')
+    .option('--password-stdin', 'read the password from standard input')
+    .action(async (server: string | undefined, o: { username?: string; password?: string; passwordStdin?: boolean }) => {
+      const [{ login }, { readSecretInput }] = await Promise.all([import('../image/login.js'), import('./prompt.js')]);
+      const username = o.username ?? (await readSecretInput('Username: ', { echo: true }));
+      const password = o.passwordStdin ? (await readStdin()).replace(/\r?\n$/, '') : (o.password ?? (await readSecretInput('Password: ', { echo: false })));
+      if (!username || !password) throw new UsageError('login needs a user name and a password');
+      await login(server, { username, password });
+      process.stdout.write('Login Succeeded\n');
+    });
+
+  program
+    .command('logout')
+    .description('Forget the saved credentials of a registry (Docker Hub by default)')
+    .argument('[server]', 'host[:port] of the registry')
+    .action(async (server: string | undefined) => {
+      const { logout } = await import('../image/login.js');
+      const { key, removed } = logout(server);
+      process.stdout.write(removed ? `Removing login credentials for ${key}\n` : `Not logged in to ${key}\n`);
     });
 
   program
@@ -53,4 +80,13 @@ export function registerLoad(program: Command, ctx: ContextFactory): void {
       });
       process.stdout.write(`${id}\n`);
     });
+}
+
+function readStdin(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    process.stdin.on('data', (c: Buffer) => chunks.push(c));
+    process.stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    process.stdin.on('error', reject);
+  });
 }

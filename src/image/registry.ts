@@ -5,6 +5,7 @@ import * as tls from 'node:tls';
 import { PassThrough, type Readable } from 'node:stream';
 import { RuntimeError } from '../errors.js';
 import type { ImageRef } from '../store/reference.js';
+import { credentialsFor, type Credentials } from './credentials.js';
 import { sha256Digest, verifiedStream, verifyBlob } from './digest.js';
 import { MT_DOCKER_MANIFEST, MT_DOCKER_MANIFEST_LIST, MT_OCI_INDEX, MT_OCI_LAYOUT_VERSION, MT_OCI_MANIFEST, isIndexType } from './media-types.js';
 import type { BlobStore } from './oci-layout.js';
@@ -16,8 +17,11 @@ import { parseIndex } from './oci-types.js';
  * index.json, manifests and blobs come from the distribution API
  * (distribution-spec "pull"), every byte checked against its digest.
  *
- * Auth: anonymous, with the Bearer token dance (a 401's WWW-Authenticate
- * realm/service/scope, as Docker Hub asks). Transport: HTTPS, with the
+ * Auth: a 401's WWW-Authenticate decides. Bearer (Docker Hub's token
+ * dance: realm/service/scope) gets a token, anonymously or with the saved
+ * credentials (credentials.ts) as Basic auth to the realm; Basic gets the
+ * credentials themselves. Neither is sent to another host a registry
+ * redirects to (a blob store). Transport: HTTPS, with the
  * system's CAs plus TSRUN_EXTRA_CA_CERTS (bin/tsrun moves NODE_EXTRA_CA_CERTS
  * there so Node does not load it at every start); plain HTTP only for
  * localhost and 127.0.0.0/8, as docker allows by default.
@@ -71,31 +75,41 @@ export function parseChallenge(header: string | undefined): Challenge | undefine
   return params.realm ? { realm: params.realm, service: params.service, scope: params.scope } : undefined;
 }
 
+const basicAuth = (c: Credentials) => `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`;
+
 export class RegistryClient {
-  private token: string | undefined;
+  /** The Authorization header the registry accepted (or will be tried with). */
+  private authorization: string | undefined;
   readonly base: URL;
 
   constructor(
     readonly host: string,
     readonly repo: string,
+    private readonly credentials?: Credentials,
   ) {
-    this.base = new URL(`${insecureAllowed(host) ? 'http' : 'https'}://${host}/v2/${repo}/`);
+    this.base = new URL(`${insecureAllowed(host) ? 'http' : 'https'}://${host}/v2/${repo ? `${repo}/` : ''}`);
   }
 
   /** A request under /v2/<repo>/, authenticated when the registry asks, redirects followed; non-2xx is an error. */
   async get(path: string, opts: { accept?: string; method?: 'GET' | 'HEAD'; allow404?: boolean } = {}): Promise<http.IncomingMessage | undefined> {
     let url = new URL(path, this.base);
     for (let hops = 0; ; hops++) {
-      // The token goes only to the registry itself, never to a blob store it redirects to.
+      // Credentials and tokens go only to the registry itself, never to a blob store it redirects to.
       const headers: Record<string, string> = opts.accept ? { Accept: opts.accept } : {};
-      if (url.host === this.base.host && this.token) headers.Authorization = `Bearer ${this.token}`;
+      if (url.host === this.base.host && this.authorization) headers.Authorization = this.authorization;
       let res = await send(url, opts.method ?? 'GET', headers);
-      if (res.statusCode === 401 && url.host === this.base.host && !this.token) {
-        const challenge = parseChallenge(res.headers['www-authenticate'] as string | undefined);
+      if (res.statusCode === 401 && url.host === this.base.host && !this.authorization) {
         res.resume();
-        if (!challenge) throw new RuntimeError(`${this.host} asks for credentials tsrun does not have (only anonymous pulls are supported)`);
-        this.token = await fetchToken(challenge, this.repo);
-        res = await send(url, opts.method ?? 'GET', { ...headers, Authorization: `Bearer ${this.token}` });
+        this.authorization = await this.authorize(res.headers['www-authenticate'] as string | undefined);
+        res = await send(url, opts.method ?? 'GET', { ...headers, Authorization: this.authorization });
+      }
+      if (res.statusCode === 401 && url.host === this.base.host) {
+        res.resume();
+        throw new RuntimeError(
+          this.credentials
+            ? `${this.host}/${this.repo}: the registry refused the saved credentials of ${this.credentials.username}`
+            : `${this.host}/${this.repo}: the registry wants credentials; run tsrun login ${this.host}`,
+        );
       }
       const status = res.statusCode ?? 0;
       if (status >= 300 && status < 400 && res.headers.location) {
@@ -114,6 +128,22 @@ export class RegistryClient {
       }
       return res;
     }
+  }
+
+  /** The Authorization header for a 401's challenge: a token (Bearer), or the credentials themselves (Basic). */
+  private async authorize(header: string | undefined): Promise<string> {
+    const challenge = parseChallenge(header);
+    if (challenge) return `Bearer ${await fetchToken(challenge, this.repo, this.credentials)}`;
+    if (header && /^Basic\b/i.test(header)) {
+      if (!this.credentials) throw new RuntimeError(`${this.host} wants a user name and password; run tsrun login ${this.host}`);
+      return basicAuth(this.credentials);
+    }
+    throw new RuntimeError(`${this.host} asks for an authentication tsrun does not know (${header ?? 'no WWW-Authenticate'})`);
+  }
+
+  /** `login`'s check: GET /v2/ with the credentials; throws unless the registry accepts them. */
+  async ping(): Promise<void> {
+    (await this.get(''))?.resume();
   }
 
   async getBytes(path: string, max: number, accept?: string): Promise<{ bytes: Buffer; type?: string }> {
@@ -135,12 +165,17 @@ function describeError(status: number, body: string): string {
   return status === 404 ? 'not found (HTTP 404)' : `HTTP ${status}`;
 }
 
-async function fetchToken(c: Challenge, repo: string): Promise<string> {
+async function fetchToken(c: Challenge, repo: string, credentials: Credentials | undefined): Promise<string> {
   const url = new URL(c.realm);
   if (c.service) url.searchParams.set('service', c.service);
-  url.searchParams.set('scope', c.scope ?? `repository:${repo}:pull`);
-  const res = await send(url, 'GET', {});
+  // login pings /v2/ with no repository: a token for no scope says whether the credentials are good.
+  const scope = c.scope ?? (repo ? `repository:${repo}:pull` : undefined);
+  if (scope) url.searchParams.set('scope', scope);
+  // The realm is the registry's own token service, which is what the credentials are for (docker sends them there too).
+  const res = await send(url, 'GET', credentials ? { Authorization: basicAuth(credentials) } : {});
   const body = await readBody(res, 1024 * 1024);
+  if (res.statusCode === 401 && credentials) throw new RuntimeError(`${url.host} refused the credentials of ${credentials.username}`);
+  if (res.statusCode === 401) throw new RuntimeError(`${url.host} wants credentials; run tsrun login`);
   if ((res.statusCode ?? 0) !== 200) throw new RuntimeError(`cannot get a token from ${url.host}: HTTP ${res.statusCode}`);
   const json = JSON.parse(body.toString()) as { token?: string; access_token?: string };
   const token = json.token ?? json.access_token;
@@ -194,7 +229,7 @@ export class RegistryStore implements BlobStore {
     private readonly name: string,
   ) {
     const { host, path } = registryHost(ref.repository);
-    this.client = new RegistryClient(host, path);
+    this.client = new RegistryClient(host, path, credentialsFor(ref.repository.slice(0, ref.repository.indexOf('/'))));
     this.label = `registry ${host}/${path}`;
   }
 

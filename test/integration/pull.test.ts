@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -6,13 +7,15 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OciLayout, type Descriptor } from '../helpers/oci-layout.js';
-import { TestStore } from '../helpers/store.js';
+import { TestStore, tsrunBin } from '../helpers/store.js';
 
 /**
  * `tsrun pull` against a registry served from this test process: the
  * distribution API's manifest and blob endpoints behind Docker Hub's Bearer
  * token dance, blobs redirected to a "CDN" on another host name (which must
- * not see the token), a multi-platform index, and a corrupt blob.
+ * not see the token), a multi-platform index, and a corrupt blob; and
+ * login: a private repository behind the token service, one behind Basic
+ * auth, credentials in a DOCKER_CONFIG of the test's own.
  */
 
 const s = new TestStore();
@@ -26,6 +29,11 @@ const damaged = new Set<string>();
 let amd64: Descriptor;
 
 const TOKEN = 'test-token';
+/** The token for alice's credentials: it also opens private/box. */
+const PRIVATE_TOKEN = 'alice-token';
+const ALICE = `Basic ${Buffer.from('alice:s3cret').toString('base64')}`;
+let dockerConfig: string;
+let savedDockerConfig: string | undefined;
 const gz = (b: Buffer) => zlib.gzipSync(b);
 
 function tarOf(name: string, body: string): Buffer {
@@ -77,12 +85,18 @@ beforeAll(async () => {
   damaged.add(bad.layers[1]!.digest);
   tags.set('bad', { ...bad.manifest, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
 
+  // Never the host's ~/.docker: every tsrun this file starts inherits this.
+  savedDockerConfig = process.env.DOCKER_CONFIG;
+  dockerConfig = path.join(s.dir, 'docker-config');
+  process.env.DOCKER_CONFIG = dockerConfig;
   server = http.createServer((req, res) => serve(req, res));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as AddressInfo).port;
 });
 
 afterAll(async () => {
+  if (savedDockerConfig === undefined) delete process.env.DOCKER_CONFIG;
+  else process.env.DOCKER_CONFIG = savedDockerConfig;
   await new Promise((resolve) => server.close(resolve));
   s.cleanup();
 });
@@ -99,7 +113,12 @@ function serve(req: http.IncomingMessage, res: http.ServerResponse): void {
   };
   if (url.pathname === '/token') {
     served.tokens++;
-    res.end(JSON.stringify({ token: TOKEN }));
+    if (req.headers.authorization !== undefined && req.headers.authorization !== ALICE) {
+      res.writeHead(401);
+      res.end();
+      return;
+    }
+    res.end(JSON.stringify({ token: req.headers.authorization === ALICE ? PRIVATE_TOKEN : TOKEN }));
     return;
   }
   const cdn = /^\/cdn\/(sha256:[a-f0-9]{64})$/.exec(url.pathname);
@@ -112,12 +131,21 @@ function serve(req: http.IncomingMessage, res: http.ServerResponse): void {
     res.end(req.method === 'HEAD' ? undefined : bytes);
     return;
   }
-  if (req.headers.authorization !== `Bearer ${TOKEN}`) {
-    res.writeHead(401, { 'WWW-Authenticate': `Bearer realm="http://127.0.0.1:${port}/token",service="test-registry",scope="repository:test/box:pull"` });
+  const repo = /^\/v2\/(\w+\/box)\//.exec(url.pathname)?.[1];
+  const auth = req.headers.authorization;
+  const allowed =
+    repo === 'basic/box' ? auth === ALICE : repo === 'private/box' ? auth === `Bearer ${PRIVATE_TOKEN}` : auth === `Bearer ${TOKEN}` || auth === `Bearer ${PRIVATE_TOKEN}`;
+  if (!allowed) {
+    const scope = repo ? `,scope="repository:${repo}:pull"` : '';
+    res.writeHead(401, { 'WWW-Authenticate': repo === 'basic/box' ? 'Basic realm="test"' : `Bearer realm="http://127.0.0.1:${port}/token",service="test-registry"${scope}` });
     res.end();
     return;
   }
-  const m = /^\/v2\/test\/box\/(manifests|blobs)\/(.+)$/.exec(url.pathname);
+  if (url.pathname === '/v2/') {
+    res.end('{}');
+    return;
+  }
+  const m = /^\/v2\/\w+\/box\/(manifests|blobs)\/(.+)$/.exec(url.pathname);
   if (!m) return fail(404, 'NAME_UNKNOWN');
   const [, kind, ref] = m;
   if (kind === 'blobs') {
@@ -186,3 +214,48 @@ describe('pull', () => {
     expect((await s.runAsync(['images', '-q'])).stdout.trim().split('\n')).toHaveLength(1);
   });
 });
+
+describe('login', () => {
+  const configJson = () => path.join(dockerConfig, 'config.json');
+
+  it('a private repository wants credentials; wrong ones are refused and not saved', async () => {
+    const r = await s.runAsync(['pull', `127.0.0.1:${port}/private/box:1`]);
+    expect(r).toMatchObject({ code: 125, stderr: `tsrun: 127.0.0.1:${port}/private/box: the registry wants credentials; run tsrun login 127.0.0.1:${port}\n` });
+    const bad = await runWithInput(['login', '-u', 'alice', '--password-stdin', `127.0.0.1:${port}`], 'wrong\n');
+    expect(bad).toMatchObject({ code: 125, stderr: `tsrun: 127.0.0.1:${port} refused the credentials of alice\n` });
+    expect(fs.existsSync(configJson())).toBe(false);
+  });
+
+  it('login checks and saves the credentials as docker does; pulls use them (Bearer and Basic); logout forgets them', async () => {
+    const ok = await runWithInput(['login', '-u', 'alice', '--password-stdin', `127.0.0.1:${port}`], 's3cret\n');
+    expect(ok).toMatchObject({ code: 0, stdout: 'Login Succeeded\n' });
+    const config = JSON.parse(fs.readFileSync(configJson(), 'utf8'));
+    expect(config.auths[`127.0.0.1:${port}`].auth).toBe(Buffer.from('alice:s3cret').toString('base64'));
+    expect(fs.statSync(configJson()).mode & 0o777).toBe(0o600);
+
+    // The blobs are redirected to localhost:PORT, another host: neither the token nor the password may follow.
+    const leaked = served.cdnWithAuth;
+    expect(await s.runAsync(['run', '--rm', `127.0.0.1:${port}/private/box:1`, 'cat', '/pulled.txt'])).toMatchObject({ code: 0, stdout: 'pulled for amd64\n' });
+    expect(await s.runAsync(['pull', '-q', `127.0.0.1:${port}/basic/box:1`])).toMatchObject({ code: 0, stdout: `127.0.0.1:${port}/basic/box:1\n` });
+    expect(served.cdnWithAuth).toBe(leaked);
+
+    expect(await s.runAsync(['logout', `127.0.0.1:${port}`])).toMatchObject({ code: 0, stdout: `Removing login credentials for 127.0.0.1:${port}\n` });
+    expect(JSON.parse(fs.readFileSync(configJson(), 'utf8')).auths).toEqual({});
+    const r = await s.runAsync(['pull', `127.0.0.1:${port}/basic/box:1`]);
+    expect(r).toMatchObject({ code: 125, stderr: `tsrun: 127.0.0.1:${port} wants a user name and password; run tsrun login 127.0.0.1:${port}\n` });
+  });
+});
+
+/** tsrun with this text on its standard input. */
+function runWithInput(args: string[], input: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(tsrunBin, ['--root', s.root, '--runroot', s.runroot, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 128, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
