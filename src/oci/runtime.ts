@@ -480,8 +480,10 @@ function runHooks(spec: OciSpec, kind: OciHookKind, state: object, strict = fals
       timeout: (hook.timeout ?? 30) * 1000,
       stdio: ['pipe', 'inherit', 'inherit'],
     });
-    if (r.error || r.status !== 0) {
-      const why = r.error?.message ?? `exit ${r.status ?? r.signal}`;
+    // A hook may exit without reading the state: EPIPE writing it is no failure of its own.
+    const error = r.error && (r.error as NodeJS.ErrnoException).code !== 'EPIPE' ? r.error : undefined;
+    if (error || r.status !== 0) {
+      const why = error?.message ?? (r.status !== null ? `exit ${r.status}` : `killed by ${r.signal}`);
       if (strict) throw new RuntimeError(`${kind} hook ${hook.path} failed: ${why}`);
       process.stderr.write(`tsrun-oci: warning: ${kind} hook ${hook.path} failed: ${why}\n`);
     }

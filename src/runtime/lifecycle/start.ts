@@ -4,7 +4,7 @@ import { logger } from '../../log.js';
 import { initPath } from '../../native/binding.js';
 import { readImage } from '../../store/images.js';
 import { mountLayer, unmountLayer } from '../../store/mounts.js';
-import { attachSocket, containerFile, containerLockFile, seccompCacheDir, startFifoPath } from '../../store/paths.js';
+import { attachSocket, containerFile, containerLockFile, runtimeDir, seccompCacheDir, startFifoPath } from '../../store/paths.js';
 import { writeVolatileAtomic } from '../../util/atomic-write.js';
 import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
@@ -111,6 +111,8 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
     // Policy stays here: the cgroups and their limits exist before the monitor clones into them.
     const cgroup = containerCgroup(id, cgroupResources(spec.linux.resources, spec.linux.devices));
     const fifo = opts.mode === 'created' ? makeStartFifo(ctx.native, startFifoPath(p, id)) : undefined;
+    // The monitor binds the attach socket there before it reports, maybe before onSpawn below has run.
+    fs.mkdirSync(runtimeDir(p, id), { recursive: true, mode: 0o700 });
     const plan = buildLaunchPlan(spec, {
       mkcwd: true,
       logPath: containerFile(p, id, 'ctr.log'),
