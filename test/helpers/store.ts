@@ -54,10 +54,11 @@ export class TestStore {
     return r.stdout;
   }
 
-  /** Runs with piped stdio the way Node's exec would, resolving when the CLI exits (runc#1047). */
-  runAsync(args: string[], timeoutMs = 30_000): Promise<RunResult> {
+  /** Runs with piped stdio the way Node's exec would, resolving when the CLI exits (runc#1047); `input`, if given, is its whole stdin. */
+  runAsync(args: string[], timeoutMs = 30_000, input?: string): Promise<RunResult> {
     return new Promise((resolve, reject) => {
       const child = spawn(tsrunBin, ['--root', this.root, '--runroot', this.runroot, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+      if (input !== undefined) child.stdin.end(input);
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d) => (stdout += d));

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -7,7 +6,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OciLayout, type Descriptor } from '../helpers/oci-layout.js';
-import { TestStore, tsrunBin } from '../helpers/store.js';
+import { TestStore } from '../helpers/store.js';
 
 /**
  * `tsrun pull` against a registry served from this test process: the
@@ -221,13 +220,13 @@ describe('login', () => {
   it('a private repository wants credentials; wrong ones are refused and not saved', async () => {
     const r = await s.runAsync(['pull', `127.0.0.1:${port}/private/box:1`]);
     expect(r).toMatchObject({ code: 125, stderr: `tsrun: 127.0.0.1:${port}/private/box: the registry wants credentials; run tsrun login 127.0.0.1:${port}\n` });
-    const bad = await runWithInput(['login', '-u', 'alice', '--password-stdin', `127.0.0.1:${port}`], 'wrong\n');
+    const bad = await s.runAsync(['login', '-u', 'alice', '--password-stdin', `127.0.0.1:${port}`], 30_000, 'wrong\n');
     expect(bad).toMatchObject({ code: 125, stderr: `tsrun: 127.0.0.1:${port} refused the credentials of alice\n` });
     expect(fs.existsSync(configJson())).toBe(false);
   });
 
   it('login checks and saves the credentials as docker does; pulls use them (Bearer and Basic); logout forgets them', async () => {
-    const ok = await runWithInput(['login', '-u', 'alice', '--password-stdin', `127.0.0.1:${port}`], 's3cret\n');
+    const ok = await s.runAsync(['login', '-u', 'alice', '--password-stdin', `127.0.0.1:${port}`], 30_000, 's3cret\n');
     expect(ok).toMatchObject({ code: 0, stdout: 'Login Succeeded\n' });
     const config = JSON.parse(fs.readFileSync(configJson(), 'utf8'));
     expect(config.auths[`127.0.0.1:${port}`].auth).toBe(Buffer.from('alice:s3cret').toString('base64'));
@@ -246,16 +245,3 @@ describe('login', () => {
   });
 });
 
-/** tsrun with this text on its standard input. */
-function runWithInput(args: string[], input: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(tsrunBin, ['--root', s.root, '--runroot', s.runroot, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 128, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
