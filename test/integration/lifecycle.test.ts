@@ -200,6 +200,14 @@ describe('logs', () => {
     s.ok(['rm', 'cin']);
   });
 
+  it('wait gives the exit code while the monitor still drains the output, never 255 in between', () => {
+    // --pid host: a background child outlives the init holding its stdout, so the monitor drains 200 ms before it writes the exit.
+    s.ok(['run', '-d', '--pid', 'host', '--name', 'drain', 'busybox', 'sh', '-c', 'sleep 1 & exit 3']);
+    expect(s.ok(['wait', 'drain'])).toBe('3\n');
+    expect(s.inspect('drain').State.ExitCode).toBe(3);
+    s.ok(['rm', 'drain']);
+  });
+
   it('logs -f follows until the container exits', async () => {
     s.ok(['run', '-d', '--name', 'follow', 'busybox', 'sh', '-c', 'for i in 1 2 3; do echo $i; sleep 0.2; done']);
     const r = await s.runAsync(['logs', '-f', 'follow'], 10_000);

@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { UsageError } from '../../errors.js';
 
 /**
@@ -69,19 +68,60 @@ export async function readLog(file: string, opts: LogOptions): Promise<void> {
   let offset = 0;
   let pending = '';
   let first = true;
-  for (;;) {
-    // Check before reading, so the last lines written before the exit are not missed.
-    const running = opts.isRunning();
-    const chunk = readFrom(file, offset);
-    offset += chunk.length;
-    const parsed = parseLogChunk(pending + chunk.toString('utf8'));
-    pending = parsed.rest;
-    const entries = parsed.entries.filter((e) => inWindow(Date.parse(e.time), opts));
-    const shown = first && opts.tail !== undefined ? entries.slice(Math.max(0, entries.length - opts.tail)) : entries;
-    first = false;
-    for (const e of shown) emit(e);
-    if (!opts.follow || (!running && chunk.length === 0) || (opts.until !== undefined && Date.now() >= opts.until)) return;
-    if (chunk.length === 0) await sleep(100);
+  const changes = opts.follow ? new ChangeWaiter(file) : undefined;
+  try {
+    for (;;) {
+      // Check before reading, so the last lines written before the exit are not missed.
+      const running = opts.isRunning();
+      const chunk = readFrom(file, offset);
+      offset += chunk.length;
+      const parsed = parseLogChunk(pending + chunk.toString('utf8'));
+      pending = parsed.rest;
+      const entries = parsed.entries.filter((e) => inWindow(Date.parse(e.time), opts));
+      const shown = first && opts.tail !== undefined ? entries.slice(Math.max(0, entries.length - opts.tail)) : entries;
+      first = false;
+      for (const e of shown) emit(e);
+      if (!opts.follow || (!running && chunk.length === 0) || (opts.until !== undefined && Date.now() >= opts.until)) return;
+      // Woken by the next write at once (an attached terminal echoes what is typed); the timeout notices the exit.
+      if (chunk.length === 0) await changes!.wait(100);
+    }
+  } finally {
+    changes?.close();
+  }
+}
+
+/**
+ * Waits for the next change to a file (inotify, through fs.watch) or for a
+ * timeout, whichever comes first; a file that cannot be watched (not there
+ * yet) leaves the timeout alone.
+ */
+class ChangeWaiter {
+  private readonly watcher: fs.FSWatcher | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(file: string) {
+    try {
+      this.watcher = fs.watch(file, { persistent: false }, () => this.wake?.());
+      this.watcher.on('error', () => this.watcher?.close());
+    } catch {
+      this.watcher = undefined;
+    }
+  }
+
+  wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+    });
+  }
+
+  close(): void {
+    this.watcher?.close();
   }
 }
 
