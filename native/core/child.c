@@ -9,7 +9,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <arpa/inet.h>
 #include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -84,6 +87,45 @@ static int loopback_up(void)
   if (rc == 0) {
     ifr.ifr_flags |= IFF_UP;
     rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+  }
+  close_keep_errno(fd);
+  return rc;
+}
+
+/* netif: the address and netmask, up, then the default route (RTF_GATEWAY). */
+static int netif_up(const struct ctr_plan *p)
+{
+  /* child: async-signal-safe */
+  struct ifreq ifr = { 0 };
+  struct rtentry rt = { 0 };
+  struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc;
+
+  if (fd < 0)
+    return -1;
+  ctr_strlcpy(ifr.ifr_name, p->netif.name, sizeof ifr.ifr_name);
+  sin->sin_family = AF_INET;
+  sin->sin_addr.s_addr = p->netif.addr;
+  rc = ioctl(fd, SIOCSIFADDR, &ifr);
+  if (rc == 0) {
+    sin->sin_family = AF_INET;
+    sin->sin_addr.s_addr = htonl(p->netif.prefix >= 32 ? 0xffffffffu : ~(0xffffffffu >> p->netif.prefix));
+    rc = ioctl(fd, SIOCSIFNETMASK, &ifr);
+  }
+  if (rc == 0)
+    rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+  if (rc == 0) {
+    ifr.ifr_flags |= IFF_UP;
+    rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+  }
+  if (rc == 0 && p->netif.gateway) {
+    sin = (struct sockaddr_in *)&rt.rt_gateway;
+    sin->sin_family = AF_INET;
+    sin->sin_addr.s_addr = p->netif.gateway;
+    ((struct sockaddr_in *)&rt.rt_dst)->sin_family = AF_INET;
+    ((struct sockaddr_in *)&rt.rt_genmask)->sin_family = AF_INET;
+    rt.rt_flags = RTF_UP | RTF_GATEWAY;
+    rc = ioctl(fd, SIOCADDRT, &rt);
   }
   close_keep_errno(fd);
   return rc;
@@ -667,6 +709,8 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
     fail(errfd, CTR_STAGE_HOSTNAME, 0, errno, p->hostname);
   if (p->loopback && loopback_up() < 0)
     fail(errfd, CTR_STAGE_LOOPBACK, 0, errno, "lo");
+  if (p->has_netif && netif_up(p) < 0)
+    fail(errfd, CTR_STAGE_NETIF, 0, errno, p->netif.name);
   await_cgroups(io);
   finish(p, errfd, fifo, host_umask);
 }

@@ -5,7 +5,9 @@
 #define _GNU_SOURCE
 #include "plan.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -208,6 +210,7 @@ static void reset(struct ctr_plan *p)
   p->hook_pause = 0;
   p->console_socket = NULL;
   p->attach_sock = NULL;
+  p->has_netif = 0;
   p->n_nspaths = 0;
   p->log_path = p->exit_file = p->unmount_path = NULL;
   p->n_cgroups = 0;
@@ -363,6 +366,18 @@ static int record(struct ctr_plan *p, const char *kw, char **a)
     return parse_bool(a[0], &p->passthrough);
   } else if (ctr_streq(kw, "detach")) {
     return parse_bool(a[0], &p->detach);
+  } else if (ctr_streq(kw, "netif")) {
+    struct in_addr addr, gw = { 0 };
+    unsigned long prefix;
+
+    if (p->has_netif || inet_pton(AF_INET, a[1], &addr) != 1 || parse_ulong(a[2], 32, &prefix) < 0 || prefix == 0 ||
+        (a[3][0] && inet_pton(AF_INET, a[3], &gw) != 1))
+      return -1;
+    p->has_netif = 1;
+    p->netif.name = a[0];
+    p->netif.addr = addr.s_addr;
+    p->netif.prefix = (unsigned)prefix;
+    p->netif.gateway = gw.s_addr;
   } else if (ctr_streq(kw, "attachsock")) {
     p->attach_sock = a[0];
   } else if (ctr_streq(kw, "consolesocket")) {
@@ -390,7 +405,7 @@ static int arg_count(const char *kw)
     int n;
   } counts[] = {
     { "mount", 6 }, { "device", 7 }, { "symlink", 2 }, { "user", 2 },
-    { "rlimit", 3 }, { "winsize", 2 }, { "caps", 5 }, { "sysctl", 2 }, { "nspath", 2 }, { "end", 0 },
+    { "rlimit", 3 }, { "winsize", 2 }, { "caps", 5 }, { "sysctl", 2 }, { "nspath", 2 }, { "netif", 4 }, { "end", 0 },
   };
   size_t i;
 
@@ -488,6 +503,7 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
     CHECK(!p->n_nspaths, "nspath");
     CHECK(!p->hook_pause, "hookpause");
     CHECK(!p->attach_sock, "attachsock");
+    CHECK(!p->has_netif, "netif");
     /* Without it the process would run in the host's filesystem. */
     CHECK(p->join_flags & CLONE_NEWNS, "joinns mnt");
   } else {
@@ -498,6 +514,8 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
     CHECK(p->clone_flags & CLONE_NEWNS, "ns mnt");
     CHECK(!p->hostname || (p->clone_flags & CLONE_NEWUTS), "ns uts");
     CHECK(!p->start_fifo || p->start_fifo[0] == '/', p->start_fifo);
+    /* Only a net namespace of its own gets an interface put into it, and only while the ladder waits. */
+    CHECK(!p->has_netif || ((p->clone_flags & CLONE_NEWNET) && p->hook_pause && p->netif.name[0] && strlen(p->netif.name) < IFNAMSIZ), "netif");
     for (i = 0; i < p->n_nspaths; i++) {
       /* Joined or new, never both (a hostname already needs "ns uts"). */
       CHECK(!(p->clone_flags & p->nspaths[i].flag), "nspath");

@@ -91,6 +91,10 @@
  *                                                      reparented to the caller's subreaper
  *                                                      (conmon, containerd's shim), which then
  *                                                      owns it; no parent-death signal is set
+ *   netif      <name> <ipv4> <prefix len> <gateway|"">   an interface the caller put into the new net
+ *                                                      namespace (a veth end, while the ladder waited
+ *                                                      at hookpause): given this address, brought up
+ *                                                      and, with a gateway, the default route
  *   attachsock <host path>                             the container's stdin comes from clients of
  *                                                      this AF_UNIX socket, one at a time (docker
  *                                                      attach; created, the monitor listens there
@@ -125,6 +129,7 @@
 #define CTR_PLAN_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/resource.h>
 #include <linux/filter.h>
 
@@ -239,6 +244,13 @@ struct ctr_plan {
   int detach;
   const char *console_socket;
   const char *attach_sock;
+  /* netif: one interface; addresses in network byte order, gateway 0 for none. */
+  int has_netif;
+  struct {
+    const char *name;
+    uint32_t addr, gateway;
+    unsigned prefix;
+  } netif;
   struct ctr_nspath nspaths[CTR_MAX_NSPATHS];
   size_t n_nspaths;
   /* Not on the wire: the monitor's argv (--preserve-fds=N, runc's flag).

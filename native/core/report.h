@@ -85,6 +85,7 @@ enum ctr_stage {
   CTR_STAGE_NSJOIN = 39,     /* joining an existing namespace (setns); index: nspath record; detail: its path */
   CTR_STAGE_CONSOLE = 40,    /* monitor: handing the terminal to --console-socket; detail: the socket path */
   CTR_STAGE_HOOKS = 41,      /* monitor: the caller's createRuntime hooks failed or it went away */
+  CTR_STAGE_NETIF = 42,      /* configuring the network interface (address, up, default route); detail: its name */
 };
 
 struct ctr_report {

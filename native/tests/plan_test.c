@@ -1,5 +1,6 @@
 /* Plan parsing and validation: the wire format of plan.h, byte for byte. */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
@@ -335,6 +336,23 @@ static void test_oci_records(void)
     expect_invalid(attach_rel, "attachsock");
     expect_invalid(attach_stdin, "attachsock");
     expect_invalid(attach_exec, "attachsock");
+  }
+  {
+    const char *netif[] = { "root", "/r", "ns", "mnt", "ns", "net", "arg", "x", "hookpause", "1", "netif", "eth0", "10.89.0.2", "16", "10.89.0.1", "end", NULL };
+    const char *no_gw[] = { "root", "/r", "ns", "mnt", "ns", "net", "arg", "x", "hookpause", "1", "netif", "eth0", "10.89.0.2", "16", "", "end", NULL };
+    const char *host_net[] = { "root", "/r", "ns", "mnt", "arg", "x", "hookpause", "1", "netif", "eth0", "10.89.0.2", "16", "", "end", NULL };
+    const char *no_pause[] = { "root", "/r", "ns", "mnt", "ns", "net", "arg", "x", "netif", "eth0", "10.89.0.2", "16", "", "end", NULL };
+    const char *bad_ip[] = { "root", "/r", "ns", "mnt", "ns", "net", "arg", "x", "hookpause", "1", "netif", "eth0", "10.89.0.300", "16", "", "end", NULL };
+    const char *bad_len[] = { "root", "/r", "ns", "mnt", "ns", "net", "arg", "x", "hookpause", "1", "netif", "eth0", "10.89.0.2", "33", "", "end", NULL };
+
+    EXPECT(parse(netif, &bad) == 0 && plan.has_netif && plan.netif.prefix == 16);
+    EXPECT(plan.netif.addr == htonl(0x0a590002) && plan.netif.gateway == htonl(0x0a590001));
+    EXPECT(ctr_plan_validate(&plan, &bad) == 0);
+    EXPECT(parse(no_gw, &bad) == 0 && plan.netif.gateway == 0 && ctr_plan_validate(&plan, &bad) == 0);
+    expect_invalid(host_net, "netif");
+    expect_invalid(no_pause, "netif");
+    EXPECT(parse(bad_ip, &bad) == -EINVAL && strcmp(bad, "netif") == 0);
+    EXPECT(parse(bad_len, &bad) == -EINVAL && strcmp(bad, "netif") == 0);
   }
   EXPECT(parse(hooks, &bad) == 0 && plan.hook_pause == 1);
   EXPECT(ctr_plan_validate(&plan, &bad) == 0);

@@ -68,7 +68,7 @@ function containerFlags(cmd: Command): Command {
     .option('--shm-size <size>', 'size of /dev/shm (default 64m)')
     .addOption(repeatable('--group-add <group>', 'add a supplementary group, by name or number'))
     .addOption(new Option('--pull <policy>', 'pull the image from its registry first').choices(['missing', 'always', 'never']).default('missing'))
-    .option('--net, --network <mode>', 'none (the default here: only lo) or host (the host\'s network)')
+    .option('--net, --network <mode>', 'none (the default here: only lo), bridge (eth0 on tsrun\'s bridge, NAT to the outside) or host (the host\'s network)')
     .option('--pid <mode>', 'host: see and signal the host\'s processes')
     .option('--ipc <mode>', 'private (default) or host')
     .option('--uts <mode>', 'host: the host\'s hostname (no -h then)')
@@ -119,6 +119,7 @@ function isolation(o: RunFlags) {
     ...(o.groupAdd ? { groupAdd: o.groupAdd } : {}),
     ...(o.restart !== undefined ? { restart: parseRestartPolicy(o.restart) } : {}),
     ...hostNamespaces(o),
+    ...(o.network === 'bridge' || o.network === 'default' ? { network: 'bridge' as const } : {}),
     ...resources(o),
   };
 }

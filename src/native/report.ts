@@ -86,6 +86,7 @@ const STAGES: Record<number, string> = {
   39: 'joining the namespace %s',
   40: 'handing the terminal to the console socket %s',
   41: 'waiting for the createRuntime hooks',
+  42: 'configuring the network interface %s',
 };
 
 export const STAGE_EXEC = 23;

@@ -3,7 +3,7 @@ import { lowerDiffDirs } from '../store/layers.js';
 import { type StoredImage } from '../store/images.js';
 import { type StorePaths, containerFile, layerDiff, layerMerged, layerWork } from '../store/paths.js';
 import { inspectHostConfig, inspectMounts } from './inspect-isolation.js';
-import type { ContainerRecord } from './state/record.js';
+import { type ContainerRecord, readRuntime } from './state/record.js';
 import { currentState } from './state/status.js';
 
 /** `inspect` output in docker's shape, for containers and images. */
@@ -45,6 +45,7 @@ export function inspectContainer(p: StorePaths, rec: ContainerRecord): Record<st
     Platform: 'linux',
     HostConfig: { AutoRemove: rec.autoRemove, ...inspectHostConfig(rec) },
     Mounts: inspectMounts(rec),
+    NetworkSettings: networkSettings(p, rec, st.running),
     GraphDriver: {
       Data: {
         LowerDir: lowerDir,
@@ -66,6 +67,14 @@ export function inspectContainer(p: StorePaths, rec: ContainerRecord): Record<st
       OpenStdin: rec.options.openStdin === true,
     },
   };
+}
+
+/** docker's NetworkSettings: a running bridged container's address; empty otherwise, as docker's. */
+function networkSettings(p: StorePaths, rec: ContainerRecord, running: boolean): Record<string, unknown> {
+  const lease = running ? readRuntime(p, rec.id)?.network : undefined;
+  const address = { IPAddress: lease?.address ?? '', IPPrefixLen: lease?.prefix ?? 0, Gateway: lease?.gateway ?? '' };
+  const mode = rec.options.hostNamespaces?.includes('network') ? 'host' : (rec.options.network ?? 'none');
+  return { ...address, Networks: { [mode]: address } };
 }
 
 export function inspectImage(p: StorePaths, image: StoredImage): Record<string, unknown> {

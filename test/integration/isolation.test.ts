@@ -198,8 +198,8 @@ describe('volumes and bind mounts', () => {
     for (const [i, kind] of ['net', 'pid', 'ipc', 'uts'].entries()) expect(own[i]).not.toBe(ns(kind));
   });
 
-  it('refuses a bridge network, a hostname with --uts host and a net sysctl with --network host, with one line', () => {
-    expect(s.run(['run', '--rm', '--network', 'bridge', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: tsrun has no bridge network: use --network none (the default: only lo) or --network host\n' });
+  it('refuses an unknown network mode, a hostname with --uts host and a net sysctl with --network host, with one line', () => {
+    expect(s.run(['run', '--rm', '--network', 'overlay', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: invalid --network mode "overlay": use host or none, private, bridge, default\n' });
     expect(s.run(['run', '--rm', '--uts', 'host', '-h', 'x', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: conflicting options: --hostname and --uts host\n' });
     expect(s.run(['run', '--rm', '--network', 'host', '--sysctl', 'net.ipv4.ip_forward=1', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: expect.stringMatching(/^tsrun: sysctl "net.ipv4.ip_forward" is not allowed in the host's network namespace\n$/) });
   });

@@ -113,6 +113,7 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
     const fifo = opts.mode === 'created' ? makeStartFifo(ctx.native, startFifoPath(p, id)) : undefined;
     // The monitor binds the attach socket there before it reports, maybe before onSpawn below has run.
     fs.mkdirSync(runtimeDir(p, id), { recursive: true, mode: 0o700 });
+    const bridged = rec.options.network === 'bridge' ? await joinBridge(ctx, rec) : undefined;
     const plan = buildLaunchPlan(spec, {
       mkcwd: true,
       logPath: containerFile(p, id, 'ctr.log'),
@@ -131,14 +132,18 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
       oomFile: cgroup.oomFile,
       isFileSource: (src) => !fs.statSync(src).isDirectory(),
       seccompCacheDir: seccompCacheDir(p),
+      // The init waits after its mounts while the veth's end goes into its namespace, then configures it.
+      hookPause: bridged !== undefined,
+      netif: bridged && { name: 'eth0', address: bridged.lease.address, prefix: bridged.lease.prefix, gateway: bridged.lease.gateway },
     });
     clearExit(p, id);
     // The runtime record exists from the monitor's first moment, so rm -f can always find it.
-    const runtime: RuntimeRecord = { pid: 0, pidStartTime: '', monitorPid: 0, bootId: bootId(), startedAt: '' };
+    const runtime: RuntimeRecord = { pid: 0, pidStartTime: '', monitorPid: 0, bootId: bootId(), startedAt: '', network: bridged?.lease };
     const monitor = await launchMonitor(encodePlan(plan), {
       foreground: opts.mode === 'foreground',
       stdin: opts.stdin,
       expectCreated: opts.mode === 'created',
+      onPaused: bridged && (async (pid) => bridged.plug(pid)),
       onSpawn: (monitorPid) => {
         runtime.monitorPid = monitorPid;
         runtime.monitorStartTime = pidStartTime(monitorPid);
@@ -166,6 +171,28 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
     }
     throw err;
   }
+}
+
+/**
+ * --network bridge: the bridge (made at the first bridged start of a boot),
+ * an address, /etc/hosts naming it, a resolver reachable from the bridge,
+ * and the veth to plug in while the init waits. Loaded only for a bridged
+ * start: it runs ip and nft (child_process).
+ */
+async function joinBridge(ctx: Context, rec: ContainerRecord) {
+  const [{ ensureBridge, plugVeth }, { bridgeNetwork, leaseAddress }] = await Promise.all([import('../network/bridge.js'), import('../network/leases.js')]);
+  const p = ctx.paths;
+  const net = bridgeNetwork();
+  await ensureBridge(ctx.native, p, net);
+  const lease = await leaseAddress(ctx.native, p, net, rec.id);
+  const hostsFile = containerFile(p, rec.id, 'hosts');
+  const hosts = fs.readFileSync(hostsFile, 'utf8').split('\n').filter((l) => l !== '' && !l.endsWith(`\t${rec.hostname}`));
+  writeVolatileAtomic(hostsFile, [...hosts, `${lease.address}\t${rec.hostname}`, ''].join('\n'), 0o644);
+  // Loopback resolvers were dropped at create (they mean nothing in another namespace); with none left, docker's fallback.
+  const resolv = containerFile(p, rec.id, 'resolv.conf');
+  const conf = fs.readFileSync(resolv, 'utf8');
+  if (!/^\s*nameserver\s/m.test(conf)) writeVolatileAtomic(resolv, `${conf.trimEnd()}\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n`.trimStart(), 0o644);
+  return { lease, plug: (pid: number) => plugVeth(net, rec.id, pid) };
 }
 
 /**

@@ -34,6 +34,8 @@ export interface RunOptions extends SecurityOptions {
   tty?: boolean;
   /** -i: the stdin stays open, for the terminal that started it or for `attach` later (docker's OpenStdin). */
   openStdin?: boolean;
+  /** --network bridge: eth0 on tsrun's bridge (runtime/network/); otherwise only lo, or the host's network. */
+  network?: 'bridge';
   /** --init: tsrun-init runs as PID 1, reaping orphans and forwarding signals. */
   init?: boolean;
   /** -v, --mount, --tmpfs in the order given (volumes named and host paths resolved at create). */

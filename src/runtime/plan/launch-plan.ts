@@ -49,6 +49,8 @@ export interface MonitorDuties extends PlanIo {
   hookPause?: boolean;
   /** The process's stdin comes from clients of this socket, one at a time (`attach`; plan.h attachsock). */
   attachSock?: string;
+  /** An interface the caller puts into the net namespace while the init waits (hookPause): its address and default route (plan.h netif). */
+  netif?: { name: string; address: string; prefix: number; gateway?: string };
 }
 
 export interface Winsize {
@@ -377,6 +379,7 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     detach: extras.detach,
     hookPause: extras.hookPause,
     attachSock: extras.attachSock,
+    netif: extras.netif,
   };
 }
 
@@ -540,6 +543,7 @@ export function encodePlan(plan: LaunchPlan): Buffer {
   if (plan.detach) rec('detach', 1);
   if (plan.hookPause) rec('hookpause', 1);
   if (plan.attachSock !== undefined) rec('attachsock', plan.attachSock);
+  if (plan.netif) rec('netif', plan.netif.name, plan.netif.address, plan.netif.prefix, plan.netif.gateway ?? '');
   return done();
 }
 

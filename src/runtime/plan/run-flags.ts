@@ -221,14 +221,13 @@ export function parseBytes(s: string): number {
 /**
  * --network/--pid/--ipc/--uts: `host` shares the host's namespace; the
  * default, a namespace of the container's own, is also `none` (network:
- * only lo), `private` or `shareable` (ipc). No bridge: tsrun makes no
- * virtual network, so `bridge` is refused rather than quietly made `none`.
+ * only lo), `bridge` (network: and eth0 on tsrun's bridge; runtime/network/),
+ * `private` or `shareable` (ipc).
  */
 export function parseNamespaceMode(kind: SharedNamespace, value: string): boolean {
   if (value === 'host') return true;
-  const own: Record<SharedNamespace, string[]> = { network: ['none', 'private'], pid: ['private'], ipc: ['private', 'shareable', 'none'], uts: ['private'] };
+  const own: Record<SharedNamespace, string[]> = { network: ['none', 'private', 'bridge', 'default'], pid: ['private'], ipc: ['private', 'shareable', 'none'], uts: ['private'] };
   if (own[kind].includes(value)) return false;
-  if (kind === 'network' && (value === 'bridge' || value === 'default')) throw new UsageError('tsrun has no bridge network: use --network none (the default: only lo) or --network host');
   throw new UsageError(`invalid --${kind === 'network' ? 'network' : kind} mode "${value}": use host or ${own[kind].join(', ')}`);
 }
 

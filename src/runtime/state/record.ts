@@ -47,6 +47,8 @@ export interface RuntimeRecord {
   monitorStartTime?: string;
   bootId: string;
   startedAt: string;
+  /** --network bridge: the address this start leased (runtime/network/leases.ts). */
+  network?: { bridge: string; address: string; prefix: number; gateway: string };
 }
 
 /** Written by the monitor when the container's init exits (containers/<id>/exit.json). */
