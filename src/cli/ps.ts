@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { ContainerRecord } from '../runtime/state/record.js';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
 
@@ -62,7 +63,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
           Status: status(st),
           State: state(st),
           Names: rec.name,
-          Ports: '',
+          Ports: ports(rec, st.running),
         }));
         const headers = { ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', CreatedAt: 'CREATED AT', RunningFor: 'CREATED', Status: 'STATUS', State: 'STATE', Names: 'NAMES', Ports: 'PORTS' };
         process.stdout.write(formatRows(o.format, fields, headers));
@@ -76,10 +77,16 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
           o.trunc ? truncateCommand(cmd) : `"${cmd}"`,
           ago(rec.created, now),
           status(st),
-          '',
+          ports(rec, st.running),
           rec.name,
         ];
       });
       process.stdout.write(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'], body));
     });
+}
+
+/** docker's PORTS column: 0.0.0.0:8080->80/tcp, for a running container. */
+function ports(rec: ContainerRecord, running: boolean): string {
+  if (!running) return '';
+  return (rec.options.ports ?? []).map((b) => `${b.hostIp ?? '0.0.0.0'}:${b.hostPort}->${b.containerPort}/${b.protocol}`).join(', ');
 }

@@ -1,7 +1,7 @@
 import { type Command, Option } from 'commander';
-import { parseMountFlag, parseNamespaceMode, parseRestartPolicy, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
+import { parseMountFlag, parseNamespaceMode, parsePublish, parseRestartPolicy, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
 import { parseResourceFlags, type ResourceFlags } from '../runtime/cgroups/limits.js';
-import { ImageNotFoundError } from '../errors.js';
+import { ImageNotFoundError, UsageError } from '../errors.js';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
 import { registerVolume } from './volume.js';
@@ -34,6 +34,7 @@ interface RunFlags extends ResourceFlags {
   pull: 'missing' | 'always' | 'never';
   restart?: string;
   network?: string;
+  publish?: string[];
   pid?: string;
   ipc?: string;
   uts?: string;
@@ -68,7 +69,8 @@ function containerFlags(cmd: Command): Command {
     .option('--shm-size <size>', 'size of /dev/shm (default 64m)')
     .addOption(repeatable('--group-add <group>', 'add a supplementary group, by name or number'))
     .addOption(new Option('--pull <policy>', 'pull the image from its registry first').choices(['missing', 'always', 'never']).default('missing'))
-    .option('--net, --network <mode>', 'none (the default here: only lo), bridge (eth0 on tsrun\'s bridge, NAT to the outside) or host (the host\'s network)')
+    .option('--net, --network <mode>', 'none (the default here without -p: only lo), bridge (eth0 on tsrun\'s bridge, NAT to the outside) or host (the host\'s network)')
+    .addOption(repeatable('-p, --publish <[ip:]hostPort:containerPort[/proto]>', 'forward a host port to the container (implies --network bridge)'))
     .option('--pid <mode>', 'host: see and signal the host\'s processes')
     .option('--ipc <mode>', 'private (default) or host')
     .option('--uts <mode>', 'host: the host\'s hostname (no -h then)')
@@ -119,9 +121,17 @@ function isolation(o: RunFlags) {
     ...(o.groupAdd ? { groupAdd: o.groupAdd } : {}),
     ...(o.restart !== undefined ? { restart: parseRestartPolicy(o.restart) } : {}),
     ...hostNamespaces(o),
-    ...(o.network === 'bridge' || o.network === 'default' ? { network: 'bridge' as const } : {}),
+    ...network(o),
     ...resources(o),
   };
+}
+
+/** --network bridge, which -p implies (docker's default network is the bridge); -p with another network is refused. */
+function network(o: RunFlags) {
+  const ports = (o.publish ?? []).map(parsePublish);
+  const bridge = o.network === 'bridge' || o.network === 'default' || (o.network === undefined && ports.length > 0);
+  if (ports.length > 0 && !bridge) throw new UsageError(`-p needs the bridge network, not --network ${o.network}`);
+  return { ...(bridge ? { network: 'bridge' as const } : {}), ...(ports.length ? { ports } : {}) };
 }
 
 function hostNamespaces(o: RunFlags) {

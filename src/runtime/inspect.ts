@@ -43,7 +43,7 @@ export function inspectContainer(p: StorePaths, rec: ContainerRecord): Record<st
     RestartCount: rec.restartCount,
     Driver: 'overlay2',
     Platform: 'linux',
-    HostConfig: { AutoRemove: rec.autoRemove, ...inspectHostConfig(rec) },
+    HostConfig: { AutoRemove: rec.autoRemove, PortBindings: portMap(rec), ...inspectHostConfig(rec) },
     Mounts: inspectMounts(rec),
     NetworkSettings: networkSettings(p, rec, st.running),
     GraphDriver: {
@@ -74,7 +74,14 @@ function networkSettings(p: StorePaths, rec: ContainerRecord, running: boolean):
   const lease = running ? readRuntime(p, rec.id)?.network : undefined;
   const address = { IPAddress: lease?.address ?? '', IPPrefixLen: lease?.prefix ?? 0, Gateway: lease?.gateway ?? '' };
   const mode = rec.options.hostNamespaces?.includes('network') ? 'host' : (rec.options.network ?? 'none');
-  return { ...address, Networks: { [mode]: address } };
+  return { ...address, Ports: portMap(rec), Networks: { [mode]: address } };
+}
+
+/** docker's {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}, for NetworkSettings.Ports and HostConfig.PortBindings. */
+export function portMap(rec: ContainerRecord): Record<string, { HostIp: string; HostPort: string }[]> {
+  const map: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const b of rec.options.ports ?? []) (map[`${b.containerPort}/${b.protocol}`] ??= []).push({ HostIp: b.hostIp ?? '0.0.0.0', HostPort: String(b.hostPort) });
+  return map;
 }
 
 export function inspectImage(p: StorePaths, image: StoredImage): Record<string, unknown> {

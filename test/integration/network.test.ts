@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { storeForFile, until } from '../helpers/store.js';
@@ -84,4 +85,54 @@ it('a bridged container started again gets an address again; no address is left 
   expect(s.inspect('again').HostConfig.NetworkMode).toBe('bridge');
   s.ok(['rm', 'again']);
   expect(leases()).toEqual([]);
+});
+
+/** What a TCP server at host:port says before it closes, or the error code. */
+function fetchText(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, host);
+    let text = '';
+    sock.on('data', (d) => (text += d));
+    sock.on('end', () => resolve(text));
+    sock.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+  });
+}
+
+it('-p forwards a host port to the container (implying the bridge), from localhost and the host\'s own address; rm takes it away', async () => {
+  const port = 20000 + (process.pid % 10000);
+  const hostAddress = Object.values(os.networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+  expect(hostAddress).toBeDefined();
+  s.ok(['run', '-d', '-p', `${port}:7000`, '--name', 'web', 'busybox', 'sh', '-c', 'while :; do echo hi | nc -l -p 7000; done']);
+  try {
+    expect(s.inspect('web').HostConfig.NetworkMode).toBe('bridge');
+    expect(s.inspect('web').NetworkSettings.Ports).toEqual({ '7000/tcp': [{ HostIp: '0.0.0.0', HostPort: String(port) }] });
+    expect(s.ok(['ps', '--format', '{{.Names}} {{.Ports}}'])).toContain(`web 0.0.0.0:${port}->7000/tcp`);
+    // One connection at a time: nc serves one, then listens again (and may not listen yet).
+    let reply = '';
+    for (let i = 0; i < 50 && reply !== 'hi\n'; i++) {
+      reply = await fetchText('127.0.0.1', port);
+      if (reply !== 'hi\n') await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(reply).toBe('hi\n');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await fetchText(hostAddress!, port)).toBe('hi\n');
+    expect(s.run(['run', '-d', '-p', `${port}:7000`, '--name', 'clash', 'busybox', 'sleep', '10'])).toMatchObject({ code: 125, stderr: `tsrun: Bind for 0.0.0.0:${port} failed: port is already allocated\n` });
+    s.ok(['rm', 'clash']);
+  } finally {
+    s.ok(['rm', '-f', 'web']);
+  }
+  expect(await fetchText('127.0.0.1', port)).toBe('ECONNREFUSED');
+  expect(execFileSync('nft', ['list', 'map', 'ip', `tsrun_${bridge}`, 'tcp_any'], { encoding: 'utf8' })).not.toContain(String(port));
+});
+
+it('a stopped container\'s port can be taken by another; -p with another network or a bad spec is one line', () => {
+  const port = 30000 + (process.pid % 10000);
+  s.ok(['run', '-d', '-p', `127.0.0.1:${port}:80/udp`, '--name', 'first', 'busybox', 'sleep', '100']);
+  expect(s.inspect('first').NetworkSettings.Ports).toEqual({ '80/udp': [{ HostIp: '127.0.0.1', HostPort: String(port) }] });
+  s.ok(['stop', '-t', '0', 'first']);
+  s.ok(['run', '-d', '-p', `127.0.0.1:${port}:80/udp`, '--name', 'second', 'busybox', 'sleep', '100']);
+  expect(execFileSync('nft', ['list', 'map', 'ip', `tsrun_${bridge}`, 'udp_ip'], { encoding: 'utf8' })).toContain(`127.0.0.1 . ${port} : ${address('second')} . 80`);
+  s.ok(['rm', '-f', 'first', 'second']);
+  expect(s.run(['run', '--rm', '-p', '8080:80', '--network', 'host', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: -p needs the bridge network, not --network host\n' });
+  expect(s.run(['run', '--rm', '-p', '80', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: expect.stringMatching(/^tsrun: invalid -p "80": use \[HOST_IP:\]HOST_PORT:CONTAINER_PORT/) });
 });

@@ -8,7 +8,7 @@ import { removeTree } from '../../store/remove-tree.js';
 import { mountPoints } from '../../store/mountinfo.js';
 import { withLock } from '../../util/lock.js';
 import { releaseName } from '../names.js';
-import { releaseAddresses } from '../network/leases.js';
+import { bridgeNetwork, releaseAddresses } from '../network/leases.js';
 import type { Context } from '../context.js';
 import { readRecord, readRuntime, removeRuntime, writeRecord } from '../state/record.js';
 import { assertCan, currentState } from '../state/status.js';
@@ -49,6 +49,10 @@ export async function removeContainer(ctx: Context, id: string, opts: { force: b
     removeTree(containerDir(p, id), points);
     releaseName(p, rec.name, id);
     if (opts.volumes || rec.autoRemove) await removeAnonymousVolumes(ctx, rec);
+    if (rec.options.ports?.length) {
+      const { unpublishPorts } = await import('../network/bridge.js');
+      await unpublishPorts(ctx.native, p, bridgeNetwork(), { id });
+    }
     if (rec.options.network === 'bridge') releaseAddresses(p, id);
     removeRuntime(p, id);
     fs.rmSync(containerLockFile(p, id), { force: true });

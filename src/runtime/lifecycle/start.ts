@@ -175,16 +175,22 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
 
 /**
  * --network bridge: the bridge (made at the first bridged start of a boot),
- * an address, /etc/hosts naming it, a resolver reachable from the bridge,
- * and the veth to plug in while the init waits. Loaded only for a bridged
+ * an address, the -p bindings to it, /etc/hosts naming it, a resolver
+ * reachable from the bridge, and the veth to plug in while the init waits. Loaded only for a bridged
  * start: it runs ip and nft (child_process).
  */
 async function joinBridge(ctx: Context, rec: ContainerRecord) {
-  const [{ ensureBridge, plugVeth }, { bridgeNetwork, leaseAddress }] = await Promise.all([import('../network/bridge.js'), import('../network/leases.js')]);
+  const [{ ensureBridge, plugVeth, publishPorts, unpublishPorts }, { bridgeNetwork, leaseAddress }] = await Promise.all([
+    import('../network/bridge.js'),
+    import('../network/leases.js'),
+  ]);
   const p = ctx.paths;
   const net = bridgeNetwork();
   await ensureBridge(ctx.native, p, net);
   const lease = await leaseAddress(ctx.native, p, net, rec.id);
+  // Bindings a stopped container left on this address must not reach its new holder.
+  await unpublishPorts(ctx.native, p, net, { address: lease.address, exceptId: rec.id });
+  if (rec.options.ports?.length) await publishPorts(ctx.native, p, net, rec.id, lease.address, rec.options.ports);
   const hostsFile = containerFile(p, rec.id, 'hosts');
   const hosts = fs.readFileSync(hostsFile, 'utf8').split('\n').filter((l) => l !== '' && !l.endsWith(`\t${rec.hostname}`));
   writeVolatileAtomic(hostsFile, [...hosts, `${lease.address}\t${rec.hostname}`, ''].join('\n'), 0o644);

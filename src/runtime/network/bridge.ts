@@ -5,7 +5,8 @@ import { RuntimeError } from '../../errors.js';
 import type { NativeBinding } from '../../native/types.js';
 import type { StorePaths } from '../../store/paths.js';
 import { withLock } from '../../util/lock.js';
-import { type BridgeNetwork, intToIp, networkLock } from './leases.js';
+import type { PortBinding } from '../plan/container-spec.js';
+import { type BridgeNetwork, intToIp, networkLock, running } from './leases.js';
 
 /**
  * `--network bridge`: docker's default network, made the way docker makes
@@ -27,12 +28,111 @@ export async function ensureBridge(native: NativeBinding, p: StorePaths, net: Br
     if (fs.existsSync(`/sys/class/net/${net.bridge}`)) return;
     const subnet = `${intToIp(net.subnet.base)}/${net.subnet.prefix}`;
     run('ip', ['-batch', '-'], [`link add ${net.bridge} type bridge`, `addr add ${net.gateway}/${net.subnet.prefix} dev ${net.bridge}`, `link set ${net.bridge} up`].join('\n'));
-    // Replies come back through conntrack; what leaves the host through another interface takes its address.
-    run('nft', ['-f', '-'], `table ip ${nftTable(net)} {\n chain postrouting {\n  type nat hook postrouting priority srcnat; policy accept;\n  ip saddr ${subnet} oifname != "${net.bridge}" masquerade\n }\n}\n`);
-    // Containers reach beyond the host only if it forwards (docker sets it too).
+    run('nft', ['-f', '-'], natRules(net, subnet));
+    // Containers reach beyond the host only if it forwards (docker sets it too); the host's own
+    // connections to 127.0.0.1:PORT may be sent to a container only with route_localnet on the bridge.
     if (fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() !== '1') fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+    fs.writeFileSync(`/proc/sys/net/ipv4/conf/${net.bridge}/route_localnet`, '1');
   });
 }
+
+/**
+ * The bridge's nftables table, made anew (a table left from an earlier boot's
+ * bridge is replaced). postrouting: what leaves the bridge's subnet through
+ * another interface takes that interface's address (replies come back through
+ * conntrack), and the host's own 127.0.0.1 connections to a published port
+ * reach the container from the gateway. prerouting (from outside) and output
+ * (from the host itself): a published port, looked up in a map by address and
+ * port, then by port alone, is sent to its container's address and port.
+ */
+function natRules(net: BridgeNetwork, subnet: string): string {
+  const t = `ip ${nftTable(net)}`;
+  const lines = [
+    `add table ${t}`,
+    `delete table ${t}`,
+    `add table ${t}`,
+    `add chain ${t} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
+    `add rule ${t} postrouting ip saddr ${subnet} oifname != "${net.bridge}" masquerade`,
+    `add rule ${t} postrouting ip saddr 127.0.0.0/8 oifname "${net.bridge}" masquerade`,
+    `add chain ${t} prerouting { type nat hook prerouting priority dstnat; policy accept; }`,
+    `add chain ${t} output { type nat hook output priority -100; policy accept; }`,
+  ];
+  for (const proto of ['tcp', 'udp']) {
+    lines.push(`add map ${t} ${proto}_ip { type ipv4_addr . inet_service : ipv4_addr . inet_service; }`);
+    lines.push(`add map ${t} ${proto}_any { type inet_service : ipv4_addr . inet_service; }`);
+    for (const chain of ['prerouting', 'output']) {
+      lines.push(`add rule ${t} ${chain} dnat ip addr . port to ip daddr . ${proto} dport map @${proto}_ip`);
+      lines.push(`add rule ${t} ${chain} fib daddr type local dnat ip addr . port to ${proto} dport map @${proto}_any`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * -p: each binding claimed under the network lock (a file per host address,
+ * port and protocol naming its container and target), then put in the maps.
+ * A binding held by a container that still runs is refused, as docker's
+ * "port is already allocated"; one held by a stopped container is taken over.
+ */
+export async function publishPorts(native: NativeBinding, p: StorePaths, net: BridgeNetwork, id: string, address: string, ports: PortBinding[]): Promise<void> {
+  const dir = portDir(p, net);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  await withLock(native, networkLock(p, net), () => {
+    const stale: string[] = [];
+    for (const b of ports) {
+      const holder = readHolder(path.join(dir, portKey(b)));
+      if (holder && holder.id !== id && running(p, holder.id)) throw new RuntimeError(`Bind for ${b.hostIp ?? '0.0.0.0'}:${b.hostPort} failed: port is already allocated`);
+      if (holder) stale.push(deleteElement(net, b));
+    }
+    // A stale element may be gone already (a flushed ruleset): each deletion may fail on its own.
+    for (const cmd of stale) tryRun('nft', ['-f', '-'], cmd);
+    for (const b of ports) fs.writeFileSync(path.join(dir, portKey(b)), JSON.stringify({ id, address, ...b }), { mode: 0o600 });
+    run('nft', ['-f', '-'], ports.map((b) => `add element ip ${nftTable(net)} ${mapOf(b)} { ${keyOf(b)} : ${address} . ${b.containerPort} }`).join('\n'));
+  });
+}
+
+/**
+ * Takes bindings out of the maps: a container's (rm), or whoever's points at
+ * an address being leased to another container (a stopped container's
+ * bindings must never reach the next holder of its address).
+ */
+export async function unpublishPorts(native: NativeBinding, p: StorePaths, net: BridgeNetwork, match: { id?: string; address?: string; exceptId?: string }): Promise<void> {
+  const dir = portDir(p, net);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  await withLock(native, networkLock(p, net), () => {
+    const gone: string[] = [];
+    for (const name of names) {
+      const holder = readHolder(path.join(dir, name));
+      if (!holder || holder.id === match.exceptId) continue;
+      if ((match.id !== undefined && holder.id === match.id) || (match.address !== undefined && holder.address === match.address)) {
+        gone.push(deleteElement(net, holder));
+        fs.rmSync(path.join(dir, name), { force: true });
+      }
+    }
+    for (const cmd of gone) tryRun('nft', ['-f', '-'], cmd);
+  });
+}
+
+type Holder = PortBinding & { id: string; address: string };
+
+function readHolder(file: string): Holder | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as Holder;
+  } catch {
+    return undefined;
+  }
+}
+
+const portDir = (p: StorePaths, net: BridgeNetwork) => path.join(p.runroot, 'networks', `${net.bridge}.ports`);
+const portKey = (b: PortBinding) => `${b.protocol}-${b.hostIp ?? 'any'}-${b.hostPort}`;
+const mapOf = (b: PortBinding) => `${b.protocol}_${b.hostIp ? 'ip' : 'any'}`;
+const keyOf = (b: PortBinding) => (b.hostIp ? `${b.hostIp} . ${b.hostPort}` : `${b.hostPort}`);
+const deleteElement = (net: BridgeNetwork, b: PortBinding) => `delete element ip ${nftTable(net)} ${mapOf(b)} { ${keyOf(b)} }`;
 
 /** The nftables table of a bridge's masquerade (deleted with `nft delete table ip NAME`). */
 export const nftTable = (net: BridgeNetwork) => `tsrun_${net.bridge.replace(/[^a-zA-Z0-9_]/g, '_')}`;
@@ -42,6 +142,14 @@ export function plugVeth(net: BridgeNetwork, id: string, initPid: number): void 
   // The host end's name must be unique and at most 15 bytes; the id's first 11 hex digits are.
   const host = `veth${id.slice(0, 11)}`;
   run('ip', ['-batch', '-'], [`link add ${host} type veth peer name eth0 netns ${initPid}`, `link set ${host} master ${net.bridge} up`].join('\n'));
+}
+
+function tryRun(cmd: string, args: string[], input: string): void {
+  try {
+    execFileSync(cmd, args, { input, stdio: ['pipe', 'ignore', 'ignore'] });
+  } catch {
+    // the caller does not mind
+  }
 }
 
 function run(cmd: string, args: string[], input: string): void {

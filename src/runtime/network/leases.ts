@@ -97,7 +97,8 @@ export function releaseAddresses(p: StorePaths, id: string): void {
   }
 }
 
-function running(p: StorePaths, id: string): boolean {
+/** Whether a container's init is alive (its lease and bindings are in use). */
+export function running(p: StorePaths, id: string): boolean {
   const rt = readRuntime(p, id);
   return rt !== undefined && rt.pid > 0 && isAlive(rt.pid, rt.pidStartTime);
 }

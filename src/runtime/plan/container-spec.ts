@@ -36,6 +36,8 @@ export interface RunOptions extends SecurityOptions {
   openStdin?: boolean;
   /** --network bridge: eth0 on tsrun's bridge (runtime/network/); otherwise only lo, or the host's network. */
   network?: 'bridge';
+  /** -p: host ports forwarded to the container's (bridge only). */
+  ports?: PortBinding[];
   /** --init: tsrun-init runs as PID 1, reaping orphans and forwarding signals. */
   init?: boolean;
   /** -v, --mount, --tmpfs in the order given (volumes named and host paths resolved at create). */
@@ -61,6 +63,14 @@ export interface RunOptions extends SecurityOptions {
 }
 
 export type SharedNamespace = 'network' | 'pid' | 'ipc' | 'uts';
+
+/** `-p [hostIp:]hostPort:containerPort[/tcp|udp]`; no hostIp: every address of the host. */
+export interface PortBinding {
+  hostIp?: string;
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+}
 
 /** The namespaces a container gets of its own: all five, less those it shares with the host. */
 export function privateNamespaces(o: Pick<RunOptions, 'hostNamespaces'>): ('pid' | 'network' | 'ipc' | 'uts' | 'mount')[] {

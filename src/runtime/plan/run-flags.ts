@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { UsageError } from '../../errors.js';
-import type { RestartPolicy, SharedNamespace } from './container-spec.js';
+import type { PortBinding, RestartPolicy, SharedNamespace } from './container-spec.js';
 import { RLIM_INFINITY_JSON } from '../../oci/spec.js';
 import { checkContainerPath } from './launch-plan.js';
 import { type SeccompProfile, parseSeccompProfile } from './seccomp.js';
@@ -229,6 +229,18 @@ export function parseNamespaceMode(kind: SharedNamespace, value: string): boolea
   const own: Record<SharedNamespace, string[]> = { network: ['none', 'private', 'bridge', 'default'], pid: ['private'], ipc: ['private', 'shareable', 'none'], uts: ['private'] };
   if (own[kind].includes(value)) return false;
   throw new UsageError(`invalid --${kind === 'network' ? 'network' : kind} mode "${value}": use host or ${own[kind].join(', ')}`);
+}
+
+/** `-p [hostIp:]hostPort:containerPort[/tcp|udp]`, docker's forms with a fixed host port. */
+export function parsePublish(spec: string): PortBinding {
+  const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3}):)?(\d+):(\d+)(?:\/(tcp|udp))?$/.exec(spec);
+  const port = (s: string | undefined) => (s !== undefined && Number(s) >= 1 && Number(s) <= 65535 ? Number(s) : undefined);
+  const hostPort = port(m?.[2]);
+  const containerPort = port(m?.[3]);
+  if (!m || hostPort === undefined || containerPort === undefined || (m[1] !== undefined && m[1].split('.').some((x) => Number(x) > 255))) {
+    throw new UsageError(`invalid -p "${spec}": use [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp] (ports 1-65535; ranges and a chosen-for-you host port are not supported)`);
+  }
+  return { ...(m[1] !== undefined && m[1] !== '0.0.0.0' ? { hostIp: m[1] } : {}), hostPort, containerPort, protocol: (m[4] as 'tcp' | 'udp' | undefined) ?? 'tcp' };
 }
 
 /** `--restart no|always|unless-stopped|on-failure[:N]`, docker's policies. */
