@@ -44,6 +44,24 @@ export function registerInspect(program: Command, ctx: ContextFactory): void {
     .option('-f, --format <template>', 'print fields instead of JSON, as docker: {{.State.Status}}, {{json .Config}}')
     .action(action());
 
+  program
+    .command('port')
+    .description('List a container\'s published ports (-p), or where one of its ports is published')
+    .argument('<container>')
+    .argument('[port]', 'PORT[/tcp|udp] of the container')
+    .action(async (ref: string, port: string | undefined) => {
+      const [{ findContainer }, { portMap }, { UsageError }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/inspect.js'), import('../errors.js')]);
+      const map = portMap(findContainer(ctx().paths, ref));
+      if (port === undefined) {
+        for (const [key, hosts] of Object.entries(map)) for (const h of hosts) process.stdout.write(`${key} -> ${h.HostIp}:${h.HostPort}\n`);
+        return;
+      }
+      const key = port.includes('/') ? port : `${port}/tcp`;
+      const hosts = map[key];
+      if (!hosts) throw new UsageError(`no public port '${key}' published for ${ref}`);
+      for (const h of hosts) process.stdout.write(`${h.HostIp}:${h.HostPort}\n`);
+    });
+
   const image = program.commands.find((cmd) => cmd.name() === 'image') ?? program.command('image').description('Manage images');
   image
     .command('inspect')

@@ -8,7 +8,7 @@ const ALIASES: Record<string, Record<string, string>> = {
   container: {
     ls: 'ps', list: 'ps', ps: 'ps', rm: 'rm', remove: 'rm', run: 'run', create: 'create', start: 'start', stop: 'stop',
     restart: 'restart', kill: 'kill', pause: 'pause', unpause: 'unpause', wait: 'wait', rename: 'rename', exec: 'exec',
-    logs: 'logs', inspect: 'inspect', diff: 'diff', cp: 'cp', commit: 'commit', export: 'export', stats: 'stats', top: 'top', update: 'update',
+    logs: 'logs', inspect: 'inspect', diff: 'diff', cp: 'cp', commit: 'commit', export: 'export', stats: 'stats', top: 'top', update: 'update', port: 'port', attach: 'attach',
   },
   image: { ls: 'images', list: 'images', rm: 'rmi', remove: 'rmi', pull: 'pull', load: 'load', import: 'import', save: 'save', tag: 'tag', history: 'history' },
 };

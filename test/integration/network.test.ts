@@ -107,6 +107,9 @@ it('-p forwards a host port to the container (implying the bridge), from localho
     expect(s.inspect('web').HostConfig.NetworkMode).toBe('bridge');
     expect(s.inspect('web').NetworkSettings.Ports).toEqual({ '7000/tcp': [{ HostIp: '0.0.0.0', HostPort: String(port) }] });
     expect(s.ok(['ps', '--format', '{{.Names}} {{.Ports}}'])).toContain(`web 0.0.0.0:${port}->7000/tcp`);
+    expect(s.ok(['port', 'web'])).toBe(`7000/tcp -> 0.0.0.0:${port}\n`);
+    expect(s.ok(['container', 'port', 'web', '7000'])).toBe(`0.0.0.0:${port}\n`);
+    expect(s.run(['port', 'web', '80/udp'])).toMatchObject({ code: 125, stderr: "tsrun: no public port '80/udp' published for web\n" });
     // One connection at a time: nc serves one, then listens again (and may not listen yet).
     let reply = '';
     for (let i = 0; i < 50 && reply !== 'hi\n'; i++) {
@@ -122,7 +125,7 @@ it('-p forwards a host port to the container (implying the bridge), from localho
     s.ok(['rm', '-f', 'web']);
   }
   expect(await fetchText('127.0.0.1', port)).toBe('ECONNREFUSED');
-  expect(execFileSync('nft', ['list', 'map', 'ip', `tsrun_${bridge}`, 'tcp_any'], { encoding: 'utf8' })).not.toContain(String(port));
+  expect(execFileSync('nft', ['list', 'map', 'ip', `tsrun_${bridge}`, 'tcp_any'], { encoding: 'utf8' })).not.toContain(`${port} :`);
 });
 
 it('a stopped container\'s port can be taken by another; -p with another network or a bad spec is one line', () => {
