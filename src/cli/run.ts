@@ -69,10 +69,10 @@ function containerFlags(cmd: Command): Command {
     .option('--shm-size <size>', 'size of /dev/shm (default 64m)')
     .addOption(repeatable('--group-add <group>', 'add a supplementary group, by name or number'))
     .addOption(new Option('--pull <policy>', 'pull the image from its registry first').choices(['missing', 'always', 'never']).default('missing'))
-    .option('--net, --network <mode>', 'none (the default here without -p: only lo), bridge (eth0 on tsrun\'s bridge, NAT to the outside) or host (the host\'s network)')
+    .option('--net, --network <mode>', 'none (the default here without -p: only lo), bridge (eth0 on tsrun\'s bridge, NAT to the outside), host (the host\'s network) or container:NAME (another container\'s)')
     .addOption(repeatable('-p, --publish <[ip:]hostPort:containerPort[/proto]>', 'forward a host port to the container (implies --network bridge)'))
-    .option('--pid <mode>', 'host: see and signal the host\'s processes')
-    .option('--ipc <mode>', 'private (default) or host')
+    .option('--pid <mode>', 'host: see and signal the host\'s processes; container:NAME: those of another container')
+    .option('--ipc <mode>', 'private (default), host or container:NAME')
     .option('--uts <mode>', 'host: the host\'s hostname (no -h then)')
     .option('--restart <policy>', 'restart when the process exits: no, always, unless-stopped, on-failure[:max-retries] (default no)')
     .addOption(repeatable('--security-opt <opt>', 'seccomp=unconfined, seccomp=PROFILE.json, no-new-privileges[=false]'))
@@ -121,6 +121,7 @@ function isolation(o: RunFlags) {
     ...(o.groupAdd ? { groupAdd: o.groupAdd } : {}),
     ...(o.restart !== undefined ? { restart: parseRestartPolicy(o.restart) } : {}),
     ...hostNamespaces(o),
+    ...joinedNamespaces(o),
     ...network(o),
     ...resources(o),
   };
@@ -132,6 +133,12 @@ function network(o: RunFlags) {
   const bridge = o.network === 'bridge' || o.network === 'default' || (o.network === undefined && ports.length > 0);
   if (ports.length > 0 && !bridge) throw new UsageError(`-p needs the bridge network, not --network ${o.network}`);
   return { ...(bridge ? { network: 'bridge' as const } : {}), ...(ports.length ? { ports } : {}) };
+}
+
+/** container:NAME modes, as names here; create resolves them to ids. */
+function joinedNamespaces(o: RunFlags) {
+  const joined = Object.fromEntries((['network', 'pid', 'ipc'] as const).flatMap((k) => (o[k]?.startsWith('container:') ? [[k, o[k]!.slice('container:'.length)]] : [])));
+  return Object.keys(joined).length ? { joinNamespaces: joined } : {};
 }
 
 function hostNamespaces(o: RunFlags) {

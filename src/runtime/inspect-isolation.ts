@@ -49,9 +49,9 @@ export function inspectHostConfig(rec: ContainerRecord): Record<string, unknown>
     CpusetCpus: r.cpusetCpus ?? '',
     PidsLimit: r.pidsLimit ?? null,
     RestartPolicy: { Name: o.restart?.name ?? 'no', MaximumRetryCount: o.restart?.maxRetries ?? 0 },
-    NetworkMode: o.hostNamespaces?.includes('network') ? 'host' : (o.network ?? 'none'),
-    PidMode: o.hostNamespaces?.includes('pid') ? 'host' : '',
-    IpcMode: o.hostNamespaces?.includes('ipc') ? 'host' : 'private',
+    NetworkMode: o.joinNamespaces?.network ? `container:${o.joinNamespaces.network}` : o.hostNamespaces?.includes('network') ? 'host' : (o.network ?? 'none'),
+    PidMode: o.joinNamespaces?.pid ? `container:${o.joinNamespaces.pid}` : o.hostNamespaces?.includes('pid') ? 'host' : '',
+    IpcMode: o.joinNamespaces?.ipc ? `container:${o.joinNamespaces.ipc}` : o.hostNamespaces?.includes('ipc') ? 'host' : 'private',
     UTSMode: o.hostNamespaces?.includes('uts') ? 'host' : '',
   };
 }

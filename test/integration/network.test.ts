@@ -139,3 +139,28 @@ it('a stopped container\'s port can be taken by another; -p with another network
   expect(s.run(['run', '--rm', '-p', '8080:80', '--network', 'host', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: -p needs the bridge network, not --network host\n' });
   expect(s.run(['run', '--rm', '-p', '80', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: expect.stringMatching(/^tsrun: invalid -p "80": use \[HOST_IP:\]HOST_PORT:CONTAINER_PORT/) });
 });
+
+it('--network, --pid and --ipc container:NAME join a running container\'s namespaces, its /etc/hosts with its network', () => {
+  s.ok(['run', '-d', '--name', 'target', '-h', 'tgt', 'busybox', 'sh', '-c', 'sleep 100 & while :; do echo hi | nc -l -p 9000; done']);
+  try {
+    const ns = (args: string[]) => s.ok(args).trim().split('\n');
+    const theirs = ns(['exec', 'target', 'sh', '-c', 'for n in net ipc pid; do readlink /proc/self/ns/$n; done']);
+    let out = '';
+    // nc -l may not listen yet.
+    for (let i = 0; i < 50 && !out.startsWith('hi\n'); i++) {
+      out = s.ok(['run', '--rm', '--network', 'container:target', '--pid', 'container:target', '--ipc', 'container:target', 'busybox', 'sh', '-c',
+        'nc 127.0.0.1 9000; for n in net ipc pid; do readlink /proc/self/ns/$n; done; grep tgt /etc/hosts; ps -o comm | grep -c sleep']);
+    }
+    expect(out.split('\n')).toEqual(['hi', ...theirs, expect.stringMatching(/\ttgt$/), '1', '']);
+    const id = s.inspect('target').Id;
+    s.ok(['create', '--name', 'joiner', '--network', 'container:target', 'busybox', 'true']);
+    expect(s.inspect('joiner').HostConfig.NetworkMode).toBe(`container:${id}`);
+    s.ok(['rm', 'joiner']);
+    s.ok(['stop', '-t', '0', 'target']);
+    expect(s.run(['run', '--rm', '--network', 'container:target', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: cannot join the network namespace of container target: it is not running\n' });
+  } finally {
+    s.ok(['rm', '-f', 'target']);
+  }
+  expect(s.run(['run', '--rm', '--pid', 'container:nosuch', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: no such container: nosuch\n' });
+  expect(s.run(['run', '--rm', '--uts', 'container:x', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: expect.stringMatching(/^tsrun: invalid --uts mode "container:x"/) });
+});

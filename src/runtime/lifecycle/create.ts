@@ -10,6 +10,7 @@ import { NAME_PATTERN, generateName, newId } from '../../util/ids.js';
 import { SyncBatch, writeNewFile } from '../../util/atomic-write.js';
 import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
+import { findContainer } from '../containers.js';
 import { claimName, ensureNameIndex, nameOwner, releaseName } from '../names.js';
 import { hostBoundingCapabilities, tweakCapabilities } from '../plan/capabilities.js';
 import { type RunOptions, privateNamespaces, resolveArgs } from '../plan/container-spec.js';
@@ -43,6 +44,8 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
 
   checkIsolation(req.options);
   checkMountSources(req.options.mounts ?? []);
+  // container:NAME modes name a container by id from here on, as docker's, so a rename does not break them.
+  const joinNamespaces = req.options.joinNamespaces && Object.fromEntries(Object.entries(req.options.joinNamespaces).map(([k, ref]) => [k, findContainer(p, ref).id]));
 
   const id = newId();
   const shared = new Set(req.options.hostNamespaces ?? []);
@@ -61,7 +64,7 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
       created: new Date().toISOString(),
       imageId: image.id,
       imageName: req.image,
-      options: req.options.mounts?.length ? { ...req.options, mounts: resolveMounts(ctx, req.options.mounts) } : req.options,
+      options: { ...req.options, ...(req.options.mounts?.length ? { mounts: resolveMounts(ctx, req.options.mounts) } : {}), ...(joinNamespaces ? { joinNamespaces } : {}) },
       autoRemove: req.autoRemove,
       hostname,
       path: args[0]!,

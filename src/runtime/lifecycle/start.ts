@@ -9,7 +9,7 @@ import { writeVolatileAtomic } from '../../util/atomic-write.js';
 import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
 import { launchMonitor, proxySignals } from '../monitor.js';
-import { buildContainerSpec } from '../plan/container-spec.js';
+import { type JoinableNamespace, buildContainerSpec } from '../plan/container-spec.js';
 import { type ContainerCgroup, cgroupHost, cgroupsPathFor, removeCgroup, setupCgroup } from '../cgroups/host.js';
 import { type OciResources, cgroupResources } from '../cgroups/limits.js';
 import { buildLaunchPlan, encodePlan } from '../plan/launch-plan.js';
@@ -92,6 +92,9 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
   try {
     fillEmptyVolumes(ctx.native, rec.options.mounts ?? [], merged);
     const image = readImage(p, rec.imageId);
+    const joinPaths = joinedNamespaces(p, rec);
+    // Sharing a network, the containers share its /etc/hosts and resolv.conf too (docker's rule).
+    const netFiles = rec.options.joinNamespaces?.network ?? id;
     const spec = buildContainerSpec({
       image: image.config,
       options: rec.options,
@@ -101,10 +104,11 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
       initPath: rec.options.init ? initPath() : undefined,
       cgroupsPath: cgroupsPathFor(id),
       files: {
-        hosts: containerFile(p, id, 'hosts'),
+        hosts: containerFile(p, netFiles, 'hosts'),
         hostname: containerFile(p, id, 'hostname'),
-        resolvConf: containerFile(p, id, 'resolv.conf'),
+        resolvConf: containerFile(p, netFiles, 'resolv.conf'),
       },
+      joinPaths,
     });
     // Rebuilt from the record at every start: nothing to keep across a crash.
     writeVolatileAtomic(containerFile(p, id, 'config.json'), JSON.stringify(spec, null, 2), 0o600);
@@ -171,6 +175,20 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
     }
     throw err;
   }
+}
+
+/** container:NAME modes: each container joined must be running now; its namespace files, by kind. */
+function joinedNamespaces(p: Context['paths'], rec: ContainerRecord): Partial<Record<JoinableNamespace, string>> | undefined {
+  const joins = rec.options.joinNamespaces;
+  if (!joins) return undefined;
+  const paths: Partial<Record<JoinableNamespace, string>> = {};
+  for (const [kind, targetId] of Object.entries(joins) as [JoinableNamespace, string][]) {
+    const target = readRecord(p, targetId);
+    const st = target && currentState(p, target);
+    if (!target || !st?.running) throw new RuntimeError(`cannot join the ${kind} namespace of container ${target?.name ?? targetId.slice(0, 12)}: it is not running`);
+    paths[kind] = `/proc/${st.pid}/ns/${kind === 'network' ? 'net' : kind}`;
+  }
+  return paths;
 }
 
 /**

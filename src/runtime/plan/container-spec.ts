@@ -38,6 +38,8 @@ export interface RunOptions extends SecurityOptions {
   network?: 'bridge';
   /** -p: host ports forwarded to the container's (bridge only). */
   ports?: PortBinding[];
+  /** --network/--pid/--ipc container:NAME: the id of the container whose namespace is joined at each start. */
+  joinNamespaces?: Partial<Record<JoinableNamespace, string>>;
   /** --init: tsrun-init runs as PID 1, reaping orphans and forwarding signals. */
   init?: boolean;
   /** -v, --mount, --tmpfs in the order given (volumes named and host paths resolved at create). */
@@ -63,6 +65,7 @@ export interface RunOptions extends SecurityOptions {
 }
 
 export type SharedNamespace = 'network' | 'pid' | 'ipc' | 'uts';
+export type JoinableNamespace = 'network' | 'pid' | 'ipc';
 
 /** `-p [hostIp:]hostPort:containerPort[/tcp|udp]`; no hostIp: every address of the host. */
 export interface PortBinding {
@@ -168,6 +171,8 @@ export interface ContainerSpecInput {
   cgroupsPath?: string;
   /** The host's bounding set, for --privileged and --cap-add ALL (default: read from /proc/self/status). */
   hostCapabilities?: () => string[];
+  /** container:NAME modes: the namespace files (/proc/<pid>/ns/...) of the running containers joined. */
+  joinPaths?: Partial<Record<JoinableNamespace, string>>;
 }
 
 const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
@@ -258,7 +263,10 @@ export function buildContainerSpec(input: ContainerSpecInput): OciSpec {
     ...(options.hostNamespaces?.includes('uts') ? {} : { hostname: input.hostname }),
     mounts,
     linux: {
-      namespaces: privateNamespaces(options).map((type) => ({ type })),
+      namespaces: privateNamespaces(options).map((type) => {
+        const joined = type === 'network' || type === 'pid' || type === 'ipc' ? input.joinPaths?.[type] : undefined;
+        return joined ? { type, path: joined } : { type };
+      }),
       maskedPaths: privileged ? [] : DEFAULT_MASKED_PATHS,
       readonlyPaths: privileged ? [] : DEFAULT_READONLY_PATHS,
       rootfsPropagation: 'rslave',

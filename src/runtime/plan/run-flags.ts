@@ -222,13 +222,16 @@ export function parseBytes(s: string): number {
  * --network/--pid/--ipc/--uts: `host` shares the host's namespace; the
  * default, a namespace of the container's own, is also `none` (network:
  * only lo), `bridge` (network: and eth0 on tsrun's bridge; runtime/network/),
- * `private` or `shareable` (ipc).
+ * `private` or `shareable` (ipc); `container:NAME` (network, pid, ipc)
+ * joins another container's.
  */
 export function parseNamespaceMode(kind: SharedNamespace, value: string): boolean {
   if (value === 'host') return true;
+  // container:NAME joins that container's namespace (resolved at create, joined at each start).
+  if (kind !== 'uts' && /^container:.+/.test(value)) return false;
   const own: Record<SharedNamespace, string[]> = { network: ['none', 'private', 'bridge', 'default'], pid: ['private'], ipc: ['private', 'shareable', 'none'], uts: ['private'] };
   if (own[kind].includes(value)) return false;
-  throw new UsageError(`invalid --${kind === 'network' ? 'network' : kind} mode "${value}": use host or ${own[kind].join(', ')}`);
+  throw new UsageError(`invalid --${kind} mode "${value}": use host${kind === 'uts' ? '' : ', container:NAME'} or ${own[kind].join(', ')}`);
 }
 
 /** `-p [hostIp:]hostPort:containerPort[/tcp|udp]`, docker's forms with a fixed host port. */
