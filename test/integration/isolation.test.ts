@@ -199,7 +199,7 @@ describe('volumes and bind mounts', () => {
   });
 
   it('refuses an unknown network mode, a hostname with --uts host and a net sysctl with --network host, with one line', () => {
-    expect(s.run(['run', '--rm', '--network', 'overlay', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: invalid --network mode "overlay": use host or none, private, bridge, default\n' });
+    expect(s.run(['run', '--rm', '--network', 'overlay', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: invalid --network mode "overlay": use host, container:NAME or none, private, bridge, default\n' });
     expect(s.run(['run', '--rm', '--uts', 'host', '-h', 'x', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: conflicting options: --hostname and --uts host\n' });
     expect(s.run(['run', '--rm', '--network', 'host', '--sysctl', 'net.ipv4.ip_forward=1', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: expect.stringMatching(/^tsrun: sysctl "net.ipv4.ip_forward" is not allowed in the host's network namespace\n$/) });
   });
