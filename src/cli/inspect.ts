@@ -50,8 +50,15 @@ export function registerInspect(program: Command, ctx: ContextFactory): void {
     .argument('<container>')
     .argument('[port]', 'PORT[/tcp|udp] of the container')
     .action(async (ref: string, port: string | undefined) => {
-      const [{ findContainer }, { portMap }, { UsageError }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/inspect.js'), import('../errors.js')]);
-      const map = portMap(findContainer(ctx().paths, ref));
+      const [{ findContainer }, { portMap, publishedPorts }, { UsageError }, { isRunning }] = await Promise.all([
+        import('../runtime/containers.js'),
+        import('../runtime/inspect.js'),
+        import('../errors.js'),
+        import('../runtime/state/status.js'),
+      ]);
+      const c = ctx();
+      const rec = findContainer(c.paths, ref);
+      const map = portMap(publishedPorts(c.paths, rec, isRunning(c.paths, rec.id)));
       if (port === undefined) {
         for (const [key, hosts] of Object.entries(map)) for (const h of hosts) process.stdout.write(`${key} -> ${h.HostIp}:${h.HostPort}\n`);
         return;

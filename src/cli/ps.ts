@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { PortBinding } from '../runtime/plan/container-spec.js';
 import type { ContainerRecord } from '../runtime/state/record.js';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
@@ -13,14 +14,16 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
     .addOption(repeatable('-f, --filter <key=value>', 'only containers matching: name=, id=, status= (created, running, paused, exited), ancestor= (image)'))
     .option('--format <template>', 'Go-template fields, as docker: {{.ID}} {{.Image}} {{.Command}} {{.CreatedAt}} {{.RunningFor}} {{.Status}} {{.State}} {{.Names}}, {{json .}}; "table ..." adds headers')
     .action(async (o: { all?: boolean; quiet?: boolean; trunc: boolean; filter?: string[]; format?: string }) => {
-      const [{ listContainers }, { currentState }, { ago, humanDuration, table, truncateCommand, formatRows, parseFilters, matchesFilters }, { familiarName }, { unmountStale }] = await Promise.all([
+      const [{ listContainers }, { currentState }, { ago, humanDuration, table, truncateCommand, formatRows, parseFilters, matchesFilters }, { familiarName }, { unmountStale }, { readRuntime }] = await Promise.all([
         import('../runtime/containers.js'),
         import('../runtime/state/status.js'),
         import('./format.js'),
         import('../store/reference.js'),
         import('../runtime/reconcile.js'),
+        import('../runtime/state/record.js'),
       ]);
       const c = ctx();
+      const made = (rec: ContainerRecord) => (rec.options.ports?.length ? readRuntime(c.paths, rec.id)?.network?.ports : undefined);
       const now = Date.now();
       const all = listContainers(c.paths);
       await unmountStale(c, all);
@@ -63,7 +66,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
           Status: status(st),
           State: state(st),
           Names: rec.name,
-          Ports: ports(rec, st.running),
+          Ports: ports(rec, st.running, made(rec)),
         }));
         const headers = { ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', CreatedAt: 'CREATED AT', RunningFor: 'CREATED', Status: 'STATUS', State: 'STATE', Names: 'NAMES', Ports: 'PORTS' };
         process.stdout.write(formatRows(o.format, fields, headers));
@@ -77,7 +80,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
           o.trunc ? truncateCommand(cmd) : `"${cmd}"`,
           ago(rec.created, now),
           status(st),
-          ports(rec, st.running),
+          ports(rec, st.running, made(rec)),
           rec.name,
         ];
       });
@@ -85,8 +88,8 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
     });
 }
 
-/** docker's PORTS column: 0.0.0.0:8080->80/tcp, for a running container. */
-function ports(rec: ContainerRecord, running: boolean): string {
+/** docker's PORTS column: 0.0.0.0:8080->80/tcp, for a running container (its runtime record has the ports as made). */
+function ports(rec: ContainerRecord, running: boolean, made: PortBinding[] | undefined): string {
   if (!running) return '';
-  return (rec.options.ports ?? []).map((b) => `${b.hostIp ?? '0.0.0.0'}:${b.hostPort}->${b.containerPort}/${b.protocol}`).join(', ');
+  return (made ?? rec.options.ports ?? []).map((b) => `${b.hostIp ?? '0.0.0.0'}:${b.hostPort}->${b.containerPort}/${b.protocol}`).join(', ');
 }

@@ -3,6 +3,7 @@ import { lowerDiffDirs } from '../store/layers.js';
 import { type StoredImage } from '../store/images.js';
 import { type StorePaths, containerFile, layerDiff, layerMerged, layerWork } from '../store/paths.js';
 import { inspectHostConfig, inspectMounts } from './inspect-isolation.js';
+import type { PortBinding } from './plan/container-spec.js';
 import { type ContainerRecord, readRuntime } from './state/record.js';
 import { currentState } from './state/status.js';
 
@@ -43,7 +44,7 @@ export function inspectContainer(p: StorePaths, rec: ContainerRecord): Record<st
     RestartCount: rec.restartCount,
     Driver: 'overlay2',
     Platform: 'linux',
-    HostConfig: { AutoRemove: rec.autoRemove, PortBindings: portMap(rec), ...inspectHostConfig(rec) },
+    HostConfig: { AutoRemove: rec.autoRemove, PortBindings: portMap(rec.options.ports ?? []), ...inspectHostConfig(rec) },
     Mounts: inspectMounts(rec),
     NetworkSettings: networkSettings(p, rec, st.running),
     GraphDriver: {
@@ -74,13 +75,18 @@ function networkSettings(p: StorePaths, rec: ContainerRecord, running: boolean):
   const lease = running ? readRuntime(p, rec.id)?.network : undefined;
   const address = { IPAddress: lease?.address ?? '', IPPrefixLen: lease?.prefix ?? 0, Gateway: lease?.gateway ?? '' };
   const mode = rec.options.hostNamespaces?.includes('network') ? 'host' : (rec.options.network ?? 'none');
-  return { ...address, Ports: portMap(rec), Networks: { [mode]: address } };
+  return { ...address, Ports: portMap(publishedPorts(p, rec, running)), Networks: { [mode]: address } };
 }
 
-/** docker's {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}, for NetworkSettings.Ports and HostConfig.PortBindings. */
-export function portMap(rec: ContainerRecord): Record<string, { HostIp: string; HostPort: string }[]> {
+/** The -p bindings as made by this start (host ports chosen), for a running container; as asked otherwise. */
+export function publishedPorts(p: StorePaths, rec: ContainerRecord, running: boolean): PortBinding[] {
+  return (running ? readRuntime(p, rec.id)?.network?.ports : undefined) ?? rec.options.ports ?? [];
+}
+
+/** docker's {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]} (HostPort "": chosen at start), for NetworkSettings.Ports and HostConfig.PortBindings. */
+export function portMap(ports: PortBinding[]): Record<string, { HostIp: string; HostPort: string }[]> {
   const map: Record<string, { HostIp: string; HostPort: string }[]> = {};
-  for (const b of rec.options.ports ?? []) (map[`${b.containerPort}/${b.protocol}`] ??= []).push({ HostIp: b.hostIp ?? '0.0.0.0', HostPort: String(b.hostPort) });
+  for (const b of ports) (map[`${b.containerPort}/${b.protocol}`] ??= []).push({ HostIp: b.hostIp ?? '0.0.0.0', HostPort: b.hostPort ? String(b.hostPort) : '' });
   return map;
 }
 

@@ -137,7 +137,7 @@ it('a stopped container\'s port can be taken by another; -p with another network
   expect(execFileSync('nft', ['list', 'map', 'ip', `tsrun_${bridge}`, 'udp_ip'], { encoding: 'utf8' })).toContain(`127.0.0.1 . ${port} : ${address('second')} . 80`);
   s.ok(['rm', '-f', 'first', 'second']);
   expect(s.run(['run', '--rm', '-p', '8080:80', '--network', 'host', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: -p needs the bridge network, not --network host\n' });
-  expect(s.run(['run', '--rm', '-p', '80', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: expect.stringMatching(/^tsrun: invalid -p "80": use \[HOST_IP:\]HOST_PORT:CONTAINER_PORT/) });
+  expect(s.run(['run', '--rm', '-p', '80-90:80', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: expect.stringMatching(/^tsrun: invalid -p "80-90:80": use \[HOST_IP:\]\[HOST_PORT:\]CONTAINER_PORT/) });
 });
 
 it('--network, --pid and --ipc container:NAME join a running container\'s namespaces, its /etc/hosts with its network', () => {
@@ -163,4 +163,31 @@ it('--network, --pid and --ipc container:NAME join a running container\'s namesp
   }
   expect(s.run(['run', '--rm', '--pid', 'container:nosuch', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: no such container: nosuch\n' });
   expect(s.run(['run', '--rm', '--uts', 'container:x', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: expect.stringMatching(/^tsrun: invalid --uts mode "container:x"/) });
+});
+
+it('-p PORT and -P (the image\'s EXPOSE) forward from free host ports chosen at start', async () => {
+  s.ok(['create', '--name', 'base', 'busybox', 'true']);
+  s.ok(['commit', '-c', 'EXPOSE 7000', '-c', 'EXPOSE 5353/udp', 'base', 'exposing:1']);
+  s.ok(['rm', 'base']);
+  s.ok(['run', '-d', '-P', '-p', '127.0.0.1::8000', '--name', 'auto', 'exposing:1', 'sh', '-c', 'while :; do echo auto | nc -l -p 7000; done']);
+  try {
+    const [low, high] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    const ports = s.inspect('auto').NetworkSettings.Ports as Record<string, { HostIp: string; HostPort: string }[]>;
+    expect(Object.keys(ports).sort()).toEqual(['5353/udp', '7000/tcp', '8000/tcp']);
+    const chosen = Number(ports['7000/tcp']![0]!.HostPort);
+    expect(chosen).toBeGreaterThanOrEqual(low!);
+    expect(chosen).toBeLessThanOrEqual(high!);
+    expect(ports['8000/tcp']![0]!.HostIp).toBe('127.0.0.1');
+    expect(s.inspect('auto').HostConfig.PortBindings['7000/tcp']).toEqual([{ HostIp: '0.0.0.0', HostPort: '' }]);
+    expect(s.ok(['port', 'auto', '7000'])).toBe(`0.0.0.0:${chosen}\n`);
+    let reply = '';
+    for (let i = 0; i < 50 && reply !== 'auto\n'; i++) {
+      reply = await fetchText('127.0.0.1', chosen);
+      if (reply !== 'auto\n') await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(reply).toBe('auto\n');
+  } finally {
+    s.ok(['rm', '-f', 'auto']);
+  }
+  s.ok(['rmi', 'exposing:1']);
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RLIM_INFINITY_JSON } from '../../src/oci/spec.js';
 import {
+  parsePublish,
   parseBytes,
   parseMountFlag,
   parseShmSize,
@@ -90,6 +91,19 @@ describe('--ulimit, --sysctl, --shm-size', () => {
     expect(parseBytes('4096')).toBe(4096);
     expect(() => parseBytes('lots')).toThrow(/invalid size/);
     expect(() => parseShmSize('0')).toThrow(/greater than 0/);
+  });
+});
+
+describe('-p', () => {
+  it('reads docker\'s forms; no host port means one chosen at start (0)', () => {
+    expect(parsePublish('8080:80')).toEqual({ hostPort: 8080, containerPort: 80, protocol: 'tcp' });
+    expect(parsePublish('127.0.0.1:53:53/udp')).toEqual({ hostIp: '127.0.0.1', hostPort: 53, containerPort: 53, protocol: 'udp' });
+    expect(parsePublish('0.0.0.0:8080:80')).toEqual({ hostPort: 8080, containerPort: 80, protocol: 'tcp' });
+    expect(parsePublish('80')).toEqual({ hostPort: 0, containerPort: 80, protocol: 'tcp' });
+    expect(parsePublish('127.0.0.1::80')).toEqual({ hostIp: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' });
+  });
+  it.each(['8080-8090:80', '70000:80', '0:80', '8080:80/sctp', '300.1.1.1:80:80', 'x:80', ''])('refuses %j', (spec) => {
+    expect(() => parsePublish(spec)).toThrow(/invalid -p/);
   });
 });
 

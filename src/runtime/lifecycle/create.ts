@@ -13,7 +13,7 @@ import type { Context } from '../context.js';
 import { findContainer } from '../containers.js';
 import { claimName, ensureNameIndex, nameOwner, releaseName } from '../names.js';
 import { hostBoundingCapabilities, tweakCapabilities } from '../plan/capabilities.js';
-import { type RunOptions, privateNamespaces, resolveArgs } from '../plan/container-spec.js';
+import { type PortBinding, type RunOptions, privateNamespaces, resolveArgs } from '../plan/container-spec.js';
 import { checkSysctl } from '../plan/launch-plan.js';
 import { checkMountSources, resolveMounts } from '../volumes.js';
 import { type ContainerRecord, ZERO_TIME, ensureContainerDir, writeRecord } from '../state/record.js';
@@ -44,6 +44,8 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
 
   checkIsolation(req.options);
   checkMountSources(req.options.mounts ?? []);
+  // -P: the image's exposed ports, each from a free host port, after the -p ones (a port given both ways keeps -p's).
+  const exposed = req.options.publishAll ? exposedPorts(image.config.config?.ExposedPorts, req.options.ports ?? []) : [];
   // container:NAME modes name a container by id from here on, as docker's, so a rename does not break them.
   const joinNamespaces = req.options.joinNamespaces && Object.fromEntries(Object.entries(req.options.joinNamespaces).map(([k, ref]) => [k, findContainer(p, ref).id]));
 
@@ -64,7 +66,12 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
       created: new Date().toISOString(),
       imageId: image.id,
       imageName: req.image,
-      options: { ...req.options, ...(req.options.mounts?.length ? { mounts: resolveMounts(ctx, req.options.mounts) } : {}), ...(joinNamespaces ? { joinNamespaces } : {}) },
+      options: {
+        ...req.options,
+        ...(req.options.mounts?.length ? { mounts: resolveMounts(ctx, req.options.mounts) } : {}),
+        ...(joinNamespaces ? { joinNamespaces } : {}),
+        ...(exposed.length ? { ports: [...(req.options.ports ?? []), ...exposed] } : {}),
+      },
       autoRemove: req.autoRemove,
       hostname,
       path: args[0]!,
@@ -153,4 +160,15 @@ function hostFile(file: string): string {
   } catch {
     return '';
   }
+}
+
+/** An image's ExposedPorts ("80/tcp", "53/udp", "8080") as bindings from free host ports, less those -p already publishes. */
+function exposedPorts(exposed: Record<string, object> | undefined, given: PortBinding[]): PortBinding[] {
+  return Object.keys(exposed ?? {}).flatMap((key) => {
+    const [port, proto = 'tcp'] = key.split('/');
+    const containerPort = Number(port);
+    if (!Number.isInteger(containerPort) || containerPort < 1 || containerPort > 65535 || (proto !== 'tcp' && proto !== 'udp')) return [];
+    if (given.some((b) => b.containerPort === containerPort && b.protocol === proto)) return [];
+    return [{ hostPort: 0, containerPort, protocol: proto }];
+  });
 }

@@ -208,7 +208,7 @@ async function joinBridge(ctx: Context, rec: ContainerRecord) {
   const lease = await leaseAddress(ctx.native, p, net, rec.id);
   // Bindings a stopped container left on this address must not reach its new holder.
   await unpublishPorts(ctx.native, p, net, { address: lease.address, exceptId: rec.id });
-  if (rec.options.ports?.length) await publishPorts(ctx.native, p, net, rec.id, lease.address, rec.options.ports);
+  const ports = rec.options.ports?.length ? await publishPorts(ctx.native, p, net, rec.id, lease.address, rec.options.ports) : undefined;
   const hostsFile = containerFile(p, rec.id, 'hosts');
   const hosts = fs.readFileSync(hostsFile, 'utf8').split('\n').filter((l) => l !== '' && !l.endsWith(`\t${rec.hostname}`));
   writeVolatileAtomic(hostsFile, [...hosts, `${lease.address}\t${rec.hostname}`, ''].join('\n'), 0o644);
@@ -216,7 +216,7 @@ async function joinBridge(ctx: Context, rec: ContainerRecord) {
   const resolv = containerFile(p, rec.id, 'resolv.conf');
   const conf = fs.readFileSync(resolv, 'utf8');
   if (!/^\s*nameserver\s/m.test(conf)) writeVolatileAtomic(resolv, `${conf.trimEnd()}\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n`.trimStart(), 0o644);
-  return { lease, plug: (pid: number) => plugVeth(net, rec.id, pid) };
+  return { lease: { ...lease, ...(ports ? { ports } : {}) }, plug: (pid: number) => plugVeth(net, rec.id, pid) };
 }
 
 /**

@@ -73,11 +73,14 @@ function natRules(net: BridgeNetwork, subnet: string): string {
  * port and protocol naming its container and target), then put in the maps.
  * A binding held by a container that still runs is refused, as docker's
  * "port is already allocated"; one held by a stopped container is taken over.
+ * Host port 0 gets a free one of the kernel's ephemeral range (docker's
+ * choice too). Returns the bindings as made.
  */
-export async function publishPorts(native: NativeBinding, p: StorePaths, net: BridgeNetwork, id: string, address: string, ports: PortBinding[]): Promise<void> {
+export async function publishPorts(native: NativeBinding, p: StorePaths, net: BridgeNetwork, id: string, address: string, wanted: PortBinding[]): Promise<PortBinding[]> {
   const dir = portDir(p, net);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  await withLock(native, networkLock(p, net), () => {
+  return withLock(native, networkLock(p, net), () => {
+    const ports = chooseHostPorts(p, dir, wanted);
     const stale: string[] = [];
     for (const b of ports) {
       const holder = readHolder(path.join(dir, portKey(b)));
@@ -88,7 +91,48 @@ export async function publishPorts(native: NativeBinding, p: StorePaths, net: Br
     for (const cmd of stale) tryRun('nft', ['-f', '-'], cmd);
     for (const b of ports) fs.writeFileSync(path.join(dir, portKey(b)), JSON.stringify({ id, address, ...b }), { mode: 0o600 });
     run('nft', ['-f', '-'], ports.map((b) => `add element ip ${nftTable(net)} ${mapOf(b)} { ${keyOf(b)} : ${address} . ${b.containerPort} }`).join('\n'));
+    return ports;
   });
+}
+
+/** Host port 0 made a port that no running container's binding and no listening socket of the host has. */
+function chooseHostPorts(p: StorePaths, dir: string, wanted: PortBinding[]): PortBinding[] {
+  if (wanted.every((b) => b.hostPort !== 0)) return wanted;
+  const [low, high] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number) as [number, number];
+  const taken = new Set<string>();
+  for (const name of fs.readdirSync(dir)) {
+    const holder = readHolder(path.join(dir, name));
+    if (holder && running(p, holder.id)) taken.add(`${holder.protocol}/${holder.hostPort}`);
+  }
+  for (const proto of ['tcp', 'udp'] as const) for (const port of boundPorts(proto)) taken.add(`${proto}/${port}`);
+  return wanted.map((b) => {
+    if (b.hostPort !== 0) return b;
+    for (let port = low; port <= high; port++) {
+      if (taken.has(`${b.protocol}/${port}`)) continue;
+      taken.add(`${b.protocol}/${port}`);
+      return { ...b, hostPort: port };
+    }
+    throw new RuntimeError(`no free ${b.protocol} port left in ${low}-${high} to publish ${b.containerPort}`);
+  });
+}
+
+/** Local ports the host's sockets are bound to (/proc/net/{tcp,udp}{,6}; tcp: listening ones). */
+function boundPorts(proto: 'tcp' | 'udp'): number[] {
+  const ports: number[] = [];
+  for (const file of [`/proc/net/${proto}`, `/proc/net/${proto}6`]) {
+    let text = '';
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (!local || (proto === 'tcp' && state !== '0A')) continue;
+      ports.push(parseInt(local.slice(local.lastIndexOf(':') + 1), 16));
+    }
+  }
+  return ports;
 }
 
 /**

@@ -38,6 +38,8 @@ export interface RunOptions extends SecurityOptions {
   network?: 'bridge';
   /** -p: host ports forwarded to the container's (bridge only). */
   ports?: PortBinding[];
+  /** -P: every port the image exposes, each on a free host port (resolved into `ports` at create). */
+  publishAll?: boolean;
   /** --network/--pid/--ipc container:NAME: the id of the container whose namespace is joined at each start. */
   joinNamespaces?: Partial<Record<JoinableNamespace, string>>;
   /** --init: tsrun-init runs as PID 1, reaping orphans and forwarding signals. */
@@ -70,6 +72,7 @@ export type JoinableNamespace = 'network' | 'pid' | 'ipc';
 /** `-p [hostIp:]hostPort:containerPort[/tcp|udp]`; no hostIp: every address of the host. */
 export interface PortBinding {
   hostIp?: string;
+  /** 0: a free port chosen at each start (`-p 80`, `-P`), as docker's. */
   hostPort: number;
   containerPort: number;
   protocol: 'tcp' | 'udp';

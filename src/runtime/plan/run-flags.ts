@@ -234,14 +234,17 @@ export function parseNamespaceMode(kind: SharedNamespace, value: string): boolea
   throw new UsageError(`invalid --${kind} mode "${value}": use host${kind === 'uts' ? '' : ', container:NAME'} or ${own[kind].join(', ')}`);
 }
 
-/** `-p [hostIp:]hostPort:containerPort[/tcp|udp]`, docker's forms with a fixed host port. */
+/**
+ * `-p [hostIp:][hostPort:]containerPort[/tcp|udp]`, docker's forms; without
+ * a host port (`-p 80`, `-p 127.0.0.1::80`) one is chosen at each start.
+ */
 export function parsePublish(spec: string): PortBinding {
-  const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3}):)?(\d+):(\d+)(?:\/(tcp|udp))?$/.exec(spec);
+  const m = /^(?:(?:(\d{1,3}(?:\.\d{1,3}){3}):)?(\d*):)?(\d+)(?:\/(tcp|udp))?$/.exec(spec);
   const port = (s: string | undefined) => (s !== undefined && Number(s) >= 1 && Number(s) <= 65535 ? Number(s) : undefined);
-  const hostPort = port(m?.[2]);
+  const hostPort = m?.[2] ? port(m[2]) : 0;
   const containerPort = port(m?.[3]);
   if (!m || hostPort === undefined || containerPort === undefined || (m[1] !== undefined && m[1].split('.').some((x) => Number(x) > 255))) {
-    throw new UsageError(`invalid -p "${spec}": use [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp] (ports 1-65535; ranges and a chosen-for-you host port are not supported)`);
+    throw new UsageError(`invalid -p "${spec}": use [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp] (ports 1-65535; no ranges)`);
   }
   return { ...(m[1] !== undefined && m[1] !== '0.0.0.0' ? { hostIp: m[1] } : {}), hostPort, containerPort, protocol: (m[4] as 'tcp' | 'udp' | undefined) ?? 'tcp' };
 }

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { readJsonIfExists, writeJsonAtomic, writeVolatileAtomic } from '../../util/atomic-write.js';
 import { type StorePaths, containerDir, containerFile, containersDir, runtimeDir, runtimeFile } from '../../store/paths.js';
 import type { ExitFailure } from '../../native/report.js';
-import type { RunOptions } from '../plan/container-spec.js';
+import type { PortBinding, RunOptions } from '../plan/container-spec.js';
 
 export type ContainerStatus = 'created' | 'running' | 'exited' | 'removing';
 
@@ -47,8 +47,8 @@ export interface RuntimeRecord {
   monitorStartTime?: string;
   bootId: string;
   startedAt: string;
-  /** --network bridge: the address this start leased (runtime/network/leases.ts). */
-  network?: { bridge: string; address: string; prefix: number; gateway: string };
+  /** --network bridge: the address this start leased (runtime/network/leases.ts), and the -p bindings as made (host ports chosen). */
+  network?: { bridge: string; address: string; prefix: number; gateway: string; ports?: PortBinding[] };
 }
 
 /** Written by the monitor when the container's init exits (containers/<id>/exit.json). */
