@@ -98,7 +98,7 @@ function fetchText(host: string, port: number): Promise<string> {
   });
 }
 
-it('-p forwards a host port to the container (implying the bridge), from localhost and the host\'s own address; rm takes it away', async () => {
+it('-p forwards a host port to the container (implying the bridge), from localhost, the host\'s own address and the container itself; rm takes it away', async () => {
   const port = 20000 + (process.pid % 10000);
   const hostAddress = Object.values(os.networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
   expect(hostAddress).toBeDefined();
@@ -119,6 +119,9 @@ it('-p forwards a host port to the container (implying the bridge), from localho
     expect(reply).toBe('hi\n');
     await new Promise((r) => setTimeout(r, 200));
     expect(await fetchText(hostAddress!, port)).toBe('hi\n');
+    // Hairpin: the container itself through the host's address and published port.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(s.ok(['exec', 'web', 'nc', '-w', '2', hostAddress!, String(port)])).toBe('hi\n');
     expect(s.run(['run', '-d', '-p', `${port}:7000`, '--name', 'clash', 'busybox', 'sleep', '10'])).toMatchObject({ code: 125, stderr: `tsrun: Bind for 0.0.0.0:${port} failed: port is already allocated\n` });
     s.ok(['rm', 'clash']);
   } finally {

@@ -41,7 +41,8 @@ export async function ensureBridge(native: NativeBinding, p: StorePaths, net: Br
  * bridge is replaced). postrouting: what leaves the bridge's subnet through
  * another interface takes that interface's address (replies come back through
  * conntrack), and the host's own 127.0.0.1 connections to a published port
- * reach the container from the gateway. prerouting (from outside) and output
+ * reach the container from the gateway, as does a container's own connection
+ * to a published port (hairpin). prerouting (from outside) and output
  * (from the host itself): a published port, looked up in a map by address and
  * port, then by port alone, is sent to its container's address and port.
  */
@@ -54,6 +55,9 @@ function natRules(net: BridgeNetwork, subnet: string): string {
     `add chain ${t} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
     `add rule ${t} postrouting ip saddr ${subnet} oifname != "${net.bridge}" masquerade`,
     `add rule ${t} postrouting ip saddr 127.0.0.0/8 oifname "${net.bridge}" masquerade`,
+    // Hairpin: a container reaching a published port through the host's address comes back into the bridge
+    // DNATed; from the gateway's address, the reply goes back through the host (conntrack), not straight to it.
+    `add rule ${t} postrouting ip saddr ${subnet} oifname "${net.bridge}" ct status dnat masquerade`,
     `add chain ${t} prerouting { type nat hook prerouting priority dstnat; policy accept; }`,
     `add chain ${t} output { type nat hook output priority -100; policy accept; }`,
   ];
@@ -185,7 +189,8 @@ export const nftTable = (net: BridgeNetwork) => `tsrun_${net.bridge.replace(/[^a
 export function plugVeth(net: BridgeNetwork, id: string, initPid: number): void {
   // The host end's name must be unique and at most 15 bytes; the id's first 11 hex digits are.
   const host = `veth${id.slice(0, 11)}`;
-  run('ip', ['-batch', '-'], [`link add ${host} type veth peer name eth0 netns ${initPid}`, `link set ${host} master ${net.bridge} up`].join('\n'));
+  // hairpin: a container's connection to its own published port leaves and re-enters through this one bridge port.
+  run('ip', ['-batch', '-'], [`link add ${host} type veth peer name eth0 netns ${initPid}`, `link set ${host} master ${net.bridge} up`, `link set ${host} type bridge_slave hairpin on`].join('\n'));
 }
 
 function tryRun(cmd: string, args: string[], input: string): void {
