@@ -986,7 +986,7 @@ static _Noreturn void start_failed(const struct ctr_report *r)
 
 /*
  * hookpause: the child has stopped after its mounts, before pivot_root. The CLI
- * hears PAUSED{pid} on fd 4 (a socket: Node's stdio pipes are socketpairs),
+ * hears PAUSED{pid} on fd 4 (one end of a socketpair the addon made),
  * runs the createRuntime hooks, and answers with one byte; then the child
  * goes on. EOF instead (a hook failed, or the CLI died) ends the child.
  */
@@ -995,14 +995,21 @@ static void relay_pause(void)
   struct ctr_report r;
   char byte;
   ssize_t n;
+  int err = ECANCELED; /* EOF: the caller gave up (a hook failed, or it died) */
 
   report(CTR_REPORT_PAUSED, CTR_STAGE_NONE, 0, NULL, child_pid);
   do
     n = read(REPORT_FD, &byte, 1);
   while (n < 0 && errno == EINTR);
-  if (n != 1 || write(resume_pipe[1], &byte, 1) != 1) {
+  if (n < 0)
+    err = errno;
+  else if (n == 1 && write(resume_pipe[1], &byte, 1) != 1)
+    err = errno;
+  else if (n == 1)
+    err = 0;
+  if (err) {
     syscall(SYS_pidfd_send_signal, child_pidfd, SIGKILL, NULL, 0);
-    ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_HOOKS, 0, n < 0 ? errno : ECANCELED, NULL);
+    ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_HOOKS, 0, err, NULL);
     start_failed(&r);
   }
   close(resume_pipe[1]);
@@ -1100,7 +1107,7 @@ int main(int argc, char **argv)
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   prctl(PR_SET_NAME, "tsrun:[monitor]", 0, 0, 0);
   /* A reader that went away must not kill us with SIGPIPE (fd 4, the
-   * caller's stdout); the child resets it. */
+   * report socket; the caller's stdout, the log copies); the child resets it. */
   sigaction(SIGPIPE, &ignore, NULL);
   /* Pin no mount: the CLI's cwd may be anywhere. Every plan path is absolute. */
   if (chdir("/") < 0)

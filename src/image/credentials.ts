@@ -8,9 +8,9 @@ import { writeFileAtomic } from '../util/atomic-write.js';
  * Registry credentials in docker's own file, so a `docker login` already
  * done works for tsrun and the other way round: $DOCKER_CONFIG/config.json
  * (default ~/.docker/config.json), `auths` keyed by registry, each with
- * `auth` = base64("user:password"). A `credsStore` or `credHelpers` entry
- * (docker-credential-* programs) is not read: tsrun says so instead of
- * silently pulling anonymously.
+ * `auth` = base64("user:password"). A login kept by a `credsStore` or
+ * `credHelpers` program (docker-credential-*) is not read: tsrun warns and
+ * pulls anonymously, which serves public images.
  */
 
 export interface Credentials {
@@ -54,8 +54,8 @@ function readConfig(): DockerConfig {
   }
 }
 
-/** The saved credentials for a registry (docker.io or host[:port]), if any. */
-export function credentialsFor(server: string): Credentials | undefined {
+/** The saved credentials for a registry (docker.io or host[:port]), if any; `warn` hears of a login tsrun cannot read. */
+export function credentialsFor(server: string, warn: (message: string) => void = () => undefined): Credentials | undefined {
   const config = readConfig();
   const key = registryKey(server);
   let listed = false;
@@ -70,7 +70,7 @@ export function credentialsFor(server: string): Credentials | undefined {
   }
   // A login kept by a helper: docker lists the registry in auths with no `auth`.
   const helper = config.credHelpers?.[key] ?? (listed ? config.credsStore : undefined);
-  if (helper) throw new RuntimeError(`${configFile()} keeps the credentials for ${key} in docker-credential-${helper}, which tsrun does not use; run tsrun login ${key === DOCKER_HUB_KEY ? '' : key}`.trimEnd());
+  if (helper) warn(`${configFile()} keeps the credentials for ${key} in docker-credential-${helper}, which tsrun does not use: pulling anonymously (tsrun login ${key === DOCKER_HUB_KEY ? '' : key} saves some it can use)`.replace('  ', ' '));
   return undefined;
 }
 

@@ -229,7 +229,8 @@ export class RegistryStore implements BlobStore {
     private readonly name: string,
   ) {
     const { host, path } = registryHost(ref.repository);
-    this.client = new RegistryClient(host, path, credentialsFor(ref.repository.slice(0, ref.repository.indexOf('/'))));
+    const warn = (message: string) => process.stderr.write(`tsrun: warning: ${message}\n`);
+    this.client = new RegistryClient(host, path, credentialsFor(ref.repository.slice(0, ref.repository.indexOf('/')), warn));
     this.label = `registry ${host}/${path}`;
   }
 

@@ -103,9 +103,18 @@ export async function launchMonitor(plan: Buffer, opts: LaunchOptions): Promise<
     native.closeFd({ fd: planFd });
     native.closeFd({ fd: theirs });
   }
+  let reaped = false;
+  /** The next report; a monitor gone before sending it is the failure, with its exit status. */
+  const next = async (): Promise<Report> => {
+    const report = readReport(ours);
+    if (report) return report;
+    const code = await reap(monitorPid);
+    reaped = true;
+    throw new RuntimeError(`the container monitor exited (${code > 128 ? `signal ${code - 128}` : `code ${code}`}) before the container started`);
+  };
   try {
     opts.onSpawn?.(monitorPid);
-    let report = await readReport(ours, monitorPid);
+    let report = await next();
     if (report.kind === ReportKind.Paused && opts.onPaused) {
       try {
         await opts.onPaused(report.pid);
@@ -113,18 +122,31 @@ export async function launchMonitor(plan: Buffer, opts: LaunchOptions): Promise<
         native.closeFd({ fd: ours }); // EOF: the monitor kills the init, cleans up and exits
         ours = -1;
         await reap(monitorPid);
+        reaped = true;
         throw err;
       }
       fs.writeSync(ours, Buffer.of(1));
-      report = await readReport(ours, monitorPid);
+      report = await next();
     }
     if (report.kind === ReportKind.Failed) {
       await reap(monitorPid);
+      reaped = true;
       throw reportToError(report);
     }
     const want = opts.expectCreated ? ReportKind.Created : ReportKind.Started;
     if (report.kind !== want || report.pid <= 0) throw new RuntimeError(`the monitor sent an unexpected report (kind ${report.kind})`);
     return new Monitor(monitorPid, report.pid);
+  } catch (err) {
+    // Whatever went wrong, no monitor (nor, through its parent-death signal, container) may run on untracked.
+    if (!reaped) {
+      try {
+        process.kill(monitorPid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+      await reap(monitorPid).catch(() => undefined);
+    }
+    throw err;
   } finally {
     if (ours >= 0) native.closeFd({ fd: ours });
   }
@@ -132,10 +154,10 @@ export async function launchMonitor(plan: Buffer, opts: LaunchOptions): Promise<
 
 /**
  * Reads one report. The monitor writes nothing more until it is answered,
- * and a monitor that dies first closes the socket, so EOF without a whole
- * record is the failure (with its exit status).
+ * and a monitor that dies first closes the socket: undefined, EOF without a
+ * whole record.
  */
-async function readReport(fd: number, monitorPid: number): Promise<Report> {
+function readReport(fd: number): Report | undefined {
   let buf: Buffer;
   try {
     buf = loadNative().readExact({ fd, size: REPORT_SIZE, timeoutMs: START_TIMEOUT_MS });
@@ -143,11 +165,7 @@ async function readReport(fd: number, monitorPid: number): Promise<Report> {
     if ((err as NodeJS.ErrnoException).code === 'ETIMEDOUT') throw new RuntimeError(`the container did not start within ${START_TIMEOUT_MS / 1000}s`);
     throw err;
   }
-  if (buf.length < REPORT_SIZE) {
-    const code = await reap(monitorPid);
-    throw new RuntimeError(`the container monitor exited (${code > 128 ? `signal ${code - 128}` : `code ${code}`}) before the container started`);
-  }
-  return decodeReport(buf);
+  return buf.length < REPORT_SIZE ? undefined : decodeReport(buf);
 }
 
 /** Waits for a monitor to exit: its exit code, 128+N if killed by signal N. */

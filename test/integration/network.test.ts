@@ -46,7 +46,10 @@ it('gives eth0 a leased address, the default route through the bridge, and /etc/
   expect(out).toMatch(new RegExp(`^10\\.214\\.${third}\\.\\d+\\tbox$`, 'm'));
   expect(out).toContain('gateway ok');
   expect(fs.readFileSync(`/sys/class/net/${bridge}/bridge/bridge_id`, 'utf8')).toBeTruthy();
-  expect(execFileSync('nft', ['list', 'table', 'ip', `tsrun_${bridge}`], { encoding: 'utf8' })).toContain(`ip saddr ${subnet} oifname != "${bridge}" masquerade`);
+  const table = execFileSync('nft', ['list', 'table', 'ip', `tsrun_${bridge}`], { encoding: 'utf8' });
+  expect(table).toContain(`ip saddr ${subnet} oifname != "${bridge}" masquerade`);
+  // route_localnet is on for the host's 127.0.0.1 -> published port; nothing from a wire may reach 127.0.0.0/8 (CVE-2020-8558).
+  expect(table).toContain('iifname != "lo" ip daddr 127.0.0.0/8 drop');
 });
 
 it('containers reach each other and the host reaches them; each has its own address, given back at rm', async () => {
@@ -193,4 +196,15 @@ it('-p PORT and -P (the image\'s EXPOSE) forward from free host ports chosen at 
     s.ok(['rm', '-f', 'auto']);
   }
   s.ok(['rmi', 'exposing:1']);
+});
+
+it('a published port goes when its container exits (no daemon: the monitor\'s exit command takes it away)', async () => {
+  const port = 40000 + (process.pid % 10000);
+  const mapped = () => execFileSync('nft', ['list', 'map', 'ip', `tsrun_${bridge}`, 'tcp_any'], { encoding: 'utf8' }).includes(`${port} :`);
+  s.ok(['run', '-d', '-p', `${port}:80`, '--name', 'brief', 'busybox', 'sleep', '1']);
+  expect(mapped()).toBe(true);
+  expect(s.ok(['wait', 'brief'])).toBe('0\n');
+  await until(() => !mapped());
+  expect(fs.readdirSync(path.join(s.runroot, 'networks', `${bridge}.ports`))).toEqual([]);
+  s.ok(['rm', 'brief']);
 });

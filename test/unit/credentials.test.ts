@@ -36,11 +36,16 @@ it('reads a docker login, whatever form its key has; nothing without one', () =>
   expect(credentialsFor('ghcr.io')).toBeUndefined();
 });
 
-it('says so when a login lives in a credential helper, and ignores a helper for registries never logged in to', () => {
+it('warns of a login kept by a credential helper and goes on anonymously; a helper for registries never logged in to is silent', () => {
   fs.writeFileSync(file(), JSON.stringify({ auths: { 'ghcr.io': {} }, credsStore: 'desktop', credHelpers: { 'gcr.io': 'gcloud' } }));
-  expect(() => credentialsFor('ghcr.io')).toThrow(/docker-credential-desktop, which tsrun does not use; run tsrun login ghcr.io/);
-  expect(() => credentialsFor('gcr.io')).toThrow(/docker-credential-gcloud/);
-  expect(credentialsFor('quay.io')).toBeUndefined();
+  const warnings: string[] = [];
+  const warn = (m: string) => warnings.push(m);
+  expect(credentialsFor('ghcr.io', warn)).toBeUndefined();
+  expect(credentialsFor('gcr.io', warn)).toBeUndefined();
+  expect(credentialsFor('quay.io', warn)).toBeUndefined();
+  expect(warnings).toHaveLength(2);
+  expect(warnings[0]).toMatch(/docker-credential-desktop, which tsrun does not use: pulling anonymously \(tsrun login ghcr.io saves some it can use\)/);
+  expect(warnings[1]).toMatch(/docker-credential-gcloud/);
 });
 
 it('saves 0600 keeping the file\'s other fields, replaces an old login, and removes it', () => {

@@ -31,10 +31,11 @@ export async function attachContainer(ctx: Context, id: string, opts: { sigProxy
     const rt = readRuntime(p, id);
     if (rt) void sendSignal(rt, sig);
   };
-  if (opts.sigProxy) for (const s of signals) process.on(s, forward);
   let detached = false;
-  const input = opts.stdin && rec.options.openStdin ? await connectStdin(ctx, id, rec.options.tty === true, () => (detached = true)) : undefined;
+  if (opts.sigProxy) for (const s of signals) process.on(s, forward);
+  let input: AttachedStdin | undefined;
   try {
+    input = opts.stdin && rec.options.openStdin ? await connectStdin(ctx, id, rec.options.tty === true, () => (detached = true)) : undefined;
     await followOutput(ctx, id, since, () => detached);
   } finally {
     input?.close();
@@ -65,7 +66,9 @@ export interface AttachedStdin {
  * With a container terminal and ours, ours goes raw so keys reach it as
  * typed, and ctrl-p ctrl-q calls onDetach instead.
  */
-export async function connectStdin(ctx: Context, id: string, tty: boolean, onDetach: () => void): Promise<AttachedStdin> {
+export async function connectStdin(ctx: Context, id: string, tty: boolean, onDetach: () => void): Promise<AttachedStdin | undefined> {
+  // None: the container was started in the foreground with -i, and takes its input from that terminal.
+  if (!fs.existsSync(attachSocket(ctx.paths, id))) return undefined;
   const sock = await connectAttachSocket(attachSocket(ctx.paths, id));
   const stdin = process.stdin;
   const raw = tty && stdin.isTTY === true;

@@ -37,7 +37,8 @@ export async function execInContainer(ctx: Context, id: string, req: ExecRequest
   const rec = readRecord(p, id);
   if (!rec) throw new RuntimeError(`container ${id} disappeared`);
   const st = currentState(p, rec);
-  if (!st.running) throw new InvalidStateError('exec', st.status, `container ${rec.name} is not running`);
+  // pid 0: its init has just exited and its monitor is finishing up.
+  if (!st.running || st.pid <= 0) throw new InvalidStateError('exec', st.status, `container ${rec.name} is not running`);
   if (st.paused) throw new InvalidStateError('exec', 'paused', `container ${rec.name} is paused, unpause the container before exec`);
   const spec = readJsonIfExists<OciSpec>(containerFile(p, id, 'config.json'));
   if (!spec) throw new RuntimeError(`container ${rec.name} has no config.json`);

@@ -51,7 +51,7 @@ export async function removeContainer(ctx: Context, id: string, opts: { force: b
     if (opts.volumes || rec.autoRemove) await removeAnonymousVolumes(ctx, rec);
     if (rec.options.ports?.length) {
       const { unpublishPorts } = await import('../network/bridge.js');
-      await unpublishPorts(ctx.native, p, bridgeNetwork(), { id });
+      await unpublishPorts(ctx.native, p, bridgeNetwork(readRuntime(p, id)?.network?.bridge), { id });
     }
     if (rec.options.network === 'bridge') releaseAddresses(p, id);
     removeRuntime(p, id);

@@ -4,7 +4,8 @@ import { logger } from '../../log.js';
 import { containerLockFile } from '../../store/paths.js';
 import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
-import { readRecord, writeRecord } from '../state/record.js';
+import { readRecord, readRuntime, writeRecord } from '../state/record.js';
+import { currentState } from '../state/status.js';
 import { foldExit, startContainer } from './start.js';
 
 /**
@@ -42,7 +43,10 @@ export async function applyRestartPolicy(ctx: Context, id: string): Promise<void
     writeRecord(p, rec);
     return Math.min(MAX_DELAY_MS, fastExits === 0 ? 0 : 100 * 2 ** (fastExits - 1));
   });
-  if (delay === undefined) return;
+  if (delay === undefined) {
+    await releasePorts(ctx, id);
+    return;
+  }
   await sleep(delay);
   // Removed meanwhile (rm -f during the backoff): nothing to start, and no lock file to leave behind.
   if (!readRecord(p, id)) return;
@@ -53,4 +57,16 @@ export async function applyRestartPolicy(ctx: Context, id: string): Promise<void
     // Stopped, removed or started by someone else meanwhile: nothing to do.
     logger('lifecycle').info({ cid: id, op: 'restart', err: (err as Error).message }, 'not restarted');
   }
+}
+
+/** Not restarted: its published ports go (the next start, or rm, would otherwise be the first to notice). */
+async function releasePorts(ctx: Context, id: string): Promise<void> {
+  const rec = readRecord(ctx.paths, id);
+  if (!rec?.options.ports?.length) return;
+  const [{ unpublishPorts }, { bridgeNetwork }] = await Promise.all([import('../network/bridge.js'), import('../network/leases.js')]);
+  await withLock(ctx.native, containerLockFile(ctx.paths, id), async () => {
+    // Started again meanwhile (by the user): its bindings are its new start's.
+    if (currentState(ctx.paths, rec).running) return;
+    await unpublishPorts(ctx.native, ctx.paths, bridgeNetwork(readRuntime(ctx.paths, id)?.network?.bridge), { id });
+  });
 }

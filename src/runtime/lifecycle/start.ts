@@ -89,6 +89,7 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
   unmountLayer(ctx.native, p, rec.rwLayerId);
   const merged = mountLayer(ctx.native, p, rec.rwLayerId);
   const t0 = process.hrtime.bigint();
+  let bridged: Awaited<ReturnType<typeof joinBridge>> | undefined;
   try {
     fillEmptyVolumes(ctx.native, rec.options.mounts ?? [], merged);
     const image = readImage(p, rec.imageId);
@@ -117,7 +118,8 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
     const fifo = opts.mode === 'created' ? makeStartFifo(ctx.native, startFifoPath(p, id)) : undefined;
     // The monitor binds the attach socket there before it reports, maybe before onSpawn below has run.
     fs.mkdirSync(runtimeDir(p, id), { recursive: true, mode: 0o700 });
-    const bridged = rec.options.network === 'bridge' ? await joinBridge(ctx, rec) : undefined;
+    if (rec.options.network === 'bridge') bridged = await joinBridge(ctx, rec);
+    const network = bridged;
     const plan = buildLaunchPlan(spec, {
       mkcwd: true,
       logPath: containerFile(p, id, 'ctr.log'),
@@ -137,17 +139,17 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
       isFileSource: (src) => !fs.statSync(src).isDirectory(),
       seccompCacheDir: seccompCacheDir(p),
       // The init waits after its mounts while the veth's end goes into its namespace, then configures it.
-      hookPause: bridged !== undefined,
-      netif: bridged && { name: 'eth0', address: bridged.lease.address, prefix: bridged.lease.prefix, gateway: bridged.lease.gateway },
+      hookPause: network !== undefined,
+      netif: network && { name: 'eth0', address: network.lease.address, prefix: network.lease.prefix, gateway: network.lease.gateway },
     });
     clearExit(p, id);
     // The runtime record exists from the monitor's first moment, so rm -f can always find it.
-    const runtime: RuntimeRecord = { pid: 0, pidStartTime: '', monitorPid: 0, bootId: bootId(), startedAt: '', network: bridged?.lease };
+    const runtime: RuntimeRecord = { pid: 0, pidStartTime: '', monitorPid: 0, bootId: bootId(), startedAt: '', network: network?.lease };
     const monitor = await launchMonitor(encodePlan(plan), {
       foreground: opts.mode === 'foreground',
       stdin: opts.stdin,
       expectCreated: opts.mode === 'created',
-      onPaused: bridged && (async (pid) => bridged.plug(pid)),
+      onPaused: network && (async (pid) => network.plug(pid)),
       onSpawn: (monitorPid) => {
         runtime.monitorPid = monitorPid;
         runtime.monitorStartTime = pidStartTime(monitorPid);
@@ -166,6 +168,8 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
     logger('lifecycle').info({ cid: id, op: opts.mode === 'created' ? 'create' : 'start', pid: monitor.pid, durMs: Number(process.hrtime.bigint() - t0) / 1e6 }, opts.mode === 'created' ? 'created' : 'started');
     return monitor;
   } catch (err) {
+    // Published ports must not point at an address nothing answers on, nor stay allocated.
+    await bridged?.unpublish().catch(() => undefined);
     removeRuntime(p, id);
     unmountLayer(ctx.native, p, rec.rwLayerId);
     await removeCgroup(cgroupHost(), cgroupsPathFor(id)).catch(() => undefined);
@@ -185,7 +189,7 @@ function joinedNamespaces(p: Context['paths'], rec: ContainerRecord): Partial<Re
   for (const [kind, targetId] of Object.entries(joins) as [JoinableNamespace, string][]) {
     const target = readRecord(p, targetId);
     const st = target && currentState(p, target);
-    if (!target || !st?.running) throw new RuntimeError(`cannot join the ${kind} namespace of container ${target?.name ?? targetId.slice(0, 12)}: it is not running`);
+    if (!target || !st?.running || st.pid <= 0) throw new RuntimeError(`cannot join the ${kind} namespace of container ${target?.name ?? targetId.slice(0, 12)}: it is not running`);
     paths[kind] = `/proc/${st.pid}/ns/${kind === 'network' ? 'net' : kind}`;
   }
   return paths;
@@ -216,7 +220,11 @@ async function joinBridge(ctx: Context, rec: ContainerRecord) {
   const resolv = containerFile(p, rec.id, 'resolv.conf');
   const conf = fs.readFileSync(resolv, 'utf8');
   if (!/^\s*nameserver\s/m.test(conf)) writeVolatileAtomic(resolv, `${conf.trimEnd()}\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n`.trimStart(), 0o644);
-  return { lease: { ...lease, ...(ports ? { ports } : {}) }, plug: (pid: number) => plugVeth(net, rec.id, pid) };
+  return {
+    lease: { ...lease, ...(ports ? { ports } : {}) },
+    plug: (pid: number) => plugVeth(net, rec.id, pid),
+    unpublish: () => unpublishPorts(ctx.native, p, net, { id: rec.id }),
+  };
 }
 
 /**
@@ -224,8 +232,9 @@ async function joinBridge(ctx: Context, rec: ContainerRecord) {
  * recorded: `rm -f` for `run -d --rm`, or the restart policy's check.
  */
 function exitCommand(ctx: Context, rec: ContainerRecord, mode: LaunchMode): string[] | undefined {
-  if (rec.options.restart && rec.options.restart.name !== 'no') return [...ctx.selfCommand, 'on-exit', rec.id];
-  if (rec.autoRemove && mode !== 'foreground') return [...ctx.selfCommand, 'rm', '-f', rec.id];
+  if (rec.autoRemove && mode !== 'foreground' && !rec.options.restart) return [...ctx.selfCommand, 'rm', '-f', rec.id];
+  // on-exit applies the restart policy, or takes the published ports away (no daemon is left to do it).
+  if ((rec.options.restart && rec.options.restart.name !== 'no') || rec.options.ports?.length) return [...ctx.selfCommand, 'on-exit', rec.id];
   return undefined;
 }
 

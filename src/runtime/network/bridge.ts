@@ -6,7 +6,7 @@ import type { NativeBinding } from '../../native/types.js';
 import type { StorePaths } from '../../store/paths.js';
 import { withLock } from '../../util/lock.js';
 import type { PortBinding } from '../plan/container-spec.js';
-import { type BridgeNetwork, intToIp, networkLock, running } from './leases.js';
+import { type BridgeNetwork, inUse, intToIp, networkLock } from './leases.js';
 
 /**
  * `--network bridge`: docker's default network, made the way docker makes
@@ -20,19 +20,29 @@ import { type BridgeNetwork, intToIp, networkLock, running } from './leases.js';
  * away with the namespace.
  */
 
-/** The bridge, its address and the masquerade, made if this boot has not made them yet. */
+/**
+ * The bridge, its address and its nftables table, made if this boot has not
+ * made them all yet: <runroot>/networks/<bridge>.ready (volatile, like the
+ * bridge) is written last, so a setup that failed halfway (nft missing, say)
+ * is done again at the next bridged start.
+ */
 export async function ensureBridge(native: NativeBinding, p: StorePaths, net: BridgeNetwork): Promise<void> {
-  if (fs.existsSync(`/sys/class/net/${net.bridge}`)) return;
+  const ready = path.join(p.runroot, 'networks', `${net.bridge}.ready`);
+  if (fs.existsSync(ready) && fs.existsSync(`/sys/class/net/${net.bridge}`)) return;
   fs.mkdirSync(path.join(p.runroot, 'networks'), { recursive: true, mode: 0o700 });
   await withLock(native, networkLock(p, net), () => {
-    if (fs.existsSync(`/sys/class/net/${net.bridge}`)) return;
+    if (fs.existsSync(ready) && fs.existsSync(`/sys/class/net/${net.bridge}`)) return;
     const subnet = `${intToIp(net.subnet.base)}/${net.subnet.prefix}`;
-    run('ip', ['-batch', '-'], [`link add ${net.bridge} type bridge`, `addr add ${net.gateway}/${net.subnet.prefix} dev ${net.bridge}`, `link set ${net.bridge} up`].join('\n'));
+    if (!fs.existsSync(`/sys/class/net/${net.bridge}`)) {
+      run('ip', ['-batch', '-'], [`link add ${net.bridge} type bridge`, `addr add ${net.gateway}/${net.subnet.prefix} dev ${net.bridge}`, `link set ${net.bridge} up`].join('\n'));
+    }
     run('nft', ['-f', '-'], natRules(net, subnet));
     // Containers reach beyond the host only if it forwards (docker sets it too); the host's own
-    // connections to 127.0.0.1:PORT may be sent to a container only with route_localnet on the bridge.
+    // connections to 127.0.0.1:PORT may be sent to a container only with route_localnet on the bridge
+    // (what that would open to containers, the table's raw chain closes).
     if (fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() !== '1') fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
     fs.writeFileSync(`/proc/sys/net/ipv4/conf/${net.bridge}/route_localnet`, '1');
+    fs.writeFileSync(ready, '');
   });
 }
 
@@ -58,6 +68,10 @@ function natRules(net: BridgeNetwork, subnet: string): string {
     // Hairpin: a container reaching a published port through the host's address comes back into the bridge
     // DNATed; from the gateway's address, the reply goes back through the host (conntrack), not straight to it.
     `add rule ${t} postrouting ip saddr ${subnet} oifname "${net.bridge}" ct status dnat masquerade`,
+    // 127.0.0.0/8 never comes in from a wire: not to reach a port published on 127.0.0.1 from the
+    // LAN (CVE-2020-8558's kind), nor, from a container (route_localnet), the host's loopback services.
+    `add chain ${t} raw { type filter hook prerouting priority raw; policy accept; }`,
+    `add rule ${t} raw iifname != "lo" ip daddr 127.0.0.0/8 drop`,
     `add chain ${t} prerouting { type nat hook prerouting priority dstnat; policy accept; }`,
     `add chain ${t} output { type nat hook output priority -100; policy accept; }`,
   ];
@@ -84,16 +98,18 @@ export async function publishPorts(native: NativeBinding, p: StorePaths, net: Br
   const dir = portDir(p, net);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   return withLock(native, networkLock(p, net), () => {
+    // This container's bindings of an earlier start go first (a -P port chosen anew must not stay behind).
+    dropBindings(net, dir, (h) => h.id === id);
     const ports = chooseHostPorts(p, dir, wanted);
-    const stale: string[] = [];
+    const holders = readHolders(dir);
     for (const b of ports) {
-      const holder = readHolder(path.join(dir, portKey(b)));
-      if (holder && holder.id !== id && running(p, holder.id)) throw new RuntimeError(`Bind for ${b.hostIp ?? '0.0.0.0'}:${b.hostPort} failed: port is already allocated`);
-      if (holder) stale.push(deleteElement(net, b));
+      // An any-address binding and one on a given address of the same port overlap (docker's rule too).
+      const clash = holders.find((h) => h.protocol === b.protocol && h.hostPort === b.hostPort && (!h.hostIp || !b.hostIp || h.hostIp === b.hostIp));
+      if (clash && inUse(p, clash)) throw new RuntimeError(`Bind for ${b.hostIp ?? '0.0.0.0'}:${b.hostPort} failed: port is already allocated`);
     }
-    // A stale element may be gone already (a flushed ruleset): each deletion may fail on its own.
-    for (const cmd of stale) tryRun('nft', ['-f', '-'], cmd);
-    for (const b of ports) fs.writeFileSync(path.join(dir, portKey(b)), JSON.stringify({ id, address, ...b }), { mode: 0o600 });
+    dropBindings(net, dir, (h) => ports.some((b) => h.protocol === b.protocol && h.hostPort === b.hostPort && (!h.hostIp || !b.hostIp || h.hostIp === b.hostIp)));
+    const at = Date.now();
+    for (const b of ports) fs.writeFileSync(path.join(dir, portKey(b)), JSON.stringify({ id, address, at, ...b }), { mode: 0o600 });
     run('nft', ['-f', '-'], ports.map((b) => `add element ip ${nftTable(net)} ${mapOf(b)} { ${keyOf(b)} : ${address} . ${b.containerPort} }`).join('\n'));
     return ports;
   });
@@ -104,10 +120,9 @@ function chooseHostPorts(p: StorePaths, dir: string, wanted: PortBinding[]): Por
   if (wanted.every((b) => b.hostPort !== 0)) return wanted;
   const [low, high] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number) as [number, number];
   const taken = new Set<string>();
-  for (const name of fs.readdirSync(dir)) {
-    const holder = readHolder(path.join(dir, name));
-    if (holder && running(p, holder.id)) taken.add(`${holder.protocol}/${holder.hostPort}`);
-  }
+  // Fixed ports asked for in the same start are taken too.
+  for (const b of wanted) if (b.hostPort !== 0) taken.add(`${b.protocol}/${b.hostPort}`);
+  for (const holder of readHolders(dir)) if (inUse(p, holder)) taken.add(`${holder.protocol}/${holder.hostPort}`);
   for (const proto of ['tcp', 'udp'] as const) for (const port of boundPorts(proto)) taken.add(`${proto}/${port}`);
   return wanted.map((b) => {
     if (b.hostPort !== 0) return b;
@@ -140,33 +155,40 @@ function boundPorts(proto: 'tcp' | 'udp'): number[] {
 }
 
 /**
- * Takes bindings out of the maps: a container's (rm), or whoever's points at
- * an address being leased to another container (a stopped container's
- * bindings must never reach the next holder of its address).
+ * Takes bindings out of the maps: a container's (rm, its exit, a failed
+ * start), or whoever's points at an address being leased to another
+ * container (a stopped container's bindings must never reach the next
+ * holder of its address).
  */
 export async function unpublishPorts(native: NativeBinding, p: StorePaths, net: BridgeNetwork, match: { id?: string; address?: string; exceptId?: string }): Promise<void> {
   const dir = portDir(p, net);
+  if (!fs.existsSync(dir)) return;
+  await withLock(native, networkLock(p, net), () =>
+    dropBindings(net, dir, (h) => h.id !== match.exceptId && ((match.id !== undefined && h.id === match.id) || (match.address !== undefined && h.address === match.address))),
+  );
+}
+
+/** Deletes the matching bindings' map elements and files; the caller holds the network lock. */
+function dropBindings(net: BridgeNetwork, dir: string, match: (h: Holder) => boolean): void {
+  for (const h of readHolders(dir)) {
+    if (!match(h)) continue;
+    // An element may be gone already (a flushed ruleset): each deletion may fail on its own.
+    tryRun('nft', ['-f', '-'], deleteElement(net, h));
+    fs.rmSync(path.join(dir, portKey(h)), { force: true });
+  }
+}
+
+function readHolders(dir: string): Holder[] {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
   } catch {
-    return;
+    return [];
   }
-  await withLock(native, networkLock(p, net), () => {
-    const gone: string[] = [];
-    for (const name of names) {
-      const holder = readHolder(path.join(dir, name));
-      if (!holder || holder.id === match.exceptId) continue;
-      if ((match.id !== undefined && holder.id === match.id) || (match.address !== undefined && holder.address === match.address)) {
-        gone.push(deleteElement(net, holder));
-        fs.rmSync(path.join(dir, name), { force: true });
-      }
-    }
-    for (const cmd of gone) tryRun('nft', ['-f', '-'], cmd);
-  });
+  return names.flatMap((name) => readHolder(path.join(dir, name)) ?? []);
 }
 
-type Holder = PortBinding & { id: string; address: string };
+type Holder = PortBinding & { id: string; address: string; at: number };
 
 function readHolder(file: string): Holder | undefined {
   try {
@@ -189,6 +211,8 @@ export const nftTable = (net: BridgeNetwork) => `tsrun_${net.bridge.replace(/[^a
 export function plugVeth(net: BridgeNetwork, id: string, initPid: number): void {
   // The host end's name must be unique and at most 15 bytes; the id's first 11 hex digits are.
   const host = `veth${id.slice(0, 11)}`;
+  // A pair of this container's previous start may outlive it a moment (its namespace is torn down asynchronously).
+  if (fs.existsSync(`/sys/class/net/${host}`)) tryRun('ip', ['link', 'del', host], '');
   // hairpin: a container's connection to its own published port leaves and re-enters through this one bridge port.
   run('ip', ['-batch', '-'], [`link add ${host} type veth peer name eth0 netns ${initPid}`, `link set ${host} master ${net.bridge} up`, `link set ${host} type bridge_slave hairpin on`].join('\n'));
 }

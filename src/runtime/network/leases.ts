@@ -31,8 +31,9 @@ export interface BridgeNetwork {
   gateway: string;
 }
 
-export function bridgeNetwork(): BridgeNetwork {
-  const bridge = process.env.TSRUN_BRIDGE ?? 'tsrun0';
+/** The bridge network of TSRUN_BRIDGE/TSRUN_BRIDGE_SUBNET; `recorded` names the bridge a container was started on (runtime.json). */
+export function bridgeNetwork(recorded?: string): BridgeNetwork {
+  const bridge = recorded ?? process.env.TSRUN_BRIDGE ?? 'tsrun0';
   if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(bridge)) throw new UsageError(`invalid TSRUN_BRIDGE "${bridge}": an interface name of 1-15 letters, digits, _ . -`);
   const subnetText = process.env.TSRUN_BRIDGE_SUBNET ?? '10.89.0.0/16';
   const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(subnetText);
@@ -46,8 +47,18 @@ export function bridgeNetwork(): BridgeNetwork {
 /** Serializes the bridge's setup and its leases. */
 export const networkLock = (p: StorePaths, net: BridgeNetwork) => path.join(p.runroot, 'networks', `${net.bridge}.lock`);
 
-/** A lease younger than this is kept even before its container's monitor exists (its start is under way). */
-const STARTING_MS = 60_000;
+/** A lease (or port binding) younger than this is kept even before its container's init exists (its start is under way). */
+export const STARTING_MS = 60_000;
+
+/**
+ * Whether what a container took at `at` is still its own: its init runs, or
+ * its start is under way (taken lately, and no init has existed yet).
+ */
+export function inUse(p: StorePaths, holder: { id: string; at: number }): boolean {
+  const rt = readRuntime(p, holder.id);
+  if (rt && rt.pid > 0) return isAlive(rt.pid, rt.pidStartTime);
+  return Date.now() - holder.at < STARTING_MS;
+}
 
 /**
  * The first free address for a container (its own again if it holds one):
@@ -59,6 +70,18 @@ export async function leaseAddress(native: NativeBinding, p: StorePaths, net: Br
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   return withLock(native, networkLock(p, net), () => {
     const size = 2 ** (32 - net.subnet.prefix);
+    // Its own address again, if it holds one (a restart): never two leases for one container.
+    for (const address of fs.readdirSync(dir)) {
+      let holder: { id: string } | undefined;
+      try {
+        holder = JSON.parse(fs.readFileSync(path.join(dir, address), 'utf8')) as { id: string };
+      } catch {
+        holder = undefined;
+      }
+      if (holder?.id !== id) continue;
+      fs.writeFileSync(path.join(dir, address), JSON.stringify({ id, at: Date.now() }), { mode: 0o600 });
+      return { bridge: net.bridge, address, prefix: net.subnet.prefix, gateway: net.gateway };
+    }
     for (let host = 2; host < size - 1; host++) {
       const address = intToIp(net.subnet.base + host);
       const file = path.join(dir, address);
@@ -68,7 +91,7 @@ export async function leaseAddress(native: NativeBinding, p: StorePaths, net: Br
       } catch {
         holder = undefined;
       }
-      if (holder && holder.id !== id && (Date.now() - holder.at < STARTING_MS || running(p, holder.id))) continue;
+      if (holder && holder.id !== id && inUse(p, holder)) continue;
       fs.writeFileSync(file, JSON.stringify({ id, at: Date.now() }), { mode: 0o600 });
       return { bridge: net.bridge, address, prefix: net.subnet.prefix, gateway: net.gateway };
     }
@@ -81,7 +104,8 @@ export function releaseAddresses(p: StorePaths, id: string): void {
   const root = path.join(p.runroot, 'networks');
   let bridges: string[];
   try {
-    bridges = fs.readdirSync(root, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    // <bridge>.ports holds port bindings, which go with their nft elements (bridge.ts), not here.
+    bridges = fs.readdirSync(root, { withFileTypes: true }).filter((d) => d.isDirectory() && !d.name.endsWith('.ports')).map((d) => d.name);
   } catch {
     return;
   }
@@ -95,12 +119,6 @@ export function releaseAddresses(p: StorePaths, id: string): void {
       }
     }
   }
-}
-
-/** Whether a container's init is alive (its lease and bindings are in use). */
-export function running(p: StorePaths, id: string): boolean {
-  const rt = readRuntime(p, id);
-  return rt !== undefined && rt.pid > 0 && isAlive(rt.pid, rt.pidStartTime);
 }
 
 const leaseDir = (p: StorePaths, net: BridgeNetwork) => path.join(p.runroot, 'networks', net.bridge);

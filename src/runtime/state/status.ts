@@ -59,7 +59,8 @@ export function currentState(p: StorePaths, rec: ContainerRecord): CurrentState 
   // The init is gone but its monitor has not written the exit yet (it drains the output first): still
   // running for that moment, or a wait or ps in between would settle the container as exited 255.
   if (rt && rt.bootId === bootId() && rt.monitorPid > 0 && rt.monitorStartTime && isAlive(rt.monitorPid, rt.monitorStartTime)) {
-    return { ...base, running: true, pid: rt.pid, monitorPid: rt.monitorPid };
+    // pid 0: the init is gone, nothing may join or signal it.
+    return { ...base, running: true, pid: 0, monitorPid: rt.monitorPid };
   }
   return { ...base, status: 'exited', exitCode: 255, finishedAt: rec.state.finishedAt === ZERO_TIME ? rec.state.startedAt : rec.state.finishedAt };
 }
