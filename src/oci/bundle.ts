@@ -10,7 +10,7 @@ import type { OciProcess, OciSpec } from './spec.js';
  * silently ignored.
  */
 
-const SUPPORTED_HOOKS = new Set(['prestart', 'createRuntime', 'poststart', 'poststop']);
+const SUPPORTED_HOOKS = new Set(['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop']);
 export interface Bundle {
   dir: string;
   spec: OciSpec;
@@ -67,7 +67,6 @@ function checkSpec(raw: unknown, file: string): OciSpec {
   if (isObject(raw.hooks)) {
     for (const [kind, list] of Object.entries(raw.hooks)) {
       if (!Array.isArray(list) || list.length === 0) continue;
-      // createContainer and startContainer run inside the container's namespaces, which tsrun-oci's init does not do.
       if (!SUPPORTED_HOOKS.has(kind)) throw bad(`hooks.${kind} is not supported (only ${[...SUPPORTED_HOOKS].join(', ')} are)`);
       for (const h of list as unknown[]) {
         if (!isObject(h) || typeof h.path !== 'string' || !path.isAbsolute(h.path)) throw bad(`hooks.${kind}: every hook needs an absolute path`);

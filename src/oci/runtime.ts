@@ -75,6 +75,14 @@ export async function ociStart(p: OciPaths, id: string): Promise<void> {
     const st = mustReadState(p, id);
     const status = statusOf(p, st);
     if (status !== 'created') throw new RuntimeError(`cannot start container ${id}: it is ${status}, not created`);
+    // runtime.md: startContainer hooks run in the container (its root, after pivot_root) before its process;
+    // one that fails stops the container, which is then deleted as any stopped one.
+    try {
+      runHooks(readConfigCopy(p, id), 'startContainer', report(p, st, OCI_VERSION), true, { pid: st.pid, root: true });
+    } catch (err) {
+      await killAndWait(st).catch(() => undefined);
+      throw err;
+    }
     await releaseStartFifo(execFifo(p, id), id, () => initAlive(st));
     return st;
   });
@@ -273,6 +281,9 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
   if (terminal && opts.mode !== 'foreground' && !opts.consoleSocket) {
     throw new UsageError('process.terminal is true: a container that is not run in the foreground needs --console-socket for its terminal');
   }
+  if (opts.mode !== 'created' && (spec.hooks?.startContainer?.length ?? 0) > 0) {
+    throw new UsageError('startContainer hooks run between create and start: use create, then start');
+  }
   const cgroupsPath = cgroupsPathOf(spec, id);
   const host = cgroupHost();
 
@@ -317,13 +328,15 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
           isFileSource: (src) => !fs.statSync(src).isDirectory(),
           isHostNamespace,
           seccompCacheDir: seccompCache(p),
-          hookPause: CREATE_HOOKS.some((kind) => (spec.hooks?.[kind]?.length ?? 0) > 0),
+          hookPause: [...CREATE_HOOKS, 'createContainer' as const].some((kind) => (spec.hooks?.[kind]?.length ?? 0) > 0),
         },
       );
       // runtime.md step 5-6: with the namespaces and mounts made, before pivot_root; prestart first (deprecated, same moment), as runc.
       const onPaused = async (pid: number) => {
         const creating = { ...report(p, state, OCI_VERSION), status: 'creating', pid };
         for (const kind of CREATE_HOOKS) runHooks(spec, kind, creating, true);
+        // runtime.md: createContainer after createRuntime, in the container's namespaces, before pivot_root.
+        runHooks(spec, 'createContainer', creating, true, { pid, root: false });
       };
       const monitor = await launchMonitor(encodePlan(plan), {
         foreground: true,
@@ -467,14 +480,20 @@ const CREATE_HOOKS: OciHookKind[] = ['prestart', 'createRuntime'];
  * prestart or createRuntime hook fails the create (`strict`); a failing
  * poststart or poststop hook is a warning, as the spec says.
  */
-function runHooks(spec: OciSpec, kind: OciHookKind, state: object, strict = false): void {
+function runHooks(spec: OciSpec, kind: OciHookKind, state: object, strict = false, inside?: { pid: number; root: boolean }): void {
   const hooks = spec.hooks?.[kind] ?? [];
   if (hooks.length === 0) return;
   // Loaded only for hooks: node:child_process (with net and stream) is ~1.5 ms of every command.
   const { spawnSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
   for (const hook of hooks) {
-    const r = spawnSync(hook.path, (hook.args ?? [hook.path]).slice(1), {
-      argv0: hook.args?.[0],
+    const args = (hook.args ?? [hook.path]).slice(1);
+    // In the container's namespaces (createContainer, startContainer): through nsenter (util-linux), into
+    // the init's; with `root`, also its root and working directory (after pivot_root), so the path resolves there.
+    const [cmd, argv] = inside
+      ? ['nsenter', ['--target', String(inside.pid), '--mount', '--uts', '--ipc', '--net', '--pid', ...(inside.root ? ['--root', '--wd'] : []), '--', hook.path, ...args]]
+      : [hook.path, args];
+    const r = spawnSync(cmd, argv, {
+      argv0: inside ? undefined : hook.args?.[0],
       env: Object.fromEntries((hook.env ?? []).map((e) => [e.split('=', 1)[0]!, e.slice(e.indexOf('=') + 1)])),
       input: JSON.stringify(state),
       timeout: (hook.timeout ?? 30) * 1000,
