@@ -27,6 +27,8 @@ namespace tsrun {
 void InitZstd(Napi::Env env, Napi::Object exports);
 // native/addon/process.cc
 void InitProcess(Napi::Env env, Napi::Object exports);
+// native/addon/devices.cc
+void InitDevices(Napi::Env env, Napi::Object exports);
 }  // namespace tsrun
 
 namespace {
@@ -280,6 +282,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("closeFd", CloseFd);
   tsrun::InitZstd(env, exports);
   tsrun::InitProcess(env, exports);
+  tsrun::InitDevices(env, exports);
   return exports;
 }
 

@@ -107,4 +107,9 @@ export interface NativeBinding {
   /** Reaps a child of ours (waitid on the thread pool): its exit code, or the signal that killed it. */
   waitExit(opts: { pid: number }): Promise<{ code: number | null; signal: number | null }>;
   createZstdDecompressor(): NativeZstdDecompressor;
+  /**
+   * cgroup v2 device rules: loads program (struct bpf_insn[], a BPF_PROG_TYPE_CGROUP_DEVICE
+   * program) and attaches it to the cgroup directory, then detaches the device programs attached there before.
+   */
+  attachDeviceFilter(opts: { cgroup: string; program: Buffer }): void;
 }

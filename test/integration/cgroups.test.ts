@@ -1,6 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadNative } from '../../src/native/binding.js';
+import { deviceFilterProgram } from '../../src/runtime/cgroups/device-filter.js';
 import { cgroupDirs, cgroupHost, uniqueDirs } from '../../src/runtime/cgroups/host.js';
 import { TestStore, until } from '../helpers/store.js';
 
@@ -128,5 +131,40 @@ describe('cgroups', () => {
     expect(info).toContain(`Cgroup Version: ${host.version}\n`);
     expect(info).toMatch(/^Seccomp: supported; containers get docker's default profile/m);
     expect(info).toContain(`Root Dir: ${s.root}\n`);
+  });
+});
+
+describe('the cgroup v2 device program', () => {
+  /** The cgroup2 mount: /sys/fs/cgroup on a v2 host, /sys/fs/cgroup/unified on a hybrid one like this. */
+  const v2Root = () => {
+    const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' - ')[1]?.startsWith('cgroup2 '));
+    if (!line) throw new Error('no cgroup2 mount on this host');
+    return line.split(' ')[4]!;
+  };
+  const native = loadNative();
+  let dir = '';
+  afterAll(() => {
+    if (dir) fs.rmdirSync(dir);
+  });
+
+  it('replaces the program an earlier start or update attached: the newest rules alone decide', () => {
+    dir = fs.mkdtempSync(path.join(v2Root(), 'tsrun-test-'));
+    // A shell moved into the cgroup first, then the probe: an open of /dev/fuse (c 10:229; no capability needed).
+    const probe = () => {
+      const out = spawnSync('sh', ['-c', `echo $$ > ${dir}/cgroup.procs && head -c 0 /dev/fuse 2>&1 && echo opened`], { encoding: 'utf8' }).stdout;
+      return /Operation not permitted/.test(out) ? 'EPERM' : out.trim();
+    };
+    const denyFuse = deviceFilterProgram([{ allow: false, type: 'c', major: 10, minor: 229, access: 'rw' }]);
+    expect(probe()).toBe('opened');
+    native.attachDeviceFilter({ cgroup: dir, program: denyFuse });
+    expect(probe()).toBe('EPERM');
+    native.attachDeviceFilter({ cgroup: dir, program: deviceFilterProgram([{ allow: true, access: 'rwm' }]) });
+    expect(probe()).toBe('opened');
+    native.attachDeviceFilter({ cgroup: dir, program: denyFuse });
+    expect(probe()).toBe('EPERM');
+    // The verifier's word on a program it refuses (an exit without r0 set) comes with the error.
+    const bad = Buffer.from([0x95, 0, 0, 0, 0, 0, 0, 0]);
+    expect(() => native.attachDeviceFilter({ cgroup: dir, program: bad })).toThrow(/^EACCES: permission denied, bpf\(BPF_PROG_LOAD\) '.*' \(R0 !read_ok\)$/);
+    expect(probe()).toBe('EPERM');
   });
 });

@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestStore, until } from '../helpers/store.js';
+import { TestStore, tsrunBin, until } from '../helpers/store.js';
 
 let s: TestStore;
 
@@ -43,6 +43,31 @@ describe('capabilities', () => {
     expect(s.ok(['run', '--rm', 'busybox', 'sh', '-c', open])).toMatch(/Operation not permitted\ndone\n$/);
     expect(s.ok(['run', '--rm', '--privileged', 'busybox', 'sh', '-c', open])).not.toMatch(/Operation not permitted/);
     expect(s.ok(['run', '--rm', 'busybox', 'sh', '-c', 'echo ok > /dev/null && head -c 1 /dev/zero | wc -c'])).toBe('1\n');
+  });
+
+  it('the device rules on cgroup v2 are an eBPF program: same answers, for exec\'d processes too', () => {
+    // This host's cgroup v2 (/sys/fs/cgroup/unified) has no controllers, but device programs attach to
+    // any v2 cgroup: with it mounted over /sys/fs/cgroup in a private mount namespace, tsrun sees a v2 host.
+    const tsrun = `${tsrunBin} --root ${s.root} --runroot ${s.runroot}`;
+    const probe = 'mknod /dev/fuse0 c 10 229 && mknod /dev/loop00 b 7 0; for d in /dev/fuse0 /dev/loop00; do head -c 0 $d 2>&1 && echo "$d opened"; done; echo ok > /dev/null && head -c 1 /dev/zero | wc -c';
+    const script = [
+      'set -e',
+      'mount -t cgroup2 none /sys/fs/cgroup',
+      'trap "' + tsrun + ' rm -f v2dev >/dev/null 2>&1" EXIT',
+      `${tsrun} info | grep "Cgroup Version"`,
+      `${tsrun} run --rm busybox sh -c '${probe}'`,
+      `${tsrun} run --rm --privileged busybox sh -c '${probe}'`,
+      `${tsrun} run -d --name v2dev busybox sleep 60 >/dev/null`,
+      `${tsrun} exec v2dev sh -c '${probe}'`,
+      `cat /sys/fs/cgroup/tsrun/$(${tsrun} inspect -f '{{.Id}}' v2dev)/cgroup.procs | wc -l`,
+    ].join('\n');
+    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', env: { ...process.env, TSRUN_LOG_LEVEL: 'warn' } });
+    expect(r.stderr).toBe('');
+    const denied = 'head: /dev/fuse0: Operation not permitted\nhead: /dev/loop00: Operation not permitted\n1\n';
+    const allowed = '/dev/fuse0 opened\n/dev/loop00 opened\n1\n';
+    // The exec'd probe ran in the container's cgroup: sleep and nothing else is left in it.
+    expect(r.stdout).toBe(`Cgroup Version: 2\n${denied}${allowed}${denied}1\n`);
+    expect(r.status).toBe(0);
   });
 
   it('--privileged gets the host\'s whole bounding set', () => {

@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RuntimeError } from '../../errors.js';
+import { loadNative } from '../../native/binding.js';
+import { deviceFilterProgram } from './device-filter.js';
 import { type CgroupWrite, type OciResources, cgroupWrites } from './limits.js';
 
 /**
@@ -161,15 +163,20 @@ function mkdirCgroup(base: string, cgroupsPath: string, isCpuset: boolean): bool
   return created;
 }
 
+/** Delegates the controllers down to the container's cgroup: each level above it (mkdirCgroup makes the last). */
 function enableV2Controllers(host: Extract<CgroupHost, { version: 2 }>, cgroupsPath: string): void {
   const want = ['memory', 'cpu', 'cpuset', 'pids'].filter((c) => host.controllers.includes(c));
+  const parts = cgroupsPath.split('/');
   let dir = host.root;
-  for (const part of cgroupsPath.split('/')) {
-    try {
-      write(path.join(dir, 'cgroup.subtree_control'), want.map((c) => `+${c}`).join(' '));
-    } catch {
-      // a controller the parent cannot delegate: its limits then fail, with the file named
+  for (const [i, part] of parts.entries()) {
+    if (want.length > 0) {
+      try {
+        write(path.join(dir, 'cgroup.subtree_control'), want.map((c) => `+${c}`).join(' '));
+      } catch {
+        // a controller the parent cannot delegate: its limits then fail, with the file named
+      }
     }
+    if (i === parts.length - 1) break;
     dir = path.join(dir, part);
     fs.mkdirSync(dir, { recursive: true });
   }
@@ -202,7 +209,10 @@ export function applyLimits(host: CgroupHost, dirs: ContainerCgroup['dirs'], res
   const deviceRules = rest.filter((w) => w.controller === 'devices');
   try {
     rest.filter((w) => w.controller !== 'devices').forEach(put);
-    if (dirs.devices) writeDeviceRules(dirs.devices, deviceRules);
+    if (dirs.devices && host.version === 1) writeDeviceRules(dirs.devices, deviceRules);
+    if (dirs.devices && host.version === 2 && res.devices) {
+      loadNative().attachDeviceFilter({ cgroup: dirs.devices, program: deviceFilterProgram(res.devices) });
+    }
   } catch (err) {
     throw wrap(err);
   }

@@ -172,9 +172,8 @@ export function cgroupWrites(res: OciResources, version: 1 | 2, onlyGiven = fals
 }
 
 /**
- * v1 devices.allow/devices.deny lines, in the rules' order. v2 filters
- * devices with an eBPF program instead, which tsrun does not load yet: there
- * the rules are not applied (tsrun info says which cgroup version is in use).
+ * v1 devices.allow/devices.deny lines, in the rules' order. v2 has no such
+ * files: host.ts attaches the rules as an eBPF program (device-filter.ts).
  */
 function deviceWrites(rules: OciDeviceRule[], version: 1 | 2): CgroupWrite[] {
   if (version === 2) return [];
