@@ -22,7 +22,7 @@ export function registerLoad(program: Command, ctx: ContextFactory): void {
 
   program
     .command('login')
-    .description('Check a user name and password with a registry (Docker Hub by default) and save them, where docker keeps its own ($DOCKER_CONFIG/config.json)')
+    .description('Check a user name and password with a registry (Docker Hub by default) and save them where docker keeps its own: $DOCKER_CONFIG/config.json, or the credential helper it names')
     .argument('[server]', 'host[:port] of the registry')
     .option('-u, --username <name>', 'user name (asked for on a terminal)')
     .option('-p, --password <password>', 'password (visible to other users: prefer --password-stdin)')

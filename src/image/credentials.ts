@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -5,17 +6,20 @@ import { RuntimeError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 
 /**
- * Registry credentials in docker's own file, so a `docker login` already
+ * Registry credentials where docker keeps them, so a `docker login` already
  * done works for tsrun and the other way round: $DOCKER_CONFIG/config.json
  * (default ~/.docker/config.json), `auths` keyed by registry, each with
- * `auth` = base64("user:password"). A login kept by a `credsStore` or
- * `credHelpers` program (docker-credential-*) is not read: tsrun warns and
- * pulls anonymously, which serves public images.
+ * `auth` = base64("user:password"); or, when the file names one for the
+ * registry (`credHelpers`) or for all (`credsStore`), a credential helper,
+ * the program docker-credential-NAME speaking docker's protocol: `get`,
+ * `store` and `erase`, the registry's key on stdin, JSON on stdout.
  */
 
 export interface Credentials {
   username: string;
   password: string;
+  /** A helper's OAuth2 refresh token (its user "<token>"), traded at the registry's token service. */
+  identityToken?: string;
 }
 
 interface DockerConfig {
@@ -54,45 +58,100 @@ function readConfig(): DockerConfig {
   }
 }
 
-/** The saved credentials for a registry (docker.io or host[:port]), if any; `warn` hears of a login tsrun cannot read. */
+/** The saved credentials for a registry (docker.io or host[:port]), if any; `warn` hears of a helper that is not installed. */
 export function credentialsFor(server: string, warn: (message: string) => void = () => undefined): Credentials | undefined {
   const config = readConfig();
   const key = registryKey(server);
-  let listed = false;
+  const helper = helperFor(config, key);
+  if (helper) {
+    const got = runHelper(helper, 'get', key);
+    if (got === undefined) {
+      warn(`${configFile()} keeps registry logins in docker-credential-${helper}, which is not installed: pulling ${key === DOCKER_HUB_KEY ? 'from Docker Hub' : `from ${key}`} anonymously`);
+    } else if (got.ok) {
+      const { Username: username, Secret: secret } = parseHelperJson(helper, got.stdout);
+      return username === '<token>' ? { username, password: '', identityToken: secret } : { username, password: secret };
+    }
+    // Not found in the helper: a login in the file's auths still counts (docker's native store falls back the same way).
+  }
   for (const [k, entry] of Object.entries(config.auths ?? {})) {
-    if (registryKey(k) !== key) continue;
-    listed = true;
-    if (!entry.auth) continue;
+    if (registryKey(k) !== key || !entry.auth) continue;
     const plain = Buffer.from(entry.auth, 'base64').toString('utf8');
     const colon = plain.indexOf(':');
     if (colon < 0) throw new RuntimeError(`${configFile()}: the credentials for ${k} are not user:password`);
     return { username: plain.slice(0, colon), password: plain.slice(colon + 1) };
   }
-  // A login kept by a helper: docker lists the registry in auths with no `auth`.
-  const helper = config.credHelpers?.[key] ?? (listed ? config.credsStore : undefined);
-  if (helper) warn(`${configFile()} keeps the credentials for ${key} in docker-credential-${helper}, which tsrun does not use: pulling anonymously (tsrun login ${key === DOCKER_HUB_KEY ? '' : key} saves some it can use)`.replace('  ', ' '));
   return undefined;
 }
 
-/** Saves credentials (0600, written atomically; every other field of the file is kept). */
+/** docker's choice: the registry's own helper (credHelpers), else the one for all (credsStore). */
+function helperFor(config: DockerConfig, key: string): string | undefined {
+  for (const [k, helper] of Object.entries(config.credHelpers ?? {})) if (registryKey(k) === key && helper) return helper;
+  return config.credsStore || undefined;
+}
+
+/**
+ * Runs `docker-credential-HELPER ACTION` with input on stdin. Undefined when
+ * the helper is not installed; ok false when it says it has nothing for the
+ * registry; any other failure is an error naming the helper.
+ */
+function runHelper(helper: string, action: 'get' | 'store' | 'erase', input: string): { ok: boolean; stdout: string } | undefined {
+  if (!/^[A-Za-z0-9_.-]+$/.test(helper)) throw new RuntimeError(`${configFile()}: "${helper}" is not a credential helper name`);
+  const program = `docker-credential-${helper}`;
+  const r = spawnSync(program, [action], { input, encoding: 'utf8', timeout: HELPER_TIMEOUT_MS, stdio: ['pipe', 'pipe', 'pipe'] });
+  if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return undefined;
+  if (r.error) throw new RuntimeError(`${program} ${action}: ${r.error.message}`);
+  if (r.status === 0) return { ok: true, stdout: r.stdout };
+  // docker-credential-helpers' credentials.ErrCredentialsNotFound, printed on stdout.
+  if (/credentials not found/i.test(r.stdout)) return { ok: false, stdout: r.stdout };
+  const why = (r.stderr.trim() || r.stdout.trim() || `exit status ${r.status ?? r.signal}`).split('\n')[0];
+  throw new RuntimeError(`${program} ${action}: ${why}`);
+}
+
+const HELPER_TIMEOUT_MS = 60_000;
+
+function parseHelperJson(helper: string, text: string): { Username: string; Secret: string } {
+  try {
+    const j = JSON.parse(text) as { Username?: unknown; Secret?: unknown };
+    if (typeof j.Username === 'string' && typeof j.Secret === 'string') return { Username: j.Username, Secret: j.Secret };
+  } catch {
+    // reported below
+  }
+  throw new RuntimeError(`docker-credential-${helper} get: its answer is not {"Username": ..., "Secret": ...}`);
+}
+
+/**
+ * Saves credentials: into the registry's helper when the file names one
+ * (the file then lists the registry with no secret, as docker writes it),
+ * else into the file (0600, written atomically; its other fields kept).
+ */
 export function saveCredentials(server: string, creds: Credentials): void {
   const config = readConfig();
   const key = registryKey(server);
+  const helper = helperFor(config, key);
+  if (helper) {
+    const body = JSON.stringify({ ServerURL: key, Username: creds.username, Secret: creds.password });
+    if (!runHelper(helper, 'store', body)) throw new RuntimeError(`${configFile()} keeps registry logins in docker-credential-${helper}, which is not installed`);
+  }
   const auths = { ...(config.auths ?? {}) };
   for (const k of Object.keys(auths)) if (registryKey(k) === key) delete auths[k];
-  auths[key] = { auth: Buffer.from(`${creds.username}:${creds.password}`).toString('base64') };
-  fs.mkdirSync(path.dirname(configFile()), { recursive: true, mode: 0o700 });
-  writeFileAtomic(configFile(), `${JSON.stringify({ ...config, auths }, null, '\t')}\n`, 0o600);
+  auths[key] = helper ? {} : { auth: Buffer.from(`${creds.username}:${creds.password}`).toString('base64') };
+  writeConfig({ ...config, auths });
 }
 
-/** Forgets a registry's credentials; false if there were none. */
+/** Forgets a registry's credentials, in its helper too; false if there were none. */
 export function removeCredentials(server: string): boolean {
   const config = readConfig();
   const key = registryKey(server);
+  const helper = helperFor(config, key);
+  const erased = helper ? runHelper(helper, 'erase', key)?.ok === true : false;
   const auths = { ...(config.auths ?? {}) };
   const keys = Object.keys(auths).filter((k) => registryKey(k) === key);
-  if (keys.length === 0) return false;
   for (const k of keys) delete auths[k];
-  writeFileAtomic(configFile(), `${JSON.stringify({ ...config, auths }, null, '\t')}\n`, 0o600);
-  return true;
+  if (keys.length > 0) writeConfig({ ...config, auths });
+  return erased || keys.length > 0;
+}
+
+function writeConfig(config: DockerConfig): void {
+  fs.mkdirSync(path.dirname(configFile()), { recursive: true, mode: 0o700 });
+  writeFileAtomic(configFile(), `${JSON.stringify(config, null, '\t')}\n`, 0o600);
 }

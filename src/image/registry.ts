@@ -136,6 +136,7 @@ export class RegistryClient {
     if (challenge) return `Bearer ${await fetchToken(challenge, this.repo, this.credentials)}`;
     if (header && /^Basic\b/i.test(header)) {
       if (!this.credentials) throw new RuntimeError(`${this.host} wants a user name and password; run tsrun login ${this.host}`);
+      if (this.credentials.identityToken !== undefined) throw new RuntimeError(`${this.host} wants a user name and password, and the credential helper has a token for it`);
       return basicAuth(this.credentials);
     }
     throw new RuntimeError(`${this.host} asks for an authentication tsrun does not know (${header ?? 'no WWW-Authenticate'})`);
@@ -172,8 +173,9 @@ async function fetchToken(c: Challenge, repo: string, credentials: Credentials |
   const scope = c.scope ?? (repo ? `repository:${repo}:pull` : undefined);
   if (scope) url.searchParams.set('scope', scope);
   // The realm is the registry's own token service, which is what the credentials are for (docker sends them there too).
-  const res = await send(url, 'GET', credentials ? { Authorization: basicAuth(credentials) } : {});
+  const res = credentials?.identityToken !== undefined ? await refreshTokenGrant(url, credentials.identityToken) : await send(url, 'GET', credentials ? { Authorization: basicAuth(credentials) } : {});
   const body = await readBody(res, 1024 * 1024);
+  if (res.statusCode === 401 && credentials?.identityToken !== undefined) throw new RuntimeError(`${url.host} refused the identity token of the credential helper`);
   if (res.statusCode === 401 && credentials) throw new RuntimeError(`${url.host} refused the credentials of ${credentials.username}`);
   if (res.statusCode === 401) throw new RuntimeError(`${url.host} wants credentials; run tsrun login`);
   if ((res.statusCode ?? 0) !== 200) throw new RuntimeError(`cannot get a token from ${url.host}: HTTP ${res.statusCode}`);
@@ -183,7 +185,23 @@ async function fetchToken(c: Challenge, repo: string, credentials: Credentials |
   return token;
 }
 
-function send(url: URL, method: string, headers: Record<string, string>): Promise<http.IncomingMessage> {
+/**
+ * A credential helper's identity token is an OAuth2 refresh token: POSTed to
+ * the token service with the same service and scope (distribution's
+ * token-auth "oauth" flow, what docker does with one).
+ */
+function refreshTokenGrant(url: URL, refreshToken: string): Promise<http.IncomingMessage> {
+  const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: 'tsrun' });
+  for (const key of ['service', 'scope']) {
+    const value = url.searchParams.get(key);
+    if (value !== null) form.set(key, value);
+  }
+  const realm = new URL(url);
+  realm.search = '';
+  return send(realm, 'POST', { 'Content-Type': 'application/x-www-form-urlencoded' }, form.toString());
+}
+
+function send(url: URL, method: string, headers: Record<string, string>, body?: string): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
     const secure = url.protocol === 'https:';
     if (!secure && !insecureAllowed(url.host)) {
@@ -194,7 +212,7 @@ function send(url: URL, method: string, headers: Record<string, string>): Promis
     req.on('response', resolve);
     req.on('timeout', () => req.destroy(new RuntimeError(`${url.host}: no answer within ${TIMEOUT_MS / 1000}s`)));
     req.on('error', (err) => reject(err instanceof RuntimeError ? err : new RuntimeError(`cannot reach ${url.host}: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { cause: err })));
-    req.end();
+    req.end(body);
   });
 }
 

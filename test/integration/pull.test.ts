@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OciLayout, type Descriptor } from '../helpers/oci-layout.js';
+import { FakeCredentialHelper } from '../helpers/credential-helper.js';
 import { TestStore } from '../helpers/store.js';
 
 /**
@@ -22,7 +23,7 @@ let server: http.Server;
 let port: number;
 let layout: OciLayout;
 const tags = new Map<string, Descriptor & { mediaType: string }>();
-const served = { tokens: 0, cdnWithAuth: 0, cdnHits: 0 };
+const served = { tokens: 0, refreshGrants: 0, cdnWithAuth: 0, cdnHits: 0 };
 /** Blob digests whose bytes the "CDN" damages. */
 const damaged = new Set<string>();
 let amd64: Descriptor;
@@ -31,6 +32,8 @@ const TOKEN = 'test-token';
 /** The token for alice's credentials: it also opens private/box. */
 const PRIVATE_TOKEN = 'alice-token';
 const ALICE = `Basic ${Buffer.from('alice:s3cret').toString('base64')}`;
+/** alice's OAuth2 refresh token, as a credential helper would keep it (user "<token>"). */
+const ALICE_REFRESH = 'alice-refresh-token';
 let dockerConfig: string;
 let savedDockerConfig: string | undefined;
 const gz = (b: Buffer) => zlib.gzipSync(b);
@@ -110,6 +113,19 @@ function serve(req: http.IncomingMessage, res: http.ServerResponse): void {
     res.writeHead(status, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ errors: [{ code, message: code.toLowerCase().replace('_', ' ') }] }));
   };
+  if (url.pathname === '/token' && req.method === 'POST') {
+    // OAuth2's refresh-token grant: what a credential helper's identity token is traded with.
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      const form = new URLSearchParams(body);
+      const good = form.get('grant_type') === 'refresh_token' && form.get('refresh_token') === ALICE_REFRESH && form.get('service') === 'test-registry';
+      if (good) served.refreshGrants++;
+      res.writeHead(good ? 200 : 401);
+      res.end(good ? JSON.stringify({ access_token: PRIVATE_TOKEN }) : undefined);
+    });
+    return;
+  }
   if (url.pathname === '/token') {
     served.tokens++;
     if (req.headers.authorization !== undefined && req.headers.authorization !== ALICE) {
@@ -242,6 +258,32 @@ describe('login', () => {
     expect(JSON.parse(fs.readFileSync(configJson(), 'utf8')).auths).toEqual({});
     const r = await s.runAsync(['pull', `127.0.0.1:${port}/basic/box:1`]);
     expect(r).toMatchObject({ code: 125, stderr: `tsrun: 127.0.0.1:${port} wants a user name and password; run tsrun login 127.0.0.1:${port}\n` });
+  });
+
+  it('with a credential helper: login stores there, pulls ask it (a password, or an identity token traded at the token service), logout erases', async () => {
+    const helper = new FakeCredentialHelper(path.join(s.dir, 'credential-helper'));
+    const undo = helper.use();
+    const key = `127.0.0.1:${port}`;
+    try {
+      fs.writeFileSync(configJson(), JSON.stringify({ credsStore: 'fake' }));
+      expect(await s.runAsync(['login', '-u', 'alice', '--password-stdin', key], 30_000, 's3cret\n')).toMatchObject({ code: 0, stdout: 'Login Succeeded\n' });
+      expect(helper.has(key)).toBe(true);
+      expect(JSON.parse(fs.readFileSync(configJson(), 'utf8'))).toEqual({ credsStore: 'fake', auths: { [key]: {} } });
+      expect(await s.runAsync(['pull', '-q', `${key}/private/box:1`])).toMatchObject({ code: 0, stdout: `${key}/private/box:1\n` });
+      expect(await s.runAsync(['logout', key])).toMatchObject({ code: 0, stdout: `Removing login credentials for ${key}\n` });
+      expect(helper.has(key)).toBe(false);
+      expect(helper.calls()).toEqual([`store ${key}`, `get ${key}`, `erase ${key}`]);
+
+      helper.put(key, '<token>', ALICE_REFRESH);
+      const grants = served.refreshGrants;
+      expect(await s.runAsync(['pull', '-q', `${key}/private/box:1`])).toMatchObject({ code: 0, stdout: `${key}/private/box:1\n` });
+      expect(served.refreshGrants).toBeGreaterThan(grants);
+      helper.put(key, '<token>', 'revoked');
+      expect(await s.runAsync(['pull', '-q', `${key}/private/box:1`])).toMatchObject({ code: 125, stderr: `tsrun: 127.0.0.1:${port} refused the identity token of the credential helper\n` });
+    } finally {
+      undo();
+      fs.rmSync(configJson(), { force: true });
+    }
   });
 });
 

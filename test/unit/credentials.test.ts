@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { credentialsFor, registryKey, removeCredentials, saveCredentials } from '../../src/image/credentials.js';
+import { FakeCredentialHelper } from '../helpers/credential-helper.js';
 
 /** docker's config.json, read and written in a DOCKER_CONFIG of the test's own. */
 
@@ -36,16 +37,55 @@ it('reads a docker login, whatever form its key has; nothing without one', () =>
   expect(credentialsFor('ghcr.io')).toBeUndefined();
 });
 
-it('warns of a login kept by a credential helper and goes on anonymously; a helper for registries never logged in to is silent', () => {
-  fs.writeFileSync(file(), JSON.stringify({ auths: { 'ghcr.io': {} }, credsStore: 'desktop', credHelpers: { 'gcr.io': 'gcloud' } }));
-  const warnings: string[] = [];
-  const warn = (m: string) => warnings.push(m);
-  expect(credentialsFor('ghcr.io', warn)).toBeUndefined();
-  expect(credentialsFor('gcr.io', warn)).toBeUndefined();
-  expect(credentialsFor('quay.io', warn)).toBeUndefined();
-  expect(warnings).toHaveLength(2);
-  expect(warnings[0]).toMatch(/docker-credential-desktop, which tsrun does not use: pulling anonymously \(tsrun login ghcr.io saves some it can use\)/);
-  expect(warnings[1]).toMatch(/docker-credential-gcloud/);
+describe('credential helpers (docker-credential-NAME)', () => {
+  let helper: FakeCredentialHelper;
+  let undo: () => void;
+  beforeEach(() => {
+    helper = new FakeCredentialHelper(path.join(dir, 'helper'));
+    undo = helper.use();
+  });
+  afterEach(() => undo());
+
+  it('asks credsStore for every registry, under docker\'s keys; a registry it lacks falls back to the file', () => {
+    fs.writeFileSync(file(), JSON.stringify({ auths: { 'ghcr.io': {}, 'quay.io': { auth: b64('q:x') } }, credsStore: 'fake' }));
+    helper.put('ghcr.io', 'gh', 'pat');
+    helper.put('https://index.docker.io/v1/', 'hub', 'hubpw');
+    expect(credentialsFor('ghcr.io')).toEqual({ username: 'gh', password: 'pat' });
+    expect(credentialsFor('docker.io')).toEqual({ username: 'hub', password: 'hubpw' });
+    expect(credentialsFor('quay.io')).toEqual({ username: 'q', password: 'x' });
+    expect(credentialsFor('localhost:5000')).toBeUndefined();
+    expect(helper.calls()).toEqual(['get ghcr.io', 'get https://index.docker.io/v1/', 'get quay.io', 'get localhost:5000']);
+  });
+
+  it('a registry\'s credHelpers entry wins over credsStore; a "<token>" user is an identity token', () => {
+    fs.writeFileSync(file(), JSON.stringify({ credsStore: 'broken', credHelpers: { 'myreg.azurecr.io': 'fake' } }));
+    helper.put('myreg.azurecr.io', '<token>', 'refresh-me');
+    expect(credentialsFor('myreg.azurecr.io')).toEqual({ username: '<token>', password: '', identityToken: 'refresh-me' });
+    // Every other registry goes to credsStore, which fails: one line naming it.
+    expect(() => credentialsFor('ghcr.io')).toThrow('docker-credential-broken get: the keychain is locked');
+  });
+
+  it('a helper that is not installed is warned of, and the pull goes on with what the file has', () => {
+    fs.writeFileSync(file(), JSON.stringify({ auths: { 'quay.io': { auth: b64('q:x') } }, credsStore: 'desktop' }));
+    const warnings: string[] = [];
+    expect(credentialsFor('ghcr.io', (m) => warnings.push(m))).toBeUndefined();
+    expect(credentialsFor('quay.io', (m) => warnings.push(m))).toEqual({ username: 'q', password: 'x' });
+    expect(warnings[0]).toBe(`${file()} keeps registry logins in docker-credential-desktop, which is not installed: pulling from ghcr.io anonymously`);
+    fs.writeFileSync(file(), JSON.stringify({ credsStore: '../../bin/sh' }));
+    expect(() => credentialsFor('ghcr.io')).toThrow('"../../bin/sh" is not a credential helper name');
+  });
+
+  it('login stores in the helper and lists the registry with no secret, as docker does; logout erases it', () => {
+    fs.writeFileSync(file(), JSON.stringify({ credsStore: 'fake' }));
+    saveCredentials('ghcr.io', { username: 'gh', password: 'pat' });
+    expect(JSON.parse(fs.readFileSync(file(), 'utf8'))).toEqual({ credsStore: 'fake', auths: { 'ghcr.io': {} } });
+    expect(credentialsFor('ghcr.io')).toEqual({ username: 'gh', password: 'pat' });
+    expect(removeCredentials('ghcr.io')).toBe(true);
+    expect(helper.has('ghcr.io')).toBe(false);
+    expect(JSON.parse(fs.readFileSync(file(), 'utf8'))).toEqual({ credsStore: 'fake', auths: {} });
+    expect(removeCredentials('ghcr.io')).toBe(false);
+    expect(helper.calls()).toEqual(['store ghcr.io', 'get ghcr.io', 'erase ghcr.io', 'erase ghcr.io']);
+  });
 });
 
 it('saves 0600 keeping the file\'s other fields, replaces an old login, and removes it', () => {
