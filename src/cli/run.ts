@@ -71,7 +71,7 @@ function containerFlags(cmd: Command): Command {
     .addOption(repeatable('--group-add <group>', 'add a supplementary group, by name or number'))
     .addOption(new Option('--pull <policy>', 'pull the image from its registry first').choices(['missing', 'always', 'never']).default('missing'))
     .option('--net, --network <mode>', 'none (the default here without -p: only lo), bridge (eth0 on tsrun\'s bridge, NAT to the outside), host (the host\'s network) or container:NAME (another container\'s)')
-    .addOption(repeatable('-p, --publish <[ip:][hostPort:]containerPort[/proto]>', 'forward a host port (free one if not given) to the container (implies --network bridge)'))
+    .addOption(repeatable('-p, --publish <[ip:][hostPort:]containerPort[/proto]>', 'forward a host port (free one if not given; ports may be ranges, 8000-8002:80-82) to the container (implies --network bridge)'))
     .option('-P, --publish-all', 'forward every port the image exposes, each from a free host port (implies --network bridge)')
     .option('--pid <mode>', 'host: see and signal the host\'s processes; container:NAME: those of another container')
     .option('--ipc <mode>', 'private (default), host or container:NAME')
@@ -131,7 +131,7 @@ function isolation(o: RunFlags) {
 
 /** --network bridge, which -p implies (docker's default network is the bridge); -p with another network is refused. */
 function network(o: RunFlags) {
-  const ports = (o.publish ?? []).map(parsePublish);
+  const ports = (o.publish ?? []).flatMap(parsePublish);
   const publishing = ports.length > 0 || o.publishAll === true;
   const bridge = o.network === 'bridge' || o.network === 'default' || (o.network === undefined && publishing);
   if (publishing && !bridge) throw new UsageError(`-p needs the bridge network, not --network ${o.network}`);

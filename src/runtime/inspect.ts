@@ -86,7 +86,7 @@ export function publishedPorts(p: StorePaths, rec: ContainerRecord, running: boo
 /** docker's {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]} (HostPort "": chosen at start), for NetworkSettings.Ports and HostConfig.PortBindings. */
 export function portMap(ports: PortBinding[]): Record<string, { HostIp: string; HostPort: string }[]> {
   const map: Record<string, { HostIp: string; HostPort: string }[]> = {};
-  for (const b of ports) (map[`${b.containerPort}/${b.protocol}`] ??= []).push({ HostIp: b.hostIp ?? '0.0.0.0', HostPort: b.hostPort ? String(b.hostPort) : '' });
+  for (const b of ports) (map[`${b.containerPort}/${b.protocol}`] ??= []).push({ HostIp: b.hostIp ?? '0.0.0.0', HostPort: b.hostPort ? String(b.hostPort) : b.hostRange ? `${b.hostRange.low}-${b.hostRange.high}` : '' });
   return map;
 }
 

@@ -143,7 +143,30 @@ it('a stopped container\'s port can be taken by another; -p with another network
   expect(execFileSync('nft', ['list', 'map', 'ip', `tsrun_${bridge}`, 'udp_ip'], { encoding: 'utf8' })).toContain(`127.0.0.1 . ${port} : ${address('second')} . 80`);
   s.ok(['rm', '-f', 'first', 'second']);
   expect(s.run(['run', '--rm', '-p', '8080:80', '--network', 'host', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: -p needs the bridge network, not --network host\n' });
-  expect(s.run(['run', '--rm', '-p', '80-90:80', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: expect.stringMatching(/^tsrun: invalid -p "80-90:80": use \[HOST_IP:\]\[HOST_PORT:\]CONTAINER_PORT/) });
+  expect(s.run(['run', '--rm', '-p', '80-90:80-82', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: invalid -p "80-90:80-82": the host and container port ranges must be the same size\n' });
+  expect(s.run(['run', '--rm', '-p', '80:80:80', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: expect.stringMatching(/^tsrun: invalid -p "80:80:80": use \[HOST_IP:\]\[HOST_PORT\[-END\]:\]CONTAINER_PORT/) });
+});
+
+it('-p with port ranges: paired off, and one port chosen from a host range past the ports already taken', async () => {
+  const base = 40000 + (process.pid % 10000);
+  s.ok(['run', '-d', '-p', `127.0.0.1:${base}-${base + 1}:7000-7001`, '-p', `127.0.0.1:${base}-${base + 5}:7002`, '--name', 'ranged', 'busybox', 'sh', '-c',
+    'for p in 7000 7001 7002; do (while :; do echo $p | nc -l -p $p; done) & done; wait']);
+  try {
+    const hostPorts = (ports: Record<string, { HostPort: string }[]>) => Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, v[0]!.HostPort]));
+    // The third takes the first port of its range not already taken by the first two.
+    expect(hostPorts(s.inspect('ranged').NetworkSettings.Ports)).toEqual({ '7000/tcp': String(base), '7001/tcp': String(base + 1), '7002/tcp': String(base + 2) });
+    expect(hostPorts(s.inspect('ranged').HostConfig.PortBindings)).toEqual({ '7000/tcp': String(base), '7001/tcp': String(base + 1), '7002/tcp': `${base}-${base + 5}` });
+    for (const [hostPort, expected] of [[base, '7000\n'], [base + 2, '7002\n']] as const) {
+      let reply = '';
+      for (let i = 0; i < 50 && reply !== expected; i++) {
+        reply = await fetchText('127.0.0.1', hostPort);
+        if (reply !== expected) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(reply).toBe(expected);
+    }
+  } finally {
+    s.ok(['rm', '-f', 'ranged']);
+  }
 });
 
 it('--network, --pid and --ipc container:NAME join a running container\'s namespaces, its /etc/hosts with its network', () => {

@@ -96,13 +96,22 @@ describe('--ulimit, --sysctl, --shm-size', () => {
 
 describe('-p', () => {
   it('reads docker\'s forms; no host port means one chosen at start (0)', () => {
-    expect(parsePublish('8080:80')).toEqual({ hostPort: 8080, containerPort: 80, protocol: 'tcp' });
-    expect(parsePublish('127.0.0.1:53:53/udp')).toEqual({ hostIp: '127.0.0.1', hostPort: 53, containerPort: 53, protocol: 'udp' });
-    expect(parsePublish('0.0.0.0:8080:80')).toEqual({ hostPort: 8080, containerPort: 80, protocol: 'tcp' });
-    expect(parsePublish('80')).toEqual({ hostPort: 0, containerPort: 80, protocol: 'tcp' });
-    expect(parsePublish('127.0.0.1::80')).toEqual({ hostIp: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' });
+    expect(parsePublish('8080:80')).toEqual([{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }]);
+    expect(parsePublish('127.0.0.1:53:53/udp')).toEqual([{ hostIp: '127.0.0.1', hostPort: 53, containerPort: 53, protocol: 'udp' }]);
+    expect(parsePublish('0.0.0.0:8080:80')).toEqual([{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }]);
+    expect(parsePublish('80')).toEqual([{ hostPort: 0, containerPort: 80, protocol: 'tcp' }]);
+    expect(parsePublish('127.0.0.1::80')).toEqual([{ hostIp: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' }]);
   });
-  it.each(['8080-8090:80', '70000:80', '0:80', '8080:80/sctp', '300.1.1.1:80:80', 'x:80', ''])('refuses %j', (spec) => {
+  it('reads ranges as docker does: paired off, each chosen, or one chosen from a host range', () => {
+    expect(parsePublish('8000-8002:80-82/udp')).toEqual([80, 81, 82].map((c) => ({ hostPort: c + 7920, containerPort: c, protocol: 'udp' })));
+    expect(parsePublish('127.0.0.1::80-81')).toEqual([80, 81].map((c) => ({ hostIp: '127.0.0.1', hostPort: 0, containerPort: c, protocol: 'tcp' })));
+    expect(parsePublish('8000-8010:80')).toEqual([{ hostPort: 0, hostRange: { low: 8000, high: 8010 }, containerPort: 80, protocol: 'tcp' }]);
+    expect(parsePublish('8000-8000:80-80')).toEqual([{ hostPort: 8000, containerPort: 80, protocol: 'tcp' }]);
+    expect(() => parsePublish('8000-8001:80-82')).toThrow('invalid -p "8000-8001:80-82": the host and container port ranges must be the same size');
+    expect(() => parsePublish('8000:80-82')).toThrow(/must be the same size/);
+    expect(() => parsePublish('90-80')).toThrow('invalid -p "90-80": ports are 1-65535, and a range goes from low to high');
+  });
+  it.each(['70000:80', '0:80', '8080:80/sctp', '300.1.1.1:80:80', 'x:80', '', '80-', '1-2-3:80'])('refuses %j', (spec) => {
     expect(() => parsePublish(spec)).toThrow(/invalid -p/);
   });
 });

@@ -91,8 +91,8 @@ function natRules(net: BridgeNetwork, subnet: string): string {
  * port and protocol naming its container and target), then put in the maps.
  * A binding held by a container that still runs is refused, as docker's
  * "port is already allocated"; one held by a stopped container is taken over.
- * Host port 0 gets a free one of the kernel's ephemeral range (docker's
- * choice too). Returns the bindings as made.
+ * Host port 0 gets a free one of its range (-p 8000-8010:80) or of the
+ * kernel's ephemeral range (docker's choice too). Returns the bindings as made.
  */
 export async function publishPorts(native: NativeBinding, p: StorePaths, net: BridgeNetwork, id: string, address: string, wanted: PortBinding[]): Promise<PortBinding[]> {
   const dir = portDir(p, net);
@@ -124,14 +124,15 @@ function chooseHostPorts(p: StorePaths, dir: string, wanted: PortBinding[]): Por
   for (const b of wanted) if (b.hostPort !== 0) taken.add(`${b.protocol}/${b.hostPort}`);
   for (const holder of readHolders(dir)) if (inUse(p, holder)) taken.add(`${holder.protocol}/${holder.hostPort}`);
   for (const proto of ['tcp', 'udp'] as const) for (const port of boundPorts(proto)) taken.add(`${proto}/${port}`);
-  return wanted.map((b) => {
+  return wanted.map(({ hostRange, ...b }) => {
     if (b.hostPort !== 0) return b;
-    for (let port = low; port <= high; port++) {
+    const [from, to] = hostRange ? [hostRange.low, hostRange.high] : [low, high];
+    for (let port = from; port <= to; port++) {
       if (taken.has(`${b.protocol}/${port}`)) continue;
       taken.add(`${b.protocol}/${port}`);
       return { ...b, hostPort: port };
     }
-    throw new RuntimeError(`no free ${b.protocol} port left in ${low}-${high} to publish ${b.containerPort}`);
+    throw new RuntimeError(`no free ${b.protocol} port left in ${from}-${to} to publish ${b.containerPort}`);
   });
 }
 

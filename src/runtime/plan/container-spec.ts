@@ -74,6 +74,8 @@ export interface PortBinding {
   hostIp?: string;
   /** 0: a free port chosen at each start (`-p 80`, `-P`), as docker's. */
   hostPort: number;
+  /** With hostPort 0: where the port is chosen from (`-p 8000-8010:80`); absent, the kernel's ephemeral range. */
+  hostRange?: { low: number; high: number };
   containerPort: number;
   protocol: 'tcp' | 'udp';
 }

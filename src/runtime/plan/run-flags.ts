@@ -237,16 +237,29 @@ export function parseNamespaceMode(kind: SharedNamespace, value: string): boolea
 /**
  * `-p [hostIp:][hostPort:]containerPort[/tcp|udp]`, docker's forms; without
  * a host port (`-p 80`, `-p 127.0.0.1::80`) one is chosen at each start.
+ * Ports may be ranges (docker's rules): `8000-8002:80-82` pairs them off,
+ * `80-82` gives each a chosen port, and `8000-8010:80` chooses 80's host
+ * port from 8000-8010.
  */
-export function parsePublish(spec: string): PortBinding {
-  const m = /^(?:(?:(\d{1,3}(?:\.\d{1,3}){3}):)?(\d*):)?(\d+)(?:\/(tcp|udp))?$/.exec(spec);
-  const port = (s: string | undefined) => (s !== undefined && Number(s) >= 1 && Number(s) <= 65535 ? Number(s) : undefined);
-  const hostPort = m?.[2] ? port(m[2]) : 0;
-  const containerPort = port(m?.[3]);
-  if (!m || hostPort === undefined || containerPort === undefined || (m[1] !== undefined && m[1].split('.').some((x) => Number(x) > 255))) {
-    throw new UsageError(`invalid -p "${spec}": use [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp] (ports 1-65535; no ranges)`);
+export function parsePublish(spec: string): PortBinding[] {
+  const m = /^(?:(?:(\d{1,3}(?:\.\d{1,3}){3}):)?(\d+(?:-\d+)?)?:)?(\d+(?:-\d+)?)(?:\/(tcp|udp))?$/.exec(spec);
+  const bad = (why: string) => new UsageError(`invalid -p "${spec}": ${why}`);
+  if (!m || (m[1] !== undefined && m[1].split('.').some((x) => Number(x) > 255))) {
+    throw bad('use [HOST_IP:][HOST_PORT[-END]:]CONTAINER_PORT[-END][/tcp|udp]');
   }
-  return { ...(m[1] !== undefined && m[1] !== '0.0.0.0' ? { hostIp: m[1] } : {}), hostPort, containerPort, protocol: (m[4] as 'tcp' | 'udp' | undefined) ?? 'tcp' };
+  const range = (s: string): [number, number] => {
+    const [low, high = low] = s.split('-').map(Number) as [number, number?];
+    if (!(low >= 1 && high <= 65535 && low <= high)) throw bad('ports are 1-65535, and a range goes from low to high');
+    return [low, high as number];
+  };
+  const [cLow, cHigh] = range(m[3]!);
+  const host = m[2] !== undefined ? range(m[2]) : undefined;
+  const common = { ...(m[1] !== undefined && m[1] !== '0.0.0.0' ? { hostIp: m[1] } : {}), protocol: (m[4] as 'tcp' | 'udp' | undefined) ?? 'tcp' };
+  if (host && cLow === cHigh && host[0] !== host[1]) return [{ ...common, hostPort: 0, hostRange: { low: host[0], high: host[1] }, containerPort: cLow }];
+  if (host && host[1] - host[0] !== cHigh - cLow) throw bad('the host and container port ranges must be the same size');
+  const out: PortBinding[] = [];
+  for (let port = cLow; port <= cHigh; port++) out.push({ ...common, hostPort: host ? host[0] + (port - cLow) : 0, containerPort: port });
+  return out;
 }
 
 /** `--restart no|always|unless-stopped|on-failure[:N]`, docker's policies. */
