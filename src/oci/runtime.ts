@@ -75,14 +75,6 @@ export async function ociStart(p: OciPaths, id: string): Promise<void> {
     const st = mustReadState(p, id);
     const status = statusOf(p, st);
     if (status !== 'created') throw new RuntimeError(`cannot start container ${id}: it is ${status}, not created`);
-    // runtime.md: startContainer hooks run in the container (its root, after pivot_root) before its process;
-    // one that fails stops the container, which is then deleted as any stopped one.
-    try {
-      runHooks(readConfigCopy(p, id), 'startContainer', report(p, st, OCI_VERSION), true, { pid: st.pid, root: true });
-    } catch (err) {
-      await killAndWait(st).catch(() => undefined);
-      throw err;
-    }
     await releaseStartFifo(execFifo(p, id), id, () => initAlive(st));
     return st;
   });
@@ -281,9 +273,6 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
   if (terminal && opts.mode !== 'foreground' && !opts.consoleSocket) {
     throw new UsageError('process.terminal is true: a container that is not run in the foreground needs --console-socket for its terminal');
   }
-  if (opts.mode !== 'created' && (spec.hooks?.startContainer?.length ?? 0) > 0) {
-    throw new UsageError('startContainer hooks run between create and start: use create, then start');
-  }
   const cgroupsPath = cgroupsPathOf(spec, id);
   const host = cgroupHost();
 
@@ -336,7 +325,7 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
         const creating = { ...report(p, state, OCI_VERSION), status: 'creating', pid };
         for (const kind of CREATE_HOOKS) runHooks(spec, kind, creating, true);
         // runtime.md: createContainer after createRuntime, in the container's namespaces, before pivot_root.
-        runHooks(spec, 'createContainer', creating, true, { pid, root: false });
+        runHooks(spec, 'createContainer', creating, true, pid);
       };
       const monitor = await launchMonitor(encodePlan(plan), {
         foreground: true,
@@ -480,20 +469,22 @@ const CREATE_HOOKS: OciHookKind[] = ['prestart', 'createRuntime'];
  * prestart or createRuntime hook fails the create (`strict`); a failing
  * poststart or poststop hook is a warning, as the spec says.
  */
-function runHooks(spec: OciSpec, kind: OciHookKind, state: object, strict = false, inside?: { pid: number; root: boolean }): void {
+function runHooks(spec: OciSpec, kind: OciHookKind, state: object, strict = false, insidePid?: number): void {
   const hooks = spec.hooks?.[kind] ?? [];
   if (hooks.length === 0) return;
   // Loaded only for hooks: node:child_process (with net and stream) is ~1.5 ms of every command.
   const { spawnSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
   for (const hook of hooks) {
     const args = (hook.args ?? [hook.path]).slice(1);
-    // In the container's namespaces (createContainer, startContainer): through nsenter (util-linux), into
-    // the init's; with `root`, also its root and working directory (after pivot_root), so the path resolves there.
-    const [cmd, argv] = inside
-      ? ['nsenter', ['--target', String(inside.pid), '--mount', '--uts', '--ipc', '--net', '--pid', ...(inside.root ? ['--root', '--wd'] : []), '--', hook.path, ...args]]
-      : [hook.path, args];
+    // createContainer: in the init's namespaces, through nsenter (util-linux; found on our PATH, not the
+    // hook's). A hook past its timeout dies with the init's pid namespace when the create fails.
+    const [cmd, argv] =
+      insidePid !== undefined
+        ? [nsenterPath(), ['--target', String(insidePid), '--mount', '--uts', '--ipc', '--net', '--pid', '--cgroup', '--', hook.path, ...args]]
+        : [hook.path, args];
     const r = spawnSync(cmd, argv, {
-      argv0: inside ? undefined : hook.args?.[0],
+      argv0: insidePid !== undefined ? undefined : hook.args?.[0],
+      killSignal: 'SIGKILL',
       env: Object.fromEntries((hook.env ?? []).map((e) => [e.split('=', 1)[0]!, e.slice(e.indexOf('=') + 1)])),
       input: JSON.stringify(state),
       timeout: (hook.timeout ?? 30) * 1000,
@@ -507,6 +498,12 @@ function runHooks(spec: OciSpec, kind: OciHookKind, state: object, strict = fals
       process.stderr.write(`tsrun-oci: warning: ${kind} hook ${hook.path} failed: ${why}\n`);
     }
   }
+}
+
+function nsenterPath(): string {
+  const dir = (process.env.PATH ?? '/usr/bin:/bin').split(':').find((d) => d && fs.existsSync(path.join(d, 'nsenter')));
+  if (!dir) throw new RuntimeError('createContainer hooks need nsenter (util-linux), which is not on PATH');
+  return path.join(dir, 'nsenter');
 }
 
 /** `ps`: the pids in the container's cgroups. */
