@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNative } from '../../src/native/binding.js';
 import { deviceFilterProgram } from '../../src/runtime/cgroups/device-filter.js';
 import { cgroupDirs, cgroupHost, uniqueDirs } from '../../src/runtime/cgroups/host.js';
-import { TestStore, until } from '../helpers/store.js';
+import { TestStore, tsrunBin, until } from '../helpers/store.js';
 
 let s: TestStore;
 const host = cgroupHost();
@@ -167,4 +167,17 @@ describe('the cgroup v2 device program', () => {
     expect(() => native.attachDeviceFilter({ cgroup: dir, program: bad })).toThrow(/^EACCES: permission denied, bpf\(BPF_PROG_LOAD\) '.*' \(R0 !read_ok\)$/);
     expect(probe()).toBe('EPERM');
   });
+});
+
+it('a cgroupfs tsrun cannot write (tsrun inside a container) runs containers without limits, and refuses limits', () => {
+  // A read-only cgroup2 over /sys/fs/cgroup in a private mount namespace: mkdir fails with EROFS.
+  const tsrun = `${tsrunBin} --root ${s.root} --runroot ${s.runroot}`;
+  const script = [
+    'mount -t cgroup2 -o ro none /sys/fs/cgroup || exit 99',
+    `${tsrun} run --rm busybox echo ran 2>/dev/null`,
+    `${tsrun} run --rm --memory 64m busybox echo limited; echo "exit $?"`,
+  ].join('\n');
+  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', env: { ...process.env, TSRUN_LOG_LEVEL: 'warn' } });
+  expect(r.stdout).toBe('ran\nexit 125\n');
+  expect(r.stderr).toMatch(/^tsrun: cannot create cgroup \/sys\/fs\/cgroup\/tsrun\S*: EROFS: read-only file system/m);
 });

@@ -123,8 +123,8 @@ describe('plans', () => {
     expect(writes).not.toContain('devices.allow b 254:0 rwm');
     expect(devices({ devices: [{ allow: true, access: 'rwm' }] }, 1).map((w) => `${w.file} ${w.value}`)).toEqual(['devices.allow a']);
     expect(devices(res, 2)).toEqual([]);
-    // A spec without device rules leaves the devices as they are.
-    expect(cgroupResources({ pids: { limit: 1 } })).toEqual({ pids: { limit: 1 } });
+    // A spec without device rules gets the defaults behind a deny all (runc's), never the host's devices.
+    expect(cgroupResources({ pids: { limit: 1 } })).toEqual({ pids: { limit: 1 }, devices: [{ allow: false, access: 'rwm' }, ...RUNTIME_DEVICE_ALLOWS] });
     // A new cgroup gets only what was asked for; one reused gets every default back.
     expect(cgroupWrites({ pids: { limit: 5 } }, 1, true).map((w) => w.file)).toEqual(['pids.max']);
     expect(cgroupWrites({}, 1).map((w) => w.file)).toContain('memory.limit_in_bytes');

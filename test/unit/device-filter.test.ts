@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { deviceFilterProgram } from '../../src/runtime/cgroups/device-filter.js';
-import { type OciDeviceRule, RUNTIME_DEVICE_ALLOWS, cgroupResources } from '../../src/runtime/cgroups/limits.js';
+import { deviceFilterProgram, emulateV1 } from '../../src/runtime/cgroups/device-filter.js';
+import { RUNTIME_DEVICE_ALLOWS, cgroupResources } from '../../src/runtime/cgroups/limits.js';
 
 /**
  * Runs a device program as the kernel would for one access: the handful of
@@ -37,6 +37,9 @@ function allows(program: Buffer, type: 'b' | 'c', major: number, minor: number, 
         break;
       case 0xb7: // mov dst, imm
         reg[dst] = imm;
+        break;
+      case 0x15: // jeq dst, imm, +off
+        if (reg[dst] === imm) pc += off;
         break;
       case 0x55: // jne dst, imm, +off
         if (reg[dst] !== imm) pc += off;
@@ -83,27 +86,43 @@ describe('the cgroup v2 device program', () => {
     expect(allows(all, 'b', 254, 0, 'rwm')).toBe(true);
   });
 
-  it('a later rule wins, and a rule covers an access only if it grants every part of it', () => {
+  it('means what the same lines mean to a v1 cgroup: an allow must grant every access asked for, a deny names any', () => {
     const p = deviceFilterProgram([
       { allow: false, access: 'rwm' },
-      { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' },
-      { allow: false, type: 'c', major: 1, minor: 3, access: 'w' },
+      { allow: true, type: 'b', major: 8, minor: 0, access: 'rwm' },
+      { allow: false, type: 'b', major: 8, minor: 0, access: 'w' },
       { allow: true, type: 'c', major: 4, access: 'r' },
     ]);
-    expect(allows(p, 'c', 1, 3, 'r')).toBe(true);
-    expect(allows(p, 'c', 1, 3, 'w')).toBe(false);
-    // rw: the deny of w does not cover it, the allow of rwm does (v1's exception-list answer for this list).
-    expect(allows(p, 'c', 1, 3, 'rw')).toBe(true);
+    // The deny of w took w out of the allow: the disk is read-only, O_RDWR included.
+    expect(allows(p, 'b', 8, 0, 'r')).toBe(true);
+    expect(allows(p, 'b', 8, 0, 'w')).toBe(false);
+    expect(allows(p, 'b', 8, 0, 'rw')).toBe(false);
     expect(allows(p, 'c', 4, 64, 'r')).toBe(true);
     expect(allows(p, 'c', 4, 64, 'rw')).toBe(false);
+    // Allowing everything but writes to c 1:3: a deny naming any part of an access refuses it.
+    const q = deviceFilterProgram([{ allow: true, access: 'rwm' }, { allow: false, type: 'c', major: 1, minor: 3, access: 'w' }]);
+    expect(allows(q, 'c', 1, 3, 'r')).toBe(true);
+    expect(allows(q, 'c', 1, 3, 'rw')).toBe(false);
+    expect(allows(q, 'b', 8, 0, 'rw')).toBe(true);
   });
 
-  it('without a reset everything else is allowed (a new v1 cgroup\'s default); a later "a" rule resets', () => {
-    const p = deviceFilterProgram([{ allow: false, type: 'c', major: 1, minor: 3, access: 'rwm' }]);
+  it('an allow takes away only the exception it names exactly (v1\'s dev_exception_rm): no hole in a wildcard deny', () => {
+    const p = deviceFilterProgram([{ allow: true, access: 'rwm' }, { allow: false, type: 'c', access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' }]);
     expect(allows(p, 'c', 1, 3, 'r')).toBe(false);
-    expect(allows(p, 'c', 1, 5, 'r')).toBe(true);
-    const reset: OciDeviceRule[] = [{ allow: true, type: 'c', major: 1, minor: 3 }, { allow: false, type: 'a' }];
-    expect(allows(deviceFilterProgram(reset), 'c', 1, 3, 'r')).toBe(false);
+    expect(allows(p, 'b', 8, 0, 'r')).toBe(true);
+    expect(emulateV1([{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 3, access: 'r' }, { allow: true, type: 'c', major: 1, minor: 3, access: 'w' }])).toEqual({
+      defaultAllow: false,
+      exceptions: [{ type: 2, major: 1, minor: 3, access: 6 }],
+    });
+  });
+
+  it('rules without an "a" start from deny (runc\'s emulator); a spec without device rules gets only the defaults', () => {
+    const p = deviceFilterProgram([{ allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' }]);
+    expect(allows(p, 'c', 1, 3, 'r')).toBe(true);
+    expect(allows(p, 'c', 1, 5, 'r')).toBe(false);
+    const none = deviceFilterProgram(cgroupResources(undefined).devices!);
+    expect(allows(none, 'c', 1, 3, 'rw')).toBe(true);
+    expect(allows(none, 'b', 8, 0, 'r')).toBe(false);
   });
 
   it('refuses a rule it cannot express, with the rule named', () => {

@@ -62,6 +62,9 @@ export function cgroupHost(): CgroupHost {
 
 export const cgroupsPathFor = (id: string) => `tsrun/${id}`;
 
+/** The host's cgroupfs cannot be written at all (tsrun inside another container, say). */
+export class CgroupsUnavailableError extends RuntimeError {}
+
 /** The container's cgroup directory for each controller (v2: the same one for all). */
 export function cgroupDirs(host: CgroupHost, cgroupsPath: string): Partial<Record<Controller, string>> {
   if (host.version === 2) {
@@ -151,7 +154,9 @@ function mkdirCgroup(base: string, cgroupsPath: string, isCpuset: boolean): bool
       fs.mkdirSync(dir);
       created = true;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new RuntimeError(`cannot create cgroup ${dir}: ${(err as Error).message}`, { cause: err });
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') throw new CgroupsUnavailableError(`cannot create cgroup ${dir}: ${(err as Error).message}`, { cause: err });
+      if (code !== 'EEXIST') throw new RuntimeError(`cannot create cgroup ${dir}: ${(err as Error).message}`, { cause: err });
       created = false;
     }
     if (isCpuset) {
@@ -243,7 +248,8 @@ export async function removeCgroup(host: CgroupHost, cgroupsPath: string): Promi
         break;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') break;
+        // A read-only cgroupfs answers EROFS even for a dir that is not there (it could not be made).
+        if (code === 'ENOENT' || (code === 'EROFS' && !fs.existsSync(dir))) break;
         if (code !== 'EBUSY' || tries >= 100) throw new RuntimeError(`cannot remove cgroup ${dir}: ${(err as Error).message}`, { cause: err });
         await new Promise((r) => setTimeout(r, 10));
       }

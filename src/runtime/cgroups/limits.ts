@@ -144,11 +144,17 @@ export function ociResources(r: ResourceOptions): OciResources {
   return out;
 }
 
-/** The device rules of a spec, completed as runtime.md asks: its own, then the runtime's defaults, then each linux.devices entry. */
+/**
+ * The device rules of a spec, completed as runtime.md asks: its own, then
+ * the runtime's defaults, then each linux.devices entry; behind a "deny
+ * all" unless the spec starts with an "a" rule of its own (runc's starting
+ * point: a spec without device rules gets only the defaults, never the host's devices).
+ */
 export function cgroupResources(resources: OciResources | undefined, devices: { type: string; major?: number; minor?: number }[] = []): OciResources {
-  if (!resources?.devices) return resources ?? {};
+  const given = resources?.devices ?? [];
   const own = devices.filter((d) => d.type === 'c' || d.type === 'b').map((d) => ({ allow: true, type: d.type as 'c' | 'b', major: d.major, minor: d.minor, access: 'rwm' }));
-  return { ...resources, devices: [...resources.devices, ...RUNTIME_DEVICE_ALLOWS, ...own] };
+  const start: OciDeviceRule[] = (given[0]?.type ?? 'a') === 'a' && given.length > 0 ? [] : [{ allow: false, access: 'rwm' }];
+  return { ...resources, devices: [...start, ...given, ...RUNTIME_DEVICE_ALLOWS, ...own] };
 }
 
 /** One write: `file` in the container's cgroup of `controller` (v2: all in one dir). */

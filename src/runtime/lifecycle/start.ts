@@ -10,7 +10,7 @@ import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
 import { launchMonitor, proxySignals } from '../monitor.js';
 import { type JoinableNamespace, buildContainerSpec } from '../plan/container-spec.js';
-import { type ContainerCgroup, cgroupHost, cgroupsPathFor, removeCgroup, setupCgroup } from '../cgroups/host.js';
+import { CgroupsUnavailableError, type ContainerCgroup, cgroupHost, cgroupsPathFor, removeCgroup, setupCgroup } from '../cgroups/host.js';
 import { type OciResources, cgroupResources } from '../cgroups/limits.js';
 import { buildLaunchPlan, encodePlan } from '../plan/launch-plan.js';
 import { resolveUser } from '../plan/user.js';
@@ -241,13 +241,16 @@ function exitCommand(ctx: Context, rec: ContainerRecord, mode: LaunchMode): stri
 /**
  * The container's cgroups, made and limited. A host whose cgroupfs tsrun
  * cannot write (tsrun inside another container, say) still runs containers
- * that ask for no limits, without cgroups of their own.
+ * that ask for no limits, without cgroups of their own (the devices are
+ * then those of the cgroup tsrun runs in). Cgroups that exist but whose
+ * limits or device rules cannot be set stop the start: it never goes on
+ * with a container's devices open.
  */
 function containerCgroup(id: string, resources: OciResources): ContainerCgroup {
   try {
     return setupCgroup(cgroupHost(), cgroupsPathFor(id), resources);
   } catch (err) {
-    if (resources.memory || resources.cpu || resources.pids) throw err;
+    if (!(err instanceof CgroupsUnavailableError) || resources.memory || resources.cpu || resources.pids) throw err;
     logger('lifecycle').warn({ cid: id, op: 'start', err: (err as Error).message }, 'running without cgroups');
     return { dirs: {}, joinFiles: [], selfJoin: false };
   }
