@@ -712,6 +712,12 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
   if (p->has_netif && netif_up(p) < 0)
     fail(errfd, CTR_STAGE_NETIF, 0, errno, p->netif.name);
   await_cgroups(io);
+  /* A new cgroup namespace is rooted at its creator's cgroups of that moment
+   * (cgroup_namespaces(7)): so it is made only now, inside the container's
+   * own, and /proc/self/cgroup reads "/" in there (runc's nsexec does the
+   * same after its parent has placed it). The monitor cloned without it. */
+  if ((p->clone_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
+    fail(errfd, CTR_STAGE_CGROUPNS, 0, errno, NULL);
   finish(p, errfd, fifo, host_umask);
 }
 

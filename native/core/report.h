@@ -86,6 +86,7 @@ enum ctr_stage {
   CTR_STAGE_CONSOLE = 40,    /* monitor: handing the terminal to --console-socket; detail: the socket path */
   CTR_STAGE_HOOKS = 41,      /* monitor: the caller's createRuntime hooks failed or it went away */
   CTR_STAGE_NETIF = 42,      /* configuring the network interface (address, up, default route); detail: its name */
+  CTR_STAGE_CGROUPNS = 43,   /* unshare(CLONE_NEWCGROUP), once inside the container's cgroups */
 };
 
 struct ctr_report {

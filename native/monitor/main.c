@@ -854,7 +854,8 @@ static pid_t clone_child(const struct ctr_child_io *io)
    * forwarded signal that comes meanwhile waits in the signalfd. */
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, &prev);
-  args.flags = CLONE_PIDFD | (plan.join_pid ? 0 : (uint64_t)(unsigned)plan.clone_flags);
+  /* Not the cgroup namespace: the child makes it once in its cgroups (child.c). */
+  args.flags = CLONE_PIDFD | (plan.join_pid ? 0 : (uint64_t)(unsigned)(plan.clone_flags & ~CLONE_NEWCGROUP));
   args.pidfd = (uint64_t)(uintptr_t)&child_pidfd;
   args.exit_signal = SIGCHLD;
   pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);

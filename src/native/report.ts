@@ -87,6 +87,7 @@ const STAGES: Record<number, string> = {
   40: 'handing the terminal to the console socket %s',
   41: 'waiting for the createRuntime hooks',
   42: 'configuring the network interface %s',
+  43: 'making the cgroup namespace',
 };
 
 export const STAGE_EXEC = 23;

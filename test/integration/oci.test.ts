@@ -114,6 +114,22 @@ describe('tsrun-oci run', () => {
     expect(fs.existsSync(cgroupDir('fg'))).toBe(false);
   });
 
+  it('roots the cgroup namespace at the container\'s own cgroups, for its process and an exec\'d one', async () => {
+    // Made by the init once inside its cgroups (cgroup_namespaces(7)): every line reads "/".
+    const b = bundle('cgns', (s) => {
+      s.process.args = ['sh', '-c', 'cat /proc/self/cgroup; sleep 100'];
+    });
+    ids.add('cgns');
+    ok(['create', '-b', b, 'cgns']);
+    ok(['start', 'cgns']);
+    const own = ok(['exec', 'cgns', 'cat', '/proc/self/cgroup']).trim().split('\n');
+    expect(own.length).toBeGreaterThan(0);
+    for (const line of own) expect(line).toMatch(/^\d+:[^:]*:\/$/);
+    expect(fs.readlinkSync(`/proc/${state('cgns').pid}/ns/cgroup`)).not.toBe(fs.readlinkSync('/proc/self/ns/cgroup'));
+    ok(['delete', '--force', 'cgns']);
+    ids.delete('cgns');
+  });
+
   it('passes stdin through', () => {
     const b = bundle('stdin', sh('read line; echo got $line'));
     expect(oci(['run', '-b', b, 'stdin'], { input: 'hello\n' }).stdout).toBe('got hello\n');

@@ -127,7 +127,7 @@ describe('launch plan: what the OCI runtime needs', () => {
     expect(() => buildLaunchPlan(s, extras)).toThrow(/hostname needs a new uts namespace/);
   });
 
-  it('shows a cgroup mount as the container\'s own cgroup dirs, read-only', () => {
+  it('shows a cgroup mount as the container\'s own cgroup dirs, read-only unless it says rw', () => {
     const s = base();
     s.mounts.push({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['ro'] });
     const v1 = buildLaunchPlan(s, { ...extras, cgroupViews: [{ name: 'memory', dir: '/sys/fs/cgroup/memory/x' }, { name: 'pids', dir: '/sys/fs/cgroup/pids/x' }] });
@@ -140,6 +140,10 @@ describe('launch plan: what the OCI runtime needs', () => {
     expect(cg[1]!.flags & MS.RDONLY).toBe(MS.RDONLY);
     const v2 = buildLaunchPlan(s, { ...extras, cgroupViews: [{ name: '', dir: '/sys/fs/cgroup/x' }] });
     expect(v2.mounts.filter((m) => m.dest === '/sys/fs/cgroup').map((m) => [m.type, m.source])).toEqual([['bind', '/sys/fs/cgroup/x']]);
+    // rw when the spec asks (podman's --systemd), still nosuid, nodev, noexec.
+    s.mounts.at(-1)!.options = ['rw', 'nosuid'];
+    const rw = buildLaunchPlan(s, { ...extras, cgroupViews: [{ name: '', dir: '/sys/fs/cgroup/x' }] }).mounts.find((m) => m.dest === '/sys/fs/cgroup')!;
+    expect(rw.flags & (MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC)).toBe(MS.NOSUID | MS.NODEV | MS.NOEXEC);
   });
 
   it('tmpcopyup makes a copyup mount and never reaches mount data; device modes lose their type bits', () => {

@@ -440,7 +440,9 @@ function planSysctl(key: string, value: string, namespaces: NamespaceName[]): [s
 function planCgroupMount(m: OciMount, extras: PlanExtras): PlanMount[] {
   checkContainerPath('a mount destination', m.destination);
   const views = extras.cgroupViews ?? [];
-  const bindFlags = MS.BIND | MS.REC | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC;
+  // Read-only unless the spec says rw (podman's --systemd on cgroup v2: systemd makes sub-cgroups of its own).
+  const writable = (m.options ?? []).includes('rw') && !(m.options ?? []).includes('ro');
+  const bindFlags = MS.BIND | MS.REC | (writable ? 0 : MS.RDONLY) | MS.NOSUID | MS.NODEV | MS.NOEXEC;
   const bind = (dest: string, dir: string): PlanMount => ({ dest, type: 'bind', source: dir, flags: bindFlags, data: '', kind: 'dir' });
   const whole = views.find((v) => v.name === '');
   if (whole) return [bind(m.destination, whole.dir)];
