@@ -23,7 +23,7 @@ export interface Credentials {
 }
 
 interface DockerConfig {
-  auths?: Record<string, { auth?: string }>;
+  auths?: Record<string, { auth?: string; identitytoken?: string }>;
   credsStore?: string;
   credHelpers?: Record<string, string>;
   [key: string]: unknown;
@@ -67,14 +67,17 @@ export function credentialsFor(server: string, warn: (message: string) => void =
     const got = runHelper(helper, 'get', key);
     if (got === undefined) {
       warn(`${configFile()} keeps registry logins in docker-credential-${helper}, which is not installed: pulling ${key === DOCKER_HUB_KEY ? 'from Docker Hub' : `from ${key}`} anonymously`);
-    } else if (got.ok) {
+    } else {
+      if (!got.ok) return undefined; // the helper has none: anonymous, as docker (an old login in the file is not used)
       const { Username: username, Secret: secret } = parseHelperJson(helper, got.stdout);
       return username === '<token>' ? { username, password: '', identityToken: secret } : { username, password: secret };
     }
-    // Not found in the helper: a login in the file's auths still counts (docker's native store falls back the same way).
   }
   for (const [k, entry] of Object.entries(config.auths ?? {})) {
-    if (registryKey(k) !== key || !entry.auth) continue;
+    if (registryKey(k) !== key) continue;
+    // docker's own field for a login that gave an identity token (an OAuth2 refresh token).
+    if (entry.identitytoken) return { username: '<token>', password: '', identityToken: entry.identitytoken };
+    if (!entry.auth) continue;
     const plain = Buffer.from(entry.auth, 'base64').toString('utf8');
     const colon = plain.indexOf(':');
     if (colon < 0) throw new RuntimeError(`${configFile()}: the credentials for ${k} are not user:password`);

@@ -107,7 +107,7 @@ export class RegistryClient {
         res.resume();
         throw new RuntimeError(
           this.credentials
-            ? `${this.host}/${this.repo}: the registry refused the saved credentials of ${this.credentials.username}`
+            ? `${this.host}/${this.repo}: the registry refused the saved ${this.credentials.identityToken !== undefined ? 'identity token' : `credentials of ${this.credentials.username}`}`
             : `${this.host}/${this.repo}: the registry wants credentials; run tsrun login ${this.host}`,
         );
       }
@@ -173,9 +173,9 @@ async function fetchToken(c: Challenge, repo: string, credentials: Credentials |
   const scope = c.scope ?? (repo ? `repository:${repo}:pull` : undefined);
   if (scope) url.searchParams.set('scope', scope);
   // The realm is the registry's own token service, which is what the credentials are for (docker sends them there too).
-  const res = credentials?.identityToken !== undefined ? await refreshTokenGrant(url, credentials.identityToken) : await send(url, 'GET', credentials ? { Authorization: basicAuth(credentials) } : {});
+  const res = credentials?.identityToken !== undefined ? await refreshTokenGrant(c, scope, credentials.identityToken) : await send(url, 'GET', credentials ? { Authorization: basicAuth(credentials) } : {});
   const body = await readBody(res, 1024 * 1024);
-  if (res.statusCode === 401 && credentials?.identityToken !== undefined) throw new RuntimeError(`${url.host} refused the identity token of the credential helper`);
+  if (res.statusCode === 401 && credentials?.identityToken !== undefined) throw new RuntimeError(`${url.host} refused the saved identity token`);
   if (res.statusCode === 401 && credentials) throw new RuntimeError(`${url.host} refused the credentials of ${credentials.username}`);
   if (res.statusCode === 401) throw new RuntimeError(`${url.host} wants credentials; run tsrun login`);
   if ((res.statusCode ?? 0) !== 200) throw new RuntimeError(`cannot get a token from ${url.host}: HTTP ${res.statusCode}`);
@@ -190,15 +190,12 @@ async function fetchToken(c: Challenge, repo: string, credentials: Credentials |
  * the token service with the same service and scope (distribution's
  * token-auth "oauth" flow, what docker does with one).
  */
-function refreshTokenGrant(url: URL, refreshToken: string): Promise<http.IncomingMessage> {
+function refreshTokenGrant(c: Challenge, scope: string | undefined, refreshToken: string): Promise<http.IncomingMessage> {
   const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: 'tsrun' });
-  for (const key of ['service', 'scope']) {
-    const value = url.searchParams.get(key);
-    if (value !== null) form.set(key, value);
-  }
-  const realm = new URL(url);
-  realm.search = '';
-  return send(realm, 'POST', { 'Content-Type': 'application/x-www-form-urlencoded' }, form.toString());
+  if (c.service) form.set('service', c.service);
+  if (scope) form.set('scope', scope);
+  // To the realm as given, its own query included.
+  return send(new URL(c.realm), 'POST', { 'Content-Type': 'application/x-www-form-urlencoded' }, form.toString());
 }
 
 function send(url: URL, method: string, headers: Record<string, string>, body?: string): Promise<http.IncomingMessage> {

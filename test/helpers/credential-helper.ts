@@ -2,32 +2,30 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /**
- * docker-credential-fake: a credential helper speaking docker's protocol
- * (get/store/erase, the server on stdin, JSON out, "credentials not found"
- * on stdout with a failing exit), keeping one file per server in its store
- * dir and logging each call to <store>/log. `use(env)` puts it first on
+ * docker-credential-fake (test/helpers/credential-helpers/): a credential
+ * helper speaking docker's protocol (get/store/erase, the server on stdin,
+ * JSON out, "credentials not found" on stdout with a failing exit), keeping
+ * one file per server in a store dir of the test's own and logging each
+ * call. docker-credential-broken always fails. `use()` puts both first on
  * PATH for the processes a test starts.
  */
 export class FakeCredentialHelper {
-  readonly bin: string;
   readonly store: string;
 
   constructor(dir: string) {
-    this.bin = path.join(dir, 'bin');
-    this.store = path.join(dir, 'store');
-    fs.mkdirSync(this.bin, { recursive: true });
+    this.store = dir;
     fs.mkdirSync(this.store, { recursive: true });
-    fs.writeFileSync(path.join(this.bin, 'docker-credential-fake'), SCRIPT.replace('STORE', JSON.stringify(this.store)), { mode: 0o755 });
-    // One that always fails, as a locked keychain would.
-    fs.writeFileSync(path.join(this.bin, 'docker-credential-broken'), '#!/bin/sh\necho "the keychain is locked" >&2\nexit 1\n', { mode: 0o755 });
   }
 
-  /** Puts the helper on PATH (process.env, inherited by the CLI the tests run); returns the undo. */
+  /** Puts the helpers on PATH and names the store (process.env, inherited by the CLI the tests run); returns the undo. */
   use(): () => void {
-    const saved = process.env.PATH;
-    process.env.PATH = `${this.bin}:${saved ?? '/usr/bin:/bin'}`;
+    const saved = { path: process.env.PATH, store: process.env.FAKE_CREDENTIAL_STORE };
+    process.env.PATH = `${path.join(import.meta.dirname, 'credential-helpers')}:${saved.path ?? '/usr/bin:/bin'}`;
+    process.env.FAKE_CREDENTIAL_STORE = this.store;
     return () => {
-      process.env.PATH = saved;
+      process.env.PATH = saved.path;
+      if (saved.store === undefined) delete process.env.FAKE_CREDENTIAL_STORE;
+      else process.env.FAKE_CREDENTIAL_STORE = saved.store;
     };
   }
 
@@ -53,27 +51,3 @@ export class FakeCredentialHelper {
     return path.join(this.store, Buffer.from(serverUrl).toString('hex'));
   }
 }
-
-const SCRIPT = `#!/usr/bin/env node
-const fs = require('node:fs');
-const path = require('node:path');
-const store = STORE;
-const action = process.argv[2];
-const input = fs.readFileSync(0, 'utf8');
-const server = action === 'store' ? JSON.parse(input).ServerURL : input;
-const file = path.join(store, Buffer.from(server).toString('hex'));
-fs.appendFileSync(path.join(store, 'log'), action + ' ' + server + '\\n');
-const notFound = () => {
-  process.stdout.write('credentials not found in native keychain\\n');
-  process.exit(1);
-};
-if (action === 'store') fs.writeFileSync(file, input);
-else if (action === 'get') {
-  if (!fs.existsSync(file)) notFound();
-  const c = JSON.parse(fs.readFileSync(file, 'utf8'));
-  process.stdout.write(JSON.stringify({ ServerURL: server, Username: c.Username, Secret: c.Secret }));
-} else if (action === 'erase') {
-  if (!fs.existsSync(file)) notFound();
-  fs.unlinkSync(file);
-} else process.exit(2);
-`;

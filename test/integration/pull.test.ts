@@ -119,7 +119,8 @@ function serve(req: http.IncomingMessage, res: http.ServerResponse): void {
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
       const form = new URLSearchParams(body);
-      const good = form.get('grant_type') === 'refresh_token' && form.get('refresh_token') === ALICE_REFRESH && form.get('service') === 'test-registry';
+      // The realm's own query stays on the URL it is POSTed to.
+      const good = url.searchParams.get('tenant') === 'test' && form.get('grant_type') === 'refresh_token' && form.get('refresh_token') === ALICE_REFRESH && form.get('service') === 'test-registry';
       if (good) served.refreshGrants++;
       res.writeHead(good ? 200 : 401);
       res.end(good ? JSON.stringify({ access_token: PRIVATE_TOKEN }) : undefined);
@@ -152,7 +153,7 @@ function serve(req: http.IncomingMessage, res: http.ServerResponse): void {
     repo === 'basic/box' ? auth === ALICE : repo === 'private/box' ? auth === `Bearer ${PRIVATE_TOKEN}` : auth === `Bearer ${TOKEN}` || auth === `Bearer ${PRIVATE_TOKEN}`;
   if (!allowed) {
     const scope = repo ? `,scope="repository:${repo}:pull"` : '';
-    res.writeHead(401, { 'WWW-Authenticate': repo === 'basic/box' ? 'Basic realm="test"' : `Bearer realm="http://127.0.0.1:${port}/token",service="test-registry"${scope}` });
+    res.writeHead(401, { 'WWW-Authenticate': repo === 'basic/box' ? 'Basic realm="test"' : `Bearer realm="http://127.0.0.1:${port}/token?tenant=test",service="test-registry"${scope}` });
     res.end();
     return;
   }
@@ -279,7 +280,7 @@ describe('login', () => {
       expect(await s.runAsync(['pull', '-q', `${key}/private/box:1`])).toMatchObject({ code: 0, stdout: `${key}/private/box:1\n` });
       expect(served.refreshGrants).toBeGreaterThan(grants);
       helper.put(key, '<token>', 'revoked');
-      expect(await s.runAsync(['pull', '-q', `${key}/private/box:1`])).toMatchObject({ code: 125, stderr: `tsrun: 127.0.0.1:${port} refused the identity token of the credential helper\n` });
+      expect(await s.runAsync(['pull', '-q', `${key}/private/box:1`])).toMatchObject({ code: 125, stderr: `tsrun: 127.0.0.1:${port} refused the saved identity token\n` });
     } finally {
       undo();
       fs.rmSync(configJson(), { force: true });

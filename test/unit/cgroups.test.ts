@@ -69,6 +69,15 @@ describe('OCI resources and cgroup files', () => {
     expect(w.map((x) => `${x.file}=${x.value}`)).toEqual([`memory.max=${32 * MiB}`, `memory.swap.max=${32 * MiB}`, 'cpu.max=50000 100000', 'cpu.weight=1', 'pids.max=max']);
     expect(sharesToWeight(1024)).toBe(39);
     expect(sharesToWeight(262144)).toBe(10000);
+    expect(sharesToWeight(1_000_000)).toBe(10000);
+  });
+
+  it('v2 writes "max" for OCI\'s -1 or 0 (EINVAL as numbers), and the kernel\'s weight when no shares are asked for', () => {
+    const v2 = (res: Parameters<typeof cgroupWrites>[0]) => cgroupWrites(res, 2).map((x) => `${x.file}=${x.value}`);
+    expect(v2({ memory: { limit: -1, swap: -1 }, cpu: { quota: -1, shares: 0 } })).toEqual(['memory.max=max', 'memory.swap.max=max', 'cpu.max=max 100000', 'cpu.weight=100', 'pids.max=max']);
+    // --cpus alone (or any update) leaves the weight at the kernel's default, not at 1024's 39.
+    expect(v2({ cpu: { quota: 50_000, cpus: '0', mems: '0' } })).toEqual(['memory.max=max', 'memory.swap.max=max', 'cpu.max=50000 100000', 'cpu.weight=100', 'cpuset.cpus=0', 'cpuset.mems=0', 'pids.max=max']);
+    expect(cgroupWrites({ memory: { limit: 0 }, cpu: { quota: 0, shares: 0 } }, 1).map((x) => x.value)).toEqual(['-1', '-1', '100000', '-1', '1024', 'max']);
   });
 
   it('CPU % as docker computes it', () => {

@@ -31,7 +31,8 @@ it('keys Docker Hub as docker does and every other registry by host[:port]', () 
 });
 
 it('reads a docker login, whatever form its key has; nothing without one', () => {
-  fs.writeFileSync(file(), JSON.stringify({ auths: { 'https://index.docker.io/v1/': { auth: b64('bob:pw:with:colons') }, 'https://quay.io': { auth: b64('q:x') } } }));
+  fs.writeFileSync(file(), JSON.stringify({ auths: { 'https://index.docker.io/v1/': { auth: b64('bob:pw:with:colons') }, 'https://quay.io': { auth: b64('q:x') }, 'myreg.azurecr.io': { identitytoken: 'rt' } } }));
+  expect(credentialsFor('myreg.azurecr.io')).toEqual({ username: '<token>', password: '', identityToken: 'rt' });
   expect(credentialsFor('docker.io')).toEqual({ username: 'bob', password: 'pw:with:colons' });
   expect(credentialsFor('quay.io')).toEqual({ username: 'q', password: 'x' });
   expect(credentialsFor('ghcr.io')).toBeUndefined();
@@ -46,13 +47,14 @@ describe('credential helpers (docker-credential-NAME)', () => {
   });
   afterEach(() => undo());
 
-  it('asks credsStore for every registry, under docker\'s keys; a registry it lacks falls back to the file', () => {
+  it('asks credsStore for every registry, under docker\'s keys; one it has nothing for is pulled anonymously, as docker', () => {
     fs.writeFileSync(file(), JSON.stringify({ auths: { 'ghcr.io': {}, 'quay.io': { auth: b64('q:x') } }, credsStore: 'fake' }));
     helper.put('ghcr.io', 'gh', 'pat');
     helper.put('https://index.docker.io/v1/', 'hub', 'hubpw');
     expect(credentialsFor('ghcr.io')).toEqual({ username: 'gh', password: 'pat' });
     expect(credentialsFor('docker.io')).toEqual({ username: 'hub', password: 'hubpw' });
-    expect(credentialsFor('quay.io')).toEqual({ username: 'q', password: 'x' });
+    // An old login in the file does not count once a helper keeps them (docker's native store answers empty).
+    expect(credentialsFor('quay.io')).toBeUndefined();
     expect(credentialsFor('localhost:5000')).toBeUndefined();
     expect(helper.calls()).toEqual(['get ghcr.io', 'get https://index.docker.io/v1/', 'get quay.io', 'get localhost:5000']);
   });

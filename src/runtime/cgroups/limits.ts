@@ -192,32 +192,43 @@ function deviceWrites(rules: OciDeviceRule[], version: 1 | 2): CgroupWrite[] {
 
 function baseWrites(res: OciResources, version: 1 | 2): CgroupWrite[] {
   const w: CgroupWrite[] = [];
+  // runc's reading of the OCI numbers: a limit, quota or share of 0 or -1 means none set.
+  const set = (n: number | undefined) => (n !== undefined && n > 0 ? n : undefined);
   const mem = res.memory ?? {};
-  const quota = res.cpu?.quota;
-  const period = res.cpu?.period ?? CFS_PERIOD_US;
+  const limit = set(mem.limit);
+  const quota = set(res.cpu?.quota);
+  const shares = set(res.cpu?.shares);
+  const period = set(res.cpu?.period) ?? CFS_PERIOD_US;
+  const cpuset = (c: CgroupWrite['controller']) => {
+    if (res.cpu?.cpus !== undefined) w.push({ controller: c, file: 'cpuset.cpus', value: res.cpu.cpus });
+    if (res.cpu?.mems !== undefined) w.push({ controller: c, file: 'cpuset.mems', value: res.cpu.mems });
+  };
   if (version === 1) {
-    w.push({ controller: 'memory', file: 'memory.limit_in_bytes', value: String(mem.limit ?? -1) });
+    w.push({ controller: 'memory', file: 'memory.limit_in_bytes', value: String(limit ?? -1) });
     w.push({ controller: 'memory', file: 'memory.memsw.limit_in_bytes', value: String(mem.swap ?? -1) });
     w.push({ controller: 'cpu', file: 'cpu.cfs_period_us', value: String(period) });
     w.push({ controller: 'cpu', file: 'cpu.cfs_quota_us', value: String(quota ?? -1) });
-    w.push({ controller: 'cpu', file: 'cpu.shares', value: String(res.cpu?.shares ?? 1024) });
-    if (res.cpu?.cpus !== undefined) w.push({ controller: 'cpuset', file: 'cpuset.cpus', value: res.cpu.cpus });
+    w.push({ controller: 'cpu', file: 'cpu.shares', value: String(shares ?? 1024) });
+    cpuset('cpuset');
     w.push({ controller: 'pids', file: 'pids.max', value: res.pids && res.pids.limit > 0 ? String(res.pids.limit) : 'max' });
     return w;
   }
-  w.push({ controller: 'memory', file: 'memory.max', value: mem.limit !== undefined ? String(mem.limit) : 'max' });
-  const swap = mem.swap !== undefined && mem.swap >= 0 && mem.limit !== undefined ? String(mem.swap - mem.limit) : 'max';
+  // cgroup v2 takes "max" for none: -1 is EINVAL in memory.max and cpu.max.
+  w.push({ controller: 'memory', file: 'memory.max', value: limit !== undefined ? String(limit) : 'max' });
+  const swap = mem.swap !== undefined && mem.swap >= 0 && limit !== undefined ? String(Math.max(0, mem.swap - limit)) : 'max';
   w.push({ controller: 'memory', file: 'memory.swap.max', value: swap });
-  w.push({ controller: 'cpu', file: 'cpu.max', value: `${quota !== undefined ? quota : 'max'} ${period}` });
-  w.push({ controller: 'cpu', file: 'cpu.weight', value: String(sharesToWeight(res.cpu?.shares ?? 1024)) });
-  if (res.cpu?.cpus !== undefined) w.push({ controller: 'cpuset', file: 'cpuset.cpus', value: res.cpu.cpus });
+  w.push({ controller: 'cpu', file: 'cpu.max', value: `${quota ?? 'max'} ${period}` });
+  // No shares asked for: the kernel's default weight (100), not the conversion of v1's default 1024 (39).
+  w.push({ controller: 'cpu', file: 'cpu.weight', value: String(shares !== undefined ? sharesToWeight(shares) : 100) });
+  cpuset('cpuset');
   w.push({ controller: 'pids', file: 'pids.max', value: res.pids && res.pids.limit > 0 ? String(res.pids.limit) : 'max' });
   return w;
 }
 
-/** runc's conversion of cpu.shares [2, 262144] to cpu.weight [1, 10000]. */
+/** runc's conversion of cpu.shares [2, 262144] to cpu.weight [1, 10000] (shares outside it clamped, as the kernel clamps them on v1). */
 export function sharesToWeight(shares: number): number {
-  return 1 + Math.floor(((shares - 2) * 9999) / 262142);
+  const s = Math.min(Math.max(shares, 2), 262144);
+  return 1 + Math.floor(((s - 2) * 9999) / 262142);
 }
 
 /**
