@@ -871,14 +871,55 @@ static pid_t clone_child(const struct ctr_child_io *io)
   return pid;
 }
 
+/* What is left in a cgroup once the init is gone: only possible when the
+ * container shares a PID namespace (--pid host, or joined), since the end of
+ * its own kills everything in it. Killed, as runc's destroy does then:
+ * cgroup.kill (v2, Linux 5.14), else SIGKILL to each pid of cgroup.procs. */
+static void kill_cgroup(const char *dir)
+{
+  char file[PATH_MAX], buf[4096], *p, *end;
+  ssize_t n;
+  int fd;
+
+  if (ctr_strlcpy(file, dir, sizeof file) >= sizeof file || ctr_strlcat(file, "/cgroup.kill", sizeof file) >= sizeof file)
+    return;
+  fd = open(file, O_WRONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    n = write(fd, "1", 1);
+    close(fd);
+    if (n == 1)
+      return;
+  }
+  ctr_strlcpy(file, dir, sizeof file);
+  ctr_strlcat(file, "/cgroup.procs", sizeof file);
+  fd = open(file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0)
+    return;
+  buf[n] = '\0';
+  for (p = buf; *p; p = end) {
+    long pid = strtol(p, &end, 10);
+
+    if (end == p)
+      break;
+    if (pid > 0)
+      kill((pid_t)pid, SIGKILL);
+    while (*end == '\n')
+      end++;
+  }
+}
+
 /* rmdir, retried while the last tasks leave (a reaped zombie's cgroup
- * reference goes a moment later): EBUSY for up to a second. */
+ * reference goes a moment later): EBUSY for up to a second, leftovers killed. */
 static void remove_cgroups(void)
 {
   char dir[PATH_MAX];
   char *slash;
   size_t i;
-  int tries;
+  int tries, err;
 
   if (plan.join_pid)
     return;
@@ -891,10 +932,15 @@ static void remove_cgroups(void)
 
       if (rmdir(dir) == 0 || errno == ENOENT)
         break;
-      if (errno != EBUSY || tries == 100) {
-        warn("removing the cgroup", dir, errno);
+      err = errno;
+      if (err != EBUSY || tries == 100) {
+        warn("removing the cgroup", dir, err);
         break;
       }
+      if (tries == 0)
+        kill_cgroup(dir);
+      /* The killed are our children now (subreaper): their zombies keep a v1 cgroup busy until reaped. */
+      reap();
       nanosleep(&ts, NULL);
     }
   }

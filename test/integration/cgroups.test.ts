@@ -32,6 +32,25 @@ async function runDetached(args: string[]): Promise<string> {
 }
 
 describe('cgroups', () => {
+  it('what a container sharing the host\'s PID namespace leaves behind dies with its init, and its cgroups go', async () => {
+    // Its own PID namespace would end with the init; a shared one does not (runc kills them at destroy).
+    s.ok(['run', '-d', '--pid', 'host', '--name', 'leftover', 'busybox', 'sh', '-c', 'sleep 100 & echo $!']);
+    const id = idOf('leftover');
+    expect(s.ok(['wait', 'leftover'])).toBe('0\n');
+    const pid = Number(s.ok(['logs', 'leftover']).trim());
+    expect(pid).toBeGreaterThan(1);
+    const alive = () => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0] !== 'Z';
+      } catch {
+        return false;
+      }
+    };
+    await until(() => !alive());
+    await until(() => leftover(id).length === 0);
+    s.ok(['rm', 'leftover']);
+  });
+
   it('every container gets a cgroup per controller, joined before it runs; gone after the exit and after rm', async () => {
     const id = await runDetached(['--name', 'plain', 'busybox', 'sleep', '60']);
     const d = dirs(id);

@@ -251,8 +251,30 @@ export async function removeCgroup(host: CgroupHost, cgroupsPath: string): Promi
         // A read-only cgroupfs answers EROFS even for a dir that is not there (it could not be made).
         if (code === 'ENOENT' || (code === 'EROFS' && !fs.existsSync(dir))) break;
         if (code !== 'EBUSY' || tries >= 100) throw new RuntimeError(`cannot remove cgroup ${dir}: ${(err as Error).message}`, { cause: err });
+        if (tries === 0) killCgroup(dir);
         await new Promise((r) => setTimeout(r, 10));
       }
+    }
+  }
+}
+
+/**
+ * Kills what is left in a cgroup after the init (a container sharing a PID
+ * namespace: the end of its own kills everything in it), as runc's destroy:
+ * cgroup.kill on v2 (Linux 5.14), else SIGKILL to each pid of cgroup.procs.
+ */
+function killCgroup(dir: string): void {
+  try {
+    write(path.join(dir, 'cgroup.kill'), '1');
+    return;
+  } catch {
+    // v1, or an older kernel
+  }
+  for (const pid of tryRead(path.join(dir, 'cgroup.procs')).split('\n').filter(Boolean).map(Number)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
     }
   }
 }
@@ -358,6 +380,8 @@ export async function setFrozen(host: CgroupHost, cg: ContainerCgroup, frozen: b
     if (done()) return;
     await new Promise((r) => setTimeout(r, 10));
   }
+  // A freeze that did not finish is undone (runc's too): the container must not stay half frozen, shown paused.
+  if (frozen) write(path.join(dir, host.version === 1 ? 'freezer.state' : 'cgroup.freeze'), host.version === 1 ? 'THAWED' : '0');
   throw new RuntimeError(`the container's processes did not ${frozen ? 'freeze' : 'thaw'} within 5s`);
 }
 
