@@ -284,6 +284,8 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
     throw err;
   }
   fs.writeFileSync(lockFile(p, id), '', { mode: 0o600 });
+  // Whether an init was made: a create that fails after that goes on at delete (poststop hooks included).
+  let initMade = false;
   const state: OciContainerState = {
     id,
     bundle: bundle.dir,
@@ -322,6 +324,7 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
       );
       // runtime.md step 5-6: with the namespaces and mounts made, before pivot_root; prestart first (deprecated, same moment), as runc.
       const onPaused = async (pid: number) => {
+        initMade = true;
         const creating = { ...report(p, state, OCI_VERSION), status: 'creating', pid };
         for (const kind of CREATE_HOOKS) runHooks(spec, kind, creating, true);
         // runtime.md: createContainer after createRuntime, in the container's namespaces, before pivot_root.
@@ -334,6 +337,7 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
         preserveFds: opts.preserveFds,
         onPaused,
       });
+      initMade = true;
       state.pid = monitor.pid;
       state.pidStartTime = pidStartTime(monitor.pid) ?? '';
       writeState(p, state);
@@ -343,9 +347,11 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
       return { state, monitor };
     });
   } catch (err) {
-    // Nothing of this container may be left behind: its init (if any), cgroups, state.
+    // Nothing of this container may be left behind: its init (if any), cgroups, state. runtime.md: a
+    // create that failed past its start (a hook, say) goes on at delete, so poststop hooks run too.
     if (state.pid > 0) await killAndWait(state).catch(() => undefined);
     await removeCgroup(host, cgroupsPath).catch(() => undefined);
+    if (initMade) runHooks(spec, 'poststop', { ...report(p, state, OCI_VERSION), status: 'stopped', pid: 0 });
     fs.rmSync(stateDir(p, id), { recursive: true, force: true });
     throw err;
   }

@@ -389,13 +389,16 @@ describe('tsrun-oci refuses bad input with one line and leaves nothing', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 
-  it('a failing createRuntime hook fails create with one line and kills the init; no state or cgroup is left', () => {
+  it('a failing createRuntime hook fails create with one line and kills the init; poststop runs; no state or cgroup is left', () => {
+    const out = path.join(dir, 'badhook-poststop');
     const b = bundle('badhook', (s) => {
-      s.hooks = { createRuntime: [{ path: '/bin/false' }] };
+      // runtime.md: a failed hook stops the container and the lifecycle goes on at delete, then poststop.
+      s.hooks = { createRuntime: [{ path: '/bin/false' }], poststop: [{ path: '/bin/sh', args: ['sh', '-c', `cat > ${out}`] }] };
     });
     const r = oci(['create', '-b', b, 'badhook']);
     expect(r.code).toBe(1);
     expect(r.stderr.trim()).toBe('tsrun-oci: createRuntime hook /bin/false failed: exit 1');
+    expect(JSON.parse(fs.readFileSync(out, 'utf8'))).toMatchObject({ id: 'badhook', status: 'stopped' });
     expect(fs.existsSync(path.join(root, 'badhook'))).toBe(false);
     expect(fs.existsSync(cgroupDir('badhook'))).toBe(false);
   });

@@ -168,17 +168,31 @@ function mkdirCgroup(base: string, cgroupsPath: string, isCpuset: boolean): bool
   return created;
 }
 
-/** Delegates the controllers down to the container's cgroup: each level above it (mkdirCgroup makes the last). */
+/**
+ * Delegates the controllers down to the container's cgroup: each level
+ * above it (mkdirCgroup makes the last), with those that level has. The
+ * kernel refuses a whole subtree_control write for one controller it cannot
+ * give, so on a refusal each goes alone (runc's way): one missing
+ * controller costs its own limits, not all of them.
+ */
 function enableV2Controllers(host: Extract<CgroupHost, { version: 2 }>, cgroupsPath: string): void {
-  const want = ['memory', 'cpu', 'cpuset', 'pids'].filter((c) => host.controllers.includes(c));
   const parts = cgroupsPath.split('/');
   let dir = host.root;
   for (const [i, part] of parts.entries()) {
+    const have = readV2Controllers(dir).split(/\s+/);
+    const want = ['memory', 'cpu', 'cpuset', 'pids'].filter((c) => have.includes(c));
+    const enable = (list: string[]) => write(path.join(dir, 'cgroup.subtree_control'), list.map((c) => `+${c}`).join(' '));
     if (want.length > 0) {
       try {
-        write(path.join(dir, 'cgroup.subtree_control'), want.map((c) => `+${c}`).join(' '));
+        enable(want);
       } catch {
-        // a controller the parent cannot delegate: its limits then fail, with the file named
+        for (const c of want) {
+          try {
+            enable([c]);
+          } catch {
+            // this one cannot be delegated here: its limits then fail, with the file named
+          }
+        }
       }
     }
     if (i === parts.length - 1) break;
