@@ -98,6 +98,9 @@ static int console_fd = -1;
 /* cgroup.procs files, opened before clone (and before setns in exec mode),
  * and the pipe the new process waits on until it has been moved into them. */
 static int cgroup_fds[CTR_MAX_CGROUPS];
+/* cgroup v2: the container's cgroup dir, for CLONE_INTO_CGROUP; -1 once cloned into it (or on v1). */
+static int cgroup_dir_fd = -1;
+static int cloned_into_cgroup;
 static int sync_pipe[2] = { -1, -1 };
 /* hookpause: the child waits on this until the caller's hooks have run. */
 static int resume_pipe[2] = { -1, -1 };
@@ -640,6 +643,16 @@ static void open_cgroups(void)
   /* With cgroupself the child moves itself; there is nothing to wait for. */
   if (plan.n_cgroups && !plan.cgroup_self && pipe2(sync_pipe, O_CLOEXEC) < 0)
     die(CTR_STAGE_CLONE, errno, "pipe2");
+  /* cgroup v2 (one cgroup.procs): the child can be born in it instead. */
+  if (plan.n_cgroups == 1 && !plan.cgroup_self) {
+    char dir[PATH_MAX];
+    char *slash;
+
+    if (ctr_strlcpy(dir, plan.cgroups[0], sizeof dir) < sizeof dir && (slash = strrchr(dir, '/'))) {
+      *slash = '\0';
+      cgroup_dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+  }
 }
 
 /* runc's --console-socket: an AF_UNIX stream socket the caller listens on. */
@@ -831,7 +844,7 @@ static void join_namespaces(void)
 static void close_monitor_fds(void)
 {
   /* child: async-signal-safe */
-  int fds[] = { REPORT_FD, log_fd, exit_dir, sig_fd, err_pipe[0], out_pipe[0], errout_pipe[0], tty_sock[0], sync_pipe[1], console_fd, resume_pipe[1], attach_listen, stdin_pipe[1] };
+  int fds[] = { REPORT_FD, log_fd, exit_dir, sig_fd, err_pipe[0], out_pipe[0], errout_pipe[0], tty_sock[0], sync_pipe[1], console_fd, resume_pipe[1], attach_listen, stdin_pipe[1], cgroup_dir_fd };
   size_t i;
 
   for (i = 0; i < sizeof fds / sizeof fds[0]; i++)
@@ -847,7 +860,7 @@ static pid_t clone_child(const struct ctr_child_io *io)
 {
   struct clone_args args = { 0 };
   sigset_t all, prev;
-  pid_t pid;
+  pid_t pid = -1;
 
   /* The child must not run a handler or die of a signal before its ladder
    * resets the dispositions; it unblocks everything just before execve. A
@@ -858,9 +871,27 @@ static pid_t clone_child(const struct ctr_child_io *io)
   args.flags = CLONE_PIDFD | (plan.join_pid ? 0 : (uint64_t)(unsigned)(plan.clone_flags & ~CLONE_NEWCGROUP));
   args.pidfd = (uint64_t)(uintptr_t)&child_pidfd;
   args.exit_signal = SIGCHLD;
-  pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+  /* cgroup v2: born in the container's cgroup (Linux 5.7), so every rung of
+   * the ladder is charged there and no migration waits on
+   * cgroup_threadgroup_rwsem; an older kernel says EINVAL or E2BIG (a
+   * shorter clone_args), and the cgroup.procs write is the fallback. */
+  if (cgroup_dir_fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = (uint64_t)cgroup_dir_fd;
+    pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+    if (pid >= 0 || (errno != EINVAL && errno != E2BIG))
+      cloned_into_cgroup = 1;
+    else
+      args.flags &= ~(uint64_t)CLONE_INTO_CGROUP;
+  }
+  if (!cloned_into_cgroup)
+    pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
   if (pid < 0)
     die(CTR_STAGE_CLONE, errno, NULL);
+  if (pid > 0 && cgroup_dir_fd >= 0) {
+    close(cgroup_dir_fd);
+    cgroup_dir_fd = -1;
+  }
   if (pid == 0) {
     close_monitor_fds();
     if (plan.join_pid)
@@ -964,7 +995,7 @@ static void join_cgroups(pid_t pid)
   }
   ctr_utoa((unsigned long)pid, num);
   len = ctr_strlen(num);
-  for (i = 0; i < plan.n_cgroups; i++) {
+  for (i = 0; i < plan.n_cgroups && !cloned_into_cgroup; i++) {
     if (write(cgroup_fds[i], num, len) != (ssize_t)len) {
       int err = errno;
 
@@ -979,6 +1010,10 @@ static void join_cgroups(pid_t pid)
       remove_cgroups();
       die(CTR_STAGE_CGROUP, err, plan.cgroups[i]);
     }
+    close(cgroup_fds[i]);
+    cgroup_fds[i] = -1;
+  }
+  for (i = 0; i < plan.n_cgroups && cloned_into_cgroup; i++) {
     close(cgroup_fds[i]);
     cgroup_fds[i] = -1;
   }
