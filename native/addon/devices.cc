@@ -22,6 +22,17 @@ __u64 Ptr(T* p) {
   return static_cast<__u64>(reinterpret_cast<uintptr_t>(p));
 }
 
+// BPF_PROG_ATTACH or BPF_PROG_DETACH of a device program on a cgroup.
+long DeviceProgramOp(int cmd, int cgroupFd, int progFd, __u32 flags) {
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.target_fd = __u32(cgroupFd);
+  attr.attach_bpf_fd = __u32(progFd);
+  attr.attach_type = BPF_CGROUP_DEVICE;
+  attr.attach_flags = flags;
+  return Bpf(cmd, &attr);
+}
+
 // The ids of the device programs attached to this cgroup itself (not its parents').
 std::vector<__u32> AttachedPrograms(Napi::Env env, int cgroupFd, const std::string& cgroup) {
   std::vector<__u32> ids(64);
@@ -87,13 +98,8 @@ void AttachDeviceFilter(const Napi::CallbackInfo& info) {
   Fd prog(progFd);
 
   // ALLOW_MULTI: a nested runtime may still filter a sub-cgroup of its own; every program must allow.
-  union bpf_attr attach;
-  memset(&attach, 0, sizeof attach);
-  attach.target_fd = __u32(dir.get());
-  attach.attach_bpf_fd = __u32(prog.get());
-  attach.attach_type = BPF_CGROUP_DEVICE;
-  attach.attach_flags = BPF_F_ALLOW_MULTI;
-  if (Bpf(BPF_PROG_ATTACH, &attach) < 0) throw SyscallError(env, errno, "bpf(BPF_PROG_ATTACH)", &cgroup);
+  if (DeviceProgramOp(BPF_PROG_ATTACH, dir.get(), prog.get(), BPF_F_ALLOW_MULTI) < 0)
+    throw SyscallError(env, errno, "bpf(BPF_PROG_ATTACH)", &cgroup);
 
   for (__u32 id : old) {
     union bpf_attr get;
@@ -103,12 +109,8 @@ void AttachDeviceFilter(const Napi::CallbackInfo& info) {
     if (fd < 0 && errno == ENOENT) continue;  // detached meanwhile
     if (fd < 0) throw SyscallError(env, errno, "bpf(BPF_PROG_GET_FD_BY_ID)", &cgroup);
     Fd oldProg(fd);
-    union bpf_attr detach;
-    memset(&detach, 0, sizeof detach);
-    detach.target_fd = __u32(dir.get());
-    detach.attach_bpf_fd = __u32(oldProg.get());
-    detach.attach_type = BPF_CGROUP_DEVICE;
-    if (Bpf(BPF_PROG_DETACH, &detach) < 0 && errno != ENOENT) throw SyscallError(env, errno, "bpf(BPF_PROG_DETACH)", &cgroup);
+    if (DeviceProgramOp(BPF_PROG_DETACH, dir.get(), oldProg.get(), 0) < 0 && errno != ENOENT)
+      throw SyscallError(env, errno, "bpf(BPF_PROG_DETACH)", &cgroup);
   }
 }
 
