@@ -18,7 +18,7 @@ interface Globals {
   log?: string;
   logFormat: 'text' | 'json';
   debug?: boolean;
-  systemdCgroup?: boolean;
+  rootless: string;
 }
 
 export function buildOciProgram(): Command {
@@ -30,7 +30,8 @@ export function buildOciProgram(): Command {
     .option('--log <file>', 'also write errors to this file (podman and containerd read it)')
     .addOption(new Option('--log-format <format>', 'format of --log lines').choices(['text', 'json']).default('text'))
     .option('--debug', 'print error causes')
-    .option('--systemd-cgroup', 'refused: tsrun-oci manages cgroupfs paths only')
+    .option('--systemd-cgroup', "cgroupsPath is systemd's slice:prefix:name (made in cgroupfs where systemd would put it; systemd is not asked)")
+    .addOption(new Option('--rootless <value>', 'accepted for runc compatibility: only false (or auto as root) is supported').default('auto'))
     .enablePositionalOptions()
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
@@ -38,7 +39,7 @@ export function buildOciProgram(): Command {
 
   const paths = (): OciPaths => {
     const g = program.opts<Globals>();
-    if (g.systemdCgroup) throw new UsageError('--systemd-cgroup is not supported: tsrun-oci manages cgroupfs paths only');
+    if (g.rootless === 'true' || (g.rootless === 'auto' && process.getuid?.() !== 0)) throw new UsageError('rootless containers are not supported: run tsrun-oci as root');
     return { root: g.root };
   };
   const rt = () => import('./runtime.js');
@@ -292,8 +293,13 @@ export async function ociMain(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    if (err instanceof CommanderError) process.exit(err.exitCode === 0 || err.code === 'commander.help' ? 0 : 1);
     const g = program.opts<Globals>();
+    if (err instanceof CommanderError) {
+      const help = err.exitCode === 0 || err.code === 'commander.help' || err.code === 'commander.version';
+      // A usage error reaches --log too: containerd and podman show what is there, not only "exit status 1".
+      if (!help && g.log) logError(g.log, g.logFormat, err.message.replace(/^error: /, ''));
+      process.exit(help ? 0 : 1);
+    }
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`tsrun-oci: ${message}\n`);
     if (g.debug) for (let c: unknown = err; c instanceof Error; c = c.cause) process.stderr.write(`${c.stack ?? c.message}\n`);

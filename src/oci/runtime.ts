@@ -23,6 +23,7 @@ import { bootId, pidStartTime } from '../runtime/state/liveness.js';
 import { makeStartFifo, releaseStartFifo } from '../runtime/start-fifo.js';
 import { parseSignal } from '../runtime/lifecycle/stop.js';
 import { checkProcess, loadBundle, normalizeProcess } from './bundle.js';
+import { cgroupsPathOf } from './cgroups-path.js';
 import { OCI_VERSION, type OciHookKind, type OciProcess, type OciSpec } from './spec.js';
 import {
   type OciContainerState,
@@ -125,17 +126,36 @@ export async function ociUpdate(p: OciPaths, id: string, changes: OciResources):
   });
 }
 
-/** `kill [--all] ID SIGNAL`: to the init (which, as PID 1 of its namespace, takes the rest along on SIGKILL), or to every process in its cgroups. */
+/**
+ * `kill [--all] ID SIGNAL`: to the init (which, as PID 1 of its namespace,
+ * takes the rest along on SIGKILL), or to every process in its cgroups.
+ * As runc 1.1: a stopped container is "container not running" (containerd
+ * reads those words as "already finished"), except with --all, which still
+ * reaches what a shared PID namespace left in its cgroups (the shim's kill
+ * --all after such an init exits). SIGKILL thaws a paused container, which
+ * could not die frozen.
+ */
 export async function ociKill(p: OciPaths, id: string, signal: string, all: boolean): Promise<void> {
-  const sig = parseSignal(signal);
+  const sig = ociSignal(signal);
   const st = mustReadState(p, id);
   const status = statusOf(p, st);
-  if (status === 'stopped' || status === 'creating') throw new RuntimeError(`cannot kill container ${id}: it is ${status}`);
-  if (all && st.cgroupsPath) {
-    for (const pid of cgroupPids(existingCgroup(cgroupHost(), st.cgroupsPath))) signalPid(pid, sig);
-    return;
+  const cg = st.cgroupsPath ? existingCgroup(cgroupHost(), st.cgroupsPath) : undefined;
+  if (status === 'creating' || (status === 'stopped' && !all)) throw new RuntimeError(`cannot kill container ${id}: container not running`);
+  if (all && cg) {
+    for (const pid of cgroupPids(cg)) signalPid(pid, sig);
+  } else if (status !== 'stopped') {
+    signalPid(st.pid, sig);
   }
-  signalPid(st.pid, sig);
+  if ((sig === 'SIGKILL' || sig === 9) && cg && isFrozen(cgroupHost(), cg)) await setFrozen(cgroupHost(), cg, false);
+}
+
+/** runc's signals: a name (TERM, SIGKILL) or any number 0-64 (37 is SIGRTMIN+3, systemd's stop signal). */
+function ociSignal(input: string): NodeJS.Signals | number {
+  if (/^\d+$/.test(input)) {
+    const n = Number(input);
+    if (n <= 64) return n;
+  }
+  return parseSignal(input);
 }
 
 /**
@@ -371,16 +391,6 @@ function isHostNamespace(ns: NamespaceName, nsPath: string): boolean {
   }
 }
 
-/** linux.cgroupsPath, else tsrun-oci/<id>; systemd's "slice:prefix:name" form needs systemd, which tsrun does not talk to. */
-function cgroupsPathOf(spec: OciSpec, id: string): string {
-  const given = spec.linux.cgroupsPath;
-  if (given === undefined || given === '') return `tsrun-oci/${id}`;
-  if (given.includes(':')) throw new UsageError(`linux.cgroupsPath ${JSON.stringify(given)} is in systemd's form; tsrun-oci manages cgroupfs paths only`);
-  const rel = path.posix.normalize(given).replace(/^\/+/, '');
-  if (rel === '' || rel === '.' || rel.split('/').includes('..')) throw new UsageError(`invalid linux.cgroupsPath ${JSON.stringify(given)}`);
-  return rel;
-}
-
 /** The container's own directory in each hierarchy, for a `cgroup` mount (launch-plan.ts planCgroupMount). */
 function cgroupViews(host: CgroupHost, cgroupsPath: string): { name: string; dir: string }[] {
   const dirs = cgroupDirs(host, cgroupsPath);
@@ -442,7 +452,7 @@ function parseUser(s: string, base: OciProcess['user']): OciProcess['user'] {
   return { ...base, uid: Number(m[1]), gid: m[2] !== undefined ? Number(m[2]) : base.gid, additionalGids: [] };
 }
 
-function signalPid(pid: number, sig: NodeJS.Signals): void {
+function signalPid(pid: number, sig: NodeJS.Signals | number): void {
   try {
     process.kill(pid, sig);
   } catch (err) {

@@ -170,7 +170,9 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     ok(['kill', 'life', 'TERM']);
     await until(() => state('life').status === 'stopped');
     expect(state('life').pid).toBe(0);
-    expect(oci(['kill', 'life', 'KILL']).code).toBe(1);
+    // runc's words, which containerd reads as "already finished"; --all still goes to what is left in its cgroups.
+    expect(oci(['kill', 'life', 'KILL'])).toMatchObject({ code: 1, stderr: 'tsrun-oci: cannot kill container life: container not running\n' });
+    ok(['kill', '--all', 'life', 'KILL']);
     ok(['delete', 'life']);
     ids.delete('life');
     expect(fs.existsSync(path.join(root, 'life'))).toBe(false);
@@ -241,12 +243,32 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     const before = count();
     await until(() => count() > before);
     expect(oci(['resume', 'pz'])).toMatchObject({ code: 1, stderr: 'tsrun-oci: cannot resume container pz: it is running, not paused\n' });
-    // A paused container dies on delete --force too (SIGKILL lands once thawed).
+    // A paused container dies of kill KILL (thawed for it, as runc) and of delete --force.
     ok(['pause', 'pz']);
-    const pid = state('pz').pid;
-    ok(['delete', '--force', 'pz']);
-    ids.delete('pz');
+    ok(['kill', 'pz', '9']);
+    await until(() => state('pz').status === 'stopped');
+    ok(['delete', 'pz']);
+    ids.add('pz2');
+    ok(['run', '-d', '-b', bundle('pz2', (s) => (s.process.args = ['sleep', '1000'])), 'pz2']);
+    ok(['pause', 'pz2']);
+    const pid = state('pz2').pid;
+    ok(['delete', '--force', 'pz2']);
+    ids.delete('pz2');
     await until(() => !fs.existsSync(`/proc/${pid}`) || fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '));
+    ids.delete('pz');
+  });
+
+  it('kill takes any signal number, as runc: 37 (SIGRTMIN+3, systemd\'s stop signal), 0 (a liveness check)', async () => {
+    ids.add('rt');
+    // PID 1 of its namespace: only a signal it handles reaches it.
+    ok(['run', '-d', '-b', bundle('rt', sh('trap "exit 7" 37; while :; do sleep 0.05; done')), 'rt']);
+    ok(['kill', 'rt', '0']);
+    expect(state('rt').status).toBe('running');
+    ok(['kill', 'rt', '37']);
+    await until(() => state('rt').status === 'stopped');
+    expect(oci(['kill', 'rt', '65'])).toMatchObject({ code: 1, stderr: 'tsrun-oci: invalid signal: 65\n' });
+    ok(['delete', 'rt']);
+    ids.delete('rt');
   });
 
   it('copies the image\'s files into a tmpfs marked tmpcopyup, never through a symlink', () => {
@@ -418,6 +440,35 @@ describe('tsrun-oci refuses bad input with one line and leaves nothing', () => {
     expect(JSON.parse(fs.readFileSync(log, 'utf8'))).toMatchObject({ level: 'error', msg: 'executing nosuch: ENOENT (no such file or directory)' });
     expect(fs.existsSync(path.join(root, 'nocmd'))).toBe(false);
     expect(fs.existsSync(cgroupDir('nocmd'))).toBe(false);
+  });
+
+  it('a usage error reaches --log too; --rootless=false is accepted, true refused with one line', () => {
+    const log = path.join(dir, 'usage-log');
+    const r = oci(['create', '--no-such-flag', 'x'], { globals: ['--log', log, '--log-format', 'json'] });
+    expect(r.code).toBe(1);
+    expect(JSON.parse(fs.readFileSync(log, 'utf8').trim().split('\n').at(-1)!)).toMatchObject({ level: 'error', msg: expect.stringContaining("unknown option '--no-such-flag'") });
+    expect(oci(['list', '-q'], { globals: ['--rootless=false'] })).toMatchObject({ code: 0 });
+    expect(oci(['list', '-q'], { globals: ['--rootless', 'true'] })).toMatchObject({ code: 1, stderr: 'tsrun-oci: rootless containers are not supported: run tsrun-oci as root\n' });
+  });
+
+  it('--systemd-cgroup: slice:prefix:name is made where systemd would put it, and removed at delete', () => {
+    // A slice of the test's own: nothing under the host's system.slice is touched.
+    const b = bundle('sd', (s) => {
+      s.process.args = ['sleep', '1000'];
+      s.linux.cgroupsPath = 'tsruntest.slice:tsrun:sd';
+    });
+    const scope = '/sys/fs/cgroup/memory/tsruntest.slice/tsrun-sd.scope';
+    ids.add('sd');
+    try {
+      ok(['--systemd-cgroup', 'create', '-b', b, 'sd']);
+      expect(fs.readFileSync(path.join(scope, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(state('sd').pid));
+      ok(['delete', '--force', 'sd']);
+      ids.delete('sd');
+      expect(fs.existsSync(scope)).toBe(false);
+    } finally {
+      // cgroupfs dirs go with rmdir (their files cannot be unlinked).
+      for (const c of ['memory', 'cpu', 'cpuacct', 'cpuset', 'pids', 'blkio', 'freezer', 'devices']) if (fs.existsSync(`/sys/fs/cgroup/${c}/tsruntest.slice`)) fs.rmdirSync(`/sys/fs/cgroup/${c}/tsruntest.slice`);
+    }
   });
 
   it('a second container with the same id is refused, the first untouched', () => {
