@@ -419,6 +419,34 @@ static void apply_caps(const struct ctr_plan *p, int errfd)
       fail(errfd, CTR_STAGE_CAP_AMBIENT, (size_t)cap, errno, NULL);
 }
 
+/* process.oomScoreAdj, first thing (runc's nsexec too): raising it needs
+ * nothing, lowering it below what we inherited needs CAP_SYS_RESOURCE,
+ * which is still ours here and gone after the capabilities are set. */
+static void set_oom_score_adj(const struct ctr_plan *p, int errfd)
+{
+  /* child: async-signal-safe */
+  char num[16], *q = num;
+  unsigned v;
+  ssize_t n;
+  int fd;
+
+  if (!p->has_oom_score_adj)
+    return;
+  v = (unsigned)(p->oom_score_adj < 0 ? -p->oom_score_adj : p->oom_score_adj);
+  if (p->oom_score_adj < 0)
+    *q++ = '-';
+  ctr_utoa(v, q);
+  fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    fail(errfd, CTR_STAGE_OOM_SCORE, 0, errno, NULL);
+  do
+    n = write(fd, num, ctr_strlen(num));
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    fail(errfd, CTR_STAGE_OOM_SCORE, 0, errno, NULL);
+  close(fd);
+}
+
 /* /proc/sys/... of the container's own namespaces (the plan checked the
  * prefix; TypeScript checked the key is namespaced). No symlink is followed. */
 static int write_sysctl(const struct ctr_sysctl *s)
@@ -636,6 +664,7 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
 
   reset_signals(p);
   prctl(PR_SET_NAME, "tsrun:[init]", 0, 0, 0);
+  set_oom_score_adj(p, errfd);
   join_cgroups_self(p, io);
   /* Existing namespaces first, so every rung below happens in them (the
    * pid namespace was joined by the monitor: only children enter one). */
@@ -733,6 +762,7 @@ _Noreturn void ctr_child_exec(const struct ctr_plan *p, const struct ctr_child_i
 
   reset_signals(p);
   prctl(PR_SET_NAME, "tsrun:[exec]", 0, 0, 0);
+  set_oom_score_adj(p, io->errfd);
   join_cgroups_self(p, io);
   host_umask = umask(0);
   if (p->tty) {

@@ -192,6 +192,7 @@ static void reset(struct ctr_plan *p)
   p->mkcwd = 0;
   p->uid = p->gid = 0;
   p->umask = -1;
+  p->has_oom_score_adj = 0;
   p->no_new_privs = 0;
   p->n_seccomp = 0;
   p->has_caps = 0;
@@ -299,6 +300,13 @@ static int record(struct ctr_plan *p, const char *kw, char **a)
     if (parse_ulong(a[0], 0777, &ul) < 0)
       return -1;
     p->umask = (int)ul;
+  } else if (ctr_streq(kw, "oomscoreadj")) {
+    int neg = a[0][0] == '-';
+
+    if (parse_ulong(a[0] + neg, 1000, &ul) < 0)
+      return -1;
+    p->oom_score_adj = neg ? -(int)ul : (int)ul;
+    p->has_oom_score_adj = 1;
   } else if (ctr_streq(kw, "rlimit")) {
     struct ctr_rlimit *r = &p->rlimits[p->n_rlimits];
 

@@ -87,6 +87,7 @@ enum ctr_stage {
   CTR_STAGE_HOOKS = 41,      /* monitor: the caller's createRuntime hooks failed or it went away */
   CTR_STAGE_NETIF = 42,      /* configuring the network interface (address, up, default route); detail: its name */
   CTR_STAGE_CGROUPNS = 43,   /* unshare(CLONE_NEWCGROUP), once inside the container's cgroups */
+  CTR_STAGE_OOM_SCORE = 44,  /* writing /proc/self/oom_score_adj */
 };
 
 struct ctr_report {

@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { parseMountFlag, parseNamespaceMode, parsePublish, parseRestartPolicy, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
+import { parseMountFlag, parseNamespaceMode, parseOomScoreAdj, parsePublish, parseRestartPolicy, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
 import { parseResourceFlags, type ResourceFlags } from '../runtime/cgroups/limits.js';
 import { ImageNotFoundError, UsageError } from '../errors.js';
 import type { ContextFactory } from './main.js';
@@ -29,6 +29,7 @@ interface RunFlags extends ResourceFlags {
   ulimit?: string[];
   sysctl?: string[];
   shmSize?: string;
+  oomScoreAdj?: string;
   groupAdd?: string[];
   securityOpt?: string[];
   pull: 'missing' | 'always' | 'never';
@@ -68,6 +69,7 @@ function containerFlags(cmd: Command): Command {
     .addOption(repeatable('--ulimit <name=soft[:hard]>', 'set a resource limit'))
     .addOption(repeatable('--sysctl <key=value>', 'set a namespaced kernel parameter'))
     .option('--shm-size <size>', 'size of /dev/shm (default 64m)')
+    .option('--oom-score-adj <n>', "the container's OOM score adjustment, -1000 to 1000 (higher: killed first)")
     .addOption(repeatable('--group-add <group>', 'add a supplementary group, by name or number'))
     .addOption(new Option('--pull <policy>', 'pull the image from its registry first').choices(['missing', 'always', 'never']).default('missing'))
     .option('--net, --network <mode>', 'none (the default here without -p: only lo), bridge (eth0 on tsrun\'s bridge, NAT to the outside), host (the host\'s network) or container:NAME (another container\'s)')
@@ -120,6 +122,7 @@ function isolation(o: RunFlags) {
     ...(o.ulimit ? { ulimits: o.ulimit.map(parseUlimit) } : {}),
     ...(o.sysctl ? { sysctls: Object.fromEntries(o.sysctl.map(parseSysctl)) } : {}),
     ...(o.shmSize !== undefined ? { shmSize: parseShmSize(o.shmSize) } : {}),
+    ...(o.oomScoreAdj !== undefined ? { oomScoreAdj: parseOomScoreAdj(o.oomScoreAdj) } : {}),
     ...(o.groupAdd ? { groupAdd: o.groupAdd } : {}),
     ...(o.restart !== undefined ? { restart: parseRestartPolicy(o.restart) } : {}),
     ...hostNamespaces(o),

@@ -88,6 +88,7 @@ const STAGES: Record<number, string> = {
   41: 'waiting for the createRuntime hooks',
   42: 'configuring the network interface %s',
   43: 'making the cgroup namespace',
+  44: 'setting the OOM score adjustment',
 };
 
 export const STAGE_EXEC = 23;

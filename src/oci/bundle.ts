@@ -88,6 +88,7 @@ export function checkProcess(p: OciProcess, bad: (what: string) => Error): void 
   if (typeof p.cwd !== 'string' || !p.cwd.startsWith('/')) throw bad('process.cwd must be an absolute path');
   if (p.env !== undefined && (!Array.isArray(p.env) || !p.env.every((e) => typeof e === 'string'))) throw bad('process.env must be an array of strings');
   if (!isObject(p.user) || !Number.isInteger(p.user.uid) || !Number.isInteger(p.user.gid)) throw bad('process.user.uid and gid are required');
+  if (p.oomScoreAdj !== undefined && !(Number.isInteger(p.oomScoreAdj) && p.oomScoreAdj >= -1000 && p.oomScoreAdj <= 1000)) throw bad('process.oomScoreAdj must be an integer from -1000 to 1000');
 }
 
 /** A process as the launch plan wants it: env present. */

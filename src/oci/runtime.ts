@@ -250,6 +250,7 @@ export async function ociExec(p: OciPaths, id: string, opts: ExecOptions): Promi
     gid: proc.user.gid,
     groups: proc.user.additionalGids ?? [],
     umask: proc.user.umask,
+    oomScoreAdj: proc.oomScoreAdj,
     rlimits: planRlimits(proc),
     noNewPrivs: proc.noNewPrivileges ?? false,
     capabilities: caps ? planCapabilities(caps) : undefined,

@@ -35,6 +35,8 @@ export interface OciProcess {
   rlimits?: { type: string; soft: number; hard: number }[];
   noNewPrivileges?: boolean;
   capabilities?: OciCapabilities;
+  /** -1000..1000, into /proc/<pid>/oom_score_adj (Kubernetes sets it per QoS class). */
+  oomScoreAdj?: number;
 }
 
 /** Capability names as "CAP_CHOWN" (config.md "Linux process"). */

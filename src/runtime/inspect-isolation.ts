@@ -40,6 +40,7 @@ export function inspectHostConfig(rec: ContainerRecord): Record<string, unknown>
     ReadonlyRootfs: o.readOnly === true,
     SecurityOpt: securityOpt(o),
     ShmSize: o.shmSize ?? DEFAULT_SHM_SIZE,
+    OomScoreAdj: o.oomScoreAdj ?? 0,
     Sysctls: o.sysctls ?? null,
     Ulimits: o.ulimits ? o.ulimits.map((u) => ({ Name: u.name, Hard: limit(u.hard), Soft: limit(u.soft) })) : null,
     Memory: r.memory ?? 0,

@@ -70,6 +70,18 @@ describe('capabilities', () => {
     expect(r.status).toBe(0);
   });
 
+  it('--oom-score-adj: the process\'s and an exec\'d one\'s oom_score_adj, shown by inspect; a bad value is one line', async () => {
+    expect(s.ok(['run', '--rm', '--oom-score-adj', '500', 'busybox', 'cat', '/proc/self/oom_score_adj'])).toBe('500\n');
+    s.ok(['run', '-d', '--name', 'oomadj', '--oom-score-adj', '300', 'busybox', 'sleep', '60']);
+    try {
+      expect(s.ok(['exec', 'oomadj', 'cat', '/proc/self/oom_score_adj'])).toBe('300\n');
+      expect(s.inspect('oomadj').HostConfig.OomScoreAdj).toBe(300);
+    } finally {
+      s.ok(['rm', '-f', 'oomadj']);
+    }
+    expect(s.run(['run', '--rm', '--oom-score-adj', '2000', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: invalid --oom-score-adj 2000: must be an integer from -1000 to 1000\n' });
+  });
+
   it('--privileged gets the host\'s whole bounding set', () => {
     expect(caps(['--privileged'])).toBe(hostCapBnd());
     expect(caps(['--privileged'], 'CapBnd')).toBe(hostCapBnd());

@@ -130,6 +130,16 @@ describe('tsrun-oci run', () => {
     ids.delete('cgns');
   });
 
+  it('sets process.oomScoreAdj (Kubernetes\' per-QoS score) for the process and an exec; refuses one out of range', () => {
+    const b = bundle('oom', (s) => {
+      s.process.args = ['cat', '/proc/self/oom_score_adj'];
+      s.process.oomScoreAdj = 400;
+    });
+    expect(ok(['run', '-b', b, 'oom'])).toBe('400\n');
+    const bad = bundle('oombad', (s) => (s.process.oomScoreAdj = 5000));
+    expect(oci(['create', '-b', bad, 'oombad'])).toMatchObject({ code: 1, stderr: expect.stringContaining('process.oomScoreAdj must be an integer from -1000 to 1000') });
+  });
+
   it('passes stdin through', () => {
     const b = bundle('stdin', sh('read line; echo got $line'));
     expect(oci(['run', '-b', b, 'stdin'], { input: 'hello\n' }).stdout).toBe('got hello\n');

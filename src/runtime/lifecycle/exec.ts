@@ -65,6 +65,7 @@ export async function execInContainer(ctx: Context, id: string, req: ExecRequest
     gid: user?.gid ?? proc.user.gid,
     groups: user?.additionalGids ?? proc.user.additionalGids ?? [],
     umask: proc.user.umask,
+    oomScoreAdj: proc.oomScoreAdj,
     rlimits: planRlimits(proc),
     noNewPrivs: proc.noNewPrivileges ?? false,
     capabilities: caps ? planCapabilities(caps) : undefined,

@@ -56,6 +56,8 @@ export interface RunOptions extends SecurityOptions {
   sysctls?: Record<string, string>;
   /** /dev/shm's size in bytes (default 64 MiB). */
   shmSize?: number;
+  /** --oom-score-adj: process.oomScoreAdj. */
+  oomScoreAdj?: number;
   /** --group-add: group names (from the image's /etc/group) or numbers. */
   groupAdd?: string[];
   /** --memory, --cpus, --pids-limit ... (also changed by `update`). */
@@ -262,6 +264,7 @@ export function buildContainerSpec(input: ContainerSpecInput): OciSpec {
       ...(rlimits.length ? { rlimits } : {}),
       noNewPrivileges: options.noNewPrivileges !== false,
       capabilities: processCapabilities(caps, user.uid),
+      ...(options.oomScoreAdj !== undefined ? { oomScoreAdj: options.oomScoreAdj } : {}),
     },
     root: { path: input.rootPath, readonly: options.readOnly === true },
     // With the host's uts namespace the hostname is the host's: setting it would change the host's.

@@ -105,6 +105,8 @@ export interface ProcessPlan {
   gid: number;
   groups: number[];
   umask?: number;
+  /** process.oomScoreAdj, written to /proc/self/oom_score_adj (absent: the monitor's, inherited). */
+  oomScoreAdj?: number;
   rlimits: { resource: number; soft: number; hard: number }[];
   noNewPrivs: boolean;
   /** Absent: the process keeps every capability the monitor has. */
@@ -355,6 +357,7 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     gid: proc.user.gid,
     groups: proc.user.additionalGids ?? [],
     umask: proc.user.umask,
+    oomScoreAdj: proc.oomScoreAdj,
     rlimits,
     noNewPrivs: proc.noNewPrivileges ?? false,
     capabilities: proc.capabilities ? planCapabilities(proc.capabilities) : undefined,
@@ -493,6 +496,7 @@ function encodeProcess(rec: Rec, p: ProcessPlan): void {
   rec('user', p.uid, p.gid);
   for (const g of p.groups) rec('group', g);
   if (p.umask !== undefined) rec('umask', p.umask);
+  if (p.oomScoreAdj !== undefined) rec('oomscoreadj', p.oomScoreAdj);
   for (const r of p.rlimits) rec('rlimit', r.resource, r.soft, r.hard);
   rec('nonewprivs', p.noNewPrivs ? 1 : 0);
   const c = p.capabilities;

@@ -274,6 +274,13 @@ export function parseRestartPolicy(s: string): RestartPolicy {
   return { name: name as RestartPolicy['name'], maxRetries };
 }
 
+/** `--oom-score-adj`: an integer, -1000 to 1000 (the kernel's range). */
+export function parseOomScoreAdj(s: string): number {
+  const n = Number(s);
+  if (!/^-?\d+$/.test(s) || n < -1000 || n > 1000) throw new UsageError(`invalid --oom-score-adj ${s}: must be an integer from -1000 to 1000`);
+  return n;
+}
+
 export function parseShmSize(s: string): number {
   const n = parseBytes(s);
   if (n <= 0) throw new UsageError(`invalid --shm-size ${s}: must be greater than 0`);
