@@ -66,6 +66,7 @@ function checkSpec(raw: unknown, file: string): OciSpec {
   for (const key of ['uidMappings', 'gidMappings']) {
     if (Array.isArray(linux[key]) && (linux[key] as unknown[]).length > 0) throw bad(`linux.${key}: user namespaces are not supported`);
   }
+  checkResources(linux.resources, 'linux.resources', bad);
   if (isObject(raw.hooks)) {
     for (const [kind, list] of Object.entries(raw.hooks)) {
       if (!Array.isArray(list) || list.length === 0) continue;
@@ -81,6 +82,37 @@ function checkSpec(raw: unknown, file: string): OciSpec {
     linux: { ...(linux as unknown as OciSpec['linux']), namespaces: (linux.namespaces as OciSpec['linux']['namespaces'] | undefined) ?? [] },
   };
 }
+
+/** The cgroup limits tsrun-oci applies (cgroups/limits.ts); devices are checked where they are compiled. */
+const SUPPORTED_RESOURCES: Record<string, string[] | 'any'> = {
+  memory: ['limit', 'swap'],
+  cpu: ['shares', 'quota', 'period', 'cpus', 'mems'],
+  pids: ['limit'],
+  devices: 'any',
+};
+
+/**
+ * linux.resources (at create, and `update`'s): a limit tsrun-oci would not
+ * apply is refused with its name, never dropped. An empty one (null, 0,
+ * false, [] or {}: what CRI sends for hugepageLimits or unified when unset)
+ * asks for nothing and passes.
+ */
+export function checkResources(res: unknown, where: string, bad: (what: string) => Error): void {
+  if (res === undefined || res === null) return;
+  if (!isObject(res)) throw bad(`${where} must be an object`);
+  for (const [key, value] of Object.entries(res)) {
+    if (asksNothing(value)) continue;
+    const known = SUPPORTED_RESOURCES[key];
+    if (known === undefined) throw bad(`${where}.${key} is not supported`);
+    if (known === 'any') continue;
+    if (!isObject(value)) throw bad(`${where}.${key} must be an object`);
+    for (const [field, v] of Object.entries(value)) {
+      if (!asksNothing(v) && !known.includes(field)) throw bad(`${where}.${key}.${field} is not supported`);
+    }
+  }
+}
+
+const asksNothing = (v: unknown) => v === undefined || v === null || v === 0 || v === false || (Array.isArray(v) && v.length === 0) || (isObject(v) && Object.keys(v).length === 0);
 
 /** The fields of a process the ladder needs; used for config.json and for `exec --process`. */
 export function checkProcess(p: OciProcess, bad: (what: string) => Error): void {

@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ContainerStartError, UsageError } from '../errors.js';
 import { repeatable } from '../cli/options.js';
 import { DEFAULT_OCI_ROOT, type OciPaths } from './state.js';
+import { checkResources } from './bundle.js';
 import type { OciProcess } from './spec.js';
 import type { OciResources } from '../runtime/cgroups/limits.js';
 import { parseBytes } from '../runtime/plan/run-flags.js';
@@ -222,6 +223,7 @@ function updateResources(o: UpdateFlags): OciResources {
     } catch (err) {
       throw new UsageError(`cannot read the resources from ${o.resources === '-' ? 'standard input' : o.resources}: ${(err as Error).message}`);
     }
+    checkResources(res, 'resources', (what) => new UsageError(`update: ${what}`));
   }
   const num = (flag: string, v: string | undefined) => {
     if (v === undefined) return undefined;

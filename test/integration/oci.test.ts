@@ -140,6 +140,19 @@ describe('tsrun-oci run', () => {
     expect(oci(['create', '-b', bad, 'oombad'])).toMatchObject({ code: 1, stderr: expect.stringContaining('process.oomScoreAdj must be an integer from -1000 to 1000') });
   });
 
+  it('refuses a limit it would not apply, with its name, at create and at update; an empty one passes', () => {
+    const b = bundle('blk', (s) => {
+      s.linux.resources = { blockIO: { weight: 500 }, hugepageLimits: [] } as never;
+    });
+    expect(oci(['create', '-b', b, 'blk'])).toMatchObject({ code: 1, stderr: expect.stringContaining('linux.resources.blockIO is not supported') });
+    ids.add('upd');
+    ok(['run', '-d', '-b', bundle('upd', (s) => (s.process.args = ['sleep', '1000'])), 'upd']);
+    const r = spawnSync(ociBin, ['--root', root, 'update', '-r', '-', 'upd'], { input: JSON.stringify({ memory: { limit: 64 << 20, reservation: 1 << 20 }, unified: {} }), encoding: 'utf8' });
+    expect(r).toMatchObject({ status: 1, stderr: 'tsrun-oci: update: resources.memory.reservation is not supported\n' });
+    ok(['delete', '--force', 'upd']);
+    ids.delete('upd');
+  });
+
   it('passes stdin through', () => {
     const b = bundle('stdin', sh('read line; echo got $line'));
     expect(oci(['run', '-b', b, 'stdin'], { input: 'hello\n' }).stdout).toBe('got hello\n');
