@@ -101,8 +101,10 @@ function runHelper(helper: string, action: 'get' | 'store' | 'erase', input: str
   if (!/^[A-Za-z0-9_.-]+$/.test(helper)) throw new RuntimeError(`${configFile()}: "${helper}" is not a credential helper name`);
   const program = `docker-credential-${helper}`;
   const r = spawnSync(program, [action], { input, encoding: 'utf8', timeout: HELPER_TIMEOUT_MS, stdio: ['pipe', 'pipe', 'pipe'] });
-  if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return undefined;
-  if (r.error) throw new RuntimeError(`${program} ${action}: ${r.error.message}`);
+  const code = (r.error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOENT') return undefined;
+  // A helper that fails may exit before reading its input: EPIPE then, and its exit status tells.
+  if (r.error && code !== 'EPIPE') throw new RuntimeError(`${program} ${action}: ${r.error.message}`);
   if (r.status === 0) return { ok: true, stdout: r.stdout };
   // docker-credential-helpers' credentials.ErrCredentialsNotFound, printed on stdout.
   if (/credentials not found/i.test(r.stdout)) return { ok: false, stdout: r.stdout };

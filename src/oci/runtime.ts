@@ -446,11 +446,11 @@ function mergeEnv(base: string[], extra: string[]): string[] {
   return [...out.values()];
 }
 
-/** runc's --user: numbers only, "uid[:gid]" (the image level resolves names). */
+/** runc's --user: numbers only, "uid[:gid]" (the image level resolves names); the process's additional groups stay, as runc's. */
 function parseUser(s: string, base: OciProcess['user']): OciProcess['user'] {
   const m = /^(\d+)(?::(\d+))?$/.exec(s);
   if (!m) throw new UsageError(`--user must be UID[:GID] as numbers: ${JSON.stringify(s)}`);
-  return { ...base, uid: Number(m[1]), gid: m[2] !== undefined ? Number(m[2]) : base.gid, additionalGids: [] };
+  return { ...base, uid: Number(m[1]), gid: m[2] !== undefined ? Number(m[2]) : base.gid };
 }
 
 function signalPid(pid: number, sig: NodeJS.Signals | number): void {

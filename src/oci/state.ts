@@ -4,6 +4,7 @@ import { RuntimeError, UsageError } from '../errors.js';
 import { readJsonIfExists, writeVolatileAtomic } from '../util/atomic-write.js';
 import { bootId, isAlive } from '../runtime/state/liveness.js';
 import { cgroupHost, existingCgroup, isFrozen } from '../runtime/cgroups/host.js';
+import { loadNative } from '../native/binding.js';
 import type { NativeBinding } from '../native/types.js';
 import type { OciSpec } from './spec.js';
 
@@ -101,8 +102,9 @@ export function initAlive(st: OciContainerState): boolean {
   return st.pid > 0 && st.bootId === bootId() && isAlive(st.pid, st.pidStartTime);
 }
 
-export function statusOf(p: OciPaths, st: OciContainerState, creating = false): OciStatus {
-  if (st.pid === 0) return creating ? 'creating' : 'stopped';
+export function statusOf(p: OciPaths, st: OciContainerState): OciStatus {
+  // No init yet: `create` is still at work while it holds the lock (runtime.md's "creating"); else it died.
+  if (st.pid === 0) return lockHeld(p, st.id) ? 'creating' : 'stopped';
   if (!initAlive(st)) return 'stopped';
   if (fs.existsSync(execFifo(p, st.id))) return 'created';
   return st.cgroupsPath && isFrozen(cgroupHost(), existingCgroup(cgroupHost(), st.cgroupsPath)) ? 'paused' : 'running';
@@ -141,6 +143,29 @@ export function listStates(p: OciPaths): OciContainerState[] {
   return out;
 }
 
+/** The containers whose lock this process holds (withContainerLock): flock would see our own lock as another's. */
+const heldHere = new Set<string>();
+
+/** Whether another process holds the container's lock now (a shared flock that cannot be had). */
+function lockHeld(p: OciPaths, id: string): boolean {
+  if (heldHere.has(id)) return false;
+  let fd: number;
+  try {
+    fd = fs.openSync(lockFile(p, id), fs.constants.O_RDONLY);
+  } catch {
+    return false;
+  }
+  try {
+    const native = loadNative();
+    native.flock({ fd, op: native.constants.LOCK_SH | native.constants.LOCK_NB });
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EAGAIN';
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /**
  * Runs `fn` holding the container's lock. The lock file lives in the state
  * directory and is never recreated here: a container deleted meanwhile (its
@@ -158,8 +183,10 @@ export async function withContainerLock<T>(native: NativeBinding, p: OciPaths, i
   try {
     native.flock({ fd, op: native.constants.LOCK_EX });
     if (fs.fstatSync(fd).nlink === 0) throw new ContainerMissingError(id);
+    heldHere.add(id);
     return await fn();
   } finally {
+    heldHere.delete(id);
     fs.closeSync(fd);
   }
 }

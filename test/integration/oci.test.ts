@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -391,6 +391,27 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^tsrun-oci: .*hooks\.startContainer is not supported \(only prestart, createRuntime, createContainer, poststart, poststop are\)\n$/);
     expect(fs.existsSync(path.join(root, 'badstart'))).toBe(false);
+  });
+
+  it('state says creating while create is still at work (runtime.md), then created', async () => {
+    const b = bundle('slowc', (s) => {
+      s.process.args = ['sleep', '1000'];
+      s.hooks = { createRuntime: [{ path: '/bin/sleep', args: ['sleep', '1'] }] };
+    });
+    ids.add('slowc');
+    const child = spawn(ociBin, ['--root', root, 'create', '-b', b, 'slowc'], { stdio: 'ignore' });
+    const done = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const seen = new Set<string>();
+    await until(() => {
+      const r = oci(['state', 'slowc']);
+      if (r.code === 0) seen.add(JSON.parse(r.stdout).status);
+      return seen.has('creating');
+    });
+    expect(await done).toBe(0);
+    expect(state('slowc').status).toBe('created');
+    expect(seen.has('stopped')).toBe(false);
+    ok(['delete', 'slowc']);
+    ids.delete('slowc');
   });
 
   it('runs prestart then createRuntime hooks after the mounts, before the process, with status creating and the init pid', async () => {
