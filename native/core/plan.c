@@ -209,6 +209,8 @@ static void reset(struct ctr_plan *p)
   p->passthrough = p->detach = p->cgroup_self = 0;
   p->preserve_fds = 0;
   p->hook_pause = 0;
+  p->n_start_hooks = p->n_hook_words = 0;
+  p->hook_state = NULL;
   p->console_socket = NULL;
   p->attach_sock = NULL;
   p->has_netif = 0;
@@ -216,6 +218,29 @@ static void reset(struct ctr_plan *p)
   p->log_path = p->exit_file = p->unmount_path = NULL;
   p->n_cgroups = 0;
   p->oom_file = NULL;
+}
+
+/* A hook's argv or env: the words of one field, split at 0x1f in place,
+ * into hook_words with a NULL after them. NULL when hook_words is full. */
+static char **split_words(struct ctr_plan *p, char *s)
+{
+  char **start = &p->hook_words[p->n_hook_words];
+
+  while (*s) {
+    char *sep = strchr(s, '\x1f');
+
+    if (p->n_hook_words + 1 >= CTR_MAX_HOOK_WORDS)
+      return NULL;
+    p->hook_words[p->n_hook_words++] = s;
+    if (!sep)
+      break;
+    *sep = '\0';
+    s = sep + 1;
+  }
+  if (p->n_hook_words >= CTR_MAX_HOOK_WORDS)
+    return NULL;
+  p->hook_words[p->n_hook_words++] = NULL;
+  return start;
 }
 
 static int record(struct ctr_plan *p, const char *kw, char **a)
@@ -300,6 +325,17 @@ static int record(struct ctr_plan *p, const char *kw, char **a)
     if (parse_ulong(a[0], 0777, &ul) < 0)
       return -1;
     p->umask = (int)ul;
+  } else if (ctr_streq(kw, "starthook")) {
+    struct ctr_hook *h = &p->start_hooks[p->n_start_hooks];
+
+    if (p->n_start_hooks == CTR_MAX_HOOKS || parse_uint(a[1], &h->timeout) < 0)
+      return -1;
+    h->path = a[0];
+    if (!(h->argv = split_words(p, a[2])) || !h->argv[0] || !(h->env = split_words(p, a[3])))
+      return -1;
+    p->n_start_hooks++;
+  } else if (ctr_streq(kw, "hookstate")) {
+    p->hook_state = a[0];
   } else if (ctr_streq(kw, "oomscoreadj")) {
     int neg = a[0][0] == '-';
 
@@ -413,7 +449,7 @@ static int arg_count(const char *kw)
     int n;
   } counts[] = {
     { "mount", 6 }, { "device", 7 }, { "symlink", 2 }, { "user", 2 },
-    { "rlimit", 3 }, { "winsize", 2 }, { "caps", 5 }, { "sysctl", 2 }, { "nspath", 2 }, { "netif", 4 }, { "end", 0 },
+    { "rlimit", 3 }, { "winsize", 2 }, { "caps", 5 }, { "sysctl", 2 }, { "nspath", 2 }, { "netif", 4 }, { "starthook", 4 }, { "end", 0 },
   };
   size_t i;
 
@@ -512,6 +548,7 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
     CHECK(!p->hook_pause, "hookpause");
     CHECK(!p->attach_sock, "attachsock");
     CHECK(!p->has_netif, "netif");
+    CHECK(!p->n_start_hooks && !p->hook_state, "starthook");
     /* Without it the process would run in the host's filesystem. */
     CHECK(p->join_flags & CLONE_NEWNS, "joinns mnt");
   } else {
@@ -524,6 +561,10 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
     CHECK(!p->start_fifo || p->start_fifo[0] == '/', p->start_fifo);
     /* Only a net namespace of its own gets an interface put into it, and only while the ladder waits. */
     CHECK(!p->has_netif || ((p->clone_flags & CLONE_NEWNET) && p->hook_pause && p->netif.name[0] && strlen(p->netif.name) < IFNAMSIZ), "netif");
+    /* A hook's path resolves in the container's root; its state needs the prefix. */
+    CHECK(!p->n_start_hooks || p->hook_state, "hookstate");
+    for (i = 0; i < p->n_start_hooks; i++)
+      CHECK(p->start_hooks[i].path[0] == '/', p->start_hooks[i].path);
     for (i = 0; i < p->n_nspaths; i++) {
       /* Joined or new, never both (a hostname already needs "ns uts"). */
       CHECK(!(p->clone_flags & p->nspaths[i].flag), "nspath");

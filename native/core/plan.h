@@ -148,6 +148,8 @@
 #define CTR_MAX_SYSCTLS 64
 #define CTR_MAX_CGROUPS 16
 #define CTR_MAX_NSPATHS 5
+#define CTR_MAX_HOOKS 16
+#define CTR_MAX_HOOK_WORDS 1024
 #define CTR_MAX_SECCOMP BPF_MAXINSNS
 
 struct ctr_mount {
@@ -178,6 +180,13 @@ struct ctr_caps {
 struct ctr_nspath {
   int flag; /* CLONE_NEW* */
   const char *path;
+};
+
+/* An OCI startContainer hook: argv and env point into ctr_plan.hook_words, each NULL-terminated. */
+struct ctr_hook {
+  const char *path;
+  unsigned timeout; /* seconds; 0: none */
+  char **argv, **env;
 };
 
 struct ctr_rlimit {
@@ -259,6 +268,11 @@ struct ctr_plan {
    * Its fds 5..5+N-1 become the process's 3..3+N-1. */
   unsigned preserve_fds;
   int hook_pause;
+  struct ctr_hook start_hooks[CTR_MAX_HOOKS];
+  size_t n_start_hooks;
+  char *hook_words[CTR_MAX_HOOK_WORDS];
+  size_t n_hook_words;
+  const char *hook_state; /* the state JSON up to its pid: the init writes its pid and "}" */
 };
 
 /* Parses buf[0..len) (which must end in NUL) into plan; pointers point into

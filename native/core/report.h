@@ -88,6 +88,7 @@ enum ctr_stage {
   CTR_STAGE_NETIF = 42,      /* configuring the network interface (address, up, default route); detail: its name */
   CTR_STAGE_CGROUPNS = 43,   /* unshare(CLONE_NEWCGROUP), once inside the container's cgroups */
   CTR_STAGE_OOM_SCORE = 44,  /* writing /proc/self/oom_score_adj */
+  CTR_STAGE_START_HOOK = 45, /* an OCI startContainer hook; index: which; detail: its path and how it ended (errno 0) */
 };
 
 struct ctr_report {

@@ -89,6 +89,7 @@ const STAGES: Record<number, string> = {
   42: 'configuring the network interface %s',
   43: 'making the cgroup namespace',
   44: 'setting the OOM score adjustment',
+  45: 'running the startContainer hook %s',
 };
 
 export const STAGE_EXEC = 23;
@@ -115,7 +116,8 @@ export function reportToError(r: Report): ContainerStartError {
     if (r.errno === os.constants.errno.ENOENT) exitCode = 127;
     else if (r.errno === os.constants.errno.EACCES || r.errno === os.constants.errno.ENOEXEC) exitCode = 126;
   }
-  return new ContainerStartError(`${phrase}: ${describeErrno(r.errno)}`, r.stage, errnoName(r.errno), exitCode);
+  // errno 0: the detail says it all (a hook's exit status).
+  return new ContainerStartError(r.errno ? `${phrase}: ${describeErrno(r.errno)}` : phrase, r.stage, errnoName(r.errno), exitCode);
 }
 
 /**

@@ -10,9 +10,7 @@ import type { OciProcess, OciSpec } from './spec.js';
  * silently ignored.
  */
 
-// startContainer is not: it must run in the container as its process will (its user, capabilities, seccomp,
-// cgroup), from the init after start; run from tsrun-oci it would be host root running a binary the image chose.
-const SUPPORTED_HOOKS = new Set(['prestart', 'createRuntime', 'createContainer', 'poststart', 'poststop']);
+const SUPPORTED_HOOKS = new Set(['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop']);
 export interface Bundle {
   dir: string;
   spec: OciSpec;

@@ -341,6 +341,8 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
           isHostNamespace,
           seccompCacheDir: seccompCache(p),
           hookPause: [...CREATE_HOOKS, 'createContainer' as const].some((kind) => (spec.hooks?.[kind]?.length ?? 0) > 0),
+          // runtime.md: startContainer hooks run in the container once started, before the process (from the init, as runc).
+          ...(spec.hooks?.startContainer?.length ? { startHooks: spec.hooks.startContainer, hookState: startHookState(p, state) } : {}),
         },
       );
       // runtime.md step 5-6: with the namespaces and mounts made, before pivot_root; prestart first (deprecated, same moment), as runc.
@@ -479,6 +481,12 @@ function writePidFile(file: string, pid: number): void {
 }
 
 const CREATE_HOOKS: OciHookKind[] = ['prestart', 'createRuntime'];
+
+/** The state a startContainer hook reads, up to its pid, which the init writes (its own, as runc's init does) and closes. */
+function startHookState(p: OciPaths, st: OciContainerState): string {
+  const { pid: _pid, ...rest } = { ...report(p, st, OCI_VERSION), status: 'created' };
+  return `${JSON.stringify(rest).slice(0, -1)},"pid":`;
+}
 
 /**
  * Hooks (config.md "POSIX-platform Hooks") run on the host with the state

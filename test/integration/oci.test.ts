@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadNative } from '../../src/native/binding.js';
 import { defaultSpec } from '../../src/oci/default-spec.js';
-import type { OciSpec } from '../../src/oci/spec.js';
+import type { OciHook, OciSpec } from '../../src/oci/spec.js';
 import { repo, until } from '../helpers/store.js';
 
 /**
@@ -360,14 +360,18 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     expect(lines[1]).toMatch(/"status":"stopped".* poststop$/);
   });
 
-  it('runs createContainer hooks in the container\'s namespaces before pivot_root, then the process', async () => {
+  it('runs createContainer hooks in the container\'s namespaces before pivot_root, and startContainer hooks in it as its process, before it', async () => {
     const data = fs.mkdtempSync(path.join(dir, 'ns-hooks-'));
+    fs.chmodSync(data, 0o777);
     const b = bundle('nshooks', (s) => {
       s.process.args = ['sh', '-c', 'echo process >> /data/order'];
+      s.process.user = { uid: 1000, gid: 1000 };
       s.mounts.push({ destination: '/data', type: 'bind', source: data, options: ['rbind', 'rw'] });
       s.hooks = {
         // Before pivot_root the root is still the host's: the bind is seen at its host path; the state on stdin.
-        createContainer: [{ path: '/bin/sh', args: ['sh', '-c', `cat > ${data}/create-state; readlink /proc/self/ns/mnt > ${data}/create-ns; echo createContainer >> ${data}/order`] }],
+        createContainer: [{ path: '/bin/sh', args: ['sh', '-c', `cat > ${data}/create-state; readlink /proc/self/ns/mnt > ${data}/create-ns; echo createContainer >> ${data}/order; chmod 666 ${data}/order`] }],
+        // In the container, as its process: its root (the bind at /data, the image's /bin/sh) and its user.
+        startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'cat > /data/start-state; id -u > /data/start-uid; echo startContainer >> /data/order'], env: ['HOOK=1'] }],
       };
     });
     ids.add('nshooks');
@@ -380,17 +384,28 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     expect(fs.readFileSync(path.join(data, 'order'), 'utf8')).toBe('createContainer\n');
     ok(['start', 'nshooks']);
     await until(() => fs.readFileSync(path.join(data, 'order'), 'utf8').endsWith('process\n'));
-    expect(fs.readFileSync(path.join(data, 'order'), 'utf8')).toBe('createContainer\nprocess\n');
+    expect(fs.readFileSync(path.join(data, 'order'), 'utf8')).toBe('createContainer\nstartContainer\nprocess\n');
+    expect(fs.readFileSync(path.join(data, 'start-uid'), 'utf8')).toBe('1000\n');
+    // runc's: the pid is the init's own, as it sees it.
+    expect(JSON.parse(fs.readFileSync(path.join(data, 'start-state'), 'utf8'))).toMatchObject({ id: 'nshooks', status: 'created', pid: 1, bundle: b });
   });
 
-  it('refuses startContainer hooks at create, with the field named: they would run as host root', () => {
-    const b = bundle('badstart', (s) => {
-      s.hooks = { startContainer: [{ path: '/sbin/ldconfig' }] };
-    });
-    const r = oci(['create', '-b', b, 'badstart']);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^tsrun-oci: .*hooks\.startContainer is not supported \(only prestart, createRuntime, createContainer, poststart, poststop are\)\n$/);
-    expect(fs.existsSync(path.join(root, 'badstart'))).toBe(false);
+  it('a failing or timed-out startContainer hook fails the start with one line; the process never runs', () => {
+    const data = fs.mkdtempSync(path.join(dir, 'bad-hooks-'));
+    const cases: [string, OciHook, string][] = [
+      ['badstart', { path: '/bin/false' }, 'running the startContainer hook /bin/false exited 1'],
+      ['slowstart', { path: '/bin/sleep', args: ['sleep', '10'], timeout: 1 }, 'running the startContainer hook /bin/sleep: ETIMEDOUT (connection timed out)'],
+    ];
+    for (const [name, hook, why] of cases) {
+      const b = bundle(name, (s) => {
+        s.process.args = ['sh', '-c', 'echo ran > /data/ran'];
+        s.mounts.push({ destination: '/data', type: 'bind', source: data, options: ['rbind', 'rw'] });
+        s.hooks = { startContainer: [hook] };
+      });
+      expect(oci(['run', '-b', b, name])).toMatchObject({ code: 1, stderr: `tsrun-oci: ${why}\n` });
+      expect(fs.existsSync(path.join(data, 'ran'))).toBe(false);
+      expect(fs.existsSync(path.join(root, name))).toBe(false);
+    }
   });
 
   it('state says creating while create is still at work (runtime.md), then created', async () => {

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { UsageError } from '../../errors.js';
-import { DEFAULT_DEVICES, DEFAULT_DEV_SYMLINKS, type OciMount, type OciProcess, type OciSpec } from '../../oci/spec.js';
+import { DEFAULT_DEVICES, DEFAULT_DEV_SYMLINKS, type OciHook, type OciMount, type OciProcess, type OciSpec } from '../../oci/spec.js';
 import { type PlanCapabilities, planCapabilities } from './capabilities.js';
 import { compileSeccompCached } from './seccomp-cache.js';
 
@@ -51,6 +51,13 @@ export interface MonitorDuties extends PlanIo {
   attachSock?: string;
   /** An interface the caller puts into the net namespace while the init waits (hookPause): its address and default route (plan.h netif). */
   netif?: { name: string; address: string; prefix: number; gateway?: string };
+  /**
+   * OCI startContainer hooks: run by the init once started, before execve,
+   * as the process will run (its user, capabilities, cgroup, root), each
+   * given `hookState` + its pid + "}" on stdin (plan.h starthook).
+   */
+  startHooks?: OciHook[];
+  hookState?: string;
 }
 
 export interface Winsize {
@@ -383,6 +390,8 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     hookPause: extras.hookPause,
     attachSock: extras.attachSock,
     netif: extras.netif,
+    startHooks: extras.startHooks,
+    hookState: extras.hookState,
   };
 }
 
@@ -550,7 +559,15 @@ export function encodePlan(plan: LaunchPlan): Buffer {
   if (plan.hookPause) rec('hookpause', 1);
   if (plan.attachSock !== undefined) rec('attachsock', plan.attachSock);
   if (plan.netif) rec('netif', plan.netif.name, plan.netif.address, plan.netif.prefix, plan.netif.gateway ?? '');
+  for (const h of plan.startHooks ?? []) rec('starthook', h.path, h.timeout ?? 0, hookWords(h.args ?? [h.path]), hookWords(h.env ?? []));
+  if (plan.hookState !== undefined) rec('hookstate', plan.hookState);
   return done();
+}
+
+/** A hook's argv or env as one plan field, split by the unit separator (0x1f) that no word may hold. */
+function hookWords(words: string[]): string {
+  for (const w of words) if (w.includes('\x1f')) throw new UsageError(`a hook's arguments and environment may not hold the byte 0x1f: ${JSON.stringify(w)}`);
+  return words.join('\x1f');
 }
 
 /** Serialises an exec plan (native/core/plan.h, exec mode). */
