@@ -13,7 +13,6 @@
 #include <net/if.h>
 #include <net/route.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -29,6 +28,7 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fdpass.h"
@@ -422,10 +422,9 @@ static void apply_caps(const struct ctr_plan *p, int errfd)
       fail(errfd, CTR_STAGE_CAP_AMBIENT, (size_t)cap, errno, NULL);
 }
 
-/* process.oomScoreAdj, first thing (runc's nsexec too): raising it needs
- * nothing, lowering it below what we inherited needs CAP_SYS_RESOURCE,
- * which is still ours here and gone after the capabilities are set. */
-static void set_oom_score_adj(const struct ctr_plan *p, int errfd)
+/* Raising the score needs nothing; lowering it below what we inherited
+ * needs CAP_SYS_RESOURCE, still ours here (runc's nsexec writes it early too). */
+int ctr_set_oom_score_adj(const struct ctr_plan *p)
 {
   /* child: async-signal-safe */
   char num[16], *q = num;
@@ -434,20 +433,19 @@ static void set_oom_score_adj(const struct ctr_plan *p, int errfd)
   int fd;
 
   if (!p->has_oom_score_adj)
-    return;
+    return 0;
   v = (unsigned)(p->oom_score_adj < 0 ? -p->oom_score_adj : p->oom_score_adj);
   if (p->oom_score_adj < 0)
     *q++ = '-';
   ctr_utoa(v, q);
   fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
   if (fd < 0)
-    fail(errfd, CTR_STAGE_OOM_SCORE, 0, errno, NULL);
+    return -1;
   do
     n = write(fd, num, ctr_strlen(num));
   while (n < 0 && errno == EINTR);
-  if (n < 0)
-    fail(errfd, CTR_STAGE_OOM_SCORE, 0, errno, NULL);
-  close(fd);
+  close_keep_errno(fd);
+  return n < 0 ? -1 : 0;
 }
 
 /* /proc/sys/... of the container's own namespaces (the plan checked the
@@ -516,21 +514,59 @@ static void hook_outcome(char *detail, size_t size, const char *path, int status
   ctr_strlcat(detail, num, size);
 }
 
+/* Writes what of the hook's state its pipe takes now (non-blocking); the
+ * pipe is closed once all of it went, or the hook stopped reading. */
+static void feed_state(const struct ctr_plan *p, const char *pid, size_t *done, int *fd)
+{
+  /* child: async-signal-safe */
+  const char *parts[3] = { p->hook_state, pid, "}" };
+  size_t i, off = *done, len;
+  ssize_t n;
+
+  for (i = 0; i < 3 && *fd >= 0; i++) {
+    len = ctr_strlen(parts[i]);
+    if (off >= len) {
+      off -= len;
+      continue;
+    }
+    n = write(*fd, parts[i] + off, len - off);
+    if (n < 0 && errno == EAGAIN)
+      return;
+    if (n < 0) { /* EPIPE (SIGPIPE is blocked): it reads no more */
+      close(*fd);
+      *fd = -1;
+      return;
+    }
+    *done += (size_t)n;
+    if ((size_t)n < len - off)
+      return;
+    off = 0;
+  }
+  if (*fd >= 0) {
+    close(*fd);
+    *fd = -1;
+  }
+}
+
 /* An OCI startContainer hook (runtime.md): run by the init once started,
  * before execve, as the process will run (its user, capabilities, cgroup,
- * root and cwd, as runc's init does), with the state on stdin, its "pid"
- * this process's own. One that fails, or outlives its timeout (killed),
- * fails the start: the process never runs. SIGPIPE is still blocked here,
- * so a hook that does not read its state costs nothing. */
+ * root, cwd and seccomp filter, as runc's init does), with the state on
+ * stdin, its "pid" this process's own. One that fails, or outlives its
+ * timeout (killed), fails the start: the process never runs. The state is
+ * fed and the hook waited for in one bounded loop (waitpid WNOHANG: no
+ * pidfd or poll for a seccomp profile to refuse), so neither a hook that
+ * does not read nor a big state can hang the start past its timeout. */
 static void run_start_hook(const struct ctr_plan *p, size_t i, int errfd)
 {
   /* child: async-signal-safe */
   const struct ctr_hook *h = &p->start_hooks[i];
-  char num[24], detail[CTR_REPORT_DETAIL];
-  struct pollfd pfd;
+  char pid_text[24], detail[CTR_REPORT_DETAIL];
+  unsigned long waited_us = 0, limit_us = (unsigned long)h->timeout * 1000000UL;
+  struct timespec nap = { 0, 0 };
+  size_t fed = 0;
   sigset_t none;
-  int in[2], status, pidfd, rc;
-  pid_t pid;
+  int in[2], status;
+  pid_t pid, r;
 
   if (pipe2(in, O_CLOEXEC) < 0)
     fail(errfd, CTR_STAGE_START_HOOK, i, errno, h->path);
@@ -538,6 +574,8 @@ static void run_start_hook(const struct ctr_plan *p, size_t i, int errfd)
   if (pid < 0)
     fail(errfd, CTR_STAGE_START_HOOK, i, errno, h->path);
   if (pid == 0) {
+    /* It dies with the init (a shared PID namespace would not take it along). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     if (dup2(in[0], 0) < 0)
@@ -546,28 +584,29 @@ static void run_start_hook(const struct ctr_plan *p, size_t i, int errfd)
     _exit(127);
   }
   close(in[0]);
-  ctr_utoa((unsigned long)getpid(), num);
-  if (write(in[1], p->hook_state, ctr_strlen(p->hook_state)) >= 0 && write(in[1], num, ctr_strlen(num)) >= 0)
-    (void)!write(in[1], "}", 1);
-  close(in[1]);
-  pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-  if (h->timeout && pidfd >= 0) {
-    pfd.fd = pidfd;
-    pfd.events = POLLIN;
-    do
-      rc = poll(&pfd, 1, (int)(h->timeout > 2000000 ? 2000000000 : h->timeout * 1000));
-    while (rc < 0 && errno == EINTR);
-    if (rc == 0) {
+  if (fcntl(in[1], F_SETFL, O_NONBLOCK) < 0)
+    fail(errfd, CTR_STAGE_START_HOOK, i, errno, h->path);
+  ctr_utoa((unsigned long)getpid(), pid_text);
+  for (;;) {
+    feed_state(p, pid_text, &fed, &in[1]);
+    r = waitpid(pid, &status, WNOHANG);
+    if (r == pid)
+      break;
+    if (r < 0 && errno != EINTR)
+      fail(errfd, CTR_STAGE_START_HOOK, i, errno, h->path);
+    if (h->timeout && waited_us >= limit_us) {
       kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
       fail(errfd, CTR_STAGE_START_HOOK, i, ETIMEDOUT, h->path);
     }
+    /* 50 µs, doubling to 10 ms: a quick hook costs little, a slow one little CPU. */
+    nap.tv_nsec = nap.tv_nsec ? (nap.tv_nsec >= 5000000 ? 10000000 : nap.tv_nsec * 2) : 50000;
+    nanosleep(&nap, NULL);
+    waited_us += (unsigned long)nap.tv_nsec / 1000;
   }
-  if (pidfd >= 0)
-    close(pidfd);
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR)
-      fail(errfd, CTR_STAGE_START_HOOK, i, errno, h->path);
+  if (in[1] >= 0)
+    close(in[1]);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     hook_outcome(detail, sizeof detail, h->path, status);
     fail(errfd, CTR_STAGE_START_HOOK, i, 0, detail);
@@ -658,12 +697,15 @@ static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode
     fail(errfd, CTR_STAGE_EXEC, 0, rc, p->argv[0]);
   if (fifo >= 0)
     wait_for_start(p, errfd, fifo);
+  /* The no_new_privs filter goes in last, so that only execve follows it;
+   * with startContainer hooks, before them (runc's order: they run under it). */
+  if (p->n_start_hooks && p->n_seccomp && p->no_new_privs)
+    install_seccomp(p, errfd);
   for (i = 0; i < p->n_start_hooks; i++)
     run_start_hook(p, i, errfd);
   sigemptyset(&mask);
   sigprocmask(SIG_SETMASK, &mask, NULL);
-  /* Last: from here on only execve (and, on failure, write and exit_group) run. */
-  if (p->n_seccomp && p->no_new_privs)
+  if (!p->n_start_hooks && p->n_seccomp && p->no_new_privs)
     install_seccomp(p, errfd);
   rc = exec_search(p->argv, p->env, 0);
   fail(errfd, CTR_STAGE_EXEC, 0, rc, p->argv[0]);
@@ -740,7 +782,8 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
 
   reset_signals(p);
   prctl(PR_SET_NAME, "tsrun:[init]", 0, 0, 0);
-  set_oom_score_adj(p, errfd);
+  if (ctr_set_oom_score_adj(p) < 0)
+    fail(errfd, CTR_STAGE_OOM_SCORE, 0, errno, NULL);
   join_cgroups_self(p, io);
   /* Existing namespaces first, so every rung below happens in them (the
    * pid namespace was joined by the monitor: only children enter one). */
@@ -838,7 +881,6 @@ _Noreturn void ctr_child_exec(const struct ctr_plan *p, const struct ctr_child_i
 
   reset_signals(p);
   prctl(PR_SET_NAME, "tsrun:[exec]", 0, 0, 0);
-  set_oom_score_adj(p, io->errfd);
   join_cgroups_self(p, io);
   host_umask = umask(0);
   if (p->tty) {

@@ -30,4 +30,11 @@ struct ctr_child_io {
 _Noreturn void ctr_child_run(const struct ctr_plan *plan, const struct ctr_child_io *io);
 _Noreturn void ctr_child_exec(const struct ctr_plan *plan, const struct ctr_child_io *io);
 
+/* process.oomScoreAdj into /proc/self/oom_score_adj, if the plan has one:
+ * 0, or -1 with errno. The host's /proc must be /proc here: the run ladder
+ * calls it first thing; for exec the monitor calls it before joining the
+ * container (whose /proc is the container's to shape), and the child
+ * inherits the value. */
+int ctr_set_oom_score_adj(const struct ctr_plan *plan);
+
 #endif

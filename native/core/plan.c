@@ -225,17 +225,19 @@ static void reset(struct ctr_plan *p)
 static char **split_words(struct ctr_plan *p, char *s)
 {
   char **start = &p->hook_words[p->n_hook_words];
+  char *sep;
 
-  while (*s) {
-    char *sep = strchr(s, '\x1f');
-
-    if (p->n_hook_words + 1 >= CTR_MAX_HOOK_WORDS)
-      return NULL;
-    p->hook_words[p->n_hook_words++] = s;
-    if (!sep)
-      break;
-    *sep = '\0';
-    s = sep + 1;
+  /* An empty field is no words; otherwise every word counts, an empty last one too. */
+  if (*s) {
+    for (;;) {
+      if (p->n_hook_words + 1 >= CTR_MAX_HOOK_WORDS)
+        return NULL;
+      p->hook_words[p->n_hook_words++] = s;
+      if (!(sep = strchr(s, '\x1f')))
+        break;
+      *sep = '\0';
+      s = sep + 1;
+    }
   }
   if (p->n_hook_words >= CTR_MAX_HOOK_WORDS)
     return NULL;

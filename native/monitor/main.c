@@ -871,18 +871,23 @@ static pid_t clone_child(const struct ctr_child_io *io)
   args.flags = CLONE_PIDFD | (plan.join_pid ? 0 : (uint64_t)(unsigned)(plan.clone_flags & ~CLONE_NEWCGROUP));
   args.pidfd = (uint64_t)(uintptr_t)&child_pidfd;
   args.exit_signal = SIGCHLD;
-  /* cgroup v2: born in the container's cgroup (Linux 5.7), so every rung of
-   * the ladder is charged there and no migration waits on
-   * cgroup_threadgroup_rwsem; an older kernel says EINVAL or E2BIG (a
-   * shorter clone_args), and the cgroup.procs write is the fallback. */
-  if (cgroup_dir_fd >= 0) {
+  /* cgroup v2, a new container: born in its cgroup (Linux 5.7), so every
+   * rung of the ladder is charged there and no migration waits on
+   * cgroup_threadgroup_rwsem. Whatever refuses it (an older kernel, pids.max
+   * reached) leaves the cgroup.procs write, which moves the process in as
+   * before. Not for exec: after setns into the container's cgroup namespace
+   * the kernel would judge the move from there (nsdelegate: ENOENT). */
+  if (cgroup_dir_fd >= 0 && !plan.join_pid) {
     args.flags |= CLONE_INTO_CGROUP;
     args.cgroup = (uint64_t)cgroup_dir_fd;
     pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
-    if (pid >= 0 || (errno != EINVAL && errno != E2BIG))
+    if (pid >= 0) {
       cloned_into_cgroup = 1;
-    else
+    } else {
+      /* Linux 5.3-5.6 refuses clone_args whose unknown tail is not zero (E2BIG). */
       args.flags &= ~(uint64_t)CLONE_INTO_CGROUP;
+      args.cgroup = 0;
+    }
   }
   if (!cloned_into_cgroup)
     pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
@@ -908,7 +913,8 @@ static pid_t clone_child(const struct ctr_child_io *io)
  * cgroup.kill (v2, Linux 5.14), else SIGKILL to each pid of cgroup.procs. */
 static void kill_cgroup(const char *dir)
 {
-  char file[PATH_MAX], buf[4096], *p, *end;
+  char file[PATH_MAX], buf[4096], *p, *end, *nl;
+  size_t have;
   ssize_t n;
   int fd;
 
@@ -926,21 +932,21 @@ static void kill_cgroup(const char *dir)
   fd = open(file, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return;
-  n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0)
-    return;
-  buf[n] = '\0';
-  for (p = buf; *p; p = end) {
-    long pid = strtol(p, &end, 10);
+  /* Line by line across reads: a pid cut at a read's end is carried over, never taken for a shorter one. */
+  have = 0;
+  while ((n = read(fd, buf + have, sizeof buf - 1 - have)) > 0) {
+    have += (size_t)n;
+    buf[have] = '\0';
+    for (p = buf; (nl = strchr(p, '\n')); p = nl + 1) {
+      long pid = strtol(p, &end, 10);
 
-    if (end == p)
-      break;
-    if (pid > 0)
-      kill((pid_t)pid, SIGKILL);
-    while (*end == '\n')
-      end++;
+      if (end == nl && pid > 0)
+        kill((pid_t)pid, SIGKILL);
+    }
+    have = ctr_strlen(p);
+    memmove(buf, p, have);
   }
+  close(fd);
 }
 
 /* rmdir, retried while the last tasks leave (a reaped zombie's cgroup
@@ -968,8 +974,8 @@ static void remove_cgroups(void)
         warn("removing the cgroup", dir, err);
         break;
       }
-      if (tries == 0)
-        kill_cgroup(dir);
+      /* Again on each try: what was forked meanwhile goes too. */
+      kill_cgroup(dir);
       /* The killed are our children now (subreaper): their zombies keep a v1 cgroup busy until reaped. */
       reap();
       nanosleep(&ts, NULL);
@@ -1209,8 +1215,12 @@ int main(int argc, char **argv)
     make_raw();
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
     die(CTR_STAGE_CLONE, errno, "PR_SET_CHILD_SUBREAPER");
-  if (plan.join_pid)
+  if (plan.join_pid) {
+    /* Before joining: the container's /proc is not for the monitor to write through. */
+    if (ctr_set_oom_score_adj(&plan) < 0)
+      die(CTR_STAGE_OOM_SCORE, errno, NULL);
     join_namespaces();
+  }
 
   child_pid = clone_child(&io);
   if (resume_pipe[0] >= 0)

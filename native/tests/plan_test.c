@@ -413,6 +413,37 @@ static void test_seccomp_record(void)
   EXPECT(parse(odd + 2, &bad) == 0 && plan.n_seccomp == 0);
 }
 
+/* startContainer hooks: argv and env split at 0x1f, each NULL-terminated; oomscoreadj's range. */
+static void test_start_hooks(void)
+{
+  const char *run[] = { "root", "/r", "ns", "mnt", "arg", "x", "hookstate", "{\"id\":\"c\",\"pid\":",
+                        "starthook", "/bin/sh", "5", "sh\x1f-c\x1f", "A=1\x1f" "B=2",
+                        "starthook", "/bin/true", "0", "true", "",
+                        "oomscoreadj", "-999", "end", NULL };
+  const char *no_argv[] = { "root", "/r", "ns", "mnt", "arg", "x", "hookstate", "{", "starthook", "/h", "0", "", "", "end", NULL };
+  const char *no_state[] = { "root", "/r", "ns", "mnt", "arg", "x", "starthook", "/h", "0", "h", "", "end", NULL };
+  const char *rel[] = { "root", "/r", "ns", "mnt", "arg", "x", "hookstate", "{", "starthook", "h", "0", "h", "", "end", NULL };
+  const char *exec_hook[] = { "join", "9", "joinns", "mnt", "arg", "x", "hookstate", "{", "starthook", "/h", "0", "h", "", "end", NULL };
+  const char *oom_big[] = { "root", "/r", "ns", "mnt", "arg", "x", "oomscoreadj", "1001", "end", NULL };
+  const char *oom_dash[] = { "root", "/r", "ns", "mnt", "arg", "x", "oomscoreadj", "-", "end", NULL };
+  const char *bad;
+
+  EXPECT(parse(run, &bad) == 0 && ctr_plan_validate(&plan, &bad) == 0);
+  EXPECT(plan.n_start_hooks == 2);
+  EXPECT(plan.start_hooks[0].timeout == 5 && strcmp(plan.start_hooks[0].path, "/bin/sh") == 0);
+  EXPECT(strcmp(plan.start_hooks[0].argv[1], "-c") == 0 && strcmp(plan.start_hooks[0].argv[2], "") == 0 && plan.start_hooks[0].argv[3] == NULL);
+  EXPECT(strcmp(plan.start_hooks[0].env[1], "B=2") == 0 && plan.start_hooks[0].env[2] == NULL);
+  EXPECT(strcmp(plan.start_hooks[1].argv[0], "true") == 0 && plan.start_hooks[1].argv[1] == NULL && plan.start_hooks[1].env[0] == NULL);
+  EXPECT(strcmp(plan.hook_state, "{\"id\":\"c\",\"pid\":") == 0);
+  EXPECT(plan.has_oom_score_adj && plan.oom_score_adj == -999);
+  EXPECT(parse(no_argv, &bad) == -EINVAL && strcmp(bad, "starthook") == 0);
+  EXPECT(parse(no_state, &bad) == 0 && ctr_plan_validate(&plan, &bad) == -EINVAL && strcmp(bad, "hookstate") == 0);
+  EXPECT(parse(rel, &bad) == 0 && ctr_plan_validate(&plan, &bad) == -EINVAL);
+  EXPECT(parse(exec_hook, &bad) == 0 && ctr_plan_validate(&plan, &bad) == -EINVAL && strcmp(bad, "starthook") == 0);
+  EXPECT(parse(oom_big, &bad) == -EINVAL);
+  EXPECT(parse(oom_dash, &bad) == -EINVAL);
+}
+
 int main(void)
 {
   test_full_plan();
@@ -425,5 +456,6 @@ int main(void)
   test_cgroup_records();
   test_seccomp_record();
   test_oci_records();
+  test_start_hooks();
   return test_result();
 }

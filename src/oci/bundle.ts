@@ -69,8 +69,12 @@ function checkSpec(raw: unknown, file: string): OciSpec {
     for (const [kind, list] of Object.entries(raw.hooks)) {
       if (!Array.isArray(list) || list.length === 0) continue;
       if (!SUPPORTED_HOOKS.has(kind)) throw bad(`hooks.${kind} is not supported (only ${[...SUPPORTED_HOOKS].join(', ')} are)`);
+      // The init carries startContainer hooks in fixed room (native/core/plan.h CTR_MAX_HOOKS).
+      if (kind === 'startContainer' && list.length > 16) throw bad('hooks.startContainer: at most 16 hooks');
       for (const h of list as unknown[]) {
         if (!isObject(h) || typeof h.path !== 'string' || !path.isAbsolute(h.path)) throw bad(`hooks.${kind}: every hook needs an absolute path`);
+        // config.md: "If set, timeout MUST be greater than zero."
+        if (h.timeout !== undefined && !(Number.isInteger(h.timeout) && (h.timeout as number) > 0)) throw bad(`hooks.${kind}: a hook's timeout must be a whole number of seconds above 0`);
       }
     }
   }
@@ -87,6 +91,8 @@ const SUPPORTED_RESOURCES: Record<string, string[] | 'any'> = {
   cpu: ['shares', 'quota', 'period', 'cpus', 'mems'],
   pids: ['limit'],
   devices: 'any',
+  // cgroup v2 files by name (limits.ts); Kubernetes sends memory.oom.group.
+  unified: 'any',
 };
 
 /**
@@ -100,6 +106,8 @@ export function checkResources(res: unknown, where: string, bad: (what: string) 
   if (!isObject(res)) throw bad(`${where} must be an object`);
   for (const [key, value] of Object.entries(res)) {
     if (asksNothing(value)) continue;
+    // The kubelet lists every page size the node has, with limit 0 unless the pod asks for huge pages.
+    if (key === 'hugepageLimits' && Array.isArray(value) && value.every((h) => isObject(h) && asksNothing(h.limit))) continue;
     const known = SUPPORTED_RESOURCES[key];
     if (known === undefined) throw bad(`${where}.${key} is not supported`);
     if (known === 'any') continue;

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadNative } from '../../src/native/binding.js';
 import { defaultSpec } from '../../src/oci/default-spec.js';
+import { DEFAULT_SECCOMP_PROFILE, resolveSeccompProfile } from '../../src/runtime/plan/seccomp.js';
 import type { OciHook, OciSpec } from '../../src/oci/spec.js';
 import { repo, until } from '../helpers/store.js';
 
@@ -366,12 +367,15 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     const b = bundle('nshooks', (s) => {
       s.process.args = ['sh', '-c', 'echo process >> /data/order'];
       s.process.user = { uid: 1000, gid: 1000 };
+      s.process.noNewPrivileges = true;
+      // docker's default profile: the hook runs under it, as the process will (runc's order).
+      s.linux.seccomp = resolveSeccompProfile(DEFAULT_SECCOMP_PROFILE, s.process.capabilities?.bounding ?? []);
       s.mounts.push({ destination: '/data', type: 'bind', source: data, options: ['rbind', 'rw'] });
       s.hooks = {
         // Before pivot_root the root is still the host's: the bind is seen at its host path; the state on stdin.
         createContainer: [{ path: '/bin/sh', args: ['sh', '-c', `cat > ${data}/create-state; readlink /proc/self/ns/mnt > ${data}/create-ns; echo createContainer >> ${data}/order; chmod 666 ${data}/order`] }],
         // In the container, as its process: its root (the bind at /data, the image's /bin/sh) and its user.
-        startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'cat > /data/start-state; id -u > /data/start-uid; echo startContainer >> /data/order'], env: ['HOOK=1'] }],
+        startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'cat > /data/start-state; id -u > /data/start-uid; grep ^Seccomp: /proc/self/status > /data/start-seccomp; echo startContainer >> /data/order'], env: ['HOOK=1'] }],
       };
     });
     ids.add('nshooks');
@@ -386,6 +390,7 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     await until(() => fs.readFileSync(path.join(data, 'order'), 'utf8').endsWith('process\n'));
     expect(fs.readFileSync(path.join(data, 'order'), 'utf8')).toBe('createContainer\nstartContainer\nprocess\n');
     expect(fs.readFileSync(path.join(data, 'start-uid'), 'utf8')).toBe('1000\n');
+    expect(fs.readFileSync(path.join(data, 'start-seccomp'), 'utf8')).toBe('Seccomp:\t2\n');
     // runc's: the pid is the init's own, as it sees it.
     expect(JSON.parse(fs.readFileSync(path.join(data, 'start-state'), 'utf8'))).toMatchObject({ id: 'nshooks', status: 'created', pid: 1, bundle: b });
   });

@@ -72,6 +72,12 @@ describe('OCI resources and cgroup files', () => {
     expect(sharesToWeight(1_000_000)).toBe(10000);
   });
 
+  it('linux.resources.unified: written as given on v2 (Kubernetes\' memory.oom.group), refused on v1 and for paths or cgroup.* files', () => {
+    expect(cgroupWrites({ unified: { 'memory.oom.group': '1' } }, 2, true)).toEqual([{ controller: 'memory', file: 'memory.oom.group', value: '1' }]);
+    expect(() => cgroupWrites({ unified: { 'memory.oom.group': '1' } }, 1)).toThrow('linux.resources.unified needs cgroup v2; this host has v1');
+    for (const bad of ['../x', 'cgroup.procs', 'memory.max/x']) expect(() => cgroupWrites({ unified: { [bad]: '1' } }, 2)).toThrow(/is not a cgroup v2 controller file/);
+  });
+
   it('v2 writes "max" for OCI\'s -1 or 0 (EINVAL as numbers), and the kernel\'s weight when no shares are asked for', () => {
     const v2 = (res: Parameters<typeof cgroupWrites>[0]) => cgroupWrites(res, 2).map((x) => `${x.file}=${x.value}`);
     expect(v2({ memory: { limit: -1, swap: -1 }, cpu: { quota: -1, shares: 0 } })).toEqual(['memory.max=max', 'memory.swap.max=max', 'cpu.max=max 100000', 'cpu.weight=100', 'pids.max=max']);

@@ -30,6 +30,8 @@ export interface OciResources {
   pids?: { limit: number };
   /** The device cgroup's rules, in order (config-linux.md "Device allowlist"). */
   devices?: OciDeviceRule[];
+  /** cgroup v2 only: files of the container's cgroup and their values ("memory.oom.group": "1"). */
+  unified?: Record<string, string>;
 }
 
 export interface OciDeviceRule {
@@ -174,7 +176,22 @@ export function cgroupWrites(res: OciResources, version: 1 | 2, onlyGiven = fals
   const base = baseWrites(res, version);
   // A new cgroup holds the kernel's defaults already: only what was asked for.
   const kept = onlyGiven ? base.filter((w) => (w.controller === 'memory' ? res.memory : w.controller === 'pids' ? res.pids : res.cpu) !== undefined) : base;
-  return [...kept, ...deviceWrites(res.devices ?? [], version)];
+  return [...kept, ...deviceWrites(res.devices ?? [], version), ...unifiedWrites(res.unified ?? {}, version)];
+}
+
+/**
+ * linux.resources.unified (config-linux.md): each key a file of the
+ * container's v2 cgroup, written as given, as runc does. A path, or one of
+ * the cgroup.* files that move processes or controllers, is refused.
+ */
+function unifiedWrites(unified: Record<string, string>, version: 1 | 2): CgroupWrite[] {
+  const keys = Object.keys(unified);
+  if (keys.length === 0) return [];
+  if (version === 1) throw new UsageError('linux.resources.unified needs cgroup v2; this host has v1');
+  return keys.map((file) => {
+    if (!/^[a-z]+\.[a-z0-9_.]+$/.test(file) || file.startsWith('cgroup.')) throw new UsageError(`linux.resources.unified: ${JSON.stringify(file)} is not a cgroup v2 controller file`);
+    return { controller: 'memory', file, value: String(unified[file]) };
+  });
 }
 
 /**

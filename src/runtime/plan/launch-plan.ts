@@ -559,7 +559,10 @@ export function encodePlan(plan: LaunchPlan): Buffer {
   if (plan.hookPause) rec('hookpause', 1);
   if (plan.attachSock !== undefined) rec('attachsock', plan.attachSock);
   if (plan.netif) rec('netif', plan.netif.name, plan.netif.address, plan.netif.prefix, plan.netif.gateway ?? '');
-  for (const h of plan.startHooks ?? []) rec('starthook', h.path, h.timeout ?? 0, hookWords(h.args ?? [h.path]), hookWords(h.env ?? []));
+  // Each hook's words and their two NULLs, in the init's fixed room (plan.h CTR_MAX_HOOK_WORDS).
+  const words = (plan.startHooks ?? []).reduce((n, h) => n + Math.max(h.args?.length ?? 0, 1) + (h.env?.length ?? 0) + 2, 0);
+  if (words > 1023) throw new UsageError('startContainer hooks: too many arguments and environment entries (about 1000 in all)');
+  for (const h of plan.startHooks ?? []) rec('starthook', h.path, h.timeout ?? 0, hookWords(h.args?.length ? h.args : [h.path]), hookWords(h.env ?? []));
   if (plan.hookState !== undefined) rec('hookstate', plan.hookState);
   return done();
 }
