@@ -27,6 +27,7 @@
  * async-signal-safe functions (STYLE.md section 2).
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -949,6 +950,30 @@ static void kill_cgroup(const char *dir)
   close(fd);
 }
 
+/* The cgroups made under a container's own, deepest first (an rmdir of a
+ * cgroup with children is EBUSY). Depth-bounded; what stays busy stays, and
+ * the retry of the caller says so. */
+static void remove_children(const char *dir, int depth)
+{
+  char sub[PATH_MAX];
+  struct dirent *e;
+  DIR *d;
+
+  if (depth > 32 || !(d = opendir(dir)))
+    return;
+  while ((e = readdir(d))) {
+    if (e->d_type != DT_DIR || !strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+      continue;
+    if (ctr_strlcpy(sub, dir, sizeof sub) >= sizeof sub || ctr_strlcat(sub, "/", sizeof sub) >= sizeof sub ||
+        ctr_strlcat(sub, e->d_name, sizeof sub) >= sizeof sub)
+      continue;
+    kill_cgroup(sub);
+    remove_children(sub, depth + 1);
+    rmdir(sub);
+  }
+  closedir(d);
+}
+
 /* rmdir, retried while the last tasks leave (a reaped zombie's cgroup
  * reference goes a moment later): EBUSY for up to a second, leftovers killed. */
 static void remove_cgroups(void)
@@ -974,8 +999,10 @@ static void remove_cgroups(void)
         warn("removing the cgroup", dir, err);
         break;
       }
-      /* Again on each try: what was forked meanwhile goes too. */
+      /* Again on each try: what was forked meanwhile goes too, and the
+       * cgroups the container made under its own (systemd in it does). */
       kill_cgroup(dir);
+      remove_children(dir, 0);
       /* The killed are our children now (subreaper): their zombies keep a v1 cgroup busy until reaped. */
       reap();
       nanosleep(&ts, NULL);

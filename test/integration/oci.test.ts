@@ -154,6 +154,17 @@ describe('tsrun-oci run', () => {
     ids.delete('upd');
   });
 
+  it('removes the cgroups a container made under its own (rw cgroup mount, as systemd in it would)', () => {
+    const b = bundle('subcg', (s) => {
+      const cg = s.mounts.find((m) => m.type === 'cgroup')!;
+      cg.options = ['nosuid', 'noexec', 'nodev', 'rw'];
+      s.process.args = ['sh', '-c', 'mkdir /sys/fs/cgroup/memory/sub && echo $$ > /sys/fs/cgroup/memory/sub/cgroup.procs && sleep 0.1 & wait'];
+    });
+    ok(['run', '-b', b, 'subcg']);
+    expect(fs.existsSync(path.join(cgroupDir('subcg'), 'sub'))).toBe(false);
+    expect(fs.existsSync(cgroupDir('subcg'))).toBe(false);
+  });
+
   it('passes stdin through', () => {
     const b = bundle('stdin', sh('read line; echo got $line'));
     expect(oci(['run', '-b', b, 'stdin'], { input: 'hello\n' }).stdout).toBe('got hello\n');

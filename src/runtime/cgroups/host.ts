@@ -265,7 +265,9 @@ export async function removeCgroup(host: CgroupHost, cgroupsPath: string): Promi
         // A read-only cgroupfs answers EROFS even for a dir that is not there (it could not be made).
         if (code === 'ENOENT' || (code === 'EROFS' && !fs.existsSync(dir))) break;
         if (code !== 'EBUSY' || tries >= 100) throw new RuntimeError(`cannot remove cgroup ${dir}: ${(err as Error).message}`, { cause: err });
-        if (tries === 0) killCgroup(dir);
+        // Each try: what was forked meanwhile, and the cgroups made under the container's own (systemd in it).
+        killCgroup(dir);
+        removeChildren(dir);
         await new Promise((r) => setTimeout(r, 10));
       }
     }
@@ -289,6 +291,28 @@ function killCgroup(dir: string): void {
       process.kill(pid, 'SIGKILL');
     } catch {
       // gone already
+    }
+  }
+}
+
+/** The cgroups under a container's own, deepest first (an rmdir of one with children is EBUSY); what stays busy stays. */
+function removeChildren(dir: string, depth = 0): void {
+  if (depth > 32) return;
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    if (!e.isDirectory()) continue;
+    const sub = path.join(dir, e.name);
+    killCgroup(sub);
+    removeChildren(sub, depth + 1);
+    try {
+      fs.rmdirSync(sub);
+    } catch {
+      // busy still: the caller's retry says so
     }
   }
 }
