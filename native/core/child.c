@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <linux/capability.h>
+#include <linux/magic.h>
 #include <linux/seccomp.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -613,6 +614,38 @@ static void run_start_hook(const struct ctr_plan *p, size_t i, int errfd)
   }
 }
 
+/* process.apparmorProfile: the profile the next execve enters ("exec NAME"
+ * into the attr file, as runc's apparmor.ApplyProfile). This is the
+ * container's /proc (for exec, one the container could have shaped): a
+ * FIFO or symlink put there must neither block nor redirect the write, and
+ * the file must be procfs's own. */
+static void set_apparmor(const struct ctr_plan *p, int errfd)
+{
+  /* child: async-signal-safe */
+  char value[CTR_REPORT_DETAIL + 8] = "exec ";
+  struct statfs sfs;
+  ssize_t n;
+  int fd;
+
+  if (!p->apparmor)
+    return;
+  if (ctr_strlcat(value, p->apparmor, sizeof value) >= sizeof value)
+    fail(errfd, CTR_STAGE_APPARMOR, 0, ENAMETOOLONG, p->apparmor);
+  fd = open("/proc/self/attr/apparmor/exec", O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT)
+    fd = open("/proc/self/attr/exec", O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    fail(errfd, CTR_STAGE_APPARMOR, 0, errno, p->apparmor);
+  if (fstatfs(fd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC)
+    fail(errfd, CTR_STAGE_APPARMOR, 0, EPERM, p->apparmor);
+  do
+    n = write(fd, value, ctr_strlen(value));
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    fail(errfd, CTR_STAGE_APPARMOR, 0, errno, p->apparmor);
+  close(fd);
+}
+
 static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode_t host_umask)
 {
   /* child: async-signal-safe */
@@ -621,6 +654,8 @@ static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode
   long n;
   int rc;
   size_t i;
+
+  set_apparmor(p, errfd);
 
   for (i = 0; i < p->n_rlimits; i++)
     if (syscall(SYS_prlimit64, 0, p->rlimits[i].resource, &p->rlimits[i].limit, NULL) < 0)

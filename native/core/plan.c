@@ -193,6 +193,7 @@ static void reset(struct ctr_plan *p)
   p->uid = p->gid = 0;
   p->umask = -1;
   p->has_oom_score_adj = 0;
+  p->apparmor = NULL;
   p->no_new_privs = 0;
   p->n_seccomp = 0;
   p->has_caps = 0;
@@ -336,6 +337,10 @@ static int record(struct ctr_plan *p, const char *kw, char **a)
     if (!(h->argv = split_words(p, a[2])) || !h->argv[0] || !(h->env = split_words(p, a[3])))
       return -1;
     p->n_start_hooks++;
+  } else if (ctr_streq(kw, "apparmor")) {
+    if (!a[0][0])
+      return -1;
+    p->apparmor = a[0];
   } else if (ctr_streq(kw, "hookstate")) {
     p->hook_state = a[0];
   } else if (ctr_streq(kw, "oomscoreadj")) {

@@ -219,6 +219,7 @@ struct ctr_plan {
   unsigned groups[CTR_MAX_GROUPS];
   size_t n_groups;
   int umask; /* -1: leave as is */
+  const char *apparmor; /* process.apparmorProfile: the profile execve enters; NULL: none */
   int has_oom_score_adj;
   int oom_score_adj; /* -1000..1000 */
   struct ctr_rlimit rlimits[CTR_MAX_RLIMITS];

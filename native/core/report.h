@@ -89,6 +89,7 @@ enum ctr_stage {
   CTR_STAGE_CGROUPNS = 43,   /* unshare(CLONE_NEWCGROUP), once inside the container's cgroups */
   CTR_STAGE_OOM_SCORE = 44,  /* writing /proc/self/oom_score_adj */
   CTR_STAGE_START_HOOK = 45, /* an OCI startContainer hook; index: which; detail: its path and how it ended (errno 0) */
+  CTR_STAGE_APPARMOR = 46,   /* setting the AppArmor profile for execve; detail: the profile */
 };
 
 struct ctr_report {

@@ -419,7 +419,7 @@ static void test_start_hooks(void)
   const char *run[] = { "root", "/r", "ns", "mnt", "arg", "x", "hookstate", "{\"id\":\"c\",\"pid\":",
                         "starthook", "/bin/sh", "5", "sh\x1f-c\x1f", "A=1\x1f" "B=2",
                         "starthook", "/bin/true", "0", "true", "",
-                        "oomscoreadj", "-999", "end", NULL };
+                        "oomscoreadj", "-999", "apparmor", "cri-containerd.apparmor.d", "end", NULL };
   const char *no_argv[] = { "root", "/r", "ns", "mnt", "arg", "x", "hookstate", "{", "starthook", "/h", "0", "", "", "end", NULL };
   const char *no_state[] = { "root", "/r", "ns", "mnt", "arg", "x", "starthook", "/h", "0", "h", "", "end", NULL };
   const char *rel[] = { "root", "/r", "ns", "mnt", "arg", "x", "hookstate", "{", "starthook", "h", "0", "h", "", "end", NULL };
@@ -436,6 +436,7 @@ static void test_start_hooks(void)
   EXPECT(strcmp(plan.start_hooks[1].argv[0], "true") == 0 && plan.start_hooks[1].argv[1] == NULL && plan.start_hooks[1].env[0] == NULL);
   EXPECT(strcmp(plan.hook_state, "{\"id\":\"c\",\"pid\":") == 0);
   EXPECT(plan.has_oom_score_adj && plan.oom_score_adj == -999);
+  EXPECT(strcmp(plan.apparmor, "cri-containerd.apparmor.d") == 0);
   EXPECT(parse(no_argv, &bad) == -EINVAL && strcmp(bad, "starthook") == 0);
   EXPECT(parse(no_state, &bad) == 0 && ctr_plan_validate(&plan, &bad) == -EINVAL && strcmp(bad, "hookstate") == 0);
   EXPECT(parse(rel, &bad) == 0 && ctr_plan_validate(&plan, &bad) == -EINVAL);

@@ -90,6 +90,7 @@ const STAGES: Record<number, string> = {
   43: 'making the cgroup namespace',
   44: 'setting the OOM score adjustment',
   45: 'running the startContainer hook %s',
+  46: 'setting the AppArmor profile %s',
 };
 
 export const STAGE_EXEC = 23;

@@ -127,6 +127,16 @@ export function checkProcess(p: OciProcess, bad: (what: string) => Error): void 
   if (p.env !== undefined && (!Array.isArray(p.env) || !p.env.every((e) => typeof e === 'string'))) throw bad('process.env must be an array of strings');
   if (!isObject(p.user) || !Number.isInteger(p.user.uid) || !Number.isInteger(p.user.gid)) throw bad('process.user.uid and gid are required');
   if (p.oomScoreAdj !== undefined && !(Number.isInteger(p.oomScoreAdj) && p.oomScoreAdj >= -1000 && p.oomScoreAdj <= 1000)) throw bad('process.oomScoreAdj must be an integer from -1000 to 1000');
+  // runc's rule: a profile on a host without AppArmor is an error, not a container run unconfined.
+  if (p.apparmorProfile && !apparmorEnabled()) throw bad(`process.apparmorProfile "${p.apparmorProfile}": AppArmor is not enabled on this host`);
+}
+
+function apparmorEnabled(): boolean {
+  try {
+    return fs.readFileSync('/sys/module/apparmor/parameters/enabled', 'utf8').trim() === 'Y';
+  } catch {
+    return false;
+  }
 }
 
 /** A process as the launch plan wants it: env present. */

@@ -251,6 +251,7 @@ export async function ociExec(p: OciPaths, id: string, opts: ExecOptions): Promi
     groups: proc.user.additionalGids ?? [],
     umask: proc.user.umask,
     oomScoreAdj: proc.oomScoreAdj,
+    apparmorProfile: proc.apparmorProfile,
     rlimits: planRlimits(proc),
     noNewPrivs: proc.noNewPrivileges ?? false,
     capabilities: caps ? planCapabilities(caps) : undefined,

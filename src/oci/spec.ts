@@ -37,6 +37,8 @@ export interface OciProcess {
   capabilities?: OciCapabilities;
   /** -1000..1000, into /proc/<pid>/oom_score_adj (Kubernetes sets it per QoS class). */
   oomScoreAdj?: number;
+  /** The AppArmor profile the process runs under (loaded by the caller, as podman and containerd do). */
+  apparmorProfile?: string;
 }
 
 /** Capability names as "CAP_CHOWN" (config.md "Linux process"). */

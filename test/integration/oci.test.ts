@@ -141,6 +141,16 @@ describe('tsrun-oci run', () => {
     expect(oci(['create', '-b', bad, 'oombad'])).toMatchObject({ code: 1, stderr: expect.stringContaining('process.oomScoreAdj must be an integer from -1000 to 1000') });
   });
 
+  it('an AppArmor profile on a host without AppArmor is refused, never run unconfined (runc\'s rule)', () => {
+    const enabled = fs.existsSync('/sys/module/apparmor/parameters/enabled') && fs.readFileSync('/sys/module/apparmor/parameters/enabled', 'utf8').trim() === 'Y';
+    const b = bundle('aa', (s) => (s.process.apparmorProfile = 'tsrun-test-nonexistent'));
+    const r = oci(['create', '-b', b, 'aa']);
+    expect(r.code).toBe(1);
+    // With AppArmor, a profile the kernel does not know fails at the attr write instead.
+    expect(r.stderr).toContain(enabled ? 'setting the AppArmor profile tsrun-test-nonexistent' : 'process.apparmorProfile "tsrun-test-nonexistent": AppArmor is not enabled on this host');
+    expect(fs.existsSync(path.join(root, 'aa'))).toBe(false);
+  });
+
   it('refuses a limit it would not apply, with its name, at create and at update; an empty one passes', () => {
     const b = bundle('blk', (s) => {
       s.linux.resources = { blockIO: { weight: 500 }, hugepageLimits: [] } as never;

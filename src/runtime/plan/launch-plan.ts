@@ -114,6 +114,8 @@ export interface ProcessPlan {
   umask?: number;
   /** process.oomScoreAdj, written to /proc/self/oom_score_adj (absent: the monitor's, inherited). */
   oomScoreAdj?: number;
+  /** process.apparmorProfile: the AppArmor profile execve enters. */
+  apparmorProfile?: string;
   rlimits: { resource: number; soft: number; hard: number }[];
   noNewPrivs: boolean;
   /** Absent: the process keeps every capability the monitor has. */
@@ -365,6 +367,7 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     groups: proc.user.additionalGids ?? [],
     umask: proc.user.umask,
     oomScoreAdj: proc.oomScoreAdj,
+    apparmorProfile: proc.apparmorProfile,
     rlimits,
     noNewPrivs: proc.noNewPrivileges ?? false,
     capabilities: proc.capabilities ? planCapabilities(proc.capabilities) : undefined,
@@ -506,6 +509,7 @@ function encodeProcess(rec: Rec, p: ProcessPlan): void {
   for (const g of p.groups) rec('group', g);
   if (p.umask !== undefined) rec('umask', p.umask);
   if (p.oomScoreAdj !== undefined) rec('oomscoreadj', p.oomScoreAdj);
+  if (p.apparmorProfile) rec('apparmor', p.apparmorProfile);
   for (const r of p.rlimits) rec('rlimit', r.resource, r.soft, r.hard);
   rec('nonewprivs', p.noNewPrivs ? 1 : 0);
   const c = p.capabilities;
