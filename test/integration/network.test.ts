@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { storeForFile, until } from '../helpers/store.js';
+import { storeForFile, tsrunBin, until } from '../helpers/store.js';
 
 /**
  * --network bridge: a bridge of this test's own (TSRUN_BRIDGE, a subnet
@@ -230,4 +230,38 @@ it('a published port goes when its container exits (no daemon: the monitor\'s ex
   // The element goes first, then its file.
   await until(() => !mapped() && fs.readdirSync(path.join(s.runroot, 'networks', `${bridge}.ports`)).length === 0);
   s.ok(['rm', 'brief']);
+});
+
+it('on a host whose iptables FORWARD policy drops (as Docker sets it), the bridge still reaches out and published ports still come in', () => {
+  // All in a network namespace of the test's own (with its own sysfs): the policy, the bridge, its
+  // table and iptables rules, and an "outside" namespace on a veth, go with it.
+  const tsrun = `${tsrunBin} --root ${s.root} --runroot ${s.runroot}-fw`;
+  const script = `
+    set -e
+    mkdir -p ${s.dir}/fw-cg && mount --rbind /sys/fs/cgroup ${s.dir}/fw-cg
+    mount -t sysfs sysfs /sys && mount --move ${s.dir}/fw-cg /sys/fs/cgroup
+    ip link set lo up
+    unshare -n sleep 30 & OUT=$!
+    sleep 0.2
+    ip link add fwout type veth peer name fwpeer && ip link set fwpeer netns $OUT
+    ip addr add 198.51.100.1/24 dev fwout && ip link set fwout up
+    nsenter -t $OUT -n sh -c 'ip link set lo up; ip addr add 198.51.100.2/24 dev fwpeer; ip link set fwpeer up'
+    nsenter -t $OUT -n sh -c '(while :; do echo outside | busybox nc -l -p 9000; done) >/dev/null 2>&1 &'
+    iptables -w -P FORWARD DROP
+    ${tsrun} run --rm --network bridge busybox nc -w 2 198.51.100.2 9000 || echo "container to outside: failed"
+    ${tsrun} run -d --name fwweb -p 8080:7000 busybox sh -c 'while :; do echo published | nc -l -p 7000; done' >/dev/null
+    for i in 1 2 3 4 5 6 7 8 9 10; do r=$(nsenter -t $OUT -n busybox nc -w 1 198.51.100.1 8080 || true); [ -n "$r" ] && break; sleep 0.2; done
+    echo "$r"
+    ${tsrun} rm -f fwweb >/dev/null
+    iptables -w -S FORWARD | grep -c fwtst || true
+    kill $OUT
+  `;
+  const r = spawnSync('unshare', ['-n', '-m', '--propagation', 'private', 'sh', '-c', script], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, TSRUN_BRIDGE: 'fwtst0', TSRUN_BRIDGE_SUBNET: '10.215.1.0/24', TSRUN_LOG_LEVEL: 'warn' },
+  });
+  expect(r.stderr).toBe('');
+  // docker's three accepts: out of the bridge, replies into it, published ports into it.
+  expect(r.stdout).toBe('outside\npublished\n3\n');
 });

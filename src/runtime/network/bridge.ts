@@ -37,6 +37,7 @@ export async function ensureBridge(native: NativeBinding, p: StorePaths, net: Br
       run('ip', ['-batch', '-'], [`link add ${net.bridge} type bridge`, `addr add ${net.gateway}/${net.subnet.prefix} dev ${net.bridge}`, `link set ${net.bridge} up`].join('\n'));
     }
     run('nft', ['-f', '-'], natRules(net, subnet));
+    allowForwarding(net);
     // Containers reach beyond the host only if it forwards (docker sets it too); the host's own
     // connections to 127.0.0.1:PORT may be sent to a container only with route_localnet on the bridge
     // (what that would open to containers, the table's raw chain closes).
@@ -44,6 +45,35 @@ export async function ensureBridge(native: NativeBinding, p: StorePaths, net: Br
     fs.writeFileSync(`/proc/sys/net/ipv4/conf/${net.bridge}/route_localnet`, '1');
     fs.writeFileSync(ready, '');
   });
+}
+
+/**
+ * A host whose iptables FORWARD policy is DROP (what installing Docker
+ * sets) would drop everything routed to or from the bridge, and an accept
+ * in our own table cannot outvote it (every base chain of the hook must
+ * let a packet through). There, the bridge gets docker's three accepts at
+ * the head of FORWARD: out of the bridge, replies into it, and published
+ * ports (DNATed) into it. Hosts that forward by default are left alone.
+ */
+function allowForwarding(net: BridgeNetwork): void {
+  let rules: string;
+  try {
+    rules = execFileSync('iptables', ['-w', '-S', 'FORWARD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return; // no iptables (or no filter table): nothing of it can drop
+  }
+  if (!/^-P FORWARD DROP$/m.test(rules)) return;
+  for (const rule of [
+    ['-i', net.bridge, '-j', 'ACCEPT'],
+    ['-o', net.bridge, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'],
+    ['-o', net.bridge, '-m', 'conntrack', '--ctstate', 'DNAT', '-j', 'ACCEPT'],
+  ]) {
+    try {
+      execFileSync('iptables', ['-w', '-C', 'FORWARD', ...rule], { stdio: 'ignore' });
+    } catch {
+      run('iptables', ['-w', '-I', 'FORWARD', ...rule], '');
+    }
+  }
 }
 
 /**
