@@ -41,6 +41,8 @@ export function inspectHostConfig(rec: ContainerRecord): Record<string, unknown>
     SecurityOpt: securityOpt(o),
     ShmSize: o.shmSize ?? DEFAULT_SHM_SIZE,
     OomScoreAdj: o.oomScoreAdj ?? 0,
+    Devices: (o.devices ?? []).map((d) => ({ PathOnHost: d.host, PathInContainer: d.container, CgroupPermissions: d.perms })),
+    DeviceCgroupRules: o.deviceCgroupRules ?? null,
     Sysctls: o.sysctls ?? null,
     Ulimits: o.ulimits ? o.ulimits.map((u) => ({ Name: u.name, Hard: limit(u.hard), Soft: limit(u.soft) })) : null,
     Memory: r.memory ?? 0,

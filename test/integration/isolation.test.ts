@@ -70,6 +70,22 @@ describe('capabilities', () => {
     expect(r.status).toBe(0);
   });
 
+  it('--device: the host\'s node in the container, with its permissions (a directory: every node under it); --device-cgroup-rule allows by rule', () => {
+    // /dev/fuse (c 10:229) needs no capability to open: EPERM can only be the device cgroup's.
+    expect(s.ok(['run', '--rm', '--device', '/dev/fuse', 'busybox', 'sh', '-c', 'stat -c "%t:%T %F" /dev/fuse; head -c 0 /dev/fuse && echo opened'])).toBe('a:e5 character special file\nopened\n');
+    const ro = s.run(['run', '--rm', '--device', '/dev/fuse:/dev/myfuse:r', 'busybox', 'sh', '-c', 'head -c 0 /dev/myfuse && echo read; echo x > /dev/myfuse']);
+    expect(ro.stdout).toBe('read\n');
+    expect(ro.stderr).toMatch(/can't create \/dev\/myfuse: Operation not permitted/);
+    if (fs.existsSync('/dev/net/tun')) expect(s.ok(['run', '--rm', '--device', '/dev/net:/dev/n', 'busybox', 'stat', '-c', '%n %t:%T', '/dev/n/tun'])).toBe('/dev/n/tun a:c8\n');
+    expect(s.ok(['run', '--rm', '--device-cgroup-rule', 'c 10:229 rw', 'busybox', 'sh', '-c', 'mknod /dev/f c 10 229 && head -c 0 /dev/f && echo allowed'])).toBe('allowed\n');
+    s.ok(['create', '--name', 'devs', '--device', '/dev/fuse:/dev/f2:rw', '--device-cgroup-rule', 'c 10:* r', 'busybox', 'true']);
+    expect(s.inspect('devs').HostConfig).toMatchObject({ Devices: [{ PathOnHost: '/dev/fuse', PathInContainer: '/dev/f2', CgroupPermissions: 'rw' }], DeviceCgroupRules: ['c 10:* r'] });
+    s.ok(['rm', 'devs']);
+    expect(s.run(['run', '--rm', '--device', '/dev/nosuch', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: error gathering device information while adding custom device "/dev/nosuch": no such file or directory\n' });
+    expect(s.run(['run', '--rm', '--device', 'fuse', 'busybox', 'true']).stderr).toMatch(/^tsrun: invalid --device fuse: use HOST_PATH/);
+    expect(s.ok(['ps', '-aq'])).toBe('');
+  });
+
   it('--oom-score-adj: the process\'s and an exec\'d one\'s oom_score_adj, shown by inspect; a bad value is one line', async () => {
     expect(s.ok(['run', '--rm', '--oom-score-adj', '500', 'busybox', 'cat', '/proc/self/oom_score_adj'])).toBe('500\n');
     s.ok(['run', '-d', '--name', 'oomadj', '--oom-score-adj', '300', 'busybox', 'sleep', '60']);

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { RLIM_INFINITY_JSON } from '../../src/oci/spec.js';
 import {
+  parseDeviceCgroupRule,
+  parseDeviceFlag,
   parsePublish,
   parseBytes,
   parseMountFlag,
@@ -113,6 +115,18 @@ describe('-p', () => {
   });
   it.each(['70000:80', '0:80', '8080:80/sctp', '300.1.1.1:80:80', 'x:80', '', '80-', '1-2-3:80'])('refuses %j', (spec) => {
     expect(() => parsePublish(spec)).toThrow(/invalid -p/);
+  });
+});
+
+describe('--device and --device-cgroup-rule', () => {
+  it('reads docker\'s forms', () => {
+    expect(parseDeviceFlag('/dev/fuse')).toEqual({ host: '/dev/fuse', container: '/dev/fuse', perms: 'rwm' });
+    expect(parseDeviceFlag('/dev/sdc:/dev/xvdc:r')).toEqual({ host: '/dev/sdc', container: '/dev/xvdc', perms: 'r' });
+    expect(parseDeviceFlag('/dev/fuse:rw')).toEqual({ host: '/dev/fuse', container: '/dev/fuse', perms: 'rw' });
+    for (const bad of ['fuse', '/dev/a:rel', '/dev/a:/dev/b:x', '/dev/a:/dev/b:rr', '/a:/b:r:x']) expect(() => parseDeviceFlag(bad)).toThrow(/invalid --device/);
+    expect(parseDeviceCgroupRule('c 10:* rwm')).toEqual({ type: 'c', major: 10, minor: undefined, access: 'rwm' });
+    expect(parseDeviceCgroupRule('b *:* m')).toEqual({ type: 'b', major: undefined, minor: undefined, access: 'm' });
+    expect(() => parseDeviceCgroupRule('c 10 rwm')).toThrow(/invalid --device-cgroup-rule/);
   });
 });
 

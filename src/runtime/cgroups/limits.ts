@@ -154,7 +154,9 @@ export function ociResources(r: ResourceOptions): OciResources {
  */
 export function cgroupResources(resources: OciResources | undefined, devices: { type: string; major?: number; minor?: number }[] = []): OciResources {
   const given = resources?.devices ?? [];
-  const own = devices.filter((d) => d.type === 'c' || d.type === 'b').map((d) => ({ allow: true, type: d.type as 'c' | 'b', major: d.major, minor: d.minor, access: 'rwm' }));
+  // A node the spec's rules already allow keeps their access (docker's --device /dev/x:/dev/x:r); others get rwm.
+  const ruled = (d: { type: string; major?: number; minor?: number }) => given.some((r) => r.allow && r.type === d.type && r.major === d.major && r.minor === d.minor);
+  const own = devices.filter((d) => (d.type === 'c' || d.type === 'b') && !ruled(d)).map((d) => ({ allow: true, type: d.type as 'c' | 'b', major: d.major, minor: d.minor, access: 'rwm' }));
   const start: OciDeviceRule[] = (given[0]?.type ?? 'a') === 'a' && given.length > 0 ? [] : [{ allow: false, access: 'rwm' }];
   return { ...resources, devices: [...start, ...given, ...RUNTIME_DEVICE_ALLOWS, ...own] };
 }

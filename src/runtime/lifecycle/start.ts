@@ -13,6 +13,7 @@ import { type JoinableNamespace, buildContainerSpec } from '../plan/container-sp
 import { CgroupsUnavailableError, type ContainerCgroup, cgroupHost, cgroupsPathFor, removeCgroup, setupCgroup } from '../cgroups/host.js';
 import { type OciResources, cgroupResources } from '../cgroups/limits.js';
 import { buildLaunchPlan, encodePlan } from '../plan/launch-plan.js';
+import { resolveDeviceFlags } from '../plan/devices.js';
 import { resolveUser } from '../plan/user.js';
 import { readAccountFiles } from '../rootfs-files.js';
 import { bootId, isAlive, pidStartTime } from '../state/liveness.js';
@@ -104,6 +105,7 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
       rootPath: merged,
       initPath: rec.options.init ? initPath() : undefined,
       cgroupsPath: cgroupsPathFor(id),
+      hostDevices: rec.options.devices?.length ? resolveDeviceFlags(rec.options.devices) : undefined,
       files: {
         hosts: containerFile(p, netFiles, 'hosts'),
         hostname: containerFile(p, id, 'hostname'),

@@ -9,7 +9,8 @@ import {
 } from '../../oci/spec.js';
 import { hostBoundingCapabilities, processCapabilities, tweakCapabilities } from './capabilities.js';
 import { checkWorkingDir } from './launch-plan.js';
-import { type MountSpec, type SecurityOptions, type Ulimit, ULIMIT_TYPES } from './run-flags.js';
+import type { HostDevice } from './devices.js';
+import { type DeviceFlag, type MountSpec, type SecurityOptions, type Ulimit, ULIMIT_TYPES, parseDeviceCgroupRule } from './run-flags.js';
 import { DEFAULT_SECCOMP_PROFILE, resolveSeccompProfile } from './seccomp.js';
 import type { ResolvedUser } from './user.js';
 import { type ResourceOptions, ociResources } from '../cgroups/limits.js';
@@ -58,6 +59,10 @@ export interface RunOptions extends SecurityOptions {
   shmSize?: number;
   /** --oom-score-adj: process.oomScoreAdj. */
   oomScoreAdj?: number;
+  /** --device: host device nodes made in the container and allowed (a directory: every node under it). */
+  devices?: DeviceFlag[];
+  /** --device-cgroup-rule: devices.allow lines added to the container's rules. */
+  deviceCgroupRules?: string[];
   /** --group-add: group names (from the image's /etc/group) or numbers. */
   groupAdd?: string[];
   /** --memory, --cpus, --pids-limit ... (also changed by `update`). */
@@ -180,6 +185,8 @@ export interface ContainerSpecInput {
   hostCapabilities?: () => string[];
   /** container:NAME modes: the namespace files (/proc/<pid>/ns/...) of the running containers joined. */
   joinPaths?: Partial<Record<JoinableNamespace, string>>;
+  /** --device, read from the host at this start (devices.ts). */
+  hostDevices?: HostDevice[];
 }
 
 const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
@@ -281,8 +288,17 @@ export function buildContainerSpec(input: ContainerSpecInput): OciSpec {
       ...(options.sysctls && Object.keys(options.sysctls).length ? { sysctl: { ...options.sysctls } } : {}),
       ...(seccomp ? { seccomp } : {}),
       ...(input.cgroupsPath !== undefined ? { cgroupsPath: input.cgroupsPath } : {}),
-      // Deny every device but those the runtime allows (cgroupResources), as docker's; --privileged allows all.
-      resources: { ...ociResources(options.resources ?? {}), devices: [{ allow: privileged, access: 'rwm' }] },
+      ...(input.hostDevices?.length ? { devices: input.hostDevices.map((d) => d.device) } : {}),
+      // Deny every device but those the runtime allows (cgroupResources), as docker's; --privileged allows all;
+      // then --device's nodes with their permissions, and --device-cgroup-rule's lines.
+      resources: {
+        ...ociResources(options.resources ?? {}),
+        devices: [
+          { allow: privileged, access: 'rwm' },
+          ...(input.hostDevices ?? []).map(({ device: d, perms }) => ({ allow: true, type: d.type as 'b' | 'c', major: d.major, minor: d.minor, access: perms })),
+          ...(options.deviceCgroupRules ?? []).map((r) => ({ allow: true, ...parseDeviceCgroupRule(r) })),
+        ],
+      },
     },
   };
 }

@@ -274,6 +274,33 @@ export function parseRestartPolicy(s: string): RestartPolicy {
   return { name: name as RestartPolicy['name'], maxRetries };
 }
 
+/** `--device HOST[:CONTAINER][:PERMS]`, docker's form: PERMS some of r, w, m (default rwm). */
+export interface DeviceFlag {
+  host: string;
+  container: string;
+  perms: string;
+}
+
+export function parseDeviceFlag(spec: string): DeviceFlag {
+  const parts = spec.split(':');
+  const bad = () => new UsageError(`invalid --device ${spec}: use HOST_PATH[:CONTAINER_PATH][:PERMISSIONS] (permissions some of r, w, m)`);
+  const isPerms = (s: string | undefined) => s !== undefined && /^[rwm]{1,3}$/.test(s) && new Set(s).size === s.length;
+  let [host, container, perms] = parts as [string, string?, string?];
+  if (parts.length > 3 || !host.startsWith('/')) throw bad();
+  // HOST:PERMS (docker's short form) when the second part is not a path.
+  if (parts.length === 2 && isPerms(container)) [container, perms] = [undefined, container];
+  if ((container !== undefined && !container.startsWith('/')) || (perms !== undefined && !isPerms(perms))) throw bad();
+  return { host, container: container ?? host, perms: perms ?? 'rwm' };
+}
+
+/** `--device-cgroup-rule "c 10:* rwm"`, a devices.allow line: TYPE MAJOR:MINOR ACCESS. */
+export function parseDeviceCgroupRule(spec: string): { type: 'a' | 'b' | 'c'; major?: number; minor?: number; access: string } {
+  const m = /^([abc]) (\d+|\*):(\d+|\*) ([rwm]{1,3})$/.exec(spec.trim());
+  if (!m) throw new UsageError(`invalid --device-cgroup-rule "${spec}": use TYPE MAJOR:MINOR ACCESS, as c 10:229 rwm`);
+  const num = (s: string) => (s === '*' ? undefined : Number(s));
+  return { type: m[1] as 'a' | 'b' | 'c', major: num(m[2]!), minor: num(m[3]!), access: m[4]! };
+}
+
 /** `--oom-score-adj`: an integer, -1000 to 1000 (the kernel's range). */
 export function parseOomScoreAdj(s: string): number {
   const n = Number(s);
