@@ -128,8 +128,7 @@ function isolation(o: RunFlags) {
     ...(o.shmSize !== undefined ? { shmSize: parseShmSize(o.shmSize) } : {}),
     ...(o.oomScoreAdj !== undefined ? { oomScoreAdj: parseOomScoreAdj(o.oomScoreAdj) } : {}),
     ...(o.device ? { devices: o.device.map(parseDeviceFlag) } : {}),
-    // Checked now (one line at create), kept as written for inspect.
-    ...(o.deviceCgroupRule ? { deviceCgroupRules: o.deviceCgroupRule.map((r) => (parseDeviceCgroupRule(r) && r.trim())) } : {}),
+    ...(o.deviceCgroupRule ? { deviceCgroupRules: deviceCgroupRules(o.deviceCgroupRule) } : {}),
     ...(o.groupAdd ? { groupAdd: o.groupAdd } : {}),
     ...(o.restart !== undefined ? { restart: parseRestartPolicy(o.restart) } : {}),
     ...hostNamespaces(o),
@@ -226,4 +225,10 @@ export function registerRun(program: Command, ctx: ContextFactory): void {
       });
       process.exit(code);
     });
+}
+
+/** --device-cgroup-rule: checked now (one line at create), kept as written for inspect. */
+function deviceCgroupRules(rules: string[]): string[] {
+  for (const r of rules) parseDeviceCgroupRule(r);
+  return rules.map((r) => r.trim());
 }

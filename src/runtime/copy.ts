@@ -7,6 +7,7 @@ import { mountsUnder } from '../store/mountinfo.js';
 import { containerLockFile, layerMerged } from '../store/paths.js';
 import { TreeReader } from '../store/tree-reader.js';
 import type * as Pack from '../store/pack.js';
+import { devNumbers } from '../util/devnum.js';
 import { withLock } from '../util/lock.js';
 import type { Context } from './context.js';
 import { readRecord } from './state/record.js';
@@ -214,8 +215,7 @@ function replaceHost(to: string, keepFile = false): void {
 
 function makeSpecial(n: NativeBinding, to: string, st: { mode: number | bigint; rdev: number | bigint }): void {
   replaceHost(to);
-  const rdev = Number(st.rdev);
-  n.mknodat({ dirFd: AT_FDCWD, name: to, mode: Number(st.mode), major: (rdev >> 8) & 0xfff, minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00) });
+  n.mknodat({ dirFd: AT_FDCWD, name: to, mode: Number(st.mode), ...devNumbers(st.rdev) });
 }
 
 function ownHost(to: string, st: { uid: number; gid: number }, opts: CopyOptions): void {
@@ -361,8 +361,7 @@ class InContainerWriter {
       n.symlinkat({ target: fs.readlinkSync(hostPath), dirFd, name });
     } else {
       this.remove(dirFd, name);
-      const rdev = st.rdev;
-      n.mknodat({ dirFd, name, mode: st.mode, major: (rdev >> 8) & 0xfff, minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00) });
+      n.mknodat({ dirFd, name, mode: st.mode, ...devNumbers(st.rdev) });
     }
     // Copies belong to the container's root unless -a keeps the host's owner (docker's rule).
     n.fchownat({ dirFd, name, uid: this.opts.archive ? st.uid : 0, gid: this.opts.archive ? st.gid : 0 });

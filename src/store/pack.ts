@@ -5,6 +5,7 @@ import { RuntimeError } from '../errors.js';
 import type { NativeBinding } from '../native/types.js';
 import type { TarEntryType, TarHeader } from '../image/tar-format.js';
 import { TreeReader } from './tree-reader.js';
+import { devNumbers } from '../util/devnum.js';
 
 /**
  * Writing tar archives: layer tars packed from a diff dir (for commit and
@@ -314,13 +315,8 @@ export function packDir(dir: string, fd: number, opts: PackDirOptions): { digest
           native.closeFd({ fd: ffd });
         }
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-        const rdev = st.rdev;
-        tar.add({
-          ...base,
-          type: st.isCharacterDevice() ? 'char' : 'block',
-          devmajor: Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn)),
-          devminor: Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn)),
-        });
+        const { major, minor } = devNumbers(st.rdev);
+        tar.add({ ...base, type: st.isCharacterDevice() ? 'char' : 'block', devmajor: major, devminor: minor });
       } else if (st.isFIFO()) {
         tar.add({ ...base, type: 'fifo' });
       }

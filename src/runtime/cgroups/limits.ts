@@ -192,6 +192,7 @@ function unifiedWrites(unified: Record<string, string>, version: 1 | 2): CgroupW
   if (version === 1) throw new UsageError('linux.resources.unified needs cgroup v2; this host has v1');
   return keys.map((file) => {
     if (!/^[a-z]+\.[a-z0-9_.]+$/.test(file) || file.startsWith('cgroup.')) throw new UsageError(`linux.resources.unified: ${JSON.stringify(file)} is not a cgroup v2 controller file`);
+    // v2 has one directory for every controller: 'memory' only names it.
     return { controller: 'memory', file, value: String(unified[file]) };
   });
 }

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../../errors.js';
 import type { OciDevice } from '../../oci/spec.js';
+import { devNumbers } from '../../util/devnum.js';
 import type { DeviceFlag } from './run-flags.js';
 
 /** A host device made in the container (linux.devices), with the access --device gave it. */
@@ -48,13 +49,11 @@ function nodesUnder(dir: string, depth = 0): [string, fs.Stats][] {
   return found;
 }
 
-/** glibc's major() and minor() of st_rdev (12+ and 20+ bits, split). */
 function deviceOf(containerPath: string, st: fs.Stats): OciDevice {
   return {
     type: st.isBlockDevice() ? 'b' : 'c',
     path: containerPath,
-    major: Math.floor(st.rdev / 256) & 0xfff | (Math.floor(st.rdev / 2 ** 32) & ~0xfff),
-    minor: (st.rdev & 0xff) | ((Math.floor(st.rdev / 4096) & ~0xff) >>> 0),
+    ...devNumbers(st.rdev),
     fileMode: st.mode & 0o7777,
     uid: st.uid,
     gid: st.gid,
