@@ -68,11 +68,7 @@ function allowForwarding(net: BridgeNetwork): void {
     ['-o', net.bridge, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'],
     ['-o', net.bridge, '-m', 'conntrack', '--ctstate', 'DNAT', '-j', 'ACCEPT'],
   ]) {
-    try {
-      execFileSync('iptables', ['-w', '-C', 'FORWARD', ...rule], { stdio: 'ignore' });
-    } catch {
-      run('iptables', ['-w', '-I', 'FORWARD', ...rule], '');
-    }
+    if (!tryRun('iptables', ['-w', '-C', 'FORWARD', ...rule], '')) run('iptables', ['-w', '-I', 'FORWARD', ...rule], '');
   }
 }
 
@@ -248,11 +244,13 @@ export function plugVeth(net: BridgeNetwork, id: string, initPid: number): void 
   run('ip', ['-batch', '-'], [`link add ${host} type veth peer name eth0 netns ${initPid}`, `link set ${host} master ${net.bridge} up`, `link set ${host} type bridge_slave hairpin on`].join('\n'));
 }
 
-function tryRun(cmd: string, args: string[], input: string): void {
+/** Whether the command succeeded; its failure is the caller's answer, not an error. */
+function tryRun(cmd: string, args: string[], input: string): boolean {
   try {
     execFileSync(cmd, args, { input, stdio: ['pipe', 'ignore', 'ignore'] });
+    return true;
   } catch {
-    // the caller does not mind
+    return false;
   }
 }
 
@@ -261,7 +259,8 @@ function run(cmd: string, args: string[], input: string): void {
     execFileSync(cmd, args, { input, stdio: ['pipe', 'ignore', 'pipe'] });
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: Buffer };
-    const why = e.code === 'ENOENT' ? `${cmd} is not installed (apt-get install ${cmd === 'nft' ? 'nftables' : 'iproute2'})` : (e.stderr?.toString().trim().split('\n')[0] ?? e.message);
+    const pkg = cmd === 'nft' ? 'nftables' : cmd === 'ip' ? 'iproute2' : cmd;
+    const why = e.code === 'ENOENT' ? `${cmd} is not installed (apt-get install ${pkg})` : (e.stderr?.toString().trim().split('\n')[0] ?? e.message);
     throw new RuntimeError(`setting up the bridge network: ${why}`, { cause: err });
   }
 }
