@@ -135,7 +135,35 @@ static int netif_up(const struct ctr_plan *p)
   return rc;
 }
 
-static int make_device(int rootfd, const struct ctr_device *d)
+/*
+ * In a user namespace mknod(2) of a device is EPERM (only the host's
+ * CAP_MKNOD may create one), so the host's node at the same path is bound
+ * over an empty file instead, as runc does. It must be the node the plan
+ * names: a different one there is refused, not passed on.
+ */
+static int bind_device(int rootfd, const struct ctr_device *d)
+{
+  /* child: async-signal-safe */
+  char source[CTR_FD_PATH_MAX];
+  struct ctr_mount m = { .dest = d->path, .type = "bind", .source = source, .flags = MS_BIND, .is_file = 1 };
+  struct stat st;
+  int fd = open(d->path, O_PATH | O_NOFOLLOW | O_CLOEXEC), rc = -1;
+
+  if (fd < 0)
+    return -1;
+  if (fstat(fd, &st) == 0) {
+    if ((d->kind == 'c' ? S_ISCHR(st.st_mode) : S_ISBLK(st.st_mode)) && st.st_rdev == makedev(d->major, d->minor)) {
+      ctr_fd_path(source, fd);
+      rc = ctr_mount_in_root(rootfd, &m);
+    } else {
+      errno = ENODEV;
+    }
+  }
+  close_keep_errno(fd);
+  return rc;
+}
+
+static int make_device(int rootfd, const struct ctr_device *d, int userns)
 {
   /* child: async-signal-safe */
   static const struct {
@@ -146,8 +174,11 @@ static int make_device(int rootfd, const struct ctr_device *d)
   const char *base;
   mode_t type = S_IFCHR;
   size_t i;
-  int fd = ctr_open_parent_in_root(rootfd, d->path, buf, sizeof buf, &base), rc;
+  int fd, rc;
 
+  if (userns && d->kind != 'p')
+    return bind_device(rootfd, d);
+  fd = ctr_open_parent_in_root(rootfd, d->path, buf, sizeof buf, &base);
   if (fd < 0)
     return -1;
   for (i = 0; i < sizeof types / sizeof types[0]; i++)
@@ -330,27 +361,6 @@ static void setup_stdio(const struct ctr_child_io *io)
   if ((io->in_fd != STDIN_FILENO && dup2(io->in_fd, STDIN_FILENO) < 0) ||
       dup2(io->out_fd, STDOUT_FILENO) < 0 || dup2(io->err_fd, STDERR_FILENO) < 0)
     fail(io->errfd, CTR_STAGE_STDIO, 0, errno, NULL);
-}
-
-/* An O_PATH fd of the start FIFO, opened while host paths still resolve. */
-static int open_start_fifo(const struct ctr_plan *p, int errfd)
-{
-  /* child: async-signal-safe */
-  struct stat st;
-  int fd = open(p->start_fifo, O_PATH | O_CLOEXEC);
-
-  if (fd < 0)
-    fail(errfd, CTR_STAGE_START_FIFO, 0, errno, p->start_fifo);
-  if (fstat(fd, &st) < 0)
-    fail(errfd, CTR_STAGE_START_FIFO, 0, errno, p->start_fifo);
-  if (!S_ISFIFO(st.st_mode))
-    fail(errfd, CTR_STAGE_START_FIFO, 0, EINVAL, p->start_fifo);
-  /* It is reopened for writing after setresuid, when the process has no
-   * DAC override left: the FIFO must then be its own (runc chowns its
-   * exec.fifo the same way). */
-  if (p->uid != 0 && fchownat(fd, "", p->uid, (gid_t)-1, AT_EMPTY_PATH) < 0)
-    fail(errfd, CTR_STAGE_START_FIFO, 0, errno, p->start_fifo);
-  return fd;
 }
 
 /* The created state: report it, then block until `start` opens the FIFO to read. */
@@ -657,7 +667,8 @@ static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode
 
   set_apparmor(p, errfd);
 
-  for (i = 0; i < p->n_rlimits; i++)
+  /* In a user namespace the monitor set them from the host (raising one needs its CAP_SYS_RESOURCE). */
+  for (i = 0; i < p->n_rlimits && !ctr_plan_userns(p); i++)
     if (syscall(SYS_prlimit64, 0, p->rlimits[i].resource, &p->rlimits[i].limit, NULL) < 0)
       fail(errfd, CTR_STAGE_RLIMIT, i, errno, NULL);
 
@@ -807,28 +818,70 @@ static void await_hooks(const struct ctr_child_io *io)
   close(io->resume_fd);
 }
 
+/* ns user: born in the new user namespace with every capability in it but
+ * no ids yet; once the monitor has written the maps, become its root (uid
+ * and gid 0 inside, the plan's mapped host ids outside), which every rung
+ * below runs as, as runc's nsexec does. The host's groups go first. */
+static void become_userns_root(const struct ctr_plan *p, const struct ctr_child_io *io)
+{
+  /* child: async-signal-safe */
+  char byte;
+  ssize_t n;
+
+  do
+    n = read(io->userns_fd, &byte, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1)
+    _exit(127); /* the monitor gave up and reported why */
+  close(io->userns_fd);
+  if (syscall(SYS_setgroups, 0, NULL) < 0)
+    fail(io->errfd, CTR_STAGE_SETGROUPS, 0, errno, NULL);
+  if (syscall(SYS_setresgid, 0, 0, 0) < 0)
+    fail(io->errfd, CTR_STAGE_SETGID, 0, errno, NULL);
+  if (syscall(SYS_setresuid, 0, 0, 0) < 0)
+    fail(io->errfd, CTR_STAGE_SETUID, 0, errno, NULL);
+  /* A change of credentials clears the parent-death signal. */
+  if (!p->detach)
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+}
+
+/* mqueue and sysfs belong to the ipc and net namespaces: in a user
+ * namespace they can be mounted only when those are owned by it too
+ * (made with it, not joined by path). Otherwise the host's are bound
+ * instead, recursively and with the planned flags (runc's fallback). */
+static int mount_fallback(int rootfd, const struct ctr_mount *m)
+{
+  /* child: async-signal-safe */
+  struct ctr_mount b = *m;
+
+  if (ctr_streq(m->type, "sysfs"))
+    b.source = "/sys";
+  else if (ctr_streq(m->type, "mqueue"))
+    b.source = "/dev/mqueue";
+  else
+    return -1;
+  b.type = "bind";
+  b.data = NULL;
+  b.flags = MS_BIND | MS_REC | (m->flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC));
+  return ctr_mount_in_root(rootfd, &b);
+}
+
 _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io *io)
 {
   /* child: async-signal-safe */
   char detail[CTR_REPORT_DETAIL];
   mode_t host_umask;
-  int errfd = io->errfd, rootfd, fd, rc, fifo = -1;
+  int errfd = io->errfd, rootfd, fd, rc, fifo = io->fifo_fd, userns = ctr_plan_userns(p);
   size_t i;
 
   reset_signals(p);
   prctl(PR_SET_NAME, "tsrun:[init]", 0, 0, 0);
-  if (ctr_set_oom_score_adj(p) < 0)
+  /* In a user namespace the monitor writes it (lowering it needs the host's CAP_SYS_RESOURCE). */
+  if (!userns && ctr_set_oom_score_adj(p) < 0)
     fail(errfd, CTR_STAGE_OOM_SCORE, 0, errno, NULL);
   join_cgroups_self(p, io);
-  /* Existing namespaces first, so every rung below happens in them (the
-   * pid namespace was joined by the monitor: only children enter one). */
-  for (i = 0; i < p->n_nspaths; i++) {
-    if (p->nspaths[i].flag == CLONE_NEWPID)
-      continue;
-    if (setns(io->ns_fds[i], p->nspaths[i].flag) < 0)
-      fail(errfd, CTR_STAGE_NSJOIN, i, errno, p->nspaths[i].path);
-    close(io->ns_fds[i]);
-  }
+  if (userns)
+    become_userns_root(p, io);
   /* Every mode the ladder creates is exact: dirs 0755, files 0644, devices as planned. */
   host_umask = umask(0);
 
@@ -842,8 +895,6 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
   if (mount(p->root, p->root, NULL, MS_BIND | MS_REC, NULL) < 0 ||
       (rootfd = open(p->root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
     fail(errfd, CTR_STAGE_ROOTFS, 0, errno, p->root);
-  if (p->start_fifo)
-    fifo = open_start_fifo(p, errfd);
 
   if (p->mkcwd) {
     fd = ctr_open_in_root(rootfd, p->cwd, CTR_CREATE_DIR);
@@ -853,7 +904,7 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
       fail(errfd, CTR_STAGE_MKCWD, 0, errno, p->cwd);
   }
   for (i = 0; i < p->n_mounts; i++) {
-    if (ctr_mount_in_root(rootfd, &p->mounts[i]) < 0) {
+    if (ctr_mount_in_root(rootfd, &p->mounts[i]) < 0 && !(userns && errno == EPERM && mount_fallback(rootfd, &p->mounts[i]) == 0)) {
       rc = errno;
       detail[0] = '\0';
       ctr_strlcat(detail, p->mounts[i].type, sizeof detail);
@@ -863,7 +914,7 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
     }
   }
   for (i = 0; i < p->n_devices; i++)
-    if (make_device(rootfd, &p->devices[i]) < 0)
+    if (make_device(rootfd, &p->devices[i], userns) < 0)
       fail(errfd, CTR_STAGE_DEVICE, i, errno, p->devices[i].path);
   for (i = 0; i < p->n_symlinks; i++)
     if (make_symlink(rootfd, &p->symlinks[i]) < 0)
@@ -917,6 +968,14 @@ _Noreturn void ctr_child_exec(const struct ctr_plan *p, const struct ctr_child_i
   reset_signals(p);
   prctl(PR_SET_NAME, "tsrun:[exec]", 0, 0, 0);
   join_cgroups_self(p, io);
+  /* Entered here, not by the monitor, which must keep the host's
+   * privileges; every id below (user, groups, the terminal's owner) is
+   * then one of the namespace's. */
+  if (ctr_plan_userns(p)) {
+    if (setns(io->userns_fd, CLONE_NEWUSER) < 0)
+      fail(io->errfd, CTR_STAGE_USERNS, 0, errno, "joining it");
+    close(io->userns_fd);
+  }
   host_umask = umask(0);
   if (p->tty) {
     /* A terminal needs a session to be the controlling terminal of. */

@@ -21,7 +21,10 @@ struct ctr_child_io {
   int sync_fd;        /* with cgroups: one byte once the monitor has moved us into them; else -1 */
   const int *cgroup_fds; /* cgroupself: the tasks files we move ourselves into (plan.n_cgroups) */
   int resume_fd;      /* hookpause: one byte once the createRuntime hooks have run; else -1 */
-  int ns_fds[CTR_MAX_NSPATHS]; /* the plan's nspath records, opened by the monitor */
+  int userns_fd;      /* run, ns user: one byte once the uid and gid maps are written;
+                       * exec, joinns user: a pidfd of the container's process to join
+                       * the user namespace of; else -1 */
+  int fifo_fd;        /* startfifo: the FIFO, O_PATH, opened and owned for us by the monitor */
 };
 
 /* Both run in the freshly cloned child with every signal blocked. On failure

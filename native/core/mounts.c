@@ -14,6 +14,8 @@
 #include <sys/mount.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -218,6 +220,51 @@ static int mount_on(int rootfd, const char *dest, enum ctr_create create, const 
   return rc;
 }
 
+/* The mount flags of the mount fd is on (statfs's ST_* bits as MS_*), of those a remount could clear. */
+static int current_flags(int fd, unsigned long *out)
+{
+  /* child: async-signal-safe */
+  static const struct {
+    unsigned long st, ms;
+  } bits[] = {
+    { ST_RDONLY, MS_RDONLY },   { ST_NOSUID, MS_NOSUID },         { ST_NODEV, MS_NODEV },
+    { ST_NOEXEC, MS_NOEXEC },   { ST_NOATIME, MS_NOATIME },       { ST_NODIRATIME, MS_NODIRATIME },
+    { ST_RELATIME, MS_RELATIME },
+  };
+  struct statfs sfs;
+  size_t i;
+
+  if (fstatfs(fd, &sfs) < 0)
+    return -1;
+  *out = 0;
+  for (i = 0; i < sizeof bits / sizeof bits[0]; i++)
+    if ((unsigned long)sfs.f_flags & bits[i].st)
+      *out |= bits[i].ms;
+  return 0;
+}
+
+/*
+ * A bind's remount with `flags`. In a user namespace the kernel refuses
+ * (EPERM) one that would clear ro, nosuid, nodev, noexec or an atime flag
+ * of a mount it locked: one that came from the host with the namespace
+ * (mount_namespaces(7)), or a proc or sysfs made to match the host's. Then
+ * it is tried again keeping the mount's own flags, as runc does: the
+ * result is never less restricted than asked.
+ */
+static int remount_bind(const char *target, int fd, unsigned long flags)
+{
+  /* child: async-signal-safe */
+  unsigned long have;
+
+  if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | flags, NULL) == 0)
+    return 0;
+  if (errno != EPERM || current_flags(fd, &have) < 0 || (have | flags) == flags) {
+    errno = EPERM;
+    return -1;
+  }
+  return mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | flags | have, NULL);
+}
+
 /* One entry of copy_tree: name from dir `from` into dir `to`, owner and mode kept. */
 static int copy_entry(int from, int to, const char *name, int depth);
 
@@ -402,9 +449,18 @@ int ctr_mount_in_root(int rootfd, const struct ctr_mount *m)
     /* A bind ignores per-mount flags; they need a remount. The fd used above
      * names the directory under the new mount, so resolve dest again to reach
      * the bind itself. */
-    if (per_mount && mount_on(rootfd, m->dest, CTR_CREATE_NONE, NULL, NULL,
-                              MS_REMOUNT | MS_BIND | per_mount, NULL) < 0)
-      return -1;
+    if (per_mount) {
+      char target[CTR_FD_PATH_MAX];
+      int fd = ctr_open_in_root(rootfd, m->dest, CTR_CREATE_NONE), rc;
+
+      if (fd < 0)
+        return -1;
+      ctr_fd_path(target, fd);
+      rc = remount_bind(target, fd, per_mount);
+      close_keep_errno(fd);
+      if (rc < 0)
+        return -1;
+    }
     if ((m->flags & MS_REC) && (per_mount & MS_RDONLY) && readonly_recursive(rootfd, m->dest) < 0)
       return -1;
   }
@@ -459,7 +515,7 @@ int ctr_readonly_path(const char *path)
   fd = open_target(path, target);
   if (fd < 0)
     return -1;
-  rc = mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL);
+  rc = remount_bind(target, fd, MS_RDONLY | MS_REC);
   close_keep_errno(fd);
   return rc;
 }

@@ -22,6 +22,7 @@ static const struct {
 } namespaces[] = {
   { "mnt", CLONE_NEWNS },   { "pid", CLONE_NEWPID }, { "uts", CLONE_NEWUTS },
   { "ipc", CLONE_NEWIPC },  { "net", CLONE_NEWNET }, { "cgroup", CLONE_NEWCGROUP },
+  { "user", CLONE_NEWUSER },
 };
 
 static const struct {
@@ -216,6 +217,7 @@ static void reset(struct ctr_plan *p)
   p->attach_sock = NULL;
   p->has_netif = 0;
   p->n_nspaths = 0;
+  p->n_uidmap = p->n_gidmap = 0;
   p->log_path = p->exit_file = p->unmount_path = NULL;
   p->n_cgroups = 0;
   p->oom_file = NULL;
@@ -433,13 +435,24 @@ static int record(struct ctr_plan *p, const char *kw, char **a)
     p->attach_sock = a[0];
   } else if (ctr_streq(kw, "consolesocket")) {
     p->console_socket = a[0];
+  } else if (ctr_streq(kw, "uidmap") || ctr_streq(kw, "gidmap")) {
+    int uid = kw[0] == 'u';
+    size_t *n = uid ? &p->n_uidmap : &p->n_gidmap;
+    struct ctr_idmap *m = uid ? &p->uidmap[*n] : &p->gidmap[*n];
+
+    if (*n == CTR_MAX_IDMAP || parse_uint(a[0], &m->inside) < 0 || parse_uint(a[1], &m->outside) < 0 ||
+        parse_uint(a[2], &m->count) < 0 || m->count == 0 || m->inside > 0xfffffffeU - (m->count - 1) ||
+        m->outside > 0xfffffffeU - (m->count - 1))
+      return -1;
+    (*n)++;
   } else if (ctr_streq(kw, "nspath")) {
     struct ctr_nspath *n = &p->nspaths[p->n_nspaths];
 
     if (p->n_nspaths == CTR_MAX_NSPATHS)
       return -1;
     n->flag = 0;
-    if (parse_ns(a[0], &n->flag) < 0 || n->flag == CLONE_NEWNS)
+    /* A user namespace is always the container's own (joining one would need the monitor inside it). */
+    if (parse_ns(a[0], &n->flag) < 0 || n->flag == CLONE_NEWNS || n->flag == CLONE_NEWUSER)
       return -1;
     n->path = a[1];
     p->n_nspaths++;
@@ -456,7 +469,7 @@ static int arg_count(const char *kw)
     int n;
   } counts[] = {
     { "mount", 6 }, { "device", 7 }, { "symlink", 2 }, { "user", 2 },
-    { "rlimit", 3 }, { "winsize", 2 }, { "caps", 5 }, { "sysctl", 2 }, { "nspath", 2 }, { "netif", 4 }, { "starthook", 4 }, { "end", 0 },
+    { "rlimit", 3 }, { "winsize", 2 }, { "caps", 5 }, { "sysctl", 2 }, { "nspath", 2 }, { "netif", 4 }, { "uidmap", 3 }, { "gidmap", 3 }, { "starthook", 4 }, { "end", 0 },
   };
   size_t i;
 
@@ -556,6 +569,8 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
     CHECK(!p->attach_sock, "attachsock");
     CHECK(!p->has_netif, "netif");
     CHECK(!p->n_start_hooks && !p->hook_state, "starthook");
+    /* The container's user namespace is mapped already. */
+    CHECK(!p->n_uidmap && !p->n_gidmap, "uidmap");
     /* Without it the process would run in the host's filesystem. */
     CHECK(p->join_flags & CLONE_NEWNS, "joinns mnt");
   } else {
@@ -572,6 +587,11 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
     CHECK(!p->n_start_hooks || p->hook_state, "hookstate");
     for (i = 0; i < p->n_start_hooks; i++)
       CHECK(p->start_hooks[i].path[0] == '/', p->start_hooks[i].path);
+    /* Maps exactly when there is a user namespace to write them for; its root must be mapped (the ladder runs as it). */
+    CHECK(!(p->clone_flags & CLONE_NEWUSER) == !p->n_uidmap, "uidmap");
+    CHECK(!(p->clone_flags & CLONE_NEWUSER) == !p->n_gidmap, "gidmap");
+    CHECK(!p->n_uidmap || ctr_idmap_host(p->uidmap, p->n_uidmap, 0) != (unsigned)-1, "uidmap");
+    CHECK(!p->n_gidmap || ctr_idmap_host(p->gidmap, p->n_gidmap, 0) != (unsigned)-1, "gidmap");
     for (i = 0; i < p->n_nspaths; i++) {
       /* Joined or new, never both (a hostname already needs "ns uts"). */
       CHECK(!(p->clone_flags & p->nspaths[i].flag), "nspath");
@@ -587,6 +607,13 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
   /* One source of input: the socket's clients, or the monitor's own stdin; a terminal copied by the monitor. */
   CHECK(!p->attach_sock || (p->attach_sock[0] == '/' && !p->stdin_open && !p->passthrough && !p->console_socket && !p->detach), "attachsock");
   CHECK(p->n_args > 0, "arg");
+  /* setresuid/setgroups would refuse an id the namespace does not map. */
+  if (p->n_uidmap) {
+    CHECK(ctr_idmap_host(p->uidmap, p->n_uidmap, p->uid) != (unsigned)-1, "user");
+    CHECK(ctr_idmap_host(p->gidmap, p->n_gidmap, p->gid) != (unsigned)-1, "user");
+    for (i = 0; i < p->n_groups; i++)
+      CHECK(ctr_idmap_host(p->gidmap, p->n_gidmap, p->groups[i]) != (unsigned)-1, "group");
+  }
   /* What execve and capset would refuse anyway, refused before clone with the record named. */
   CHECK(!p->has_caps || (p->caps.effective & ~p->caps.permitted) == 0, "caps");
   CHECK(!p->has_caps || (p->caps.ambient & ~(p->caps.permitted & p->caps.inheritable)) == 0, "caps");
@@ -619,4 +646,21 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
 #undef CHECK
   *what = NULL;
   return 0;
+}
+
+int ctr_plan_userns(const struct ctr_plan *p)
+{
+  /* child: async-signal-safe */
+  return ((p->join_pid ? p->join_flags : p->clone_flags) & CLONE_NEWUSER) != 0;
+}
+
+unsigned ctr_idmap_host(const struct ctr_idmap *map, size_t n, unsigned inside)
+{
+  /* child: async-signal-safe */
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    if (inside >= map[i].inside && inside - map[i].inside < map[i].count)
+      return map[i].outside + (inside - map[i].inside);
+  return (unsigned)-1;
 }

@@ -20,7 +20,15 @@
  * must join the mount namespace.
  *
  *   root       <host path of the rootfs (the overlay merged dir)>
- *   ns         <mnt|pid|uts|ipc|net|cgroup>          new namespace to create
+ *   ns         <mnt|pid|uts|ipc|net|cgroup|user>     new namespace to create; with "user"
+ *                                                      every other new one is owned by it, and
+ *                                                      the uidmap and gidmap records are required
+ *   uidmap     <inside> <outside> <count>              a line of the new user namespace's uid_map
+ *   gidmap     <inside> <outside> <count>              ... and of its gid_map (repeatable, at most
+ *                                                      340 each, the kernel's limit). Written by
+ *                                                      the monitor from the host while the child
+ *                                                      waits; uid 0 and gid 0 must be mapped, as
+ *                                                      must the process's user and groups
  *   propagation <MS_* flags for "/" in the new mount namespace, e.g. MS_REC|MS_SLAVE>
  *   hostname   <name>
  *   mount      <dest> <type> <source> <flags> <data> <kind>
@@ -72,7 +80,10 @@
  *                                                      a reader opens this FIFO (runc's exec.fifo);
  *                                                      chowned to the plan's uid when it is not 0
  *   join       <host pid>                              exec mode: a process of the container
- *   joinns     <mnt|pid|uts|ipc|net|cgroup>            exec mode: namespace of it to join
+ *   joinns     <mnt|pid|uts|ipc|net|cgroup|user>       exec mode: namespace of it to join (the
+ *                                                      monitor joins all but user; the child
+ *                                                      joins the user namespace itself, so the
+ *                                                      monitor keeps the host's privileges)
  *   exitfile   <host path>                             monitor writes the exit status here
  *                                                      (JSON; write_exit_file in monitor/main.c)
  *   unmount    <host path>                             monitor unmounts this after the exit
@@ -105,9 +116,12 @@
  *                                                      AF_UNIX socket (SCM_RIGHTS, runc's
  *                                                      --console-socket) instead of being copied
  *   nspath     <pid|uts|ipc|net|cgroup> <host path>    join this existing namespace instead of
- *                                                      creating one (run mode; pid is joined by
- *                                                      the monitor before clone, the rest by the
- *                                                      child as its first rung)
+ *                                                      creating one (run mode): the monitor
+ *                                                      joins it before clone, so the child is
+ *                                                      born in it (before a new user namespace,
+ *                                                      from inside which a host-owned one could
+ *                                                      not be joined: runc's order), and goes
+ *                                                      back to its own after
  *   cgroupself <0|1>                                   the cgroup files are v1 `tasks` files and the
  *                                                      new process moves itself, writing "0" into
  *                                                      each as its first rung: one thread moving
@@ -151,6 +165,7 @@
 #define CTR_MAX_HOOKS 16
 #define CTR_MAX_HOOK_WORDS 1024
 #define CTR_MAX_SECCOMP BPF_MAXINSNS
+#define CTR_MAX_IDMAP 340 /* lines of a uid_map or gid_map (Linux 4.15+) */
 
 struct ctr_mount {
   const char *dest, *type, *source, *data;
@@ -187,6 +202,11 @@ struct ctr_hook {
   const char *path;
   unsigned timeout; /* seconds; 0: none */
   char **argv, **env;
+};
+
+/* One line of a uid_map or gid_map: inside..inside+count-1 are outside.. on the host. */
+struct ctr_idmap {
+  unsigned inside, outside, count;
 };
 
 struct ctr_rlimit {
@@ -265,6 +285,8 @@ struct ctr_plan {
   } netif;
   struct ctr_nspath nspaths[CTR_MAX_NSPATHS];
   size_t n_nspaths;
+  struct ctr_idmap uidmap[CTR_MAX_IDMAP], gidmap[CTR_MAX_IDMAP];
+  size_t n_uidmap, n_gidmap;
   /* Not on the wire: the monitor's argv (--preserve-fds=N, runc's flag).
    * Its fds 5..5+N-1 become the process's 3..3+N-1. */
   unsigned preserve_fds;
@@ -286,5 +308,13 @@ int ctr_plan_parse(char *buf, size_t len, struct ctr_plan *plan, const char **ba
  * does not belong, or, for something missing, its keyword ("root", "arg",
  * "ns mnt", "ns uts", "joinns mnt", "join"). */
 int ctr_plan_validate(const struct ctr_plan *plan, const char **what);
+
+/* Whether the process runs in a user namespace of its own (run: "ns user")
+ * or the container's (exec: "joinns user"). */
+int ctr_plan_userns(const struct ctr_plan *plan);
+
+/* The host id an id inside the user namespace maps to, through `map`;
+ * (unsigned)-1 when it is not mapped. */
+unsigned ctr_idmap_host(const struct ctr_idmap *map, size_t n, unsigned inside);
 
 #endif

@@ -90,6 +90,7 @@ enum ctr_stage {
   CTR_STAGE_OOM_SCORE = 44,  /* writing /proc/self/oom_score_adj */
   CTR_STAGE_START_HOOK = 45, /* an OCI startContainer hook; index: which; detail: its path and how it ended (errno 0) */
   CTR_STAGE_APPARMOR = 46,   /* setting the AppArmor profile for execve; detail: the profile */
+  CTR_STAGE_USERNS = 47,     /* the user namespace: writing its maps (detail: which), becoming its root, joining it */
 };
 
 struct ctr_report {

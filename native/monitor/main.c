@@ -105,6 +105,14 @@ static int cloned_into_cgroup;
 static int sync_pipe[2] = { -1, -1 };
 /* hookpause: the child waits on this until the caller's hooks have run. */
 static int resume_pipe[2] = { -1, -1 };
+/* ns user (run): the child waits on this until its uid_map and gid_map are written. */
+static int userns_pipe[2] = { -1, -1 };
+/* exec: a pidfd of the container's process, kept for the child to join its user namespace. */
+static int join_pidfd = -1;
+/* nspath records: the namespaces joined before clone, and the monitor's own to go back to. */
+static int ns_fds[CTR_MAX_NSPATHS], own_ns_fds[CTR_MAX_NSPATHS];
+/* startfifo: opened (O_PATH) and owned by the process's user before clone. */
+static int fifo_fd = -1;
 static sigset_t saved_mask;
 
 /* With a tty: the master. Input comes from in_fd (the caller's stdin, or a
@@ -699,20 +707,90 @@ static void listen_attach(void)
   close(dir);
 }
 
-/* nspath records: opened while host paths resolve. A pid namespace is
- * entered here, before clone, since only children of the setns() caller
- * land in it; the child joins the others itself. */
-static void open_namespaces(struct ctr_child_io *io)
+/* The monitor's own namespace of a kind, in /proc/self/ns (pid: the one its children get). */
+static const char *own_ns_file(int flag)
+{
+  switch (flag) {
+  case CLONE_NEWPID:
+    return "/proc/self/ns/pid_for_children";
+  case CLONE_NEWUTS:
+    return "/proc/self/ns/uts";
+  case CLONE_NEWIPC:
+    return "/proc/self/ns/ipc";
+  case CLONE_NEWNET:
+    return "/proc/self/ns/net";
+  default:
+    return "/proc/self/ns/cgroup";
+  }
+}
+
+/*
+ * nspath records: the monitor enters each before clone, so the child is
+ * born in them (only a child of the setns() caller enters a pid namespace
+ * at all), and goes back to its own right after (leave_namespaces). The
+ * child cannot join them itself once in a new user namespace: a namespace
+ * the host owns needs the host's CAP_SYS_ADMIN to enter (runc joins them
+ * before it unshares the user namespace, for the same reason).
+ */
+static void join_nspaths(void)
 {
   size_t i;
 
   for (i = 0; i < plan.n_nspaths; i++) {
-    io->ns_fds[i] = open(plan.nspaths[i].path, O_RDONLY | O_CLOEXEC);
-    if (io->ns_fds[i] < 0)
+    ns_fds[i] = open(plan.nspaths[i].path, O_RDONLY | O_CLOEXEC);
+    if (ns_fds[i] < 0)
       die(CTR_STAGE_NSJOIN, errno, plan.nspaths[i].path);
-    if (plan.nspaths[i].flag == CLONE_NEWPID && setns(io->ns_fds[i], CLONE_NEWPID) < 0)
-      die(CTR_STAGE_NSJOIN, errno, plan.nspaths[i].path);
+    own_ns_fds[i] = open(own_ns_file(plan.nspaths[i].flag), O_RDONLY | O_CLOEXEC);
+    if (own_ns_fds[i] < 0)
+      die(CTR_STAGE_NSJOIN, errno, own_ns_file(plan.nspaths[i].flag));
   }
+  for (i = 0; i < plan.n_nspaths; i++)
+    if (setns(ns_fds[i], plan.nspaths[i].flag) < 0)
+      die(CTR_STAGE_NSJOIN, errno, plan.nspaths[i].path);
+}
+
+/* Back in the monitor's own namespaces: what it runs later (the exitcmd, and
+ * what that forks) must not land in the container's. */
+static void leave_namespaces(void)
+{
+  size_t i;
+
+  for (i = 0; i < plan.n_nspaths; i++) {
+    if (setns(own_ns_fds[i], plan.nspaths[i].flag) < 0) {
+      syscall(SYS_pidfd_send_signal, child_pidfd, SIGKILL, NULL, 0);
+      die(CTR_STAGE_NSJOIN, errno, own_ns_file(plan.nspaths[i].flag));
+    }
+    close(own_ns_fds[i]);
+    close(ns_fds[i]);
+  }
+}
+
+/* The start FIFO, opened here while host paths resolve for us: the child,
+ * as the container's root in a user namespace, might not be allowed to walk
+ * the state directory. It reopens it through /proc/self/fd for writing
+ * after setresuid, with no DAC override left: the FIFO must then be the
+ * process's own user's (runc chowns its exec.fifo the same way), which in
+ * a user namespace is that user's host id. */
+static void open_start_fifo(struct ctr_child_io *io)
+{
+  struct stat st;
+  unsigned owner = plan.uid;
+
+  io->fifo_fd = -1;
+  if (!plan.start_fifo)
+    return;
+  fifo_fd = open(plan.start_fifo, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fifo_fd < 0)
+    die(CTR_STAGE_START_FIFO, errno, plan.start_fifo);
+  if (fstat(fifo_fd, &st) < 0)
+    die(CTR_STAGE_START_FIFO, errno, plan.start_fifo);
+  if (!S_ISFIFO(st.st_mode))
+    die(CTR_STAGE_START_FIFO, EINVAL, plan.start_fifo);
+  if (ctr_plan_userns(&plan))
+    owner = ctr_idmap_host(plan.uidmap, plan.n_uidmap, plan.uid);
+  if (owner != st.st_uid && fchownat(fifo_fd, "", owner, (gid_t)-1, AT_EMPTY_PATH) < 0)
+    die(CTR_STAGE_START_FIFO, errno, plan.start_fifo);
+  io->fifo_fd = fifo_fd;
 }
 
 /*
@@ -784,7 +862,13 @@ static void open_host_side(struct ctr_child_io *io)
     io->resume_fd = resume_pipe[0];
   }
   io->cgroup_fds = cgroup_fds;
-  open_namespaces(io);
+  io->userns_fd = -1;
+  if (plan.clone_flags & CLONE_NEWUSER) {
+    if (pipe2(userns_pipe, O_CLOEXEC) < 0)
+      die(CTR_STAGE_USERNS, errno, "pipe2");
+    io->userns_fd = userns_pipe[0];
+  }
+  open_start_fifo(io);
 }
 
 /* The signals passed on to the container process, plus SIGCHLD; blocked
@@ -817,15 +901,18 @@ static void join_namespaces(void)
   };
   char which[64] = "";
   size_t i;
+  /* Not the user namespace: the child joins it (child.c), and the monitor
+   * keeps the host's privileges it needs for the rest of its work. */
+  int flags = plan.join_flags & ~CLONE_NEWUSER;
   int pidfd = (int)syscall(SYS_pidfd_open, plan.join_pid, 0);
 
   if (pidfd < 0)
     die(CTR_STAGE_JOIN, errno, "pidfd_open");
-  if (setns(pidfd, plan.join_flags) < 0) {
+  if (setns(pidfd, flags) < 0) {
     int err = errno;
 
     for (i = 0; i < sizeof names / sizeof names[0]; i++) {
-      if (plan.join_flags & names[i].flag) {
+      if (flags & names[i].flag) {
         if (which[0])
           ctr_strlcat(which, " ", sizeof which);
         ctr_strlcat(which, names[i].name, sizeof which);
@@ -833,7 +920,10 @@ static void join_namespaces(void)
     }
     die(CTR_STAGE_JOIN, err, which);
   }
-  close(pidfd);
+  if (plan.join_flags & CLONE_NEWUSER)
+    join_pidfd = pidfd;
+  else
+    close(pidfd);
   /* setns(CLONE_NEWNS) moved root and cwd to the container's root already;
    * this only makes it explicit. */
   if (chdir("/") < 0)
@@ -845,12 +935,16 @@ static void join_namespaces(void)
 static void close_monitor_fds(void)
 {
   /* child: async-signal-safe */
-  int fds[] = { REPORT_FD, log_fd, exit_dir, sig_fd, err_pipe[0], out_pipe[0], errout_pipe[0], tty_sock[0], sync_pipe[1], console_fd, resume_pipe[1], attach_listen, stdin_pipe[1], cgroup_dir_fd };
+  int fds[] = { REPORT_FD, log_fd, exit_dir, sig_fd, err_pipe[0], out_pipe[0], errout_pipe[0], tty_sock[0], sync_pipe[1], console_fd, resume_pipe[1], attach_listen, stdin_pipe[1], cgroup_dir_fd, userns_pipe[1] };
   size_t i;
 
   for (i = 0; i < sizeof fds / sizeof fds[0]; i++)
     if (fds[i] >= 0)
       close(fds[i]);
+  for (i = 0; i < plan.n_nspaths; i++) {
+    close(ns_fds[i]);
+    close(own_ns_fds[i]);
+  }
   if (!plan.cgroup_self)
     for (i = 0; i < plan.n_cgroups; i++)
       close(cgroup_fds[i]);
@@ -1187,6 +1281,86 @@ static void await_start(void)
     exit(0);
 }
 
+/* The text of a uid_map or gid_map: one "inside outside count" line each. */
+static int write_id_map(pid_t pid, const char *file, const struct ctr_idmap *map, size_t n)
+{
+  static char text[CTR_MAX_IDMAP * 36];
+  char path[64];
+  size_t len = 0, i;
+  ssize_t w;
+  int fd;
+
+  for (i = 0; i < n; i++)
+    len += (size_t)snprintf(text + len, sizeof text - len, "%u %u %u\n", map[i].inside, map[i].outside, map[i].count);
+  snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+  fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  /* The kernel takes a map in one write or not at all. */
+  w = write(fd, text, len);
+  if (w >= 0 && (size_t)w != len)
+    errno = EIO;
+  close(fd);
+  return w >= 0 && (size_t)w == len ? 0 : -1;
+}
+
+/*
+ * A process in a user namespace: what it can no longer do for itself there
+ * is done from the host. Its rlimits (raising one needs the host's
+ * CAP_SYS_RESOURCE; runc sets them from its parent process too) and, for a
+ * new container, its oom_score_adj and its uid_map and gid_map: written by
+ * the monitor, which has CAP_SETUID and CAP_SETGID in the parent namespace,
+ * so any range may be mapped and setgroups(2) stays allowed
+ * (user_namespaces(7)). Then the byte that lets the child go on as the
+ * namespace's root.
+ */
+static void prepare_userns_child(pid_t pid)
+{
+  struct ctr_report r;
+  const char *what = "uid_map";
+  char num[16];
+  size_t i;
+  int err = 0, fd;
+
+  if (!ctr_plan_userns(&plan))
+    return;
+  for (i = 0; i < plan.n_rlimits && !err; i++)
+    if (prlimit(pid, (__rlimit_resource_t)plan.rlimits[i].resource, &plan.rlimits[i].limit, NULL) < 0) {
+      err = errno;
+      ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_RLIMIT, (int)i, err, NULL);
+    }
+  if (!err && !plan.join_pid) {
+    if (write_id_map(pid, "uid_map", plan.uidmap, plan.n_uidmap) < 0 ||
+        (what = "gid_map", write_id_map(pid, "gid_map", plan.gidmap, plan.n_gidmap) < 0))
+      err = errno;
+    if (!err && plan.has_oom_score_adj) {
+      what = "oom_score_adj";
+      snprintf(num, sizeof num, "%d", plan.oom_score_adj);
+      snprintf(plan_buf, 64, "/proc/%d/oom_score_adj", (int)pid);
+      fd = open(plan_buf, O_WRONLY | O_CLOEXEC);
+      if (fd < 0 || write(fd, num, strlen(num)) < 0)
+        err = errno;
+      if (fd >= 0)
+        close(fd);
+      if (err) {
+        ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_OOM_SCORE, 0, err, NULL);
+        what = NULL;
+      }
+    }
+    if (err && what)
+      ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_USERNS, 0, err, what);
+    if (!err && write(userns_pipe[1], "", 1) != 1)
+      ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_USERNS, 0, err = errno, "sync pipe");
+    close(userns_pipe[0]);
+    close(userns_pipe[1]);
+    userns_pipe[0] = userns_pipe[1] = -1;
+  }
+  if (err) {
+    syscall(SYS_pidfd_send_signal, child_pidfd, SIGKILL, NULL, 0);
+    start_failed(&r);
+  }
+}
+
 /* --preserve-fds=N as argv[1] (what launchMonitor passes), else 0. */
 static unsigned preserve_count(int argc, char **argv)
 {
@@ -1247,9 +1421,19 @@ int main(int argc, char **argv)
     if (ctr_set_oom_score_adj(&plan) < 0)
       die(CTR_STAGE_OOM_SCORE, errno, NULL);
     join_namespaces();
+    io.userns_fd = join_pidfd;
+  } else {
+    join_nspaths();
   }
 
   child_pid = clone_child(&io);
+  if (!plan.join_pid)
+    leave_namespaces();
+  if (join_pidfd >= 0)
+    close(join_pidfd);
+  if (fifo_fd >= 0)
+    close(fifo_fd);
+  prepare_userns_child(child_pid);
   if (resume_pipe[0] >= 0)
     close(resume_pipe[0]);
   /* The process has its copies; holding them would keep a listener open. */
@@ -1267,8 +1451,6 @@ int main(int argc, char **argv)
     close(null_fd);
   if (stdin_pipe[0] >= 0)
     close(stdin_pipe[0]);
-  for (len = 0; len < plan.n_nspaths; len++)
-    close(io.ns_fds[len]);
   await_start();
 
   supervise();

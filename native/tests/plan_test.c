@@ -161,7 +161,7 @@ static void test_parse_errors(void)
   const char *big_ws[] = { "winsize", "65536", "80", "end", NULL };
   const char *short_ws[] = { "winsize", "24", NULL };
   const char *pid0[] = { "join", "0", "end", NULL };
-  const char *bad_joinns[] = { "joinns", "user", "end", NULL };
+  const char *bad_joinns[] = { "joinns", "time", "end", NULL };
   const char *bad_tty[] = { "tty", "2", "end", NULL };
   const char *short_caps[] = { "caps", "1", "1", "1", "0", NULL };
   const char *hex_caps[] = { "caps", "0x1", "1", "1", "0", "0", "end", NULL };
@@ -445,6 +445,50 @@ static void test_start_hooks(void)
   EXPECT(parse(oom_dash, &bad) == -EINVAL);
 }
 
+/* ns user: the maps, how they are checked, and exec's joinns user. */
+static void test_user_namespace(void)
+{
+  const char *run[] = { "root", "/r", "ns", "mnt", "ns", "user", "arg", "x", "user", "1000", "1000", "group", "5",
+                        "uidmap", "0", "100000", "65536", "gidmap", "0", "100000", "1000", "gidmap", "1000", "5000", "1",
+                        "end", NULL };
+  const char *no_maps[] = { "root", "/r", "ns", "mnt", "ns", "user", "arg", "x", "end", NULL };
+  const char *no_gidmap[] = { "root", "/r", "ns", "mnt", "ns", "user", "arg", "x", "uidmap", "0", "1", "1", "end", NULL };
+  const char *maps_no_ns[] = { "root", "/r", "ns", "mnt", "arg", "x", "uidmap", "0", "1", "1", "gidmap", "0", "1", "1", "end", NULL };
+  const char *no_root[] = { "root", "/r", "ns", "mnt", "ns", "user", "arg", "x", "uidmap", "1", "1", "5", "gidmap", "0", "1", "1", "end", NULL };
+  const char *user_unmapped[] = { "root", "/r", "ns", "mnt", "ns", "user", "arg", "x", "user", "7", "0",
+                                  "uidmap", "0", "1", "1", "gidmap", "0", "1", "1", "end", NULL };
+  const char *group_unmapped[] = { "root", "/r", "ns", "mnt", "ns", "user", "arg", "x", "group", "9",
+                                   "uidmap", "0", "1", "1", "gidmap", "0", "1", "1", "end", NULL };
+  const char *zero_count[] = { "uidmap", "0", "1", "0", "end", NULL };
+  const char *wraps[] = { "uidmap", "0", "4294967295", "2", "end", NULL };
+  const char *user_path[] = { "root", "/r", "ns", "mnt", "arg", "x", "nspath", "user", "/proc/9/ns/user", "end", NULL };
+  const char *exec[] = { "join", "9", "joinns", "mnt", "joinns", "user", "arg", "x", "end", NULL };
+  const char *exec_maps[] = { "join", "9", "joinns", "mnt", "joinns", "user", "arg", "x", "uidmap", "0", "1", "1", "end", NULL };
+  const char *bad;
+
+  EXPECT(parse(run, &bad) == 0);
+  EXPECT(plan.clone_flags == (CLONE_NEWNS | CLONE_NEWUSER) && ctr_plan_userns(&plan));
+  EXPECT(plan.n_uidmap == 1 && plan.uidmap[0].outside == 100000 && plan.uidmap[0].count == 65536);
+  EXPECT(plan.n_gidmap == 2 && plan.gidmap[1].inside == 1000 && plan.gidmap[1].outside == 5000);
+  EXPECT(ctr_plan_validate(&plan, &bad) == 0);
+  EXPECT(ctr_idmap_host(plan.uidmap, plan.n_uidmap, 1000) == 101000);
+  EXPECT(ctr_idmap_host(plan.uidmap, plan.n_uidmap, 65535) == 165535);
+  EXPECT(ctr_idmap_host(plan.uidmap, plan.n_uidmap, 65536) == (unsigned)-1);
+  EXPECT(ctr_idmap_host(plan.gidmap, plan.n_gidmap, 1000) == 5000);
+  expect_invalid(no_maps, "uidmap");
+  expect_invalid(no_gidmap, "gidmap");
+  expect_invalid(maps_no_ns, "uidmap");
+  expect_invalid(no_root, "uidmap");
+  expect_invalid(user_unmapped, "user");
+  expect_invalid(group_unmapped, "group");
+  expect_bad(zero_count, "uidmap");
+  expect_bad(wraps, "uidmap");
+  expect_bad(user_path, "nspath");
+  EXPECT(parse(exec, &bad) == 0 && ctr_plan_userns(&plan));
+  EXPECT(ctr_plan_validate(&plan, &bad) == 0);
+  expect_invalid(exec_maps, "uidmap");
+}
+
 int main(void)
 {
   test_full_plan();
@@ -458,5 +502,6 @@ int main(void)
   test_seccomp_record();
   test_oci_records();
   test_start_hooks();
+  test_user_namespace();
   return test_result();
 }

@@ -91,6 +91,7 @@ const STAGES: Record<number, string> = {
   44: 'setting the OOM score adjustment',
   45: 'running the startContainer hook %s',
   46: 'setting the AppArmor profile %s',
+  47: 'setting up the user namespace (%s)',
 };
 
 export const STAGE_EXEC = 23;

@@ -61,9 +61,6 @@ function checkSpec(raw: unknown, file: string): OciSpec {
   if (raw.mounts !== undefined && !Array.isArray(raw.mounts)) throw bad('mounts must be an array');
   const linux = isObject(raw.linux) ? raw.linux : {};
   if (!Array.isArray(linux.namespaces ?? [])) throw bad('linux.namespaces must be an array');
-  for (const key of ['uidMappings', 'gidMappings']) {
-    if (Array.isArray(linux[key]) && (linux[key] as unknown[]).length > 0) throw bad(`linux.${key}: user namespaces are not supported`);
-  }
   checkResources(linux.resources, 'linux.resources', bad);
   if (isObject(raw.hooks)) {
     for (const [kind, list] of Object.entries(raw.hooks)) {

@@ -9,6 +9,7 @@ import { type CgroupHost, applyLimits, cgroupDirs, cgroupHost, cgroupPids, exist
 import { type OciResources, cgroupResources } from '../runtime/cgroups/limits.js';
 import { launchMonitor, proxySignals, type Monitor } from '../runtime/monitor.js';
 import { planCapabilities } from '../runtime/plan/capabilities.js';
+import { checkProcessMapped, planIdMaps } from '../runtime/plan/user-namespace.js';
 import {
   type ExecPlan,
   type NamespaceName,
@@ -235,6 +236,8 @@ export async function ociExec(p: OciPaths, id: string, opts: ExecOptions): Promi
   const spec = readConfigCopy(p, id);
   const proc = execProcess(spec.process, opts);
   checkWorkingDir(proc.cwd);
+  const idMaps = planIdMaps(spec);
+  if (idMaps) checkProcessMapped(idMaps, proc.user);
   const terminal = proc.terminal === true;
   if (terminal && opts.detach && !opts.consoleSocket) throw new UsageError('a detached exec with a terminal needs --console-socket');
   const caps = proc.capabilities;
@@ -407,7 +410,7 @@ function cgroupViews(host: CgroupHost, cgroupsPath: string): { name: string; dir
   return [...seen].map(([name, dir]) => ({ name, dir }));
 }
 
-const NAMESPACE_NAMES: Record<string, NamespaceName> = { mount: 'mnt', pid: 'pid', uts: 'uts', ipc: 'ipc', network: 'net', cgroup: 'cgroup' };
+const NAMESPACE_NAMES: Record<string, NamespaceName> = { mount: 'mnt', pid: 'pid', uts: 'uts', ipc: 'ipc', network: 'net', cgroup: 'cgroup', user: 'user' };
 
 /** Every namespace the container has (made or joined): exec enters them all through its init. */
 function joinedNamespaces(spec: OciSpec): NamespaceName[] {
@@ -506,7 +509,7 @@ function runHooks(spec: OciSpec, kind: OciHookKind, state: object, strict = fals
     // hook's). A hook past its timeout dies with the init's pid namespace when the create fails.
     const [cmd, argv] =
       insidePid !== undefined
-        ? [nsenterPath(), ['--target', String(insidePid), '--mount', '--uts', '--ipc', '--net', '--pid', '--cgroup', '--', hook.path, ...args]]
+        ? [nsenterPath(), ['--target', String(insidePid), ...insideNamespaces(spec), '--', hook.path, ...args]]
         : [hook.path, args];
     const r = spawnSync(cmd, argv, {
       argv0: insidePid !== undefined ? undefined : hook.args?.[0],
@@ -524,6 +527,12 @@ function runHooks(spec: OciSpec, kind: OciHookKind, state: object, strict = fals
       process.stderr.write(`tsrun-oci: warning: ${kind} hook ${hook.path} failed: ${why}\n`);
     }
   }
+}
+
+/** nsenter's flags for the init's namespaces; with a user namespace, as its root (nsenter's default there). */
+function insideNamespaces(spec: OciSpec): string[] {
+  const flags = ['--mount', '--uts', '--ipc', '--net', '--pid', '--cgroup'];
+  return spec.linux.namespaces.some((n) => n.type === 'user') ? [...flags, '--user'] : flags;
 }
 
 function nsenterPath(): string {

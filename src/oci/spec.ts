@@ -62,6 +62,9 @@ export interface OciMount {
 
 export interface OciLinux {
   namespaces: { type: OciNamespaceType; path?: string }[];
+  /** With a user namespace: container ids containerID.. are host ids hostID.. (size of them). */
+  uidMappings?: OciIdMapping[];
+  gidMappings?: OciIdMapping[];
   devices?: OciDevice[];
   maskedPaths?: string[];
   readonlyPaths?: string[];
@@ -73,6 +76,13 @@ export interface OciLinux {
   resources?: OciResources;
   /** Absent: no filter (unconfined). */
   seccomp?: OciSeccomp;
+}
+
+/** config-linux.md "User namespace mappings". */
+export interface OciIdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
 }
 
 /** config-linux.md "Seccomp". */

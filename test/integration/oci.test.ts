@@ -483,6 +483,135 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
   });
 });
 
+/**
+ * A user namespace of the container's own (podman --uidmap, Kubernetes'
+ * hostUsers: false): root inside is host uid 100000. The rootfs is a copy
+ * owned by that uid (what podman's storage makes), and the test dir is
+ * traversable (0711), as the mapped root must reach its rootfs.
+ */
+describe('tsrun-oci user namespaces', () => {
+  const HOST = 100000;
+  let usersRootfs: string;
+  const mapped = (s: OciSpec) => {
+    s.root.path = usersRootfs;
+    s.root.readonly = false;
+    s.linux.namespaces.push({ type: 'user' });
+    s.linux.uidMappings = [{ containerID: 0, hostID: HOST, size: 65536 }];
+    s.linux.gidMappings = [{ containerID: 0, hostID: HOST, size: 65536 }];
+  };
+
+  beforeAll(() => {
+    fs.chmodSync(dir, 0o711);
+    usersRootfs = path.join(dir, 'rootfs-userns');
+    fs.mkdirSync(usersRootfs);
+    execFileSync('tar', ['-xf', path.join(inject('fixturesDir'), 'busybox-rootfs.tar'), '-C', usersRootfs]);
+    execFileSync('chown', ['-R', '-h', `${HOST}:${HOST}`, usersRootfs]);
+  });
+
+  it('runs as the root of its own user namespace, which is an unprivileged uid on the host', () => {
+    const secret = path.join(dir, 'host-secret');
+    fs.writeFileSync(secret, 'host only\n', { mode: 0o600 });
+    const b = bundle('uns', (s) => {
+      mapped(s);
+      s.mounts.push({ destination: '/secret', type: 'bind', source: secret, options: ['rbind', 'ro'] });
+      s.process.args = ['sh', '-c', [
+        'id -u; cat /proc/self/uid_map /proc/self/gid_map',
+        'touch /made',
+        // Host root's file is "nobody's" in here, and out of reach: container root is no host root.
+        'stat -c "%u %g" /secret; cat /secret 2>/dev/null || echo secret-refused',
+        // The default devices are the host's nodes bound in (mknod of a device is EPERM in a user namespace)...
+        'echo x > /dev/null && head -c 4 /dev/zero | wc -c',
+        // ...and the container cannot make one of its own.
+        'mknod /tmp/disk b 8 0 2>/dev/null || echo mknod-refused',
+      ].join('; ')];
+    });
+    ids.add('uns');
+    const out = ok(['run', '-b', b, 'uns']).split('\n');
+    expect(out.slice(0, 3)).toEqual(['0', `         0     ${HOST}      65536`, `         0     ${HOST}      65536`]);
+    expect(out.slice(3)).toEqual(['65534 65534', 'secret-refused', '4', 'mknod-refused', '']);
+    // What the container's root made is the mapped uid's on the host.
+    const made = fs.statSync(path.join(usersRootfs, 'made'));
+    expect([made.uid, made.gid]).toEqual([HOST, HOST]);
+  });
+
+  it('the process and an exec\'d one are mapped host ids from outside; exec joins the same user namespace', async () => {
+    const b = bundle('unsexec', (s) => {
+      mapped(s);
+      s.process.args = ['sleep', '1000'];
+      s.process.user = { uid: 1000, gid: 1000, additionalGids: [10] };
+    });
+    ids.add('unsexec');
+    ok(['create', '-b', b, 'unsexec']);
+    ok(['start', 'unsexec']);
+    const { pid } = state('unsexec');
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    expect(status).toMatch(new RegExp(`^Uid:\\t${HOST + 1000}\\t${HOST + 1000}\\t`, 'm'));
+    expect(status).toMatch(new RegExp(`^Groups:\\t${HOST + 10} $`, 'm'));
+    const userns = fs.readlinkSync(`/proc/${pid}/ns/user`);
+    expect(userns).not.toBe(fs.readlinkSync('/proc/self/ns/user'));
+    expect(ok(['exec', 'unsexec', 'sh', '-c', 'id -u; readlink /proc/self/ns/user; touch /tmp/by-exec'])).toBe(`1000\n${userns}\n`);
+    expect(fs.statSync(path.join(usersRootfs, 'tmp/by-exec')).uid).toBe(HOST + 1000);
+    expect(ok(['exec', '--user', '0:0', 'unsexec', 'id', '-u'])).toBe('0\n');
+    // An id the namespace does not map is refused before anything runs.
+    const r = oci(['exec', '--user', '70000', 'unsexec', 'id']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("tsrun-oci: uid 70000 is not mapped in the container's user namespace (linux.uidMappings)\n");
+  });
+
+  it('sets rlimits and oom_score_adj from the host (raising them needs the host\'s privileges); hooks run as the namespace\'s root', () => {
+    const b = bundle('unslimits', (s) => {
+      mapped(s);
+      s.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 512, hard: 2048 }];
+      s.process.oomScoreAdj = 300;
+      s.process.args = ['sh', '-c', 'ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj; cat /hook-id'];
+      // Before pivot_root the host's paths are seen: the hook writes into the rootfs by its host path.
+      s.hooks = { createContainer: [{ path: '/bin/sh', args: ['sh', '-c', `{ id -u; readlink /proc/self/ns/user; } > ${usersRootfs}/hook-id`] }] };
+    });
+    ids.add('unslimits');
+    const out = ok(['run', '-b', b, 'unslimits']).split('\n');
+    expect(out.slice(0, 4)).toEqual(['512', '2048', '300', '0']);
+    expect(out[4]).toMatch(/^user:\[\d+\]$/);
+    expect(out[4]).not.toBe(fs.readlinkSync('/proc/self/ns/user'));
+  });
+
+  it('joins a host network namespace by path (before the user namespace is made, as runc); sysfs is then the host\'s, read-only', () => {
+    const nsFile = path.join(dir, 'netns-userns');
+    fs.writeFileSync(nsFile, '');
+    execFileSync('unshare', [`--net=${nsFile}`, 'true']);
+    try {
+      const b = bundle('unsnet', (s) => {
+        mapped(s);
+        s.linux.namespaces = s.linux.namespaces.map((n) => (n.type === 'network' ? { type: 'network', path: nsFile } : n));
+        // sysfs cannot be mounted for a net namespace the user namespace does not own: the host's /sys is bound instead.
+        s.process.args = ['sh', '-c', 'readlink /proc/self/ns/net; grep " /sys " /proc/self/mounts | cut -d" " -f3,4 | cut -d, -f1; touch /sys/x 2>/dev/null || echo sys-ro'];
+      });
+      ids.add('unsnet');
+      expect(ok(['run', '-b', b, 'unsnet'])).toBe(`net:[${fs.statSync(nsFile).ino}]\nsysfs ro\nsys-ro\n`);
+    } finally {
+      loadNative().unmount({ target: nsFile, flags: 0 });
+    }
+  });
+
+  it.each([
+    ['mappings without a user namespace', (s: OciSpec) => (s.linux.uidMappings = [{ containerID: 0, hostID: HOST, size: 1 }]), /need a user namespace/],
+    ['a user namespace without mappings', (s: OciSpec) => s.linux.namespaces.push({ type: 'user' }), /a user namespace needs linux.uidMappings/],
+    ['root not mapped', (s: OciSpec) => { mapped(s); s.linux.uidMappings = [{ containerID: 1, hostID: HOST, size: 10 }]; }, /must map uid 0/],
+    ['overlapping ranges', (s: OciSpec) => { mapped(s); s.linux.gidMappings!.push({ containerID: 70000, hostID: HOST + 5, size: 1 }); }, /overlap/],
+    ['the process\'s group not mapped', (s: OciSpec) => { mapped(s); s.process.user = { uid: 0, gid: 0, additionalGids: [99999] }; }, /gid 99999 is not mapped/],
+    ['joining a user namespace by path', (s: OciSpec) => { mapped(s); s.linux.namespaces = s.linux.namespaces.map((n) => (n.type === 'user' ? { type: 'user', path: '/proc/1/ns/user' } : n)); }, /joining an existing user namespace/],
+  ])('refuses %s with one line and leaves no state', (_what, edit, message) => {
+    const b = bundle('unsbad', (s) => {
+      edit(s);
+      s.process.args = ['true'];
+    });
+    const r = oci(['create', '-b', b, 'unsbad']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(fs.existsSync(path.join(root, 'unsbad'))).toBe(false);
+  });
+});
+
 describe('tsrun-oci refuses bad input with one line and leaves nothing', () => {
   it.each([
     [['create', '-b', '/nonexistent', 'x'], /cannot read \/nonexistent\/config.json: ENOENT/],

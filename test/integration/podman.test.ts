@@ -25,6 +25,8 @@ beforeAll(() => {
   // A prerequisite .ci/setup installs, like busybox-static: its absence is a failure, not a skip.
   if (spawnSync('sh', ['-c', 'command -v podman']).status !== 0) throw new Error('podman is required (bash .ci/setup installs it)');
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-podman-'));
+  // Traversable: with --uidmap the container's root is an unprivileged host uid that must reach its rootfs.
+  fs.chmodSync(dir, 0o711);
   fs.mkdirSync(path.join(dir, 'tmp'));
   base = ['--root', `${dir}/root`, '--runroot', `${dir}/run`, '--tmpdir', `${dir}/tmp`, '--storage-driver', 'overlay', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', ociBin, '--runtime-flag', `root=${dir}/oci`];
   expect(podman(['load', '-q', '-i', path.join(inject('fixturesDir'), 'busybox.tar')]).code).toBe(0);
@@ -68,6 +70,19 @@ describe('podman --runtime tsrun-oci', () => {
     expect(podman(['exec', 'web', 'ls', '/kept'])).toMatchObject({ code: 0, stdout: '/kept\n' });
     expect(podman(['rm', '-f', '-t', '0', 'web']).code).toBe(0);
     expect(podman(['ps', '-a', '-q']).stdout).toBe('');
+  });
+
+  it('--uidmap: the container\'s root is host uid 100000 in a user namespace of its own; exec joins it', () => {
+    const map = ['--uidmap', '0:100000:65536', '--gidmap', '0:100000:65536'];
+    expect(podman(['run', '-d', '--name', 'mapped', '--net', 'none', ...ulimits, ...map, 'busybox', 'sleep', '1000']).code).toBe(0);
+    const pid = Number(podman(['inspect', '--format', '{{.State.Pid}}', 'mapped']).stdout);
+    expect(fs.readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Uid:\t100000\t100000\t/m);
+    expect(fs.readlinkSync(`/proc/${pid}/ns/user`)).not.toBe(fs.readlinkSync('/proc/self/ns/user'));
+    expect(podman(['exec', 'mapped', 'sh', '-c', 'id -u; cat /proc/self/uid_map; touch /made && stat -c %u /made'])).toMatchObject({
+      code: 0,
+      stdout: '0\n         0     100000      65536\n0\n',
+    });
+    expect(podman(['rm', '-f', '-t', '0', 'mapped']).code).toBe(0);
   });
 
   it('pauses and unpauses', () => {

@@ -155,6 +155,29 @@ describe('launch plan: what the OCI runtime needs', () => {
     expect(plan.devices.find((d) => d.path === '/dev/fuse')).toMatchObject({ kind: 'c', mode: 0o666 });
   });
 
+  it('a user namespace of its own carries its uid and gid maps to the monitor; the process\'s ids must be mapped', () => {
+    const s = base();
+    s.linux.namespaces.push({ type: 'user' });
+    s.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    s.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 1000 }, { containerID: 1000, hostID: 5000, size: 1 }];
+    const plan = buildLaunchPlan(s, extras);
+    expect(plan.namespaces).toContain('user');
+    const fields = encodePlan(plan).toString().split('\0');
+    const records = (kw: string) => fields.flatMap((f, i) => (f === kw ? [fields.slice(i + 1, i + 4)] : []));
+    expect(records('uidmap')).toEqual([['0', '100000', '65536']]);
+    expect(records('gidmap')).toEqual([['0', '100000', '1000'], ['1000', '5000', '1']]);
+    // The image's user (1000) with additional group 10: both mapped. Group 2000 is not.
+    s.process.user.additionalGids = [10, 2000];
+    expect(() => buildLaunchPlan(s, extras)).toThrow(/gid 2000 is not mapped/);
+    s.process.user.additionalGids = [];
+    s.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 5 }, { containerID: 4, hostID: 200000, size: 5 }];
+    expect(() => buildLaunchPlan(s, extras)).toThrow(/overlap/);
+    s.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 0 }];
+    expect(() => buildLaunchPlan(s, extras)).toThrow(/size above 0/);
+    s.linux.uidMappings = Array.from({ length: 341 }, (_, i) => ({ containerID: i, hostID: 100000 + i, size: 1 }));
+    expect(() => buildLaunchPlan(s, extras)).toThrow(/at most 340/);
+  });
+
   it('encodes the OCI runtime\'s monitor duties', () => {
     const plan = buildLaunchPlan(base(), { ...extras, passthrough: true, detach: true, cgroups: ['/sys/fs/cgroup/pids/x/tasks'], cgroupSelf: true, hookPause: true });
     const fields = encodePlan(plan).toString().split('\0');

@@ -3,6 +3,7 @@ import { UsageError } from '../../errors.js';
 import { DEFAULT_DEVICES, DEFAULT_DEV_SYMLINKS, type OciHook, type OciMount, type OciProcess, type OciSpec } from '../../oci/spec.js';
 import { type PlanCapabilities, planCapabilities } from './capabilities.js';
 import { compileSeccompCached } from './seccomp-cache.js';
+import { checkProcessMapped, type IdMaps, planIdMaps } from './user-namespace.js';
 
 /**
  * The launch plan: the OCI spec with every decision made, in the shape the
@@ -14,6 +15,8 @@ export interface LaunchPlan extends ProcessPlan, MonitorDuties {
   namespaces: NamespaceName[];
   /** Existing namespaces joined by path instead (linux.namespaces[].path). */
   nsPaths: [ns: NamespaceName, path: string][];
+  /** With a new user namespace ("user" in namespaces): its uid_map and gid_map. */
+  idMaps?: IdMaps;
   propagation: number;
   hostname?: string;
   mounts: PlanMount[];
@@ -124,7 +127,7 @@ export interface ProcessPlan {
   seccomp?: Buffer;
 }
 
-export type NamespaceName = 'mnt' | 'pid' | 'uts' | 'ipc' | 'net' | 'cgroup';
+export type NamespaceName = 'mnt' | 'pid' | 'uts' | 'ipc' | 'net' | 'cgroup' | 'user';
 
 export interface PlanMount {
   dest: string;
@@ -238,6 +241,7 @@ const NAMESPACES: Record<string, NamespaceName> = {
   ipc: 'ipc',
   network: 'net',
   cgroup: 'cgroup',
+  user: 'user',
 };
 
 export const RLIMITS: Record<string, number> = {
@@ -310,11 +314,14 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
       continue;
     }
     if (name === 'mnt') throw new UsageError('joining an existing mount namespace is not supported: a container needs its own');
+    if (name === 'user') continue; // refused by planIdMaps, with the reason
     if (!path.isAbsolute(ns.path)) throw new UsageError(`the ${ns.type} namespace path must be absolute: ${ns.path}`);
     nsPaths.push([name, ns.path]);
   }
   if (!namespaces.includes('mnt')) throw new UsageError('a container needs its own mount namespace');
   if (spec.hostname !== undefined && !namespaces.includes('uts')) throw new UsageError('a hostname needs a new uts namespace');
+  const idMaps = planIdMaps(spec);
+  if (idMaps) checkProcessMapped(idMaps, proc.user);
 
   const propagation = ROOT_PROPAGATION[spec.linux.rootfsPropagation ?? 'rslave'];
   if (propagation === undefined) throw new UsageError(`unknown rootfsPropagation: ${spec.linux.rootfsPropagation}`);
@@ -351,6 +358,7 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     root: spec.root.path,
     namespaces,
     nsPaths,
+    idMaps,
     propagation,
     hostname: spec.hostname,
     mounts,
@@ -540,6 +548,8 @@ export function encodePlan(plan: LaunchPlan): Buffer {
   rec('root', plan.root);
   for (const ns of plan.namespaces) rec('ns', ns);
   for (const [ns, p] of plan.nsPaths) rec('nspath', ns, p);
+  for (const m of plan.idMaps?.uid ?? []) rec('uidmap', m.containerID, m.hostID, m.size);
+  for (const m of plan.idMaps?.gid ?? []) rec('gidmap', m.containerID, m.hostID, m.size);
   rec('propagation', plan.propagation);
   if (plan.hostname !== undefined) rec('hostname', plan.hostname);
   for (const m of plan.mounts) rec('mount', m.dest, m.type, m.source, m.flags, m.data, m.kind);

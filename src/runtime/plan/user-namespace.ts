@@ -1,0 +1,66 @@
+import { UsageError } from '../../errors.js';
+import type { OciIdMapping, OciProcess, OciSpec } from '../../oci/spec.js';
+
+/** The kernel's limit on lines of a uid_map or gid_map (Linux 4.15; user_namespaces(7)). */
+const MAX_LINES = 340;
+const MAX_ID = 2 ** 32 - 1;
+
+export interface IdMaps {
+  uid: OciIdMapping[];
+  gid: OciIdMapping[];
+}
+
+/**
+ * The uid and gid maps of a container with a user namespace of its own,
+ * checked as the kernel would check them when the monitor writes them
+ * (user_namespaces(7): whole numbers, at most 340 lines, no two ranges
+ * overlapping on either side), plus runc's rules: mappings exactly when
+ * there is a user namespace, and the container's root mapped, since the
+ * container is set up as that root. Undefined without a user namespace.
+ */
+export function planIdMaps(spec: Pick<OciSpec, 'linux'>): IdMaps | undefined {
+  const userns = spec.linux.namespaces.find((n) => n.type === 'user');
+  const { uidMappings = [], gidMappings = [] } = spec.linux;
+  if (!userns) {
+    if (uidMappings.length > 0 || gidMappings.length > 0) throw new UsageError('linux.uidMappings and gidMappings need a user namespace (linux.namespaces has no "user")');
+    return undefined;
+  }
+  if (userns.path) throw new UsageError('joining an existing user namespace by path is not supported; the container needs a user namespace of its own');
+  const maps = { uid: checkMap('uidMappings', uidMappings), gid: checkMap('gidMappings', gidMappings) };
+  if (hostId(maps.uid, 0) === undefined) throw new UsageError('linux.uidMappings must map uid 0: the container is set up as its root');
+  if (hostId(maps.gid, 0) === undefined) throw new UsageError('linux.gidMappings must map gid 0: the container is set up as its root');
+  return maps;
+}
+
+function checkMap(key: string, map: unknown): OciIdMapping[] {
+  if (!Array.isArray(map) || map.length === 0) throw new UsageError(`a user namespace needs linux.${key}`);
+  if (map.length > MAX_LINES) throw new UsageError(`linux.${key}: at most ${MAX_LINES} mappings (the kernel's limit), got ${map.length}`);
+  const whole = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MAX_ID;
+  for (const m of map as Record<string, unknown>[]) {
+    if (typeof m !== 'object' || m === null || !whole(m.containerID) || !whole(m.hostID) || !whole(m.size) || m.size === 0 || m.containerID + m.size > MAX_ID || m.hostID + m.size > MAX_ID) {
+      throw new UsageError(`linux.${key}: ${JSON.stringify(m)} is not a mapping of containerID, hostID and size (whole numbers, size above 0)`);
+    }
+  }
+  const ranges = map as OciIdMapping[];
+  for (const [i, a] of ranges.entries()) {
+    for (const b of ranges.slice(i + 1)) {
+      const overlap = (x: number, y: number) => x < y + b.size && y < x + a.size;
+      if (overlap(a.containerID, b.containerID) || overlap(a.hostID, b.hostID)) throw new UsageError(`linux.${key}: ${JSON.stringify(a)} and ${JSON.stringify(b)} overlap`);
+    }
+  }
+  return ranges;
+}
+
+/** The host id that `id` inside the namespace is, or undefined when `map` does not map it. */
+export function hostId(map: OciIdMapping[], id: number): number | undefined {
+  const m = map.find((r) => id >= r.containerID && id < r.containerID + r.size);
+  return m && m.hostID + (id - m.containerID);
+}
+
+/** A process of the container runs as ids of its namespace: each must be mapped (setresuid and setgroups would refuse it). */
+export function checkProcessMapped(maps: IdMaps, user: OciProcess['user']): void {
+  if (hostId(maps.uid, user.uid) === undefined) throw new UsageError(`uid ${user.uid} is not mapped in the container's user namespace (linux.uidMappings)`);
+  for (const gid of [user.gid, ...(user.additionalGids ?? [])]) {
+    if (hostId(maps.gid, gid) === undefined) throw new UsageError(`gid ${gid} is not mapped in the container's user namespace (linux.gidMappings)`);
+  }
+}
