@@ -656,6 +656,16 @@ static void set_apparmor(const struct ctr_plan *p, int errfd)
   close(fd);
 }
 
+static void set_rlimits(const struct ctr_plan *p, int errfd)
+{
+  /* child: async-signal-safe */
+  size_t i;
+
+  for (i = 0; i < p->n_rlimits; i++)
+    if (syscall(SYS_prlimit64, 0, p->rlimits[i].resource, &p->rlimits[i].limit, NULL) < 0)
+      fail(errfd, CTR_STAGE_RLIMIT, i, errno, NULL);
+}
+
 static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode_t host_umask)
 {
   /* child: async-signal-safe */
@@ -667,10 +677,8 @@ static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode
 
   set_apparmor(p, errfd);
 
-  /* In a user namespace the monitor set them from the host (raising one needs its CAP_SYS_RESOURCE). */
-  for (i = 0; i < p->n_rlimits && !ctr_plan_userns(p); i++)
-    if (syscall(SYS_prlimit64, 0, p->rlimits[i].resource, &p->rlimits[i].limit, NULL) < 0)
-      fail(errfd, CTR_STAGE_RLIMIT, i, errno, NULL);
+  /* In a user namespace the hard limits to raise were raised from the host (that needs its CAP_SYS_RESOURCE). */
+  set_rlimits(p, errfd);
 
   /* Without no_new_privs, installing a filter takes CAP_SYS_ADMIN, which is
    * about to go: install it now, and every rung below runs under it (runc
@@ -818,6 +826,23 @@ static void await_hooks(const struct ctr_child_io *io)
   close(io->resume_fd);
 }
 
+/* In a user namespace, as its root: host ids are not ids there (no file
+ * could be made or chowned as one), and the host's groups go (runc's nsexec
+ * does the same for the init and for exec). */
+static void become_root(const struct ctr_plan *p, int errfd)
+{
+  /* child: async-signal-safe */
+  if (syscall(SYS_setgroups, 0, NULL) < 0)
+    fail(errfd, CTR_STAGE_SETGROUPS, 0, errno, NULL);
+  if (syscall(SYS_setresgid, 0, 0, 0) < 0)
+    fail(errfd, CTR_STAGE_SETGID, 0, errno, NULL);
+  if (syscall(SYS_setresuid, 0, 0, 0) < 0)
+    fail(errfd, CTR_STAGE_SETUID, 0, errno, NULL);
+  /* A change of credentials clears the parent-death signal. */
+  if (!p->detach)
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+}
+
 /* ns user: born in the new user namespace with every capability in it but
  * no ids yet; once the monitor has written the maps, become its root (uid
  * and gid 0 inside, the plan's mapped host ids outside), which every rung
@@ -834,36 +859,58 @@ static void become_userns_root(const struct ctr_plan *p, const struct ctr_child_
   if (n != 1)
     _exit(127); /* the monitor gave up and reported why */
   close(io->userns_fd);
-  if (syscall(SYS_setgroups, 0, NULL) < 0)
-    fail(io->errfd, CTR_STAGE_SETGROUPS, 0, errno, NULL);
-  if (syscall(SYS_setresgid, 0, 0, 0) < 0)
-    fail(io->errfd, CTR_STAGE_SETGID, 0, errno, NULL);
-  if (syscall(SYS_setresuid, 0, 0, 0) < 0)
-    fail(io->errfd, CTR_STAGE_SETUID, 0, errno, NULL);
-  /* A change of credentials clears the parent-death signal. */
-  if (!p->detach)
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  become_root(p, io->errfd);
 }
 
-/* mqueue and sysfs belong to the ipc and net namespaces: in a user
- * namespace they can be mounted only when those are owned by it too
- * (made with it, not joined by path). Otherwise the host's are bound
- * instead, recursively and with the planned flags (runc's fallback). */
-static int mount_fallback(int rootfd, const struct ctr_mount *m)
+/* ns user: the bind sources the monitor opened for us (send_bind_sources),
+ * into fds[] by mount record; the rest -1. */
+static void receive_bind_sources(const struct ctr_plan *p, const struct ctr_child_io *io, int *fds)
 {
   /* child: async-signal-safe */
-  struct ctr_mount b = *m;
+  int batch[CTR_FDPASS_MAX];
+  size_t i, total = 0, got = 0, n = 0;
 
-  if (ctr_streq(m->type, "sysfs"))
-    b.source = "/sys";
-  else if (ctr_streq(m->type, "mqueue"))
-    b.source = "/dev/mqueue";
-  else
-    return -1;
-  b.type = "bind";
-  b.data = NULL;
-  b.flags = MS_BIND | MS_REC | (m->flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC));
-  return ctr_mount_in_root(rootfd, &b);
+  for (i = 0; i < p->n_mounts; i++)
+    if ((p->mounts[i].flags & MS_BIND) && !p->mounts[i].copyup)
+      total++;
+  for (i = 0; i < p->n_mounts; i++) {
+    fds[i] = -1;
+    if (!(p->mounts[i].flags & MS_BIND) || p->mounts[i].copyup)
+      continue;
+    if (n == 0) {
+      size_t want = total - got < CTR_FDPASS_MAX ? total - got : CTR_FDPASS_MAX;
+
+      if (ctr_recv_fds(io->bind_sock, batch, want) < 0)
+        fail(io->errfd, CTR_STAGE_USERNS, 0, errno ? errno : EPROTO, "receiving the bind sources");
+      n = want;
+    }
+    fds[i] = batch[got++ % CTR_FDPASS_MAX];
+    n--;
+  }
+  close(io->bind_sock);
+}
+
+/* A mount record, from the fd the monitor prepared when there is one (its
+ * O_PATH of a bind's source, or a sysfs or mqueue it made); the fd is then
+ * closed, as the container must not inherit it. */
+static int mount_record(int rootfd, const struct ctr_mount *m, int fd)
+{
+  /* child: async-signal-safe */
+  char source[CTR_FD_PATH_MAX];
+  struct ctr_mount b = *m;
+  int rc;
+
+  if (fd < 0)
+    return ctr_mount_in_root(rootfd, m);
+  if (m->flags & MS_BIND) {
+    ctr_fd_path(source, fd);
+    b.source = source;
+    rc = ctr_mount_in_root(rootfd, &b);
+  } else {
+    rc = ctr_attach_in_root(rootfd, m, fd);
+  }
+  close_keep_errno(fd);
+  return rc;
 }
 
 _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io *io)
@@ -872,6 +919,7 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
   char detail[CTR_REPORT_DETAIL];
   mode_t host_umask;
   int errfd = io->errfd, rootfd, fd, rc, fifo = io->fifo_fd, userns = ctr_plan_userns(p);
+  int bind_fds[CTR_MAX_MOUNTS];
   size_t i;
 
   reset_signals(p);
@@ -880,8 +928,15 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
   if (!userns && ctr_set_oom_score_adj(p) < 0)
     fail(errfd, CTR_STAGE_OOM_SCORE, 0, errno, NULL);
   join_cgroups_self(p, io);
-  if (userns)
+  if (io->cgroupns_fd >= 0) {
+    if (setns(io->cgroupns_fd, CLONE_NEWCGROUP) < 0)
+      fail(errfd, CTR_STAGE_NSJOIN, 0, errno, "cgroup namespace");
+    close(io->cgroupns_fd);
+  }
+  if (userns) {
     become_userns_root(p, io);
+    receive_bind_sources(p, io, bind_fds);
+  }
   /* Every mode the ladder creates is exact: dirs 0755, files 0644, devices as planned. */
   host_umask = umask(0);
 
@@ -904,7 +959,7 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
       fail(errfd, CTR_STAGE_MKCWD, 0, errno, p->cwd);
   }
   for (i = 0; i < p->n_mounts; i++) {
-    if (ctr_mount_in_root(rootfd, &p->mounts[i]) < 0 && !(userns && errno == EPERM && mount_fallback(rootfd, &p->mounts[i]) == 0)) {
+    if (mount_record(rootfd, &p->mounts[i], userns && bind_fds[i] >= 0 ? bind_fds[i] : io->made_fds[i]) < 0) {
       rc = errno;
       detail[0] = '\0';
       ctr_strlcat(detail, p->mounts[i].type, sizeof detail);
@@ -972,9 +1027,12 @@ _Noreturn void ctr_child_exec(const struct ctr_plan *p, const struct ctr_child_i
    * privileges; every id below (user, groups, the terminal's owner) is
    * then one of the namespace's. */
   if (ctr_plan_userns(p)) {
+    /* While the host's privileges last: raising a hard limit needs them. */
+    set_rlimits(p, io->errfd);
     if (setns(io->userns_fd, CLONE_NEWUSER) < 0)
       fail(io->errfd, CTR_STAGE_USERNS, 0, errno, "joining it");
     close(io->userns_fd);
+    become_root(p, io->errfd);
   }
   host_umask = umask(0);
   if (p->tty) {

@@ -25,6 +25,11 @@ struct ctr_child_io {
                        * exec, joinns user: a pidfd of the container's process to join
                        * the user namespace of; else -1 */
   int fifo_fd;        /* startfifo: the FIFO, O_PATH, opened and owned for us by the monitor */
+  int cgroupns_fd;    /* run: a cgroup namespace given by path, joined by the child itself; else -1 */
+  const int *made_fds; /* run, per mount record: a sysfs or mqueue the monitor made
+                        * (fsmount) to attach instead; -1 for none */
+  int bind_sock;      /* run, ns user: the bind sources arrive here (O_PATH, in mount order,
+                       * CTR_FDPASS_MAX a message) before the userns_fd byte; else -1 */
 };
 
 /* Both run in the freshly cloned child with every signal blocked. On failure

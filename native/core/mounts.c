@@ -470,6 +470,20 @@ int ctr_mount_in_root(int rootfd, const struct ctr_mount *m)
   return 0;
 }
 
+int ctr_attach_in_root(int rootfd, const struct ctr_mount *m, int fd)
+{
+  /* child: async-signal-safe */
+  int at = ctr_open_in_root(rootfd, m->dest, CTR_CREATE_DIR), rc;
+
+  if (at < 0)
+    return -1;
+  rc = move_mount(fd, "", at, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+  close_keep_errno(at);
+  if (rc == 0 && (m->flags & PROPAGATION))
+    return mount_on(rootfd, m->dest, CTR_CREATE_NONE, NULL, NULL, m->flags & (PROPAGATION | MS_REC), NULL);
+  return rc;
+}
+
 /* O_PATH|O_NOFOLLOW fd of path after pivot_root, written as /proc/self/fd/N into target. */
 static int open_target(const char *path, char *target)
 {

@@ -113,6 +113,10 @@ static int join_pidfd = -1;
 static int ns_fds[CTR_MAX_NSPATHS], own_ns_fds[CTR_MAX_NSPATHS];
 /* startfifo: opened (O_PATH) and owned by the process's user before clone. */
 static int fifo_fd = -1;
+/* Per mount record, a sysfs or mqueue made here (fsmount) for the child to attach; -1 for none. */
+static int made_fds[CTR_MAX_MOUNTS];
+/* ns user: the bind sources go to the child over this, opened after clone. */
+static int bind_sock[2] = { -1, -1 };
 static sigset_t saved_mask;
 
 /* With a tty: the master. Input comes from in_fd (the caller's stdin, or a
@@ -138,6 +142,8 @@ static int child_pidfd = -1, child_status, child_exited;
 /* After CREATED: the error pipe stays open until execve (EOF) or a failure. */
 static struct ctr_report late_failure;
 static int late_failed;
+
+static _Noreturn void start_failed(const struct ctr_report *r);
 
 static void report(enum ctr_report_kind kind, int stage, int err, const char *detail, pid_t pid)
 {
@@ -732,20 +738,29 @@ static const char *own_ns_file(int flag)
  * the host owns needs the host's CAP_SYS_ADMIN to enter (runc joins them
  * before it unshares the user namespace, for the same reason).
  */
-static void join_nspaths(void)
+static void join_nspaths(struct ctr_child_io *io)
 {
   size_t i;
 
+  io->cgroupns_fd = -1;
   for (i = 0; i < plan.n_nspaths; i++) {
     ns_fds[i] = open(plan.nspaths[i].path, O_RDONLY | O_CLOEXEC);
     if (ns_fds[i] < 0)
       die(CTR_STAGE_NSJOIN, errno, plan.nspaths[i].path);
+    own_ns_fds[i] = -1;
+    /* Without a user namespace the child joins a cgroup namespace itself:
+     * cloned from inside a foreign one, it could not be born in its cgroup
+     * on v2 (nsdelegate judges CLONE_INTO_CGROUP from the caller's). */
+    if (plan.nspaths[i].flag == CLONE_NEWCGROUP && !(plan.clone_flags & CLONE_NEWUSER)) {
+      io->cgroupns_fd = ns_fds[i];
+      continue;
+    }
     own_ns_fds[i] = open(own_ns_file(plan.nspaths[i].flag), O_RDONLY | O_CLOEXEC);
     if (own_ns_fds[i] < 0)
       die(CTR_STAGE_NSJOIN, errno, own_ns_file(plan.nspaths[i].flag));
   }
   for (i = 0; i < plan.n_nspaths; i++)
-    if (setns(ns_fds[i], plan.nspaths[i].flag) < 0)
+    if (own_ns_fds[i] >= 0 && setns(ns_fds[i], plan.nspaths[i].flag) < 0)
       die(CTR_STAGE_NSJOIN, errno, plan.nspaths[i].path);
 }
 
@@ -753,15 +768,93 @@ static void join_nspaths(void)
  * what that forks) must not land in the container's. */
 static void leave_namespaces(void)
 {
+  struct ctr_report r;
   size_t i;
 
   for (i = 0; i < plan.n_nspaths; i++) {
-    if (setns(own_ns_fds[i], plan.nspaths[i].flag) < 0) {
+    if (own_ns_fds[i] >= 0 && setns(own_ns_fds[i], plan.nspaths[i].flag) < 0) {
+      ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_NSJOIN, (int)i, errno, own_ns_file(plan.nspaths[i].flag));
       syscall(SYS_pidfd_send_signal, child_pidfd, SIGKILL, NULL, 0);
-      die(CTR_STAGE_NSJOIN, errno, own_ns_file(plan.nspaths[i].flag));
+      start_failed(&r);
     }
-    close(own_ns_fds[i]);
+    if (own_ns_fds[i] >= 0)
+      close(own_ns_fds[i]);
     close(ns_fds[i]);
+  }
+}
+
+/* The namespace an sysfs or mqueue shows (the mounter's), when the
+ * container has a user namespace but joined that one by path. */
+static int joined_for(const struct ctr_mount *m)
+{
+  int flag = ctr_streq(m->type, "sysfs") ? CLONE_NEWNET : ctr_streq(m->type, "mqueue") ? CLONE_NEWIPC : 0;
+  size_t i;
+
+  for (i = 0; flag && i < plan.n_nspaths; i++)
+    if (plan.nspaths[i].flag == flag)
+      return 1;
+  return 0;
+}
+
+/*
+ * A sysfs shows the network namespace of its mounter, an mqueue the ipc
+ * namespace; from a user namespace either can be mounted only for a
+ * namespace that user namespace owns (sysfs_get_tree, mqueue_get_tree). A
+ * container with a user namespace of its own and a net or ipc namespace
+ * joined by path (podman's, a pod's) gets them made here, in those joined
+ * namespaces with the host's privileges, as detached mounts the child
+ * attaches (made_fds). Their superblocks stay the host's: the container's
+ * root cannot remount them writable (do_reconfigure_mnt needs CAP_SYS_ADMIN
+ * over the superblock's user namespace).
+ */
+static void make_foreign_mounts(void)
+{
+  static const struct {
+    unsigned long ms;
+    unsigned attr;
+  } attrs[] = {
+    { MS_RDONLY, MOUNT_ATTR_RDONLY },   { MS_NOSUID, MOUNT_ATTR_NOSUID },         { MS_NODEV, MOUNT_ATTR_NODEV },
+    { MS_NOEXEC, MOUNT_ATTR_NOEXEC },   { MS_NOATIME, MOUNT_ATTR_NOATIME },       { MS_NODIRATIME, MOUNT_ATTR_NODIRATIME },
+    { MS_STRICTATIME, MOUNT_ATTR_STRICTATIME },
+  };
+  char detail[CTR_REPORT_DETAIL], *opt, *next;
+  size_t i, j;
+  unsigned set;
+  int fs;
+
+  if (!(plan.clone_flags & CLONE_NEWUSER))
+    return;
+  for (i = 0; i < plan.n_mounts; i++) {
+    const struct ctr_mount *m = &plan.mounts[i];
+
+    if ((m->flags & MS_BIND) || !joined_for(m))
+      continue;
+    detail[0] = '\0';
+    ctr_strlcat(detail, m->type, sizeof detail);
+    ctr_strlcat(detail, " on ", sizeof detail);
+    ctr_strlcat(detail, m->dest, sizeof detail);
+    fs = fsopen(m->type, FSOPEN_CLOEXEC);
+    if (fs < 0)
+      die(CTR_STAGE_MOUNT, errno, detail);
+    /* The plan's data, "key=value,flag,...", one fsconfig each (the buffer is ours to cut). */
+    for (opt = (char *)m->data; opt && *opt; opt = next) {
+      char *eq;
+
+      next = strchr(opt, ',');
+      if (next)
+        *next++ = '\0';
+      eq = strchr(opt, '=');
+      if (eq)
+        *eq = '\0';
+      if ((eq ? fsconfig(fs, FSCONFIG_SET_STRING, opt, eq + 1, 0) : fsconfig(fs, FSCONFIG_SET_FLAG, opt, NULL, 0)) < 0)
+        die(CTR_STAGE_MOUNT, errno, detail);
+    }
+    for (set = 0, j = 0; j < sizeof attrs / sizeof attrs[0]; j++)
+      if (m->flags & attrs[j].ms)
+        set |= attrs[j].attr;
+    if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 || (made_fds[i] = fsmount(fs, FSMOUNT_CLOEXEC, set)) < 0)
+      die(CTR_STAGE_MOUNT, errno, detail);
+    close(fs);
   }
 }
 
@@ -802,6 +895,8 @@ static void open_start_fifo(struct ctr_child_io *io)
  */
 static void open_host_side(struct ctr_child_io *io)
 {
+  size_t len;
+
   io->in_fd = io->out_fd = io->err_fd = io->tty_sock = -1;
   if (plan.exit_file)
     open_exit_dir();
@@ -862,11 +957,16 @@ static void open_host_side(struct ctr_child_io *io)
     io->resume_fd = resume_pipe[0];
   }
   io->cgroup_fds = cgroup_fds;
-  io->userns_fd = -1;
+  io->cgroupns_fd = -1;
+  for (len = 0; len < plan.n_mounts; len++)
+    made_fds[len] = -1;
+  io->made_fds = made_fds;
+  io->userns_fd = io->bind_sock = -1;
   if (plan.clone_flags & CLONE_NEWUSER) {
-    if (pipe2(userns_pipe, O_CLOEXEC) < 0)
+    if (pipe2(userns_pipe, O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, bind_sock) < 0)
       die(CTR_STAGE_USERNS, errno, "pipe2");
     io->userns_fd = userns_pipe[0];
+    io->bind_sock = bind_sock[1];
   }
   open_start_fifo(io);
 }
@@ -935,13 +1035,16 @@ static void join_namespaces(void)
 static void close_monitor_fds(void)
 {
   /* child: async-signal-safe */
-  int fds[] = { REPORT_FD, log_fd, exit_dir, sig_fd, err_pipe[0], out_pipe[0], errout_pipe[0], tty_sock[0], sync_pipe[1], console_fd, resume_pipe[1], attach_listen, stdin_pipe[1], cgroup_dir_fd, userns_pipe[1] };
+  int fds[] = { REPORT_FD, log_fd, exit_dir, sig_fd, err_pipe[0], out_pipe[0], errout_pipe[0], tty_sock[0], sync_pipe[1], console_fd, resume_pipe[1], attach_listen, stdin_pipe[1], cgroup_dir_fd, userns_pipe[1], bind_sock[0] };
   size_t i;
 
   for (i = 0; i < sizeof fds / sizeof fds[0]; i++)
     if (fds[i] >= 0)
       close(fds[i]);
+  /* A cgroup namespace the child joins itself has no own_ns_fds entry; its fd stays. */
   for (i = 0; i < plan.n_nspaths; i++) {
+    if (own_ns_fds[i] < 0)
+      continue;
     close(ns_fds[i]);
     close(own_ns_fds[i]);
   }
@@ -1284,81 +1387,176 @@ static void await_start(void)
 /* The text of a uid_map or gid_map: one "inside outside count" line each. */
 static int write_id_map(pid_t pid, const char *file, const struct ctr_idmap *map, size_t n)
 {
-  static char text[CTR_MAX_IDMAP * 36];
-  char path[64];
+  static char text[CTR_MAX_IDMAP * 33];
+  char path[64] = "/proc/";
   size_t len = 0, i;
   ssize_t w;
   int fd;
 
-  for (i = 0; i < n; i++)
-    len += (size_t)snprintf(text + len, sizeof text - len, "%u %u %u\n", map[i].inside, map[i].outside, map[i].count);
-  snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+  for (i = 0; i < n; i++) {
+    len += ctr_utoa(map[i].inside, text + len);
+    text[len++] = ' ';
+    len += ctr_utoa(map[i].outside, text + len);
+    text[len++] = ' ';
+    len += ctr_utoa(map[i].count, text + len);
+    text[len++] = '\n';
+  }
+  ctr_utoa((unsigned long)pid, path + ctr_strlen(path));
+  ctr_strlcat(path, "/", sizeof path);
+  ctr_strlcat(path, file, sizeof path);
   fd = open(path, O_WRONLY | O_CLOEXEC);
   if (fd < 0)
     return -1;
-  /* The kernel takes a map in one write or not at all. */
+  /* The kernel takes a map in one write, under a page, or not at all. */
   w = write(fd, text, len);
+  close(fd);
   if (w >= 0 && (size_t)w != len)
     errno = EIO;
-  close(fd);
   return w >= 0 && (size_t)w == len ? 0 : -1;
 }
 
+/* Sends the n fds in one message and closes them. */
+static int flush_fds(int *fds, size_t *n, struct ctr_report *r)
+{
+  int rc = ctr_send_fds(bind_sock[0], fds, *n, "", 1);
+
+  if (rc < 0)
+    ctr_report_fill(r, CTR_REPORT_FAILED, CTR_STAGE_USERNS, 0, errno, "passing the bind sources");
+  while (*n)
+    close(fds[--*n]);
+  return rc;
+}
+
 /*
- * A process in a user namespace: what it can no longer do for itself there
- * is done from the host. Its rlimits (raising one needs the host's
- * CAP_SYS_RESOURCE; runc sets them from its parent process too) and, for a
- * new container, its oom_score_adj and its uid_map and gid_map: written by
- * the monitor, which has CAP_SETUID and CAP_SETGID in the parent namespace,
- * so any range may be mapped and setgroups(2) stays allowed
- * (user_namespaces(7)). Then the byte that lets the child go on as the
- * namespace's root.
+ * ns user: the bind sources, for a child that as the namespace's root may
+ * not even walk to one under a directory only host root may enter. Opened
+ * here with the host's privileges, but in the child's mount namespace (a
+ * bind's source must be a mount of the caller's own: do_loopback), which
+ * the monitor enters for this and leaves; then sent over bind_sock (runc's
+ * parent does the same for its init). 0, or -1 with *r filled in.
+ */
+static int send_bind_sources(pid_t pid, struct ctr_report *r)
+{
+  char path[64] = "/proc/", detail[CTR_REPORT_DETAIL];
+  int fds[CTR_FDPASS_MAX], own, theirs, err = 0;
+  size_t i, n = 0;
+
+  ctr_utoa((unsigned long)pid, path + ctr_strlen(path));
+  ctr_strlcat(path, "/ns/mnt", sizeof path);
+  own = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+  theirs = open(path, O_RDONLY | O_CLOEXEC);
+  if (own < 0 || theirs < 0 || setns(theirs, CLONE_NEWNS) < 0) {
+    ctr_report_fill(r, CTR_REPORT_FAILED, CTR_STAGE_USERNS, 0, errno, "entering its mount namespace");
+    err = -1;
+  }
+  for (i = 0; i < plan.n_mounts && !err; i++) {
+    const struct ctr_mount *m = &plan.mounts[i];
+
+    if (!(m->flags & MS_BIND) || m->copyup)
+      continue;
+    fds[n] = open(m->source, O_PATH | O_CLOEXEC);
+    if (fds[n] < 0) {
+      detail[0] = '\0';
+      ctr_strlcat(detail, "bind on ", sizeof detail);
+      ctr_strlcat(detail, m->dest, sizeof detail);
+      ctr_report_fill(r, CTR_REPORT_FAILED, CTR_STAGE_MOUNT, (int)i, errno, detail);
+      err = -1;
+      break;
+    }
+    /* The child reads them in the same batches: full ones, then the rest. */
+    if (++n == CTR_FDPASS_MAX && flush_fds(fds, &n, r) < 0)
+      err = -1;
+  }
+  if (!err && n && flush_fds(fds, &n, r) < 0)
+    err = -1;
+  while (n)
+    close(fds[--n]);
+  /* Back in our own: this cannot fail for host root, and a monitor left in the container's must not go on. */
+  if (own >= 0 && setns(own, CLONE_NEWNS) < 0)
+    _exit(EXIT_SETUP);
+  if (own >= 0)
+    close(own);
+  if (theirs >= 0)
+    close(theirs);
+  return err;
+}
+
+/* /proc/PID/oom_score_adj: written from the host, where lowering it is allowed. */
+static int write_oom_score(pid_t pid)
+{
+  char path[64] = "/proc/", num[16], *q = num;
+  ssize_t w;
+  int fd;
+
+  if (plan.oom_score_adj < 0)
+    *q++ = '-';
+  ctr_utoa((unsigned long)(plan.oom_score_adj < 0 ? -plan.oom_score_adj : plan.oom_score_adj), q);
+  ctr_utoa((unsigned long)pid, path + ctr_strlen(path));
+  ctr_strlcat(path, "/oom_score_adj", sizeof path);
+  fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  w = write(fd, num, ctr_strlen(num));
+  close(fd);
+  return w < 0 ? -1 : 0;
+}
+
+/*
+ * A new container's init, born in its user namespace: what it can no longer
+ * do for itself there is done from the host, before it may go on (an exec'd
+ * process does these itself before it joins). Each hard rlimit it will set
+ * above its current one is raised (that needs the host's CAP_SYS_RESOURCE);
+ * the soft limits stay, and the process sets the exact values itself at
+ * the end of its ladder, so no rung of the setup runs under them (runc
+ * applies them at the same point). Then its uid_map and gid_map, written
+ * by the monitor, which has CAP_SETUID and CAP_SETGID
+ * in the parent namespace, so any range may be mapped and setgroups(2)
+ * stays allowed (user_namespaces(7)), and its oom_score_adj. Then the byte
+ * that lets it become the namespace's root.
  */
 static void prepare_userns_child(pid_t pid)
 {
   struct ctr_report r;
-  const char *what = "uid_map";
-  char num[16];
+  struct rlimit cur;
+  const char *what;
   size_t i;
-  int err = 0, fd;
 
-  if (!ctr_plan_userns(&plan))
+  if (!ctr_plan_userns(&plan) || plan.join_pid)
     return;
-  for (i = 0; i < plan.n_rlimits && !err; i++)
-    if (prlimit(pid, (__rlimit_resource_t)plan.rlimits[i].resource, &plan.rlimits[i].limit, NULL) < 0) {
-      err = errno;
-      ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_RLIMIT, (int)i, err, NULL);
+  for (i = 0; i < plan.n_rlimits; i++) {
+    int res = plan.rlimits[i].resource;
+
+    if (prlimit(pid, (__rlimit_resource_t)res, NULL, &cur) < 0 || (plan.rlimits[i].limit.rlim_max > cur.rlim_max &&
+        (cur.rlim_max = plan.rlimits[i].limit.rlim_max, prlimit(pid, (__rlimit_resource_t)res, &cur, NULL) < 0))) {
+      ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_RLIMIT, (int)i, errno, NULL);
+      goto failed;
     }
-  if (!err && !plan.join_pid) {
-    if (write_id_map(pid, "uid_map", plan.uidmap, plan.n_uidmap) < 0 ||
-        (what = "gid_map", write_id_map(pid, "gid_map", plan.gidmap, plan.n_gidmap) < 0))
-      err = errno;
-    if (!err && plan.has_oom_score_adj) {
-      what = "oom_score_adj";
-      snprintf(num, sizeof num, "%d", plan.oom_score_adj);
-      snprintf(plan_buf, 64, "/proc/%d/oom_score_adj", (int)pid);
-      fd = open(plan_buf, O_WRONLY | O_CLOEXEC);
-      if (fd < 0 || write(fd, num, strlen(num)) < 0)
-        err = errno;
-      if (fd >= 0)
-        close(fd);
-      if (err) {
-        ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_OOM_SCORE, 0, err, NULL);
-        what = NULL;
-      }
-    }
-    if (err && what)
-      ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_USERNS, 0, err, what);
-    if (!err && write(userns_pipe[1], "", 1) != 1)
-      ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_USERNS, 0, err = errno, "sync pipe");
-    close(userns_pipe[0]);
-    close(userns_pipe[1]);
-    userns_pipe[0] = userns_pipe[1] = -1;
   }
-  if (err) {
-    syscall(SYS_pidfd_send_signal, child_pidfd, SIGKILL, NULL, 0);
-    start_failed(&r);
+  what = "uid_map";
+  if (write_id_map(pid, what, plan.uidmap, plan.n_uidmap) < 0 || (what = "gid_map", write_id_map(pid, what, plan.gidmap, plan.n_gidmap) < 0)) {
+    ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_USERNS, 0, errno, what);
+    goto failed;
   }
+  if (plan.has_oom_score_adj && write_oom_score(pid) < 0) {
+    ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_OOM_SCORE, 0, errno, NULL);
+    goto failed;
+  }
+  if (send_bind_sources(pid, &r) < 0)
+    goto failed;
+  close(bind_sock[0]);
+  close(bind_sock[1]);
+  bind_sock[0] = bind_sock[1] = -1;
+  if (write(userns_pipe[1], "", 1) != 1) {
+    ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_USERNS, 0, errno, "sync pipe");
+    goto failed;
+  }
+  close(userns_pipe[0]);
+  close(userns_pipe[1]);
+  userns_pipe[0] = userns_pipe[1] = -1;
+  return;
+failed:
+  syscall(SYS_pidfd_send_signal, child_pidfd, SIGKILL, NULL, 0);
+  start_failed(&r);
 }
 
 /* --preserve-fds=N as argv[1] (what launchMonitor passes), else 0. */
@@ -1423,7 +1621,8 @@ int main(int argc, char **argv)
     join_namespaces();
     io.userns_fd = join_pidfd;
   } else {
-    join_nspaths();
+    join_nspaths(&io);
+    make_foreign_mounts();
   }
 
   child_pid = clone_child(&io);
@@ -1433,6 +1632,9 @@ int main(int argc, char **argv)
     close(join_pidfd);
   if (fifo_fd >= 0)
     close(fifo_fd);
+  for (len = 0; len < plan.n_mounts; len++)
+    if (made_fds[len] >= 0)
+      close(made_fds[len]);
   prepare_userns_child(child_pid);
   if (resume_pipe[0] >= 0)
     close(resume_pipe[0]);

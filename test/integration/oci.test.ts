@@ -352,19 +352,21 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     expect(fs.readFileSync(output, 'utf8')).toBe('to fd 4\n');
   });
 
-  it('joins an existing network namespace by path', () => {
-    const nsFile = path.join(dir, 'netns');
-    fs.writeFileSync(nsFile, '');
-    execFileSync('unshare', [`--net=${nsFile}`, 'true']);
+  it('joins existing network, ipc, uts and cgroup namespaces by path', () => {
+    const files = { network: 'net', ipc: 'ipc', uts: 'uts', cgroup: 'cgroup' } as const;
+    const paths = Object.fromEntries(Object.keys(files).map((t) => [t, path.join(dir, `ns-${t}`)])) as Record<keyof typeof files, string>;
+    for (const f of Object.values(paths)) fs.writeFileSync(f, '');
+    execFileSync('unshare', Object.entries(files).map(([t, flag]) => `--${flag}=${paths[t as keyof typeof files]}`).concat('true'));
     try {
-      const ino = fs.statSync(nsFile).ino;
       const b = bundle('netns', (s) => {
-        s.linux.namespaces = s.linux.namespaces.map((n) => (n.type === 'network' ? { type: 'network', path: nsFile } : n));
-        s.process.args = ['sh', '-c', 'readlink /proc/self/ns/net'];
+        s.hostname = undefined;
+        s.linux.namespaces = s.linux.namespaces.filter((n) => n.type !== 'cgroup').map((n) => (n.type in files ? { type: n.type, path: paths[n.type as keyof typeof files] } : n));
+        s.linux.namespaces.push({ type: 'cgroup', path: paths.cgroup });
+        s.process.args = ['sh', '-c', 'for n in net ipc uts cgroup; do readlink /proc/self/ns/$n; done'];
       });
-      expect(ok(['run', '-b', b, 'netns'])).toBe(`net:[${ino}]\n`);
+      expect(ok(['run', '-b', b, 'netns'])).toBe(Object.entries(files).map(([t, n]) => `${n}:[${fs.statSync(paths[t as keyof typeof files]).ino}]\n`).join(''));
     } finally {
-      loadNative().unmount({ target: nsFile, flags: 0 });
+      for (const f of Object.values(paths)) loadNative().unmount({ target: f, flags: 0 });
     }
   });
 
@@ -558,37 +560,83 @@ describe('tsrun-oci user namespaces', () => {
     expect(r.stderr).toBe("tsrun-oci: uid 70000 is not mapped in the container's user namespace (linux.uidMappings)\n");
   });
 
-  it('sets rlimits and oom_score_adj from the host (raising them needs the host\'s privileges); hooks run as the namespace\'s root', () => {
+  it('sets rlimits (only once set up) and oom_score_adj, for the process and an exec; hooks run as the namespace\'s root', () => {
     const b = bundle('unslimits', (s) => {
       mapped(s);
-      s.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 512, hard: 2048 }];
+      // A raised hard limit needs the host's privileges; a small file size limit must not reach the setup,
+      // which copies the image's /bin (busybox, far above 64 KiB) into a tmpfs (tmpcopyup).
+      s.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 512, hard: 2048 }, { type: 'RLIMIT_FSIZE', soft: 65536, hard: 65536 }];
+      s.mounts.push({ destination: '/bin', type: 'tmpfs', source: 'tmpfs', options: ['tmpcopyup', 'mode=755'] });
       s.process.oomScoreAdj = 300;
-      s.process.args = ['sh', '-c', 'ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj; cat /hook-id'];
+      s.process.args = ['sh', '-c', 'ulimit -n; ulimit -Hn; ulimit -f; cat /proc/self/oom_score_adj; cat /hook-id; exec sleep 1000'];
       // Before pivot_root the host's paths are seen: the hook writes into the rootfs by its host path.
       s.hooks = { createContainer: [{ path: '/bin/sh', args: ['sh', '-c', `{ id -u; readlink /proc/self/ns/user; } > ${usersRootfs}/hook-id`] }] };
     });
     ids.add('unslimits');
-    const out = ok(['run', '-b', b, 'unslimits']).split('\n');
-    expect(out.slice(0, 4)).toEqual(['512', '2048', '300', '0']);
-    expect(out[4]).toMatch(/^user:\[\d+\]$/);
-    expect(out[4]).not.toBe(fs.readlinkSync('/proc/self/ns/user'));
+    // The process keeps run -d's stdio (runc's way): files, not pipes.
+    const log = path.join(dir, 'unslimits.out');
+    const errLog = path.join(dir, 'unslimits.err');
+    const fds = [fs.openSync(log, 'w'), fs.openSync(errLog, 'w')];
+    try {
+      const r = spawnSync(ociBin, ['--root', root, 'run', '-d', '-b', b, 'unslimits'], { stdio: ['ignore', fds[0]!, fds[1]!], timeout: 30_000 });
+      expect([r.status, fs.readFileSync(errLog, 'utf8')]).toEqual([0, '']);
+    } finally {
+      for (const fd of fds) fs.closeSync(fd);
+    }
+    return until(() => fs.readFileSync(log, 'utf8').split('\n').length > 6).then(() => {
+      const out = fs.readFileSync(log, 'utf8').split('\n');
+      expect(out.slice(0, 5)).toEqual(['512', '2048', '128', '300', '0']);
+      expect(out[5]).toMatch(/^user:\[\d+\]$/);
+      expect(out[5]).toBe(fs.readlinkSync(`/proc/${state('unslimits').pid}/ns/user`));
+      // exec's process sets them before it joins the user namespace.
+      expect(ok(['exec', 'unslimits', 'sh', '-c', 'ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj'])).toBe('512\n2048\n300\n');
+    });
   });
 
-  it('joins a host network namespace by path (before the user namespace is made, as runc); sysfs is then the host\'s, read-only', () => {
-    const nsFile = path.join(dir, 'netns-userns');
-    fs.writeFileSync(nsFile, '');
-    execFileSync('unshare', [`--net=${nsFile}`, 'true']);
+  it('mounts a bind source only host root may reach (opened by the monitor, as runc\'s parent does)', () => {
+    const hidden = path.join(dir, 'private', 'vol');
+    fs.mkdirSync(hidden, { recursive: true });
+    fs.chmodSync(path.dirname(hidden), 0o700);
+    fs.writeFileSync(path.join(hidden, 'data'), 'shared\n', { mode: 0o644 });
+    const b = bundle('unsvol', (s) => {
+      mapped(s);
+      s.mounts.push({ destination: '/vol', type: 'bind', source: hidden, options: ['rbind', 'ro'] });
+      s.process.args = ['cat', '/vol/data'];
+    });
+    ids.add('unsvol');
+    expect(ok(['run', '-b', b, 'unsvol'])).toBe('shared\n');
+  });
+
+  it('joins host-owned net and ipc namespaces by path; their sysfs and mqueue are made by the monitor, and are theirs', () => {
+    const netns = path.join(dir, 'netns-userns');
+    const ipcns = path.join(dir, 'ipcns-userns');
+    const mq = path.join(dir, 'mq-view');
+    for (const f of [netns, ipcns]) fs.writeFileSync(f, '');
+    fs.mkdirSync(mq);
+    execFileSync('unshare', [`--net=${netns}`, `--ipc=${ipcns}`, 'true']);
     try {
       const b = bundle('unsnet', (s) => {
         mapped(s);
-        s.linux.namespaces = s.linux.namespaces.map((n) => (n.type === 'network' ? { type: 'network', path: nsFile } : n));
-        // sysfs cannot be mounted for a net namespace the user namespace does not own: the host's /sys is bound instead.
-        s.process.args = ['sh', '-c', 'readlink /proc/self/ns/net; grep " /sys " /proc/self/mounts | cut -d" " -f3,4 | cut -d, -f1; touch /sys/x 2>/dev/null || echo sys-ro'];
+        s.linux.namespaces = s.linux.namespaces.map((n) => (n.type === 'network' || n.type === 'ipc' ? { type: n.type, path: n.type === 'network' ? netns : ipcns } : n));
+        // From a user namespace neither can be mounted for a namespace it does not own (sysfs_get_tree, mqueue_get_tree).
+        s.process.args = ['sh', '-c', [
+          'readlink /proc/self/ns/net; readlink /proc/self/ns/ipc',
+          'grep -E " /sys | /dev/mqueue " /proc/self/mounts | cut -d" " -f2,4 | cut -d, -f1',
+          // The joined namespace's own devices (only lo), not the host's.
+          'ls /sys/class/net',
+          'touch /sys/x 2>/dev/null || echo sys-ro',
+          'mount -o remount,rw /sys 2>/dev/null || echo remount-refused',
+          'touch /dev/mqueue/from-container',
+        ].join('; ')];
       });
       ids.add('unsnet');
-      expect(ok(['run', '-b', b, 'unsnet'])).toBe(`net:[${fs.statSync(nsFile).ino}]\nsysfs ro\nsys-ro\n`);
+      expect(ok(['run', '-b', b, 'unsnet'])).toBe(
+        `net:[${fs.statSync(netns).ino}]\nipc:[${fs.statSync(ipcns).ino}]\n/dev/mqueue rw\n/sys ro\nlo\nsys-ro\nremount-refused\n`,
+      );
+      // The queue is in the joined ipc namespace, as that namespace's own mqueue shows.
+      expect(execFileSync('nsenter', [`--ipc=${ipcns}`, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', `mount -t mqueue none ${mq} && ls ${mq}`], { encoding: 'utf8' })).toBe('from-container\n');
     } finally {
-      loadNative().unmount({ target: nsFile, flags: 0 });
+      for (const f of [netns, ipcns]) loadNative().unmount({ target: f, flags: 0 });
     }
   });
 

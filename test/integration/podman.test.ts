@@ -82,6 +82,8 @@ describe('podman --runtime tsrun-oci', () => {
       code: 0,
       stdout: '0\n         0     100000      65536\n0\n',
     });
+    // A terminal for an exec'd process: its pts is chowned as the namespace's root (runc's nsexec becomes it after setns).
+    expect(podman(['exec', '-t', 'mapped', 'sh', '-c', 'tty; stat -c %u $(tty)'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^\/dev\/pts\/\d+\r?\n0\r?\n$/) });
     expect(podman(['rm', '-f', '-t', '0', 'mapped']).code).toBe(0);
   });
 

@@ -42,6 +42,9 @@ function checkMap(key: string, map: unknown): OciIdMapping[] {
     }
   }
   const ranges = map as OciIdMapping[];
+  // map_write: the kernel takes the whole map in one write of under a page.
+  const bytes = ranges.reduce((n, m) => n + `${m.containerID} ${m.hostID} ${m.size}\n`.length, 0);
+  if (bytes >= 4096) throw new UsageError(`linux.${key}: ${bytes} bytes written out, and the kernel takes under 4096: use fewer or larger ranges`);
   for (const [i, a] of ranges.entries()) {
     for (const b of ranges.slice(i + 1)) {
       const overlap = (x: number, y: number) => x < y + b.size && y < x + a.size;
