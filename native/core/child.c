@@ -862,13 +862,18 @@ static void become_userns_root(const struct ctr_plan *p, const struct ctr_child_
   become_root(p, io->errfd);
 }
 
-/* ns user: the bind sources the monitor opened for us (send_bind_sources),
- * into fds[] by mount record; the rest -1. */
-static void receive_bind_sources(const struct ctr_plan *p, const struct ctr_child_io *io, int *fds)
+/* ns user: what the monitor mounted or opened for us (send_child_mounts):
+ * with rootlower the root overlay's fd into *root (else -1), then the bind
+ * sources into fds[] by mount record; the rest -1. */
+static void receive_child_mounts(const struct ctr_plan *p, const struct ctr_child_io *io, int *root, int *fds)
 {
   /* child: async-signal-safe */
   int batch[CTR_FDPASS_MAX];
   size_t i, total = 0, got = 0, n = 0;
+
+  *root = -1;
+  if (p->n_root_lowers && (*root = ctr_recv_fd(io->bind_sock)) < 0)
+    fail(io->errfd, CTR_STAGE_ROOTFS, 0, EPROTO, "receiving the root");
 
   for (i = 0; i < p->n_mounts; i++)
     if ((p->mounts[i].flags & MS_BIND) && !p->mounts[i].copyup)
@@ -922,6 +927,8 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
   int bind_fds[CTR_MAX_MOUNTS];
   size_t i;
 
+  rootfd = -1;
+
   reset_signals(p);
   prctl(PR_SET_NAME, "tsrun:[init]", 0, 0, 0);
   /* In a user namespace the monitor writes it (lowering it needs the host's CAP_SYS_RESOURCE). */
@@ -935,7 +942,7 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
   }
   if (userns) {
     become_userns_root(p, io);
-    receive_bind_sources(p, io, bind_fds);
+    receive_child_mounts(p, io, &rootfd, bind_fds);
   }
   /* Every mode the ladder creates is exact: dirs 0755, files 0644, devices as planned. */
   host_umask = umask(0);
@@ -946,9 +953,9 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
     setup_stdio(io);
   if (mount(NULL, "/", NULL, p->propagation, NULL) < 0)
     fail(errfd, CTR_STAGE_PROPAGATION, 0, errno, NULL);
-  /* pivot_root needs the new root to be a mount point. */
-  if (mount(p->root, p->root, NULL, MS_BIND | MS_REC, NULL) < 0 ||
-      (rootfd = open(p->root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+  /* pivot_root needs the new root to be a mount point (an idmapped overlay root is one already). */
+  if (rootfd < 0 && (mount(p->root, p->root, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+                     (rootfd = open(p->root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0))
     fail(errfd, CTR_STAGE_ROOTFS, 0, errno, p->root);
 
   if (p->mkcwd) {

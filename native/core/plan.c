@@ -218,6 +218,8 @@ static void reset(struct ctr_plan *p)
   p->has_netif = 0;
   p->n_nspaths = 0;
   p->n_uidmap = p->n_gidmap = 0;
+  p->n_root_lowers = p->n_root_opts = 0;
+  p->root_layer = NULL;
   p->log_path = p->exit_file = p->unmount_path = NULL;
   p->n_cgroups = 0;
   p->oom_file = NULL;
@@ -435,6 +437,16 @@ static int record(struct ctr_plan *p, const char *kw, char **a)
     p->attach_sock = a[0];
   } else if (ctr_streq(kw, "consolesocket")) {
     p->console_socket = a[0];
+  } else if (ctr_streq(kw, "rootlower")) {
+    if (p->n_root_lowers == CTR_MAX_LOWERS)
+      return -1;
+    p->root_lowers[p->n_root_lowers++] = a[0];
+  } else if (ctr_streq(kw, "rootlayer")) {
+    p->root_layer = a[0];
+  } else if (ctr_streq(kw, "rootopt")) {
+    if (p->n_root_opts == CTR_MAX_ROOT_OPTS || !a[0][0])
+      return -1;
+    p->root_opts[p->n_root_opts++] = a[0];
   } else if (ctr_streq(kw, "uidmap") || ctr_streq(kw, "gidmap")) {
     int uid = kw[0] == 'u';
     size_t *n = uid ? &p->n_uidmap : &p->n_gidmap;
@@ -571,6 +583,7 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
     CHECK(!p->n_start_hooks && !p->hook_state, "starthook");
     /* The container's user namespace is mapped already. */
     CHECK(!p->n_uidmap && !p->n_gidmap, "uidmap");
+    CHECK(!p->n_root_lowers && !p->root_layer && !p->n_root_opts, "rootlower");
     /* Without it the process would run in the host's filesystem. */
     CHECK(p->join_flags & CLONE_NEWNS, "joinns mnt");
   } else {
@@ -592,6 +605,12 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
     CHECK(!(p->clone_flags & CLONE_NEWUSER) == !p->n_gidmap, "gidmap");
     CHECK(!p->n_uidmap || ctr_idmap_host(p->uidmap, p->n_uidmap, 0) != (unsigned)-1, "uidmap");
     CHECK(!p->n_gidmap || ctr_idmap_host(p->gidmap, p->n_gidmap, 0) != (unsigned)-1, "gidmap");
+    /* An idmapped root needs the namespace to map it for, its writable layer, and the layers' paths as options. */
+    CHECK(!p->n_root_lowers == !p->root_layer && (!p->n_root_lowers || (p->clone_flags & CLONE_NEWUSER)), "rootlower");
+    CHECK(p->n_root_lowers || !p->n_root_opts, "rootopt");
+    CHECK(!p->root_layer || clean_abs(p->root_layer), p->root_layer);
+    for (i = 0; i < p->n_root_lowers; i++)
+      CHECK(clean_abs(p->root_lowers[i]), p->root_lowers[i]);
     for (i = 0; i < p->n_nspaths; i++) {
       /* Joined or new, never both (a hostname already needs "ns uts"). */
       CHECK(!(p->clone_flags & p->nspaths[i].flag), "nspath");

@@ -23,6 +23,18 @@
  *   ns         <mnt|pid|uts|ipc|net|cgroup|user>     new namespace to create; with "user"
  *                                                      every other new one is owned by it, and
  *                                                      the uidmap and gidmap records are required
+ *   rootlower  <host path>                             with ns user, instead of binding root: the
+ *                                                      root is an overlay the monitor mounts in the
+ *                                                      child's mount namespace on the root path,
+ *                                                      from these lower dirs (closest first, at most
+ *                                                      500) and rootlayer, each an idmapped mount
+ *                                                      (the namespace's ids seen as the files' own,
+ *                                                      so the container's root owns what the host's
+ *                                                      root owns on disk, and what it writes lands
+ *                                                      with its own ids inside). Linux 6.8 (lowerdir+)
+ *   rootlayer  <host dir>                              the writable layer: <dir>/diff is the upper
+ *                                                      dir, <dir>/work the work dir
+ *   rootopt    <key[=value]>                           one more overlay option (index=off)
  *   uidmap     <inside> <outside> <count>              a line of the new user namespace's uid_map
  *   gidmap     <inside> <outside> <count>              ... and of its gid_map (repeatable, at most
  *                                                      340 each, the kernel's limit). Written by
@@ -166,6 +178,8 @@
 #define CTR_MAX_HOOK_WORDS 1024
 #define CTR_MAX_SECCOMP BPF_MAXINSNS
 #define CTR_MAX_IDMAP 340 /* lines of a uid_map or gid_map (Linux 4.15+) */
+#define CTR_MAX_LOWERS 500 /* overlayfs's own limit on lower layers */
+#define CTR_MAX_ROOT_OPTS 8
 
 struct ctr_mount {
   const char *dest, *type, *source, *data;
@@ -287,6 +301,11 @@ struct ctr_plan {
   size_t n_nspaths;
   struct ctr_idmap uidmap[CTR_MAX_IDMAP], gidmap[CTR_MAX_IDMAP];
   size_t n_uidmap, n_gidmap;
+  const char *root_lowers[CTR_MAX_LOWERS]; /* rootlower: the idmapped overlay root */
+  size_t n_root_lowers;
+  const char *root_layer;
+  const char *root_opts[CTR_MAX_ROOT_OPTS];
+  size_t n_root_opts;
   /* Not on the wire: the monitor's argv (--preserve-fds=N, runc's flag).
    * Its fds 5..5+N-1 become the process's 3..3+N-1. */
   unsigned preserve_fds;

@@ -43,6 +43,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <linux/capability.h>
 #include <sys/sendfile.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -783,17 +784,14 @@ static void leave_namespaces(void)
   }
 }
 
-/* The namespace an sysfs or mqueue shows (the mounter's), when the
- * container has a user namespace but joined that one by path. */
-static int joined_for(const struct ctr_mount *m)
+/* Whether m is a sysfs or mqueue of a namespace not made with the user
+ * namespace (joined by path, or the host's): the one it shows is then its
+ * mounter's, and the user namespace does not own it. */
+static int foreign_for(const struct ctr_mount *m)
 {
   int flag = ctr_streq(m->type, "sysfs") ? CLONE_NEWNET : ctr_streq(m->type, "mqueue") ? CLONE_NEWIPC : 0;
-  size_t i;
 
-  for (i = 0; flag && i < plan.n_nspaths; i++)
-    if (plan.nspaths[i].flag == flag)
-      return 1;
-  return 0;
+  return flag && !(plan.clone_flags & flag);
 }
 
 /*
@@ -801,8 +799,8 @@ static int joined_for(const struct ctr_mount *m)
  * namespace; from a user namespace either can be mounted only for a
  * namespace that user namespace owns (sysfs_get_tree, mqueue_get_tree). A
  * container with a user namespace of its own and a net or ipc namespace
- * joined by path (podman's, a pod's) gets them made here, in those joined
- * namespaces with the host's privileges, as detached mounts the child
+ * joined by path (podman's, a pod's) or the host's gets them made here, in
+ * those namespaces with the host's privileges, as detached mounts the child
  * attaches (made_fds). Their superblocks stay the host's: the container's
  * root cannot remount them writable (do_reconfigure_mnt needs CAP_SYS_ADMIN
  * over the superblock's user namespace).
@@ -827,7 +825,7 @@ static void make_foreign_mounts(void)
   for (i = 0; i < plan.n_mounts; i++) {
     const struct ctr_mount *m = &plan.mounts[i];
 
-    if ((m->flags & MS_BIND) || !joined_for(m))
+    if ((m->flags & MS_BIND) || !foreign_for(m))
       continue;
     detail[0] = '\0';
     ctr_strlcat(detail, m->type, sizeof detail);
@@ -1427,15 +1425,158 @@ static int flush_fds(int *fds, size_t *n, struct ctr_report *r)
   return rc;
 }
 
+/* Switches the monitor's filesystem ids to the container root's host ids
+ * (on) or back to root (off), keeping every capability effective:
+ * setfsuid(2) away from 0 drops the filesystem ones (capabilities(7)). */
+static int as_container_root(int on)
+{
+  struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+  struct __user_cap_data_struct data[2];
+  unsigned uid = on ? ctr_idmap_host(plan.uidmap, plan.n_uidmap, 0) : 0;
+  unsigned gid = on ? ctr_idmap_host(plan.gidmap, plan.n_gidmap, 0) : 0;
+
+  syscall(SYS_setfsgid, gid);
+  syscall(SYS_setfsuid, uid);
+  if ((unsigned)syscall(SYS_setfsuid, -1) != uid || (unsigned)syscall(SYS_setfsgid, -1) != gid) {
+    errno = EPERM;
+    return -1;
+  }
+  if (syscall(SYS_capget, &hdr, data) < 0)
+    return -1;
+  data[0].effective = data[0].permitted;
+  data[1].effective = data[1].permitted;
+  return (int)syscall(SYS_capset, &hdr, data);
+}
+
+/* An idmapped clone of the tree at path: the namespace's ids are the files' own (MOUNT_ATTR_IDMAP). */
+static int idmapped_clone(const char *path, int userns)
+{
+  struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (unsigned long long)userns };
+  int fd = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+
+  if (fd >= 0 && mount_setattr(fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 /*
- * ns user: the bind sources, for a child that as the namespace's root may
- * not even walk to one under a directory only host root may enter. Opened
- * here with the host's privileges, but in the child's mount namespace (a
- * bind's source must be a mount of the caller's own: do_loopback), which
- * the monitor enters for this and leaves; then sent over bind_sock (runc's
- * parent does the same for its init). 0, or -1 with *r filled in.
+ * rootlower: the root as an overlay of idmapped layers, mounted by the
+ * monitor in the child's mount namespace (entered by the caller) on the
+ * root path, and its fd sent first over bind_sock. An overlay cannot be
+ * idmapped itself, its layers can (Linux 5.19). The overlay is made with
+ * the container root's filesystem ids: it keeps its mounter's credentials
+ * for all it does later (copy-up, its work dir), which through the
+ * idmapped upper layer then land as uid 0 on disk, and with the host's
+ * capabilities, which copy-up needs to give a file its owner. Nothing of
+ * it is in the host's mount namespace: it goes with the container's.
  */
-static int send_bind_sources(pid_t pid, struct ctr_report *r)
+static int mount_idmapped_root(pid_t pid, struct ctr_report *r)
+{
+  static int lowers[CTR_MAX_LOWERS];
+  char path[64] = "/proc/", dir[CTR_FD_PATH_MAX + 8];
+  const char *what = "the user namespace", *bad = NULL;
+  int userns, layer = -1, fs = -1, mnt = -1, root = -1, rc = -1;
+  size_t i, n = 0;
+
+  ctr_utoa((unsigned long)pid, path + ctr_strlen(path));
+  ctr_strlcat(path, "/ns/user", sizeof path);
+  userns = open(path, O_RDONLY | O_CLOEXEC);
+  if (userns < 0)
+    goto out;
+  for (; n < plan.n_root_lowers; n++)
+    if ((lowers[n] = idmapped_clone(bad = plan.root_lowers[n], userns)) < 0)
+      goto out;
+  if ((layer = idmapped_clone(bad = plan.root_layer, userns)) < 0)
+    goto out;
+  bad = NULL;
+  what = "the overlay";
+  if ((fs = fsopen("overlay", FSOPEN_CLOEXEC)) < 0)
+    goto out;
+  for (i = 0; i < n; i++) {
+    ctr_fd_path(dir, lowers[i]);
+    if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", dir, 0) < 0)
+      goto out;
+  }
+  ctr_fd_path(dir, layer);
+  ctr_strlcat(dir, "/diff", sizeof dir);
+  if (fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", dir, 0) < 0)
+    goto out;
+  ctr_fd_path(dir, layer);
+  ctr_strlcat(dir, "/work", sizeof dir);
+  if (fsconfig(fs, FSCONFIG_SET_STRING, "workdir", dir, 0) < 0)
+    goto out;
+  for (i = 0; i < plan.n_root_opts; i++) {
+    const char *eq = strchr(plan.root_opts[i], '=');
+    char key[64];
+
+    if (!eq) {
+      if (fsconfig(fs, FSCONFIG_SET_FLAG, plan.root_opts[i], NULL, 0) < 0)
+        goto out;
+      continue;
+    }
+    if ((size_t)(eq - plan.root_opts[i]) >= sizeof key) {
+      errno = EINVAL;
+      goto out;
+    }
+    memcpy(key, plan.root_opts[i], (size_t)(eq - plan.root_opts[i]));
+    key[eq - plan.root_opts[i]] = '\0';
+    if (fsconfig(fs, FSCONFIG_SET_STRING, key, eq + 1, 0) < 0)
+      goto out;
+  }
+  if (as_container_root(1) < 0)
+    goto out;
+  rc = fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+  if (rc == 0 && (mnt = fsmount(fs, FSMOUNT_CLOEXEC, 0)) < 0)
+    rc = -1;
+  {
+    int err = errno;
+
+    if (as_container_root(0) < 0 && rc == 0) {
+      /* The monitor must not go on with the container root's ids. */
+      _exit(EXIT_SETUP);
+    }
+    errno = err;
+  }
+  if (rc < 0)
+    goto out;
+  rc = -1;
+  what = plan.root;
+  if (move_mount(mnt, "", AT_FDCWD, plan.root, MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
+      (root = open(plan.root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+    goto out;
+  what = "passing the root";
+  rc = ctr_send_fd(bind_sock[0], root, "", 1);
+out:
+  if (rc < 0)
+    ctr_report_fill(r, CTR_REPORT_FAILED, CTR_STAGE_ROOTFS, 0, errno, bad ? bad : what);
+  while (n)
+    close(lowers[--n]);
+  if (userns >= 0)
+    close(userns);
+  if (layer >= 0)
+    close(layer);
+  if (fs >= 0)
+    close(fs);
+  if (mnt >= 0)
+    close(mnt);
+  if (root >= 0)
+    close(root);
+  return rc;
+}
+
+/*
+ * ns user: what the child mounts from the host. The root, when it is an
+ * idmapped overlay (mount_idmapped_root), and the bind sources, for a child
+ * that as the namespace's root may not even walk to one under a directory
+ * only host root may enter. Opened here with the host's privileges, but in
+ * the child's mount namespace (a bind's source must be a mount of the
+ * caller's own: do_loopback), which the monitor enters for this and leaves;
+ * then sent over bind_sock (runc's parent does the same for its init). 0,
+ * or -1 with *r filled in.
+ */
+static int send_child_mounts(pid_t pid, struct ctr_report *r)
 {
   char path[64] = "/proc/", detail[CTR_REPORT_DETAIL];
   int fds[CTR_FDPASS_MAX], own, theirs, err = 0;
@@ -1449,6 +1590,8 @@ static int send_bind_sources(pid_t pid, struct ctr_report *r)
     ctr_report_fill(r, CTR_REPORT_FAILED, CTR_STAGE_USERNS, 0, errno, "entering its mount namespace");
     err = -1;
   }
+  if (!err && plan.n_root_lowers && mount_idmapped_root(pid, r) < 0)
+    err = -1;
   for (i = 0; i < plan.n_mounts && !err; i++) {
     const struct ctr_mount *m = &plan.mounts[i];
 
@@ -1541,7 +1684,7 @@ static void prepare_userns_child(pid_t pid)
     ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_OOM_SCORE, 0, errno, NULL);
     goto failed;
   }
-  if (send_bind_sources(pid, &r) < 0)
+  if (send_child_mounts(pid, &r) < 0)
     goto failed;
   close(bind_sock[0]);
   close(bind_sock[1]);

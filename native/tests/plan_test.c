@@ -464,8 +464,24 @@ static void test_user_namespace(void)
   const char *user_path[] = { "root", "/r", "ns", "mnt", "arg", "x", "nspath", "user", "/proc/9/ns/user", "end", NULL };
   const char *exec[] = { "join", "9", "joinns", "mnt", "joinns", "user", "arg", "x", "end", NULL };
   const char *exec_maps[] = { "join", "9", "joinns", "mnt", "joinns", "user", "arg", "x", "uidmap", "0", "1", "1", "end", NULL };
+  const char *idroot[] = { "root", "/m", "ns", "mnt", "ns", "user", "arg", "x", "uidmap", "0", "1", "1", "gidmap", "0", "1", "1",
+                           "rootlower", "/s/l/A", "rootlower", "/s/l/B", "rootlayer", "/s/c", "rootopt", "index=off", "end", NULL };
+  const char *idroot_no_ns[] = { "root", "/m", "ns", "mnt", "arg", "x", "rootlower", "/s/l/A", "rootlayer", "/s/c", "end", NULL };
+  const char *idroot_no_layer[] = { "root", "/m", "ns", "mnt", "ns", "user", "arg", "x", "uidmap", "0", "1", "1", "gidmap", "0", "1", "1",
+                                    "rootlower", "/s/l/A", "end", NULL };
+  const char *idroot_rel[] = { "root", "/m", "ns", "mnt", "ns", "user", "arg", "x", "uidmap", "0", "1", "1", "gidmap", "0", "1", "1",
+                               "rootlower", "s/l/A", "rootlayer", "/s/c", "end", NULL };
+  const char *opt_alone[] = { "root", "/m", "ns", "mnt", "arg", "x", "rootopt", "index=off", "end", NULL };
   const char *bad;
 
+  EXPECT(parse(idroot, &bad) == 0);
+  EXPECT(plan.n_root_lowers == 2 && strcmp(plan.root_lowers[1], "/s/l/B") == 0 && strcmp(plan.root_layer, "/s/c") == 0);
+  EXPECT(plan.n_root_opts == 1 && strcmp(plan.root_opts[0], "index=off") == 0);
+  EXPECT(ctr_plan_validate(&plan, &bad) == 0);
+  expect_invalid(idroot_no_ns, "rootlower");
+  expect_invalid(idroot_no_layer, "rootlower");
+  expect_invalid(idroot_rel, "s/l/A");
+  expect_invalid(opt_alone, "rootopt");
   EXPECT(parse(run, &bad) == 0);
   EXPECT(plan.clone_flags == (CLONE_NEWNS | CLONE_NEWUSER) && ctr_plan_userns(&plan));
   EXPECT(plan.n_uidmap == 1 && plan.uidmap[0].outside == 100000 && plan.uidmap[0].count == 65536);

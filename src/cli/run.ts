@@ -1,6 +1,7 @@
 import { type Command, Option } from 'commander';
-import { parseDeviceCgroupRule, parseDeviceFlag, parseMountFlag, parseNamespaceMode, parseOomScoreAdj, parsePublish, parseRestartPolicy, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
+import { parseDeviceCgroupRule, parseDeviceFlag, parseIdMap, parseMountFlag, parseNamespaceMode, parseOomScoreAdj, parsePublish, parseRestartPolicy, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
 import { parseResourceFlags, type ResourceFlags } from '../runtime/cgroups/limits.js';
+import { planIdMaps } from '../runtime/plan/user-namespace.js';
 import { ImageNotFoundError, UsageError } from '../errors.js';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
@@ -33,6 +34,8 @@ interface RunFlags extends ResourceFlags {
   device?: string[];
   deviceCgroupRule?: string[];
   groupAdd?: string[];
+  uidmap?: string[];
+  gidmap?: string[];
   securityOpt?: string[];
   pull: 'missing' | 'always' | 'never';
   restart?: string;
@@ -75,6 +78,8 @@ function containerFlags(cmd: Command): Command {
     .addOption(repeatable('--device <host[:container][:rwm]>', 'a host device (or every one under a directory) in the container, with these permissions'))
     .addOption(repeatable('--device-cgroup-rule <rule>', 'also allow devices by a devices.allow line, as "c 10:229 rwm"'))
     .addOption(repeatable('--group-add <group>', 'add a supplementary group, by name or number'))
+    .addOption(repeatable('--uidmap <container:host:amount>', "run in a user namespace of its own: these container uids are these host uids (podman's), so the container's root is no root on the host"))
+    .addOption(repeatable('--gidmap <container:host:amount>', 'the same for gids (default: as --uidmap)'))
     .addOption(new Option('--pull <policy>', 'pull the image from its registry first').choices(['missing', 'always', 'never']).default('missing'))
     .option('--net, --network <mode>', 'none (the default here without -p: only lo), bridge (eth0 on tsrun\'s bridge, NAT to the outside), host (the host\'s network) or container:NAME (another container\'s)')
     .addOption(repeatable('-p, --publish <[ip:][hostPort:]containerPort[/proto]>', 'forward a host port (free one if not given; ports may be ranges, 8000-8002:80-82) to the container (implies --network bridge)'))
@@ -130,6 +135,7 @@ function isolation(o: RunFlags) {
     ...(o.device ? { devices: o.device.map(parseDeviceFlag) } : {}),
     ...(o.deviceCgroupRule ? { deviceCgroupRules: deviceCgroupRules(o.deviceCgroupRule) } : {}),
     ...(o.groupAdd ? { groupAdd: o.groupAdd } : {}),
+    ...idMappings(o),
     ...(o.restart !== undefined ? { restart: parseRestartPolicy(o.restart) } : {}),
     ...hostNamespaces(o),
     ...joinedNamespaces(o),
@@ -156,6 +162,19 @@ function joinedNamespaces(o: RunFlags) {
 function hostNamespaces(o: RunFlags) {
   const shared = (['network', 'pid', 'ipc', 'uts'] as const).filter((k) => o[k] !== undefined && parseNamespaceMode(k, o[k]!));
   return shared.length ? { hostNamespaces: [...shared] } : {};
+}
+
+/** --uidmap and --gidmap; the gids map as the uids unless --gidmap is given (podman's rule). */
+function idMappings(o: RunFlags) {
+  if (!o.uidmap && !o.gidmap) return {};
+  if (!o.uidmap) throw new UsageError('--gidmap needs --uidmap too');
+  // proc can be mounted only for a pid namespace the user namespace owns (proc_fill_super).
+  if (o.pid !== undefined) throw new UsageError(`--uidmap needs a pid namespace of the container's own, not --pid ${o.pid}`);
+  const uid = o.uidmap.map((m) => parseIdMap('--uidmap', m));
+  const idMappings = { uid, gid: o.gidmap ? o.gidmap.map((m) => parseIdMap('--gidmap', m)) : uid };
+  // The whole maps, checked now rather than at the first start.
+  planIdMaps({ linux: { namespaces: [{ type: 'user' }], uidMappings: idMappings.uid, gidMappings: idMappings.gid } }, { uid: '--uidmap', gid: o.gidmap ? '--gidmap' : '--uidmap' });
+  return { idMappings };
 }
 
 function resources(o: RunFlags) {

@@ -4,13 +4,14 @@ import { RuntimeError, UsageError } from '../errors.js';
 import type { NativeBinding } from '../native/types.js';
 import { mountLayer, unmountLayer } from '../store/mounts.js';
 import { mountsUnder } from '../store/mountinfo.js';
-import { containerLockFile, layerMerged } from '../store/paths.js';
+import { type StorePaths, containerLockFile, layerMerged } from '../store/paths.js';
 import { TreeReader } from '../store/tree-reader.js';
 import type * as Pack from '../store/pack.js';
 import { devNumbers } from '../util/devnum.js';
 import { withLock } from '../util/lock.js';
 import type { Context } from './context.js';
-import { readRecord } from './state/record.js';
+import { type ContainerRecord, readRecord } from './state/record.js';
+import { currentState } from './state/status.js';
 
 /**
  * `cp` between a container's filesystem and the host, docker's rules for
@@ -32,6 +33,20 @@ export interface CopyOptions {
 
 const AT_FDCWD = -100;
 
+/**
+ * A running container with a user namespace has its union mounted only
+ * inside it, of idmapped layers: mounting a second one on the host over the
+ * same upper dir would corrupt it (overlayfs.rst, "Changes to underlying
+ * filesystems"), and its files seen through the container's carry shifted
+ * ids. So its files are reached once it is stopped.
+ */
+export function assertUnionOnHost(p: StorePaths, rec: ContainerRecord, what: string): void {
+  // pid > 0: running, or created and waiting to start (its union is mounted already).
+  if (rec.options.idMappings && currentState(p, rec).pid > 0) {
+    throw new RuntimeError(`container ${rec.name} runs in a user namespace, whose files are mounted only inside it: stop it to ${what}`);
+  }
+}
+
 /** Runs fn with an O_PATH fd of the container's root, mounting its union for the time if it is not mounted (stopped). */
 async function withContainerRoot<T>(ctx: Context, id: string, fn: (rootFd: number, name: string) => T | Promise<T>): Promise<T> {
   const p = ctx.paths;
@@ -40,6 +55,7 @@ async function withContainerRoot<T>(ctx: Context, id: string, fn: (rootFd: numbe
     if (!rec) throw new RuntimeError(`container ${id} disappeared`);
     const merged = layerMerged(p, rec.rwLayerId);
     const mounted = mountsUnder(merged).includes(merged);
+    if (!mounted) assertUnionOnHost(p, rec, 'copy files');
     if (!mounted) mountLayer(ctx.native, p, rec.rwLayerId);
     const c = ctx.native.constants;
     const rootFd = ctx.native.openat2({ dirFd: AT_FDCWD, path: merged, flags: c.O_PATH | c.O_DIRECTORY, resolve: 0 });

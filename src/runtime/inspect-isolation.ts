@@ -56,5 +56,10 @@ export function inspectHostConfig(rec: ContainerRecord): Record<string, unknown>
     PidMode: o.joinNamespaces?.pid ? `container:${o.joinNamespaces.pid}` : o.hostNamespaces?.includes('pid') ? 'host' : '',
     IpcMode: o.joinNamespaces?.ipc ? `container:${o.joinNamespaces.ipc}` : o.hostNamespaces?.includes('ipc') ? 'host' : 'private',
     UTSMode: o.hostNamespaces?.includes('uts') ? 'host' : '',
+    // docker's UsernsMode; podman's IDMappings, its maps as --uidmap/--gidmap take them.
+    UsernsMode: o.idMappings ? 'private' : '',
+    IDMappings: o.idMappings
+      ? { UidMap: o.idMappings.uid.map((m) => `${m.containerID}:${m.hostID}:${m.size}`), GidMap: o.idMappings.gid.map((m) => `${m.containerID}:${m.hostID}:${m.size}`) }
+      : null,
   };
 }

@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { UsageError } from '../errors.js';
 import type { Context } from '../runtime/context.js';
 import { findContainer } from '../runtime/containers.js';
+import { assertUnionOnHost } from '../runtime/copy.js';
 import { newId } from '../util/ids.js';
 import { withLock } from '../util/lock.js';
 import { mountLayer, mountsUnder, unmountLayer } from './mounts.js';
@@ -31,6 +32,7 @@ export async function exportContainer(ctx: Context, ref: string, output: string 
     await withLock(ctx.native, containerLockFile(p, rec.id), () => {
       const merged = layerMerged(p, rec.rwLayerId);
       const mounted = mountsUnder(merged).includes(merged);
+      if (!mounted) assertUnionOnHost(p, rec, 'export it');
       if (!mounted) mountLayer(ctx.native, p, rec.rwLayerId);
       try {
         packDirToFile(merged, file, { native: ctx.native, overlayWhiteouts: false });

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import { RuntimeError } from '../errors.js';
 import type { NativeBinding } from '../native/types.js';
-import { type StorePaths, layerDiff, layerMerged, layerWork, overlayHome } from './paths.js';
+import type { RootOverlay } from '../runtime/plan/launch-plan.js';
+import { type StorePaths, layerDiff, layerDir, layerMerged, layerWork, overlayHome } from './paths.js';
 import { readLower, repairLinks } from './layers.js';
 import { mountsUnder } from './mountinfo.js';
 
@@ -18,10 +19,8 @@ import * as path from 'node:path';
 
 let indexParamExists: boolean | undefined;
 
-export function mountLayer(native: NativeBinding, p: StorePaths, cacheId: string): string {
-  const merged = layerMerged(p, cacheId);
-  fs.mkdirSync(merged, { mode: 0o700, recursive: true });
-  // Lower dirs are given by their l/ links, as Docker does: short names keep the option string small.
+/** A layer's lower dirs by their l/ links (as Docker gives them: short names keep the option string small), links repaired. */
+function layerLowers(p: StorePaths, cacheId: string): string[] {
   const lowerDirs = readLower(p, cacheId).map((name) => path.join(overlayHome(p), name));
   if (lowerDirs.length === 0) throw new RuntimeError(`layer ${cacheId} has no lower layers to mount`);
   // A crash can lose l/ links (containers/storage#326): rebuild them from the link files rather than fail.
@@ -29,16 +28,36 @@ export function mountLayer(native: NativeBinding, p: StorePaths, cacheId: string
     const repaired = repairLinks(p);
     logger('store').warn({ cid: cacheId, repaired }, 'rebuilt missing l/ links');
   }
+  return lowerDirs;
+}
+
+/** Docker adds index=off when the overlay module has the parameter. */
+function indexOff(): boolean {
   indexParamExists ??= fs.existsSync('/sys/module/overlay/parameters/index');
+  return indexParamExists;
+}
+
+export function mountLayer(native: NativeBinding, p: StorePaths, cacheId: string): string {
+  const merged = layerMerged(p, cacheId);
+  fs.mkdirSync(merged, { mode: 0o700, recursive: true });
   const plan = planOverlayMount({
-    lowerDirs,
+    lowerDirs: layerLowers(p, cacheId),
     upperDir: layerDiff(p, cacheId),
     workDir: layerWork(p, cacheId),
-    indexOff: indexParamExists,
+    indexOff: indexOff(),
   });
   if (plan.kind === 'data') native.mountOverlay({ target: merged, data: plan.data });
   else native.mountOverlayLayers({ target: merged, lowerDirs: plan.lowerDirs, upperDir: plan.upperDir, workDir: plan.workDir, options: plan.options });
   return merged;
+}
+
+/**
+ * A container layer's union as the monitor mounts it inside a container
+ * with a user namespace (idmapped layers; plan.h rootlower): the same
+ * layers and options as mountLayer's, mounted nowhere on the host.
+ */
+export function layerRootOverlay(p: StorePaths, cacheId: string): RootOverlay {
+  return { lowerDirs: layerLowers(p, cacheId), layerDir: layerDir(p, cacheId), options: indexOff() ? ['index=off'] : [] };
 }
 
 /**

@@ -337,3 +337,62 @@ describe('read-only root, tmpfs and limits', () => {
     expect(s.ok(['run', '--rm', '-u', '1000', '--group-add', 'nobody', '--group-add', '44', 'busybox', 'id', '-G'])).toBe('1000 44 65534\n');
   });
 });
+
+/**
+ * --uidmap (podman's): a user namespace of the container's own. Its union is
+ * mounted by the monitor inside it only, of idmapped layers, so the image's
+ * files are its root's and what it writes lands on disk with its own ids,
+ * as in any container; the store's dirs stay root's only (0700).
+ */
+describe('user namespaces (--uidmap)', () => {
+  const MAP = ['--uidmap', '0:100000:65536'];
+
+  it('the container\'s root is uid 100000 on the host, owns the image\'s files inside, and is no root outside', () => {
+    const secret = path.join(s.dir, 'host-secret');
+    fs.writeFileSync(secret, 'host only\n', { mode: 0o600 });
+    const out = s.ok(['run', '--rm', ...MAP, '-v', `${secret}:/secret`, 'busybox', 'sh', '-c', [
+      'id -u; cat /proc/self/uid_map /proc/self/gid_map',
+      'stat -c "%u %g" /etc/passwd /bin',
+      'echo more >> /etc/passwd && touch /etc/made && echo wrote',
+      'cat /secret 2>/dev/null || echo secret-refused',
+      'echo x > /dev/null && head -c 2 /dev/zero | wc -c',
+      'mknod /tmp/disk b 8 0 2>/dev/null || echo mknod-refused',
+    ].join('; ')]);
+    expect(out).toBe(['0', '         0     100000      65536', '         0     100000      65536', '0 0', '0 0', 'wrote', 'secret-refused', '2', 'mknod-refused', ''].join('\n'));
+  });
+
+  it('detached: host uid, the same namespace for exec, container ids on disk, nothing mounted on the host; restart, cp and inspect', async () => {
+    const id = s.ok(['run', '-d', '--name', 'mapped', ...MAP, 'busybox', 'sleep', '1000']).trim();
+    const pid = Number(s.ok(['inspect', '-f', '{{.State.Pid}}', 'mapped']));
+    expect(fs.readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Uid:\t100000\t100000\t/m);
+    const userns = fs.readlinkSync(`/proc/${pid}/ns/user`);
+    expect(s.ok(['exec', 'mapped', 'sh', '-c', 'touch /by-root; readlink /proc/self/ns/user'])).toBe(`${userns}\n`);
+    expect(s.ok(['exec', '-u', 'nobody', 'mapped', 'sh', '-c', 'id -u; touch /tmp/by-nobody'])).toBe('65534\n');
+    const upper = s.ok(['inspect', '-f', '{{.GraphDriver.Data.UpperDir}}', 'mapped']).trim();
+    // On disk as in any container: the container's own ids, not the host's mapped ones.
+    expect([fs.statSync(path.join(upper, 'by-root')).uid, fs.statSync(path.join(upper, 'tmp/by-nobody')).uid]).toEqual([0, 65534]);
+    expect(s.ok(['diff', 'mapped']).trim().split('\n').sort()).toEqual(['A /by-root', 'A /tmp/by-nobody', 'C /tmp']);
+    // The union is the container's alone: none on the host, where a second one over the same upper dir would corrupt it.
+    expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(id);
+    const cp = s.run(['cp', 'mapped:/by-root', path.join(s.dir, 'out')]);
+    expect([cp.code, cp.stderr]).toEqual([125, 'tsrun: container mapped runs in a user namespace, whose files are mounted only inside it: stop it to copy files\n']);
+    expect(JSON.parse(s.ok(['inspect', '-f', '{{json .HostConfig.IDMappings}}', 'mapped']))).toEqual({ UidMap: ['0:100000:65536'], GidMap: ['0:100000:65536'] });
+    s.ok(['restart', '-t', '1', 'mapped']);
+    expect(s.ok(['exec', 'mapped', 'stat', '-c', '%u', '/by-root', '/tmp/by-nobody'])).toBe('0\n65534\n');
+    s.ok(['stop', '-t', '1', 'mapped']);
+    s.ok(['cp', 'mapped:/tmp/by-nobody', path.join(s.dir, 'out')]);
+    expect(fs.existsSync(path.join(s.dir, 'out'))).toBe(true);
+    s.ok(['rm', 'mapped']);
+  });
+
+  it.each([
+    [['--uidmap', '1:100000:10'], '--uidmap must map uid 0: the container is set up as its root'],
+    [['--uidmap', '0:100000'], 'invalid --uidmap 0:100000: use CONTAINER_ID:HOST_ID:AMOUNT, as 0:100000:65536'],
+    [['--gidmap', '0:100000:10'], '--gidmap needs --uidmap too'],
+    [['--uidmap', '0:100000:10', '--pid', 'host'], "--uidmap needs a pid namespace of the container's own, not --pid host"],
+    [['--uidmap', '0:100000:10', '--uidmap', '5:200000:10'], '--uidmap: {"containerID":0,"hostID":100000,"size":10} and {"containerID":5,"hostID":200000,"size":10} overlap'],
+  ])('%j is refused with one line', (flags, message) => {
+    const r = s.run(['create', ...flags, 'busybox', 'true']);
+    expect([r.code, r.stderr]).toEqual([125, `tsrun: ${message}\n`]);
+  });
+});

@@ -9,6 +9,7 @@ import { expandEnvFlags, mergeEnv, readEnvFiles } from '../plan/container-spec.j
 import { planCapabilities, processCapabilities } from '../plan/capabilities.js';
 import { checkWorkingDir, encodeExecPlan, planRlimits, planSeccomp, type ExecPlan, type NamespaceName } from '../plan/launch-plan.js';
 import { resolveUser } from '../plan/user.js';
+import { checkProcessMapped, planIdMaps } from '../plan/user-namespace.js';
 import { readAccountFiles } from '../rootfs-files.js';
 import { readRecord } from '../state/record.js';
 import { currentState } from '../state/status.js';
@@ -44,7 +45,9 @@ export async function execInContainer(ctx: Context, id: string, req: ExecRequest
   if (!spec) throw new RuntimeError(`container ${rec.name} has no config.json`);
 
   const proc = spec.process;
-  const user = req.user !== undefined ? resolveUser(req.user, ...readAccountFiles(ctx.native, layerMerged(p, rec.rwLayerId)), rec.options.groupAdd) : undefined;
+  // With a user namespace the union is mounted only inside the container: its files are read through the init's root.
+  const root = rec.options.idMappings ? `/proc/${st.pid}/root` : layerMerged(p, rec.rwLayerId);
+  const user = req.user !== undefined ? resolveUser(req.user, ...readAccountFiles(ctx.native, root), rec.options.groupAdd) : undefined;
   const uid = user?.uid ?? proc.user.uid;
   // The container's capabilities; another user gets them as docker gives them to one (bounding only unless root).
   const caps = proc.capabilities && user ? processCapabilities(proc.capabilities.bounding ?? [], uid) : proc.capabilities;
@@ -53,6 +56,8 @@ export async function execInContainer(ctx: Context, id: string, req: ExecRequest
   let env = mergeEnv(proc.env, expandEnvFlags([...readEnvFiles(req.envFile ?? [], (f) => fs.readFileSync(f, 'utf8')), ...req.env], process.env));
   if (user) env = mergeEnv(env, [`HOME=${user.home}`]);
   const cgroup = spec.linux.cgroupsPath !== undefined ? existingCgroup(cgroupHost(), spec.linux.cgroupsPath) : undefined;
+  const idMaps = planIdMaps(spec);
+  if (idMaps) checkProcessMapped(idMaps, { uid, gid: user?.gid ?? proc.user.gid, additionalGids: user?.additionalGids ?? proc.user.additionalGids });
   const plan: ExecPlan = {
     // The namespaces of its own (--network host and the like share the host's: nothing to join).
     join: { pid: st.pid, namespaces: spec.linux.namespaces.flatMap((n) => NAMESPACE_NAME[n.type] ?? []) },
@@ -86,7 +91,7 @@ export async function execInContainer(ctx: Context, id: string, req: ExecRequest
   }
 }
 
-const NAMESPACE_NAME: Partial<Record<string, NamespaceName>> = { mount: 'mnt', pid: 'pid', uts: 'uts', ipc: 'ipc', network: 'net' };
+const NAMESPACE_NAME: Partial<Record<string, NamespaceName>> = { mount: 'mnt', pid: 'pid', uts: 'uts', ipc: 'ipc', network: 'net', user: 'user' };
 
 /** The size of tsrun's terminal, when it has one: the monitor reads it itself from stdin otherwise. */
 export function terminalSize(): { rows: number; cols: number } | undefined {

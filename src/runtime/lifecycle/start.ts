@@ -3,7 +3,7 @@ import { RuntimeError, ContainerStartError } from '../../errors.js';
 import { logger } from '../../log.js';
 import { initPath } from '../../native/binding.js';
 import { readImage } from '../../store/images.js';
-import { mountLayer, unmountLayer } from '../../store/mounts.js';
+import { layerRootOverlay, mountLayer, unmountLayer } from '../../store/mounts.js';
 import { attachSocket, containerFile, containerLockFile, runtimeDir, seccompCacheDir, startFifoPath } from '../../store/paths.js';
 import { writeVolatileAtomic } from '../../util/atomic-write.js';
 import { withLock } from '../../util/lock.js';
@@ -89,6 +89,7 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
   // A monitor killed earlier may have left the union mounted (podman#19913).
   unmountLayer(ctx.native, p, rec.rwLayerId);
   const merged = mountLayer(ctx.native, p, rec.rwLayerId);
+  const idmapped = rec.options.idMappings !== undefined;
   const t0 = process.hrtime.bigint();
   let bridged: Awaited<ReturnType<typeof joinBridge>> | undefined;
   try {
@@ -133,7 +134,8 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
       winsize: rec.options.tty ? terminalSize() : undefined,
       startFifo: fifo,
       exitFile: containerFile(p, id, 'exit.json'),
-      unmountPath: merged,
+      // With a user namespace the union is mounted inside the container only, of idmapped layers (plan.h rootlower).
+      ...(idmapped ? { rootOverlay: layerRootOverlay(p, rec.rwLayerId) } : { unmountPath: merged }),
       exitCmd: exitCommand(ctx, rec, opts.mode),
       cgroups: cgroup.joinFiles,
       cgroupSelf: cgroup.selfJoin,
@@ -145,6 +147,8 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
       netif: network && { name: 'eth0', address: network.lease.address, prefix: network.lease.prefix, gateway: network.lease.gateway },
     });
     clearExit(p, id);
+    // Read from for the image's accounts and the volumes' first contents; a second union over the same upper dir must not coexist with it.
+    if (idmapped) unmountLayer(ctx.native, p, rec.rwLayerId);
     // The runtime record exists from the monitor's first moment, so rm -f can always find it.
     const runtime: RuntimeRecord = { pid: 0, pidStartTime: '', monitorPid: 0, bootId: bootId(), startedAt: '', network: network?.lease };
     const monitor = await launchMonitor(encodePlan(plan), {

@@ -4,6 +4,7 @@ import {
   DEFAULT_MASKED_PATHS,
   DEFAULT_READONLY_PATHS,
   OCI_VERSION,
+  type OciIdMapping,
   type OciMount,
   type OciSpec,
 } from '../../oci/spec.js';
@@ -65,6 +66,8 @@ export interface RunOptions extends SecurityOptions {
   deviceCgroupRules?: string[];
   /** --group-add: group names (from the image's /etc/group) or numbers. */
   groupAdd?: string[];
+  /** --uidmap/--gidmap: a user namespace of its own with these maps; its root is mounted idmapped (start.ts). */
+  idMappings?: { uid: OciIdMapping[]; gid: OciIdMapping[] };
   /** --memory, --cpus, --pids-limit ... (also changed by `update`). */
   resources?: ResourceOptions;
   /** --restart: what happens when the process exits (restart-policy.ts). */
@@ -278,10 +281,14 @@ export function buildContainerSpec(input: ContainerSpecInput): OciSpec {
     ...(options.hostNamespaces?.includes('uts') ? {} : { hostname: input.hostname }),
     mounts,
     linux: {
-      namespaces: privateNamespaces(options).map((type) => {
-        const joined = type === 'network' || type === 'pid' || type === 'ipc' ? input.joinPaths?.[type] : undefined;
-        return joined ? { type, path: joined } : { type };
-      }),
+      namespaces: [
+        ...privateNamespaces(options).map((type) => {
+          const joined = type === 'network' || type === 'pid' || type === 'ipc' ? input.joinPaths?.[type] : undefined;
+          return joined ? { type, path: joined } : { type };
+        }),
+        ...(options.idMappings ? [{ type: 'user' as const }] : []),
+      ],
+      ...(options.idMappings ? { uidMappings: options.idMappings.uid, gidMappings: options.idMappings.gid } : {}),
       maskedPaths: privileged ? [] : DEFAULT_MASKED_PATHS,
       readonlyPaths: privileged ? [] : DEFAULT_READONLY_PATHS,
       rootfsPropagation: 'rslave',

@@ -17,6 +17,8 @@ export interface LaunchPlan extends ProcessPlan, MonitorDuties {
   nsPaths: [ns: NamespaceName, path: string][];
   /** With a new user namespace ("user" in namespaces): its uid_map and gid_map. */
   idMaps?: IdMaps;
+  /** With idMaps: the root is this overlay, of idmapped layers, mounted by the monitor inside (plan.h rootlower). */
+  rootOverlay?: RootOverlay;
   propagation: number;
   hostname?: string;
   mounts: PlanMount[];
@@ -282,7 +284,16 @@ export function checkWorkingDir(cwd: string): void {
   }
 }
 
+/** An overlay root of a container's layers: lowers closest first; upper and work are layerDir's diff and work. */
+export interface RootOverlay {
+  lowerDirs: string[];
+  layerDir: string;
+  options: string[];
+}
+
 export interface PlanExtras extends MonitorDuties {
+  /** With a user namespace: the root as an idmapped overlay (root.path is then where it goes, unmounted on the host). */
+  rootOverlay?: RootOverlay;
   mkcwd: boolean;
   /**
    * What a `cgroup` mount shows: the container's own cgroup directories,
@@ -359,6 +370,7 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     namespaces,
     nsPaths,
     idMaps,
+    rootOverlay: extras.rootOverlay,
     propagation,
     hostname: spec.hostname,
     mounts,
@@ -550,6 +562,13 @@ export function encodePlan(plan: LaunchPlan): Buffer {
   for (const [ns, p] of plan.nsPaths) rec('nspath', ns, p);
   for (const m of plan.idMaps?.uid ?? []) rec('uidmap', m.containerID, m.hostID, m.size);
   for (const m of plan.idMaps?.gid ?? []) rec('gidmap', m.containerID, m.hostID, m.size);
+  if (plan.rootOverlay) {
+    if (!plan.idMaps) throw new UsageError('an idmapped root needs a user namespace');
+    if (plan.rootOverlay.lowerDirs.length > 500) throw new UsageError(`an idmapped root takes at most 500 layers, not ${plan.rootOverlay.lowerDirs.length}`);
+    for (const d of plan.rootOverlay.lowerDirs) rec('rootlower', d);
+    rec('rootlayer', plan.rootOverlay.layerDir);
+    for (const o of plan.rootOverlay.options) rec('rootopt', o);
+  }
   rec('propagation', plan.propagation);
   if (plan.hostname !== undefined) rec('hostname', plan.hostname);
   for (const m of plan.mounts) rec('mount', m.dest, m.type, m.source, m.flags, m.data, m.kind);

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { UsageError } from '../../errors.js';
 import type { PortBinding, RestartPolicy, SharedNamespace } from './container-spec.js';
-import { RLIM_INFINITY_JSON } from '../../oci/spec.js';
+import { type OciIdMapping, RLIM_INFINITY_JSON } from '../../oci/spec.js';
 import { checkContainerPath } from './launch-plan.js';
 import { type SeccompProfile, parseSeccompProfile } from './seccomp.js';
 
@@ -291,6 +291,17 @@ export function parseDeviceFlag(spec: string): DeviceFlag {
   if (parts.length === 2 && isPerms(container)) [container, perms] = [undefined, container];
   if ((container !== undefined && !container.startsWith('/')) || (perms !== undefined && !isPerms(perms))) throw bad();
   return { host, container: container ?? host, perms: perms ?? 'rwm' };
+}
+
+/**
+ * podman's `--uidmap CONTAINER_ID:HOST_ID:AMOUNT` (and --gidmap): ids
+ * CONTAINER_ID.. inside are HOST_ID.. on the host. The ranges are checked
+ * as a whole when the spec is built (user-namespace.ts).
+ */
+export function parseIdMap(flag: '--uidmap' | '--gidmap', spec: string): OciIdMapping {
+  const m = /^(\d+):(\d+):(\d+)$/.exec(spec);
+  if (!m) throw new UsageError(`invalid ${flag} ${spec}: use CONTAINER_ID:HOST_ID:AMOUNT, as 0:100000:65536`);
+  return { containerID: Number(m[1]), hostID: Number(m[2]), size: Number(m[3]) };
 }
 
 /** `--device-cgroup-rule "c 10:* rwm"`, a devices.allow line: TYPE MAJOR:MINOR ACCESS. */

@@ -18,7 +18,7 @@ export interface IdMaps {
  * there is a user namespace, and the container's root mapped, since the
  * container is set up as that root. Undefined without a user namespace.
  */
-export function planIdMaps(spec: Pick<OciSpec, 'linux'>): IdMaps | undefined {
+export function planIdMaps(spec: Pick<OciSpec, 'linux'>, flags?: { uid: string; gid: string }): IdMaps | undefined {
   const userns = spec.linux.namespaces.find((n) => n.type === 'user');
   const { uidMappings = [], gidMappings = [] } = spec.linux;
   if (!userns) {
@@ -26,29 +26,30 @@ export function planIdMaps(spec: Pick<OciSpec, 'linux'>): IdMaps | undefined {
     return undefined;
   }
   if (userns.path) throw new UsageError('joining an existing user namespace by path is not supported; the container needs a user namespace of its own');
-  const maps = { uid: checkMap('uidMappings', uidMappings), gid: checkMap('gidMappings', gidMappings) };
-  if (hostId(maps.uid, 0) === undefined) throw new UsageError('linux.uidMappings must map uid 0: the container is set up as its root');
-  if (hostId(maps.gid, 0) === undefined) throw new UsageError('linux.gidMappings must map gid 0: the container is set up as its root');
+  const [uidName, gidName] = flags ? [flags.uid, flags.gid] : ['linux.uidMappings', 'linux.gidMappings'];
+  const maps = { uid: checkMap(uidName, uidMappings), gid: checkMap(gidName, gidMappings) };
+  if (hostId(maps.uid, 0) === undefined) throw new UsageError(`${uidName} must map uid 0: the container is set up as its root`);
+  if (hostId(maps.gid, 0) === undefined) throw new UsageError(`${gidName} must map gid 0: the container is set up as its root`);
   return maps;
 }
 
 function checkMap(key: string, map: unknown): OciIdMapping[] {
-  if (!Array.isArray(map) || map.length === 0) throw new UsageError(`a user namespace needs linux.${key}`);
-  if (map.length > MAX_LINES) throw new UsageError(`linux.${key}: at most ${MAX_LINES} mappings (the kernel's limit), got ${map.length}`);
+  if (!Array.isArray(map) || map.length === 0) throw new UsageError(`a user namespace needs ${key}`);
+  if (map.length > MAX_LINES) throw new UsageError(`${key}: at most ${MAX_LINES} mappings (the kernel's limit), got ${map.length}`);
   const whole = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MAX_ID;
   for (const m of map as Record<string, unknown>[]) {
     if (typeof m !== 'object' || m === null || !whole(m.containerID) || !whole(m.hostID) || !whole(m.size) || m.size === 0 || m.containerID + m.size > MAX_ID || m.hostID + m.size > MAX_ID) {
-      throw new UsageError(`linux.${key}: ${JSON.stringify(m)} is not a mapping of containerID, hostID and size (whole numbers, size above 0)`);
+      throw new UsageError(`${key}: ${JSON.stringify(m)} is not a mapping of containerID, hostID and size (whole numbers, size above 0)`);
     }
   }
   const ranges = map as OciIdMapping[];
   // map_write: the kernel takes the whole map in one write of under a page.
   const bytes = ranges.reduce((n, m) => n + `${m.containerID} ${m.hostID} ${m.size}\n`.length, 0);
-  if (bytes >= 4096) throw new UsageError(`linux.${key}: ${bytes} bytes written out, and the kernel takes under 4096: use fewer or larger ranges`);
+  if (bytes >= 4096) throw new UsageError(`${key}: ${bytes} bytes written out, and the kernel takes under 4096: use fewer or larger ranges`);
   for (const [i, a] of ranges.entries()) {
     for (const b of ranges.slice(i + 1)) {
       const overlap = (x: number, y: number) => x < y + b.size && y < x + a.size;
-      if (overlap(a.containerID, b.containerID) || overlap(a.hostID, b.hostID)) throw new UsageError(`linux.${key}: ${JSON.stringify(a)} and ${JSON.stringify(b)} overlap`);
+      if (overlap(a.containerID, b.containerID) || overlap(a.hostID, b.hostID)) throw new UsageError(`${key}: ${JSON.stringify(a)} and ${JSON.stringify(b)} overlap`);
     }
   }
   return ranges;
