@@ -896,8 +896,9 @@ static void receive_child_mounts(const struct ctr_plan *p, const struct ctr_chil
 }
 
 /* A mount record, from the fd the monitor prepared when there is one (its
- * O_PATH of a bind's source, or a sysfs or mqueue it made); the fd is then
- * closed, as the container must not inherit it. */
+ * O_PATH of a bind's source, bound; or a mount to attach: an idmapped
+ * clone, a sysfs or mqueue it made); the fd is then closed, as the
+ * container must not inherit it. */
 static int mount_record(int rootfd, const struct ctr_mount *m, int fd)
 {
   /* child: async-signal-safe */
@@ -907,7 +908,7 @@ static int mount_record(int rootfd, const struct ctr_mount *m, int fd)
 
   if (fd < 0)
     return ctr_mount_in_root(rootfd, m);
-  if (m->flags & MS_BIND) {
+  if ((m->flags & MS_BIND) && !m->idmap) {
     ctr_fd_path(source, fd);
     b.source = source;
     rc = ctr_mount_in_root(rootfd, &b);

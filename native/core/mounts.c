@@ -429,11 +429,34 @@ static int readonly_recursive(int rootfd, const char *dest)
   return rc;
 }
 
+/* A bind ignores per-mount flags; they need a remount. dest is resolved
+ * again, as a fd taken before the bind names the directory under it. */
+static int bind_flags(int rootfd, const struct ctr_mount *m)
+{
+  /* child: async-signal-safe */
+  unsigned long per_mount = m->flags & ~(MS_BIND | MS_REC | PROPAGATION);
+
+  if (per_mount) {
+    char target[CTR_FD_PATH_MAX];
+    int fd = ctr_open_in_root(rootfd, m->dest, CTR_CREATE_NONE), rc;
+
+    if (fd < 0)
+      return -1;
+    ctr_fd_path(target, fd);
+    rc = remount_bind(target, fd, per_mount);
+    close_keep_errno(fd);
+    if (rc < 0)
+      return -1;
+  }
+  if ((m->flags & MS_REC) && (per_mount & MS_RDONLY) && readonly_recursive(rootfd, m->dest) < 0)
+    return -1;
+  return 0;
+}
+
 int ctr_mount_in_root(int rootfd, const struct ctr_mount *m)
 {
   /* child: async-signal-safe */
   enum ctr_create create = m->is_file ? CTR_CREATE_FILE : CTR_CREATE_DIR;
-  unsigned long per_mount = m->flags & ~(MS_BIND | MS_REC | PROPAGATION);
 
   /* The kernel reads propagation flags as "change the type of an existing
    * mount", ignoring everything else, so they go in a call of their own. */
@@ -443,26 +466,9 @@ int ctr_mount_in_root(int rootfd, const struct ctr_mount *m)
   } else if (!(m->flags & MS_BIND)) {
     if (mount_on(rootfd, m->dest, create, m->source, m->type, m->flags & ~PROPAGATION, m->data) < 0)
       return -1;
-  } else {
-    if (mount_on(rootfd, m->dest, create, m->source, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0)
-      return -1;
-    /* A bind ignores per-mount flags; they need a remount. The fd used above
-     * names the directory under the new mount, so resolve dest again to reach
-     * the bind itself. */
-    if (per_mount) {
-      char target[CTR_FD_PATH_MAX];
-      int fd = ctr_open_in_root(rootfd, m->dest, CTR_CREATE_NONE), rc;
-
-      if (fd < 0)
-        return -1;
-      ctr_fd_path(target, fd);
-      rc = remount_bind(target, fd, per_mount);
-      close_keep_errno(fd);
-      if (rc < 0)
-        return -1;
-    }
-    if ((m->flags & MS_REC) && (per_mount & MS_RDONLY) && readonly_recursive(rootfd, m->dest) < 0)
-      return -1;
+  } else if (mount_on(rootfd, m->dest, create, m->source, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0 ||
+             bind_flags(rootfd, m) < 0) {
+    return -1;
   }
   if (m->flags & PROPAGATION)
     return mount_on(rootfd, m->dest, CTR_CREATE_NONE, NULL, NULL,
@@ -473,12 +479,15 @@ int ctr_mount_in_root(int rootfd, const struct ctr_mount *m)
 int ctr_attach_in_root(int rootfd, const struct ctr_mount *m, int fd)
 {
   /* child: async-signal-safe */
-  int at = ctr_open_in_root(rootfd, m->dest, CTR_CREATE_DIR), rc;
+  int at = ctr_open_in_root(rootfd, m->dest, m->is_file ? CTR_CREATE_FILE : CTR_CREATE_DIR), rc;
 
   if (at < 0)
     return -1;
   rc = move_mount(fd, "", at, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
   close_keep_errno(at);
+  /* An idmapped bind (a clone the monitor made) takes its flags as a bind does. */
+  if (rc == 0 && (m->flags & MS_BIND))
+    rc = bind_flags(rootfd, m);
   if (rc == 0 && (m->flags & PROPAGATION))
     return mount_on(rootfd, m->dest, CTR_CREATE_NONE, NULL, NULL, m->flags & (PROPAGATION | MS_REC), NULL);
   return rc;

@@ -27,8 +27,9 @@ int ctr_open_parent_in_root(int rootfd, const char *path, char *buf, size_t size
 /* Mounts m on its destination inside the root, creating it when missing. */
 int ctr_mount_in_root(int rootfd, const struct ctr_mount *m);
 
-/* Attaches the detached mount fd (fsmount's) on m's destination inside the
- * root, creating it when missing, with m's propagation. */
+/* Attaches the detached mount fd (fsmount's, or an idmapped clone for a
+ * bind) on m's destination inside the root, creating it when missing, with
+ * m's per-mount flags (a bind's) and propagation. */
 int ctr_attach_in_root(int rootfd, const struct ctr_mount *m, int fd);
 
 /* After pivot_root: hide path (ro tmpfs on a dir, /dev/null on anything else).

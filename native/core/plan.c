@@ -274,15 +274,16 @@ static int record(struct ctr_plan *p, const char *kw, char **a)
     m->data = a[4][0] ? a[4] : NULL;
     if (parse_mount_flags(a[3], &m->flags) < 0)
       return -1;
-    m->copyup = 0;
-    if (ctr_streq(a[5], "file"))
+    m->copyup = m->idmap = 0;
+    if (ctr_streq(a[5], "file") || ctr_streq(a[5], "file+idmap"))
       m->is_file = 1;
-    else if (ctr_streq(a[5], "dir"))
+    else if (ctr_streq(a[5], "dir") || ctr_streq(a[5], "dir+idmap"))
       m->is_file = 0;
     else if (ctr_streq(a[5], "copyup"))
       m->is_file = 0, m->copyup = 1;
     else
       return -1;
+    m->idmap = strchr(a[5], '+') != NULL;
     p->n_mounts++;
   } else if (ctr_streq(kw, "device")) {
     struct ctr_device *d = &p->devices[p->n_devices];
@@ -646,6 +647,8 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
     CHECK(clean_abs(p->mounts[i].dest), p->mounts[i].dest);
     /* A bind shows its source's files; there is nothing to copy up into it. */
     CHECK(!p->mounts[i].copyup || !(p->mounts[i].flags & MS_BIND), p->mounts[i].dest);
+    /* Only a bind is idmapped, and with the container's own user namespace's maps. */
+    CHECK(!p->mounts[i].idmap || ((p->mounts[i].flags & MS_BIND) && (p->clone_flags & CLONE_NEWUSER)), p->mounts[i].dest);
   }
   for (i = 0; i < p->n_devices; i++)
     CHECK(clean_abs(p->devices[i].path), p->devices[i].path);

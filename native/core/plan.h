@@ -31,7 +31,8 @@
  *                                                      (the namespace's ids seen as the files' own,
  *                                                      so the container's root owns what the host's
  *                                                      root owns on disk, and what it writes lands
- *                                                      with its own ids inside). Linux 6.8 (lowerdir+)
+ *                                                      with its own ids inside). Linux 6.15
+ *                                                      (detached mounts as overlay layers)
  *   rootlayer  <host dir>                              the writable layer: <dir>/diff is the upper
  *                                                      dir, <dir>/work the work dir
  *   rootopt    <key[=value]>                           one more overlay option (index=off)
@@ -48,7 +49,10 @@
  *              (what to create when dest is missing), or "copyup": a dir whose
  *              files are copied into the new mount (runc's tmpcopyup, for a
  *              tmpfs over image content); MS_BIND|MS_RDONLY is applied as a
- *              bind followed by a read-only remount.
+ *              bind followed by a read-only remount. "dir+idmap" and
+ *              "file+idmap" (ns user, binds only): the source is mounted
+ *              idmapped with the container's maps (OCI's idmap mount
+ *              option), so its files' owners are the container's ids.
  *   device     <path> <c|b|p> <major> <minor> <mode> <uid> <gid>
  *   symlink    <link path in container> <target>
  *   masked     <path>                                 (bind /dev/null, or ro tmpfs on a dir)
@@ -186,6 +190,7 @@ struct ctr_mount {
   unsigned long flags;
   int is_file;
   int copyup; /* kind "copyup": the directory's files are copied into the new mount */
+  int idmap;  /* kinds "dir+idmap", "file+idmap": a bind seen through the user namespace's maps */
 };
 
 struct ctr_device {

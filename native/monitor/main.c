@@ -1448,13 +1448,15 @@ static int as_container_root(int on)
   return (int)syscall(SYS_capset, &hdr, data);
 }
 
-/* An idmapped clone of the tree at path: the namespace's ids are the files' own (MOUNT_ATTR_IDMAP). */
-static int idmapped_clone(const char *path, int userns)
+/* An idmapped clone of the mount at path (with rec, of the tree under it
+ * too): the namespace's ids are the files' own (MOUNT_ATTR_IDMAP). */
+static int idmapped_clone(const char *path, int userns, int rec)
 {
   struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (unsigned long long)userns };
-  int fd = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  unsigned recursive = rec ? AT_RECURSIVE : 0;
+  int fd = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | recursive);
 
-  if (fd >= 0 && mount_setattr(fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
+  if (fd >= 0 && mount_setattr(fd, "", AT_EMPTY_PATH | recursive, &attr, sizeof attr) < 0) {
     close(fd);
     return -1;
   }
@@ -1476,22 +1478,28 @@ static int mount_idmapped_root(pid_t pid, struct ctr_report *r)
 {
   static int lowers[CTR_MAX_LOWERS];
   char path[64] = "/proc/", dir[CTR_FD_PATH_MAX + 8];
-  const char *what = "the user namespace", *bad = NULL;
+  const char *what = "its user namespace", *bad = NULL;
+  struct rlimit nofile;
   int userns, layer = -1, fs = -1, mnt = -1, root = -1, rc = -1;
   size_t i, n = 0;
 
+  /* Every clone stays open until the overlay is made (a detached mount closed is gone): up to 500 and more fds. */
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   ctr_utoa((unsigned long)pid, path + ctr_strlen(path));
   ctr_strlcat(path, "/ns/user", sizeof path);
   userns = open(path, O_RDONLY | O_CLOEXEC);
   if (userns < 0)
     goto out;
   for (; n < plan.n_root_lowers; n++)
-    if ((lowers[n] = idmapped_clone(bad = plan.root_lowers[n], userns)) < 0)
+    if ((lowers[n] = idmapped_clone(bad = plan.root_lowers[n], userns, 0)) < 0)
       goto out;
-  if ((layer = idmapped_clone(bad = plan.root_layer, userns)) < 0)
+  if ((layer = idmapped_clone(bad = plan.root_layer, userns, 0)) < 0)
     goto out;
   bad = NULL;
-  what = "the overlay";
+  what = "overlay";
   if ((fs = fsopen("overlay", FSOPEN_CLOEXEC)) < 0)
     goto out;
   for (i = 0; i < n; i++) {
@@ -1525,18 +1533,18 @@ static int mount_idmapped_root(pid_t pid, struct ctr_report *r)
     if (fsconfig(fs, FSCONFIG_SET_STRING, key, eq + 1, 0) < 0)
       goto out;
   }
-  if (as_container_root(1) < 0)
-    goto out;
-  rc = fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+  rc = as_container_root(1);
+  if (rc == 0)
+    rc = fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
   if (rc == 0 && (mnt = fsmount(fs, FSMOUNT_CLOEXEC, 0)) < 0)
     rc = -1;
   {
     int err = errno;
 
-    if (as_container_root(0) < 0 && rc == 0) {
-      /* The monitor must not go on with the container root's ids. */
+    /* Back to root whatever happened above (a switch half made too): the
+     * monitor must never go on with the container root's ids. */
+    if (as_container_root(0) < 0)
       _exit(EXIT_SETUP);
-    }
     errno = err;
   }
   if (rc < 0)
@@ -1546,11 +1554,11 @@ static int mount_idmapped_root(pid_t pid, struct ctr_report *r)
   if (move_mount(mnt, "", AT_FDCWD, plan.root, MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
       (root = open(plan.root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
     goto out;
-  what = "passing the root";
+  what = "passing it to the container";
   rc = ctr_send_fd(bind_sock[0], root, "", 1);
 out:
   if (rc < 0)
-    ctr_report_fill(r, CTR_REPORT_FAILED, CTR_STAGE_ROOTFS, 0, errno, bad ? bad : what);
+    ctr_report_fill(r, CTR_REPORT_FAILED, CTR_STAGE_IDMAPPED_ROOT, 0, errno, bad ? bad : what);
   while (n)
     close(lowers[--n]);
   if (userns >= 0)
@@ -1568,7 +1576,8 @@ out:
 
 /*
  * ns user: what the child mounts from the host. The root, when it is an
- * idmapped overlay (mount_idmapped_root), and the bind sources, for a child
+ * idmapped overlay (mount_idmapped_root), and the bind sources (an
+ * idmapped clone for an idmap mount, else an O_PATH fd), for a child
  * that as the namespace's root may not even walk to one under a directory
  * only host root may enter. Opened here with the host's privileges, but in
  * the child's mount namespace (a bind's source must be a mount of the
@@ -1579,14 +1588,17 @@ out:
 static int send_child_mounts(pid_t pid, struct ctr_report *r)
 {
   char path[64] = "/proc/", detail[CTR_REPORT_DETAIL];
-  int fds[CTR_FDPASS_MAX], own, theirs, err = 0;
-  size_t i, n = 0;
+  int fds[CTR_FDPASS_MAX], own, theirs, userns, err = 0;
+  size_t i, n = 0, len;
 
-  ctr_utoa((unsigned long)pid, path + ctr_strlen(path));
+  len = ctr_utoa((unsigned long)pid, path + ctr_strlen(path)) + 6;
+  ctr_strlcat(path, "/ns/user", sizeof path);
+  userns = open(path, O_RDONLY | O_CLOEXEC);
+  path[len] = '\0';
   ctr_strlcat(path, "/ns/mnt", sizeof path);
   own = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
   theirs = open(path, O_RDONLY | O_CLOEXEC);
-  if (own < 0 || theirs < 0 || setns(theirs, CLONE_NEWNS) < 0) {
+  if (userns < 0 || own < 0 || theirs < 0 || setns(theirs, CLONE_NEWNS) < 0) {
     ctr_report_fill(r, CTR_REPORT_FAILED, CTR_STAGE_USERNS, 0, errno, "entering its mount namespace");
     err = -1;
   }
@@ -1597,7 +1609,7 @@ static int send_child_mounts(pid_t pid, struct ctr_report *r)
 
     if (!(m->flags & MS_BIND) || m->copyup)
       continue;
-    fds[n] = open(m->source, O_PATH | O_CLOEXEC);
+    fds[n] = m->idmap ? idmapped_clone(m->source, userns, (m->flags & MS_REC) != 0) : open(m->source, O_PATH | O_CLOEXEC);
     if (fds[n] < 0) {
       detail[0] = '\0';
       ctr_strlcat(detail, "bind on ", sizeof detail);
@@ -1621,6 +1633,8 @@ static int send_child_mounts(pid_t pid, struct ctr_report *r)
     close(own);
   if (theirs >= 0)
     close(theirs);
+  if (userns >= 0)
+    close(userns);
   return err;
 }
 

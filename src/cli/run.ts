@@ -1,7 +1,8 @@
 import { type Command, Option } from 'commander';
+import * as os from 'node:os';
 import { parseDeviceCgroupRule, parseDeviceFlag, parseIdMap, parseMountFlag, parseNamespaceMode, parseOomScoreAdj, parsePublish, parseRestartPolicy, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
 import { parseResourceFlags, type ResourceFlags } from '../runtime/cgroups/limits.js';
-import { planIdMaps } from '../runtime/plan/user-namespace.js';
+import { checkIdmappedRootKernel, planIdMaps } from '../runtime/plan/user-namespace.js';
 import { ImageNotFoundError, UsageError } from '../errors.js';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
@@ -168,6 +169,7 @@ function hostNamespaces(o: RunFlags) {
 function idMappings(o: RunFlags) {
   if (!o.uidmap && !o.gidmap) return {};
   if (!o.uidmap) throw new UsageError('--gidmap needs --uidmap too');
+  checkIdmappedRootKernel(os.release());
   // proc can be mounted only for a pid namespace the user namespace owns (proc_fill_super).
   if (o.pid !== undefined) throw new UsageError(`--uidmap needs a pid namespace of the container's own, not --pid ${o.pid}`);
   const uid = o.uidmap.map((m) => parseIdMap('--uidmap', m));

@@ -92,6 +92,7 @@ const STAGES: Record<number, string> = {
   45: 'running the startContainer hook %s',
   46: 'setting the AppArmor profile %s',
   47: 'setting up the user namespace (%s)',
+  48: 'mounting the idmapped root (%s)',
 };
 
 export const STAGE_EXEC = 23;

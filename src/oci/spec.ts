@@ -58,6 +58,9 @@ export interface OciMount {
   type?: string;
   source?: string;
   options?: string[];
+  /** An idmapped mount (options idmap or ridmap): the source's ids as the container sees them. */
+  uidMappings?: OciIdMapping[];
+  gidMappings?: OciIdMapping[];
 }
 
 export interface OciLinux {

@@ -385,6 +385,18 @@ describe('user namespaces (--uidmap)', () => {
     s.ok(['rm', 'mapped']);
   });
 
+  it('its volumes and /etc files are idmapped too: the container\'s root writes them, on disk as its own ids', () => {
+    const out = s.ok(['run', '--rm', ...MAP, '-v', 'uns-data:/data', 'busybox', 'sh', '-c', 'touch /data/x && stat -c %u /data/x; echo "10.0.0.9 extra" >> /etc/hosts && echo hosts-ok']);
+    expect(out).toBe('0\nhosts-ok\n');
+    const data = (JSON.parse(s.ok(['volume', 'inspect', 'uns-data'])) as { Mountpoint: string }[])[0]!.Mountpoint;
+    expect(fs.statSync(path.join(data, 'x')).uid).toBe(0);
+    s.ok(['volume', 'rm', 'uns-data']);
+    // Only root mapped: devpts goes without its tty group (gid 5), as podman does. A user outside the map is refused by its flag.
+    expect(s.ok(['run', '--rm', '--uidmap', '0:100000:1', 'busybox', 'id', '-u'])).toBe('0\n');
+    const r = s.run(['run', '--rm', '--uidmap', '0:100000:1', '-u', '1000', 'busybox', 'true']);
+    expect([r.code, r.stderr]).toEqual([125, "tsrun: uid 1000 is not mapped in the container's user namespace (--uidmap)\n"]);
+  });
+
   it.each([
     [['--uidmap', '1:100000:10'], '--uidmap must map uid 0: the container is set up as its root'],
     [['--uidmap', '0:100000'], 'invalid --uidmap 0:100000: use CONTAINER_ID:HOST_ID:AMOUNT, as 0:100000:65536'],

@@ -640,6 +640,29 @@ describe('tsrun-oci user namespaces', () => {
     }
   });
 
+  it('an idmapped bind (mount uidMappings with the idmap option) shows host files with the container\'s ids; other maps are refused', () => {
+    const shared = path.join(dir, 'idmap-src');
+    fs.mkdirSync(shared, { recursive: true });
+    fs.writeFileSync(path.join(shared, 'owned-by-0'), '');
+    const idmapBind = (maps: OciSpec['linux']['uidMappings']) => ({ destination: '/shared', type: 'bind', source: shared, options: ['rbind', 'idmap'], uidMappings: maps, gidMappings: maps });
+    const b = bundle('unsidmap', (s) => {
+      mapped(s);
+      s.mounts.push(idmapBind(s.linux.uidMappings));
+      s.process.args = ['sh', '-c', 'stat -c %u /shared/owned-by-0; touch /shared/new'];
+    });
+    ids.add('unsidmap');
+    expect(ok(['run', '-b', b, 'unsidmap'])).toBe('0\n');
+    // Written by the container's root, it is uid 0 on the host too: the bind is seen through the maps both ways.
+    expect(fs.statSync(path.join(shared, 'new')).uid).toBe(0);
+    const other = bundle('unsidmap2', (s) => {
+      mapped(s);
+      s.mounts.push(idmapBind([{ containerID: 0, hostID: 200000, size: 10 }]));
+      s.process.args = ['true'];
+    });
+    const r = oci(['create', '-b', other, 'unsidmap2']);
+    expect([r.code, r.stderr]).toEqual([1, "tsrun-oci: the idmapped mount on /shared: maps other than the container's own user namespace's are not supported\n"]);
+  });
+
   it.each([
     ['mappings without a user namespace', (s: OciSpec) => (s.linux.uidMappings = [{ containerID: 0, hostID: HOST, size: 1 }]), /need a user namespace/],
     ['a user namespace without mappings', (s: OciSpec) => s.linux.namespaces.push({ type: 'user' }), /a user namespace needs linux.uidMappings/],

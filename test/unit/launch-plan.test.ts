@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MS, buildLaunchPlan, checkWorkingDir, encodePlan, parseMountOptions } from '../../src/runtime/plan/launch-plan.js';
+import { checkIdmappedRootKernel } from '../../src/runtime/plan/user-namespace.js';
 import { buildContainerSpec, expandEnvFlags, mergeEnv, readEnvFiles, resolveArgs } from '../../src/runtime/plan/container-spec.js';
 import type { OciImageConfig } from '../../src/image/oci-layout.js';
 
@@ -176,6 +177,11 @@ describe('launch plan: what the OCI runtime needs', () => {
     expect(() => buildLaunchPlan(s, extras)).toThrow(/size above 0/);
     s.linux.uidMappings = Array.from({ length: 341 }, (_, i) => ({ containerID: i, hostID: 100000 + i, size: 1 }));
     expect(() => buildLaunchPlan(s, extras)).toThrow(/at most 340/);
+  });
+
+  it('--uidmap\'s idmapped root needs Linux 6.15 (overlayfs over detached idmapped layers)', () => {
+    for (const ok of ['6.15.0', '6.18.0-13-amd64', '7.0']) expect(() => checkIdmappedRootKernel(ok)).not.toThrow();
+    for (const old of ['6.14.9', '6.1.0-28-amd64', '5.19.0']) expect(() => checkIdmappedRootKernel(old)).toThrow(`--uidmap needs Linux 6.15 or later (overlayfs over idmapped layers), and this is ${old}`);
   });
 
   it('encodes the OCI runtime\'s monitor duties', () => {

@@ -9,7 +9,7 @@ import { expandEnvFlags, mergeEnv, readEnvFiles } from '../plan/container-spec.j
 import { planCapabilities, processCapabilities } from '../plan/capabilities.js';
 import { checkWorkingDir, encodeExecPlan, planRlimits, planSeccomp, type ExecPlan, type NamespaceName } from '../plan/launch-plan.js';
 import { resolveUser } from '../plan/user.js';
-import { checkProcessMapped, planIdMaps } from '../plan/user-namespace.js';
+import { ID_MAP_FLAGS, checkProcessMapped, planIdMaps } from '../plan/user-namespace.js';
 import { readAccountFiles } from '../rootfs-files.js';
 import { readRecord } from '../state/record.js';
 import { currentState } from '../state/status.js';
@@ -57,7 +57,7 @@ export async function execInContainer(ctx: Context, id: string, req: ExecRequest
   if (user) env = mergeEnv(env, [`HOME=${user.home}`]);
   const cgroup = spec.linux.cgroupsPath !== undefined ? existingCgroup(cgroupHost(), spec.linux.cgroupsPath) : undefined;
   const idMaps = planIdMaps(spec);
-  if (idMaps) checkProcessMapped(idMaps, { uid, gid: user?.gid ?? proc.user.gid, additionalGids: user?.additionalGids ?? proc.user.additionalGids });
+  if (idMaps) checkProcessMapped(idMaps, { uid, gid: user?.gid ?? proc.user.gid, additionalGids: user?.additionalGids ?? proc.user.additionalGids }, ID_MAP_FLAGS);
   const plan: ExecPlan = {
     // The namespaces of its own (--network host and the like share the host's: nothing to join).
     join: { pid: st.pid, namespaces: spec.linux.namespaces.flatMap((n) => NAMESPACE_NAME[n.type] ?? []) },

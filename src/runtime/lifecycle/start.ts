@@ -32,6 +32,7 @@ import { assertCan, currentState } from '../state/status.js';
 import { terminalSize } from './exec.js';
 import { fillEmptyVolumes } from '../volumes.js';
 import { makeStartFifo, releaseStartFifo } from '../start-fifo.js';
+import { ID_MAP_FLAGS, checkProcessMapped } from '../plan/user-namespace.js';
 
 /**
  * How a container is launched:
@@ -114,6 +115,8 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
       },
       joinPaths,
     });
+    // -u and --group-add against --uidmap, named as the user gave them (buildLaunchPlan checks again, by the spec's names).
+    if (rec.options.idMappings) checkProcessMapped(rec.options.idMappings, spec.process.user, ID_MAP_FLAGS);
     // Rebuilt from the record at every start: nothing to keep across a crash.
     writeVolatileAtomic(containerFile(p, id, 'config.json'), JSON.stringify(spec, null, 2), 0o600);
     // Policy stays here: the cgroups and their limits exist before the monitor clones into them.

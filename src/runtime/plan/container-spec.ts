@@ -236,24 +236,30 @@ export function buildContainerSpec(input: ContainerSpecInput): OciSpec {
   const caps = tweakCapabilities({ add: options.capAdd, drop: options.capDrop, privileged, host });
   const shmSize = options.shmSize ?? DEFAULT_SHM_SIZE;
   const seccomp = containerSeccomp(options, caps);
+  // --uidmap: what tsrun keeps for the container (its /etc files, volumes) holds the container's own ids
+  // on disk, as its layers do: seen idmapped, they are its root's inside, as without a user namespace.
+  const maps = options.idMappings;
+  const idmapped = (m: OciMount): OciMount => (maps ? { ...m, options: [...(m.options ?? []), 'idmap'], uidMappings: maps.uid, gidMappings: maps.gid } : m);
+  // podman's rule: the tty group only when the user namespace maps it (devpts refuses an unmapped gid=).
+  const ttyGroup = !maps || maps.gid.some((g) => g.containerID <= 5 && 5 < g.containerID + g.size) ? ['gid=5'] : [];
 
   const defaults: OciMount[] = [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', ...ttyGroup] },
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', privileged ? 'rw' : 'ro'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${shmSize}`] },
-    bind('/etc/resolv.conf', input.files.resolvConf),
-    bind('/etc/hostname', input.files.hostname),
-    bind('/etc/hosts', input.files.hosts),
+    idmapped(bind('/etc/resolv.conf', input.files.resolvConf)),
+    idmapped(bind('/etc/hostname', input.files.hostname)),
+    idmapped(bind('/etc/hosts', input.files.hosts)),
     ...(input.initPath ? [{ destination: INIT_PATH, type: 'bind', source: input.initPath, options: ['rbind', 'ro', 'nosuid', 'nodev'] }] : []),
     ...(options.readOnly ? READ_ONLY_TMPFS : []),
   ];
   // The user's mounts replace a default on the same destination (docker's rule).
   // With any, everything goes parents first (a stable sort, as moby's
   // sortMounts), so `-v /h:/etc` cannot hide the /etc/hosts bind made before it.
-  const userMounts = (options.mounts ?? []).map(userMount);
+  const userMounts = (options.mounts ?? []).map((m) => (m.type === 'volume' ? idmapped(userMount(m)) : userMount(m)));
   const taken = new Set(userMounts.map((m) => m.destination));
   const mounts = userMounts.length === 0 ? defaults : [...defaults.filter((m) => !taken.has(m.destination)), ...userMounts].map((m, i) => ({ m, i })).sort((a, b) => depth(a.m.destination) - depth(b.m.destination) || a.i - b.i).map(({ m }) => m);
 

@@ -139,6 +139,8 @@ export interface PlanMount {
   data: string;
   /** What to create when dest is missing; copyup: a dir whose files are copied into the new mount. */
   kind: 'dir' | 'file' | 'copyup';
+  /** A bind seen through the container's user namespace maps (OCI idmap/ridmap). */
+  idmap?: boolean;
 }
 
 export interface PlanDevice {
@@ -210,7 +212,7 @@ const PROPAGATION_OPTIONS = new Set(['private', 'rprivate', 'shared', 'rshared',
  * image's files under the mount point into the new tmpfs: the plan's
  * "copyup" kind.
  */
-const RUNTIME_EXTENSION_OPTIONS = new Set(['tmpcopyup', 'notmpcopyup']);
+const RUNTIME_EXTENSION_OPTIONS = new Set(['tmpcopyup', 'notmpcopyup', 'idmap', 'ridmap']);
 
 const ROOT_PROPAGATION: Record<string, number> = {
   private: MS.PRIVATE,
@@ -331,13 +333,13 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
   }
   if (!namespaces.includes('mnt')) throw new UsageError('a container needs its own mount namespace');
   if (spec.hostname !== undefined && !namespaces.includes('uts')) throw new UsageError('a hostname needs a new uts namespace');
-  const idMaps = planIdMaps(spec);
-  if (idMaps) checkProcessMapped(idMaps, proc.user);
 
   const propagation = ROOT_PROPAGATION[spec.linux.rootfsPropagation ?? 'rslave'];
   if (propagation === undefined) throw new UsageError(`unknown rootfsPropagation: ${spec.linux.rootfsPropagation}`);
 
-  const mounts = spec.mounts.flatMap((m) => (m.type === 'cgroup' || m.type === 'cgroup2' ? planCgroupMount(m, extras) : [planMount(m, extras)]));
+  const idMaps = planIdMaps(spec);
+  if (idMaps) checkProcessMapped(idMaps, proc.user);
+  const mounts = spec.mounts.flatMap((m) => (m.type === 'cgroup' || m.type === 'cgroup2' ? planCgroupMount(m, extras) : [planMount(m, extras, idMaps)]));
   // A namespace joined by path is the container's own too, unless it is the host's (runc's rule for sysctls).
   const own = [...namespaces, ...nsPaths.filter(([ns, p]) => !extras.isHostNamespace?.(ns, p)).map(([ns]) => ns)];
   const sysctls = Object.entries(spec.linux.sysctl ?? {}).map(([k, v]) => planSysctl(k, v, own));
@@ -487,13 +489,16 @@ function planCgroupMount(m: OciMount, extras: PlanExtras): PlanMount[] {
   ];
 }
 
-function planMount(m: OciMount, extras: PlanExtras): PlanMount {
+function planMount(m: OciMount, extras: PlanExtras, idMaps: IdMaps | undefined): PlanMount {
   checkContainerPath('a mount destination', m.destination);
   const { flags, data } = parseMountOptions(m.options);
   const isBind = (flags & MS.BIND) !== 0 || m.type === 'bind';
   const source = m.source ?? m.type ?? 'none';
   if (isBind && !path.isAbsolute(source)) throw new UsageError(`bind mount source must be an absolute host path: ${source}`);
+  const idmap = m.uidMappings !== undefined || m.gidMappings !== undefined || (m.options ?? []).some((o) => o === 'idmap' || o === 'ridmap');
+  if (idmap) checkIdmapMount(m, isBind, idMaps);
   return {
+    ...(idmap ? { idmap: true } : {}),
     dest: m.destination,
     type: isBind ? 'bind' : (m.type ?? 'none'),
     source,
@@ -501,6 +506,22 @@ function planMount(m: OciMount, extras: PlanExtras): PlanMount {
     data,
     kind: isBind ? (extras.isFileSource(source) ? 'file' : 'dir') : m.options?.includes('tmpcopyup') ? 'copyup' : 'dir',
   };
+}
+
+/**
+ * An idmapped mount (config.md: uidMappings and gidMappings with the idmap
+ * or ridmap option): a bind, in a container with a user namespace, with
+ * that namespace's own maps, the ones Kubernetes and `run --uidmap` give
+ * (the monitor idmaps it with the container's user namespace).
+ */
+function checkIdmapMount(m: OciMount, isBind: boolean, idMaps: IdMaps | undefined): void {
+  const where = `the idmapped mount on ${m.destination}`;
+  if (!isBind) throw new UsageError(`${where}: only a bind mount can be idmapped`);
+  if (!idMaps) throw new UsageError(`${where} needs a user namespace of the container's own`);
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  if (!same(m.uidMappings ?? idMaps.uid, idMaps.uid) || !same(m.gidMappings ?? idMaps.gid, idMaps.gid)) {
+    throw new UsageError(`${where}: maps other than the container's own user namespace's are not supported`);
+  }
 }
 
 type Rec = (...fields: (string | number)[]) => void;
@@ -571,7 +592,7 @@ export function encodePlan(plan: LaunchPlan): Buffer {
   }
   rec('propagation', plan.propagation);
   if (plan.hostname !== undefined) rec('hostname', plan.hostname);
-  for (const m of plan.mounts) rec('mount', m.dest, m.type, m.source, m.flags, m.data, m.kind);
+  for (const m of plan.mounts) rec('mount', m.dest, m.type, m.source, m.flags, m.data, m.idmap ? `${m.kind}+idmap` : m.kind);
   for (const d of plan.devices) rec('device', d.path, d.kind, d.major, d.minor, d.mode, d.uid, d.gid);
   for (const [link, target] of plan.symlinks) rec('symlink', link, target);
   for (const p of plan.masked) rec('masked', p);

@@ -61,10 +61,25 @@ export function hostId(map: OciIdMapping[], id: number): number | undefined {
   return m && m.hostID + (id - m.containerID);
 }
 
+/** The maps' names in messages: the spec's fields, or the flags of `run --uidmap`. */
+export const ID_MAP_FLAGS = { uid: '--uidmap', gid: '--gidmap' };
+const SPEC_FIELDS = { uid: 'linux.uidMappings', gid: 'linux.gidMappings' };
+
 /** A process of the container runs as ids of its namespace: each must be mapped (setresuid and setgroups would refuse it). */
-export function checkProcessMapped(maps: IdMaps, user: OciProcess['user']): void {
-  if (hostId(maps.uid, user.uid) === undefined) throw new UsageError(`uid ${user.uid} is not mapped in the container's user namespace (linux.uidMappings)`);
+export function checkProcessMapped(maps: IdMaps, user: OciProcess['user'], names = SPEC_FIELDS): void {
+  if (hostId(maps.uid, user.uid) === undefined) throw new UsageError(`uid ${user.uid} is not mapped in the container's user namespace (${names.uid})`);
   for (const gid of [user.gid, ...(user.additionalGids ?? [])]) {
-    if (hostId(maps.gid, gid) === undefined) throw new UsageError(`gid ${gid} is not mapped in the container's user namespace (linux.gidMappings)`);
+    if (hostId(maps.gid, gid) === undefined) throw new UsageError(`gid ${gid} is not mapped in the container's user namespace (${names.gid})`);
   }
+}
+
+/**
+ * --uidmap's root is an overlay of idmapped layers that are detached mounts
+ * (the monitor's open_tree clones): overlayfs takes those as layers from
+ * Linux 6.15 (clone_private_mount, "fs: allow detached mounts"); before, the
+ * mount fails with EINVAL.
+ */
+export function checkIdmappedRootKernel(release: string): void {
+  const [major = 0, minor = 0] = release.split(/[.-]/).map(Number);
+  if (major < 6 || (major === 6 && minor < 15)) throw new UsageError(`--uidmap needs Linux 6.15 or later (overlayfs over idmapped layers), and this is ${release}`);
 }
