@@ -31,8 +31,7 @@
  *                                                      (the namespace's ids seen as the files' own,
  *                                                      so the container's root owns what the host's
  *                                                      root owns on disk, and what it writes lands
- *                                                      with its own ids inside). Linux 6.15
- *                                                      (detached mounts as overlay layers)
+ *                                                      with its own ids inside). Linux 5.19
  *   rootlayer  <host dir>                              the writable layer: <dir>/diff is the upper
  *                                                      dir, <dir>/work the work dir
  *   rootopt    <key[=value]>                           one more overlay option (index=off)

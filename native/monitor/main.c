@@ -1463,87 +1463,88 @@ static int idmapped_clone(const char *path, int userns, int rec)
   return fd;
 }
 
+/* Appends src to the mount data in buf (of size PAGE), or fails with E2BIG. */
+static int add_data(char *buf, size_t size, const char *src)
+{
+  if (ctr_strlcat(buf, src, size) >= size) {
+    errno = E2BIG;
+    return -1;
+  }
+  return 0;
+}
+
 /*
  * rootlower: the root as an overlay of idmapped layers, mounted by the
  * monitor in the child's mount namespace (entered by the caller) on the
  * root path, and its fd sent first over bind_sock. An overlay cannot be
- * idmapped itself, its layers can (Linux 5.19). The overlay is made with
- * the container root's filesystem ids: it keeps its mounter's credentials
- * for all it does later (copy-up, its work dir), which through the
- * idmapped upper layer then land as uid 0 on disk, and with the host's
- * capabilities, which copy-up needs to give a file its owner. Nothing of
- * it is in the host's mount namespace: it goes with the container's.
+ * idmapped itself, its layers can (Linux 5.19). Each layer's idmapped
+ * clone is attached in a tmpfs staged on <layer>/idmap, as overlayfs takes
+ * detached mounts as layers only from Linux 6.15; the overlay names them
+ * relative to it ("0:1:...", within mount(2)'s page for 500 layers), and
+ * the stage is detached once the overlay is made, which keeps private
+ * clones of its layers. Nothing of it reaches the host: the child's mount
+ * namespace, owned by its user namespace, receives the host's mounts as
+ * slaves (CL_SHARED_TO_SLAVE). The overlay is made with the container
+ * root's filesystem ids and the host's capabilities: it keeps its
+ * mounter's credentials for all it does later (copy-up, its work dir),
+ * which through the idmapped upper layer then land as uid 0 on disk.
  */
 static int mount_idmapped_root(pid_t pid, struct ctr_report *r)
 {
-  static int lowers[CTR_MAX_LOWERS];
-  char path[64] = "/proc/", dir[CTR_FD_PATH_MAX + 8];
+  static char data[4096];
+  char path[64] = "/proc/", stage[PATH_MAX], at[PATH_MAX], num[24];
   const char *what = "its user namespace", *bad = NULL;
-  struct rlimit nofile;
-  int userns, layer = -1, fs = -1, mnt = -1, root = -1, rc = -1;
-  size_t i, n = 0;
+  int userns, clone = -1, root = -1, rc = -1, staged = 0;
+  size_t i;
 
-  /* Every clone stays open until the overlay is made (a detached mount closed is gone): up to 500 and more fds. */
-  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
-    nofile.rlim_cur = nofile.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &nofile);
-  }
   ctr_utoa((unsigned long)pid, path + ctr_strlen(path));
   ctr_strlcat(path, "/ns/user", sizeof path);
   userns = open(path, O_RDONLY | O_CLOEXEC);
   if (userns < 0)
     goto out;
-  for (; n < plan.n_root_lowers; n++)
-    if ((lowers[n] = idmapped_clone(bad = plan.root_lowers[n], userns, 0)) < 0)
-      goto out;
-  if ((layer = idmapped_clone(bad = plan.root_layer, userns, 0)) < 0)
+  what = "staging the layers";
+  if (ctr_strlcpy(stage, plan.root_layer, sizeof stage) >= sizeof stage || add_data(stage, sizeof stage, "/idmap") < 0 ||
+      (mkdir(stage, 0700) < 0 && errno != EEXIST) || mount("tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700") < 0)
     goto out;
+  staged = 1;
+  data[0] = '\0';
+  for (i = 0; i < plan.n_root_opts; i++)
+    if (add_data(data, sizeof data, plan.root_opts[i]) < 0 || add_data(data, sizeof data, ",") < 0)
+      goto out;
+  if (add_data(data, sizeof data, "lowerdir=") < 0)
+    goto out;
+  /* Lower i at <stage>/i, the writable layer at <stage>/rw. */
+  for (i = 0; i <= plan.n_root_lowers; i++) {
+    const char *src = i < plan.n_root_lowers ? plan.root_lowers[i] : plan.root_layer;
+
+    if (i < plan.n_root_lowers)
+      ctr_utoa(i, num);
+    else
+      ctr_strlcpy(num, "rw", sizeof num);
+    ctr_strlcpy(at, stage, sizeof at);
+    ctr_strlcat(at, "/", sizeof at);
+    ctr_strlcat(at, num, sizeof at);
+    if ((clone = idmapped_clone(bad = src, userns, 0)) < 0 || mkdir(at, 0700) < 0 ||
+        move_mount(clone, "", AT_FDCWD, at, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+      goto out;
+    close(clone);
+    clone = -1;
+    if (i < plan.n_root_lowers && ((i && add_data(data, sizeof data, ":") < 0) || add_data(data, sizeof data, num) < 0))
+      goto out;
+  }
   bad = NULL;
   what = "overlay";
-  if ((fs = fsopen("overlay", FSOPEN_CLOEXEC)) < 0)
+  if (add_data(data, sizeof data, ",upperdir=rw/diff,workdir=rw/work") < 0 || chdir(stage) < 0)
     goto out;
-  for (i = 0; i < n; i++) {
-    ctr_fd_path(dir, lowers[i]);
-    if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", dir, 0) < 0)
-      goto out;
-  }
-  ctr_fd_path(dir, layer);
-  ctr_strlcat(dir, "/diff", sizeof dir);
-  if (fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", dir, 0) < 0)
-    goto out;
-  ctr_fd_path(dir, layer);
-  ctr_strlcat(dir, "/work", sizeof dir);
-  if (fsconfig(fs, FSCONFIG_SET_STRING, "workdir", dir, 0) < 0)
-    goto out;
-  for (i = 0; i < plan.n_root_opts; i++) {
-    const char *eq = strchr(plan.root_opts[i], '=');
-    char key[64];
-
-    if (!eq) {
-      if (fsconfig(fs, FSCONFIG_SET_FLAG, plan.root_opts[i], NULL, 0) < 0)
-        goto out;
-      continue;
-    }
-    if ((size_t)(eq - plan.root_opts[i]) >= sizeof key) {
-      errno = EINVAL;
-      goto out;
-    }
-    memcpy(key, plan.root_opts[i], (size_t)(eq - plan.root_opts[i]));
-    key[eq - plan.root_opts[i]] = '\0';
-    if (fsconfig(fs, FSCONFIG_SET_STRING, key, eq + 1, 0) < 0)
-      goto out;
-  }
   rc = as_container_root(1);
   if (rc == 0)
-    rc = fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
-  if (rc == 0 && (mnt = fsmount(fs, FSMOUNT_CLOEXEC, 0)) < 0)
-    rc = -1;
+    rc = mount("overlay", plan.root, "overlay", 0, data);
   {
     int err = errno;
 
     /* Back to root whatever happened above (a switch half made too): the
      * monitor must never go on with the container root's ids. */
-    if (as_container_root(0) < 0)
+    if (as_container_root(0) < 0 || chdir("/") < 0)
       _exit(EXIT_SETUP);
     errno = err;
   }
@@ -1551,24 +1552,19 @@ static int mount_idmapped_root(pid_t pid, struct ctr_report *r)
     goto out;
   rc = -1;
   what = plan.root;
-  if (move_mount(mnt, "", AT_FDCWD, plan.root, MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
-      (root = open(plan.root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+  if ((root = open(plan.root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
     goto out;
   what = "passing it to the container";
   rc = ctr_send_fd(bind_sock[0], root, "", 1);
 out:
   if (rc < 0)
     ctr_report_fill(r, CTR_REPORT_FAILED, CTR_STAGE_IDMAPPED_ROOT, 0, errno, bad ? bad : what);
-  while (n)
-    close(lowers[--n]);
+  if (staged)
+    umount2(stage, MNT_DETACH);
+  if (clone >= 0)
+    close(clone);
   if (userns >= 0)
     close(userns);
-  if (layer >= 0)
-    close(layer);
-  if (fs >= 0)
-    close(fs);
-  if (mnt >= 0)
-    close(mnt);
   if (root >= 0)
     close(root);
   return rc;

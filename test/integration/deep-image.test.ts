@@ -46,6 +46,8 @@ describe('deep images', () => {
     s.ok(['load', '-q', '-i', path.join(s.dir, 'deep499')]);
     const out = s.ok(['run', '--rm', 'deep:499', 'sh', '-c', 'cat /top /layer-1 /layer-498; ls / | grep -c "^layer-"']);
     expect(out).toBe('498\n1\n498\n498\n');
+    // With --uidmap the monitor stages 500 idmapped layers and names them in one mount(2) page.
+    expect(s.ok(['run', '--rm', '--uidmap', '0:100000:65536', 'deep:499', 'sh', '-c', 'cat /top; stat -c %u /layer-1; id -u'])).toBe('498\n0\n0\n');
     expect(s.mounts()).toEqual([]);
   }, 120_000);
 

@@ -179,9 +179,9 @@ describe('launch plan: what the OCI runtime needs', () => {
     expect(() => buildLaunchPlan(s, extras)).toThrow(/at most 340/);
   });
 
-  it('--uidmap\'s idmapped root needs Linux 6.15 (overlayfs over detached idmapped layers)', () => {
-    for (const ok of ['6.15.0', '6.18.0-13-amd64', '7.0']) expect(() => checkIdmappedRootKernel(ok)).not.toThrow();
-    for (const old of ['6.14.9', '6.1.0-28-amd64', '5.19.0']) expect(() => checkIdmappedRootKernel(old)).toThrow(`--uidmap needs Linux 6.15 or later (overlayfs over idmapped layers), and this is ${old}`);
+  it('--uidmap\'s idmapped root needs Linux 5.19 (overlayfs over idmapped layers)', () => {
+    for (const ok of ['5.19.0', '6.1.0-28-amd64', '6.18.0-13-amd64', '7.0']) expect(() => checkIdmappedRootKernel(ok)).not.toThrow();
+    for (const old of ['5.18.9', '5.15.0-91-generic', '4.19.0']) expect(() => checkIdmappedRootKernel(old)).toThrow(`--uidmap needs Linux 5.19 or later (overlayfs over idmapped layers), and this is ${old}`);
   });
 
   it('encodes the OCI runtime\'s monitor duties', () => {

@@ -73,13 +73,8 @@ export function checkProcessMapped(maps: IdMaps, user: OciProcess['user'], names
   }
 }
 
-/**
- * --uidmap's root is an overlay of idmapped layers that are detached mounts
- * (the monitor's open_tree clones): overlayfs takes those as layers from
- * Linux 6.15 (clone_private_mount, "fs: allow detached mounts"); before, the
- * mount fails with EINVAL.
- */
+/** --uidmap's root is an overlay of idmapped layers, which overlayfs takes from Linux 5.19 ("ovl: support idmapped layers"). */
 export function checkIdmappedRootKernel(release: string): void {
   const [major = 0, minor = 0] = release.split(/[.-]/).map(Number);
-  if (major < 6 || (major === 6 && minor < 15)) throw new UsageError(`--uidmap needs Linux 6.15 or later (overlayfs over idmapped layers), and this is ${release}`);
+  if (major < 5 || (major === 5 && minor < 19)) throw new UsageError(`--uidmap needs Linux 5.19 or later (overlayfs over idmapped layers), and this is ${release}`);
 }
