@@ -218,6 +218,7 @@ static void reset(struct ctr_plan *p)
   p->has_netif = 0;
   p->n_nspaths = 0;
   p->n_uidmap = p->n_gidmap = 0;
+  p->userns_path = NULL;
   p->n_root_lowers = p->n_root_opts = 0;
   p->root_layer = NULL;
   p->log_path = p->exit_file = p->unmount_path = NULL;
@@ -461,11 +462,16 @@ static int record(struct ctr_plan *p, const char *kw, char **a)
   } else if (ctr_streq(kw, "nspath")) {
     struct ctr_nspath *n = &p->nspaths[p->n_nspaths];
 
+    if (ctr_streq(a[0], "user")) {
+      if (p->userns_path)
+        return -1;
+      p->userns_path = a[1];
+      return 0;
+    }
     if (p->n_nspaths == CTR_MAX_NSPATHS)
       return -1;
     n->flag = 0;
-    /* A user namespace is always the container's own (joining one would need the monitor inside it). */
-    if (parse_ns(a[0], &n->flag) < 0 || n->flag == CLONE_NEWNS || n->flag == CLONE_NEWUSER)
+    if (parse_ns(a[0], &n->flag) < 0 || n->flag == CLONE_NEWNS)
       return -1;
     n->path = a[1];
     p->n_nspaths++;
@@ -585,6 +591,7 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
     /* The container's user namespace is mapped already. */
     CHECK(!p->n_uidmap && !p->n_gidmap, "uidmap");
     CHECK(!p->n_root_lowers && !p->root_layer && !p->n_root_opts, "rootlower");
+    CHECK(!p->userns_path, "nspath");
     /* Without it the process would run in the host's filesystem. */
     CHECK(p->join_flags & CLONE_NEWNS, "joinns mnt");
   } else {
@@ -602,12 +609,15 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
     for (i = 0; i < p->n_start_hooks; i++)
       CHECK(p->start_hooks[i].path[0] == '/', p->start_hooks[i].path);
     /* Maps exactly when there is a user namespace to write them for; its root must be mapped (the ladder runs as it). */
-    CHECK(!(p->clone_flags & CLONE_NEWUSER) == !p->n_uidmap, "uidmap");
-    CHECK(!(p->clone_flags & CLONE_NEWUSER) == !p->n_gidmap, "gidmap");
+    /* A user namespace made or joined, never both; its maps exactly then. */
+    CHECK(!((p->clone_flags & CLONE_NEWUSER) && p->userns_path), "nspath");
+    CHECK(!p->userns_path || p->userns_path[0] == '/', p->userns_path);
+    CHECK(!ctr_plan_userns(p) == !p->n_uidmap, "uidmap");
+    CHECK(!ctr_plan_userns(p) == !p->n_gidmap, "gidmap");
     CHECK(!p->n_uidmap || ctr_idmap_host(p->uidmap, p->n_uidmap, 0) != (unsigned)-1, "uidmap");
     CHECK(!p->n_gidmap || ctr_idmap_host(p->gidmap, p->n_gidmap, 0) != (unsigned)-1, "gidmap");
     /* An idmapped root needs the namespace to map it for, its writable layer, and the layers' paths as options. */
-    CHECK(!p->n_root_lowers == !p->root_layer && (!p->n_root_lowers || (p->clone_flags & CLONE_NEWUSER)), "rootlower");
+    CHECK(!p->n_root_lowers == !p->root_layer && (!p->n_root_lowers || ctr_plan_userns(p)), "rootlower");
     CHECK(p->n_root_lowers || !p->n_root_opts, "rootopt");
     CHECK(!p->root_layer || clean_abs(p->root_layer), p->root_layer);
     for (i = 0; i < p->n_root_lowers; i++)
@@ -648,7 +658,7 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
     /* A bind shows its source's files; there is nothing to copy up into it. */
     CHECK(!p->mounts[i].copyup || !(p->mounts[i].flags & MS_BIND), p->mounts[i].dest);
     /* Only a bind is idmapped, and with the container's own user namespace's maps. */
-    CHECK(!p->mounts[i].idmap || ((p->mounts[i].flags & MS_BIND) && (p->clone_flags & CLONE_NEWUSER)), p->mounts[i].dest);
+    CHECK(!p->mounts[i].idmap || ((p->mounts[i].flags & MS_BIND) && ctr_plan_userns(p)), p->mounts[i].dest);
   }
   for (i = 0; i < p->n_devices; i++)
     CHECK(clean_abs(p->devices[i].path), p->devices[i].path);
@@ -673,7 +683,7 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
 int ctr_plan_userns(const struct ctr_plan *p)
 {
   /* child: async-signal-safe */
-  return ((p->join_pid ? p->join_flags : p->clone_flags) & CLONE_NEWUSER) != 0;
+  return ((p->join_pid ? p->join_flags : p->clone_flags) & CLONE_NEWUSER) != 0 || p->userns_path != NULL;
 }
 
 unsigned ctr_idmap_host(const struct ctr_idmap *map, size_t n, unsigned inside)

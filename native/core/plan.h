@@ -130,6 +130,12 @@
  *   consolesocket <host path>                          with a tty: the pty master is sent to this
  *                                                      AF_UNIX socket (SCM_RIGHTS, runc's
  *                                                      --console-socket) instead of being copied
+ *   nspath     user <host path>                        join this user namespace (a pod's) instead of
+ *                                                      making one: the monitor forks a helper that
+ *                                                      enters it and clones the process with
+ *                                                      CLONE_PARENT, so every new namespace is
+ *                                                      owned by it; uidmap and gidmap must be its
+ *                                                      maps (checked, never written)
  *   nspath     <pid|uts|ipc|net|cgroup> <host path>    join this existing namespace instead of
  *                                                      creating one (run mode): the monitor
  *                                                      joins it before clone, so the child is
@@ -305,6 +311,7 @@ struct ctr_plan {
   size_t n_nspaths;
   struct ctr_idmap uidmap[CTR_MAX_IDMAP], gidmap[CTR_MAX_IDMAP];
   size_t n_uidmap, n_gidmap;
+  const char *userns_path; /* nspath user: the user namespace joined (run mode) */
   const char *root_lowers[CTR_MAX_LOWERS]; /* rootlower: the idmapped overlay root */
   size_t n_root_lowers;
   const char *root_layer;
@@ -332,8 +339,9 @@ int ctr_plan_parse(char *buf, size_t len, struct ctr_plan *plan, const char **ba
  * "ns mnt", "ns uts", "joinns mnt", "join"). */
 int ctr_plan_validate(const struct ctr_plan *plan, const char **what);
 
-/* Whether the process runs in a user namespace of its own (run: "ns user")
- * or the container's (exec: "joinns user"). */
+/* Whether the process runs in a user namespace: its own (run: "ns user"),
+ * one joined by path (run: "nspath user"), or the container's (exec:
+ * "joinns user"). */
 int ctr_plan_userns(const struct ctr_plan *plan);
 
 /* The host id an id inside the user namespace maps to, through `map`;

@@ -110,6 +110,8 @@ static int resume_pipe[2] = { -1, -1 };
 static int userns_pipe[2] = { -1, -1 };
 /* exec: a pidfd of the container's process, kept for the child to join its user namespace. */
 static int join_pidfd = -1;
+/* nspath user: the user namespace the helper enters to clone the process there. */
+static int userns_join_fd = -1;
 /* nspath records: the namespaces joined before clone, and the monitor's own to go back to. */
 static int ns_fds[CTR_MAX_NSPATHS], own_ns_fds[CTR_MAX_NSPATHS];
 /* startfifo: opened (O_PATH) and owned by the process's user before clone. */
@@ -752,7 +754,7 @@ static void join_nspaths(struct ctr_child_io *io)
     /* Without a user namespace the child joins a cgroup namespace itself:
      * cloned from inside a foreign one, it could not be born in its cgroup
      * on v2 (nsdelegate judges CLONE_INTO_CGROUP from the caller's). */
-    if (plan.nspaths[i].flag == CLONE_NEWCGROUP && !(plan.clone_flags & CLONE_NEWUSER)) {
+    if (plan.nspaths[i].flag == CLONE_NEWCGROUP && !ctr_plan_userns(&plan)) {
       io->cgroupns_fd = ns_fds[i];
       continue;
     }
@@ -820,7 +822,7 @@ static void make_foreign_mounts(void)
   unsigned set;
   int fs;
 
-  if (!(plan.clone_flags & CLONE_NEWUSER))
+  if (!ctr_plan_userns(&plan))
     return;
   for (i = 0; i < plan.n_mounts; i++) {
     const struct ctr_mount *m = &plan.mounts[i];
@@ -960,12 +962,14 @@ static void open_host_side(struct ctr_child_io *io)
     made_fds[len] = -1;
   io->made_fds = made_fds;
   io->userns_fd = io->bind_sock = -1;
-  if (plan.clone_flags & CLONE_NEWUSER) {
+  if (ctr_plan_userns(&plan) && !plan.join_pid) {
     if (pipe2(userns_pipe, O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, bind_sock) < 0)
       die(CTR_STAGE_USERNS, errno, "pipe2");
     io->userns_fd = userns_pipe[0];
     io->bind_sock = bind_sock[1];
   }
+  if (plan.userns_path && (userns_join_fd = open(plan.userns_path, O_RDONLY | O_CLOEXEC)) < 0)
+    die(CTR_STAGE_USERNS, errno, plan.userns_path);
   open_start_fifo(io);
 }
 
@@ -1033,7 +1037,7 @@ static void join_namespaces(void)
 static void close_monitor_fds(void)
 {
   /* child: async-signal-safe */
-  int fds[] = { REPORT_FD, log_fd, exit_dir, sig_fd, err_pipe[0], out_pipe[0], errout_pipe[0], tty_sock[0], sync_pipe[1], console_fd, resume_pipe[1], attach_listen, stdin_pipe[1], cgroup_dir_fd, userns_pipe[1], bind_sock[0] };
+  int fds[] = { REPORT_FD, log_fd, exit_dir, sig_fd, err_pipe[0], out_pipe[0], errout_pipe[0], tty_sock[0], sync_pipe[1], console_fd, resume_pipe[1], attach_listen, stdin_pipe[1], cgroup_dir_fd, userns_pipe[1], bind_sock[0], userns_join_fd };
   size_t i;
 
   for (i = 0; i < sizeof fds / sizeof fds[0]; i++)
@@ -1051,6 +1055,66 @@ static void close_monitor_fds(void)
       close(cgroup_fds[i]);
 }
 
+/*
+ * nspath user (a pod's user namespace): every namespace the process gets
+ * new must be owned by that user namespace, so it has to be created from
+ * inside it, which the monitor must not enter: it would lose the host's
+ * privileges for good (no way back to an ancestor user namespace). A
+ * helper, forked plainly, enters it and clones the process with
+ * CLONE_PARENT, so the process is the monitor's own child as always; the
+ * helper reports its pid and exits (runc's nsexec forks twice for the same
+ * reason). Signals stay blocked in both, as for clone_child.
+ */
+static pid_t clone_in_joined_userns(const struct ctr_child_io *io)
+{
+  struct clone_args args = { 0 };
+  int report[2], got, status;
+  long val = 0;
+  pid_t helper;
+
+  if (pipe2(report, O_CLOEXEC) < 0)
+    die(CTR_STAGE_CLONE, errno, "pipe2");
+  helper = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+  if (helper < 0)
+    die(CTR_STAGE_CLONE, errno, NULL);
+  if (helper == 0) {
+    /* child: async-signal-safe */
+    pid_t pid = -1;
+
+    close(report[0]);
+    if (setns(userns_join_fd, CLONE_NEWUSER) == 0) {
+      /* clone3 refuses an exit signal with CLONE_PARENT: the process inherits ours (SIGCHLD). */
+      args.flags = CLONE_PARENT | (uint64_t)(unsigned)(plan.clone_flags & ~CLONE_NEWCGROUP);
+      pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+      if (pid == 0) {
+        close(report[1]);
+        close_monitor_fds();
+        ctr_child_run(&plan, io);
+      }
+    }
+    val = pid > 0 ? pid : -errno;
+    _exit(write(report[1], &val, sizeof val) == (ssize_t)sizeof val ? 0 : 1);
+  }
+  close(report[1]);
+  do
+    got = (int)read(report[0], &val, sizeof val);
+  while (got < 0 && errno == EINTR);
+  close(report[0]);
+  while (waitpid(helper, &status, 0) < 0 && errno == EINTR)
+    ;
+  if (got != (int)sizeof val || val == 0)
+    die(CTR_STAGE_USERNS, got < 0 ? errno : EPROTO, "cloning in it");
+  if (val < 0)
+    die(CTR_STAGE_USERNS, (int)-val, plan.userns_path);
+  /* Our own child (CLONE_PARENT): nobody else can reap it, so its pid cannot be reused under us. */
+  child_pidfd = (int)syscall(SYS_pidfd_open, (pid_t)val, 0);
+  if (child_pidfd < 0) {
+    kill((pid_t)val, SIGKILL);
+    die(CTR_STAGE_CLONE, errno, "pidfd_open");
+  }
+  return (pid_t)val;
+}
+
 /* Clones the container process, which runs a ladder; returns its pid. */
 static pid_t clone_child(const struct ctr_child_io *io)
 {
@@ -1063,6 +1127,11 @@ static pid_t clone_child(const struct ctr_child_io *io)
    * forwarded signal that comes meanwhile waits in the signalfd. */
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, &prev);
+  if (plan.userns_path) {
+    pid = clone_in_joined_userns(io);
+    sigprocmask(SIG_SETMASK, &prev, NULL);
+    return pid;
+  }
   /* Not the cgroup namespace: the child makes it once in its cgroups (child.c). */
   args.flags = CLONE_PIDFD | (plan.join_pid ? 0 : (uint64_t)(unsigned)(plan.clone_flags & ~CLONE_NEWCGROUP));
   args.pidfd = (uint64_t)(uintptr_t)&child_pidfd;
@@ -1634,6 +1703,44 @@ static int send_child_mounts(pid_t pid, struct ctr_report *r)
   return err;
 }
 
+/* Whether /proc/PID/<file>, read from the host, is exactly map: the same lines in the same order. */
+static int same_id_map(pid_t pid, const char *file, const struct ctr_idmap *map, size_t n)
+{
+  static char text[CTR_MAX_IDMAP * 36 + 1];
+  char path[64] = "/proc/", *p, *end;
+  size_t len = 0, i;
+  ssize_t got;
+  int fd;
+
+  ctr_utoa((unsigned long)pid, path + ctr_strlen(path));
+  ctr_strlcat(path, "/", sizeof path);
+  ctr_strlcat(path, file, sizeof path);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  while (len < sizeof text - 1 && (got = read(fd, text + len, sizeof text - 1 - len)) > 0)
+    len += (size_t)got;
+  close(fd);
+  text[len] = '\0';
+  p = text;
+  for (i = 0; i < n; i++) {
+    unsigned long v[3];
+    int k;
+
+    for (k = 0; k < 3; k++) {
+      v[k] = strtoul(p, &end, 10);
+      if (end == p)
+        return 0;
+      p = end;
+    }
+    if (v[0] != map[i].inside || v[1] != map[i].outside || v[2] != map[i].count)
+      return 0;
+  }
+  while (*p == ' ' || *p == '\n')
+    p++;
+  return *p == '\0';
+}
+
 /* /proc/PID/oom_score_adj: written from the host, where lowering it is allowed. */
 static int write_oom_score(pid_t pid)
 {
@@ -1686,7 +1793,13 @@ static void prepare_userns_child(pid_t pid)
     }
   }
   what = "uid_map";
-  if (write_id_map(pid, what, plan.uidmap, plan.n_uidmap) < 0 || (what = "gid_map", write_id_map(pid, what, plan.gidmap, plan.n_gidmap) < 0)) {
+  if (plan.userns_path) {
+    /* Joined: its maps are what they are; the plan's must be the same, as every id check was made against them. */
+    if (!same_id_map(pid, what, plan.uidmap, plan.n_uidmap) || (what = "gid_map", !same_id_map(pid, what, plan.gidmap, plan.n_gidmap))) {
+      ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_USERNS, 0, EINVAL, what[0] == 'u' ? "its uid_map is not the spec's" : "its gid_map is not the spec's");
+      goto failed;
+    }
+  } else if (write_id_map(pid, what, plan.uidmap, plan.n_uidmap) < 0 || (what = "gid_map", write_id_map(pid, what, plan.gidmap, plan.n_gidmap) < 0)) {
     ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_USERNS, 0, errno, what);
     goto failed;
   }
@@ -1783,6 +1896,8 @@ int main(int argc, char **argv)
     leave_namespaces();
   if (join_pidfd >= 0)
     close(join_pidfd);
+  if (userns_join_fd >= 0)
+    close(userns_join_fd);
   if (fifo_fd >= 0)
     close(fifo_fd);
   for (len = 0; len < plan.n_mounts; len++)

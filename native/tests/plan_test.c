@@ -462,6 +462,10 @@ static void test_user_namespace(void)
   const char *zero_count[] = { "uidmap", "0", "1", "0", "end", NULL };
   const char *wraps[] = { "uidmap", "0", "4294967295", "2", "end", NULL };
   const char *user_path[] = { "root", "/r", "ns", "mnt", "arg", "x", "nspath", "user", "/proc/9/ns/user", "end", NULL };
+  const char *user_path_ok[] = { "root", "/r", "ns", "mnt", "arg", "x", "nspath", "user", "/proc/9/ns/user",
+                                 "uidmap", "0", "1", "1", "gidmap", "0", "1", "1", "end", NULL };
+  const char *user_both[] = { "root", "/r", "ns", "mnt", "ns", "user", "arg", "x", "nspath", "user", "/proc/9/ns/user",
+                              "uidmap", "0", "1", "1", "gidmap", "0", "1", "1", "end", NULL };
   const char *exec[] = { "join", "9", "joinns", "mnt", "joinns", "user", "arg", "x", "end", NULL };
   const char *exec_maps[] = { "join", "9", "joinns", "mnt", "joinns", "user", "arg", "x", "uidmap", "0", "1", "1", "end", NULL };
   const char *idroot[] = { "root", "/m", "ns", "mnt", "ns", "user", "arg", "x", "uidmap", "0", "1", "1", "gidmap", "0", "1", "1",
@@ -499,7 +503,10 @@ static void test_user_namespace(void)
   expect_invalid(group_unmapped, "group");
   expect_bad(zero_count, "uidmap");
   expect_bad(wraps, "uidmap");
-  expect_bad(user_path, "nspath");
+  expect_invalid(user_path, "uidmap");
+  EXPECT(parse(user_path_ok, &bad) == 0 && plan.userns_path && plan.n_nspaths == 0 && ctr_plan_userns(&plan));
+  EXPECT(ctr_plan_validate(&plan, &bad) == 0);
+  expect_invalid(user_both, "nspath");
   EXPECT(parse(exec, &bad) == 0 && ctr_plan_userns(&plan));
   EXPECT(ctr_plan_validate(&plan, &bad) == 0);
   expect_invalid(exec_maps, "uidmap");

@@ -663,13 +663,51 @@ describe('tsrun-oci user namespaces', () => {
     expect([r.code, r.stderr]).toEqual([1, "tsrun-oci: the idmapped mount on /shared: maps other than the container's own user namespace's are not supported\n"]);
   });
 
+  it('joins a pod\'s user namespace by path (with its net and ipc): new namespaces are owned by it; maps that are not its own are refused', async () => {
+    const sandbox = bundle('unspod', (s) => {
+      mapped(s);
+      s.process.args = ['sleep', '1000'];
+    });
+    ids.add('unspod');
+    ok(['run', '-d', '-b', sandbox, 'unspod']);
+    const pod = state('unspod').pid;
+    const joining = (name: string, maps?: OciSpec['linux']['uidMappings']) =>
+      bundle(name, (s) => {
+        mapped(s);
+        if (maps) s.linux.uidMappings = maps;
+        const paths: Record<string, string> = { user: `/proc/${pod}/ns/user`, network: `/proc/${pod}/ns/net`, ipc: `/proc/${pod}/ns/ipc` };
+        s.linux.namespaces = s.linux.namespaces.map((n) => (paths[n.type] ? { type: n.type, path: paths[n.type] } : n));
+        s.process.args = ['sh', '-c', 'readlink /proc/self/ns/user; readlink /proc/self/ns/net; id -u; touch /from-app; ls /sys/class/net; exec sleep 1000'];
+      });
+    ids.add('unsapp');
+    const out = path.join(dir, 'unsapp.out');
+    const fds = [fs.openSync(out, 'w'), fs.openSync(path.join(dir, 'unsapp.err'), 'w')];
+    try {
+      const r = spawnSync(ociBin, ['--root', root, 'run', '-d', '-b', joining('unsapp'), 'unsapp'], { stdio: ['ignore', fds[0]!, fds[1]!], timeout: 30_000 });
+      expect([r.status, fs.readFileSync(path.join(dir, 'unsapp.err'), 'utf8')]).toEqual([0, '']);
+    } finally {
+      for (const fd of fds) fs.closeSync(fd);
+    }
+    await until(() => fs.readFileSync(out, 'utf8').includes('lo\n'));
+    const app = state('unsapp').pid;
+    expect(fs.readFileSync(out, 'utf8')).toBe(`${fs.readlinkSync(`/proc/${pod}/ns/user`)}\n${fs.readlinkSync(`/proc/${pod}/ns/net`)}\n0\nlo\n`);
+    // Its own pid namespace, owned by the pod's user namespace (else its proc could not be mounted); running as usual.
+    expect(fs.readlinkSync(`/proc/${app}/ns/pid`)).not.toBe(fs.readlinkSync(`/proc/${pod}/ns/pid`));
+    expect(state('unsapp').status).toBe('running');
+    expect(fs.statSync(path.join(usersRootfs, 'from-app')).uid).toBe(HOST);
+    expect(ok(['exec', 'unsapp', 'readlink', '/proc/self/ns/user'])).toBe(`${fs.readlinkSync(`/proc/${pod}/ns/user`)}\n`);
+    const r = oci(['create', '-b', joining('unsbadmap', [{ containerID: 0, hostID: 300000, size: 65536 }]), 'unsbadmap']);
+    expect([r.code, r.stderr]).toEqual([1, "tsrun-oci: setting up the user namespace (its uid_map is not the spec's): EINVAL (invalid argument)\n"]);
+    expect(fs.existsSync(path.join(root, 'unsbadmap'))).toBe(false);
+  });
+
   it.each([
     ['mappings without a user namespace', (s: OciSpec) => (s.linux.uidMappings = [{ containerID: 0, hostID: HOST, size: 1 }]), /need a user namespace/],
     ['a user namespace without mappings', (s: OciSpec) => s.linux.namespaces.push({ type: 'user' }), /a user namespace needs linux.uidMappings/],
     ['root not mapped', (s: OciSpec) => { mapped(s); s.linux.uidMappings = [{ containerID: 1, hostID: HOST, size: 10 }]; }, /must map uid 0/],
     ['overlapping ranges', (s: OciSpec) => { mapped(s); s.linux.gidMappings!.push({ containerID: 70000, hostID: HOST + 5, size: 1 }); }, /overlap/],
     ['the process\'s group not mapped', (s: OciSpec) => { mapped(s); s.process.user = { uid: 0, gid: 0, additionalGids: [99999] }; }, /gid 99999 is not mapped/],
-    ['joining a user namespace by path', (s: OciSpec) => { mapped(s); s.linux.namespaces = s.linux.namespaces.map((n) => (n.type === 'user' ? { type: 'user', path: '/proc/1/ns/user' } : n)); }, /joining an existing user namespace/],
+    ['joining a user namespace by path without its maps', (s: OciSpec) => s.linux.namespaces.push({ type: 'user', path: '/proc/1/ns/user' }), /a user namespace needs linux.uidMappings/],
   ])('refuses %s with one line and leaves no state', (_what, edit, message) => {
     const b = bundle('unsbad', (s) => {
       edit(s);

@@ -327,7 +327,6 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
       continue;
     }
     if (name === 'mnt') throw new UsageError('joining an existing mount namespace is not supported: a container needs its own');
-    if (name === 'user') continue; // refused by planIdMaps, with the reason
     if (!path.isAbsolute(ns.path)) throw new UsageError(`the ${ns.type} namespace path must be absolute: ${ns.path}`);
     nsPaths.push([name, ns.path]);
   }

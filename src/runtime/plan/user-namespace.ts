@@ -11,12 +11,15 @@ export interface IdMaps {
 }
 
 /**
- * The uid and gid maps of a container with a user namespace of its own,
- * checked as the kernel would check them when the monitor writes them
+ * The uid and gid maps of a container with a user namespace, checked as
+ * the kernel would check them when the monitor writes them
  * (user_namespaces(7): whole numbers, at most 340 lines, no two ranges
  * overlapping on either side), plus runc's rules: mappings exactly when
  * there is a user namespace, and the container's root mapped, since the
- * container is set up as that root. Undefined without a user namespace.
+ * container is set up as that root. A user namespace joined by path (a
+ * Kubernetes pod's) needs its maps too, as Kubernetes sends them: the
+ * monitor checks they are that namespace's. Undefined without a user
+ * namespace.
  */
 export function planIdMaps(spec: Pick<OciSpec, 'linux'>, flags?: { uid: string; gid: string }): IdMaps | undefined {
   const userns = spec.linux.namespaces.find((n) => n.type === 'user');
@@ -25,7 +28,6 @@ export function planIdMaps(spec: Pick<OciSpec, 'linux'>, flags?: { uid: string; 
     if (uidMappings.length > 0 || gidMappings.length > 0) throw new UsageError('linux.uidMappings and gidMappings need a user namespace (linux.namespaces has no "user")');
     return undefined;
   }
-  if (userns.path) throw new UsageError('joining an existing user namespace by path is not supported; the container needs a user namespace of its own');
   const [uidName, gidName] = flags ? [flags.uid, flags.gid] : ['linux.uidMappings', 'linux.gidMappings'];
   const maps = { uid: checkMap(uidName, uidMappings), gid: checkMap(gidName, gidMappings) };
   if (hostId(maps.uid, 0) === undefined) throw new UsageError(`${uidName} must map uid 0: the container is set up as its root`);
