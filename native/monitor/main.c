@@ -44,6 +44,9 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <linux/capability.h>
+#include <linux/magic.h>
+#include <linux/nsfs.h>
+#include <sys/statfs.h>
 #include <sys/sendfile.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -716,6 +719,21 @@ static void listen_attach(void)
   close(dir);
 }
 
+/* A namespace file given by path: opened without blocking or side effects
+ * (a FIFO or a device there must not hang or act), and refused unless it is
+ * a namespace of the kind it is given for (ioctl_ns(2) NS_GET_NSTYPE). */
+static int open_namespace(const char *path, int kind, enum ctr_stage stage)
+{
+  struct statfs sfs;
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+
+  if (fd < 0)
+    die(stage, errno, path);
+  if (fstatfs(fd, &sfs) < 0 || sfs.f_type != NSFS_MAGIC || ioctl(fd, NS_GET_NSTYPE) != kind)
+    die(stage, EINVAL, path);
+  return fd;
+}
+
 /* The monitor's own namespace of a kind, in /proc/self/ns (pid: the one its children get). */
 static const char *own_ns_file(int flag)
 {
@@ -747,9 +765,7 @@ static void join_nspaths(struct ctr_child_io *io)
 
   io->cgroupns_fd = -1;
   for (i = 0; i < plan.n_nspaths; i++) {
-    ns_fds[i] = open(plan.nspaths[i].path, O_RDONLY | O_CLOEXEC);
-    if (ns_fds[i] < 0)
-      die(CTR_STAGE_NSJOIN, errno, plan.nspaths[i].path);
+    ns_fds[i] = open_namespace(plan.nspaths[i].path, plan.nspaths[i].flag, CTR_STAGE_NSJOIN);
     own_ns_fds[i] = -1;
     /* Without a user namespace the child joins a cgroup namespace itself:
      * cloned from inside a foreign one, it could not be born in its cgroup
@@ -968,8 +984,8 @@ static void open_host_side(struct ctr_child_io *io)
     io->userns_fd = userns_pipe[0];
     io->bind_sock = bind_sock[1];
   }
-  if (plan.userns_path && (userns_join_fd = open(plan.userns_path, O_RDONLY | O_CLOEXEC)) < 0)
-    die(CTR_STAGE_USERNS, errno, plan.userns_path);
+  if (plan.userns_path)
+    userns_join_fd = open_namespace(plan.userns_path, CLONE_NEWUSER, CTR_STAGE_USERNS);
   open_start_fifo(io);
 }
 
@@ -1055,64 +1071,114 @@ static void close_monitor_fds(void)
       close(cgroup_fds[i]);
 }
 
+/* The helper's word on its clone: which step failed (and errno), or how it went. */
+struct helper_report {
+  int step; /* 0: cloned, 1: into the cgroup too; -1: setns, -2: clone3, -3: sending the pidfd */
+  int err;
+};
+
 /*
  * nspath user (a pod's user namespace): every namespace the process gets
  * new must be owned by that user namespace, so it has to be created from
  * inside it, which the monitor must not enter: it would lose the host's
  * privileges for good (no way back to an ancestor user namespace). A
  * helper, forked plainly, enters it and clones the process with
- * CLONE_PARENT, so the process is the monitor's own child as always; the
- * helper reports its pid and exits (runc's nsexec forks twice for the same
- * reason). Signals stay blocked in both, as for clone_child.
+ * CLONE_PARENT, so the process is the monitor's own child as always (runc's
+ * nsexec forks twice for the same reason). The helper sends a pidfd of it,
+ * not its pid: with a pid namespace joined by path (shareProcessNamespace)
+ * the helper's pids are that namespace's, not the monitor's. Signals stay
+ * blocked in both, as for clone_child.
  */
 static pid_t clone_in_joined_userns(const struct ctr_child_io *io)
 {
-  struct clone_args args = { 0 };
-  int report[2], got, status;
-  long val = 0;
-  pid_t helper;
+  static const char *const steps[] = { "", "entering it", "cloning in it", "passing the process back" };
+  struct helper_report hr = { 0, 0 };
+  int report[2], sock[2], got, status;
+  char fdinfo[64] = "/proc/self/fdinfo/", buf[1024], *line;
+  ssize_t n;
+  pid_t helper, pid = -1;
 
-  if (pipe2(report, O_CLOEXEC) < 0)
+  if (pipe2(report, O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sock) < 0)
     die(CTR_STAGE_CLONE, errno, "pipe2");
   helper = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
   if (helper < 0)
     die(CTR_STAGE_CLONE, errno, NULL);
   if (helper == 0) {
     /* child: async-signal-safe */
-    pid_t pid = -1;
+    struct clone_args args = { 0 };
+    int pidfd = -1;
 
     close(report[0]);
-    if (setns(userns_join_fd, CLONE_NEWUSER) == 0) {
+    close(sock[0]);
+    if (setns(userns_join_fd, CLONE_NEWUSER) < 0) {
+      hr.step = -1;
+    } else {
       /* clone3 refuses an exit signal with CLONE_PARENT: the process inherits ours (SIGCHLD). */
-      args.flags = CLONE_PARENT | (uint64_t)(unsigned)(plan.clone_flags & ~CLONE_NEWCGROUP);
-      pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+      args.flags = CLONE_PARENT | CLONE_PIDFD | (uint64_t)(unsigned)(plan.clone_flags & ~CLONE_NEWCGROUP);
+      args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+      /* Born in its cgroup on v2, as clone_child's; refused, the monitor moves it (join_cgroups). */
+      if (cgroup_dir_fd >= 0) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = (uint64_t)cgroup_dir_fd;
+        pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+        if (pid >= 0)
+          hr.step = 1;
+        args.flags &= ~(uint64_t)CLONE_INTO_CGROUP;
+        args.cgroup = 0;
+      }
+      if (pid < 0)
+        pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
       if (pid == 0) {
         close(report[1]);
+        close(sock[1]);
         close_monitor_fds();
         ctr_child_run(&plan, io);
       }
+      if (pid < 0)
+        hr.step = -2;
+      else if (ctr_send_fd(sock[1], pidfd, "", 1) < 0)
+        hr.step = -3;
     }
-    val = pid > 0 ? pid : -errno;
-    _exit(write(report[1], &val, sizeof val) == (ssize_t)sizeof val ? 0 : 1);
+    hr.err = hr.step < 0 ? errno : 0;
+    _exit(write(report[1], &hr, sizeof hr) == (ssize_t)sizeof hr ? 0 : 1);
   }
   close(report[1]);
-  do
-    got = (int)read(report[0], &val, sizeof val);
-  while (got < 0 && errno == EINTR);
-  close(report[0]);
+  close(sock[1]);
+  /* The helper has sent all it will once it is gone: nothing below blocks on a live one. */
   while (waitpid(helper, &status, 0) < 0 && errno == EINTR)
     ;
-  if (got != (int)sizeof val || val == 0)
-    die(CTR_STAGE_USERNS, got < 0 ? errno : EPROTO, "cloning in it");
-  if (val < 0)
-    die(CTR_STAGE_USERNS, (int)-val, plan.userns_path);
-  /* Our own child (CLONE_PARENT): nobody else can reap it, so its pid cannot be reused under us. */
-  child_pidfd = (int)syscall(SYS_pidfd_open, (pid_t)val, 0);
-  if (child_pidfd < 0) {
-    kill((pid_t)val, SIGKILL);
-    die(CTR_STAGE_CLONE, errno, "pidfd_open");
+  do
+    got = (int)read(report[0], &hr, sizeof hr);
+  while (got < 0 && errno == EINTR);
+  close(report[0]);
+  if (got != (int)sizeof hr) {
+    close(sock[0]);
+    die(CTR_STAGE_USERNS, EPROTO, "the helper that clones in it died");
   }
-  return (pid_t)val;
+  if (hr.step < 0) {
+    close(sock[0]);
+    die(CTR_STAGE_USERNS, hr.err, steps[-hr.step]);
+  }
+  child_pidfd = ctr_recv_fd(sock[0]);
+  close(sock[0]);
+  if (child_pidfd < 0)
+    die(CTR_STAGE_USERNS, EPROTO, steps[3]);
+  cloned_into_cgroup = hr.step == 1;
+  /* Its pid as this monitor's pid namespace numbers it: the pidfd's fdinfo, read through our /proc. */
+  ctr_utoa((unsigned long)child_pidfd, fdinfo + ctr_strlen(fdinfo));
+  got = open(fdinfo, O_RDONLY | O_CLOEXEC);
+  n = got < 0 ? -1 : read(got, buf, sizeof buf - 1);
+  if (got >= 0)
+    close(got);
+  buf[n > 0 ? n : 0] = '\0';
+  line = strstr(buf, "\nPid:");
+  if (line)
+    pid = (pid_t)strtol(line + 5, NULL, 10);
+  if (pid <= 0) {
+    syscall(SYS_pidfd_send_signal, child_pidfd, SIGKILL, NULL, 0);
+    die(CTR_STAGE_USERNS, EPROTO, "the pid of the process cloned in it");
+  }
+  return pid;
 }
 
 /* Clones the container process, which runs a ladder; returns its pid. */
@@ -1547,7 +1613,8 @@ static int add_data(char *buf, size_t size, const char *src)
  * monitor in the child's mount namespace (entered by the caller) on the
  * root path, and its fd sent first over bind_sock. An overlay cannot be
  * idmapped itself, its layers can (Linux 5.19). Each layer's idmapped
- * clone is attached in a tmpfs staged on <layer>/idmap, as overlayfs takes
+ * clone is attached in a tmpfs staged on <layer>/idmap (made and removed
+ * here), as overlayfs takes
  * detached mounts as layers only from Linux 6.15; the overlay names them
  * relative to it ("0:1:...", within mount(2)'s page for 500 layers), and
  * the stage is detached once the overlay is made, which keeps private
@@ -1563,6 +1630,7 @@ static int mount_idmapped_root(pid_t pid, struct ctr_report *r)
   static char data[4096];
   char path[64] = "/proc/", stage[PATH_MAX], at[PATH_MAX], num[24];
   const char *what = "its user namespace", *bad = NULL;
+  struct stat st;
   int userns, clone = -1, root = -1, rc = -1, staged = 0;
   size_t i;
 
@@ -1572,8 +1640,12 @@ static int mount_idmapped_root(pid_t pid, struct ctr_report *r)
   if (userns < 0)
     goto out;
   what = "staging the layers";
-  if (ctr_strlcpy(stage, plan.root_layer, sizeof stage) >= sizeof stage || add_data(stage, sizeof stage, "/idmap") < 0 ||
-      (mkdir(stage, 0700) < 0 && errno != EEXIST) || mount("tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700") < 0)
+  /* A directory of our own (a symlink left there would be followed by mount): made now, removed after. */
+  if (ctr_strlcpy(stage, plan.root_layer, sizeof stage) >= sizeof stage || add_data(stage, sizeof stage, "/idmap") < 0)
+    goto out;
+  if (mkdir(stage, 0700) < 0 && (errno != EEXIST || lstat(stage, &st) < 0 || !S_ISDIR(st.st_mode)))
+    goto out;
+  if (mount("tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700") < 0)
     goto out;
   staged = 1;
   data[0] = '\0';
@@ -1592,7 +1664,8 @@ static int mount_idmapped_root(pid_t pid, struct ctr_report *r)
       ctr_strlcpy(num, "rw", sizeof num);
     ctr_strlcpy(at, stage, sizeof at);
     ctr_strlcat(at, "/", sizeof at);
-    ctr_strlcat(at, num, sizeof at);
+    if (add_data(at, sizeof at, num) < 0)
+      goto out;
     if ((clone = idmapped_clone(bad = src, userns, 0)) < 0 || mkdir(at, 0700) < 0 ||
         move_mount(clone, "", AT_FDCWD, at, MOVE_MOUNT_F_EMPTY_PATH) < 0)
       goto out;
@@ -1628,8 +1701,8 @@ static int mount_idmapped_root(pid_t pid, struct ctr_report *r)
 out:
   if (rc < 0)
     ctr_report_fill(r, CTR_REPORT_FAILED, CTR_STAGE_IDMAPPED_ROOT, 0, errno, bad ? bad : what);
-  if (staged)
-    umount2(stage, MNT_DETACH);
+  if (staged && umount2(stage, MNT_DETACH) == 0)
+    rmdir(stage);
   if (clone >= 0)
     close(clone);
   if (userns >= 0)
@@ -1703,12 +1776,14 @@ static int send_child_mounts(pid_t pid, struct ctr_report *r)
   return err;
 }
 
-/* Whether /proc/PID/<file>, read from the host, is exactly map: the same lines in the same order. */
+/* Whether /proc/PID/<file>, read from the host, holds exactly map's lines,
+ * in any order: the kernel sorts a map of more than 5 (sort_idmaps). */
 static int same_id_map(pid_t pid, const char *file, const struct ctr_idmap *map, size_t n)
 {
   static char text[CTR_MAX_IDMAP * 36 + 1];
+  static struct ctr_idmap have[CTR_MAX_IDMAP];
   char path[64] = "/proc/", *p, *end;
-  size_t len = 0, i;
+  size_t len = 0, count = 0, i, j;
   ssize_t got;
   int fd;
 
@@ -1722,23 +1797,35 @@ static int same_id_map(pid_t pid, const char *file, const struct ctr_idmap *map,
     len += (size_t)got;
   close(fd);
   text[len] = '\0';
-  p = text;
-  for (i = 0; i < n; i++) {
+  for (p = text; count < CTR_MAX_IDMAP; count++) {
     unsigned long v[3];
     int k;
 
     for (k = 0; k < 3; k++) {
       v[k] = strtoul(p, &end, 10);
       if (end == p)
-        return 0;
+        break;
       p = end;
     }
-    if (v[0] != map[i].inside || v[1] != map[i].outside || v[2] != map[i].count)
+    if (k == 0)
+      break;
+    if (k < 3)
+      return 0;
+    have[count].inside = (unsigned)v[0];
+    have[count].outside = (unsigned)v[1];
+    have[count].count = (unsigned)v[2];
+  }
+  if (count != n)
+    return 0;
+  /* Lines of one map never overlap, so each is found once. */
+  for (i = 0; i < n; i++) {
+    for (j = 0; j < count; j++)
+      if (have[j].inside == map[i].inside && have[j].outside == map[i].outside && have[j].count == map[i].count)
+        break;
+    if (j == count)
       return 0;
   }
-  while (*p == ' ' || *p == '\n')
-    p++;
-  return *p == '\0';
+  return 1;
 }
 
 /* /proc/PID/oom_score_adj: written from the host, where lowering it is allowed. */
@@ -1783,15 +1870,6 @@ static void prepare_userns_child(pid_t pid)
 
   if (!ctr_plan_userns(&plan) || plan.join_pid)
     return;
-  for (i = 0; i < plan.n_rlimits; i++) {
-    int res = plan.rlimits[i].resource;
-
-    if (prlimit(pid, (__rlimit_resource_t)res, NULL, &cur) < 0 || (plan.rlimits[i].limit.rlim_max > cur.rlim_max &&
-        (cur.rlim_max = plan.rlimits[i].limit.rlim_max, prlimit(pid, (__rlimit_resource_t)res, &cur, NULL) < 0))) {
-      ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_RLIMIT, (int)i, errno, NULL);
-      goto failed;
-    }
-  }
   what = "uid_map";
   if (plan.userns_path) {
     /* Joined: its maps are what they are; the plan's must be the same, as every id check was made against them. */
@@ -1802,6 +1880,15 @@ static void prepare_userns_child(pid_t pid)
   } else if (write_id_map(pid, what, plan.uidmap, plan.n_uidmap) < 0 || (what = "gid_map", write_id_map(pid, what, plan.gidmap, plan.n_gidmap) < 0)) {
     ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_USERNS, 0, errno, what);
     goto failed;
+  }
+  for (i = 0; i < plan.n_rlimits; i++) {
+    int res = plan.rlimits[i].resource;
+
+    if (prlimit(pid, (__rlimit_resource_t)res, NULL, &cur) < 0 || (plan.rlimits[i].limit.rlim_max > cur.rlim_max &&
+        (cur.rlim_max = plan.rlimits[i].limit.rlim_max, prlimit(pid, (__rlimit_resource_t)res, &cur, NULL) < 0))) {
+      ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_RLIMIT, (int)i, errno, NULL);
+      goto failed;
+    }
   }
   if (plan.has_oom_score_adj && write_oom_score(pid) < 0) {
     ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_OOM_SCORE, 0, errno, NULL);

@@ -664,8 +664,12 @@ describe('tsrun-oci user namespaces', () => {
   });
 
   it('joins a pod\'s user namespace by path (with its net and ipc): new namespaces are owned by it; maps that are not its own are refused', async () => {
+    // The same ids as 0:100000:65536 in six ranges, given last first: the kernel keeps a map of more than five sorted.
+    const six = [50000, 40000, 30000, 20000, 10000, 0].map((c) => ({ containerID: c, hostID: HOST + c, size: c === 50000 ? 15536 : 10000 }));
     const sandbox = bundle('unspod', (s) => {
       mapped(s);
+      s.linux.uidMappings = six;
+      s.linux.gidMappings = six;
       s.process.args = ['sleep', '1000'];
     });
     ids.add('unspod');
@@ -674,10 +678,12 @@ describe('tsrun-oci user namespaces', () => {
     const joining = (name: string, maps?: OciSpec['linux']['uidMappings']) =>
       bundle(name, (s) => {
         mapped(s);
-        if (maps) s.linux.uidMappings = maps;
-        const paths: Record<string, string> = { user: `/proc/${pod}/ns/user`, network: `/proc/${pod}/ns/net`, ipc: `/proc/${pod}/ns/ipc` };
+        s.linux.uidMappings = maps ?? six;
+        s.linux.gidMappings = six;
+        // shareProcessNamespace too: the helper that clones then numbers pids in the pod's pid namespace.
+        const paths: Record<string, string> = { user: `/proc/${pod}/ns/user`, network: `/proc/${pod}/ns/net`, ipc: `/proc/${pod}/ns/ipc`, pid: `/proc/${pod}/ns/pid` };
         s.linux.namespaces = s.linux.namespaces.map((n) => (paths[n.type] ? { type: n.type, path: paths[n.type] } : n));
-        s.process.args = ['sh', '-c', 'readlink /proc/self/ns/user; readlink /proc/self/ns/net; id -u; touch /from-app; ls /sys/class/net; exec sleep 1000'];
+        s.process.args = ['sh', '-c', 'readlink /proc/self/ns/user; readlink /proc/self/ns/net; id -u; touch /from-app; ls /sys/class/net; ps -o comm | grep -c sleep; exec sleep 1000'];
       });
     ids.add('unsapp');
     const out = path.join(dir, 'unsapp.out');
@@ -688,17 +694,30 @@ describe('tsrun-oci user namespaces', () => {
     } finally {
       for (const fd of fds) fs.closeSync(fd);
     }
-    await until(() => fs.readFileSync(out, 'utf8').includes('lo\n'));
+    await until(() => fs.readFileSync(out, 'utf8').split('\n').length > 5);
     const app = state('unsapp').pid;
-    expect(fs.readFileSync(out, 'utf8')).toBe(`${fs.readlinkSync(`/proc/${pod}/ns/user`)}\n${fs.readlinkSync(`/proc/${pod}/ns/net`)}\n0\nlo\n`);
-    // Its own pid namespace, owned by the pod's user namespace (else its proc could not be mounted); running as usual.
-    expect(fs.readlinkSync(`/proc/${app}/ns/pid`)).not.toBe(fs.readlinkSync(`/proc/${pod}/ns/pid`));
+    // The pod's sleep is seen from the app's pid namespace, the pod's.
+    expect(fs.readFileSync(out, 'utf8')).toBe(`${fs.readlinkSync(`/proc/${pod}/ns/user`)}\n${fs.readlinkSync(`/proc/${pod}/ns/net`)}\n0\nlo\n1\n`);
+    // The state's pid is the host's number of the app's own process, not the pod's pid namespace's.
+    expect(fs.readlinkSync(`/proc/${app}/ns/pid`)).toBe(fs.readlinkSync(`/proc/${pod}/ns/pid`));
+    expect(fs.readFileSync(`/proc/${app}/cmdline`, 'utf8')).toBe('sleep\x001000\x00');
+    expect(fs.readFileSync(`/proc/${app}/status`, 'utf8')).toMatch(/^Uid:\t100000\t/m);
     expect(state('unsapp').status).toBe('running');
     expect(fs.statSync(path.join(usersRootfs, 'from-app')).uid).toBe(HOST);
     expect(ok(['exec', 'unsapp', 'readlink', '/proc/self/ns/user'])).toBe(`${fs.readlinkSync(`/proc/${pod}/ns/user`)}\n`);
     const r = oci(['create', '-b', joining('unsbadmap', [{ containerID: 0, hostID: 300000, size: 65536 }]), 'unsbadmap']);
     expect([r.code, r.stderr]).toEqual([1, "tsrun-oci: setting up the user namespace (its uid_map is not the spec's): EINVAL (invalid argument)\n"]);
     expect(fs.existsSync(path.join(root, 'unsbadmap'))).toBe(false);
+    // A path that is no user namespace (here a FIFO, which must not block the monitor) is refused as such.
+    const fifo = path.join(dir, 'not-a-userns');
+    execFileSync('mkfifo', [fifo]);
+    const notNs = bundle('unsfifo', (s) => {
+      mapped(s);
+      s.linux.namespaces = s.linux.namespaces.map((n) => (n.type === 'user' ? { type: 'user', path: fifo } : n));
+      s.process.args = ['true'];
+    });
+    const f = oci(['create', '-b', notNs, 'unsfifo']);
+    expect([f.code, f.stderr]).toEqual([1, `tsrun-oci: setting up the user namespace (${fifo}): EINVAL (invalid argument)\n`]);
   });
 
   it.each([
