@@ -1609,8 +1609,9 @@ static int add_data(char *buf, size_t size, const char *src)
 }
 
 /*
- * rootlower: the root as an overlay of idmapped layers, mounted by the
- * monitor in the child's mount namespace (entered by the caller) on the
+ * rootlower: the root as an overlay of idmapped layers (idmapped with
+ * userns, the child's), mounted by the monitor in the child's mount
+ * namespace (entered by the caller) on the
  * root path, and its fd sent first over bind_sock. An overlay cannot be
  * idmapped itself, its layers can (Linux 5.19). Each layer's idmapped
  * clone is attached in a tmpfs staged on <layer>/idmap (made and removed
@@ -1625,21 +1626,15 @@ static int add_data(char *buf, size_t size, const char *src)
  * mounter's credentials for all it does later (copy-up, its work dir),
  * which through the idmapped upper layer then land as uid 0 on disk.
  */
-static int mount_idmapped_root(pid_t pid, struct ctr_report *r)
+static int mount_idmapped_root(int userns, struct ctr_report *r)
 {
   static char data[4096];
-  char path[64] = "/proc/", stage[PATH_MAX], at[PATH_MAX], num[24];
-  const char *what = "its user namespace", *bad = NULL;
+  char stage[PATH_MAX], at[PATH_MAX], num[24];
+  const char *what = "staging the layers", *bad = NULL;
   struct stat st;
-  int userns, clone = -1, root = -1, rc = -1, staged = 0;
+  int clone = -1, root = -1, rc = -1, staged = 0;
   size_t i;
 
-  ctr_utoa((unsigned long)pid, path + ctr_strlen(path));
-  ctr_strlcat(path, "/ns/user", sizeof path);
-  userns = open(path, O_RDONLY | O_CLOEXEC);
-  if (userns < 0)
-    goto out;
-  what = "staging the layers";
   /* A directory of our own (a symlink left there would be followed by mount): made now, removed after. */
   if (ctr_strlcpy(stage, plan.root_layer, sizeof stage) >= sizeof stage || add_data(stage, sizeof stage, "/idmap") < 0)
     goto out;
@@ -1705,8 +1700,6 @@ out:
     rmdir(stage);
   if (clone >= 0)
     close(clone);
-  if (userns >= 0)
-    close(userns);
   if (root >= 0)
     close(root);
   return rc;
@@ -1740,7 +1733,7 @@ static int send_child_mounts(pid_t pid, struct ctr_report *r)
     ctr_report_fill(r, CTR_REPORT_FAILED, CTR_STAGE_USERNS, 0, errno, "entering its mount namespace");
     err = -1;
   }
-  if (!err && plan.n_root_lowers && mount_idmapped_root(pid, r) < 0)
+  if (!err && plan.n_root_lowers && mount_idmapped_root(userns, r) < 0)
     err = -1;
   for (i = 0; i < plan.n_mounts && !err; i++) {
     const struct ctr_mount *m = &plan.mounts[i];
