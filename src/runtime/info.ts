@@ -40,6 +40,8 @@ export function hostInfo(ctx: Context): [string, string][] {
     ['Cgroup Driver', 'cgroupfs'],
     ['Cgroup Version', String(host.version)],
     [' Controllers', controllers],
+    // --uidmap: overlayfs over idmapped layers (5.19); the store's filesystem must take idmapped mounts too.
+    ['User Namespaces', major > 5 || (major === 5 && minor >= 19) ? 'yes: run --uidmap, and tsrun-oci\'s linux.uidMappings' : 'tsrun-oci\'s linux.uidMappings only (run --uidmap needs Linux 5.19)'],
     ['Seccomp', seccomp ? 'supported; containers get docker\'s default profile (x86_64) unless --privileged or --security-opt seccomp=unconfined' : 'not supported by the kernel'],
     ['Kernel Version', os.release()],
     ['Operating System', os.type()],

@@ -150,6 +150,7 @@ describe('cgroups', () => {
     expect(info).toContain(`Cgroup Version: ${host.version}\n`);
     expect(info).toMatch(/^Seccomp: supported; containers get docker's default profile/m);
     expect(info).toContain(`Root Dir: ${s.root}\n`);
+    expect(info).toMatch(/^User Namespaces: yes: run --uidmap/m);
   });
 });
 
