@@ -123,7 +123,21 @@ const execs = {
   podman: () => timed('podman', [...podmanBase, 'exec', 'bench', 'true']),
 };
 
+/** The bench's podman container's conmon: by /proc, as `pgrep -f` also matches the shell that runs it, gone by the time it is read. */
+function conmonPid() {
+  for (const p of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'conmon' && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(work)) return Number(p);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return NaN;
+}
+
 function rssKb(pid) {
+  if (!Number.isInteger(pid)) return NaN;
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
 }
@@ -131,8 +145,7 @@ function rssKb(pid) {
 function memory() {
   const id = JSON.parse(sh(tsrunBin, [...tsrunBase, 'inspect', 'bench']))[0].Id;
   const rt = JSON.parse(fs.readFileSync(`${work}/tsrun/run/containers/${id}/runtime.json`, 'utf8'));
-  const conmon = sh('sh', ['-c', `pgrep -f "conmon.*${work}" | head -1`]).trim();
-  return { 'tsrun monitor': rssKb(rt.monitorPid), conmon: conmon ? rssKb(Number(conmon)) : NaN };
+  return { 'tsrun monitor': rssKb(rt.monitorPid), conmon: rssKb(conmonPid()) };
 }
 
 /** Peak resident memory (kB) of a command and everything it waited for (getrusage RUSAGE_CHILDREN via python3: Node has no such call). */
