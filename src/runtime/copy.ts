@@ -4,7 +4,7 @@ import { RuntimeError, UsageError } from '../errors.js';
 import type { NativeBinding } from '../native/types.js';
 import { mountLayer, unmountLayer } from '../store/mounts.js';
 import { mountsUnder } from '../store/mountinfo.js';
-import { type StorePaths, containerLockFile, layerMerged } from '../store/paths.js';
+import { containerLockFile, layerMerged } from '../store/paths.js';
 import { TreeReader } from '../store/tree-reader.js';
 import type * as Pack from '../store/pack.js';
 import { devNumbers } from '../util/devnum.js';
@@ -34,37 +34,45 @@ export interface CopyOptions {
 const AT_FDCWD = -100;
 
 /**
- * A running container with a user namespace has its union mounted only
- * inside it, of idmapped layers: mounting a second one on the host over the
- * same upper dir would corrupt it (overlayfs.rst, "Changes to underlying
- * filesystems"), and its files seen through the container's carry shifted
- * ids. So its files are reached once it is stopped.
+ * Runs fn with the container's union at its merged dir (the caller holds
+ * the container's lock): a running container's own, or one mounted for the
+ * time and taken down after. A running container with a user namespace has
+ * its union only inside it, of idmapped layers, where its files carry
+ * shifted ids, and a second writable union over the same upper dir would
+ * corrupt it (overlayfs.rst, "Changes to underlying filesystems"): to read,
+ * a read-only union is mounted instead, its upper dir as the top lower one,
+ * with the files' own ids; writing waits until it is stopped.
  */
-export function assertUnionOnHost(p: StorePaths, rec: ContainerRecord, what: string): void {
+export async function withUnion<T>(ctx: Context, rec: ContainerRecord, access: 'read' | 'write', fn: (merged: string) => T | Promise<T>): Promise<T> {
+  const p = ctx.paths;
+  const merged = layerMerged(p, rec.rwLayerId);
+  if (mountsUnder(merged).includes(merged)) return fn(merged);
   // pid > 0: running, or created and waiting to start (its union is mounted already).
-  if (rec.options.idMappings && currentState(p, rec).pid > 0) {
-    throw new RuntimeError(`container ${rec.name} runs in a user namespace, whose files are mounted only inside it: stop it to ${what}`);
+  const inUserns = rec.options.idMappings !== undefined && currentState(p, rec).pid > 0;
+  if (inUserns && access === 'write') throw new RuntimeError(`container ${rec.name} runs in a user namespace, whose files are mounted only inside it: stop it to copy files into it`);
+  mountLayer(ctx.native, p, rec.rwLayerId, inUserns);
+  try {
+    return await fn(merged);
+  } finally {
+    unmountLayer(ctx.native, p, rec.rwLayerId);
   }
 }
 
-/** Runs fn with an O_PATH fd of the container's root, mounting its union for the time if it is not mounted (stopped). */
-async function withContainerRoot<T>(ctx: Context, id: string, fn: (rootFd: number, name: string) => T | Promise<T>): Promise<T> {
+/** Runs fn with an O_PATH fd of the container's root (withUnion's). */
+async function withContainerRoot<T>(ctx: Context, id: string, access: 'read' | 'write', fn: (rootFd: number, name: string) => T | Promise<T>): Promise<T> {
   const p = ctx.paths;
   return withLock(ctx.native, containerLockFile(p, id), async () => {
     const rec = readRecord(p, id);
     if (!rec) throw new RuntimeError(`container ${id} disappeared`);
-    const merged = layerMerged(p, rec.rwLayerId);
-    const mounted = mountsUnder(merged).includes(merged);
-    if (!mounted) assertUnionOnHost(p, rec, 'copy files');
-    if (!mounted) mountLayer(ctx.native, p, rec.rwLayerId);
-    const c = ctx.native.constants;
-    const rootFd = ctx.native.openat2({ dirFd: AT_FDCWD, path: merged, flags: c.O_PATH | c.O_DIRECTORY, resolve: 0 });
-    try {
-      return await fn(rootFd, rec.name);
-    } finally {
-      ctx.native.closeFd({ fd: rootFd });
-      if (!mounted) unmountLayer(ctx.native, p, rec.rwLayerId);
-    }
+    return withUnion(ctx, rec, access, async (merged) => {
+      const c = ctx.native.constants;
+      const rootFd = ctx.native.openat2({ dirFd: AT_FDCWD, path: merged, flags: c.O_PATH | c.O_DIRECTORY, resolve: 0 });
+      try {
+        return await fn(rootFd, rec.name);
+      } finally {
+        ctx.native.closeFd({ fd: rootFd });
+      }
+    });
   });
 }
 
@@ -83,7 +91,7 @@ export async function copyFromContainer(ctx: Context, id: string, src: string, d
   const c = n.constants;
   // The tar code (and its crypto and zlib) is loaded only for tar streams: this module is part of every `run` (volume copy-up).
   const pack = dest === '-' ? await import('../store/pack.js') : undefined;
-  await withContainerRoot(ctx, id, (rootFd, ctr) => {
+  await withContainerRoot(ctx, id, 'read', (rootFd, ctr) => {
     let srcFd: number;
     try {
       srcFd = n.openat2({ dirFd: rootFd, path: inRoot(src), flags: c.O_PATH | (opts.followLink ? 0 : c.O_NOFOLLOW), resolve: c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS });
@@ -270,7 +278,7 @@ export async function untarToContainer(ctx: Context, id: string, dest: string): 
   const n = ctx.native;
   const c = n.constants;
   const { unpackLayer } = await import('../store/unpack.js');
-  await withContainerRoot(ctx, id, async (rootFd, ctr) => {
+  await withContainerRoot(ctx, id, 'write', async (rootFd, ctr) => {
     let fd: number;
     try {
       fd = n.openat2({ dirFd: rootFd, path: inRoot(dest), flags: c.O_PATH | c.O_DIRECTORY, resolve: c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS });
@@ -295,7 +303,7 @@ export async function copyToContainer(ctx: Context, id: string, src: string, des
   } catch (err) {
     throw new UsageError(`cannot read ${src}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  await withContainerRoot(ctx, id, (rootFd, ctr) => {
+  await withContainerRoot(ctx, id, 'write', (rootFd, ctr) => {
     const resolve = c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS;
     // The destination decides like docker's: an existing directory receives src by name ("SRC/." its contents).
     let destDirFd = -1;

@@ -37,15 +37,21 @@ function indexOff(): boolean {
   return indexParamExists;
 }
 
-export function mountLayer(native: NativeBinding, p: StorePaths, cacheId: string): string {
+/**
+ * The union at overlay/<id>/merged. `readOnly`: the upper dir as the top
+ * lower dir and no upper (a read-only view of what the container has
+ * written, its whiteouts honoured), for reading files of a container whose
+ * own union is in use elsewhere (inside its user namespace).
+ */
+export function mountLayer(native: NativeBinding, p: StorePaths, cacheId: string, readOnly = false): string {
   const merged = layerMerged(p, cacheId);
   fs.mkdirSync(merged, { mode: 0o700, recursive: true });
-  const plan = planOverlayMount({
-    lowerDirs: layerLowers(p, cacheId),
-    upperDir: layerDiff(p, cacheId),
-    workDir: layerWork(p, cacheId),
-    indexOff: indexOff(),
-  });
+  const lowerDirs = layerLowers(p, cacheId);
+  const plan = planOverlayMount(
+    readOnly
+      ? { lowerDirs: [layerDiff(p, cacheId), ...lowerDirs], indexOff: indexOff() }
+      : { lowerDirs, upperDir: layerDiff(p, cacheId), workDir: layerWork(p, cacheId), indexOff: indexOff() },
+  );
   if (plan.kind === 'data') native.mountOverlay({ target: merged, data: plan.data });
   else native.mountOverlayLayers({ target: merged, lowerDirs: plan.lowerDirs, upperDir: plan.upperDir, workDir: plan.workDir, options: plan.options });
   return merged;

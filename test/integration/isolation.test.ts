@@ -374,8 +374,17 @@ describe('user namespaces (--uidmap)', () => {
     expect(s.ok(['diff', 'mapped']).trim().split('\n').sort()).toEqual(['A /by-root', 'A /tmp/by-nobody', 'C /tmp']);
     // The union is the container's alone: none on the host, where a second one over the same upper dir would corrupt it.
     expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(id);
-    const cp = s.run(['cp', 'mapped:/by-root', path.join(s.dir, 'out')]);
-    expect([cp.code, cp.stderr]).toEqual([125, 'tsrun: container mapped runs in a user namespace, whose files are mounted only inside it: stop it to copy files\n']);
+    // Read while it runs, through a read-only union of its layers on the host: the files' own ids (-a keeps them).
+    s.ok(['cp', '-a', 'mapped:/tmp/by-nobody', path.join(s.dir, 'out-running')]);
+    expect(fs.statSync(path.join(s.dir, 'out-running')).uid).toBe(65534);
+    const tar = spawnSync(tsrunBin, ['--root', s.root, '--runroot', s.runroot, 'export', 'mapped'], { maxBuffer: 64 << 20 });
+    expect(tar.status).toBe(0);
+    expect(execFileSync('tar', ['-tv'], { input: tar.stdout, encoding: 'utf8' })).toMatch(/^-rw-r--r-- 0\/0 +0 .* by-root$/m);
+    expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(id);
+    // Written only once it is stopped: a second writable union over its upper dir would corrupt it.
+    fs.writeFileSync(path.join(s.dir, 'in'), 'x');
+    const cp = s.run(['cp', path.join(s.dir, 'in'), 'mapped:/in']);
+    expect([cp.code, cp.stderr]).toEqual([125, 'tsrun: container mapped runs in a user namespace, whose files are mounted only inside it: stop it to copy files into it\n']);
     expect(JSON.parse(s.ok(['inspect', '-f', '{{json .HostConfig.IDMappings}}', 'mapped']))).toEqual({ UidMap: ['0:100000:65536'], GidMap: ['0:100000:65536'] });
     s.ok(['restart', '-t', '1', 'mapped']);
     expect(s.ok(['exec', 'mapped', 'stat', '-c', '%u', '/by-root', '/tmp/by-nobody'])).toBe('0\n65534\n');
