@@ -37,6 +37,7 @@ interface RunFlags extends ResourceFlags {
   groupAdd?: string[];
   uidmap?: string[];
   gidmap?: string[];
+  userns?: string;
   securityOpt?: string[];
   pull: 'missing' | 'always' | 'never';
   restart?: string;
@@ -81,6 +82,7 @@ function containerFlags(cmd: Command): Command {
     .addOption(repeatable('--group-add <group>', 'add a supplementary group, by name or number'))
     .addOption(repeatable('--uidmap <container:host:amount>', "run in a user namespace of its own: these container uids are these host uids (podman's), so the container's root is no root on the host"))
     .addOption(repeatable('--gidmap <container:host:amount>', 'the same for gids (default: as --uidmap)'))
+    .option('--userns <mode>', 'host (the default: no user namespace), or auto[:size=N]: a user namespace of its own whose N ids (default 65536) come from the subordinate ranges of the user "containers" in /etc/subuid and /etc/subgid, apart from every other container\'s (podman\'s)')
     .addOption(new Option('--pull <policy>', 'pull the image from its registry first').choices(['missing', 'always', 'never']).default('missing'))
     .option('--net, --network <mode>', 'none (the default here without -p: only lo), bridge (eth0 on tsrun\'s bridge, NAT to the outside), host (the host\'s network) or container:NAME (another container\'s)')
     .addOption(repeatable('-p, --publish <[ip:][hostPort:]containerPort[/proto]>', 'forward a host port (free one if not given; ports may be ranges, 8000-8002:80-82) to the container (implies --network bridge)'))
@@ -165,8 +167,18 @@ function hostNamespaces(o: RunFlags) {
   return shared.length ? { hostNamespaces: [...shared] } : {};
 }
 
-/** --uidmap and --gidmap; the gids map as the uids unless --gidmap is given (podman's rule). */
+/** --uidmap and --gidmap; the gids map as the uids unless --gidmap is given (podman's rule). --userns auto picks them at create. */
 function idMappings(o: RunFlags) {
+  const auto = o.userns === undefined || o.userns === 'host' ? undefined : /^auto(?::size=(\d+))?$/.exec(o.userns);
+  if (o.userns !== undefined && o.userns !== 'host' && !auto) throw new UsageError(`invalid --userns ${o.userns}: use host, auto or auto:size=N`);
+  if (o.userns !== undefined && (o.uidmap || o.gidmap)) throw new UsageError('conflicting options: --userns and --uidmap/--gidmap');
+  if (auto) {
+    const size = auto[1] === undefined ? 65536 : Number(auto[1]);
+    if (size < 1 || size > 2 ** 32 - 2) throw new UsageError(`invalid --userns ${o.userns}: the size must be from 1 to 4294967294`);
+    checkIdmappedRootKernel(os.release());
+    if (o.pid !== undefined) throw new UsageError(`--userns auto needs a pid namespace of the container's own, not --pid ${o.pid}`);
+    return { usernsAuto: { size } };
+  }
   if (!o.uidmap && !o.gidmap) return {};
   if (!o.uidmap) throw new UsageError('--gidmap needs --uidmap too');
   checkIdmappedRootKernel(os.release());

@@ -406,7 +406,33 @@ describe('user namespaces (--uidmap)', () => {
     expect([r.code, r.stderr]).toEqual([125, "tsrun: uid 1000 is not mapped in the container's user namespace (--uidmap)\n"]);
   });
 
+  it('--userns auto takes ids of the user "containers" from /etc/subuid and /etc/subgid, apart from other containers\'', () => {
+    // The host's files stay untouched: ours are bound over them in a mount namespace of this test's own.
+    const sub = path.join(s.dir, 'subids');
+    fs.writeFileSync(sub, 'containers:300000:200000\n');
+    const tsrun = `${tsrunBin} --root ${s.root} --runroot ${s.runroot}`;
+    const script = [
+      'set -e',
+      `mount --bind ${sub} /etc/subuid && mount --bind ${sub} /etc/subgid`,
+      `${tsrun} create --name auto1 --userns auto busybox true >/dev/null`,
+      `${tsrun} create --name auto2 --userns auto:size=1000 busybox true >/dev/null`,
+      `${tsrun} run --rm --name auto3 --userns auto:size=1000 busybox sh -c 'id -u; cat /proc/self/uid_map'`,
+    ].join('\n');
+    const out = execFileSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8' });
+    // auto3 runs while auto1 (300000..) and auto2 (365536..) hold theirs.
+    expect(out).toBe('0\n         0     366536       1000\n');
+    const maps = (n: string) => JSON.parse(s.ok(['inspect', '-f', '{{json .HostConfig.IDMappings}}', n]));
+    expect(maps('auto1')).toEqual({ UidMap: ['0:300000:65536'], GidMap: ['0:300000:65536'] });
+    expect(maps('auto2')).toEqual({ UidMap: ['0:365536:1000'], GidMap: ['0:365536:1000'] });
+    s.ok(['rm', 'auto1', 'auto2']);
+    // Without a "containers" line (this host's files are empty): one line.
+    const r = s.run(['create', '--userns', 'auto', 'busybox', 'true']);
+    expect([r.code, r.stderr]).toEqual([125, 'tsrun: --userns auto needs subordinate ids for the user "containers" in /etc/subuid (a line as containers:2147483647:2147483648, as podman\'s)\n']);
+  });
+
   it.each([
+    [['--userns', 'private'], 'invalid --userns private: use host, auto or auto:size=N'],
+    [['--userns', 'auto', '--uidmap', '0:100000:10'], 'conflicting options: --userns and --uidmap/--gidmap'],
     [['--uidmap', '1:100000:10'], '--uidmap must map uid 0: the container is set up as its root'],
     [['--uidmap', '0:100000'], 'invalid --uidmap 0:100000: use CONTAINER_ID:HOST_ID:AMOUNT, as 0:100000:65536'],
     [['--gidmap', '0:100000:10'], '--gidmap needs --uidmap too'],

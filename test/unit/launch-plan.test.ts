@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MS, buildLaunchPlan, checkWorkingDir, encodePlan, parseMountOptions } from '../../src/runtime/plan/launch-plan.js';
-import { checkIdmappedRootKernel } from '../../src/runtime/plan/user-namespace.js';
+import { checkIdmappedRootKernel, freeIdRange, subordinateIds } from '../../src/runtime/plan/user-namespace.js';
 import { buildContainerSpec, expandEnvFlags, mergeEnv, readEnvFiles, resolveArgs } from '../../src/runtime/plan/container-spec.js';
 import type { OciImageConfig } from '../../src/image/oci-layout.js';
 
@@ -177,6 +177,18 @@ describe('launch plan: what the OCI runtime needs', () => {
     expect(() => buildLaunchPlan(s, extras)).toThrow(/size above 0/);
     s.linux.uidMappings = Array.from({ length: 341 }, (_, i) => ({ containerID: i, hostID: 100000 + i, size: 1 }));
     expect(() => buildLaunchPlan(s, extras)).toThrow(/at most 340/);
+  });
+
+  it('--userns auto: the first free range of the user "containers" in /etc/subuid, apart from other containers\'', () => {
+    const ranges = subordinateIds('root:100000:65536\ncontainers:200000:200000\n# comment\ncontainers:1000000:70000\nbad:line\n', 'containers');
+    expect(ranges).toEqual([{ start: 200000, count: 200000 }, { start: 1000000, count: 70000 }]);
+    expect(freeIdRange(ranges, [], 65536)).toBe(200000);
+    const used = (hostID: number, size = 65536) => ({ containerID: 0, hostID, size });
+    expect(freeIdRange(ranges, [used(200000)], 65536)).toBe(265536);
+    // Out of order, and a gap too small between them: the next one that fits.
+    expect(freeIdRange(ranges, [used(331000), used(200000)], 65536)).toBe(1000000);
+    expect(freeIdRange(ranges, [used(331000), used(200000), used(1000000, 10000)], 65536)).toBe(undefined);
+    expect(freeIdRange(ranges, [used(200000, 1000)], 1000)).toBe(201000);
   });
 
   it('--uidmap\'s idmapped root needs Linux 5.19 (overlayfs over idmapped layers)', () => {

@@ -10,7 +10,10 @@ import { NAME_PATTERN, generateName, newId } from '../../util/ids.js';
 import { SyncBatch, writeNewFile } from '../../util/atomic-write.js';
 import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
-import { findContainer } from '../containers.js';
+import { findContainer, listContainers } from '../containers.js';
+import { freeIdRange, subordinateIds } from '../plan/user-namespace.js';
+import type { OciIdMapping } from '../../oci/spec.js';
+import type { StorePaths } from '../../store/paths.js';
 import { claimName, ensureNameIndex, nameOwner, releaseName } from '../names.js';
 import { hostBoundingCapabilities, tweakCapabilities } from '../plan/capabilities.js';
 import { type PortBinding, type RunOptions, privateNamespaces, resolveArgs } from '../plan/container-spec.js';
@@ -24,6 +27,25 @@ export interface CreateRequest {
   name?: string;
   options: RunOptions;
   autoRemove: boolean;
+}
+
+/** --userns auto: `size` uids and gids of the user "containers", apart from every other container's (podman's). */
+function autoIdMappings(p: StorePaths, size: number): NonNullable<RunOptions['idMappings']> {
+  const pick = (file: string, used: OciIdMapping[]) => {
+    let text = '';
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      text = '';
+    }
+    const ranges = subordinateIds(text, 'containers');
+    if (ranges.length === 0) throw new UsageError(`--userns auto needs subordinate ids for the user "containers" in ${file} (a line as containers:2147483647:2147483648, as podman's)`);
+    const start = freeIdRange(ranges, used, size);
+    if (start === undefined) throw new UsageError(`--userns auto: no ${size} ids of the user "containers" in ${file} are free of other containers'`);
+    return [{ containerID: 0, hostID: start, size }];
+  };
+  const others = listContainers(p).flatMap((c) => (c.options.idMappings ? [c.options.idMappings] : []));
+  return { uid: pick('/etc/subuid', others.flatMap((m) => m.uid)), gid: pick('/etc/subgid', others.flatMap((m) => m.gid)) };
 }
 
 /**
@@ -59,6 +81,9 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
     ensureNameIndex(p);
     // The name first: a crash before the record leaves a stale link, which the next claim takes over.
     const name = req.name ?? generateName((n) => nameOwner(p, n) !== undefined);
+    // Under the store lock: no other create picks the same ids meanwhile.
+    const { usernsAuto, ...options } = req.options;
+    const idMappings = usernsAuto ? autoIdMappings(p, usernsAuto.size) : options.idMappings;
     claimName(p, name, id);
     const record: ContainerRecord = {
       id,
@@ -67,7 +92,8 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
       imageId: image.id,
       imageName: req.image,
       options: {
-        ...req.options,
+        ...options,
+        ...(idMappings ? { idMappings } : {}),
         ...(req.options.mounts?.length ? { mounts: resolveMounts(ctx, req.options.mounts) } : {}),
         ...(joinNamespaces ? { joinNamespaces } : {}),
         ...(exposed.length ? { ports: [...(req.options.ports ?? []), ...exposed] } : {}),

@@ -68,6 +68,8 @@ export interface RunOptions extends SecurityOptions {
   groupAdd?: string[];
   /** --uidmap/--gidmap: a user namespace of its own with these maps; its root is mounted idmapped (start.ts). */
   idMappings?: { uid: OciIdMapping[]; gid: OciIdMapping[] };
+  /** --userns auto[:size=N]: maps of this many ids picked at create (into idMappings), free of other containers'. */
+  usernsAuto?: { size: number };
   /** --memory, --cpus, --pids-limit ... (also changed by `update`). */
   resources?: ResourceOptions;
   /** --restart: what happens when the process exits (restart-policy.ts). */

@@ -80,3 +80,31 @@ export function checkIdmappedRootKernel(release: string): void {
   const [major = 0, minor = 0] = release.split(/[.-]/).map(Number);
   if (major < 5 || (major === 5 && minor < 19)) throw new UsageError(`--uidmap needs Linux 5.19 or later (overlayfs over idmapped layers), and this is ${release}`);
 }
+
+/** The subordinate id ranges /etc/subuid or /etc/subgid gives `user` ("name:start:count" lines). */
+export function subordinateIds(text: string, user: string): { start: number; count: number }[] {
+  return text.split('\n').flatMap((line) => {
+    const [name, start, count] = line.trim().split(':');
+    return name === user && /^\d+$/.test(start ?? '') && /^\d+$/.test(count ?? '') && Number(count) > 0 ? [{ start: Number(start), count: Number(count) }] : [];
+  });
+}
+
+/**
+ * podman's --userns auto: `size` ids from the subordinate ranges of the
+ * user "containers", the first that no other container's map uses (`used`,
+ * host ranges), so no two such containers share an id on the host.
+ * Undefined when none is free.
+ */
+export function freeIdRange(ranges: { start: number; count: number }[], used: OciIdMapping[], size: number): number | undefined {
+  const taken = [...used].sort((a, b) => a.hostID - b.hostID);
+  for (const r of ranges) {
+    let start = r.start;
+    for (const u of taken) {
+      if (u.hostID + u.size <= start) continue;
+      if (u.hostID >= start + size) break;
+      start = u.hostID + u.size;
+    }
+    if (start + size <= r.start + r.count) return start;
+  }
+  return undefined;
+}
