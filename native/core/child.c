@@ -656,11 +656,18 @@ static void set_apparmor(const struct ctr_plan *p, int errfd)
   close(fd);
 }
 
+/* process.rlimits, once: an exec'd process in a user namespace sets them
+ * before it joins (while raising a hard limit is still allowed), so finish
+ * has nothing left to do. */
 static void set_rlimits(const struct ctr_plan *p, int errfd)
 {
   /* child: async-signal-safe */
+  static int done;
   size_t i;
 
+  if (done)
+    return;
+  done = 1;
   for (i = 0; i < p->n_rlimits; i++)
     if (syscall(SYS_prlimit64, 0, p->rlimits[i].resource, &p->rlimits[i].limit, NULL) < 0)
       fail(errfd, CTR_STAGE_RLIMIT, i, errno, NULL);
@@ -677,7 +684,7 @@ static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode
 
   set_apparmor(p, errfd);
 
-  /* In a user namespace the hard limits to raise were raised from the host (that needs its CAP_SYS_RESOURCE). */
+  /* A new container's init in a user namespace: the hard limits to raise were raised from the host (that needs its CAP_SYS_RESOURCE). */
   set_rlimits(p, errfd);
 
   /* Without no_new_privs, installing a filter takes CAP_SYS_ADMIN, which is
@@ -847,18 +854,18 @@ static void become_root(const struct ctr_plan *p, int errfd)
  * no ids yet; once the monitor has written the maps, become its root (uid
  * and gid 0 inside, the plan's mapped host ids outside), which every rung
  * below runs as, as runc's nsexec does. The host's groups go first. */
-static void become_userns_root(const struct ctr_plan *p, const struct ctr_child_io *io)
+static void await_maps_then_become_root(const struct ctr_plan *p, const struct ctr_child_io *io)
 {
   /* child: async-signal-safe */
   char byte;
   ssize_t n;
 
   do
-    n = read(io->userns_fd, &byte, 1);
+    n = read(io->maps_ready_fd, &byte, 1);
   while (n < 0 && errno == EINTR);
   if (n != 1)
     _exit(127); /* the monitor gave up and reported why */
-  close(io->userns_fd);
+  close(io->maps_ready_fd);
   become_root(p, io->errfd);
 }
 
@@ -942,7 +949,7 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
     close(io->cgroupns_fd);
   }
   if (userns) {
-    become_userns_root(p, io);
+    await_maps_then_become_root(p, io);
     receive_child_mounts(p, io, &rootfd, bind_fds);
   }
   /* Every mode the ladder creates is exact: dirs 0755, files 0644, devices as planned. */
@@ -1037,9 +1044,9 @@ _Noreturn void ctr_child_exec(const struct ctr_plan *p, const struct ctr_child_i
   if (ctr_plan_userns(p)) {
     /* While the host's privileges last: raising a hard limit needs them. */
     set_rlimits(p, io->errfd);
-    if (setns(io->userns_fd, CLONE_NEWUSER) < 0)
+    if (setns(io->userns_pidfd, CLONE_NEWUSER) < 0)
       fail(io->errfd, CTR_STAGE_USERNS, 0, errno, "joining it");
-    close(io->userns_fd);
+    close(io->userns_pidfd);
     become_root(p, io->errfd);
   }
   host_umask = umask(0);

@@ -21,15 +21,16 @@ struct ctr_child_io {
   int sync_fd;        /* with cgroups: one byte once the monitor has moved us into them; else -1 */
   const int *cgroup_fds; /* cgroupself: the tasks files we move ourselves into (plan.n_cgroups) */
   int resume_fd;      /* hookpause: one byte once the createRuntime hooks have run; else -1 */
-  int userns_fd;      /* run, ns user: one byte once the uid and gid maps are written;
-                       * exec, joinns user: a pidfd of the container's process to join
-                       * the user namespace of; else -1 */
+  int maps_ready_fd;  /* run, in a user namespace: one byte once the monitor has done its
+                       * part (prepare_userns_child); else -1 */
+  int userns_pidfd;   /* exec, joinns user: a pidfd of the container's process, whose user
+                       * namespace the child joins; else -1 */
   int fifo_fd;        /* startfifo: the FIFO, O_PATH, opened and owned for us by the monitor */
   int cgroupns_fd;    /* run: a cgroup namespace given by path, joined by the child itself; else -1 */
   const int *made_fds; /* run, per mount record: a sysfs or mqueue the monitor made
                         * (fsmount) to attach instead; -1 for none */
   int bind_sock;      /* run, ns user: the bind sources arrive here (O_PATH, in mount order,
-                       * CTR_FDPASS_MAX a message) before the userns_fd byte; else -1 */
+                       * CTR_FDPASS_MAX a message) before the maps_ready_fd byte; else -1 */
 };
 
 /* Both run in the freshly cloned child with every signal blocked. On failure

@@ -275,16 +275,17 @@ static int record(struct ctr_plan *p, const char *kw, char **a)
     m->data = a[4][0] ? a[4] : NULL;
     if (parse_mount_flags(a[3], &m->flags) < 0)
       return -1;
-    m->copyup = m->idmap = 0;
-    if (ctr_streq(a[5], "file") || ctr_streq(a[5], "file+idmap"))
-      m->is_file = 1;
-    else if (ctr_streq(a[5], "dir") || ctr_streq(a[5], "dir+idmap"))
-      m->is_file = 0;
-    else if (ctr_streq(a[5], "copyup"))
-      m->is_file = 0, m->copyup = 1;
-    else
-      return -1;
-    m->idmap = strchr(a[5], '+') != NULL;
+    {
+      /* "dir", "file" or "copyup", the binds' with "+idmap" or "+ridmap". */
+      const char *plus = strchr(a[5], '+');
+      size_t len = plus ? (size_t)(plus - a[5]) : strlen(a[5]);
+
+      m->idmap = !plus ? 0 : ctr_streq(plus, "+idmap") ? 1 : ctr_streq(plus, "+ridmap") ? 2 : -1;
+      m->is_file = len == 4 && strncmp(a[5], "file", 4) == 0;
+      m->copyup = !plus && ctr_streq(a[5], "copyup");
+      if (m->idmap < 0 || (!m->is_file && !m->copyup && !(len == 3 && strncmp(a[5], "dir", 3) == 0)))
+        return -1;
+    }
     p->n_mounts++;
   } else if (ctr_streq(kw, "device")) {
     struct ctr_device *d = &p->devices[p->n_devices];
@@ -608,8 +609,7 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
     CHECK(!p->n_start_hooks || p->hook_state, "hookstate");
     for (i = 0; i < p->n_start_hooks; i++)
       CHECK(p->start_hooks[i].path[0] == '/', p->start_hooks[i].path);
-    /* Maps exactly when there is a user namespace to write them for; its root must be mapped (the ladder runs as it). */
-    /* A user namespace made or joined, never both; its maps exactly then. */
+    /* A user namespace made or joined, never both; its maps exactly then, its root mapped (the ladder runs as it). */
     CHECK(!((p->clone_flags & CLONE_NEWUSER) && p->userns_path), "nspath");
     CHECK(!p->userns_path || p->userns_path[0] == '/', p->userns_path);
     CHECK(!ctr_plan_userns(p) == !p->n_uidmap, "uidmap");

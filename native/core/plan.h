@@ -15,8 +15,9 @@
  *
  * Two modes. A run plan (root + ns) creates a container. An exec plan (join
  * + joinns) starts one more process in a running container: it has no root,
- * ns, propagation, hostname, mount, device, symlink, masked, readonly,
- * startfifo, unmount, exitcmd, sysctl or rootro records, no "mkcwd 1" or "loopback 1", and
+ * ns, nspath, propagation, hostname, mount, device, symlink, masked,
+ * readonly, startfifo, unmount, exitcmd, sysctl, rootro, uidmap, gidmap or
+ * rootlower/rootlayer/rootopt records, no "mkcwd 1" or "loopback 1", and
  * must join the mount namespace.
  *
  *   root       <host path of the rootfs (the overlay merged dir)>
@@ -35,12 +36,13 @@
  *   rootlayer  <host dir>                              the writable layer: <dir>/diff is the upper
  *                                                      dir, <dir>/work the work dir
  *   rootopt    <key[=value]>                           one more overlay option (index=off)
- *   uidmap     <inside> <outside> <count>              a line of the new user namespace's uid_map
+ *   uidmap     <inside> <outside> <count>              a line of the user namespace's uid_map
  *   gidmap     <inside> <outside> <count>              ... and of its gid_map (repeatable, at most
- *                                                      340 each, the kernel's limit). Written by
- *                                                      the monitor from the host while the child
- *                                                      waits; uid 0 and gid 0 must be mapped, as
- *                                                      must the process's user and groups
+ *                                                      340 each, the kernel's limit). A new one's
+ *                                                      are written by the monitor from the host
+ *                                                      while the child waits, a joined one's
+ *                                                      compared; uid 0 and gid 0 must be mapped,
+ *                                                      as must the process's user and groups
  *   propagation <MS_* flags for "/" in the new mount namespace, e.g. MS_REC|MS_SLAVE>
  *   hostname   <name>
  *   mount      <dest> <type> <source> <flags> <data> <kind>
@@ -51,7 +53,8 @@
  *              bind followed by a read-only remount. "dir+idmap" and
  *              "file+idmap" (ns user, binds only): the source is mounted
  *              idmapped with the container's maps (OCI's idmap mount
- *              option), so its files' owners are the container's ids.
+ *              option), so its files' owners are the container's ids;
+ *              "+ridmap": every mount of an rbind's tree, not only its top.
  *   device     <path> <c|b|p> <major> <minor> <mode> <uid> <gid>
  *   symlink    <link path in container> <target>
  *   masked     <path>                                 (bind /dev/null, or ro tmpfs on a dir)
@@ -93,7 +96,8 @@
  *                                                      fd 0 is not a terminal
  *   startfifo  <host path>                             created state: wait before execve until
  *                                                      a reader opens this FIFO (runc's exec.fifo);
- *                                                      chowned to the plan's uid when it is not 0
+ *                                                      opened and chowned by the monitor to the
+ *                                                      host uid the process runs as
  *   join       <host pid>                              exec mode: a process of the container
  *   joinns     <mnt|pid|uts|ipc|net|cgroup|user>       exec mode: namespace of it to join (the
  *                                                      monitor joins all but user; the child
@@ -138,7 +142,9 @@
  *                                                      maps (checked, never written)
  *   nspath     <pid|uts|ipc|net|cgroup> <host path>    join this existing namespace instead of
  *                                                      creating one (run mode): the monitor
- *                                                      joins it before clone, so the child is
+ *                                                      joins it before clone (a cgroup namespace
+ *                                                      without a user namespace: the child, so
+ *                                                      CLONE_INTO_CGROUP keeps working), so the child is
  *                                                      born in it (before a new user namespace,
  *                                                      from inside which a host-owned one could
  *                                                      not be joined: runc's order), and goes
@@ -195,7 +201,8 @@ struct ctr_mount {
   unsigned long flags;
   int is_file;
   int copyup; /* kind "copyup": the directory's files are copied into the new mount */
-  int idmap;  /* kinds "dir+idmap", "file+idmap": a bind seen through the user namespace's maps */
+  int idmap;  /* kinds "dir+idmap", "file+idmap": a bind seen through the user namespace's maps
+               * (2: "+ridmap", every mount of an rbind's tree, not only its top one) */
 };
 
 struct ctr_device {

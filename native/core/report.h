@@ -90,7 +90,8 @@ enum ctr_stage {
   CTR_STAGE_OOM_SCORE = 44,  /* writing /proc/self/oom_score_adj */
   CTR_STAGE_START_HOOK = 45, /* an OCI startContainer hook; index: which; detail: its path and how it ended (errno 0) */
   CTR_STAGE_APPARMOR = 46,   /* setting the AppArmor profile for execve; detail: the profile */
-  CTR_STAGE_USERNS = 47,     /* the user namespace: writing its maps (detail: which), becoming its root, joining it */
+  CTR_STAGE_USERNS = 47,     /* the user namespace: writing or checking its maps (detail: which), entering or
+                              * cloning in a joined one, passing the bind sources, exec's joining it */
   CTR_STAGE_IDMAPPED_ROOT = 48, /* monitor: the idmapped overlay root; detail: the layer idmapped, or the step */
 };
 

@@ -7,8 +7,11 @@
  *           or FAILED{stage, ...}; closed after the first of them
  *
  * run (the plan has root + ns): it clones the container's init with the
- * plan's namespaces and stays its parent. exec (join + joinns): it setns()es
- * into a running container's namespaces and forks the process there. Either
+ * plan's namespaces (in a user namespace given by path, a helper of its
+ * clones it for it) and stays its parent; with a user namespace it then
+ * does from the host what the init no longer can (prepare_userns_child).
+ * exec (join + joinns): it setns()es into a running container's namespaces
+ * but its user namespace, which the forked process enters itself. Either
  * way it owns the process's output (pipes, or the pty master with a tty),
  * copies it to the json-file log and/or its own stdout and stderr, forwards
  * signals, and when the process exits drains the output, writes the exit
@@ -729,8 +732,25 @@ static int open_namespace(const char *path, int kind, enum ctr_stage stage)
 
   if (fd < 0)
     die(stage, errno, path);
-  if (fstatfs(fd, &sfs) < 0 || sfs.f_type != NSFS_MAGIC || ioctl(fd, NS_GET_NSTYPE) != kind)
-    die(stage, EINVAL, path);
+  if (fstatfs(fd, &sfs) < 0 || sfs.f_type != NSFS_MAGIC || ioctl(fd, NS_GET_NSTYPE) != kind) {
+    char detail[CTR_REPORT_DETAIL];
+
+    static const struct {
+      int flag;
+      const char *text;
+    } kinds[] = {
+      { CLONE_NEWUSER, ": not a user namespace" }, { CLONE_NEWPID, ": not a pid namespace" },
+      { CLONE_NEWUTS, ": not a uts namespace" },   { CLONE_NEWIPC, ": not an ipc namespace" },
+      { CLONE_NEWNET, ": not a net namespace" },   { CLONE_NEWCGROUP, ": not a cgroup namespace" },
+    };
+    size_t i;
+
+    ctr_strlcpy(detail, path, sizeof detail);
+    for (i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+      if (kinds[i].flag == kind)
+        ctr_strlcat(detail, kinds[i].text, sizeof detail);
+    die(stage, 0, detail);
+  }
   return fd;
 }
 
@@ -805,7 +825,7 @@ static void leave_namespaces(void)
 /* Whether m is a sysfs or mqueue of a namespace not made with the user
  * namespace (joined by path, or the host's): the one it shows is then its
  * mounter's, and the user namespace does not own it. */
-static int foreign_for(const struct ctr_mount *m)
+static int made_by_monitor(const struct ctr_mount *m)
 {
   int flag = ctr_streq(m->type, "sysfs") ? CLONE_NEWNET : ctr_streq(m->type, "mqueue") ? CLONE_NEWIPC : 0;
 
@@ -843,7 +863,7 @@ static void make_foreign_mounts(void)
   for (i = 0; i < plan.n_mounts; i++) {
     const struct ctr_mount *m = &plan.mounts[i];
 
-    if ((m->flags & MS_BIND) || !foreign_for(m))
+    if ((m->flags & MS_BIND) || !made_by_monitor(m))
       continue;
     detail[0] = '\0';
     ctr_strlcat(detail, m->type, sizeof detail);
@@ -977,11 +997,13 @@ static void open_host_side(struct ctr_child_io *io)
   for (len = 0; len < plan.n_mounts; len++)
     made_fds[len] = -1;
   io->made_fds = made_fds;
-  io->userns_fd = io->bind_sock = -1;
+  io->maps_ready_fd = io->userns_pidfd = io->bind_sock = -1;
   if (ctr_plan_userns(&plan) && !plan.join_pid) {
-    if (pipe2(userns_pipe, O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, bind_sock) < 0)
+    if (pipe2(userns_pipe, O_CLOEXEC) < 0)
       die(CTR_STAGE_USERNS, errno, "pipe2");
-    io->userns_fd = userns_pipe[0];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, bind_sock) < 0)
+      die(CTR_STAGE_USERNS, errno, "socketpair");
+    io->maps_ready_fd = userns_pipe[0];
     io->bind_sock = bind_sock[1];
   }
   if (plan.userns_path)
@@ -1077,6 +1099,68 @@ struct helper_report {
   int err;
 };
 
+/* The helper, in a fresh fork: enters the user namespace, clones the
+ * process (our sibling, the monitor's child) and reports over report and
+ * sock, then exits. Never returns; the cloned process runs its ladder. */
+static _Noreturn void userns_helper_child(const struct ctr_child_io *io, int report, int sock)
+{
+  /* child: async-signal-safe */
+  struct helper_report hr = { 0, 0 };
+  struct clone_args args = { 0 };
+  int pidfd = -1;
+  pid_t pid = -1;
+
+  if (setns(userns_join_fd, CLONE_NEWUSER) < 0) {
+    hr.step = -1;
+  } else {
+    /* clone3 refuses an exit signal with CLONE_PARENT: the process inherits ours (SIGCHLD). */
+    args.flags = CLONE_PARENT | CLONE_PIDFD | (uint64_t)(unsigned)(plan.clone_flags & ~CLONE_NEWCGROUP);
+    args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+    /* Born in its cgroup on v2, as clone_child's; refused, the monitor moves it (join_cgroups). */
+    if (cgroup_dir_fd >= 0) {
+      args.flags |= CLONE_INTO_CGROUP;
+      args.cgroup = (uint64_t)cgroup_dir_fd;
+      pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+      if (pid >= 0)
+        hr.step = 1;
+      args.flags &= ~(uint64_t)CLONE_INTO_CGROUP;
+      args.cgroup = 0;
+    }
+    if (pid < 0)
+      pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+    if (pid == 0) {
+      close(report);
+      close(sock);
+      close_monitor_fds();
+      ctr_child_run(&plan, io);
+    }
+    if (pid < 0)
+      hr.step = -2;
+    else if (ctr_send_fd(sock, pidfd, "", 1) < 0)
+      hr.step = -3;
+  }
+  hr.err = hr.step < 0 ? errno : 0;
+  _exit(write(report, &hr, sizeof hr) == (ssize_t)sizeof hr ? 0 : 1);
+}
+
+/* The pid of a pidfd's process as this monitor's pid namespace numbers it
+ * (the fdinfo's Pid:, read through our own /proc); 0 when unreadable. */
+static pid_t pid_of_pidfd(int pidfd)
+{
+  char fdinfo[64] = "/proc/self/fdinfo/", buf[1024], *line;
+  ssize_t n;
+  int fd;
+
+  ctr_utoa((unsigned long)pidfd, fdinfo + ctr_strlen(fdinfo));
+  fd = open(fdinfo, O_RDONLY | O_CLOEXEC);
+  n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+  if (fd >= 0)
+    close(fd);
+  buf[n > 0 ? n : 0] = '\0';
+  line = strstr(buf, "\nPid:");
+  return line ? (pid_t)strtol(line + 5, NULL, 10) : 0;
+}
+
 /*
  * nspath user (a pod's user namespace): every namespace the process gets
  * new must be owned by that user namespace, so it has to be created from
@@ -1094,53 +1178,19 @@ static pid_t clone_in_joined_userns(const struct ctr_child_io *io)
   static const char *const steps[] = { "", "entering it", "cloning in it", "passing the process back" };
   struct helper_report hr = { 0, 0 };
   int report[2], sock[2], got, status;
-  char fdinfo[64] = "/proc/self/fdinfo/", buf[1024], *line;
-  ssize_t n;
-  pid_t helper, pid = -1;
+  pid_t helper, pid;
 
-  if (pipe2(report, O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sock) < 0)
+  if (pipe2(report, O_CLOEXEC) < 0)
     die(CTR_STAGE_CLONE, errno, "pipe2");
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sock) < 0)
+    die(CTR_STAGE_CLONE, errno, "socketpair");
   helper = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
   if (helper < 0)
     die(CTR_STAGE_CLONE, errno, NULL);
   if (helper == 0) {
-    /* child: async-signal-safe */
-    struct clone_args args = { 0 };
-    int pidfd = -1;
-
     close(report[0]);
     close(sock[0]);
-    if (setns(userns_join_fd, CLONE_NEWUSER) < 0) {
-      hr.step = -1;
-    } else {
-      /* clone3 refuses an exit signal with CLONE_PARENT: the process inherits ours (SIGCHLD). */
-      args.flags = CLONE_PARENT | CLONE_PIDFD | (uint64_t)(unsigned)(plan.clone_flags & ~CLONE_NEWCGROUP);
-      args.pidfd = (uint64_t)(uintptr_t)&pidfd;
-      /* Born in its cgroup on v2, as clone_child's; refused, the monitor moves it (join_cgroups). */
-      if (cgroup_dir_fd >= 0) {
-        args.flags |= CLONE_INTO_CGROUP;
-        args.cgroup = (uint64_t)cgroup_dir_fd;
-        pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
-        if (pid >= 0)
-          hr.step = 1;
-        args.flags &= ~(uint64_t)CLONE_INTO_CGROUP;
-        args.cgroup = 0;
-      }
-      if (pid < 0)
-        pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
-      if (pid == 0) {
-        close(report[1]);
-        close(sock[1]);
-        close_monitor_fds();
-        ctr_child_run(&plan, io);
-      }
-      if (pid < 0)
-        hr.step = -2;
-      else if (ctr_send_fd(sock[1], pidfd, "", 1) < 0)
-        hr.step = -3;
-    }
-    hr.err = hr.step < 0 ? errno : 0;
-    _exit(write(report[1], &hr, sizeof hr) == (ssize_t)sizeof hr ? 0 : 1);
+    userns_helper_child(io, report[1], sock[1]);
   }
   close(report[1]);
   close(sock[1]);
@@ -1151,29 +1201,16 @@ static pid_t clone_in_joined_userns(const struct ctr_child_io *io)
     got = (int)read(report[0], &hr, sizeof hr);
   while (got < 0 && errno == EINTR);
   close(report[0]);
-  if (got != (int)sizeof hr) {
+  if (got != (int)sizeof hr || hr.step < 0) {
     close(sock[0]);
-    die(CTR_STAGE_USERNS, EPROTO, "the helper that clones in it died");
-  }
-  if (hr.step < 0) {
-    close(sock[0]);
-    die(CTR_STAGE_USERNS, hr.err, steps[-hr.step]);
+    die(CTR_STAGE_USERNS, got != (int)sizeof hr ? EPROTO : hr.err, steps[got != (int)sizeof hr ? 2 : -hr.step]);
   }
   child_pidfd = ctr_recv_fd(sock[0]);
   close(sock[0]);
   if (child_pidfd < 0)
     die(CTR_STAGE_USERNS, EPROTO, steps[3]);
   cloned_into_cgroup = hr.step == 1;
-  /* Its pid as this monitor's pid namespace numbers it: the pidfd's fdinfo, read through our /proc. */
-  ctr_utoa((unsigned long)child_pidfd, fdinfo + ctr_strlen(fdinfo));
-  got = open(fdinfo, O_RDONLY | O_CLOEXEC);
-  n = got < 0 ? -1 : read(got, buf, sizeof buf - 1);
-  if (got >= 0)
-    close(got);
-  buf[n > 0 ? n : 0] = '\0';
-  line = strstr(buf, "\nPid:");
-  if (line)
-    pid = (pid_t)strtol(line + 5, NULL, 10);
+  pid = pid_of_pidfd(child_pidfd);
   if (pid <= 0) {
     syscall(SYS_pidfd_send_signal, child_pidfd, SIGKILL, NULL, 0);
     die(CTR_STAGE_USERNS, EPROTO, "the pid of the process cloned in it");
@@ -1517,11 +1554,21 @@ static void await_start(void)
     exit(0);
 }
 
+/* /proc/PID/<file> into buf (64 bytes are enough for any pid and the names used here). */
+static char *proc_pid_path(char *buf, size_t size, pid_t pid, const char *file)
+{
+  ctr_strlcpy(buf, "/proc/", size);
+  ctr_utoa((unsigned long)pid, buf + ctr_strlen(buf));
+  ctr_strlcat(buf, "/", size);
+  ctr_strlcat(buf, file, size);
+  return buf;
+}
+
 /* The text of a uid_map or gid_map: one "inside outside count" line each. */
 static int write_id_map(pid_t pid, const char *file, const struct ctr_idmap *map, size_t n)
 {
   static char text[CTR_MAX_IDMAP * 33];
-  char path[64] = "/proc/";
+  char path[64];
   size_t len = 0, i;
   ssize_t w;
   int fd;
@@ -1534,10 +1581,7 @@ static int write_id_map(pid_t pid, const char *file, const struct ctr_idmap *map
     len += ctr_utoa(map[i].count, text + len);
     text[len++] = '\n';
   }
-  ctr_utoa((unsigned long)pid, path + ctr_strlen(path));
-  ctr_strlcat(path, "/", sizeof path);
-  ctr_strlcat(path, file, sizeof path);
-  fd = open(path, O_WRONLY | O_CLOEXEC);
+  fd = open(proc_pid_path(path, sizeof path, pid, file), O_WRONLY | O_CLOEXEC);
   if (fd < 0)
     return -1;
   /* The kernel takes a map in one write, under a page, or not at all. */
@@ -1549,7 +1593,7 @@ static int write_id_map(pid_t pid, const char *file, const struct ctr_idmap *map
 }
 
 /* Sends the n fds in one message and closes them. */
-static int flush_fds(int *fds, size_t *n, struct ctr_report *r)
+static int send_bind_batch(int *fds, size_t *n, struct ctr_report *r)
 {
   int rc = ctr_send_fds(bind_sock[0], fds, *n, "", 1);
 
@@ -1583,23 +1627,23 @@ static int as_container_root(int on)
   return (int)syscall(SYS_capset, &hdr, data);
 }
 
-/* An idmapped clone of the mount at path (with rec, of the tree under it
- * too): the namespace's ids are the files' own (MOUNT_ATTR_IDMAP). */
-static int idmapped_clone(const char *path, int userns, int rec)
+/* A clone of the mount at path (with tree, of the tree under it too),
+ * idmapped (with all, every mount of it): the namespace's ids are the
+ * files' own (MOUNT_ATTR_IDMAP). */
+static int idmapped_clone(const char *path, int userns, int tree, int all)
 {
   struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (unsigned long long)userns };
-  unsigned recursive = rec ? AT_RECURSIVE : 0;
-  int fd = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | recursive);
+  int fd = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (tree ? AT_RECURSIVE : 0));
 
-  if (fd >= 0 && mount_setattr(fd, "", AT_EMPTY_PATH | recursive, &attr, sizeof attr) < 0) {
+  if (fd >= 0 && mount_setattr(fd, "", AT_EMPTY_PATH | (tree && all ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0) {
     close(fd);
     return -1;
   }
   return fd;
 }
 
-/* Appends src to the mount data in buf (of size PAGE), or fails with E2BIG. */
-static int add_data(char *buf, size_t size, const char *src)
+/* Appends src to buf (a path, or mount data of a page), or fails with E2BIG. */
+static int append_or_e2big(char *buf, size_t size, const char *src)
 {
   if (ctr_strlcat(buf, src, size) >= size) {
     errno = E2BIG;
@@ -1636,7 +1680,7 @@ static int mount_idmapped_root(int userns, struct ctr_report *r)
   size_t i;
 
   /* A directory of our own (a symlink left there would be followed by mount): made now, removed after. */
-  if (ctr_strlcpy(stage, plan.root_layer, sizeof stage) >= sizeof stage || add_data(stage, sizeof stage, "/idmap") < 0)
+  if (ctr_strlcpy(stage, plan.root_layer, sizeof stage) >= sizeof stage || append_or_e2big(stage, sizeof stage, "/idmap") < 0)
     goto out;
   if (mkdir(stage, 0700) < 0 && (errno != EEXIST || lstat(stage, &st) < 0 || !S_ISDIR(st.st_mode)))
     goto out;
@@ -1645,9 +1689,9 @@ static int mount_idmapped_root(int userns, struct ctr_report *r)
   staged = 1;
   data[0] = '\0';
   for (i = 0; i < plan.n_root_opts; i++)
-    if (add_data(data, sizeof data, plan.root_opts[i]) < 0 || add_data(data, sizeof data, ",") < 0)
+    if (append_or_e2big(data, sizeof data, plan.root_opts[i]) < 0 || append_or_e2big(data, sizeof data, ",") < 0)
       goto out;
-  if (add_data(data, sizeof data, "lowerdir=") < 0)
+  if (append_or_e2big(data, sizeof data, "lowerdir=") < 0)
     goto out;
   /* Lower i at <stage>/i, the writable layer at <stage>/rw. */
   for (i = 0; i <= plan.n_root_lowers; i++) {
@@ -1659,19 +1703,19 @@ static int mount_idmapped_root(int userns, struct ctr_report *r)
       ctr_strlcpy(num, "rw", sizeof num);
     ctr_strlcpy(at, stage, sizeof at);
     ctr_strlcat(at, "/", sizeof at);
-    if (add_data(at, sizeof at, num) < 0)
+    if (append_or_e2big(at, sizeof at, num) < 0)
       goto out;
-    if ((clone = idmapped_clone(bad = src, userns, 0)) < 0 || mkdir(at, 0700) < 0 ||
+    if ((clone = idmapped_clone(bad = src, userns, 0, 0)) < 0 || mkdir(at, 0700) < 0 ||
         move_mount(clone, "", AT_FDCWD, at, MOVE_MOUNT_F_EMPTY_PATH) < 0)
       goto out;
     close(clone);
     clone = -1;
-    if (i < plan.n_root_lowers && ((i && add_data(data, sizeof data, ":") < 0) || add_data(data, sizeof data, num) < 0))
+    if (i < plan.n_root_lowers && ((i && append_or_e2big(data, sizeof data, ":") < 0) || append_or_e2big(data, sizeof data, num) < 0))
       goto out;
   }
   bad = NULL;
   what = "overlay";
-  if (add_data(data, sizeof data, ",upperdir=rw/diff,workdir=rw/work") < 0 || chdir(stage) < 0)
+  if (append_or_e2big(data, sizeof data, ",upperdir=rw/diff,workdir=rw/work") < 0 || chdir(stage) < 0)
     goto out;
   rc = as_container_root(1);
   if (rc == 0)
@@ -1718,17 +1762,13 @@ out:
  */
 static int send_child_mounts(pid_t pid, struct ctr_report *r)
 {
-  char path[64] = "/proc/", detail[CTR_REPORT_DETAIL];
+  char path[64], detail[CTR_REPORT_DETAIL];
   int fds[CTR_FDPASS_MAX], own, theirs, userns, err = 0;
-  size_t i, n = 0, len;
+  size_t i, n = 0;
 
-  len = ctr_utoa((unsigned long)pid, path + ctr_strlen(path)) + 6;
-  ctr_strlcat(path, "/ns/user", sizeof path);
-  userns = open(path, O_RDONLY | O_CLOEXEC);
-  path[len] = '\0';
-  ctr_strlcat(path, "/ns/mnt", sizeof path);
+  userns = open(proc_pid_path(path, sizeof path, pid, "ns/user"), O_RDONLY | O_CLOEXEC);
   own = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
-  theirs = open(path, O_RDONLY | O_CLOEXEC);
+  theirs = open(proc_pid_path(path, sizeof path, pid, "ns/mnt"), O_RDONLY | O_CLOEXEC);
   if (userns < 0 || own < 0 || theirs < 0 || setns(theirs, CLONE_NEWNS) < 0) {
     ctr_report_fill(r, CTR_REPORT_FAILED, CTR_STAGE_USERNS, 0, errno, "entering its mount namespace");
     err = -1;
@@ -1740,7 +1780,7 @@ static int send_child_mounts(pid_t pid, struct ctr_report *r)
 
     if (!(m->flags & MS_BIND) || m->copyup)
       continue;
-    fds[n] = m->idmap ? idmapped_clone(m->source, userns, (m->flags & MS_REC) != 0) : open(m->source, O_PATH | O_CLOEXEC);
+    fds[n] = m->idmap ? idmapped_clone(m->source, userns, (m->flags & MS_REC) != 0, m->idmap == 2) : open(m->source, O_PATH | O_CLOEXEC);
     if (fds[n] < 0) {
       detail[0] = '\0';
       ctr_strlcat(detail, "bind on ", sizeof detail);
@@ -1750,10 +1790,10 @@ static int send_child_mounts(pid_t pid, struct ctr_report *r)
       break;
     }
     /* The child reads them in the same batches: full ones, then the rest. */
-    if (++n == CTR_FDPASS_MAX && flush_fds(fds, &n, r) < 0)
+    if (++n == CTR_FDPASS_MAX && send_bind_batch(fds, &n, r) < 0)
       err = -1;
   }
-  if (!err && n && flush_fds(fds, &n, r) < 0)
+  if (!err && n && send_bind_batch(fds, &n, r) < 0)
     err = -1;
   while (n)
     close(fds[--n]);
@@ -1775,15 +1815,12 @@ static int same_id_map(pid_t pid, const char *file, const struct ctr_idmap *map,
 {
   static char text[CTR_MAX_IDMAP * 36 + 1];
   static struct ctr_idmap have[CTR_MAX_IDMAP];
-  char path[64] = "/proc/", *p, *end;
+  char path[64], *p, *end;
   size_t len = 0, count = 0, i, j;
   ssize_t got;
   int fd;
 
-  ctr_utoa((unsigned long)pid, path + ctr_strlen(path));
-  ctr_strlcat(path, "/", sizeof path);
-  ctr_strlcat(path, file, sizeof path);
-  fd = open(path, O_RDONLY | O_CLOEXEC);
+  fd = open(proc_pid_path(path, sizeof path, pid, file), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return 0;
   while (len < sizeof text - 1 && (got = read(fd, text + len, sizeof text - 1 - len)) > 0)
@@ -1824,16 +1861,14 @@ static int same_id_map(pid_t pid, const char *file, const struct ctr_idmap *map,
 /* /proc/PID/oom_score_adj: written from the host, where lowering it is allowed. */
 static int write_oom_score(pid_t pid)
 {
-  char path[64] = "/proc/", num[16], *q = num;
+  char path[64], num[16], *q = num;
   ssize_t w;
   int fd;
 
   if (plan.oom_score_adj < 0)
     *q++ = '-';
   ctr_utoa((unsigned long)(plan.oom_score_adj < 0 ? -plan.oom_score_adj : plan.oom_score_adj), q);
-  ctr_utoa((unsigned long)pid, path + ctr_strlen(path));
-  ctr_strlcat(path, "/oom_score_adj", sizeof path);
-  fd = open(path, O_WRONLY | O_CLOEXEC);
+  fd = open(proc_pid_path(path, sizeof path, pid, "oom_score_adj"), O_WRONLY | O_CLOEXEC);
   if (fd < 0)
     return -1;
   w = write(fd, num, ctr_strlen(num));
@@ -1842,17 +1877,19 @@ static int write_oom_score(pid_t pid)
 }
 
 /*
- * A new container's init, born in its user namespace: what it can no longer
- * do for itself there is done from the host, before it may go on (an exec'd
- * process does these itself before it joins). Each hard rlimit it will set
- * above its current one is raised (that needs the host's CAP_SYS_RESOURCE);
- * the soft limits stay, and the process sets the exact values itself at
- * the end of its ladder, so no rung of the setup runs under them (runc
- * applies them at the same point). Then its uid_map and gid_map, written
- * by the monitor, which has CAP_SETUID and CAP_SETGID
- * in the parent namespace, so any range may be mapped and setgroups(2)
- * stays allowed (user_namespaces(7)), and its oom_score_adj. Then the byte
- * that lets it become the namespace's root.
+ * A new container's init, in its user namespace: what it can no longer do
+ * for itself there is done from the host, before it may go on (an exec'd
+ * process does these itself before it joins). First its uid_map and
+ * gid_map: a new namespace's written by the monitor, which has CAP_SETUID
+ * and CAP_SETGID in the parent namespace, so any range may be mapped and
+ * setgroups(2) stays allowed (user_namespaces(7)); a joined one's checked
+ * against the plan's. Each hard rlimit it will set above its current one
+ * is raised (that needs the host's CAP_SYS_RESOURCE); the soft limits stay,
+ * and the process sets the exact values itself at the end of its ladder,
+ * so no rung of the setup runs under them (runc applies them at the same
+ * point). Its oom_score_adj. What it mounts from the host: the idmapped
+ * root and the bind sources (send_child_mounts). Then the byte that lets it
+ * become the namespace's root.
  */
 static void prepare_userns_child(pid_t pid)
 {
@@ -1867,7 +1904,7 @@ static void prepare_userns_child(pid_t pid)
   if (plan.userns_path) {
     /* Joined: its maps are what they are; the plan's must be the same, as every id check was made against them. */
     if (!same_id_map(pid, what, plan.uidmap, plan.n_uidmap) || (what = "gid_map", !same_id_map(pid, what, plan.gidmap, plan.n_gidmap))) {
-      ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_USERNS, 0, EINVAL, what[0] == 'u' ? "its uid_map is not the spec's" : "its gid_map is not the spec's");
+      ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_USERNS, 0, 0, what[0] == 'u' ? "its uid_map differs from the spec's uidMappings" : "its gid_map differs from the spec's gidMappings");
       goto failed;
     }
   } else if (write_id_map(pid, what, plan.uidmap, plan.n_uidmap) < 0 || (what = "gid_map", write_id_map(pid, what, plan.gidmap, plan.n_gidmap) < 0)) {
@@ -1893,7 +1930,7 @@ static void prepare_userns_child(pid_t pid)
   close(bind_sock[1]);
   bind_sock[0] = bind_sock[1] = -1;
   if (write(userns_pipe[1], "", 1) != 1) {
-    ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_USERNS, 0, errno, "sync pipe");
+    ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_USERNS, 0, errno, "letting the process go on");
     goto failed;
   }
   close(userns_pipe[0]);
@@ -1965,7 +2002,7 @@ int main(int argc, char **argv)
     if (ctr_set_oom_score_adj(&plan) < 0)
       die(CTR_STAGE_OOM_SCORE, errno, NULL);
     join_namespaces();
-    io.userns_fd = join_pidfd;
+    io.userns_pidfd = join_pidfd;
   } else {
     join_nspaths(&io);
     make_foreign_mounts();

@@ -476,6 +476,11 @@ static void test_user_namespace(void)
   const char *idroot_rel[] = { "root", "/m", "ns", "mnt", "ns", "user", "arg", "x", "uidmap", "0", "1", "1", "gidmap", "0", "1", "1",
                                "rootlower", "s/l/A", "rootlayer", "/s/c", "end", NULL };
   const char *opt_alone[] = { "root", "/m", "ns", "mnt", "arg", "x", "rootopt", "index=off", "end", NULL };
+  const char *ridmap[] = { "root", "/m", "ns", "mnt", "ns", "user", "arg", "x", "uidmap", "0", "1", "1", "gidmap", "0", "1", "1",
+                           "mount", "/v", "bind", "/h", "MS_BIND|MS_REC", "", "dir+ridmap",
+                           "mount", "/f", "bind", "/g", "MS_BIND", "", "file+idmap", "end", NULL };
+  const char *bad_suffix[] = { "mount", "/v", "bind", "/h", "MS_BIND", "", "dir+map", "end", NULL };
+  const char *copyup_idmap[] = { "mount", "/v", "tmpfs", "tmpfs", "0", "", "copyup+idmap", "end", NULL };
   const char *bad;
 
   EXPECT(parse(idroot, &bad) == 0);
@@ -486,6 +491,11 @@ static void test_user_namespace(void)
   expect_invalid(idroot_no_layer, "rootlower");
   expect_invalid(idroot_rel, "s/l/A");
   expect_invalid(opt_alone, "rootopt");
+  EXPECT(parse(ridmap, &bad) == 0 && plan.mounts[0].idmap == 2 && !plan.mounts[0].is_file);
+  EXPECT(plan.mounts[1].idmap == 1 && plan.mounts[1].is_file && ctr_plan_validate(&plan, &bad) == 0);
+  expect_bad(bad_suffix, "mount");
+  /* Only a bind is idmapped: a copyup kind takes no suffix. */
+  expect_bad(copyup_idmap, "mount");
   EXPECT(parse(run, &bad) == 0);
   EXPECT(plan.clone_flags == (CLONE_NEWNS | CLONE_NEWUSER) && ctr_plan_userns(&plan));
   EXPECT(plan.n_uidmap == 1 && plan.uidmap[0].outside == 100000 && plan.uidmap[0].count == 65536);

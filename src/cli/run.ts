@@ -2,7 +2,7 @@ import { type Command, Option } from 'commander';
 import * as os from 'node:os';
 import { parseDeviceCgroupRule, parseDeviceFlag, parseIdMap, parseMountFlag, parseNamespaceMode, parseOomScoreAdj, parsePublish, parseRestartPolicy, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
 import { parseResourceFlags, type ResourceFlags } from '../runtime/cgroups/limits.js';
-import { checkIdmappedRootKernel, planIdMaps } from '../runtime/plan/user-namespace.js';
+import { ID_MAP_FLAGS, checkIdmappedRootKernel, planIdMaps } from '../runtime/plan/user-namespace.js';
 import { ImageNotFoundError, UsageError } from '../errors.js';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
@@ -187,7 +187,7 @@ function idMappings(o: RunFlags) {
   const uid = o.uidmap.map((m) => parseIdMap('--uidmap', m));
   const idMappings = { uid, gid: o.gidmap ? o.gidmap.map((m) => parseIdMap('--gidmap', m)) : uid };
   // The whole maps, checked now rather than at the first start.
-  planIdMaps({ linux: { namespaces: [{ type: 'user' }], uidMappings: idMappings.uid, gidMappings: idMappings.gid } }, { uid: '--uidmap', gid: o.gidmap ? '--gidmap' : '--uidmap' });
+  planIdMaps({ linux: { namespaces: [{ type: 'user' }], uidMappings: idMappings.uid, gidMappings: idMappings.gid } }, { ...ID_MAP_FLAGS, gid: o.gidmap ? '--gidmap' : '--uidmap' });
   return { idMappings };
 }
 

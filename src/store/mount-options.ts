@@ -24,6 +24,13 @@ export interface OverlayRequest {
   indexOff: boolean;
 }
 
+/** An overlay root of a container's layers, mounted idmapped by the monitor (plan.h rootlower): lowers closest first; upper and work are layerDir's diff and work. */
+export interface RootOverlay {
+  lowerDirs: string[];
+  layerDir: string;
+  options: string[];
+}
+
 export type OverlayMount =
   | { kind: 'data'; data: string }
   | { kind: 'layers'; lowerDirs: string[]; upperDir?: string; workDir?: string; options: string[] };

@@ -1,14 +1,13 @@
 import * as fs from 'node:fs';
 import { RuntimeError } from '../errors.js';
 import type { NativeBinding } from '../native/types.js';
-import type { RootOverlay } from '../runtime/plan/launch-plan.js';
 import { type StorePaths, layerDiff, layerDir, layerMerged, layerWork, overlayHome } from './paths.js';
 import { readLower, repairLinks } from './layers.js';
 import { mountsUnder } from './mountinfo.js';
 
 export { mountsUnder };
 import { logger } from '../log.js';
-import { planOverlayMount } from './mount-options.js';
+import { type RootOverlay, planOverlayMount } from './mount-options.js';
 import * as path from 'node:path';
 
 /**

@@ -394,14 +394,15 @@ describe('user namespaces (--uidmap)', () => {
     s.ok(['rm', 'mapped']);
   });
 
-  it('its volumes and /etc files are idmapped too: the container\'s root writes them, on disk as its own ids', () => {
+  it('its volumes and /etc files are idmapped too: the container\'s root writes them, on disk as its own ids; devpts and -u follow the map', () => {
     const out = s.ok(['run', '--rm', ...MAP, '-v', 'uns-data:/data', 'busybox', 'sh', '-c', 'touch /data/x && stat -c %u /data/x; echo "10.0.0.9 extra" >> /etc/hosts && echo hosts-ok']);
     expect(out).toBe('0\nhosts-ok\n');
     const data = (JSON.parse(s.ok(['volume', 'inspect', 'uns-data'])) as { Mountpoint: string }[])[0]!.Mountpoint;
     expect(fs.statSync(path.join(data, 'x')).uid).toBe(0);
     s.ok(['volume', 'rm', 'uns-data']);
     // Only root mapped: devpts goes without its tty group (gid 5), as podman does. A user outside the map is refused by its flag.
-    expect(s.ok(['run', '--rm', '--uidmap', '0:100000:1', 'busybox', 'id', '-u'])).toBe('0\n');
+    expect(s.ok(['run', '--rm', '--uidmap', '0:100000:1', 'busybox', 'sh', '-c', 'id -u; grep -c "devpts.*gid=" /proc/self/mounts || true'])).toBe('0\n0\n');
+    expect(s.ok(['run', '--rm', ...MAP, 'busybox', 'grep', '-o', 'devpts .*gid=[0-9]*', '/proc/self/mounts'])).toMatch(/gid=100005\n$/);
     const r = s.run(['run', '--rm', '--uidmap', '0:100000:1', '-u', '1000', 'busybox', 'true']);
     expect([r.code, r.stderr]).toEqual([125, "tsrun: uid 1000 is not mapped in the container's user namespace (--uidmap)\n"]);
   });
@@ -437,7 +438,7 @@ describe('user namespaces (--uidmap)', () => {
     [['--uidmap', '0:100000'], 'invalid --uidmap 0:100000: use CONTAINER_ID:HOST_ID:AMOUNT, as 0:100000:65536'],
     [['--gidmap', '0:100000:10'], '--gidmap needs --uidmap too'],
     [['--uidmap', '0:100000:10', '--pid', 'host'], "--uidmap needs a pid namespace of the container's own, not --pid host"],
-    [['--uidmap', '0:100000:10', '--uidmap', '5:200000:10'], '--uidmap: {"containerID":0,"hostID":100000,"size":10} and {"containerID":5,"hostID":200000,"size":10} overlap'],
+    [['--uidmap', '0:100000:10', '--uidmap', '5:200000:10'], '--uidmap: 0:100000:10 and 5:200000:10 overlap'],
   ])('%j is refused with one line', (flags, message) => {
     const r = s.run(['create', ...flags, 'busybox', 'true']);
     expect([r.code, r.stderr]).toEqual([125, `tsrun: ${message}\n`]);

@@ -358,13 +358,13 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     for (const f of Object.values(paths)) fs.writeFileSync(f, '');
     execFileSync('unshare', Object.entries(files).map(([t, flag]) => `--${flag}=${paths[t as keyof typeof files]}`).concat('true'));
     try {
-      const b = bundle('netns', (s) => {
+      const b = bundle('nspaths', (s) => {
         s.hostname = undefined;
         s.linux.namespaces = s.linux.namespaces.filter((n) => n.type !== 'cgroup').map((n) => (n.type in files ? { type: n.type, path: paths[n.type as keyof typeof files] } : n));
         s.linux.namespaces.push({ type: 'cgroup', path: paths.cgroup });
         s.process.args = ['sh', '-c', 'for n in net ipc uts cgroup; do readlink /proc/self/ns/$n; done'];
       });
-      expect(ok(['run', '-b', b, 'netns'])).toBe(Object.entries(files).map(([t, n]) => `${n}:[${fs.statSync(paths[t as keyof typeof files]).ino}]\n`).join(''));
+      expect(ok(['run', '-b', b, 'nspaths'])).toBe(Object.entries(files).map(([t, n]) => `${n}:[${fs.statSync(paths[t as keyof typeof files]).ino}]\n`).join(''));
     } finally {
       for (const f of Object.values(paths)) loadNative().unmount({ target: f, flags: 0 });
     }
@@ -706,7 +706,7 @@ describe('tsrun-oci user namespaces', () => {
     expect(fs.statSync(path.join(usersRootfs, 'from-app')).uid).toBe(HOST);
     expect(ok(['exec', 'unsapp', 'readlink', '/proc/self/ns/user'])).toBe(`${fs.readlinkSync(`/proc/${pod}/ns/user`)}\n`);
     const r = oci(['create', '-b', joining('unsbadmap', [{ containerID: 0, hostID: 300000, size: 65536 }]), 'unsbadmap']);
-    expect([r.code, r.stderr]).toEqual([1, "tsrun-oci: setting up the user namespace (its uid_map is not the spec's): EINVAL (invalid argument)\n"]);
+    expect([r.code, r.stderr]).toEqual([1, "tsrun-oci: setting up the user namespace (its uid_map differs from the spec's uidMappings)\n"]);
     expect(fs.existsSync(path.join(root, 'unsbadmap'))).toBe(false);
     // A path that is no user namespace (here a FIFO, which must not block the monitor) is refused as such.
     const fifo = path.join(dir, 'not-a-userns');
@@ -717,7 +717,7 @@ describe('tsrun-oci user namespaces', () => {
       s.process.args = ['true'];
     });
     const f = oci(['create', '-b', notNs, 'unsfifo']);
-    expect([f.code, f.stderr]).toEqual([1, `tsrun-oci: setting up the user namespace (${fifo}): EINVAL (invalid argument)\n`]);
+    expect([f.code, f.stderr]).toEqual([1, `tsrun-oci: setting up the user namespace (${fifo}: not a user namespace)\n`]);
   });
 
   it.each([

@@ -78,9 +78,9 @@ describe('podman --runtime tsrun-oci', () => {
     const pid = Number(podman(['inspect', '--format', '{{.State.Pid}}', 'mapped']).stdout);
     expect(fs.readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Uid:\t100000\t100000\t/m);
     expect(fs.readlinkSync(`/proc/${pid}/ns/user`)).not.toBe(fs.readlinkSync('/proc/self/ns/user'));
-    expect(podman(['exec', 'mapped', 'sh', '-c', 'id -u; cat /proc/self/uid_map; touch /made && stat -c %u /made'])).toMatchObject({
+    expect(podman(['exec', 'mapped', 'sh', '-c', 'id -u; cat /proc/self/uid_map; touch /made && stat -c %u /made; readlink /proc/self/ns/user'])).toMatchObject({
       code: 0,
-      stdout: '0\n         0     100000      65536\n0\n',
+      stdout: `0\n         0     100000      65536\n0\n${fs.readlinkSync(`/proc/${pid}/ns/user`)}\n`,
     });
     // A terminal for an exec'd process: its pts is chowned as the namespace's root (runc's nsexec becomes it after setns).
     expect(podman(['exec', '-t', 'mapped', 'sh', '-c', 'tty; stat -c %u $(tty)'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^\/dev\/pts\/\d+\r?\n0\r?\n$/) });

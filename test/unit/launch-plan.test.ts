@@ -156,7 +156,7 @@ describe('launch plan: what the OCI runtime needs', () => {
     expect(plan.devices.find((d) => d.path === '/dev/fuse')).toMatchObject({ kind: 'c', mode: 0o666 });
   });
 
-  it('a user namespace of its own carries its uid and gid maps to the monitor; the process\'s ids must be mapped', () => {
+  it('a user namespace of its own carries its uid and gid maps to the monitor, checked as the kernel would (overlap, size, 340 lines); the process\'s ids must be mapped', () => {
     const s = base();
     s.linux.namespaces.push({ type: 'user' });
     s.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];

@@ -13,6 +13,7 @@ import { checkWorkingDir } from './launch-plan.js';
 import type { HostDevice } from './devices.js';
 import { type DeviceFlag, type MountSpec, type SecurityOptions, type Ulimit, ULIMIT_TYPES, parseDeviceCgroupRule } from './run-flags.js';
 import { DEFAULT_SECCOMP_PROFILE, resolveSeccompProfile } from './seccomp.js';
+import { hostId } from './user-namespace.js';
 import type { ResolvedUser } from './user.js';
 import { type ResourceOptions, ociResources } from '../cgroups/limits.js';
 
@@ -243,7 +244,7 @@ export function buildContainerSpec(input: ContainerSpecInput): OciSpec {
   const maps = options.idMappings;
   const idmapped = (m: OciMount): OciMount => (maps ? { ...m, options: [...(m.options ?? []), 'idmap'], uidMappings: maps.uid, gidMappings: maps.gid } : m);
   // podman's rule: the tty group only when the user namespace maps it (devpts refuses an unmapped gid=).
-  const ttyGroup = !maps || maps.gid.some((g) => g.containerID <= 5 && 5 < g.containerID + g.size) ? ['gid=5'] : [];
+  const ttyGroup = !maps || hostId(maps.gid, 5) !== undefined ? ['gid=5'] : [];
 
   const defaults: OciMount[] = [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },

@@ -4,6 +4,7 @@ import { DEFAULT_DEVICES, DEFAULT_DEV_SYMLINKS, type OciHook, type OciMount, typ
 import { type PlanCapabilities, planCapabilities } from './capabilities.js';
 import { compileSeccompCached } from './seccomp-cache.js';
 import { checkProcessMapped, type IdMaps, planIdMaps } from './user-namespace.js';
+import type { RootOverlay } from '../../store/mount-options.js';
 
 /**
  * The launch plan: the OCI spec with every decision made, in the shape the
@@ -15,7 +16,7 @@ export interface LaunchPlan extends ProcessPlan, MonitorDuties {
   namespaces: NamespaceName[];
   /** Existing namespaces joined by path instead (linux.namespaces[].path). */
   nsPaths: [ns: NamespaceName, path: string][];
-  /** With a new user namespace ("user" in namespaces): its uid_map and gid_map. */
+  /** With a user namespace, new or joined by path: its uid_map and gid_map. */
   idMaps?: IdMaps;
   /** With idMaps: the root is this overlay, of idmapped layers, mounted by the monitor inside (plan.h rootlower). */
   rootOverlay?: RootOverlay;
@@ -139,8 +140,8 @@ export interface PlanMount {
   data: string;
   /** What to create when dest is missing; copyup: a dir whose files are copied into the new mount. */
   kind: 'dir' | 'file' | 'copyup';
-  /** A bind seen through the container's user namespace maps (OCI idmap/ridmap). */
-  idmap?: boolean;
+  /** A bind seen through the container's user namespace maps: OCI's idmap (its top mount), ridmap (every mount of an rbind's tree). */
+  idmap?: 'idmap' | 'ridmap';
 }
 
 export interface PlanDevice {
@@ -284,13 +285,6 @@ export function checkWorkingDir(cwd: string): void {
   if (/^\/proc\/(self|thread-self|\d+)\/fd(\/|$)/.test(norm)) {
     throw new UsageError(`the working directory ${cwd} points into /proc/*/fd, which could reach host files (CVE-2024-21626)`);
   }
-}
-
-/** An overlay root of a container's layers: lowers closest first; upper and work are layerDir's diff and work. */
-export interface RootOverlay {
-  lowerDirs: string[];
-  layerDir: string;
-  options: string[];
 }
 
 export interface PlanExtras extends MonitorDuties {
@@ -494,10 +488,10 @@ function planMount(m: OciMount, extras: PlanExtras, idMaps: IdMaps | undefined):
   const isBind = (flags & MS.BIND) !== 0 || m.type === 'bind';
   const source = m.source ?? m.type ?? 'none';
   if (isBind && !path.isAbsolute(source)) throw new UsageError(`bind mount source must be an absolute host path: ${source}`);
-  const idmap = m.uidMappings !== undefined || m.gidMappings !== undefined || (m.options ?? []).some((o) => o === 'idmap' || o === 'ridmap');
+  const idmap = (m.options ?? []).includes('ridmap') ? 'ridmap' : m.uidMappings !== undefined || m.gidMappings !== undefined || (m.options ?? []).includes('idmap') ? 'idmap' : undefined;
   if (idmap) checkIdmapMount(m, isBind, idMaps);
   return {
-    ...(idmap ? { idmap: true } : {}),
+    ...(idmap ? { idmap } : {}),
     dest: m.destination,
     type: isBind ? 'bind' : (m.type ?? 'none'),
     source,
@@ -591,7 +585,7 @@ export function encodePlan(plan: LaunchPlan): Buffer {
   }
   rec('propagation', plan.propagation);
   if (plan.hostname !== undefined) rec('hostname', plan.hostname);
-  for (const m of plan.mounts) rec('mount', m.dest, m.type, m.source, m.flags, m.data, m.idmap ? `${m.kind}+idmap` : m.kind);
+  for (const m of plan.mounts) rec('mount', m.dest, m.type, m.source, m.flags, m.data, m.idmap ? `${m.kind}+${m.idmap}` : m.kind);
   for (const d of plan.devices) rec('device', d.path, d.kind, d.major, d.minor, d.mode, d.uid, d.gid);
   for (const [link, target] of plan.symlinks) rec('symlink', link, target);
   for (const p of plan.masked) rec('masked', p);

@@ -1,6 +1,14 @@
 import { UsageError } from '../../errors.js';
 import type { OciIdMapping, OciProcess, OciSpec } from '../../oci/spec.js';
 
+/** The maps' names in messages: the spec's fields, or the flags of `run --uidmap`. */
+export interface IdMapNames {
+  uid: string;
+  gid: string;
+}
+const SPEC_FIELDS: IdMapNames = { uid: 'linux.uidMappings', gid: 'linux.gidMappings' };
+export const ID_MAP_FLAGS: IdMapNames = { uid: '--uidmap', gid: '--gidmap' };
+
 /** The kernel's limit on lines of a uid_map or gid_map (Linux 4.15; user_namespaces(7)). */
 const MAX_LINES = 340;
 const MAX_ID = 2 ** 32 - 1;
@@ -21,17 +29,16 @@ export interface IdMaps {
  * monitor checks they are that namespace's. Undefined without a user
  * namespace.
  */
-export function planIdMaps(spec: Pick<OciSpec, 'linux'>, flags?: { uid: string; gid: string }): IdMaps | undefined {
+export function planIdMaps(spec: Pick<OciSpec, 'linux'>, names: IdMapNames = SPEC_FIELDS): IdMaps | undefined {
   const userns = spec.linux.namespaces.find((n) => n.type === 'user');
   const { uidMappings = [], gidMappings = [] } = spec.linux;
   if (!userns) {
     if (uidMappings.length > 0 || gidMappings.length > 0) throw new UsageError('linux.uidMappings and gidMappings need a user namespace (linux.namespaces has no "user")');
     return undefined;
   }
-  const [uidName, gidName] = flags ? [flags.uid, flags.gid] : ['linux.uidMappings', 'linux.gidMappings'];
-  const maps = { uid: checkMap(uidName, uidMappings), gid: checkMap(gidName, gidMappings) };
-  if (hostId(maps.uid, 0) === undefined) throw new UsageError(`${uidName} must map uid 0: the container is set up as its root`);
-  if (hostId(maps.gid, 0) === undefined) throw new UsageError(`${gidName} must map gid 0: the container is set up as its root`);
+  const maps = { uid: checkMap(names.uid, uidMappings), gid: checkMap(names.gid, gidMappings) };
+  if (hostId(maps.uid, 0) === undefined) throw new UsageError(`${names.uid} must map uid 0: the container is set up as its root`);
+  if (hostId(maps.gid, 0) === undefined) throw new UsageError(`${names.gid} must map gid 0: the container is set up as its root`);
   return maps;
 }
 
@@ -51,11 +58,14 @@ function checkMap(key: string, map: unknown): OciIdMapping[] {
   for (const [i, a] of ranges.entries()) {
     for (const b of ranges.slice(i + 1)) {
       const overlap = (x: number, y: number) => x < y + b.size && y < x + a.size;
-      if (overlap(a.containerID, b.containerID) || overlap(a.hostID, b.hostID)) throw new UsageError(`${key}: ${JSON.stringify(a)} and ${JSON.stringify(b)} overlap`);
+      if (overlap(a.containerID, b.containerID) || overlap(a.hostID, b.hostID)) throw new UsageError(`${key}: ${shown(key, a)} and ${shown(key, b)} overlap`);
     }
   }
   return ranges;
 }
+
+/** A mapping as the user gave it: a flag's CONTAINER_ID:HOST_ID:AMOUNT, a spec's JSON. */
+const shown = (key: string, m: OciIdMapping) => (key.startsWith('--') ? `${m.containerID}:${m.hostID}:${m.size}` : JSON.stringify(m));
 
 /** The host id that `id` inside the namespace is, or undefined when `map` does not map it. */
 export function hostId(map: OciIdMapping[], id: number): number | undefined {
@@ -63,9 +73,6 @@ export function hostId(map: OciIdMapping[], id: number): number | undefined {
   return m && m.hostID + (id - m.containerID);
 }
 
-/** The maps' names in messages: the spec's fields, or the flags of `run --uidmap`. */
-export const ID_MAP_FLAGS = { uid: '--uidmap', gid: '--gidmap' };
-const SPEC_FIELDS = { uid: 'linux.uidMappings', gid: 'linux.gidMappings' };
 
 /** A process of the container runs as ids of its namespace: each must be mapped (setresuid and setgroups would refuse it). */
 export function checkProcessMapped(maps: IdMaps, user: OciProcess['user'], names = SPEC_FIELDS): void {
