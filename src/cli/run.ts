@@ -1,6 +1,6 @@
 import { type Command, Option } from 'commander';
 import * as os from 'node:os';
-import { parseDeviceCgroupRule, parseDeviceFlag, parseIdMap, parseMountFlag, parseNamespaceMode, parseOomScoreAdj, parsePublish, parseRestartPolicy, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
+import { type MountSpec, parseDeviceCgroupRule, parseDeviceFlag, parseIdMap, parseMountFlag, parseNamespaceMode, parseOomScoreAdj, parsePublish, parseRestartPolicy, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
 import { parseResourceFlags, type ResourceFlags } from '../runtime/cgroups/limits.js';
 import { ID_MAP_FLAGS, checkIdmappedRootKernel, planIdMaps } from '../runtime/plan/user-namespace.js';
 import { ImageNotFoundError, UsageError } from '../errors.js';
@@ -125,6 +125,7 @@ const request = (image: string, command: string[], o: RunFlags) => ({
 /** The isolation flags as RunOptions fields; only those given, so a record stays small. */
 function isolation(o: RunFlags) {
   const mounts = [...(o.volume ?? []).map(parseVolumeFlag), ...(o.mount ?? []).map(parseMountFlag), ...(o.tmpfs ?? []).map(parseTmpfsFlag)];
+  checkIdmapBinds(mounts, o);
   return {
     ...(mounts.length ? { mounts } : {}),
     ...(o.capAdd ? { capAdd: o.capAdd } : {}),
@@ -165,6 +166,12 @@ function joinedNamespaces(o: RunFlags) {
 function hostNamespaces(o: RunFlags) {
   const shared = (['network', 'pid', 'ipc', 'uts'] as const).filter((k) => o[k] !== undefined && parseNamespaceMode(k, o[k]!));
   return shared.length ? { hostNamespaces: [...shared] } : {};
+}
+
+/** `-v HOST:DEST:idmap` is seen through the container's maps: it needs a user namespace. */
+function checkIdmapBinds(mounts: MountSpec[], o: RunFlags): void {
+  const idmapped = mounts.find((m) => m.idmap);
+  if (idmapped && !o.uidmap && !o.userns?.startsWith('auto')) throw new UsageError(`the idmap option of ${idmapped.source}:${idmapped.target} needs a user namespace (--uidmap or --userns auto)`);
 }
 
 /** --uidmap and --gidmap; the gids map as the uids unless --gidmap is given (podman's rule). --userns auto picks them at create. */

@@ -407,6 +407,17 @@ describe('user namespaces (--uidmap)', () => {
     expect([r.code, r.stderr]).toEqual([125, "tsrun: uid 1000 is not mapped in the container's user namespace (--uidmap)\n"]);
   });
 
+  it('-v HOST:DEST:idmap shows a host directory with the container\'s ids (podman\'s); without it, its owners are nobody', () => {
+    const host = path.join(s.dir, 'idmap-host');
+    fs.mkdirSync(host, { recursive: true });
+    fs.writeFileSync(path.join(host, 'owned-by-0'), '');
+    expect(s.ok(['run', '--rm', ...MAP, '-v', `${host}:/h:idmap`, 'busybox', 'sh', '-c', 'stat -c %u /h/owned-by-0; touch /h/new && echo wrote'])).toBe('0\nwrote\n');
+    expect(fs.statSync(path.join(host, 'new')).uid).toBe(0);
+    expect(s.ok(['run', '--rm', ...MAP, '-v', `${host}:/h`, 'busybox', 'stat', '-c', '%u', '/h/owned-by-0'])).toBe('65534\n');
+    const r = s.run(['create', '-v', `${host}:/h:idmap`, 'busybox', 'true']);
+    expect([r.code, r.stderr]).toEqual([125, `tsrun: the idmap option of ${host}:/h needs a user namespace (--uidmap or --userns auto)\n`]);
+  });
+
   it('--userns auto takes ids of the user "containers" from /etc/subuid and /etc/subgid, apart from other containers\'', () => {
     // The host's files stay untouched: ours are bound over them in a mount namespace of this test's own.
     const sub = path.join(s.dir, 'subids');

@@ -22,6 +22,9 @@ describe('-v', () => {
     expect(parseVolumeFlag('data:/d:nocopy')).toEqual({ type: 'volume', source: 'data', target: '/d', readonly: false, noCopy: true });
     expect(parseMountFlag('source=data,target=/d,volume-nocopy')).toMatchObject({ type: 'volume', noCopy: true });
     expect(() => parseVolumeFlag('/h:/d:nocopy')).toThrow(/nocopy is for volumes only/);
+    expect(parseVolumeFlag('/h:/d:ro,idmap')).toEqual({ type: 'bind', source: '/h', target: '/d', readonly: true, idmap: true });
+    expect(() => parseVolumeFlag('data:/d:idmap')).toThrow(/idmap is for host directories/);
+    expect(() => parseVolumeFlag('/h:/d:idmap,idmap')).toThrow(/invalid mode/);
     expect(() => parseMountFlag('type=bind,source=/h,target=/d,volume-nocopy')).toThrow(/volumes only/);
     expect(parseVolumeFlag('/h:/d:rw,rslave')).toEqual({ type: 'bind', source: '/h', target: '/d', readonly: false, options: ['rslave'] });
     expect(parseVolumeFlag('cache:/var/cache')).toEqual({ type: 'volume', source: 'cache', target: '/var/cache', readonly: false });

@@ -262,7 +262,7 @@ export function buildContainerSpec(input: ContainerSpecInput): OciSpec {
   // The user's mounts replace a default on the same destination (docker's rule).
   // With any, everything goes parents first (a stable sort, as moby's
   // sortMounts), so `-v /h:/etc` cannot hide the /etc/hosts bind made before it.
-  const userMounts = (options.mounts ?? []).map((m) => (m.type === 'volume' ? idmapped(userMount(m)) : userMount(m)));
+  const userMounts = (options.mounts ?? []).map((m) => (m.type === 'volume' || m.idmap ? idmapped(userMount(m)) : userMount(m)));
   const taken = new Set(userMounts.map((m) => m.destination));
   const mounts = userMounts.length === 0 ? defaults : [...defaults.filter((m) => !taken.has(m.destination)), ...userMounts].map((m, i) => ({ m, i })).sort((a, b) => depth(a.m.destination) - depth(b.m.destination) || a.i - b.i).map(({ m }) => m);
 

@@ -26,6 +26,8 @@ export interface MountSpec {
   options?: string[];
   /** A volume is not filled from the image's files at its target (`nocopy`, `volume-nocopy`). */
   noCopy?: boolean;
+  /** A bind seen through the container's user namespace maps (podman's `idmap`; volumes are idmapped anyway). */
+  idmap?: boolean;
 }
 
 export interface Ulimit {
@@ -64,7 +66,7 @@ function source(src: string): Pick<MountSpec, 'type' | 'source'> {
   return { type: 'volume', source: src };
 }
 
-/** `-v [SRC:]DST[:MODE]`, MODE a comma list of ro|rw, z|Z, a propagation and nocopy (moby's linux parser). */
+/** `-v [SRC:]DST[:MODE]`, MODE a comma list of ro|rw, z|Z, a propagation and nocopy (moby's linux parser), and podman's idmap. */
 export function parseVolumeFlag(spec: string): MountSpec {
   const parts = spec.split(':');
   let src: string | undefined;
@@ -80,12 +82,14 @@ export function parseVolumeFlag(spec: string): MountSpec {
   if (dst === '' || src === '') throw bad();
   let readonly = false;
   let noCopy = false;
+  let idmap = false;
   const options: string[] = [];
   if (mode !== undefined) {
     if (!isMode(mode)) throw new UsageError(`invalid mode: ${mode}`);
     for (const m of mode.split(',')) {
       if (m === 'ro') readonly = true;
       else if (m === 'nocopy') noCopy = true;
+      else if (m === 'idmap') idmap = true;
       else if (PROPAGATION.has(m)) options.push(m);
     }
   }
@@ -95,7 +99,8 @@ export function parseVolumeFlag(spec: string): MountSpec {
   const s = source(src);
   if (s.type === 'volume' && options.length > 0) throw new UsageError(`invalid mode: ${mode} (propagation is for bind mounts only)`);
   if (s.type === 'bind' && noCopy) throw new UsageError(`invalid mode: ${mode} (nocopy is for volumes only)`);
-  return { ...s, target, readonly, ...(options.length ? { options } : {}), ...copy };
+  if (s.type === 'volume' && idmap) throw new UsageError(`invalid mode: ${mode} (idmap is for host directories; a volume is idmapped with --uidmap anyway)`);
+  return { ...s, target, readonly, ...(options.length ? { options } : {}), ...copy, ...(idmap ? { idmap } : {}) };
 }
 
 function isMode(mode: string): boolean {
@@ -103,14 +108,16 @@ function isMode(mode: string): boolean {
   let label = 0;
   let prop = 0;
   let copy = 0;
+  let idmap = 0;
   for (const m of mode.split(',')) {
     if (m === 'ro' || m === 'rw') rw++;
     else if (m === 'z' || m === 'Z') label++;
     else if (PROPAGATION.has(m)) prop++;
     else if (m === 'nocopy') copy++;
+    else if (m === 'idmap') idmap++;
     else return false;
   }
-  return rw <= 1 && label <= 1 && prop <= 1 && copy <= 1;
+  return rw <= 1 && label <= 1 && prop <= 1 && copy <= 1 && idmap <= 1;
 }
 
 function parseBool(key: string, v: string | undefined): boolean {
