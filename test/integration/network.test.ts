@@ -52,6 +52,12 @@ it('gives eth0 a leased address, the default route through the bridge, and /etc/
   expect(table).toContain('iifname != "lo" ip daddr 127.0.0.0/8 drop');
 });
 
+it('with a user namespace (--uidmap) too: eth0 set up by the namespace\'s root, the gateway reached, /etc/hosts its own', () => {
+  const out = s.ok(['run', '--rm', '--network', 'bridge', '--uidmap', '0:100000:65536', 'busybox', 'sh', '-c', `ip -4 -o addr show eth0; ping -c1 -W2 ${gateway} >/dev/null && echo gateway ok; echo "10.0.0.9 extra" >> /etc/hosts && echo hosts ok; cat /proc/self/uid_map`]);
+  expect(out).toMatch(new RegExp(`eth0\\s+inet 10\\.214\\.${third}\\.\\d+/24`));
+  expect(out).toContain('gateway ok\nhosts ok\n         0     100000      65536\n');
+});
+
 it('containers reach each other and the host reaches them; each has its own address, given back at rm', async () => {
   s.ok(['run', '-d', '--network', 'bridge', '--name', 'srv', 'busybox', 'sh', '-c', 'while :; do echo hello | nc -l -p 7000; done']);
   s.ok(['run', '-d', '--network', 'default', '--name', 'other', 'busybox', 'sleep', '100']);
