@@ -883,11 +883,11 @@ static void receive_child_mounts(const struct ctr_plan *p, const struct ctr_chil
     fail(io->errfd, CTR_STAGE_ROOTFS, 0, EPROTO, "receiving the root");
 
   for (i = 0; i < p->n_mounts; i++)
-    if ((p->mounts[i].flags & MS_BIND) && !p->mounts[i].copyup)
+    if (ctr_mount_from_monitor(&p->mounts[i]))
       total++;
   for (i = 0; i < p->n_mounts; i++) {
     fds[i] = -1;
-    if (!(p->mounts[i].flags & MS_BIND) || p->mounts[i].copyup)
+    if (!ctr_mount_from_monitor(&p->mounts[i]))
       continue;
     if (n == 0) {
       size_t want = total - got < CTR_FDPASS_MAX ? total - got : CTR_FDPASS_MAX;

@@ -171,6 +171,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <linux/filter.h>
 
@@ -345,6 +346,15 @@ int ctr_plan_parse(char *buf, size_t len, struct ctr_plan *plan, const char **ba
  * does not belong, or, for something missing, its keyword ("root", "arg",
  * "ns mnt", "ns uts", "joinns mnt", "join"). */
 int ctr_plan_validate(const struct ctr_plan *plan, const char **what);
+
+/* Whether the monitor sends the child an fd for mount record m in a user
+ * namespace (send_child_mounts, receive_child_mounts): every bind, in mount
+ * order. One test on both ends of that exchange. */
+static inline int ctr_mount_from_monitor(const struct ctr_mount *m)
+{
+  /* child: async-signal-safe */
+  return (m->flags & MS_BIND) != 0;
+}
 
 /* Whether the process runs in a user namespace: its own (run: "ns user"),
  * one joined by path (run: "nspath user"), or the container's (exec:

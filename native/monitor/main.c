@@ -1778,7 +1778,7 @@ static int send_child_mounts(pid_t pid, struct ctr_report *r)
   for (i = 0; i < plan.n_mounts && !err; i++) {
     const struct ctr_mount *m = &plan.mounts[i];
 
-    if (!(m->flags & MS_BIND) || m->copyup)
+    if (!ctr_mount_from_monitor(m))
       continue;
     fds[n] = m->idmap ? idmapped_clone(m->source, userns, (m->flags & MS_REC) != 0, m->idmap == 2) : open(m->source, O_PATH | O_CLOEXEC);
     if (fds[n] < 0) {
