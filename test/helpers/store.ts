@@ -21,14 +21,20 @@ export interface RunResult {
  * deletes it, so a failing test leaves nothing behind.
  */
 export class TestStore {
-  readonly dir: string;
-  readonly root: string;
-  readonly runroot: string;
+  #dir: string | undefined;
 
-  constructor() {
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-test-'));
-    this.root = path.join(this.dir, 'root');
-    this.runroot = path.join(this.dir, 'run');
+  /** Made on first use: a file whose tests are all filtered out (-t) runs no afterAll to remove it. */
+  get dir(): string {
+    this.#dir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-test-'));
+    return this.#dir;
+  }
+
+  get root(): string {
+    return path.join(this.dir, 'root');
+  }
+
+  get runroot(): string {
+    return path.join(this.dir, 'run');
   }
 
   get fixtures(): string {
@@ -92,6 +98,7 @@ export class TestStore {
   }
 
   cleanup(): void {
+    if (this.#dir === undefined) return;
     if (fs.existsSync(this.root)) {
       const ids = this.run(['ps', '-aq', '--no-trunc']).stdout.split('\n').filter(Boolean);
       if (ids.length > 0) this.run(['rm', '-f', ...ids]);
