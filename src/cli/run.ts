@@ -179,18 +179,16 @@ function idMappings(o: RunFlags) {
   const auto = o.userns === undefined || o.userns === 'host' ? undefined : /^auto(?::size=(\d+))?$/.exec(o.userns);
   if (o.userns !== undefined && o.userns !== 'host' && !auto) throw new UsageError(`invalid --userns ${o.userns}: use host, auto or auto:size=N`);
   if (o.userns !== undefined && (o.uidmap || o.gidmap)) throw new UsageError('conflicting options: --userns and --uidmap/--gidmap');
+  if (!auto && !o.uidmap && !o.gidmap) return {};
+  checkIdmappedRootKernel(os.release());
+  // proc can be mounted only for a pid namespace the user namespace owns (proc_fill_super).
+  if (o.pid !== undefined) throw new UsageError(`${auto ? '--userns auto' : '--uidmap'} needs a pid namespace of the container's own, not --pid ${o.pid}`);
   if (auto) {
     const size = auto[1] === undefined ? 65536 : Number(auto[1]);
     if (size < 1 || size > 2 ** 32 - 2) throw new UsageError(`invalid --userns ${o.userns}: the size must be from 1 to 4294967294`);
-    checkIdmappedRootKernel(os.release());
-    if (o.pid !== undefined) throw new UsageError(`--userns auto needs a pid namespace of the container's own, not --pid ${o.pid}`);
     return { usernsAuto: { size } };
   }
-  if (!o.uidmap && !o.gidmap) return {};
   if (!o.uidmap) throw new UsageError('--gidmap needs --uidmap too');
-  checkIdmappedRootKernel(os.release());
-  // proc can be mounted only for a pid namespace the user namespace owns (proc_fill_super).
-  if (o.pid !== undefined) throw new UsageError(`--uidmap needs a pid namespace of the container's own, not --pid ${o.pid}`);
   const uid = o.uidmap.map((m) => parseIdMap('--uidmap', m));
   const idMappings = { uid, gid: o.gidmap ? o.gidmap.map((m) => parseIdMap('--gidmap', m)) : uid };
   // The whole maps, checked now rather than at the first start.
