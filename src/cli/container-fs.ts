@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
+import { writeStdout } from '../util/stdout.js';
 
 /** diff, commit and export: reading a container's filesystem back. */
 /** docker's form CONTAINER:PATH: a colon before any slash (a host path with a colon is written ./a:b). */
@@ -39,7 +40,7 @@ export function registerContainerFs(program: Command, ctx: ContextFactory): void
       const [{ findContainer }, { containerChanges }] = await Promise.all([import('../runtime/containers.js'), import('../store/diff.js')]);
       const c = ctx();
       const rec = findContainer(c.paths, ref);
-      process.stdout.write(containerChanges(c.native, c.paths, rec.rwLayerId).map((ch) => `${ch.kind} ${ch.path}\n`).join(''));
+      writeStdout(containerChanges(c.native, c.paths, rec.rwLayerId).map((ch) => `${ch.kind} ${ch.path}\n`).join(''));
     });
 
   program
@@ -54,7 +55,7 @@ export function registerContainerFs(program: Command, ctx: ContextFactory): void
     .action(async (ref: string, repo: string | undefined, o: { author?: string; message?: string; change?: string[] }) => {
       const [{ commitContainer }, { parseChange }] = await Promise.all([import('../store/commit.js'), import('../store/changes.js')]);
       const id = await commitContainer(ctx(), { container: ref, repoTag: repo, author: o.author, message: o.message, changes: (o.change ?? []).map(parseChange) });
-      process.stdout.write(`${id}\n`);
+      writeStdout(`${id}\n`);
     });
 
   program

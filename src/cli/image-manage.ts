@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { ContextFactory } from './main.js';
+import { writeStdout } from '../util/stdout.js';
 
 /** tag, rmi, history and save: managing stored images. */
 export function registerImageManage(program: Command, ctx: ContextFactory): void {
@@ -31,7 +32,7 @@ export function registerImageManage(program: Command, ctx: ContextFactory): void
     .option('-f, --force', 'force removal of the image')
     .action(async (refs: string[], o: { force?: boolean }) => {
       const { removeImages } = await import('../store/remove-image.js');
-      const errors = await removeImages(ctx(), refs, { force: o.force === true }, (line) => process.stdout.write(`${line}\n`));
+      const errors = await removeImages(ctx(), refs, { force: o.force === true }, (line) => writeStdout(`${line}\n`));
       for (const err of errors) process.stderr.write(`tsrun: ${err.message}\n`);
       if (errors.length > 0) process.exit(1);
     });
@@ -52,11 +53,11 @@ export function registerImageManage(program: Command, ctx: ContextFactory): void
       const rows = imageHistory(resolveImage(c.paths, ref));
       const shownId = (id: string) => (id.startsWith('sha256:') && o.trunc ? id.slice(7, 19) : id);
       if (o.quiet) {
-        process.stdout.write(rows.map((r) => `${shownId(r.id)}\n`).join(''));
+        writeStdout(rows.map((r) => `${shownId(r.id)}\n`).join(''));
         return;
       }
       const ellipsis = (s: string, n: number) => (o.trunc && s.length > n ? `${s.slice(0, n - 1)}…` : s);
-      process.stdout.write(
+      writeStdout(
         table(
           ['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'],
           rows.map((r) => [shownId(r.id), r.created ? ago(r.created) : 'N/A', ellipsis(r.createdBy.replace(/\t/g, ' '), 45), humanSize(r.size), r.comment]),

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
+import { writeStdout } from '../util/stdout.js';
 
 export function registerImages(program: Command, ctx: ContextFactory): void {
   program
@@ -32,7 +33,7 @@ export function registerImages(program: Command, ctx: ContextFactory): void {
         .sort((a, b) => Date.parse(b.config.created ?? '') - Date.parse(a.config.created ?? ''));
       const shownId = (id: string) => (o.trunc ? id.slice(7, 19) : id);
       if (o.quiet) {
-        process.stdout.write([...new Set(images.map((i) => shownId(i.id)))].map((id) => `${id}\n`).join(''));
+        writeStdout([...new Set(images.map((i) => shownId(i.id)))].map((id) => `${id}\n`).join(''));
         return;
       }
       const rows: string[][] = [];
@@ -54,9 +55,9 @@ export function registerImages(program: Command, ctx: ContextFactory): void {
       }
       if (o.format !== undefined) {
         const headers = { Repository: 'REPOSITORY', Tag: 'TAG', ID: 'IMAGE ID', Digest: 'DIGEST', CreatedAt: 'CREATED AT', CreatedSince: 'CREATED', Size: 'SIZE' };
-        process.stdout.write(formatRows(o.format, records, headers));
+        writeStdout(formatRows(o.format, records, headers));
         return;
       }
-      process.stdout.write(table(['REPOSITORY', 'TAG', ...(o.digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE'], rows));
+      writeStdout(table(['REPOSITORY', 'TAG', ...(o.digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE'], rows));
     });
 }

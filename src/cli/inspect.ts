@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import type { ContextFactory } from './main.js';
+import { writeStdout } from '../util/stdout.js';
 
 export function registerInspect(program: Command, ctx: ContextFactory): void {
   const action = (forced?: 'container' | 'image') => async (refs: string[], o: { type?: 'container' | 'image'; format?: string }) => {
@@ -31,8 +32,8 @@ export function registerInspect(program: Command, ctx: ContextFactory): void {
         process.stderr.write(`tsrun: no such object: ${ref}\n`);
       }
     }
-    if (o.format !== undefined) process.stdout.write(out.map((obj) => `${formatObject(o.format!, obj)}\n`).join(''));
-    else process.stdout.write(JSON.stringify(out, null, 4) + '\n');
+    if (o.format !== undefined) writeStdout(out.map((obj) => `${formatObject(o.format!, obj)}\n`).join(''));
+    else writeStdout(JSON.stringify(out, null, 4) + '\n');
     if (missing !== undefined) process.exit(1);
   };
 
@@ -60,13 +61,13 @@ export function registerInspect(program: Command, ctx: ContextFactory): void {
       const rec = findContainer(c.paths, ref);
       const map = portMap(publishedPorts(c.paths, rec, isRunning(c.paths, rec.id)));
       if (port === undefined) {
-        for (const [key, hosts] of Object.entries(map)) for (const h of hosts) process.stdout.write(`${key} -> ${h.HostIp}:${h.HostPort}\n`);
+        for (const [key, hosts] of Object.entries(map)) for (const h of hosts) writeStdout(`${key} -> ${h.HostIp}:${h.HostPort}\n`);
         return;
       }
       const key = port.includes('/') ? port : `${port}/tcp`;
       const hosts = map[key];
       if (!hosts) throw new UsageError(`no public port '${key}' published for ${ref}`);
-      for (const h of hosts) process.stdout.write(`${h.HostIp}:${h.HostPort}\n`);
+      for (const h of hosts) writeStdout(`${h.HostIp}:${h.HostPort}\n`);
     });
 
   const image = program.commands.find((cmd) => cmd.name() === 'image') ?? program.command('image').description('Manage images');

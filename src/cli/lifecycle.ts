@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { ContextFactory } from './main.js';
+import { writeStdout } from '../util/stdout.js';
 
 /** Runs `fn` for each container ref, docker-style: go on after a failure, report each, exit 1 if any failed. */
 async function eachContainer(refs: string[], fn: (ref: string) => Promise<void>): Promise<void> {
@@ -49,7 +50,7 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
       }
       await eachContainer(refs, async (ref) => {
         await startContainer(c, findContainer(c.paths, ref).id, { mode: 'detached' });
-        process.stdout.write(`${ref}\n`);
+        writeStdout(`${ref}\n`);
       });
     });
 
@@ -63,7 +64,7 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
       const c = ctx();
       await eachContainer(refs, async (ref) => {
         await stopContainer(c, findContainer(c.paths, ref).id, o.time);
-        process.stdout.write(`${ref}\n`);
+        writeStdout(`${ref}\n`);
       });
     });
 
@@ -83,7 +84,7 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
         const id = findContainer(c.paths, ref).id;
         await stopContainer(c, id, o.time);
         await startContainer(c, id, { mode: 'detached' });
-        process.stdout.write(`${ref}\n`);
+        writeStdout(`${ref}\n`);
       });
     });
 
@@ -98,7 +99,7 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
       const signal = parseSignal(o.signal);
       await eachContainer(refs, async (ref) => {
         await killContainer(c, findContainer(c.paths, ref).id, signal);
-        process.stdout.write(`${ref}\n`);
+        writeStdout(`${ref}\n`);
       });
     });
 
@@ -112,7 +113,7 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
         const c = ctx();
         await eachContainer(refs, async (ref) => {
           await setPaused(c, findContainer(c.paths, ref).id, pause);
-          process.stdout.write(`${ref}\n`);
+          writeStdout(`${ref}\n`);
         });
       });
   }
@@ -148,7 +149,7 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
       const [{ findContainer }, { waitContainer }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/lifecycle/stop.js')]);
       const c = ctx();
       await eachContainer(refs, async (ref) => {
-        process.stdout.write(`${await waitContainer(c, findContainer(c.paths, ref).id)}\n`);
+        writeStdout(`${await waitContainer(c, findContainer(c.paths, ref).id)}\n`);
       });
     });
 

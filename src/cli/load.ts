@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
+import { writeStdout } from '../util/stdout.js';
 
 export function registerLoad(program: Command, ctx: ContextFactory): void {
   program
@@ -12,12 +13,12 @@ export function registerLoad(program: Command, ctx: ContextFactory): void {
     .action(async (name: string, o: { quiet?: boolean }) => {
       const [{ pullImage }, { parseReference, canonicalName }] = await Promise.all([import('../store/load-images.js'), import('../store/reference.js')]);
       const ref = parseReference(name);
-      const say = (line: string) => o.quiet || process.stdout.write(`${line}\n`);
+      const say = (line: string) => o.quiet || writeStdout(`${line}\n`);
       say(`${ref.digest ?? ref.tag}: Pulling from ${ref.repository.replace(/^docker\.io\//, '')}`);
       const pulled = await pullImage(ctx(), { ref: name, progress: say });
       say(`Digest: ${pulled.digest}`);
       say(`Status: Downloaded image for ${pulled.names[0] ?? name}`);
-      process.stdout.write(`${canonicalName(ref)}\n`);
+      writeStdout(`${canonicalName(ref)}\n`);
     });
 
   program
@@ -33,7 +34,7 @@ export function registerLoad(program: Command, ctx: ContextFactory): void {
       const password = o.passwordStdin ? (await readStdin()).replace(/\r?\n$/, '') : (o.password ?? (await readSecretInput('Password: ', { echo: false })));
       if (!username || !password) throw new UsageError('login needs a user name and a password');
       await login(server, { username, password });
-      process.stdout.write('Login Succeeded\n');
+      writeStdout('Login Succeeded\n');
     });
 
   program
@@ -43,7 +44,7 @@ export function registerLoad(program: Command, ctx: ContextFactory): void {
     .action(async (server: string | undefined) => {
       const { logout } = await import('../image/login.js');
       const { key, removed } = logout(server);
-      process.stdout.write(removed ? `Removing login credentials for ${key}\n` : `Not logged in to ${key}\n`);
+      writeStdout(removed ? `Removing login credentials for ${key}\n` : `Not logged in to ${key}\n`);
     });
 
   program
@@ -54,10 +55,10 @@ export function registerLoad(program: Command, ctx: ContextFactory): void {
     .option('-q, --quiet', 'print nothing but errors')
     .action(async (o: { input?: string; tag?: string; quiet?: boolean }) => {
       const { loadImages } = await import('../store/load-images.js');
-      const loaded = await loadImages(ctx(), { input: o.input, tag: o.tag, progress: (line) => o.quiet || process.stdout.write(`${line}\n`) });
+      const loaded = await loadImages(ctx(), { input: o.input, tag: o.tag, progress: (line) => o.quiet || writeStdout(`${line}\n`) });
       if (!o.quiet) {
         for (const img of loaded) {
-          process.stdout.write(img.names.length > 0 ? img.names.map((n) => `Loaded image: ${n}\n`).join('') : `Loaded image ID: ${img.id}\n`);
+          writeStdout(img.names.length > 0 ? img.names.map((n) => `Loaded image: ${n}\n`).join('') : `Loaded image ID: ${img.id}\n`);
         }
       }
     });
@@ -78,7 +79,7 @@ export function registerLoad(program: Command, ctx: ContextFactory): void {
         changes: o.change ?? [],
         progress: () => undefined,
       });
-      process.stdout.write(`${id}\n`);
+      writeStdout(`${id}\n`);
     });
 }
 

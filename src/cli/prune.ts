@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import type { ContextFactory } from './main.js';
+import { writeStdout } from '../util/stdout.js';
 
 /** The group command (container, image, volume, system), made if no other file has made it yet. */
 function group(program: Command, name: string, description: string): Command {
@@ -14,7 +15,7 @@ function group(program: Command, name: string, description: string): Command {
  */
 function confirmed(warning: string, force: boolean | undefined): boolean {
   if (force) return true;
-  process.stdout.write(`WARNING! This will remove ${warning}.\nAre you sure you want to continue? [y/N] `);
+  writeStdout(`WARNING! This will remove ${warning}.\nAre you sure you want to continue? [y/N] `);
   const buf = Buffer.alloc(64);
   let answer = '';
   try {
@@ -23,7 +24,7 @@ function confirmed(warning: string, force: boolean | undefined): boolean {
     answer = '';
   }
   if (!/^\s*y(es)?\s*$/i.test(answer)) {
-    process.stdout.write('\n');
+    writeStdout('\n');
     return false;
   }
   return true;
@@ -34,9 +35,9 @@ export function registerPrune(program: Command, ctx: ContextFactory): void {
   const report = async (...sections: [title: string, pruned: { removed: string[]; bytes: number }][]) => {
     const { humanSize } = await import('./format.js');
     for (const [title, r] of sections) {
-      if (r.removed.length > 0) process.stdout.write(`${title}:\n${r.removed.map((x) => `${x}\n`).join('')}\n`);
+      if (r.removed.length > 0) writeStdout(`${title}:\n${r.removed.map((x) => `${x}\n`).join('')}\n`);
     }
-    process.stdout.write(`Total reclaimed space: ${humanSize(sections.reduce((a, [, r]) => a + r.bytes, 0))}\n`);
+    writeStdout(`Total reclaimed space: ${humanSize(sections.reduce((a, [, r]) => a + r.bytes, 0))}\n`);
   };
 
   group(program, 'container', 'Manage containers')

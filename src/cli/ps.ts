@@ -3,6 +3,7 @@ import type { PortBinding } from '../runtime/plan/container-spec.js';
 import type { ContainerRecord } from '../runtime/state/record.js';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
+import { writeStdout } from '../util/stdout.js';
 
 export function registerPs(program: Command, ctx: ContextFactory): void {
   program
@@ -40,7 +41,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
         )
         .sort((a, b) => Date.parse(b.rec.created) - Date.parse(a.rec.created));
       if (o.quiet) {
-        process.stdout.write(rows.map(({ rec }) => `${o.trunc ? rec.id.slice(0, 12) : rec.id}\n`).join(''));
+        writeStdout(rows.map(({ rec }) => `${o.trunc ? rec.id.slice(0, 12) : rec.id}\n`).join(''));
         return;
       }
       const status = (st: ReturnType<typeof currentState>) => {
@@ -69,7 +70,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
           Ports: ports(rec, st.running, made(rec)),
         }));
         const headers = { ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', CreatedAt: 'CREATED AT', RunningFor: 'CREATED', Status: 'STATUS', State: 'STATE', Names: 'NAMES', Ports: 'PORTS' };
-        process.stdout.write(formatRows(o.format, fields, headers));
+        writeStdout(formatRows(o.format, fields, headers));
         return;
       }
       const body = rows.map(({ rec, st }) => {
@@ -84,7 +85,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
           rec.name,
         ];
       });
-      process.stdout.write(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'], body));
+      writeStdout(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'], body));
     });
 }
 

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { ResourceFlags } from '../runtime/cgroups/limits.js';
 import type { ContextFactory } from './main.js';
+import { writeStdout } from '../util/stdout.js';
 
 /** The cgroup commands: stats, top, update, and info (which reports the host's cgroups among the rest). */
 
@@ -53,10 +54,10 @@ export function registerResources(program: Command, ctx: ContextFactory): void {
         });
         const out = table(['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'NET I/O', 'BLOCK I/O', 'PIDS'], rows);
         if (!o.stream) {
-          process.stdout.write(out);
+          writeStdout(out);
           return;
         }
-        process.stdout.write(`\x1b[2J\x1b[H${out}`);
+        writeStdout(`\x1b[2J\x1b[H${out}`);
         if (stopped) return;
         prev = now;
       }
@@ -73,7 +74,7 @@ export function registerResources(program: Command, ctx: ContextFactory): void {
       if (psOptions.length > 0 && !(psOptions.length === 1 && psOptions[0] === '-ef')) throw new Error('top: only the default ps -ef format is supported');
       const c = ctx();
       const rows = cg.topProcesses(cg.runningCgroup(c, findContainer(c.paths, ref)));
-      process.stdout.write(table(['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD'], rows.map((r) => [r.uid, String(r.pid), String(r.ppid), r.c, r.stime, r.tty, r.time, r.cmd])));
+      writeStdout(table(['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD'], rows.map((r) => [r.uid, String(r.pid), String(r.ppid), r.c, r.stime, r.tty, r.time, r.cmd])));
     });
 
   program
@@ -93,7 +94,7 @@ export function registerResources(program: Command, ctx: ContextFactory): void {
       for (const ref of refs) {
         try {
           await updateContainer(c, findContainer(c.paths, ref).id, o);
-          process.stdout.write(`${ref}\n`);
+          writeStdout(`${ref}\n`);
         } catch (err) {
           process.stderr.write(`tsrun: ${(err as Error).message}\n`);
           failed = true;
@@ -107,6 +108,6 @@ export function registerResources(program: Command, ctx: ContextFactory): void {
     .description('Show how this host runs containers: cgroups, overlay, seccomp, the store')
     .action(async () => {
       const { hostInfo } = await import('../runtime/info.js');
-      process.stdout.write(hostInfo(ctx()).map(([k, v]) => `${k}: ${v}\n`).join(''));
+      writeStdout(hostInfo(ctx()).map(([k, v]) => `${k}: ${v}\n`).join(''));
     });
 }

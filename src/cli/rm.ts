@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { ContextFactory } from './main.js';
+import { writeStdout } from '../util/stdout.js';
 
 export function registerRm(program: Command, ctx: ContextFactory): void {
   program
@@ -19,7 +20,7 @@ export function registerRm(program: Command, ctx: ContextFactory): void {
         try {
           const rec = findContainer(c.paths, ref);
           await removeContainer(c, rec.id, { force: o.force === true, volumes: o.volumes === true });
-          process.stdout.write(`${ref}\n`);
+          writeStdout(`${ref}\n`);
         } catch (err) {
           // docker goes on with the rest and reports each failure.
           process.stderr.write(`tsrun: ${(err as Error).message}\n`);

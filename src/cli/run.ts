@@ -7,6 +7,7 @@ import { ImageNotFoundError, UsageError } from '../errors.js';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
 import { registerVolume } from './volume.js';
+import { writeStdout } from '../util/stdout.js';
 
 interface RunFlags extends ResourceFlags {
   detach?: boolean;
@@ -232,7 +233,7 @@ export function registerRun(program: Command, ctx: ContextFactory): void {
     .action(async (image: string, command: string[], o: RunFlags) => {
       const { createCommand } = await import('../runtime/lifecycle/run.js');
       await pullFirst(ctx, image, o.pull);
-      process.stdout.write(`${await createCommand(ctx(), request(image, command, o))}\n`);
+      writeStdout(`${await createCommand(ctx(), request(image, command, o))}\n`);
     });
 
   program

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { ContextFactory } from './main.js';
+import { writeStdout } from '../util/stdout.js';
 
 export function registerSystem(program: Command, ctx: ContextFactory): void {
   const system = program.command('system').description('Manage tsrun');
@@ -11,7 +12,7 @@ export function registerSystem(program: Command, ctx: ContextFactory): void {
       const rows = diskUsage(ctx());
       const reclaimable = (r: { size: number; reclaimable: number }) =>
         r.size > 0 ? `${humanSize(r.reclaimable)} (${Math.floor((100 * r.reclaimable) / r.size)}%)` : humanSize(r.reclaimable);
-      process.stdout.write(
+      writeStdout(
         table(
           ['TYPE', 'TOTAL', 'ACTIVE', 'SIZE', 'RECLAIMABLE'],
           rows.map((r) => [r.type, String(r.total), String(r.active), humanSize(r.size), reclaimable(r)]),

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
+import { writeStdout } from '../util/stdout.js';
 
 
 /** `tsrun volume create|ls|rm|inspect`, with docker's output. */
@@ -16,7 +17,7 @@ export function registerVolume(program: Command, ctx: ContextFactory): void {
       const { createNamedVolume } = await import('../runtime/volumes.js');
       const labels = Object.fromEntries((o.label ?? []).map((l) => (l.includes('=') ? [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] : [l, ''])));
       const v = await createNamedVolume(ctx(), name, labels);
-      process.stdout.write(`${v.name}\n`);
+      writeStdout(`${v.name}\n`);
     });
 
   volume
@@ -27,8 +28,8 @@ export function registerVolume(program: Command, ctx: ContextFactory): void {
     .action(async (o: { quiet?: boolean }) => {
       const [{ listVolumes }, { table }] = await Promise.all([import('../store/volumes.js'), import('./format.js')]);
       const vols = listVolumes(ctx().paths);
-      if (o.quiet) process.stdout.write(vols.map((v) => `${v.name}\n`).join(''));
-      else process.stdout.write(table(['DRIVER', 'VOLUME NAME'], vols.map((v) => ['local', v.name])));
+      if (o.quiet) writeStdout(vols.map((v) => `${v.name}\n`).join(''));
+      else writeStdout(table(['DRIVER', 'VOLUME NAME'], vols.map((v) => ['local', v.name])));
     });
 
   volume
@@ -44,7 +45,7 @@ export function registerVolume(program: Command, ctx: ContextFactory): void {
       for (const name of names) {
         try {
           await removeVolume(c, name, { force: o.force === true });
-          process.stdout.write(`${name}\n`);
+          writeStdout(`${name}\n`);
         } catch (err) {
           process.stderr.write(`tsrun: ${(err as Error).message}\n`);
           failed = true;
@@ -70,7 +71,7 @@ export function registerVolume(program: Command, ctx: ContextFactory): void {
           failed = true;
         }
       }
-      process.stdout.write(`${JSON.stringify(out, null, 4)}\n`);
+      writeStdout(`${JSON.stringify(out, null, 4)}\n`);
       if (failed) process.exit(1);
     });
 }

@@ -7,6 +7,7 @@ import { checkResources } from './bundle.js';
 import type { OciProcess } from './spec.js';
 import type { OciResources } from '../runtime/cgroups/limits.js';
 import { parseBytes } from '../runtime/plan/run-flags.js';
+import { writeStdout } from '../util/stdout.js';
 
 /**
  * tsrun-oci: the OCI runtime command line, runc's verbs and flags, so that
@@ -70,7 +71,7 @@ export function buildOciProgram(): Command {
     .description("print a container's state as JSON (runtime spec \"State\")")
     .argument('<id>')
     .action(async (id: string) => {
-      process.stdout.write(`${JSON.stringify((await rt()).ociState(paths(), id), null, 2)}\n`);
+      writeStdout(`${JSON.stringify((await rt()).ociState(paths(), id), null, 2)}\n`);
     });
 
   program
@@ -171,9 +172,9 @@ export function buildOciProgram(): Command {
     .option('-q, --quiet', 'ids only')
     .action(async (o: { format: string; quiet?: boolean }) => {
       const all = (await rt()).ociList(paths());
-      if (o.quiet) process.stdout.write(all.map((c) => `${c.id}\n`).join(''));
-      else if (o.format === 'json') process.stdout.write(`${JSON.stringify(all)}\n`);
-      else process.stdout.write(table([['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'], ...all.map((c) => [c.id, String(c.pid), c.status, c.bundle, c.created, 'root'])]));
+      if (o.quiet) writeStdout(all.map((c) => `${c.id}\n`).join(''));
+      else if (o.format === 'json') writeStdout(`${JSON.stringify(all)}\n`);
+      else writeStdout(table([['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'], ...all.map((c) => [c.id, String(c.pid), c.status, c.bundle, c.created, 'root'])]));
     });
 
   program
@@ -183,7 +184,7 @@ export function buildOciProgram(): Command {
     .addOption(new Option('-f, --format <format>', 'table or json').choices(['table', 'json']).default('table'))
     .action(async (id: string, o: { format: string }) => {
       const pids = (await rt()).ociPids(paths(), id);
-      process.stdout.write(o.format === 'json' ? `${JSON.stringify(pids)}\n` : `PID\n${pids.map((p) => `${p}\n`).join('')}`);
+      writeStdout(o.format === 'json' ? `${JSON.stringify(pids)}\n` : `PID\n${pids.map((p) => `${p}\n`).join('')}`);
     });
 
   program
@@ -196,7 +197,7 @@ export function buildOciProgram(): Command {
     .command('features')
     .description('print what this runtime supports as JSON (runc features)')
     .action(async () => {
-      process.stdout.write(`${JSON.stringify((await import('./default-spec.js')).features(), null, 2)}\n`);
+      writeStdout(`${JSON.stringify((await import('./default-spec.js')).features(), null, 2)}\n`);
     });
 
   return program;

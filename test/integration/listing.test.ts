@@ -1,5 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { storeForFile } from '../helpers/store.js';
+import { storeForFile, tsrunBin } from '../helpers/store.js';
 
 const s = storeForFile('busybox', 'hello-world-v1');
 
@@ -26,5 +28,32 @@ describe('ps and images: --filter and --format, as docker', () => {
     expect(s.ok(['images', '--filter', 'reference=hello*', '--format', '{{.Repository}}'])).toBe('hello-world\n');
     expect(s.ok(['images', '--filter', 'dangling=true', '-q'])).toBe('');
     expect(s.ok(['images', '--filter', 'reference=busybox:latest', '--format', 'table {{.Repository}}\\t{{.Tag}}'])).toBe('REPOSITORY   TAG\nbusybox      latest\n');
+  });
+});
+
+describe('output to a pipe', () => {
+  const sh = (script: string) => spawnSync('bash', ['-c', `set -o pipefail; ${script}`, 'sh', tsrunBin, s.root, s.runroot], { encoding: 'utf8' });
+
+  it('a reader that stops early ends the command with 141, as SIGPIPE would, and no stack trace', () => {
+    const r = sh('"$1" --root "$2" --runroot "$3" images | true');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(141);
+  });
+
+  it('a stdout pipe another process made non-blocking still gets every byte, in order', () => {
+    // A Node process sharing the pipe makes it O_NONBLOCK (libuv's uv_pipe_open) for everyone on it; tsrun
+    // starts once it has. 2 images x 100 kB: past the 64 kB a pipe holds while its reader sleeps, so a write meets EAGAIN.
+    const filler = 'x'.repeat(100_000);
+    const ready = path.join(s.dir, 'nonblocking-ready');
+    const sibling = `process.stdout; require('node:fs').writeFileSync('${ready}', ''); setTimeout(() => {}, 10_000)`;
+    const r = sh(
+      `{ node -e "${sibling}" & sibling=$!; until [ -e '${ready}' ]; do sleep 0.01; done; ` +
+        `while read -r k v; do [ "$k" = flags: ] && flags=$v; done < /proc/$BASHPID/fdinfo/1; (( 8#$flags & 04000 )) || echo still blocking >&2; ` +
+        `"$1" --root "$2" --runroot "$3" images --format '{{.Repository}}${filler}{{.Tag}}'; code=$?; kill $sibling; exit $code; } ` +
+        `| (sleep 1; awk '{ print length($0), substr($0, 1, 12), substr($0, length($0) - 6) }')`,
+    );
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout.split('\n').filter(Boolean).sort()).toEqual(['100013 busyboxxxxxx xlatest', '100013 hello-worldx xxxxxv1']);
   });
 });

@@ -6,6 +6,7 @@ import { type RunOptions, expandEnvFlags, readEnvFiles } from '../plan/container
 import { createContainer } from './create.js';
 import { removeContainer } from './remove.js';
 import { startContainer } from './start.js';
+import { writeStdout } from '../../util/stdout.js';
 
 export interface RunRequest {
   image: string;
@@ -42,7 +43,7 @@ export async function runCommand(ctx: Context, req: RunRequest): Promise<number>
   try {
     const started = await startContainer(ctx, rec.id, { mode: req.detach ? 'detached' : 'foreground', stdin: req.interactive && !req.detach });
     if (req.detach) {
-      process.stdout.write(`${rec.id}\n`);
+      writeStdout(`${rec.id}\n`);
       return 0;
     }
     const code = await started.exited!;
