@@ -95,6 +95,21 @@ class Opts {
     return out;
   }
 
+  std::vector<int> IntArray(const char* key) {
+    Napi::Value v = obj_.Get(key);
+    if (!v.IsArray()) Fail(key, "must be an array of integers");
+    Napi::Array arr = v.As<Napi::Array>();
+    std::vector<int> out;
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      Napi::Value e = arr.Get(i);
+      if (!e.IsNumber()) Fail(key, "must be an array of integers");
+      double d = e.As<Napi::Number>().DoubleValue();
+      if (std::trunc(d) != d || d < INT32_MIN || d > INT32_MAX) Fail(key, "must be an array of integers");
+      out.push_back(static_cast<int>(d));
+    }
+    return out;
+  }
+
   Napi::Buffer<char> Buf(const char* key) {
     Napi::Value v = obj_.Get(key);
     if (!v.IsBuffer()) Fail(key, "must be a Buffer");

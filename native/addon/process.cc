@@ -7,6 +7,8 @@
 // signals (src/runtime/monitor.ts drives these).
 #include "glue.h"
 
+#include <algorithm>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -14,6 +16,7 @@
 #include <spawn.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -63,10 +66,8 @@ Napi::Value SpawnSession(const Napi::CallbackInfo& info) {
   Opts o(info, "spawnSession");
   std::string path = o.Str("path");
   std::vector<std::string> args = o.StrArray("args");
-  Napi::Value fdsValue = info[0].As<Napi::Object>().Get("fds");
-  if (!fdsValue.IsArray()) throw Napi::TypeError::New(o.env(), "spawnSession: opts.fds must be an array of fds");
-  Napi::Array fdsArray = fdsValue.As<Napi::Array>();
-  const int n = int(fdsArray.Length());
+  std::vector<int> fds = o.IntArray("fds");
+  const int n = int(fds.size());
 
   // Each source first goes above every target, so one dup2 cannot overwrite
   // another's source (our fd 3 may have to become the child's fd 5 while
@@ -75,13 +76,7 @@ Napi::Value SpawnSession(const Napi::CallbackInfo& info) {
   auto release = [&] {
     for (int fd : high) close(fd);
   };
-  for (int i = 0; i < n; i++) {
-    Napi::Value v = fdsArray.Get(uint32_t(i));
-    if (!v.IsNumber()) {
-      release();
-      throw Napi::TypeError::New(o.env(), "spawnSession: opts.fds must be an array of fds");
-    }
-    int src = v.As<Napi::Number>().Int32Value();
+  for (int src : fds) {
     int fd = src < 0 ? open("/dev/null", O_RDWR | O_CLOEXEC) : fcntl(src, F_DUPFD_CLOEXEC, n);
     if (fd >= 0 && fd < n) {  // /dev/null opened low: move it up too
       int up = fcntl(fd, F_DUPFD_CLOEXEC, n);
@@ -198,6 +193,72 @@ Napi::Value WaitExit(const Napi::CallbackInfo& info) {
   return promise;
 }
 
+// pidfdOpen({ pid }) -> fd, or -1 when no such process is left (ESRCH).
+// The caller checks that the pid is still the process it means (its start
+// time) after opening: from then on the fd cannot refer to another one.
+Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
+  Opts o(info, "pidfdOpen");
+  int fd = int(syscall(SYS_pidfd_open, pid_t(o.Int("pid")), 0));
+  if (fd < 0 && errno == ESRCH) return Napi::Number::New(o.env(), -1);
+  if (fd < 0) throw SyscallError(o.env(), errno, "pidfd_open");
+  if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+    int err = errno;
+    close(fd);
+    throw SyscallError(o.env(), err, "fcntl");
+  }
+  return Napi::Number::New(o.env(), fd);
+}
+
+// waitPidfds({ fds, timeoutMs }) -> Promise<boolean>: true once every
+// process is gone (a pidfd polls readable when its process exits, a zombie
+// counts), false at the timeout. On the thread pool, so signals are still
+// forwarded; no polling interval, so no added latency.
+class PidfdWaitWorker : public Napi::AsyncWorker {
+ public:
+  PidfdWaitWorker(Napi::Env env, std::vector<int> fds, int timeoutMs)
+      : Napi::AsyncWorker(env), timeoutMs_(timeoutMs), deferred_(Napi::Promise::Deferred::New(env)) {
+    for (int fd : fds) fds_.push_back({fd, POLLIN, 0});
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t deadline = int64_t(now.tv_sec) * 1000 + now.tv_nsec / 1000000 + timeoutMs_;
+    while (!fds_.empty()) {
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      int64_t left = deadline - (int64_t(now.tv_sec) * 1000 + now.tv_nsec / 1000000);
+      if (left <= 0) return;
+      int r = poll(fds_.data(), nfds_t(fds_.size()), int(left));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) {
+        err_ = errno;
+        return;
+      }
+      fds_.erase(std::remove_if(fds_.begin(), fds_.end(), [](const pollfd& p) { return p.revents != 0; }), fds_.end());
+    }
+  }
+  void OnOK() override {
+    if (err_ != 0) deferred_.Reject(SyscallError(Env(), err_, "poll").Value());
+    else deferred_.Resolve(Napi::Boolean::New(Env(), fds_.empty()));
+  }
+
+ private:
+  std::vector<pollfd> fds_;
+  int timeoutMs_;
+  int err_ = 0;
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value WaitPidfds(const Napi::CallbackInfo& info) {
+  Opts o(info, "waitPidfds");
+  auto* worker = new PidfdWaitWorker(o.env(), o.IntArray("fds"), int(o.Integer("timeoutMs", 0, INT32_MAX)));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
 }  // namespace
 
 void InitProcess(Napi::Env env, Napi::Object exports) {
@@ -207,6 +268,8 @@ void InitProcess(Napi::Env env, Napi::Object exports) {
   fn("spawnSession", SpawnSession);
   fn("readExact", ReadExact);
   fn("waitExit", WaitExit);
+  fn("pidfdOpen", PidfdOpen);
+  fn("waitPidfds", WaitPidfds);
 }
 
 }  // namespace tsrun

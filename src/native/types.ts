@@ -106,6 +106,10 @@ export interface NativeBinding {
   readExact(opts: { fd: number; size: number; timeoutMs: number }): Buffer;
   /** Reaps a child of ours (waitid on the thread pool): its exit code, or the signal that killed it. */
   waitExit(opts: { pid: number }): Promise<{ code: number | null; signal: number | null }>;
+  /** A pidfd (close-on-exec) for pid, or -1 when no such process is left; check it is still the one meant after opening. */
+  pidfdOpen(opts: { pid: number }): number;
+  /** True once every pidfd's process has exited (a zombie counts), false after timeoutMs; on the thread pool. */
+  waitPidfds(opts: { fds: number[]; timeoutMs: number }): Promise<boolean>;
   createZstdDecompressor(): NativeZstdDecompressor;
   /**
    * cgroup v2 device rules: loads program (struct bpf_insn[], a BPF_PROG_TYPE_CGROUP_DEVICE

@@ -1,9 +1,9 @@
 import { createRequire } from 'node:module';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntimeError, UsageError } from '../errors.js';
 import { loadNative } from '../native/binding.js';
+import type { NativeBinding } from '../native/types.js';
 import { writeVolatileAtomic } from '../util/atomic-write.js';
 import { type CgroupHost, applyLimits, cgroupDirs, cgroupHost, cgroupPids, existingCgroup, isFrozen, removeCgroup, setFrozen, setupCgroup } from '../runtime/cgroups/host.js';
 import { type OciResources, cgroupResources } from '../runtime/cgroups/limits.js';
@@ -20,7 +20,7 @@ import {
   planRlimits,
   planSeccomp,
 } from '../runtime/plan/launch-plan.js';
-import { bootId, pidStartTime } from '../runtime/state/liveness.js';
+import { bootId, pidStartTime, waitAllExited } from '../runtime/state/liveness.js';
 import { makeStartFifo, releaseStartFifo } from '../runtime/start-fifo.js';
 import { parseSignal } from '../runtime/lifecycle/stop.js';
 import { checkProcess, loadBundle, normalizeProcess } from './bundle.js';
@@ -175,7 +175,7 @@ export async function ociDelete(p: OciPaths, id: string, force: boolean): Promis
       if (st) {
         const status = statusOf(p, st);
         if ((status === 'running' || status === 'paused') && !force) throw new RuntimeError(`cannot delete container ${id} that is not stopped: ${status} (use --force)`);
-        if (status !== 'stopped') await killAndWait(st);
+        if (status !== 'stopped') await killAndWait(native, st);
         if (st.cgroupsPath) await removeCgroup(cgroupHost(), st.cgroupsPath);
       }
       fs.rmSync(stateDir(p, id), { recursive: true, force: true });
@@ -376,7 +376,7 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
   } catch (err) {
     // Nothing of this container may be left behind: its init (if any), cgroups, state. runtime.md: a
     // create that failed past its start (a hook, say) goes on at delete, so poststop hooks run too.
-    if (state.pid > 0) await killAndWait(state).catch(() => undefined);
+    if (state.pid > 0) await killAndWait(native, state).catch(() => undefined);
     await removeCgroup(host, cgroupsPath).catch(() => undefined);
     if (initMade) runHooks(spec, 'poststop', { ...report(p, state, OCI_VERSION), status: 'stopped', pid: 0 });
     fs.rmSync(stateDir(p, id), { recursive: true, force: true });
@@ -468,15 +468,14 @@ function signalPid(pid: number, sig: NodeJS.Signals | number): void {
 }
 
 /** SIGKILL, then wait (bounded) until the init is gone: a zombie counts as gone, its reaper is the caller's. */
-async function killAndWait(st: OciContainerState): Promise<void> {
+async function killAndWait(native: NativeBinding, st: OciContainerState): Promise<void> {
   if (!initAlive(st)) return;
   signalPid(st.pid, 'SIGKILL');
   // A frozen process dies only once thawed.
   const host = cgroupHost();
   const cg = st.cgroupsPath ? existingCgroup(host, st.cgroupsPath) : undefined;
   if (cg && isFrozen(host, cg)) await setFrozen(host, cg, false);
-  for (let i = 0; i < 500 && initAlive(st); i++) await sleep(10);
-  if (initAlive(st)) throw new RuntimeError(`container ${st.id} (pid ${st.pid}) did not die after SIGKILL`);
+  if (!(await waitAllExited(native, [{ pid: st.pid, startTime: st.pidStartTime }], 5_000))) throw new RuntimeError(`container ${st.id} (pid ${st.pid}) did not die after SIGKILL`);
 }
 
 /** runc writes the pid file atomically, so a caller polling it never reads half a number. */

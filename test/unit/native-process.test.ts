@@ -3,12 +3,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { loadNative } from '../../src/native/binding.js';
+import { pidStartTime, waitAllExited } from '../../src/runtime/state/liveness.js';
 
 /**
  * The addon's process functions (native/addon/process.cc), which start and
  * reap every monitor: fds land where asked even when sources and targets
  * overlap, the child has a session of its own and default signals, and the
- * exit comes back as code or signal.
+ * exit comes back as code or signal; and the pidfd wait `stop` and `rm -f`
+ * use for processes that are not our children.
  */
 
 const native = loadNative();
@@ -77,4 +79,46 @@ it('reads whole records from a socket, less only at EOF, and times out', () => {
 
 it('a missing program is an ENOENT error naming it', () => {
   expect(() => native.spawnSession({ path: '/nonexistent/monitor', args: [], fds: [-1, 1, 2] })).toThrow(/ENOENT.*\/nonexistent\/monitor/);
+});
+
+it('waits on pidfds until every process has exited, a zombie counting, and not past the timeout', async () => {
+  const started = (seconds: number) => {
+    const pid = native.spawnSession({ path: '/bin/sleep', args: [String(seconds)], fds: [-1, -1, -1] });
+    return { pid, startTime: pidStartTime(pid) };
+  };
+  const a = started(30);
+  const b = started(30);
+  const reaped = [native.waitExit({ pid: a.pid }), native.waitExit({ pid: b.pid })];
+  try {
+    expect(await waitAllExited(native, [a, b], 100)).toBe(false);
+    // Only a gone: still waiting on b, which then goes too, well before the timeout.
+    process.kill(a.pid, 'SIGKILL');
+    expect(await waitAllExited(native, [a, b], 100)).toBe(false);
+    const t0 = Date.now();
+    setTimeout(() => process.kill(b.pid, 'SIGKILL'), 50);
+    expect(await waitAllExited(native, [a, b], 10_000)).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+  } finally {
+    for (const { pid } of [a, b]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await Promise.all(reaped);
+  }
+});
+
+it('counts a pid now held by another process (start time differs) as gone, and a pid that no longer exists', async () => {
+  const pid = native.spawnSession({ path: '/bin/sleep', args: ['30'], fds: [-1, -1, -1] });
+  const reaped = native.waitExit({ pid });
+  try {
+    expect(await waitAllExited(native, [{ pid, startTime: 'not-its-start-time' }], 10_000)).toBe(true);
+  } finally {
+    process.kill(pid, 'SIGKILL');
+    await reaped;
+  }
+  expect(native.pidfdOpen({ pid })).toBe(-1);
+  expect(await waitAllExited(native, [{ pid, startTime: '1' }], 10_000)).toBe(true);
 });

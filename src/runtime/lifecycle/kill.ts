@@ -1,8 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntimeError } from '../../errors.js';
+import type { NativeBinding } from '../../native/types.js';
 import type { Context } from '../context.js';
 import { cgroupHost, thawProcess } from '../cgroups/host.js';
-import { isAlive, pidStartTime } from '../state/liveness.js';
+import { isAlive, pidStartTime, waitAllExited } from '../state/liveness.js';
 import { type RuntimeRecord, readRuntime } from '../state/record.js';
 
 /**
@@ -22,26 +22,24 @@ export async function sendSignal(rt: RuntimeRecord, signal: NodeJS.Signals): Pro
 
 /**
  * Waits, up to `timeoutMs`, for the init and its monitor to be gone (the
- * monitor writes exit.json and unmounts the union before it exits).
+ * monitor writes exit.json and unmounts the union before it exits): on
+ * their pidfds, so `stop` returns the moment they are, not at the next tick
+ * of a polling loop.
  */
-export async function waitGone(rt: RuntimeRecord, timeoutMs: number): Promise<boolean> {
+export async function waitGone(native: NativeBinding, rt: RuntimeRecord, timeoutMs: number): Promise<boolean> {
   // `run -d --rm`: the monitor execs `tsrun rm -f` as its last act, so that rm is the monitor's pid.
   const monitorStart = rt.monitorPid > 0 && rt.monitorPid !== process.pid ? (rt.monitorStartTime ?? pidStartTime(rt.monitorPid)) : undefined;
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const initGone = rt.pid <= 0 || !isAlive(rt.pid, rt.pidStartTime);
-    const monitorGone = monitorStart === undefined || !isAlive(rt.monitorPid, monitorStart);
-    if (initGone && monitorGone) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(10);
-  }
+  return waitAllExited(native, [
+    { pid: rt.pid, startTime: rt.pidStartTime },
+    { pid: rt.monitorPid, startTime: monitorStart },
+  ], timeoutMs);
 }
 
 export async function signalAndWait(ctx: Context, id: string, signal: NodeJS.Signals, timeoutMs: number): Promise<boolean> {
   const rt = readRuntime(ctx.paths, id);
   if (!rt) return true;
   await sendSignal(rt, signal);
-  return waitGone(rt, timeoutMs);
+  return waitGone(ctx.native, rt, timeoutMs);
 }
 
 /**
@@ -50,9 +48,9 @@ export async function signalAndWait(ctx: Context, id: string, signal: NodeJS.Sig
  * killed CLI), SIGKILL to the monitor too; the container's init dies with
  * it (PR_SET_PDEATHSIG in the child ladder).
  */
-export async function killForRemoval(rt: RuntimeRecord): Promise<boolean> {
+export async function killForRemoval(native: NativeBinding, rt: RuntimeRecord): Promise<boolean> {
   await sendSignal(rt, 'SIGKILL');
-  if (await waitGone(rt, 2_000)) return true;
+  if (await waitGone(native, rt, 2_000)) return true;
   const monitorStart = rt.monitorStartTime ?? pidStartTime(rt.monitorPid);
   if (rt.monitorPid > 0 && rt.monitorPid !== process.pid && monitorStart !== undefined && isAlive(rt.monitorPid, monitorStart)) {
     try {
@@ -61,5 +59,5 @@ export async function killForRemoval(rt: RuntimeRecord): Promise<boolean> {
       // gone already
     }
   }
-  return waitGone(rt, 5_000);
+  return waitGone(native, rt, 5_000);
 }

@@ -32,7 +32,7 @@ export async function removeContainer(ctx: Context, id: string, opts: { force: b
     assertCan(st.running ? 'running' : st.status, opts.force ? 'rm -f' : 'rm', rec.name);
     // Not only a running container: a start cut short by a killed CLI leaves a monitor behind too.
     const rt = readRuntime(p, id);
-    if (rt && !(await killForRemoval(rt))) {
+    if (rt && !(await killForRemoval(ctx.native, rt))) {
       throw new RuntimeError(`container ${rec.name} did not die after SIGKILL`);
     }
     rec.state = { ...rec.state, status: 'removing', exitCode: st.exitCode, finishedAt: st.finishedAt };

@@ -87,7 +87,7 @@ export async function waitContainer(ctx: Context, id: string): Promise<number> {
       return st.exitCode;
     }
     const rt = readRuntime(p, id);
-    if (rt) await waitGone(rt, 500);
+    if (rt) await waitGone(ctx.native, rt, 500);
     else await sleep(100);
   }
 }

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import type { NativeBinding } from '../../native/types.js';
 
 let cachedBootId: string | undefined;
 
@@ -34,4 +35,26 @@ export function pidStartTime(pid: number): string | undefined {
 export function isAlive(pid: number, startTime: string): boolean {
   const st = readStat(pid);
   return st !== undefined && st.startTime === startTime && st.state !== 'Z' && st.state !== 'X';
+}
+
+/**
+ * Waits, up to `timeoutMs`, until every one of these processes has exited
+ * (a zombie counts: its reaper is someone else): on their pidfds, so the
+ * caller goes on the moment they are, not at the next tick of a polling loop.
+ */
+export async function waitAllExited(native: NativeBinding, procs: { pid: number; startTime: string | undefined }[], timeoutMs: number): Promise<boolean> {
+  const fds: number[] = [];
+  try {
+    for (const { pid, startTime } of procs) {
+      if (pid <= 0 || startTime === undefined) continue;
+      const fd = native.pidfdOpen({ pid });
+      if (fd < 0) continue;
+      // Checked after opening: the pid may have been reused before, but from here on the fd holds this process.
+      if (isAlive(pid, startTime)) fds.push(fd);
+      else fs.closeSync(fd);
+    }
+    return fds.length === 0 || (await native.waitPidfds({ fds, timeoutMs }));
+  } finally {
+    for (const fd of fds) fs.closeSync(fd);
+  }
 }
