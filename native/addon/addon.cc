@@ -27,6 +27,8 @@ namespace tsrun {
 void InitZstd(Napi::Env env, Napi::Object exports);
 // native/addon/process.cc
 void InitProcess(Napi::Env env, Napi::Object exports);
+// native/addon/tree.cc
+void InitTree(Napi::Env env, Napi::Object exports);
 // native/addon/devices.cc
 void InitDevices(Napi::Env env, Napi::Object exports);
 }  // namespace tsrun
@@ -283,6 +285,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tsrun::InitZstd(env, exports);
   tsrun::InitProcess(env, exports);
   tsrun::InitDevices(env, exports);
+  tsrun::InitTree(env, exports);
   return exports;
 }
 

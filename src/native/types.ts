@@ -106,6 +106,11 @@ export interface NativeBinding {
   readExact(opts: { fd: number; size: number; timeoutMs: number }): Buffer;
   /** Reaps a child of ours (waitid on the thread pool): its exit code, or the signal that killed it. */
   waitExit(opts: { pid: number }): Promise<{ code: number | null; signal: number | null }>;
+  /**
+   * Deletes the directory path and everything in it, each step relative to its parent's fd: no symlink
+   * followed, no length limit, and a directory on another filesystem refused ("... is a mount point").
+   */
+  removeTree(opts: { path: string }): void;
   /** A pidfd (close-on-exec) for pid, or -1 when no such process is left; check it is still the one meant after opening. */
   pidfdOpen(opts: { pid: number }): number;
   /** True once every pidfd's process has exited (a zombie counts), false after timeoutMs; on the thread pool. */

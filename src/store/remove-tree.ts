@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { RuntimeError } from '../errors.js';
+import { loadNative } from '../native/binding.js';
 import { mountsUnder } from './mountinfo.js';
 
 /**
@@ -10,9 +10,9 @@ import { mountsUnder } from './mountinfo.js';
  * containerd#10704 deleted image layers and volumes through a mount that a
  * failed unmount left behind. So the kernel is asked first (mountinfo):
  * with any mount point inside, nothing is deleted. A bind mount from the
- * same filesystem keeps st_dev, which is why the device check alone is not
- * enough; it stays as a guard against a mount appearing mid-walk.
- * lstat/unlink/rmdir never follow symlinks.
+ * same filesystem keeps st_dev, which is why the device check the walk
+ * makes (native removeTree) is not enough alone; it stays as a guard
+ * against a mount appearing mid-walk. The walk never follows a symlink.
  */
 export function removeTree(top: string, points?: string[]): void {
   let topStat: fs.Stats;
@@ -28,20 +28,10 @@ export function removeTree(top: string, points?: string[]): void {
   }
   const mounted = mountsUnder(top, points);
   if (mounted.length > 0) throw new RuntimeError(`refusing to delete ${top}: ${mounted[0]} is a mount point`);
-  removeDir(top, topStat.dev);
-}
-
-function removeDir(dir: string, dev: number): void {
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const child = path.join(dir, entry.name);
-    if (entry.isDirectory()) {
-      if (fs.lstatSync(child).dev !== dev) {
-        throw new RuntimeError(`refusing to delete ${child}: it is a mount point`);
-      }
-      removeDir(child, dev);
-    } else {
-      fs.unlinkSync(child);
-    }
+  try {
+    loadNative().removeTree({ path: top });
+  } catch (err) {
+    if (!(err as NodeJS.ErrnoException).code) throw new RuntimeError((err as Error).message);
+    throw err;
   }
-  fs.rmdirSync(dir);
 }

@@ -1,0 +1,75 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { loadNative } from '../../src/native/binding.js';
+import { removeTree } from '../../src/store/remove-tree.js';
+
+/**
+ * removeTree (native/addon/tree.cc under src/store/remove-tree.ts), which
+ * deletes layers, containers and volumes: never through a symlink, never
+ * into another filesystem, and however deep a container made its tree.
+ */
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-remove-tree-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+it('deletes files, fifos, symlinks and empty dirs, and nothing a symlink points at', () => {
+  const outside = fs.mkdtempSync(path.join(dir, 'outside-'));
+  fs.writeFileSync(path.join(outside, 'precious'), 'keep me');
+  const top = path.join(dir, 'layer');
+  fs.mkdirSync(path.join(top, 'diff/etc/empty'), { recursive: true });
+  fs.writeFileSync(path.join(top, 'diff/etc/hosts'), '127.0.0.1 localhost\n');
+  fs.symlinkSync(outside, path.join(top, 'diff/to-dir'));
+  fs.symlinkSync(path.join(outside, 'precious'), path.join(top, 'diff/etc/to-file'));
+  execFileSync('mkfifo', [path.join(top, 'diff/fifo')]);
+  removeTree(top);
+  expect(fs.existsSync(top)).toBe(false);
+  expect(fs.readFileSync(path.join(outside, 'precious'), 'utf8')).toBe('keep me');
+});
+
+it('deletes a tree deeper than PATH_MAX allows a path to name', () => {
+  const top = path.join(dir, 'deep');
+  fs.mkdirSync(top);
+  // 3000 levels of "d/": 6000 bytes, past PATH_MAX (4096); made a level at a time from the one above.
+  let fd = fs.openSync(top, 'r');
+  for (let i = 0; i < 3000; i++) {
+    loadNative().mkdirat({ dirFd: fd, name: 'd', mode: 0o755 });
+    const next = loadNative().openat2({ dirFd: fd, path: 'd', flags: fs.constants.O_RDONLY | fs.constants.O_DIRECTORY, resolve: 0 });
+    fs.closeSync(fd);
+    fd = next;
+  }
+  fs.writeFileSync(`/proc/self/fd/${fd}/bottom`, 'x');
+  fs.closeSync(fd);
+  removeTree(top);
+  expect(fs.existsSync(top)).toBe(false);
+});
+
+it('refuses a directory on another filesystem inside, and deletes nothing in it', () => {
+  const top = path.join(dir, 'mounted');
+  const mnt = path.join(top, 'a/mnt');
+  fs.mkdirSync(mnt, { recursive: true });
+  execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', mnt]);
+  try {
+    fs.writeFileSync(path.join(mnt, 'precious'), 'keep me');
+    // mountinfo catches it first; the walk's own device check is the guard for one that appears mid-walk.
+    expect(() => removeTree(top)).toThrow(/mount point/);
+    expect(() => loadNative().removeTree({ path: top })).toThrow(/refusing to delete .*\/a\/mnt: it is a mount point/);
+    expect(fs.readFileSync(path.join(mnt, 'precious'), 'utf8')).toBe('keep me');
+  } finally {
+    execFileSync('umount', [mnt]);
+  }
+  removeTree(top);
+  expect(fs.existsSync(top)).toBe(false);
+});
+
+it('is a no-op for a missing path, and removes a symlink given as the top, not its target', () => {
+  removeTree(path.join(dir, 'never-was'));
+  const target = fs.mkdtempSync(path.join(dir, 'target-'));
+  fs.writeFileSync(path.join(target, 'precious'), 'keep me');
+  fs.symlinkSync(target, path.join(dir, 'link'));
+  removeTree(path.join(dir, 'link'));
+  expect(fs.existsSync(path.join(dir, 'link'))).toBe(false);
+  expect(fs.readFileSync(path.join(target, 'precious'), 'utf8')).toBe('keep me');
+});
