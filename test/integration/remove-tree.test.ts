@@ -1,0 +1,30 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { loadNative } from '../../src/native/binding.js';
+import { removeTree } from '../../src/store/remove-tree.js';
+
+/** removeTree never deletes into another filesystem (containerd#10704); the rest of it is in test/unit/remove-tree.test.ts. */
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-remove-tree-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+it('refuses a directory on another filesystem inside, and deletes nothing in it', () => {
+  const top = path.join(dir, 'mounted');
+  const mnt = path.join(top, 'a/mnt');
+  fs.mkdirSync(mnt, { recursive: true });
+  execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', mnt]);
+  try {
+    fs.writeFileSync(path.join(mnt, 'precious'), 'keep me');
+    // mountinfo catches it first; the walk's own device check is the guard for one that appears mid-walk.
+    expect(() => removeTree(top)).toThrow(/mount point/);
+    expect(() => loadNative().removeTree({ path: top })).toThrow(/refusing to delete .*\/a\/mnt: it is a mount point/);
+    expect(fs.readFileSync(path.join(mnt, 'precious'), 'utf8')).toBe('keep me');
+  } finally {
+    execFileSync('umount', [mnt]);
+  }
+  removeTree(top);
+  expect(fs.existsSync(top)).toBe(false);
+});
