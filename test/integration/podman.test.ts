@@ -28,7 +28,12 @@ beforeAll(() => {
   // Traversable: with --uidmap the container's root is an unprivileged host uid that must reach its rootfs.
   fs.chmodSync(dir, 0o711);
   fs.mkdirSync(path.join(dir, 'tmp'));
-  base = ['--root', `${dir}/root`, '--runroot', `${dir}/run`, '--tmpdir', `${dir}/tmp`, '--storage-driver', 'overlay', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', ociBin, '--runtime-flag', `root=${dir}/oci`];
+  // podman hands --runtime-flag to create and start but not to the `delete` its cleanup process runs after an
+  // exit, which then looked in the default root and left the state and the cgroups behind: a wrapper gives
+  // every call the test's root.
+  const runtime = path.join(dir, 'tsrun-oci');
+  fs.writeFileSync(runtime, `#!/bin/sh\nexec ${ociBin} --root ${dir}/oci "$@"\n`, { mode: 0o755 });
+  base = ['--root', `${dir}/root`, '--runroot', `${dir}/run`, '--tmpdir', `${dir}/tmp`, '--storage-driver', 'overlay', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', runtime];
   expect(podman(['load', '-q', '-i', path.join(inject('fixturesDir'), 'busybox.tar')]).code).toBe(0);
 });
 
@@ -53,6 +58,8 @@ describe('podman --runtime tsrun-oci', () => {
   it('runs a container and passes its output and exit status back', () => {
     const r = podman(['run', '--rm', '--net', 'none', ...ulimits, 'busybox', 'sh', '-c', 'echo hi; echo pid $$; exit 7']);
     expect(r).toMatchObject({ code: 7, stdout: 'hi\npid 1\n' });
+    // podman's delete reached tsrun-oci's state: nothing of the container is left (its cgroups go with it).
+    expect(fs.readdirSync(path.join(dir, 'oci')).filter((e) => !e.startsWith('.'))).toEqual([]);
   });
 
   it('runs detached; exec (with and without a terminal), logs, stop, start, rm', () => {
