@@ -14,7 +14,8 @@ import { registerContainerFs } from './container-fs.js';
 import { registerSystem } from './system.js';
 import { registerResources } from './resources.js';
 import { registerPrune } from './prune.js';
-import { aliasesOf, expandManagementCommand } from './management.js';
+import { aliasesOf, commandWord, expandManagementCommand } from './management.js';
+import { registerVolume } from './volume.js';
 
 /**
  * tsrun's command line: commander wiring only. Each verb lives in its own
@@ -23,7 +24,34 @@ import { aliasesOf, expandManagementCommand } from './management.js';
  */
 export type ContextFactory = () => Context;
 
-export function buildProgram(): Command {
+type Registrar = (program: Command, ctx: ContextFactory) => void;
+
+/**
+ * Each file's registrar and the top-level commands it adds
+ * (test/unit/cli-registry.test.ts keeps the two in step). A command line
+ * whose command word only one of them adds builds that one alone: building
+ * all ~45 commands and their options took ~1.5 ms of every command. Help, a
+ * group several add to (image, volume, system) and an unknown word build
+ * them all, so help and "did you mean" see every command.
+ */
+export const REGISTRARS: readonly (readonly [Registrar, readonly string[]])[] = [
+  [registerRun, ['run', 'create', 'exec']],
+  [registerVolume, ['volume']],
+  [registerPs, ['ps']],
+  [registerLifecycle, ['start', 'stop', 'restart', 'kill', 'pause', 'unpause', 'on-exit', 'rename', 'wait', 'attach', 'logs']],
+  [registerRm, ['rm']],
+  [registerInspect, ['inspect', 'port', 'image']],
+  [registerImages, ['images']],
+  [registerLoad, ['pull', 'login', 'logout', 'load', 'import']],
+  [registerImageManage, ['tag', 'rmi', 'history', 'save']],
+  [registerContainerFs, ['cp', 'diff', 'commit', 'export']],
+  [registerSystem, ['system']],
+  [registerResources, ['stats', 'top', 'update', 'info']],
+  [registerPrune, ['container', 'image', 'volume', 'system']],
+];
+
+/** The program for this command line (argv as process.argv, management commands expanded); all of it without one. */
+export function buildProgram(argv: string[] = []): Command {
   const program = new Command('tsrun');
   program
     .description('Run containers from layered images on overlayfs, like docker; and an OCI runtime, like runc.')
@@ -45,30 +73,22 @@ export function buildProgram(): Command {
     return makeContext({ root: g.root, runroot: g.runroot, selfCommand: [process.execPath, process.argv[1]!] });
   };
 
-  registerRun(program, ctx);
-  registerPs(program, ctx);
-  registerLifecycle(program, ctx);
-  registerRm(program, ctx);
-  registerInspect(program, ctx);
-  registerImages(program, ctx);
-  registerLoad(program, ctx);
-  registerImageManage(program, ctx);
-  registerContainerFs(program, ctx);
-  registerSystem(program, ctx);
-  registerResources(program, ctx);
-  registerPrune(program, ctx);
+  const word = commandWord(argv);
+  const owners = REGISTRARS.filter(([, names]) => names.includes(word ?? ''));
+  for (const [register] of owners.length === 1 ? owners : REGISTRARS) register(program, ctx);
   for (const group of ['container', 'image'] as const) {
-    const cmd = program.commands.find((c) => c.name() === group)!;
-    cmd.description(`${cmd.description()}; also ${group} ${aliasesOf(group)}, as docker's (the top-level commands)`);
+    const cmd = program.commands.find((c) => c.name() === group);
+    cmd?.description(`${cmd.description()}; also ${group} ${aliasesOf(group)}, as docker's (the top-level commands)`);
   }
   return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  const expanded = expandManagementCommand(argv);
+  const program = buildProgram(expanded);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput(program.configureOutput());
   try {
-    await program.parseAsync(expandManagementCommand(argv));
+    await program.parseAsync(expanded);
   } catch (err) {
     process.exit(exitCodeFor(err, program.opts<{ debug?: boolean }>().debug === true));
   }

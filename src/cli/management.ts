@@ -16,19 +16,27 @@ const ALIASES: Record<string, Record<string, string>> = {
 /** Global options that take a value, to find the command word after them. */
 const VALUED = new Set(['--root', '--runroot', '--log-level']);
 
-/** argv with `GROUP VERB` replaced by the top-level verb it names (argv as process.argv: node, script, args...). */
-export function expandManagementCommand(argv: string[]): string[] {
+/** Where the command word is in argv (as process.argv: node, script, args...): the first argument that is not a global option or its value. */
+function commandIndex(argv: string[]): number {
   for (let i = 2; i < argv.length; i++) {
     const a = argv[i]!;
-    if (VALUED.has(a)) {
-      i++;
-      continue;
-    }
-    if (a.startsWith('-')) continue;
-    const verb = ALIASES[a]?.[argv[i + 1] ?? ''];
-    return verb === undefined ? argv : [...argv.slice(0, i), verb, ...argv.slice(i + 2)];
+    if (VALUED.has(a)) i++;
+    else if (!a.startsWith('-')) return i;
   }
-  return argv;
+  return -1;
+}
+
+/** The command word of argv, if it has one. */
+export function commandWord(argv: string[]): string | undefined {
+  const i = commandIndex(argv);
+  return i < 0 ? undefined : argv[i];
+}
+
+/** argv with `GROUP VERB` replaced by the top-level verb it names (argv as process.argv: node, script, args...). */
+export function expandManagementCommand(argv: string[]): string[] {
+  const i = commandIndex(argv);
+  const verb = i < 0 ? undefined : ALIASES[argv[i]!]?.[argv[i + 1] ?? ''];
+  return verb === undefined ? argv : [...argv.slice(0, i), verb, ...argv.slice(i + 2)];
 }
 
 /** For the groups' --help: what else each of them accepts. */

@@ -6,7 +6,6 @@ import { ID_MAP_FLAGS, checkIdmappedRootKernel, planIdMaps } from '../runtime/pl
 import { ImageNotFoundError, UsageError } from '../errors.js';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
-import { registerVolume } from './volume.js';
 import { writeStdout } from '../util/stdout.js';
 
 interface RunFlags extends ResourceFlags {
@@ -219,8 +218,6 @@ async function pullFirst(ctx: ContextFactory, image: string, policy: 'missing' |
 }
 
 export function registerRun(program: Command, ctx: ContextFactory): void {
-  // `volume` is registered from here so main.ts needs no change for it.
-  registerVolume(program, ctx);
   containerFlags(program.command('run').description('Create and start a container from an image'))
     .option('-d, --detach', 'run in the background and print the container id')
     .action(async (image: string, command: string[], o: RunFlags) => {
