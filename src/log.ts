@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import { createRequire } from 'node:module';
 
 const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const;
 type Level = keyof typeof LEVELS;
@@ -19,8 +18,9 @@ export function setLogLevel(next: string): void {
 
 function rootLogger(): Logger {
   if (!root) {
-    // Loaded on first use: a `tsrun run --rm` that logs nothing never pays for pino.
-    const pino = createRequire(import.meta.url)('pino') as typeof import('pino');
+    // Loaded on first use: a `tsrun run --rm` that logs nothing never pays for pino (nor node:module, ~0.3 ms).
+    const { createRequire } = process.getBuiltinModule('node:module');
+    const pino = createRequire(import.meta.filename)('pino') as typeof import('pino');
     root = pino.default(
       { level, base: undefined, redact: ['env', '*.env', '*.password', '*.token'] },
       // stderr, synchronously: stdout stays clean for command output, nothing is lost on exit.

@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RuntimeError, UsageError } from '../errors.js';
@@ -501,7 +500,7 @@ function runHooks(spec: OciSpec, kind: OciHookKind, state: object, strict = fals
   const hooks = spec.hooks?.[kind] ?? [];
   if (hooks.length === 0) return;
   // Loaded only for hooks: node:child_process (with net and stream) is ~1.5 ms of every command.
-  const { spawnSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+  const { spawnSync } = process.getBuiltinModule('node:child_process');
   for (const hook of hooks) {
     const args = (hook.args ?? [hook.path]).slice(1);
     // createContainer: in the init's namespaces, through nsenter (util-linux; found on our PATH, not the

@@ -1,6 +1,5 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { OciSeccomp } from '../../oci/spec.js';
 import { compileSeccomp, encodeBpf } from './seccomp.js';
 
@@ -44,7 +43,7 @@ let identity: string | undefined;
 function compilerIdentity(): string {
   if (identity === undefined) {
     try {
-      const st = fs.statSync(fileURLToPath(import.meta.url));
+      const st = fs.statSync(import.meta.filename);
       identity = `${st.ino}-${st.size}-${st.mtimeMs}`;
     } catch {
       identity = 'unknown';
