@@ -67,10 +67,15 @@ export function buildProgram(argv: string[] = []): Command {
       outputError: (text, write) => write(`tsrun: ${text.replace(/^error: /, '')}`),
     });
 
+  // One context a command, made once the global options are parsed: what it caches (the images read) is shared by every step.
+  let made: Context | undefined;
   const ctx: ContextFactory = () => {
-    const g = program.opts<{ root: string; runroot: string; logLevel: string; debug?: boolean }>();
-    setLogLevel(g.debug ? 'debug' : g.logLevel);
-    return makeContext({ root: g.root, runroot: g.runroot, selfCommand: [process.execPath, process.argv[1]!] });
+    if (made === undefined) {
+      const g = program.opts<{ root: string; runroot: string; logLevel: string; debug?: boolean }>();
+      setLogLevel(g.debug ? 'debug' : g.logLevel);
+      made = makeContext({ root: g.root, runroot: g.runroot, selfCommand: [process.execPath, process.argv[1]!] });
+    }
+    return made;
   };
 
   const word = commandWord(argv);

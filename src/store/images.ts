@@ -60,10 +60,55 @@ export function readLayerRecord(p: StorePaths, chainId: string): LayerRecord | u
   const read = (name: string) => fs.readFileSync(path.join(dir, name), 'utf8').trim();
   if (!fs.existsSync(dir)) return undefined;
   try {
-    const parent = fs.existsSync(path.join(dir, 'parent')) ? read('parent') : undefined;
-    return { chainId, diffId: read('diff'), cacheId: read('cache-id'), parent, size: Number(read('size')) };
+    return { chainId, diffId: read('diff'), cacheId: read('cache-id'), parent: readParent(dir), size: Number(read('size')) };
   } catch (err) {
     throw new StoreCorruptError(`layer record ${chainId} is incomplete`, { cause: err });
+  }
+}
+
+/** The parent chain id; a base layer has no parent file. */
+function readParent(dir: string): string | undefined {
+  try {
+    return fs.readFileSync(path.join(dir, 'parent'), 'utf8').trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * The layers of each image read so far, per store handle (one per command).
+ * `run` reads its image four times (to decide on a pull, to create, under
+ * the store lock, and to start), and a 499-layer image's records are ~2500
+ * file reads and 498 sha256s each time. The config is still read every time:
+ * it is the existence check, and it names the image (its digest), so the
+ * chain ids it gives never change. The top layer's cache id is read again
+ * too: an image removed and loaded again meanwhile has new overlay dirs, and
+ * its records are then read afresh.
+ */
+const layersRead = new WeakMap<StorePaths, Map<string, LayerRecord[]>>();
+
+function imageLayers(p: StorePaths, hex: string, config: OciImageConfig): LayerRecord[] {
+  let seen = layersRead.get(p);
+  if (seen === undefined) layersRead.set(p, (seen = new Map()));
+  const cached = seen.get(hex);
+  const top = cached?.[cached.length - 1];
+  if (cached !== undefined && (top === undefined || readLayerCacheId(p, top.chainId) === top.cacheId)) return cached;
+  const layers = chainIds(config.rootfs.diff_ids).map((chainId) => {
+    const rec = readLayerRecord(p, chainId);
+    if (!rec) throw new StoreCorruptError(`image ${hex.slice(0, 12)} is missing its layer ${chainId}`);
+    return Object.freeze(rec);
+  });
+  // Shared by every later read: frozen, so a caller that sorted or edited them in place would throw, not corrupt them.
+  seen.set(hex, Object.freeze(layers) as LayerRecord[]);
+  return layers;
+}
+
+function readLayerCacheId(p: StorePaths, chainId: string): string | undefined {
+  try {
+    return fs.readFileSync(path.join(layerDbEntry(p, hexOf(chainId)), 'cache-id'), 'utf8').trim();
+  } catch {
+    return undefined;
   }
 }
 
@@ -163,11 +208,7 @@ export function readImage(p: StorePaths, imageId: string): StoredImage {
     throw new ImageNotFoundError(imageId);
   }
   const config = JSON.parse(bytes.toString('utf8')) as OciImageConfig;
-  const layers = chainIds(config.rootfs.diff_ids).map((chainId) => {
-    const rec = readLayerRecord(p, chainId);
-    if (!rec) throw new StoreCorruptError(`image ${hex.slice(0, 12)} is missing its layer ${chainId}`);
-    return rec;
-  });
+  const layers = imageLayers(p, hex, config);
   const id = `sha256:${hex}`;
   const names = [...listTags(p)].filter(([, v]) => v === id).map(([k]) => k);
   return { id, config, layers, names, size: layers.reduce((sum, l) => sum + l.size, 0) };
