@@ -18,16 +18,19 @@ import * as path from 'node:path';
 
 let indexParamExists: boolean | undefined;
 
-/** A layer's lower dirs by their l/ links (as Docker gives them: short names keep the option string small), links repaired. */
+/** A layer's lower dirs by their l/ links (as Docker gives them: short names keep the option string small). */
 function layerLowers(p: StorePaths, cacheId: string): string[] {
   const lowerDirs = readLower(p, cacheId).map((name) => path.join(overlayHome(p), name));
   if (lowerDirs.length === 0) throw new RuntimeError(`layer ${cacheId} has no lower layers to mount`);
-  // A crash can lose l/ links (containers/storage#326): rebuild them from the link files rather than fail.
-  if (lowerDirs.some((dir) => !fs.existsSync(dir))) {
-    const repaired = repairLinks(p);
-    logger('store').warn({ cid: cacheId, repaired }, 'rebuilt missing l/ links');
-  }
   return lowerDirs;
+}
+
+/** A crash can lose l/ links (containers/storage#326): rebuilds them from the link files rather than fail. False: none was missing. */
+function repairMissingLinks(p: StorePaths, cacheId: string, lowerDirs: string[]): boolean {
+  if (lowerDirs.every((dir) => fs.existsSync(dir))) return false;
+  const repaired = repairLinks(p);
+  logger('store').warn({ cid: cacheId, repaired }, 'rebuilt missing l/ links');
+  return true;
 }
 
 /** Docker adds index=off when the overlay module has the parameter. */
@@ -51,8 +54,17 @@ export function mountLayer(native: NativeBinding, p: StorePaths, cacheId: string
       ? { lowerDirs: [layerDiff(p, cacheId), ...lowerDirs], indexOff: indexOff() }
       : { lowerDirs, upperDir: layerDiff(p, cacheId), workDir: layerWork(p, cacheId), indexOff: indexOff() },
   );
-  if (plan.kind === 'data') native.mountOverlay({ target: merged, data: plan.data });
-  else native.mountOverlayLayers({ target: merged, lowerDirs: plan.lowerDirs, upperDir: plan.upperDir, workDir: plan.workDir, options: plan.options });
+  const mount = () => {
+    if (plan.kind === 'data') native.mountOverlay({ target: merged, data: plan.data });
+    else native.mountOverlayLayers({ target: merged, lowerDirs: plan.lowerDirs, upperDir: plan.upperDir, workDir: plan.workDir, options: plan.options });
+  };
+  try {
+    mount();
+  } catch (err) {
+    // The links are looked at only when the mount fails: a stat per layer on every mount would cost ~2 ms at 500 layers.
+    if (!repairMissingLinks(p, cacheId, lowerDirs)) throw err;
+    mount();
+  }
   return merged;
 }
 
@@ -62,7 +74,10 @@ export function mountLayer(native: NativeBinding, p: StorePaths, cacheId: string
  * layers and options as mountLayer's, mounted nowhere on the host.
  */
 export function layerRootOverlay(p: StorePaths, cacheId: string): RootOverlay {
-  return { lowerDirs: layerLowers(p, cacheId), layerDir: layerDir(p, cacheId), options: indexOff() ? ['index=off'] : [] };
+  const lowerDirs = layerLowers(p, cacheId);
+  // Repaired up front: the monitor mounts these, where a failure cannot come back here for a retry.
+  repairMissingLinks(p, cacheId, lowerDirs);
+  return { lowerDirs, layerDir: layerDir(p, cacheId), options: indexOff() ? ['index=off'] : [] };
 }
 
 /**
