@@ -29,6 +29,8 @@ void InitZstd(Napi::Env env, Napi::Object exports);
 void InitProcess(Napi::Env env, Napi::Object exports);
 // native/addon/tree.cc
 void InitTree(Napi::Env env, Napi::Object exports);
+// native/addon/digest.cc
+void InitDigest(Napi::Env env, Napi::Object exports);
 // native/addon/devices.cc
 void InitDevices(Napi::Env env, Napi::Object exports);
 }  // namespace tsrun
@@ -286,6 +288,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tsrun::InitProcess(env, exports);
   tsrun::InitDevices(env, exports);
   tsrun::InitTree(env, exports);
+  tsrun::InitDigest(env, exports);
   return exports;
 }
 

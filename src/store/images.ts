@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { ImageNotFoundError, StoreCorruptError, ConflictError } from '../errors.js';
 import type { OciImageConfig } from '../image/oci-layout.js';
 import { readJsonIfExists, writeFileAtomic, writeJsonAtomic, fsyncDir } from '../util/atomic-write.js';
+import { loadNative } from '../native/binding.js';
 import { canonicalName, parseReference } from './reference.js';
 import {
   type StorePaths,
@@ -13,13 +14,9 @@ import {
   repositoriesFile,
 } from './paths.js';
 
-/**
- * sha256 in hex, with node:crypto loaded on first use: it costs ~2 ms to
- * load, and a `run` of a single-layer image hashes nothing.
- */
-function sha256Hex(data: string | Buffer): string {
-  const crypto = process.getBuiltinModule('node:crypto');
-  return crypto.createHash('sha256').update(data).digest('hex');
+/** An image config's digest (its id), by node:crypto: loaded only by the commands that write one. */
+function configDigestHex(config: Buffer): string {
+  return process.getBuiltinModule('node:crypto').createHash('sha256').update(config).digest('hex');
 }
 
 /**
@@ -45,12 +42,15 @@ export interface LayerRecord {
   size: number;
 }
 
-/** Chain ids as the OCI image spec defines them: ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)). */
+/**
+ * Chain ids as the OCI image spec defines them: ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)).
+ * Hashed by the addon: node:crypto would cost ~3 ms to load in every `run` of a multi-layer image.
+ */
 export function chainIds(diffIds: string[]): string[] {
   const out: string[] = [];
   for (const diffId of diffIds) {
     const prev = out[out.length - 1];
-    out.push(prev === undefined ? diffId : `sha256:${sha256Hex(`${prev} ${diffId}`)}`);
+    out.push(prev === undefined ? diffId : `sha256:${loadNative().sha256Hex({ text: `${prev} ${diffId}` })}`);
   }
   return out;
 }
@@ -153,7 +153,7 @@ export interface StoredImage {
 }
 
 export function writeImageConfig(p: StorePaths, configBytes: Buffer): string {
-  const hex = sha256Hex(configBytes);
+  const hex = configDigestHex(configBytes);
   fs.mkdirSync(imageConfigDir(p), { recursive: true });
   const file = imageConfigFile(p, hex);
   if (!fs.existsSync(file)) writeFileAtomic(file, configBytes);
