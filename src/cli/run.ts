@@ -205,9 +205,9 @@ function resources(o: RunFlags) {
 async function pullFirst(ctx: ContextFactory, image: string, policy: 'missing' | 'always' | 'never'): Promise<void> {
   // The usual case, an image the store has, must not load the registry client (http, tls, crypto: ~5 ms of every run).
   if (policy === 'missing') {
-    const { resolveImage } = await import('../store/images.js');
+    const { resolveImageId } = await import('../store/images.js');
     try {
-      resolveImage(ctx().paths, image);
+      resolveImageId(ctx().paths, image);
       return;
     } catch (err) {
       if (!(err instanceof ImageNotFoundError)) throw err;

@@ -77,42 +77,6 @@ function readParent(dir: string): string | undefined {
 }
 
 /**
- * The layers of each image read so far, per store handle (one per command).
- * `run` reads its image four times (to decide on a pull, to create, under
- * the store lock, and to start), and a 499-layer image's records are ~2500
- * file reads and 498 sha256s each time. The config is still read every time:
- * it is the existence check, and it names the image (its digest), so the
- * chain ids it gives never change. The top layer's cache id is read again
- * too: an image removed and loaded again meanwhile has new overlay dirs, and
- * its records are then read afresh.
- */
-const layersRead = new WeakMap<StorePaths, Map<string, LayerRecord[]>>();
-
-function imageLayers(p: StorePaths, hex: string, config: OciImageConfig): LayerRecord[] {
-  let seen = layersRead.get(p);
-  if (seen === undefined) layersRead.set(p, (seen = new Map()));
-  const cached = seen.get(hex);
-  const top = cached?.[cached.length - 1];
-  if (cached !== undefined && (top === undefined || readLayerCacheId(p, top.chainId) === top.cacheId)) return cached;
-  const layers = chainIds(config.rootfs.diff_ids).map((chainId) => {
-    const rec = readLayerRecord(p, chainId);
-    if (!rec) throw new StoreCorruptError(`image ${hex.slice(0, 12)} is missing its layer ${chainId}`);
-    return Object.freeze(rec);
-  });
-  // Shared by every later read: frozen, so a caller that sorted or edited them in place would throw, not corrupt them.
-  seen.set(hex, Object.freeze(layers) as LayerRecord[]);
-  return layers;
-}
-
-function readLayerCacheId(p: StorePaths, chainId: string): string | undefined {
-  try {
-    return fs.readFileSync(path.join(layerDbEntry(p, hexOf(chainId)), 'cache-id'), 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-}
-
-/**
  * Records a finished layer. This is the commit point of an unpack: the
  * entry is built in a temp dir and renamed into place, so a crash leaves
  * either no record (the overlay dir is an orphan for fsck) or a whole one.
@@ -201,17 +165,39 @@ export function removeTag(p: StorePaths, name: string): boolean {
 
 export function readImage(p: StorePaths, imageId: string): StoredImage {
   const hex = hexOf(imageId);
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(imageConfigFile(p, hex));
-  } catch {
-    throw new ImageNotFoundError(imageId);
-  }
-  const config = JSON.parse(bytes.toString('utf8')) as OciImageConfig;
-  const layers = imageLayers(p, hex, config);
+  const config = readImageConfig(p, imageId);
+  const layers = chainIds(config.rootfs.diff_ids).map((chainId) => {
+    const rec = readLayerRecord(p, chainId);
+    if (!rec) throw new StoreCorruptError(`image ${hex.slice(0, 12)} is missing its layer ${chainId}`);
+    return rec;
+  });
   const id = `sha256:${hex}`;
   const names = [...listTags(p)].filter(([, v]) => v === id).map(([k]) => k);
   return { id, config, layers, names, size: layers.reduce((sum, l) => sum + l.size, 0) };
+}
+
+/** An image's config alone (ImageNotFoundError when it is gone): what starting and stopping a container read of it. */
+export function readImageConfig(p: StorePaths, imageId: string): OciImageConfig {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(imageConfigFile(p, hexOf(imageId)));
+  } catch {
+    throw new ImageNotFoundError(imageId);
+  }
+  return JSON.parse(bytes.toString('utf8')) as OciImageConfig;
+}
+
+/**
+ * An image's top layer alone, or undefined for an image of no layers: all a
+ * new container's layers need, as its `lower` file names every layer below.
+ * A 499-layer image's other records (~2000 file reads) are not read.
+ */
+export function imageTopLayer(p: StorePaths, imageId: string, config: OciImageConfig): LayerRecord | undefined {
+  const top = chainIds(config.rootfs.diff_ids).at(-1);
+  if (top === undefined) return undefined;
+  const rec = readLayerRecord(p, top);
+  if (!rec) throw new StoreCorruptError(`image ${hexOf(imageId).slice(0, 12)} is missing its layer ${top}`);
+  return rec;
 }
 
 export function listImageIds(p: StorePaths): string[] {
@@ -227,10 +213,15 @@ export function listImageIds(p: StorePaths): string[] {
  * least one character, as docker does.
  */
 export function resolveImage(p: StorePaths, ref: string): StoredImage {
+  return readImage(p, resolveImageId(p, ref));
+}
+
+/** The id of the image a reference names (ImageNotFoundError when none), its records unread. */
+export function resolveImageId(p: StorePaths, ref: string): string {
   const byId = /^(sha256:)?([a-f0-9]{1,64})$/.exec(ref);
   if (byId) {
     const matches = listImageIds(p).filter((id) => id.slice(7).startsWith(byId[2]!));
-    if (matches.length === 1) return readImage(p, matches[0]!);
+    if (matches.length === 1) return matches[0]!;
     if (matches.length > 1) throw new ConflictError(`image id prefix ${ref} is ambiguous`);
   }
   let canonical: string;
@@ -242,5 +233,6 @@ export function resolveImage(p: StorePaths, ref: string): StoredImage {
   }
   const id = listTags(p).get(canonical);
   if (id === undefined) throw new ImageNotFoundError(ref);
-  return readImage(p, id);
+  readImageConfig(p, id);
+  return id;
 }

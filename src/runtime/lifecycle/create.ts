@@ -4,7 +4,7 @@ import { UsageError } from '../../errors.js';
 import { populateInitLayer } from '../../store/init-layer.js';
 import { prepareLayer, publishLinks, removeLayer } from '../../store/layers.js';
 import { removeTree } from '../../store/remove-tree.js';
-import { readImage, resolveImage } from '../../store/images.js';
+import { imageTopLayer, readImageConfig, resolveImageId } from '../../store/images.js';
 import { containerDir, containerFile, initLayerId, layerDiff, storeLockFile } from '../../store/paths.js';
 import { NAME_PATTERN, generateName, newId } from '../../util/ids.js';
 import { SyncBatch, writeNewFile } from '../../util/atomic-write.js';
@@ -59,15 +59,16 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
   if (req.name !== undefined && !NAME_PATTERN.test(req.name)) {
     throw new UsageError(`invalid container name "${req.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   }
-  const image = resolveImage(p, req.image);
-  const args = resolveArgs(image.config.config, req.options);
-  const top = image.layers[image.layers.length - 1];
+  const imageId = resolveImageId(p, req.image);
+  const config = readImageConfig(p, imageId);
+  const args = resolveArgs(config.config, req.options);
+  const top = imageTopLayer(p, imageId, config);
   if (!top) throw new UsageError(`image ${req.image} has no layers`);
 
   checkIsolation(req.options);
   checkMountSources(req.options.mounts ?? []);
   // -P: the image's exposed ports, each from a free host port, after the -p ones (a port given both ways keeps -p's).
-  const exposed = req.options.publishAll ? exposedPorts(image.config.config?.ExposedPorts, req.options.ports ?? []) : [];
+  const exposed = req.options.publishAll ? exposedPorts(config.config?.ExposedPorts, req.options.ports ?? []) : [];
   // container:NAME modes name a container by id from here on, as docker's, so a rename does not break them.
   const joinNamespaces = req.options.joinNamespaces && Object.fromEntries(Object.entries(req.options.joinNamespaces).map(([k, ref]) => [k, findContainer(p, ref).id]));
 
@@ -77,7 +78,7 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
   const hostname = shared.has('uts') ? os.hostname() : (req.options.hostname ?? id.slice(0, 12));
   const rec = await withLock(ctx.native, storeLockFile(p), () => {
     // Under the store lock an rmi cannot take the layers away between here and the init layer.
-    readImage(p, image.id);
+    imageTopLayer(p, imageId, readImageConfig(p, imageId));
     ensureNameIndex(p);
     // The name first: a crash before the record leaves a stale link, which the next claim takes over.
     const name = req.name ?? generateName((n) => nameOwner(p, n) !== undefined);
@@ -89,7 +90,7 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
       id,
       name,
       created: new Date().toISOString(),
-      imageId: image.id,
+      imageId,
       imageName: req.image,
       options: {
         ...options,

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { RuntimeError, ContainerStartError } from '../../errors.js';
 import { logger } from '../../log.js';
 import { initPath } from '../../native/binding.js';
-import { readImage } from '../../store/images.js';
+import { readImageConfig } from '../../store/images.js';
 import { layerRootOverlay, mountLayer, unmountLayer } from '../../store/mounts.js';
 import { attachSocket, containerFile, containerLockFile, runtimeDir, seccompCacheDir, startFifoPath } from '../../store/paths.js';
 import { writeVolatileAtomic } from '../../util/atomic-write.js';
@@ -95,12 +95,11 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
   let bridged: Awaited<ReturnType<typeof joinBridge>> | undefined;
   try {
     fillEmptyVolumes(ctx.native, rec.options.mounts ?? [], merged);
-    const image = readImage(p, rec.imageId);
     const joinPaths = joinedNamespaces(p, rec);
     // Sharing a network, the containers share its /etc/hosts and resolv.conf too (docker's rule).
     const netFiles = rec.options.joinNamespaces?.network ?? id;
     const spec = buildContainerSpec({
-      image: image.config,
+      image: readImageConfig(p, rec.imageId),
       options: rec.options,
       user: resolveUser(rec.options.user, ...readAccountFiles(ctx.native, merged), rec.options.groupAdd),
       hostname: rec.hostname,

@@ -2,7 +2,7 @@ import * as os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntimeError, UsageError } from '../../errors.js';
 import { logger } from '../../log.js';
-import { readImage } from '../../store/images.js';
+import { readImageConfig } from '../../store/images.js';
 import { containerLockFile } from '../../store/paths.js';
 import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
@@ -41,7 +41,7 @@ export async function stopContainer(ctx: Context, id: string, timeoutSec: number
     }
     let signal: NodeJS.Signals = 'SIGTERM';
     try {
-      const stopSignal = readImage(p, rec.imageId).config.config?.StopSignal;
+      const stopSignal = readImageConfig(p, rec.imageId).config?.StopSignal;
       if (stopSignal) signal = parseSignal(stopSignal);
     } catch {
       signal = 'SIGTERM';
