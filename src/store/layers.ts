@@ -154,6 +154,9 @@ export function removeLayer(p: StorePaths, cacheId: string, points?: string[]): 
   removeTree(layerDir(p, cacheId), points);
 }
 
+/** A layer's dir name under overlay/: its cache id (64 hex), or a container's `<id>-init`. */
+const LAYER_DIR_NAME = /^[a-f0-9]{64}(-init)?$/;
+
 /**
  * Rebuilds missing or wrong l/ entries from each layer's link file, as
  * containers/storage#326's fix does after a crash lost them. Returns the
@@ -163,7 +166,8 @@ export function repairLinks(p: StorePaths): string[] {
   ensureOverlayHome(p);
   const repaired: string[] = [];
   for (const entry of fs.readdirSync(overlayHome(p), { withFileTypes: true })) {
-    if (!entry.isDirectory() || entry.name === 'l') continue;
+    // Layer dirs only: a copy or leftover beside one (its link file and all) must never become a link's target.
+    if (!entry.isDirectory() || !LAYER_DIR_NAME.test(entry.name)) continue;
     let linkId: string;
     try {
       linkId = readLinkId(p, entry.name);

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { RuntimeError } from '../errors.js';
+import { RuntimeError, StoreCorruptError } from '../errors.js';
 import type { NativeBinding } from '../native/types.js';
 import { type StorePaths, layerDiff, layerDir, layerMerged, layerWork, overlayHome } from './paths.js';
 import { readLower, repairLinks } from './layers.js';
@@ -25,11 +25,19 @@ function layerLowers(p: StorePaths, cacheId: string): string[] {
   return lowerDirs;
 }
 
-/** A crash can lose l/ links (containers/storage#326): rebuilds them from the link files rather than fail. False: none was missing. */
+/**
+ * A crash can lose l/ links (containers/storage#326): rebuilds them from the
+ * link files rather than fail. False: none was missing. A lower layer whose
+ * own dir is gone cannot be rebuilt: that is named, not a bare ENOENT.
+ */
 function repairMissingLinks(p: StorePaths, cacheId: string, lowerDirs: string[]): boolean {
   if (lowerDirs.every((dir) => fs.existsSync(dir))) return false;
   const repaired = repairLinks(p);
-  logger('store').warn({ cid: cacheId, repaired }, 'rebuilt missing l/ links');
+  if (repaired.length > 0) logger('store').warn({ cid: cacheId, repaired }, 'rebuilt missing l/ links');
+  const lost = lowerDirs.find((dir) => !fs.existsSync(dir));
+  if (lost !== undefined) {
+    throw new StoreCorruptError(`a layer below ${cacheId} is gone (${path.relative(overlayHome(p), lost)} names no layer dir); remove the image and load or pull it again`);
+  }
   return true;
 }
 

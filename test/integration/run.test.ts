@@ -229,6 +229,24 @@ describe('tsrun run -d, ps, inspect, rm', () => {
     expect(fs.readlinkSync(path.join(s.root, 'overlay', 'l', linkId))).toBe(`../${path.basename(top)}/diff`);
   });
 
+  it('names a lower layer whose dir is gone (no rebuilding that), and leaves no container or mount', () => {
+    const img = s.inspect('hello-world:v1');
+    // The middle one of its three layers: run reads only the top layer's record, so the mount is where it shows.
+    const middle = img.GraphDriver.Data.LowerDir.split(':')[0] as string;
+    const dir = path.dirname(middle);
+    fs.renameSync(dir, `${dir}.away`);
+    try {
+      const r = s.run(['run', '--rm', 'hello-world:v1', 'true']);
+      expect(r.code).toBe(125);
+      expect(r.stderr).toMatch(/^tsrun: a layer below \S+ is gone \(l\/\w+ names no layer dir\); remove the image and load or pull it again\n$/);
+      expect(s.ok(['ps', '-aq'])).toBe('');
+      expect(s.mounts()).toEqual([]);
+    } finally {
+      fs.renameSync(`${dir}.away`, dir);
+    }
+    expect(s.run(['run', '--rm', 'hello-world:v1', 'cat', '/hello.txt']).stdout).toBe('this is an update to the hello.txt\n');
+  });
+
   it('rm never deletes through a mount left inside a container layer (containerd#10704)', () => {
     s.ok(['run', '--name', 'pinned', 'busybox', 'true']);
     const upper = s.inspect('pinned').GraphDriver.Data.UpperDir as string;
