@@ -78,13 +78,16 @@ describe('overlay2 layer layout', () => {
     expect(fs.existsSync(linkPath(p, id))).toBe(false);
   });
 
-  it('rebuilds lost l/ entries from the link files (containers/storage#326)', () => {
-    createLayer(p, 'a');
-    createLayer(p, 'b', 'a');
-    const id = readLinkId(p, 'a');
+  it('rebuilds lost l/ entries from the link files (containers/storage#326), from layer dirs only', () => {
+    const a = 'a'.repeat(64);
+    createLayer(p, a);
+    createLayer(p, 'b'.repeat(64), a);
+    const id = readLinkId(p, a);
     fs.unlinkSync(linkPath(p, id));
+    // A copy beside the layer, link file and all, must never become the link's target, whichever readdir gives first.
+    fs.cpSync(layerDir(p, a), path.join(path.dirname(layerDir(p, a)), `${a.slice(0, 63)}.copy`), { recursive: true });
     expect(repairLinks(p)).toEqual([id]);
-    expect(fs.readlinkSync(linkPath(p, id))).toBe('../a/diff');
+    expect(fs.readlinkSync(linkPath(p, id))).toBe(`../${a}/diff`);
     expect(repairLinks(p)).toEqual([]);
   });
 
