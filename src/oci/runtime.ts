@@ -76,7 +76,7 @@ export async function ociStart(p: OciPaths, id: string): Promise<void> {
     const st = mustReadState(p, id);
     const status = statusOf(p, st);
     if (status !== 'created') throw new RuntimeError(`cannot start container ${id}: it is ${status}, not created`);
-    await releaseStartFifo(execFifo(p, id), id, () => initAlive(st));
+    await releaseStartFifo(native, execFifo(p, id), id, () => initAlive(st));
     return st;
   });
   runHooks(readConfigCopy(p, id), 'poststart', report(p, st, OCI_VERSION));

@@ -21,26 +21,31 @@ export function makeStartFifo(native: NativeBinding, fifo: string): string {
 /** How long `start` waits for a created init to take the start signal. */
 const RELEASE_TIMEOUT_MS = 10_000;
 
+/** How long one wait for the byte lasts before the init's liveness is looked at again. */
+const ALIVE_CHECK_MS = 50;
+
 /**
  * Lets a created container's init go on to execve: open its FIFO for
- * reading and take the byte it writes, then remove the FIFO. Non-blocking,
- * with the init's liveness checked, so a dead init never hangs `start`.
+ * reading and take the byte it writes, then remove the FIFO. The byte is
+ * waited for with poll(2) (native readExact), so `start` goes on the moment
+ * it comes, and the init's liveness is checked between waits, so a dead
+ * init never hangs `start`.
  */
-export async function releaseStartFifo(fifo: string, name: string, alive: () => boolean): Promise<void> {
+export async function releaseStartFifo(native: NativeBinding, fifo: string, name: string, alive: () => boolean): Promise<void> {
   const fd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   try {
-    const buf = Buffer.alloc(1);
     const deadline = Date.now() + RELEASE_TIMEOUT_MS;
     for (;;) {
       let n = 0;
       try {
-        n = fs.readSync(fd, buf, 0, 1, null);
+        n = native.readExact({ fd, size: 1, timeoutMs: ALIVE_CHECK_MS }).length;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+        if ((err as NodeJS.ErrnoException).code !== 'ETIMEDOUT') throw err;
       }
       if (n === 1) break;
       if (!alive()) throw new RuntimeError(`container ${name} died before it could start`);
       if (Date.now() > deadline) throw new RuntimeError(`container ${name} did not take the start signal within ${RELEASE_TIMEOUT_MS / 1000}s`);
+      // End of file: the init closed its end without writing (it is on its way out); not a busy loop meanwhile.
       await sleep(2);
     }
   } finally {

@@ -270,7 +270,7 @@ function containerCgroup(id: string, resources: OciResources): ContainerCgroup {
  */
 async function releaseCreated(ctx: Context, rec: ContainerRecord, rt: RuntimeRecord): Promise<void> {
   const p = ctx.paths;
-  await releaseStartFifo(startFifoPath(p, rec.id), rec.name, () => isAlive(rt.pid, rt.pidStartTime));
+  await releaseStartFifo(ctx.native, startFifoPath(p, rec.id), rec.name, () => isAlive(rt.pid, rt.pidStartTime));
   const startedAt = new Date().toISOString();
   writeRuntime(p, rec.id, { ...rt, startedAt });
   rec.state = { ...rec.state, status: 'running', startedAt };
