@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
-import { writeStdout } from '../util/stdout.js';
+import { writeStdout } from '../util/stdio.js';
 
 /** diff, commit and export: reading a container's filesystem back. */
 /** docker's form CONTAINER:PATH: a colon before any slash (a host path with a colon is written ./a:b). */

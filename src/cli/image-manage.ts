@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { ContextFactory } from './main.js';
-import { writeStdout } from '../util/stdout.js';
+import { writeStderr, writeStdout } from '../util/stdio.js';
 
 /** tag, rmi, history and save: managing stored images. */
 export function registerImageManage(program: Command, ctx: ContextFactory): void {
@@ -33,7 +33,7 @@ export function registerImageManage(program: Command, ctx: ContextFactory): void
     .action(async (refs: string[], o: { force?: boolean }) => {
       const { removeImages } = await import('../store/remove-image.js');
       const errors = await removeImages(ctx(), refs, { force: o.force === true }, (line) => writeStdout(`${line}\n`));
-      for (const err of errors) process.stderr.write(`tsrun: ${err.message}\n`);
+      for (const err of errors) writeStderr(`tsrun: ${err.message}\n`);
       if (errors.length > 0) process.exit(1);
     });
 
@@ -74,6 +74,6 @@ export function registerImageManage(program: Command, ctx: ContextFactory): void
     .action(async (refs: string[], o: { output?: string; format: string }) => {
       const [{ saveImages }, { UsageError }] = await Promise.all([import('../store/save.js'), import('../errors.js')]);
       if (o.format !== 'oci' && o.format !== 'docker') throw new UsageError(`unknown --format ${o.format}: oci or docker`);
-      await saveImages(ctx(), { refs, output: o.output, format: o.format, warn: (line) => process.stderr.write(`tsrun: warning: ${line}\n`) });
+      await saveImages(ctx(), { refs, output: o.output, format: o.format, warn: (line) => writeStderr(`tsrun: warning: ${line}\n`) });
     });
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
-import { writeStdout } from '../util/stdout.js';
+import { writeStdout } from '../util/stdio.js';
 
 export function registerImages(program: Command, ctx: ContextFactory): void {
   program

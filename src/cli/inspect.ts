@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import type { ContextFactory } from './main.js';
-import { writeStdout } from '../util/stdout.js';
+import { writeStderr, writeStdout } from '../util/stdio.js';
 
 export function registerInspect(program: Command, ctx: ContextFactory): void {
   const action = (forced?: 'container' | 'image') => async (refs: string[], o: { type?: 'container' | 'image'; format?: string }) => {
@@ -29,7 +29,7 @@ export function registerInspect(program: Command, ctx: ContextFactory): void {
       } catch (err) {
         if (!(err instanceof RuntimeError)) throw err;
         missing = ref;
-        process.stderr.write(`tsrun: no such object: ${ref}\n`);
+        writeStderr(`tsrun: no such object: ${ref}\n`);
       }
     }
     if (o.format !== undefined) writeStdout(out.map((obj) => `${formatObject(o.format!, obj)}\n`).join(''));

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { ContextFactory } from './main.js';
-import { writeStdout } from '../util/stdout.js';
+import { writeStderr, writeStdout } from '../util/stdio.js';
 
 /** Runs `fn` for each container ref, docker-style: go on after a failure, report each, exit 1 if any failed. */
 async function eachContainer(refs: string[], fn: (ref: string) => Promise<void>): Promise<void> {
@@ -9,7 +9,7 @@ async function eachContainer(refs: string[], fn: (ref: string) => Promise<void>)
     try {
       await fn(ref);
     } catch (err) {
-      process.stderr.write(`tsrun: ${(err as Error).message}\n`);
+      writeStderr(`tsrun: ${(err as Error).message}\n`);
       failed = true;
     }
   }

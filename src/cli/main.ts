@@ -16,6 +16,7 @@ import { registerResources } from './resources.js';
 import { registerPrune } from './prune.js';
 import { aliasesOf, commandWord, expandManagementCommand } from './management.js';
 import { registerVolume } from './volume.js';
+import { writeStderr, writeStdout } from '../util/stdio.js';
 
 /**
  * tsrun's command line: commander wiring only. Each verb lives in its own
@@ -64,6 +65,8 @@ export function buildProgram(argv: string[] = []): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({
+      writeOut: writeStdout,
+      writeErr: writeStderr,
       outputError: (text, write) => write(`tsrun: ${text.replace(/^error: /, '')}`),
     });
 
@@ -106,10 +109,10 @@ function exitCodeFor(err: unknown, debug: boolean): number {
     return err.exitCode === 0 || err.code === 'commander.help' ? 0 : 125;
   }
   const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`tsrun: ${message}\n`);
+  writeStderr(`tsrun: ${message}\n`);
   if (debug) {
     for (let cause: unknown = err; cause instanceof Error; cause = cause.cause) {
-      process.stderr.write(`${cause.stack ?? cause.message}\n`);
+      writeStderr(`${cause.stack ?? cause.message}\n`);
     }
   }
   return err instanceof RuntimeError ? err.exitCode : 125;

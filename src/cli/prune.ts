@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import type { ContextFactory } from './main.js';
-import { writeStdout } from '../util/stdout.js';
+import { writeStdout } from '../util/stdio.js';
 
 /** The group command (container, image, volume, system), made if no other file has made it yet. */
 function group(program: Command, name: string, description: string): Command {

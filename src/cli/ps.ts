@@ -3,7 +3,7 @@ import type { PortBinding } from '../runtime/plan/container-spec.js';
 import type { ContainerRecord } from '../runtime/state/record.js';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
-import { writeStdout } from '../util/stdout.js';
+import { writeStdout } from '../util/stdio.js';
 
 export function registerPs(program: Command, ctx: ContextFactory): void {
   program

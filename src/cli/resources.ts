@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { ResourceFlags } from '../runtime/cgroups/limits.js';
 import type { ContextFactory } from './main.js';
-import { writeStdout } from '../util/stdout.js';
+import { writeStderr, writeStdout } from '../util/stdio.js';
 
 /** The cgroup commands: stats, top, update, and info (which reports the host's cgroups among the rest). */
 
@@ -96,7 +96,7 @@ export function registerResources(program: Command, ctx: ContextFactory): void {
           await updateContainer(c, findContainer(c.paths, ref).id, o);
           writeStdout(`${ref}\n`);
         } catch (err) {
-          process.stderr.write(`tsrun: ${(err as Error).message}\n`);
+          writeStderr(`tsrun: ${(err as Error).message}\n`);
           failed = true;
         }
       }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { ContextFactory } from './main.js';
-import { writeStdout } from '../util/stdout.js';
+import { writeStderr, writeStdout } from '../util/stdio.js';
 
 export function registerRm(program: Command, ctx: ContextFactory): void {
   program
@@ -23,7 +23,7 @@ export function registerRm(program: Command, ctx: ContextFactory): void {
           writeStdout(`${ref}\n`);
         } catch (err) {
           // docker goes on with the rest and reports each failure.
-          process.stderr.write(`tsrun: ${(err as Error).message}\n`);
+          writeStderr(`tsrun: ${(err as Error).message}\n`);
           failed = err;
         }
       }

@@ -6,7 +6,7 @@ import { ID_MAP_FLAGS, checkIdmappedRootKernel, planIdMaps } from '../runtime/pl
 import { ImageNotFoundError, UsageError } from '../errors.js';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
-import { writeStdout } from '../util/stdout.js';
+import { writeStderr, writeStdout } from '../util/stdio.js';
 
 interface RunFlags extends ResourceFlags {
   detach?: boolean;
@@ -214,7 +214,7 @@ async function pullFirst(ctx: ContextFactory, image: string, policy: 'missing' |
     }
   }
   const { ensureImage } = await import('../store/load-images.js');
-  await ensureImage(ctx(), image, policy, (line) => process.stderr.write(`${line}\n`));
+  await ensureImage(ctx(), image, policy, (line) => writeStderr(`${line}\n`));
 }
 
 export function registerRun(program: Command, ctx: ContextFactory): void {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { ContextFactory } from './main.js';
-import { writeStdout } from '../util/stdout.js';
+import { writeStdout } from '../util/stdio.js';
 
 export function registerSystem(program: Command, ctx: ContextFactory): void {
   const system = program.command('system').description('Manage tsrun');

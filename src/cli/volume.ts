@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
-import { writeStdout } from '../util/stdout.js';
+import { writeStderr, writeStdout } from '../util/stdio.js';
 
 
 /** `tsrun volume create|ls|rm|inspect`, with docker's output. */
@@ -47,7 +47,7 @@ export function registerVolume(program: Command, ctx: ContextFactory): void {
           await removeVolume(c, name, { force: o.force === true });
           writeStdout(`${name}\n`);
         } catch (err) {
-          process.stderr.write(`tsrun: ${(err as Error).message}\n`);
+          writeStderr(`tsrun: ${(err as Error).message}\n`);
           failed = true;
         }
       }
@@ -67,7 +67,7 @@ export function registerVolume(program: Command, ctx: ContextFactory): void {
         const v = readVolume(c.paths, name);
         if (v) out.push(inspectVolume(c.paths, v));
         else {
-          process.stderr.write(`tsrun: get ${name}: no such volume\n`);
+          writeStderr(`tsrun: get ${name}: no such volume\n`);
           failed = true;
         }
       }

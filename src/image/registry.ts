@@ -10,6 +10,7 @@ import { sha256Digest, verifiedStream, verifyBlob } from './digest.js';
 import { MT_DOCKER_MANIFEST, MT_DOCKER_MANIFEST_LIST, MT_OCI_INDEX, MT_OCI_LAYOUT_VERSION, MT_OCI_MANIFEST, isIndexType } from './media-types.js';
 import type { BlobStore } from './oci-layout.js';
 import { parseIndex } from './oci-types.js';
+import { writeStderr } from '../util/stdio.js';
 
 /**
  * A registry's repository as a BlobStore, so `pull` reads it with the same
@@ -244,7 +245,7 @@ export class RegistryStore implements BlobStore {
     private readonly name: string,
   ) {
     const { host, path } = registryHost(ref.repository);
-    const warn = (message: string) => process.stderr.write(`tsrun: warning: ${message}\n`);
+    const warn = (message: string) => writeStderr(`tsrun: warning: ${message}\n`);
     this.client = new RegistryClient(host, path, credentialsFor(ref.repository.slice(0, ref.repository.indexOf('/')), warn));
     this.label = `registry ${host}/${path}`;
   }

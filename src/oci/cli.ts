@@ -7,7 +7,7 @@ import { checkResources } from './bundle.js';
 import type { OciProcess } from './spec.js';
 import type { OciResources } from '../runtime/cgroups/limits.js';
 import { parseBytes } from '../runtime/plan/run-flags.js';
-import { writeStdout } from '../util/stdout.js';
+import { writeStderr, writeStdout } from '../util/stdio.js';
 
 /**
  * tsrun-oci: the OCI runtime command line, runc's verbs and flags, so that
@@ -37,7 +37,7 @@ export function buildOciProgram(): Command {
     .enablePositionalOptions()
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(`tsrun-oci: ${text.replace(/^error: /, '')}`) });
+    .configureOutput({ writeOut: writeStdout, writeErr: writeStderr, outputError: (text, write) => write(`tsrun-oci: ${text.replace(/^error: /, '')}`) });
 
   const paths = (): OciPaths => {
     const g = program.opts<Globals>();
@@ -304,8 +304,8 @@ export async function ociMain(argv: string[]): Promise<void> {
       process.exit(help ? 0 : 1);
     }
     const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`tsrun-oci: ${message}\n`);
-    if (g.debug) for (let c: unknown = err; c instanceof Error; c = c.cause) process.stderr.write(`${c.stack ?? c.message}\n`);
+    writeStderr(`tsrun-oci: ${message}\n`);
+    if (g.debug) for (let c: unknown = err; c instanceof Error; c = c.cause) writeStderr(`${c.stack ?? c.message}\n`);
     if (g.log) logError(g.log, g.logFormat, message);
     process.exit(exitStatus(verb, err));
   }

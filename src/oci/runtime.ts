@@ -44,6 +44,7 @@ import {
   withContainerLock,
   writeState,
 } from './state.js';
+import { writeStderr } from '../util/stdio.js';
 
 /**
  * The runc-compatible verbs (runtime.md "Operations"): create, start,
@@ -522,7 +523,7 @@ function runHooks(spec: OciSpec, kind: OciHookKind, state: object, strict = fals
     if (error || r.status !== 0) {
       const why = error?.message ?? (r.status !== null ? `exit ${r.status}` : `killed by ${r.signal}`);
       if (strict) throw new RuntimeError(`${kind} hook ${hook.path} failed: ${why}`);
-      process.stderr.write(`tsrun-oci: warning: ${kind} hook ${hook.path} failed: ${why}\n`);
+      writeStderr(`tsrun-oci: warning: ${kind} hook ${hook.path} failed: ${why}\n`);
     }
   }
 }

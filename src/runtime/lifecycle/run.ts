@@ -6,7 +6,7 @@ import { type RunOptions, expandEnvFlags, readEnvFiles } from '../plan/container
 import { createContainer } from './create.js';
 import { removeContainer } from './remove.js';
 import { startContainer } from './start.js';
-import { writeStdout } from '../../util/stdout.js';
+import { writeStdout } from '../../util/stdio.js';
 
 export interface RunRequest {
   image: string;
