@@ -353,6 +353,13 @@ const stats = (xs) => {
 const GAP_MS = Number(process.env.BENCH_GAP_MS ?? 250);
 const pause = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, GAP_MS);
 
+/**
+ * Each runtime of `table` `runs` times, interleaved. The ratios are paired:
+ * the median over rounds of ours/theirs within the same round, so a slow
+ * spell of the machine (seen here: every runtime 30% slower for minutes)
+ * cancels out instead of landing on whoever it hit; a ratio of the two
+ * medians moved by as much as 0.15 between runs of this bench.
+ */
 function measure(name, table, runs = RUNS) {
   const samples = Object.fromEntries(Object.keys(table).map((k) => [k, []]));
   for (let i = 0; i < runs; i++) {
@@ -361,7 +368,13 @@ function measure(name, table, runs = RUNS) {
       samples[k].push(fn(i));
     }
   }
-  return { name, results: Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, stats(xs)])) };
+  const ratios = {};
+  for (const ours of Object.keys(samples).filter((k) => k.startsWith('tsrun'))) {
+    for (const theirs of Object.keys(samples).filter((k) => !k.startsWith('tsrun'))) {
+      ratios[`${ours}/${theirs}`] = stats(samples[ours].map((x, i) => x / samples[theirs][i]));
+    }
+  }
+  return { name, results: Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, stats(xs)])), ratios };
 }
 
 function print(m, unit = 'ms') {
@@ -369,7 +382,9 @@ function print(m, unit = 'ms') {
   const oci = m.results['tsrun-oci'];
   process.stdout.write(`\n${m.name}\n`);
   for (const [k, r] of Object.entries(m.results)) {
-    const ratios = k.startsWith('tsrun') ? [] : [[t, 'tsrun'], [oci, 'tsrun-oci']].filter(([x]) => x).map(([x, name]) => `${name}/${k} = ${(x.median / r.median).toFixed(2)}x`);
+    // Paired ratios where the samples allow them (measure()), else the ratio of the medians.
+    const ratio = (x, name) => m.ratios?.[`${name}/${k}`]?.median ?? x.median / r.median;
+    const ratios = k.startsWith('tsrun') ? [] : [[t, 'tsrun'], [oci, 'tsrun-oci']].filter(([x]) => x).map(([x, name]) => `${name}/${k} = ${ratio(x, name).toFixed(2)}x`);
     const u = k.endsWith(', MB') ? 'MB' : unit;
     process.stdout.write(`  ${k.padEnd(16)} median ${r.median.toFixed(1).padStart(7)} ${u}  (min ${r.min.toFixed(1)}, max ${r.max.toFixed(1)}, n=${r.runs})  ${ratios.join('  ')}\n`);
   }
