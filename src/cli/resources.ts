@@ -57,8 +57,8 @@ export function registerResources(program: Command, ctx: ContextFactory): void {
           writeStdout(out);
           return;
         }
-        writeStdout(`\x1b[2J\x1b[H${out}`);
-        if (stopped) return;
+        // false: the reader is gone (`tsrun stats | head`), so is the point of going on.
+        if (!writeStdout(`\x1b[2J\x1b[H${out}`) || stopped) return;
         prev = now;
       }
     });
