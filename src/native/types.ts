@@ -110,7 +110,7 @@ export interface NativeBinding {
   sha256Hex(opts: { text: string }): string;
   /**
    * Deletes the directory path and everything in it, each step relative to its parent's fd: no symlink
-   * followed, no length limit, and a directory on another filesystem refused ("... is a mount point").
+   * followed, no depth limit, and a mount, bind mounts included, refused ("... is a mount point").
    */
   removeTree(opts: { path: string }): void;
   /** A pidfd (close-on-exec) for pid, or -1 when no such process is left; check it is still the one meant after opening. */

@@ -9,10 +9,10 @@ import { mountsUnder } from './mountinfo.js';
  *
  * containerd#10704 deleted image layers and volumes through a mount that a
  * failed unmount left behind. So the kernel is asked first (mountinfo):
- * with any mount point inside, nothing is deleted. A bind mount from the
- * same filesystem keeps st_dev, which is why the device check the walk
- * makes (native removeTree) is not enough alone; it stays as a guard
- * against a mount appearing mid-walk. The walk never follows a symlink.
+ * with any mount point inside, nothing is deleted. The walk (native
+ * removeTree) also refuses to enter a mount, a bind mount of the same
+ * filesystem included (openat2's RESOLVE_NO_XDEV): a guard against one
+ * that appears mid-walk. It never follows a symlink.
  */
 export function removeTree(top: string, points?: string[]): void {
   let topStat: fs.Stats;

@@ -6,7 +6,7 @@ import { afterAll, expect, it } from 'vitest';
 import { loadNative } from '../../src/native/binding.js';
 import { removeTree } from '../../src/store/remove-tree.js';
 
-/** removeTree never deletes into another filesystem (containerd#10704); the rest of it is in test/unit/remove-tree.test.ts. */
+/** removeTree never deletes into a mount (containerd#10704); the rest of it is in test/unit/remove-tree.test.ts. */
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-remove-tree-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -27,4 +27,23 @@ it('refuses a directory on another filesystem inside, and deletes nothing in it'
   }
   removeTree(top);
   expect(fs.existsSync(top)).toBe(false);
+});
+
+it('refuses a bind mount of the same filesystem inside, which st_dev would not tell', () => {
+  const victim = fs.mkdtempSync(path.join(dir, 'victim-'));
+  fs.writeFileSync(path.join(victim, 'precious'), 'keep me');
+  const top = path.join(dir, 'bound');
+  const mnt = path.join(top, 'a/mnt');
+  fs.mkdirSync(mnt, { recursive: true });
+  execFileSync('mount', ['--bind', victim, mnt]);
+  try {
+    expect(fs.statSync(mnt).dev).toBe(fs.statSync(top).dev);
+    expect(() => loadNative().removeTree({ path: top })).toThrow(/refusing to delete .*\/a\/mnt: it is a mount point/);
+    expect(fs.readFileSync(path.join(victim, 'precious'), 'utf8')).toBe('keep me');
+  } finally {
+    execFileSync('umount', [mnt]);
+  }
+  removeTree(top);
+  expect(fs.existsSync(top)).toBe(false);
+  expect(fs.readFileSync(path.join(victim, 'precious'), 'utf8')).toBe('keep me');
 });

@@ -1,10 +1,11 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { loadNative } from '../../src/native/binding.js';
 import { removeTree } from '../../src/store/remove-tree.js';
+import { repo } from '../helpers/store.js';
 
 /**
  * removeTree (native/addon/tree.cc under src/store/remove-tree.ts), which
@@ -44,6 +45,17 @@ it('deletes a tree deeper than PATH_MAX allows a path to name', () => {
   fs.writeFileSync(`/proc/self/fd/${fd}/bottom`, 'x');
   fs.closeSync(fd);
   removeTree(top);
+  expect(fs.existsSync(top)).toBe(false);
+});
+
+it('holds one directory open at a time: 300 levels under a limit of 64 fds', () => {
+  const top = path.join(dir, 'fd-limited');
+  fs.mkdirSync(path.join(top, ...Array<string>(300).fill('d')), { recursive: true });
+  const addon = path.join(repo, 'build/native/Release/tsrun_native.node');
+  const script = `const m = { exports: {} }; process.dlopen(m, ${JSON.stringify(addon)}); m.exports.removeTree({ path: ${JSON.stringify(top)} });`;
+  const r = spawnSync('sh', ['-c', 'ulimit -n 64 && exec "$0" -e "$1"', process.execPath, script], { encoding: 'utf8' });
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
   expect(fs.existsSync(top)).toBe(false);
 });
 
