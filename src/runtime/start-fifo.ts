@@ -40,7 +40,9 @@ export async function releaseStartFifo(native: NativeBinding, fifo: string, name
       try {
         n = native.readExact({ fd, size: 1, timeoutMs: ALIVE_CHECK_MS }).length;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ETIMEDOUT') throw err;
+        // EAGAIN: another reader took the byte between poll and read; the init is checked below as for a timeout.
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ETIMEDOUT' && code !== 'EAGAIN') throw err;
       }
       if (n === 1) break;
       if (!alive()) throw new RuntimeError(`container ${name} died before it could start`);

@@ -53,7 +53,8 @@ export async function waitAllExited(native: NativeBinding, procs: { pid: number;
       if (isAlive(pid, startTime)) fds.push(fd);
       else fs.closeSync(fd);
     }
-    return fds.length === 0 || (await native.waitPidfds({ fds, timeoutMs }));
+    // poll(2) takes an int: `stop -t 3000000` waits "forever" (24 days) rather than failing.
+    return fds.length === 0 || (await native.waitPidfds({ fds, timeoutMs: Math.min(timeoutMs, 2 ** 31 - 1) }));
   } finally {
     for (const fd of fds) fs.closeSync(fd);
   }
