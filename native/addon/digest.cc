@@ -7,6 +7,11 @@
 
 #include <openssl/sha.h>
 
+// Weak: a node built without OpenSSL's symbols (or with another library)
+// still loads the addon; sha256Hex is then left out, and the TypeScript side
+// hashes with node:crypto.
+#pragma weak SHA256
+
 namespace tsrun {
 namespace {
 
@@ -27,7 +32,7 @@ Napi::Value Sha256Hex(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitDigest(Napi::Env env, Napi::Object exports) {
-  exports.Set("sha256Hex", Napi::Function::New(env, Sha256Hex, "sha256Hex"));
+  if (SHA256 != nullptr) exports.Set("sha256Hex", Napi::Function::New(env, Sha256Hex, "sha256Hex"));
 }
 
 }  // namespace tsrun

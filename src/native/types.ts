@@ -106,8 +106,8 @@ export interface NativeBinding {
   readExact(opts: { fd: number; size: number; timeoutMs: number }): Buffer;
   /** Reaps a child of ours (waitid on the thread pool): its exit code, or the signal that killed it. */
   waitExit(opts: { pid: number }): Promise<{ code: number | null; signal: number | null }>;
-  /** SHA-256 of text's UTF-8 bytes, in hex (OpenSSL's, exported by node): no node:crypto to load. */
-  sha256Hex(opts: { text: string }): string;
+  /** SHA-256 of text's UTF-8 bytes, in hex (OpenSSL's, exported by node): no node:crypto to load. Absent when node exports no SHA256. */
+  sha256Hex?(opts: { text: string }): string;
   /**
    * Deletes the directory path and everything in it, each step relative to its parent's fd: no symlink
    * followed, no depth limit, and a mount, bind mounts included, refused ("... is a mount point").

@@ -44,13 +44,14 @@ export interface LayerRecord {
 
 /**
  * Chain ids as the OCI image spec defines them: ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)).
- * Hashed by the addon: node:crypto would cost ~3 ms to load in every `run` of a multi-layer image.
+ * Hashed by the addon where it can: node:crypto would cost ~3 ms to load in every `run` of a multi-layer image.
  */
 export function chainIds(diffIds: string[]): string[] {
+  const hash = loadNative().sha256Hex ?? ((o: { text: string }) => process.getBuiltinModule('node:crypto').createHash('sha256').update(o.text).digest('hex'));
   const out: string[] = [];
   for (const diffId of diffIds) {
     const prev = out[out.length - 1];
-    out.push(prev === undefined ? diffId : `sha256:${loadNative().sha256Hex({ text: `${prev} ${diffId}` })}`);
+    out.push(prev === undefined ? diffId : `sha256:${hash({ text: `${prev} ${diffId}` })}`);
   }
   return out;
 }
@@ -198,6 +199,16 @@ export function imageTopLayer(p: StorePaths, imageId: string, config: OciImageCo
   const rec = readLayerRecord(p, top);
   if (!rec) throw new StoreCorruptError(`image ${hexOf(imageId).slice(0, 12)} is missing its layer ${top}`);
   return rec;
+}
+
+/**
+ * Throws unless every layer of the image is recorded: a container is never
+ * made from an image missing one, whose layers rmi of another image would
+ * then not count as in use (its readImage fails). A stat a layer.
+ */
+export function checkImageLayers(p: StorePaths, imageId: string, config: OciImageConfig): void {
+  const missing = chainIds(config.rootfs.diff_ids).find((chainId) => !fs.existsSync(layerDbEntry(p, hexOf(chainId))));
+  if (missing !== undefined) throw new StoreCorruptError(`image ${hexOf(imageId).slice(0, 12)} is missing its layer ${missing}`);
 }
 
 export function listImageIds(p: StorePaths): string[] {

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -227,6 +228,22 @@ describe('tsrun run -d, ps, inspect, rm', () => {
     const r = s.run(['run', '--rm', 'hello-world:v1', 'cat', '/hello.txt']);
     expect(r.stdout).toBe('this is an update to the hello.txt\n');
     expect(fs.readlinkSync(path.join(s.root, 'overlay', 'l', linkId))).toBe(`../${path.basename(top)}/diff`);
+  });
+
+  it('refuses an image missing a layer record, and leaves no container behind', () => {
+    const image = s.inspect('hello-world:v1');
+    const [base, middle] = image.RootFS.Layers as string[];
+    const chainId = crypto.createHash('sha256').update(`${base} ${middle}`).digest('hex');
+    const entry = path.join(s.root, 'image', 'layerdb', 'sha256', chainId);
+    fs.renameSync(entry, `${entry}.away`);
+    try {
+      const r = s.run(['run', '--rm', 'hello-world:v1', 'true']);
+      expect(r.code).toBe(125);
+      expect(r.stderr).toBe(`tsrun: image ${image.Id.slice(7, 19)} is missing its layer sha256:${chainId}\n`);
+      expect(s.ok(['ps', '-aq'])).toBe('');
+    } finally {
+      fs.renameSync(`${entry}.away`, entry);
+    }
   });
 
   it('names a lower layer whose dir is gone (no rebuilding that), and leaves no container or mount', () => {

@@ -4,7 +4,7 @@ import { UsageError } from '../../errors.js';
 import { populateInitLayer } from '../../store/init-layer.js';
 import { prepareLayer, publishLinks, removeLayer } from '../../store/layers.js';
 import { removeTree } from '../../store/remove-tree.js';
-import { imageTopLayer, readImageConfig, resolveImageId } from '../../store/images.js';
+import { checkImageLayers, imageTopLayer, readImageConfig, resolveImageId } from '../../store/images.js';
 import { containerDir, containerFile, initLayerId, layerDiff, storeLockFile } from '../../store/paths.js';
 import { NAME_PATTERN, generateName, newId } from '../../util/ids.js';
 import { SyncBatch, writeNewFile } from '../../util/atomic-write.js';
@@ -78,7 +78,7 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
   const hostname = shared.has('uts') ? os.hostname() : (req.options.hostname ?? id.slice(0, 12));
   const rec = await withLock(ctx.native, storeLockFile(p), () => {
     // Under the store lock an rmi cannot take the layers away between here and the init layer.
-    imageTopLayer(p, imageId, readImageConfig(p, imageId));
+    checkImageLayers(p, imageId, readImageConfig(p, imageId));
     ensureNameIndex(p);
     // The name first: a crash before the record leaves a stale link, which the next claim takes over.
     const name = req.name ?? generateName((n) => nameOwner(p, n) !== undefined);
