@@ -52,6 +52,7 @@ const bundle = `${work}/bundle`;
 // exit, which then missed the bench's root and left every container's cgroups on the host: this wrapper
 // (one sh exec, ~1 ms of the ~200) gives every call the root.
 const ociForPodman = `${work}/tsrun-oci-for-podman`;
+const shQuote = (s) => `'${s.replaceAll("'", "'\\''")}'`;
 
 function sh(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', ...opts });
@@ -69,7 +70,7 @@ function timed(cmd, args) {
 
 function prepare() {
   fs.mkdirSync(`${work}/podman/tmp`, { recursive: true });
-  fs.writeFileSync(ociForPodman, `#!/bin/sh\nexec ${ociBin} ${ociBase.join(' ')} "$@"\n`, { mode: 0o755 });
+  fs.writeFileSync(ociForPodman, `#!/bin/sh\nexec ${[ociBin, ...ociBase].map(shQuote).join(' ')} "$@"\n`, { mode: 0o755 });
   sh('bash', [path.join(repo, 'rootfs-fixtures/build.sh'), `${work}/img`]);
   fs.mkdirSync(`${bundle}/rootfs`, { recursive: true });
   sh('tar', ['-xf', `${work}/img/busybox-rootfs.tar`, '-C', `${bundle}/rootfs`]);
@@ -378,13 +379,14 @@ function measure(name, table, runs = RUNS) {
 }
 
 function print(m, unit = 'ms') {
-  const t = m.results.tsrun ?? m.results['tsrun monitor'] ?? m.results['tsrun load'];
+  const oursKey = ['tsrun', 'tsrun monitor', 'tsrun load'].find((k) => m.results[k]);
+  const t = m.results[oursKey];
   const oci = m.results['tsrun-oci'];
   process.stdout.write(`\n${m.name}\n`);
   for (const [k, r] of Object.entries(m.results)) {
     // Paired ratios where the samples allow them (measure()), else the ratio of the medians.
     const ratio = (x, name) => m.ratios?.[`${name}/${k}`]?.median ?? x.median / r.median;
-    const ratios = k.startsWith('tsrun') ? [] : [[t, 'tsrun'], [oci, 'tsrun-oci']].filter(([x]) => x).map(([x, name]) => `${name}/${k} = ${ratio(x, name).toFixed(2)}x`);
+    const ratios = k.startsWith('tsrun') ? [] : [[t, oursKey], [oci, 'tsrun-oci']].filter(([x]) => x).map(([x, name]) => `${name}/${k} = ${ratio(x, name).toFixed(2)}x`);
     const u = k.endsWith(', MB') ? 'MB' : unit;
     process.stdout.write(`  ${k.padEnd(16)} median ${r.median.toFixed(1).padStart(7)} ${u}  (min ${r.min.toFixed(1)}, max ${r.max.toFixed(1)}, n=${r.runs})  ${ratios.join('  ')}\n`);
   }

@@ -26,10 +26,11 @@ function commandIndex(argv: string[]): number {
   return -1;
 }
 
-/** The command word of argv, if it has one. */
+/** The command word of argv, if it has one; none after -h/--help, as `tsrun --help ps` prints the whole program's help. */
 export function commandWord(argv: string[]): string | undefined {
   const i = commandIndex(argv);
-  return i < 0 ? undefined : argv[i];
+  if (i < 0 || argv.slice(2, i).some((a) => a === '-h' || a === '--help')) return undefined;
+  return argv[i];
 }
 
 /** argv with `GROUP VERB` replaced by the top-level verb it names (argv as process.argv: node, script, args...). */

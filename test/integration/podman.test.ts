@@ -32,7 +32,8 @@ beforeAll(() => {
   // exit, which then looked in the default root and left the state and the cgroups behind: a wrapper gives
   // every call the test's root.
   const runtime = path.join(dir, 'tsrun-oci');
-  fs.writeFileSync(runtime, `#!/bin/sh\nexec ${ociBin} --root ${dir}/oci "$@"\n`, { mode: 0o755 });
+  const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+  fs.writeFileSync(runtime, `#!/bin/sh\nexec ${q(ociBin)} --root ${q(`${dir}/oci`)} "$@"\n`, { mode: 0o755 });
   base = ['--root', `${dir}/root`, '--runroot', `${dir}/run`, '--tmpdir', `${dir}/tmp`, '--storage-driver', 'overlay', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', runtime];
   expect(podman(['load', '-q', '-i', path.join(inject('fixturesDir'), 'busybox.tar')]).code).toBe(0);
 });

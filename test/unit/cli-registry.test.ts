@@ -28,7 +28,7 @@ it('builds only the file a command word names, and everything for help, groups a
   expect(names(buildProgram(argv('--root', '/r', 'ps', '-a')))).toEqual(['ps']);
   expect(names(buildProgram(argv('--debug', 'exec', 'web', 'true')))).toEqual(['create', 'exec', 'run']);
   expect(names(buildProgram(argv('stop', 'web')))).toContain('restart');
-  for (const line of [argv(), argv('--help'), argv('help', 'run'), argv('image', 'inspect', 'x'), argv('volume', 'ls'), argv('rnu', 'busybox')]) {
+  for (const line of [argv(), argv('--help'), argv('help', 'run'), argv('--help', 'ps'), argv('image', 'inspect', 'x'), argv('volume', 'ls'), argv('rnu', 'busybox')]) {
     expect(names(buildProgram(line)), line.join(' ')).toEqual(all);
   }
 });
@@ -37,4 +37,6 @@ it('finds the command word after the global options and their values', () => {
   expect(commandWord(argv('--root', '/r', '--runroot', '/rr', '--log-level', 'info', 'ps'))).toBe('ps');
   expect(commandWord(argv('--root=/r', '--debug', 'rm', 'x'))).toBe('rm');
   expect(commandWord(argv('--version'))).toBeUndefined();
+  expect(commandWord(argv('--help', 'ps'))).toBeUndefined();
+  expect(commandWord(argv('ps', '--help'))).toBe('ps');
 });
