@@ -355,11 +355,13 @@ const GAP_MS = Number(process.env.BENCH_GAP_MS ?? 250);
 const pause = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, GAP_MS);
 
 /**
- * Each runtime of `table` `runs` times, interleaved. The ratios are paired:
- * the median over rounds of ours/theirs within the same round, so a slow
- * spell of the machine (seen here: every runtime 30% slower for minutes)
- * cancels out instead of landing on whoever it hit; a ratio of the two
- * medians moved by as much as 0.15 between runs of this bench.
+ * Each runtime of `table` `runs` times, interleaved, and the paired ratios:
+ * the median over rounds of ours/theirs within the same round. A slow spell
+ * of the machine (seen here: every runtime 30% slower for minutes) cancels
+ * out of those, where a ratio of the two medians moved by as much as 0.15
+ * between runs of this bench; but the noise of single samples does not (a
+ * runc exec here takes 22 to 48 ms), so both are printed, the ratio of the
+ * medians first, as quoted before.
  */
 function measure(name, table, runs = RUNS) {
   const samples = Object.fromEntries(Object.keys(table).map((k) => [k, []]));
@@ -384,9 +386,12 @@ function print(m, unit = 'ms') {
   const oci = m.results['tsrun-oci'];
   process.stdout.write(`\n${m.name}\n`);
   for (const [k, r] of Object.entries(m.results)) {
-    // Paired ratios where the samples allow them (measure()), else the ratio of the medians.
-    const ratio = (x, name) => m.ratios?.[`${name}/${k}`]?.median ?? x.median / r.median;
-    const ratios = k.startsWith('tsrun') ? [] : [[t, oursKey], [oci, 'tsrun-oci']].filter(([x]) => x).map(([x, name]) => `${name}/${k} = ${ratio(x, name).toFixed(2)}x`);
+    // The ratio of the medians, and beside it the paired one where the samples allow it (measure()).
+    const ratio = (x, name) => {
+      const paired = m.ratios?.[`${name}/${k}`]?.median;
+      return `${(x.median / r.median).toFixed(2)}x${paired === undefined ? '' : ` (paired ${paired.toFixed(2)}x)`}`;
+    };
+    const ratios = k.startsWith('tsrun') ? [] : [[t, oursKey], [oci, 'tsrun-oci']].filter(([x]) => x).map(([x, name]) => `${name}/${k} = ${ratio(x, name)}`);
     const u = k.endsWith(', MB') ? 'MB' : unit;
     process.stdout.write(`  ${k.padEnd(16)} median ${r.median.toFixed(1).padStart(7)} ${u}  (min ${r.min.toFixed(1)}, max ${r.max.toFixed(1)}, n=${r.runs})  ${ratios.join('  ')}\n`);
   }
