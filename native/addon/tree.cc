@@ -4,14 +4,20 @@
 // 0.4 ms in the kernel.
 //
 // What a container wrote is hostile input. So the walk:
-// - opens every directory relative to its parent with openat2(2)'s
-//   RESOLVE_NO_XDEV and RESOLVE_NO_SYMLINKS: no symlink is followed, and no
-//   mount is entered, a bind mount of the same filesystem included (its
-//   st_dev would not tell);
-// - holds one directory open at a time, as fts(3) does, and climbs back with
-//   "..", checked against the device and inode it left: a tree as deep as a
-//   container can make with mkdirat (past PATH_MAX, past the fd limit) costs
-//   a name a level, not an fd and a readdir buffer.
+// - opens every directory, the top included, relative to its parent with
+//   openat2(2)'s RESOLVE_NO_XDEV and RESOLVE_NO_SYMLINKS: no symlink is
+//   followed, and no mount is entered or emptied, a bind mount of the same
+//   filesystem included (its st_dev would not tell);
+// - keeps the listings of the first KEPT_LEVELS levels open, as rm -rf does;
+//   below those it holds one directory at a time, as fts(3) does, and climbs
+//   back with "..", checked against the device and inode it left, to go on
+//   from the entry after the one it went down (its d_off). A tree as deep as
+//   a container can make with mkdirat (past PATH_MAX, past the fd limit)
+//   costs a name a level there; up here, where wide directories are, no
+//   listing is read again (each refill is a 32 KB getdents: re-listing the
+//   parent after each of 20000 subdirectories took 7 s);
+// - takes an entry gone meanwhile as deleted, and one that turned from a
+//   file into a directory (or back) as what it is now.
 #include "glue.h"
 
 #include <dirent.h>
@@ -29,24 +35,47 @@
 namespace tsrun {
 namespace {
 
+using Id = std::pair<dev_t, ino_t>;
+
+// At most this many listings (an fd and glibc's 32 KB buffer each) are open at once.
+constexpr size_t KEPT_LEVELS = 64;
+
+Id IdOf(const struct stat& st) { return {st.st_dev, st.st_ino}; }
+
 class Walk {
  public:
   explicit Walk(Napi::Env env) : env_(env) {}
   ~Walk() {
     if (cur_ != nullptr) closedir(cur_);
+    for (Level& level : up_)
+      if (level.dir != nullptr) closedir(level.dir);
   }
 
-  void Run(const std::string& top) {
+  void Run(std::string top) {
+    while (top.size() > 1 && top.back() == '/') top.pop_back();
     top_ = top;
-    // The top itself may sit below mounts (the store's own): it is opened as it is, never through a symlink.
-    int fd = open(top.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) Fail(errno, "open", top);
-    Enter(fd);
+    size_t slash = top.rfind('/');
+    std::string parentPath = slash == std::string::npos ? "." : slash == 0 ? "/" : top.substr(0, slash);
+    std::string base = slash == std::string::npos ? top : top.substr(slash + 1);
+    if (base.empty() || base == "." || base == "..") throw Napi::Error::New(env_, "removeTree: " + top + " names no directory to delete");
+    // The store's own path may hold symlinks and mounts; the top itself must be neither.
+    Fd parent(open(parentPath.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (parent.get() < 0) FailErrno("open", [&] { return parentPath; });
+    int fd = OpenBelow(parent.get(), base.c_str(), [&] { return top; });
+    if (fd < 0) return;  // gone already
+    Id topId = Enter(fd, true);
+
     for (;;) {
       errno = 0;
       struct dirent* e = readdir(cur_);
       if (e == nullptr) {
-        if (errno != 0) Fail(errno, "readdir", Where());
+        if (errno != 0) FailErrno("readdir", [&] { return Where(); });
+        // Resumed mid-listing after a subdirectory: one more pass from the start finds anything made behind it.
+        if (!fromStart_) {
+          rewinddir(cur_);
+          fromStart_ = true;
+          continue;
+        }
         if (up_.empty()) break;
         Ascend();
         continue;
@@ -56,91 +85,143 @@ class Walk {
       bool isDir = e->d_type == DT_DIR;
       if (e->d_type == DT_UNKNOWN) {
         struct stat st;
-        if (fstatat(dirfd(cur_), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) Fail(errno, "fstatat", Where(name));
+        if (fstatat(dirfd(cur_), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+          if (errno == ENOENT) continue;
+          FailErrno("fstatat", [&] { return Where(name); });
+        }
         isDir = S_ISDIR(st.st_mode);
       }
-      if (isDir) Descend(name);
-      else if (unlinkat(dirfd(cur_), name.c_str(), 0) < 0) Fail(errno, "unlink", Where(name));
+      if (!isDir && unlinkat(dirfd(cur_), name.c_str(), 0) == 0) continue;
+      if (!isDir && errno == ENOENT) continue;
+      if (!isDir && errno != EISDIR) FailErrno("unlink", [&] { return Where(name); });
+      Descend(name, e->d_off);
     }
+
     closedir(cur_);
     cur_ = nullptr;
-    if (rmdir(top.c_str()) < 0) Fail(errno, "rmdir", top);
+    RemoveEmptied(parent.get(), base, topId, [&] { return top; });
   }
 
  private:
-  // Makes fd (a directory just opened) the one being emptied.
-  void Enter(int fd) {
+  // Makes fd (a directory just opened) the one being emptied; its id.
+  Id Enter(int fd, bool fromStart) {
+    Fd owned(fd);
     struct stat st;
-    if (fstat(fd, &st) < 0) {
-      int err = errno;
-      close(fd);
-      Fail(err, "fstat", Where());
-    }
+    if (fstat(fd, &st) < 0) FailErrno("fstat", [&] { return Where(); });
     cur_ = fdopendir(fd);
-    if (cur_ == nullptr) {
-      int err = errno;
-      close(fd);
-      Fail(err, "fdopendir", Where());
-    }
-    here_ = {st.st_dev, st.st_ino};
+    if (cur_ == nullptr) FailErrno("fdopendir", [&] { return Where(); });
+    owned.release();
+    here_ = IdOf(st);
+    fromStart_ = fromStart;
+    return here_;
   }
 
-  int OpenBelow(int dir, const char* name, const std::string& where) {
+  // A directory below dir, never through a symlink or a mount. -1 with errno ENOENT (gone), and with
+  // ENOTDIR or ELOOP (a file or a symlink now) where notDirOk, for the caller to take as such.
+  template <typename Where>
+  int OpenBelow(int dir, const char* name, Where where, bool notDirOk = false) {
     struct open_how how = {};
     how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
     how.resolve = RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
     int fd = int(syscall(SYS_openat2, dir, name, &how, sizeof how));
     if (fd >= 0) return fd;
     int err = errno;
-    if (err == EXDEV) throw Napi::Error::New(env_, "refusing to delete " + where + ": it is a mount point");
-    Fail(err, "openat2", where);
+    if (err == ENOENT || (notDirOk && (err == ENOTDIR || err == ELOOP))) return -1;
+    if (err == EXDEV) throw Napi::Error::New(env_, "refusing to delete " + where() + ": it is a mount point");
+    Fail(err, "openat2", where());
   }
 
-  void Descend(const std::string& name) {
-    std::string where = Where(name);
-    int fd = OpenBelow(dirfd(cur_), name.c_str(), where);
-    up_.push_back({here_, name});
-    closedir(cur_);
-    cur_ = nullptr;
-    Enter(fd);
-  }
-
-  // The directory being emptied is empty: back to its parent, which removes it and lists what it has left.
-  void Ascend() {
-    std::string where = Where();
-    int parent = OpenBelow(dirfd(cur_), "..", where + "/..");
+  // name is a directory (or was: a symlink or file that took its place is unlinked as one).
+  void Descend(const std::string& name, off_t next) {
+    int fd = OpenBelow(dirfd(cur_), name.c_str(), [&] { return Where(name); }, true);
+    if (fd < 0 && errno != ENOENT) {
+      if (unlinkat(dirfd(cur_), name.c_str(), 0) < 0 && errno != ENOENT) FailErrno("unlink", [&] { return Where(name); });
+      return;
+    }
+    if (fd < 0) return;
+    Fd owned(fd);
     struct stat st;
-    if (fstat(parent, &st) < 0 || st.st_dev != up_.back().first.first || st.st_ino != up_.back().first.second) {
-      close(parent);
-      throw Napi::Error::New(env_, "refusing to go on deleting " + top_ + ": " + where + " was moved meanwhile");
-    }
-    std::string name = up_.back().second;
-    up_.pop_back();
-    closedir(cur_);
+    if (fstat(fd, &st) < 0) FailErrno("fstat", [&] { return Where(name); });
+    bool keep = up_.size() < KEPT_LEVELS;
+    up_.push_back({here_, name, IdOf(st), next, keep ? cur_ : nullptr, fromStart_});
+    if (!keep) closedir(cur_);
     cur_ = nullptr;
-    if (unlinkat(parent, name.c_str(), AT_REMOVEDIR) < 0) {
-      int err = errno;
-      close(parent);
-      Fail(err, "rmdir", where);
-    }
-    Enter(parent);
+    Enter(owned.release(), true);
   }
 
-  // For messages only: the kernel is never handed this path.
+  // The directory being emptied is empty: back to its parent, which removes it and lists on from after it.
+  void Ascend() {
+    if (up_.back().dir != nullptr) {
+      Level level = up_.back();
+      up_.pop_back();
+      closedir(cur_);
+      cur_ = level.dir;
+      here_ = level.parent;
+      fromStart_ = level.fromStart;
+      RemoveEmptied(dirfd(cur_), level.name, level.id, [&] { return Where(level.name); });
+      return;
+    }
+    int fd = OpenBelow(dirfd(cur_), "..", [&] { return Where() + "/.."; });
+    if (fd < 0) Fail(ENOENT, "openat2", Where() + "/..");
+    Fd parent(fd);
+    const Level level = up_.back();
+    struct stat st;
+    if (fstat(parent.get(), &st) < 0) FailErrno("fstat", [&] { return Where() + "/.."; });
+    if (IdOf(st) != level.parent) throw Napi::Error::New(env_, "refusing to go on deleting " + top_ + ": " + Where() + " was moved meanwhile");
+    closedir(cur_);
+    cur_ = nullptr;
+    up_.pop_back();
+    RemoveEmptied(parent.get(), level.name, level.id, [&] { return Where(level.name); });
+    if (lseek(parent.get(), level.next, SEEK_SET) < 0) FailErrno("lseek", [&] { return Where(); });
+    Enter(parent.release(), false);
+  }
+
+  // Removes the directory emptied, if name still is that one (not a new one made under its name meanwhile).
+  // where: the path for a message, built only for one (a path a level would make deep trees quadratic).
+  template <typename Where>
+  void RemoveEmptied(int parent, const std::string& name, Id id, Where where) {
+    struct stat st;
+    if (fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      if (errno == ENOENT) return;
+      FailErrno("fstatat", [&] { return where(); });
+    }
+    if (IdOf(st) != id) throw Napi::Error::New(env_, "refusing to go on deleting " + top_ + ": " + where() + " was replaced meanwhile");
+    if (unlinkat(parent, name.c_str(), AT_REMOVEDIR) < 0 && errno != ENOENT) FailErrno("rmdir", [&] { return where(); });
+  }
+
+  // For messages only, built when one is needed: the kernel is never handed this path.
   std::string Where(const std::string& below = "") const {
     std::string p = top_;
-    for (const auto& level : up_) p += "/" + level.second;
+    for (const Level& level : up_) p += "/" + level.name;
     return below.empty() ? p : p + "/" + below;
   }
 
   [[noreturn]] void Fail(int err, const char* syscall, const std::string& where) { throw SyscallError(env_, err, syscall, &where); }
+  // errno read before the message is built (building it may change errno).
+  template <typename Where>
+  [[noreturn]] void FailErrno(const char* syscall, Where where) {
+    int err = errno;
+    Fail(err, syscall, where());
+  }
+
+  // A level above the directory being emptied: its id, the name it has that directory under (and the
+  // directory's own id), and where its listing goes on once that directory is gone: its listing itself,
+  // still open, in the first KEPT_LEVELS levels (and whether it began at the start), else the offset.
+  struct Level {
+    Id parent;
+    std::string name;
+    Id id;
+    off_t next;
+    DIR* dir;
+    bool fromStart;
+  };
 
   Napi::Env env_;
   std::string top_;
   DIR* cur_ = nullptr;
-  std::pair<dev_t, ino_t> here_;
-  // Each level above the current one: its device and inode, and the name it has the next level under.
-  std::vector<std::pair<std::pair<dev_t, ino_t>, std::string>> up_;
+  Id here_;
+  bool fromStart_ = true;
+  std::vector<Level> up_;
 };
 
 // removeTree({ path }): deletes the directory path and everything in it,

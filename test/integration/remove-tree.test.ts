@@ -47,3 +47,18 @@ it('refuses a bind mount of the same filesystem inside, which st_dev would not t
   expect(fs.existsSync(top)).toBe(false);
   expect(fs.readFileSync(path.join(victim, 'precious'), 'utf8')).toBe('keep me');
 });
+
+it('refuses a top that is itself a mount point, and empties nothing of it', () => {
+  const top = path.join(dir, 'mounted-top');
+  fs.mkdirSync(top);
+  execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', top]);
+  try {
+    fs.writeFileSync(path.join(top, 'precious'), 'keep me');
+    expect(() => loadNative().removeTree({ path: top })).toThrow(/refusing to delete .*mounted-top: it is a mount point/);
+    expect(fs.readFileSync(path.join(top, 'precious'), 'utf8')).toBe('keep me');
+  } finally {
+    execFileSync('umount', [top]);
+  }
+  removeTree(top);
+  expect(fs.existsSync(top)).toBe(false);
+});

@@ -48,12 +48,24 @@ it('deletes a tree deeper than PATH_MAX allows a path to name', () => {
   expect(fs.existsSync(top)).toBe(false);
 });
 
-it('holds one directory open at a time: 300 levels under a limit of 64 fds', () => {
+it('deletes a wide tree whole: it lists on after each subdirectory from where it left', () => {
+  const top = path.join(dir, 'wide');
+  for (let i = 0; i < 500; i++) {
+    fs.mkdirSync(path.join(top, `d${i}`, 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(top, `d${i}`, 'f'), '');
+    fs.writeFileSync(path.join(top, `d${i}`, 'sub', 'g'), '');
+    fs.writeFileSync(path.join(top, `f${i}`), '');
+  }
+  removeTree(top);
+  expect(fs.existsSync(top)).toBe(false);
+});
+
+it('keeps at most 64 listings open: 1000 levels under a limit of 128 fds', () => {
   const top = path.join(dir, 'fd-limited');
-  fs.mkdirSync(path.join(top, ...Array<string>(300).fill('d')), { recursive: true });
+  fs.mkdirSync(path.join(top, ...Array<string>(1000).fill('d')), { recursive: true });
   const addon = path.join(repo, 'build/native/Release/tsrun_native.node');
   const script = `const m = { exports: {} }; process.dlopen(m, ${JSON.stringify(addon)}); m.exports.removeTree({ path: ${JSON.stringify(top)} });`;
-  const r = spawnSync('sh', ['-c', 'ulimit -n 64 && exec "$0" -e "$1"', process.execPath, script], { encoding: 'utf8' });
+  const r = spawnSync('sh', ['-c', 'ulimit -n 128 && exec "$0" -e "$1"', process.execPath, script], { encoding: 'utf8' });
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
   expect(fs.existsSync(top)).toBe(false);
