@@ -1,5 +1,3 @@
-import * as os from 'node:os';
-import * as util from 'node:util';
 import { ContainerStartError } from '../errors.js';
 
 /**
@@ -97,14 +95,17 @@ const STAGES: Record<number, string> = {
 
 export const STAGE_EXEC = 23;
 
+// node:os and node:util are loaded only when a failure is described: most commands never decode one.
+const errnoEntry = (errno: number) => process.getBuiltinModule('node:util').getSystemErrorMap().get(-errno);
+
 /** "EPERM (operation not permitted)", from libuv's own table (negative errno keys). */
 export function describeErrno(errno: number): string {
-  const entry = util.getSystemErrorMap().get(-errno);
+  const entry = errnoEntry(errno);
   return entry ? `${entry[0]} (${entry[1]})` : `errno ${errno}`;
 }
 
 export function errnoName(errno: number): string {
-  return util.getSystemErrorMap().get(-errno)?.[0] ?? `errno ${errno}`;
+  return errnoEntry(errno)?.[0] ?? `errno ${errno}`;
 }
 
 /**
@@ -116,8 +117,9 @@ export function reportToError(r: Report): ContainerStartError {
   const phrase = (STAGES[r.stage] ?? `step ${r.stage}`).replace('%s', r.detail);
   let exitCode = 125;
   if (r.stage === STAGE_EXEC) {
-    if (r.errno === os.constants.errno.ENOENT) exitCode = 127;
-    else if (r.errno === os.constants.errno.EACCES || r.errno === os.constants.errno.ENOEXEC) exitCode = 126;
+    const { ENOENT, EACCES, ENOEXEC } = process.getBuiltinModule('node:os').constants.errno;
+    if (r.errno === ENOENT) exitCode = 127;
+    else if (r.errno === EACCES || r.errno === ENOEXEC) exitCode = 126;
   }
   // errno 0: the detail says it all (a hook's exit status).
   return new ContainerStartError(r.errno ? `${phrase}: ${describeErrno(r.errno)}` : phrase, r.stage, errnoName(r.errno), exitCode);

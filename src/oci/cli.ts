@@ -6,7 +6,7 @@ import { DEFAULT_OCI_ROOT, type OciPaths } from './state.js';
 import { checkResources } from './bundle.js';
 import type { OciProcess } from './spec.js';
 import type { OciResources } from '../runtime/cgroups/limits.js';
-import { parseBytes } from '../runtime/plan/run-flags.js';
+import { parseBytes } from '../util/bytes.js';
 import { writeStderr, writeStdout } from '../util/stdio.js';
 
 /**

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { RLIM_INFINITY_JSON } from '../../src/oci/spec.js';
+import { parseBytes } from '../../src/util/bytes.js';
 import {
   parseDeviceCgroupRule,
   parseDeviceFlag,
   parsePublish,
-  parseBytes,
   parseMountFlag,
   parseShmSize,
   parseSysctl,

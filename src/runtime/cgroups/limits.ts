@@ -1,5 +1,5 @@
 import { UsageError } from '../../errors.js';
-import { parseBytes } from '../plan/run-flags.js';
+import { parseBytes } from '../../util/bytes.js';
 
 /**
  * Resource limits: docker's flags, the OCI `linux.resources` they become,

@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { UsageError } from '../../errors.js';
+import { parseBytes } from '../../util/bytes.js';
 import type { PortBinding, RestartPolicy, SharedNamespace } from './container-spec.js';
 import { type OciIdMapping, RLIM_INFINITY_JSON } from '../../oci/spec.js';
 import { checkContainerPath } from './launch-plan.js';
@@ -214,17 +215,6 @@ export function parseTmpfsFlag(spec: string): MountSpec {
   return { type: 'tmpfs', target, readonly, ...(rest.length ? { options: rest } : {}) };
 }
 
-/** go-units RAMInBytes: "64m", "1g", "512k", "1048576" (1024-based). */
-export function parseBytes(s: string): number {
-  const m = /^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$/i.exec(s.trim());
-  if (!m) throw new UsageError(`invalid size: '${s}'`);
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 }[(m[2] ?? '').toLowerCase()]!;
-  const n = Math.floor(Number(m[1]) * mult);
-  if (!Number.isSafeInteger(n)) throw new UsageError(`invalid size: '${s}'`);
-  return n;
-}
-
-/** `--shm-size`: bytes, more than zero. */
 /**
  * --network/--pid/--ipc/--uts: `host` shares the host's namespace; the
  * default, a namespace of the container's own, is also `none` (network:
@@ -326,6 +316,7 @@ export function parseOomScoreAdj(s: string): number {
   return n;
 }
 
+/** `--shm-size`: bytes, more than zero. */
 export function parseShmSize(s: string): number {
   const n = parseBytes(s);
   if (n <= 0) throw new UsageError(`invalid --shm-size ${s}: must be greater than 0`);
