@@ -50,7 +50,8 @@ export function inspectContainer(p: StorePaths, rec: ContainerRecord): Record<st
     GraphDriver: {
       Data: {
         LowerDir: lowerDir,
-        MergedDir: layerMerged(p, rec.rwLayerId),
+        // With a user namespace the union is mounted inside it only (idmapped layers): its root is where the host sees it.
+        MergedDir: rec.options.idMappings && st.running ? `/proc/${st.pid}/root` : layerMerged(p, rec.rwLayerId),
         UpperDir: layerDiff(p, rec.rwLayerId),
         WorkDir: layerWork(p, rec.rwLayerId),
       },

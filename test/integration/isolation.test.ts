@@ -374,6 +374,10 @@ describe('user namespaces (--uidmap)', () => {
     expect(s.ok(['diff', 'mapped']).trim().split('\n').sort()).toEqual(['A /by-root', 'A /tmp/by-nobody', 'C /tmp']);
     // The union is the container's alone: none on the host, where a second one over the same upper dir would corrupt it.
     expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(id);
+    // inspect's MergedDir is where the host sees it then: the container's root.
+    const merged = s.ok(['inspect', '-f', '{{.GraphDriver.Data.MergedDir}}', 'mapped']).trim();
+    expect(merged).toBe(`/proc/${pid}/root`);
+    expect(fs.existsSync(path.join(merged, 'by-root'))).toBe(true);
     // Read while it runs, through a read-only union of its layers on the host: the files' own ids (-a keeps them).
     s.ok(['cp', '-a', 'mapped:/tmp/by-nobody', path.join(s.dir, 'out-running')]);
     expect(fs.statSync(path.join(s.dir, 'out-running')).uid).toBe(65534);
