@@ -15,7 +15,10 @@
 //   a container can make with mkdirat (past PATH_MAX, past the fd limit)
 //   costs a name a level there; up here, where wide directories are, no
 //   listing is read again (each refill is a 32 KB getdents: re-listing the
-//   parent after each of 20000 subdirectories took 7 s);
+//   parent after each of 20000 subdirectories took 7 s). A wide directory
+//   nested deeper than that is re-read from its d_off after each
+//   subdirectory: a container can make its own removal slow that way, never
+//   wrong;
 // - takes an entry gone meanwhile as deleted, and one that turned from a
 //   file into a directory (or back) as what it is now.
 #include "glue.h"
@@ -135,7 +138,10 @@ class Walk {
   void Descend(const std::string& name, off_t next) {
     int fd = OpenBelow(dirfd(cur_), name.c_str(), [&] { return Where(name); }, true);
     if (fd < 0 && errno != ENOENT) {
-      if (unlinkat(dirfd(cur_), name.c_str(), 0) < 0 && errno != ENOENT) FailErrno("unlink", [&] { return Where(name); });
+      int err = unlinkat(dirfd(cur_), name.c_str(), 0) < 0 ? errno : 0;
+      // A directory again already: one more pass of the listing from the start takes it as one.
+      if (err == EISDIR) fromStart_ = false;
+      else if (err != 0 && err != ENOENT) Fail(err, "unlink", Where(name));
       return;
     }
     if (fd < 0) return;

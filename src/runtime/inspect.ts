@@ -50,8 +50,10 @@ export function inspectContainer(p: StorePaths, rec: ContainerRecord): Record<st
     GraphDriver: {
       Data: {
         LowerDir: lowerDir,
-        // With a user namespace the union is mounted inside it only (idmapped layers): its root is where the host sees it.
-        MergedDir: rec.options.idMappings && st.running ? `/proc/${st.pid}/root` : layerMerged(p, rec.rwLayerId),
+        // With a user namespace the union is mounted inside it only (idmapped layers), from create on (pid > 0:
+        // running, or created and waiting): its init's root is where the host sees it. A path of the moment,
+        // as State.Pid is.
+        MergedDir: rec.options.idMappings && st.pid > 0 ? `/proc/${st.pid}/root` : layerMerged(p, rec.rwLayerId),
         UpperDir: layerDiff(p, rec.rwLayerId),
         WorkDir: layerWork(p, rec.rwLayerId),
       },

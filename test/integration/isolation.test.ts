@@ -378,6 +378,11 @@ describe('user namespaces (--uidmap)', () => {
     const merged = s.ok(['inspect', '-f', '{{.GraphDriver.Data.MergedDir}}', 'mapped']).trim();
     expect(merged).toBe(`/proc/${pid}/root`);
     expect(fs.existsSync(path.join(merged, 'by-root'))).toBe(true);
+    // Created and waiting to start, the union is already mounted inside it only.
+    s.ok(['create', '--name', 'mapped-created', ...MAP, 'busybox', 'true']);
+    const waiting = Number(s.ok(['inspect', '-f', '{{.State.Pid}}', 'mapped-created']));
+    expect(s.ok(['inspect', '-f', '{{.GraphDriver.Data.MergedDir}}', 'mapped-created']).trim()).toBe(`/proc/${waiting}/root`);
+    s.ok(['rm', '-f', 'mapped-created']);
     // Read while it runs, through a read-only union of its layers on the host: the files' own ids (-a keeps them).
     s.ok(['cp', '-a', 'mapped:/tmp/by-nobody', path.join(s.dir, 'out-running')]);
     expect(fs.statSync(path.join(s.dir, 'out-running')).uid).toBe(65534);
