@@ -2,13 +2,17 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadNative } from '../../src/native/binding.js';
 import { removeTree } from '../../src/store/remove-tree.js';
 
 /** removeTree never deletes into a mount (containerd#10704); the rest of it is in test/unit/remove-tree.test.ts. */
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-remove-tree-'));
+// Made before the first test that runs: a file whose tests are all filtered out (-t) runs no afterAll to remove it.
+let dir: string;
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-remove-tree-'));
+});
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 it('refuses a directory on another filesystem inside, and deletes nothing in it', () => {
