@@ -331,6 +331,7 @@ function depthBench() {
     fs.writeFileSync(`${dir}/oci-layout`, '{"imageLayoutVersion":"1.0.0"}');
     fs.writeFileSync(`${dir}/index.json`, JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'io.containerd.image.name': `docker.io/library/deep:${depth}` } }] }));
     sh(tsrunBin, [...tsrunBase, 'load', '-q', '-i', dir]);
+    settle();
     const xs = [];
     for (let i = 0; i < Math.max(3, Math.floor(RUNS / 3)); i++) xs.push(timed(tsrunBin, [...tsrunBase, 'run', '--rm', `deep:${depth}`, '/bin/true']));
     results[`tsrun ${depth} layers`] = stats(xs);
@@ -352,7 +353,31 @@ const stats = (xs) => {
  * runtime pay its own, as a user's single command does.
  */
 const GAP_MS = Number(process.env.BENCH_GAP_MS ?? 250);
-const pause = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, GAP_MS);
+const sleepMs = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+const pause = () => sleepMs(GAP_MS);
+
+/** Busy time of all CPUs, from /proc/stat: user through steal, in ticks. */
+function busyTicks() {
+  const [, ...f] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  return { busy: f[0] + f[1] + f[2] + f[5] + f[6] + f[7], total: f.slice(0, 8).reduce((a, b) => a + b, 0) };
+}
+
+/**
+ * Waits (up to 20 s) until the machine is idle again: under 10% busy over
+ * half a second. Removing many containers leaves the kernel tearing down
+ * their network namespaces for seconds afterwards (cleanup_net), which made
+ * the next table's first samples slow: the density table's first ten
+ * starts, and a one-layer image slower than a ten-layer one.
+ */
+function settle() {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const a = busyTicks();
+    sleepMs(500);
+    const b = busyTicks();
+    if ((b.busy - a.busy) / Math.max(1, b.total - a.total) < 0.1 || Date.now() > deadline) return;
+  }
+}
 
 /**
  * Each runtime of `table` `runs` times, interleaved, and the paired ratios:
@@ -401,11 +426,13 @@ let exitCode = 0;
 try {
   prepare();
   const out = { date: new Date().toISOString(), kernel: os.release(), node: process.version, runs: RUNS, measurements: [] };
+  settle();
   const runRm = measure('run --rm busybox true (end to end; runc/crun on the same rootfs as a bundle)', runtimes.runRm);
   print(runRm);
   out.measurements.push(runRm);
   startSleepers();
   try {
+    settle();
     const ex = measure('exec CONTAINER true', execs);
     print(ex);
     out.measurements.push(ex);
@@ -419,15 +446,19 @@ try {
   } finally {
     stopSleepers();
   }
+  settle();
   const cycle = cycleBench();
   print(cycle);
   out.measurements.push(cycle);
+  settle();
   const density = densityBench();
   print(density);
   out.measurements.push(density);
+  settle();
   const depth = depthBench();
   print(depth, 'ms');
   out.measurements.push(depth);
+  settle();
   const load = loadBench(makeBigImage());
   print(load);
   out.measurements.push(load);
