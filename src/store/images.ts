@@ -14,9 +14,9 @@ import {
   repositoriesFile,
 } from './paths.js';
 
-/** An image config's digest (its id), by node:crypto: loaded only by the commands that write one. */
-function configDigestHex(config: Buffer): string {
-  return process.getBuiltinModule('node:crypto').createHash('sha256').update(config).digest('hex');
+/** sha256 in hex by node:crypto, loaded on first use (~3 ms): for image configs, and chain ids where the addon cannot. */
+function cryptoSha256Hex(data: string | Buffer): string {
+  return process.getBuiltinModule('node:crypto').createHash('sha256').update(data).digest('hex');
 }
 
 /**
@@ -47,11 +47,20 @@ export interface LayerRecord {
  * Hashed by the addon where it can: node:crypto would cost ~3 ms to load in every `run` of a multi-layer image.
  */
 export function chainIds(diffIds: string[]): string[] {
-  const hash = loadNative().sha256Hex ?? ((o: { text: string }) => process.getBuiltinModule('node:crypto').createHash('sha256').update(o.text).digest('hex'));
+  // Looked up at the first hash: a single-layer image (`images`, `inspect`) needs neither the addon nor node:crypto.
+  let hash: ((text: string) => string) | undefined;
   const out: string[] = [];
   for (const diffId of diffIds) {
     const prev = out[out.length - 1];
-    out.push(prev === undefined ? diffId : `sha256:${hash({ text: `${prev} ${diffId}` })}`);
+    if (prev === undefined) {
+      out.push(diffId);
+      continue;
+    }
+    if (hash === undefined) {
+      const native = loadNative();
+      hash = native.sha256Hex ? (text) => native.sha256Hex!({ text }) : cryptoSha256Hex;
+    }
+    out.push(`sha256:${hash(`${prev} ${diffId}`)}`);
   }
   return out;
 }
@@ -118,7 +127,7 @@ export interface StoredImage {
 }
 
 export function writeImageConfig(p: StorePaths, configBytes: Buffer): string {
-  const hex = configDigestHex(configBytes);
+  const hex = cryptoSha256Hex(configBytes);
   fs.mkdirSync(imageConfigDir(p), { recursive: true });
   const file = imageConfigFile(p, hex);
   if (!fs.existsSync(file)) writeFileAtomic(file, configBytes);
