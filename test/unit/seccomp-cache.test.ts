@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -6,6 +7,7 @@ import { DEFAULT_CAPABILITIES } from '../../src/oci/spec.js';
 import { DEFAULT_SECCOMP_PROFILE, compileSeccomp, encodeBpf, resolveSeccompProfile } from '../../src/runtime/plan/seccomp.js';
 import { compileSeccompCached, fnv1a64, seccompCacheKey } from '../../src/runtime/plan/seccomp-cache.js';
 import { planSeccomp } from '../../src/runtime/plan/launch-plan.js';
+import { loadNative } from '../../src/native/binding.js';
 
 let dir: string;
 const profile = resolveSeccompProfile(DEFAULT_SECCOMP_PROFILE, DEFAULT_CAPABILITIES);
@@ -81,7 +83,14 @@ describe('seccomp cache', () => {
     expect(compileSeccompCached(profile, file)).toEqual(compiled);
   });
 
-  it('hashes with FNV-1a 64', () => {
+  it("names an entry by its key's sha256 (the addon's OpenSSL), not the slower JavaScript FNV-1a", () => {
+    const native = loadNative();
+    expect(native.sha256Hex).toBeTypeOf('function');
+    compileSeccompCached(profile, dir);
+    expect(entries()).toEqual([`${createHash('sha256').update(seccompCacheKey(profile)).digest('hex').slice(0, 16)}.bpf`]);
+  });
+
+  it('hashes with FNV-1a 64 where the addon has no SHA256', () => {
     expect(fnv1a64('')).toBe('cbf29ce484222325');
     expect(fnv1a64('a')).toBe('af63dc4c8601ec8c');
     expect(fnv1a64('foobar')).toBe('85944171f73967e8');
