@@ -1,7 +1,8 @@
-// Draws bench/results.json as a PNG bar chart (bench/results.png), with no
-// dependencies: a 5x7 bitmap font, RGB pixels, and Node's zlib for the PNG
-// IDAT stream. One panel per measurement, one bar per runtime (median, with
-// its min-max range as a thin line), tsrun's bar in its own colour.
+// Draws bench/results.json as a PNG bar chart (bench/results.png; both in
+// $BENCH_OUT when set), with no dependencies: a 5x7 bitmap font, RGB pixels,
+// and Node's zlib for the PNG IDAT stream. One panel per measurement, one
+// bar per runtime (median, with its min-max range as a thin line), tsrun's
+// bar in its own colour.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
@@ -107,7 +108,7 @@ function png(px, w, h) {
   return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
 }
 
-const dir = path.dirname(new URL(import.meta.url).pathname);
+const dir = path.resolve(process.env.BENCH_OUT ?? import.meta.dirname);
 const results = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8'));
 const { px, H } = draw(results);
 fs.writeFileSync(path.join(dir, 'results.png'), png(px, W, H));
