@@ -3,11 +3,12 @@
 // stream handles, ~3 ms of every run and exec; posix_spawn(3) is a vfork
 // (CLONE_VM|CLONE_VFORK), ~0.2 ms. The report socket is read with a bounded
 // blocking read (the CLI has nothing else to do meanwhile), and the exit is
-// awaited on the libuv thread pool so the event loop keeps forwarding
-// signals (src/runtime/monitor.ts drives these).
+// awaited on a pidfd in the event loop, which keeps forwarding signals
+// (src/runtime/monitor.ts drives these).
 #include "glue.h"
 
 #include <algorithm>
+#include <functional>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -151,46 +152,133 @@ Napi::Value ReadExact(const Napi::CallbackInfo& info) {
   return Napi::Buffer<char>::Copy(o.env(), buf.data(), have);
 }
 
-// waitExit({ pid }) -> Promise<{ code, signal }>: reaps a child of ours on
-// the thread pool (waitid blocks), code for an exit, signal for a kill.
-class WaitWorker : public Napi::AsyncWorker {
+// Waits on pidfds in the event loop itself: each is a uv_poll that turns
+// readable when its process exits (a zombie counts), plus a timer for the
+// deadline. No thread: the thread pool's first use starts four threads and
+// joins them at exit, ~1 ms of every run and exec, for one wait. The loop
+// stays free, so signals are still forwarded meanwhile.
+class PidfdWatch {
  public:
-  WaitWorker(Napi::Env env, pid_t pid) : Napi::AsyncWorker(env), pid_(pid), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
+  // Settles the promise, once: err is 0 when every process is gone,
+  // ETIMEDOUT at the deadline, or the errno of a watch that failed to start.
+  using Done = std::function<void(Napi::Env, Napi::Promise::Deferred&, int err)>;
 
- protected:
-  void Execute() override {
-    int r;
-    do r = waitid(P_PID, id_t(pid_), &info_, WEXITED);
-    while (r < 0 && errno == EINTR);
-    err_ = r < 0 ? errno : 0;
-  }
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (err_ != 0) {
-      deferred_.Reject(SyscallError(env, err_, "waitid").Value());
-      return;
+  // timeoutMs < 0: no deadline. The fds stay the caller's.
+  static Napi::Promise Start(Napi::Env env, const std::vector<int>& fds, int64_t timeoutMs, Done done) {
+    auto* w = new PidfdWatch(env, std::move(done));
+    Napi::Promise promise = w->deferred_.Promise();
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+      w->Settle(EINVAL);
+      return promise;
     }
-    Napi::Object result = Napi::Object::New(env);
-    bool exited = info_.si_code == CLD_EXITED;
-    result.Set("code", exited ? Napi::Number::New(env, info_.si_status) : env.Null());
-    result.Set("signal", exited ? env.Null() : Napi::Number::New(env, info_.si_status));
-    deferred_.Resolve(result);
+    for (int fd : fds) {
+      auto* h = new uv_poll_t;
+      h->data = w;
+      int rc = uv_poll_init(loop, h, fd);
+      if (rc != 0) {
+        delete h;
+        w->Settle(-rc);
+        return promise;
+      }
+      w->polls_.push_back(h);
+      rc = uv_poll_start(h, UV_READABLE, OnReadable);
+      if (rc != 0) {
+        w->Settle(-rc);
+        return promise;
+      }
+    }
+    if (timeoutMs >= 0) {
+      w->timer_ = new uv_timer_t;
+      w->timer_->data = w;
+      uv_timer_init(loop, w->timer_);
+      uv_timer_start(w->timer_, OnTimeout, uint64_t(timeoutMs), 0);
+    }
+    if (fds.empty()) w->Settle(0);
+    return promise;
   }
 
  private:
-  pid_t pid_;
-  siginfo_t info_{};
-  int err_ = 0;
+  PidfdWatch(Napi::Env env, Done done)
+      : env_(env), deferred_(Napi::Promise::Deferred::New(env)), async_(env, "tsrun.pidfdWatch"), done_(std::move(done)) {}
+
+  // Any event ends that fd's wait, an error as much as readable (as poll(2)'s revents did): nothing is left to watch.
+  static void OnReadable(uv_poll_t* h, int, int) {
+    auto* w = static_cast<PidfdWatch*>(h->data);
+    w->polls_.erase(std::remove(w->polls_.begin(), w->polls_.end(), h), w->polls_.end());
+    w->Close(reinterpret_cast<uv_handle_t*>(h));
+    if (w->polls_.empty()) w->Settle(0);
+  }
+
+  static void OnTimeout(uv_timer_t* t) { static_cast<PidfdWatch*>(t->data)->Settle(ETIMEDOUT); }
+
+  // Every handle is closed first: the promise's reactions run as the callback
+  // scope closes, and may close these fds, reuse their numbers, or watch them
+  // again, which libuv refuses (EEXIST) while a watcher still holds the fd.
+  void Settle(int err) {
+    if (settled_) return;
+    settled_ = true;
+    for (uv_poll_t* h : polls_) Close(reinterpret_cast<uv_handle_t*>(h));
+    polls_.clear();
+    if (timer_ != nullptr) Close(reinterpret_cast<uv_handle_t*>(timer_));
+    timer_ = nullptr;
+    {
+      Napi::HandleScope handles(env_);
+      Napi::CallbackScope scope(env_, async_);
+      done_(env_, deferred_, err);
+    }
+    FreeWhenDone();
+  }
+
+  void Close(uv_handle_t* h) {
+    closing_++;
+    uv_close(h, [](uv_handle_t* handle) {
+      auto* w = static_cast<PidfdWatch*>(handle->data);
+      if (handle->type == UV_TIMER) delete reinterpret_cast<uv_timer_t*>(handle);
+      else delete reinterpret_cast<uv_poll_t*>(handle);
+      w->closing_--;
+      w->FreeWhenDone();
+    });
+  }
+
+  void FreeWhenDone() {
+    if (settled_ && closing_ == 0) delete this;
+  }
+
+  Napi::Env env_;
   Napi::Promise::Deferred deferred_;
+  Napi::AsyncContext async_;
+  Done done_;
+  std::vector<uv_poll_t*> polls_;
+  uv_timer_t* timer_ = nullptr;
+  int closing_ = 0;  // handles whose close callbacks have yet to run
+  bool settled_ = false;
 };
 
+// waitExit({ pid }) -> Promise<{ code, signal }>: reaps a child of ours once
+// its pidfd turns readable, code for an exit, signal for a kill. Ours and
+// not yet reaped, the pid cannot have been reused.
 Napi::Value WaitExit(const Napi::CallbackInfo& info) {
   Opts o(info, "waitExit");
-  auto* worker = new WaitWorker(o.env(), pid_t(o.Int("pid")));
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  pid_t pid = pid_t(o.Int("pid"));
+  int fd = int(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) throw SyscallError(o.env(), errno, "pidfd_open");
+  return PidfdWatch::Start(o.env(), {fd}, -1, [pid, fd](Napi::Env env, Napi::Promise::Deferred& d, int err) {
+    close(fd);
+    siginfo_t si{};
+    // Readable: the child is a zombie, so this returns at once.
+    int r = err == 0 ? waitid(P_PID, id_t(pid), &si, WEXITED) : -1;
+    while (r < 0 && err == 0 && errno == EINTR) r = waitid(P_PID, id_t(pid), &si, WEXITED);
+    if (r < 0) {
+      d.Reject(SyscallError(env, err != 0 ? err : errno, err != 0 ? "uv_poll" : "waitid").Value());
+      return;
+    }
+    Napi::Object result = Napi::Object::New(env);
+    bool exited = si.si_code == CLD_EXITED;
+    result.Set("code", exited ? Napi::Number::New(env, si.si_status) : env.Null());
+    result.Set("signal", exited ? env.Null() : Napi::Number::New(env, si.si_status));
+    d.Resolve(result);
+  });
 }
 
 // pidfdOpen({ pid }) -> fd, or -1 when no such process is left (ESRCH).
@@ -210,53 +298,15 @@ Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
 }
 
 // waitPidfds({ fds, timeoutMs }) -> Promise<boolean>: true once every
-// process is gone (a pidfd polls readable when its process exits, a zombie
-// counts), false at the timeout. On the thread pool, so signals are still
-// forwarded; no polling interval, so no added latency.
-class PidfdWaitWorker : public Napi::AsyncWorker {
- public:
-  PidfdWaitWorker(Napi::Env env, std::vector<int> fds, int timeoutMs)
-      : Napi::AsyncWorker(env), timeoutMs_(timeoutMs), deferred_(Napi::Promise::Deferred::New(env)) {
-    for (int fd : fds) fds_.push_back({fd, POLLIN, 0});
-  }
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    int64_t deadline = int64_t(now.tv_sec) * 1000 + now.tv_nsec / 1000000 + timeoutMs_;
-    while (!fds_.empty()) {
-      clock_gettime(CLOCK_MONOTONIC, &now);
-      int64_t left = deadline - (int64_t(now.tv_sec) * 1000 + now.tv_nsec / 1000000);
-      if (left <= 0) return;
-      int r = poll(fds_.data(), nfds_t(fds_.size()), int(left));
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0) {
-        err_ = errno;
-        return;
-      }
-      fds_.erase(std::remove_if(fds_.begin(), fds_.end(), [](const pollfd& p) { return p.revents != 0; }), fds_.end());
-    }
-  }
-  void OnOK() override {
-    if (err_ != 0) deferred_.Reject(SyscallError(Env(), err_, "poll").Value());
-    else deferred_.Resolve(Napi::Boolean::New(Env(), fds_.empty()));
-  }
-
- private:
-  std::vector<pollfd> fds_;
-  int timeoutMs_;
-  int err_ = 0;
-  Napi::Promise::Deferred deferred_;
-};
-
+// process is gone (a zombie counts), false at the timeout. In the event
+// loop (PidfdWatch), so signals are still forwarded; no polling interval,
+// so no added latency.
 Napi::Value WaitPidfds(const Napi::CallbackInfo& info) {
   Opts o(info, "waitPidfds");
-  auto* worker = new PidfdWaitWorker(o.env(), o.IntArray("fds"), int(o.Integer("timeoutMs", 0, INT32_MAX)));
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return PidfdWatch::Start(o.env(), o.IntArray("fds"), o.Integer("timeoutMs", 0, INT32_MAX), [](Napi::Env env, Napi::Promise::Deferred& d, int err) {
+    if (err == 0 || err == ETIMEDOUT) d.Resolve(Napi::Boolean::New(env, err == 0));
+    else d.Reject(SyscallError(env, err, "uv_poll").Value());
+  });
 }
 
 }  // namespace

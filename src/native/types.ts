@@ -104,7 +104,7 @@ export interface NativeBinding {
   spawnSession(opts: { path: string; args: string[]; fds: number[] }): number;
   /** Up to size bytes from a blocking fd, fewer only at EOF; throws ETIMEDOUT past timeoutMs. */
   readExact(opts: { fd: number; size: number; timeoutMs: number }): Buffer;
-  /** Reaps a child of ours (waitid on the thread pool): its exit code, or the signal that killed it. */
+  /** Reaps a child of ours once it exits (a pidfd in the event loop): its exit code, or the signal that killed it. */
   waitExit(opts: { pid: number }): Promise<{ code: number | null; signal: number | null }>;
   /** SHA-256 of text's UTF-8 bytes, in hex (OpenSSL's, exported by node): no node:crypto to load. Absent when node exports no SHA256. */
   sha256Hex?(opts: { text: string }): string;
@@ -115,7 +115,7 @@ export interface NativeBinding {
   removeTree(opts: { path: string }): void;
   /** A pidfd (close-on-exec) for pid, or -1 when no such process is left; check it is still the one meant after opening. */
   pidfdOpen(opts: { pid: number }): number;
-  /** True once every pidfd's process has exited (a zombie counts), false after timeoutMs; on the thread pool. */
+  /** True once every pidfd's process has exited (a zombie counts), false after timeoutMs; in the event loop, no thread. */
   waitPidfds(opts: { fds: number[]; timeoutMs: number }): Promise<boolean>;
   createZstdDecompressor(): NativeZstdDecompressor;
   /**

@@ -1,8 +1,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadNative } from '../../src/native/binding.js';
+import { repo } from '../helpers/store.js';
 import { pidStartTime, waitAllExited } from '../../src/runtime/state/liveness.js';
 
 /**
@@ -125,4 +127,33 @@ it('counts a pid now held by another process (start time differs) as gone, and a
   }
   expect(native.pidfdOpen({ pid })).toBe(-1);
   expect(await waitAllExited(native, [{ pid, startTime: '1' }], 10_000)).toBe(true);
+});
+
+it('waits in the event loop: no thread is started, the await resumes at once, and signal handlers run meanwhile', () => {
+  // A fresh node: in this test process the thread pool may be running already, and pending work would hide a wait
+  // whose promise reactions never ran.
+  const script = `
+    const addon = { exports: {} };
+    process.dlopen(addon, ${JSON.stringify(path.join(repo, 'build/native/Release/tsrun_native.node'))});
+    const native = addon.exports;
+    const threads = () => require('node:fs').readdirSync('/proc/self/task').length;
+    const before = threads();
+    let signals = 0;
+    process.on('SIGUSR2', () => signals++);
+    (async () => {
+      const sleeper = native.spawnSession({ path: '/bin/sleep', args: ['30'], fds: [-1, -1, -1] });
+      const fd = native.pidfdOpen({ pid: sleeper });
+      const timedOut = await native.waitPidfds({ fds: [fd], timeoutMs: 50 });
+      process.kill(sleeper, 'SIGKILL');
+      const gone = await native.waitPidfds({ fds: [fd], timeoutMs: 10000 });
+      native.closeFd({ fd });
+      await native.waitExit({ pid: sleeper });
+      const pid = native.spawnSession({ path: '/bin/sh', args: ['-c', 'kill -USR2 $PPID; sleep 0.2; exit 3'], fds: [-1, -1, 2] });
+      const exit = await native.waitExit({ pid });
+      console.log(JSON.stringify({ timedOut, gone, exit, signals, grew: threads() - before }));
+    })();
+  `;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 });
+  expect(r.stderr).toBe('');
+  expect(JSON.parse(r.stdout)).toEqual({ timedOut: false, gone: true, exit: { code: 3, signal: null }, signals: 1, grew: 0 });
 });
