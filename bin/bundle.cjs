@@ -20,6 +20,15 @@ const __tsrunNamespace = (mod) => {
   return ns;
 };`;
 
+// What `--version` prints (src/version.ts); a build outside a git clone has no commit to name.
+const { version } = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+let commit = '';
+try {
+  commit = require('node:child_process').execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+} catch {
+  // not a clone, or no git
+}
+
 fs.rmSync(path.join(root, 'build', 'v8-cache'), { recursive: true, force: true });
 const { warnings } = esbuild.buildSync({
   entryPoints: [path.join(root, 'build', 'js', 'entry.js')],
@@ -31,7 +40,7 @@ const { warnings } = esbuild.buildSync({
   external: ['pino'],
   // The bundle's own file: what the modules' import.meta.filename named (import.meta.url, which would need
   // node:url's pathToFileURL at every start, is not used).
-  define: { 'import.meta.filename': '__filename' },
+  define: { 'import.meta.filename': '__filename', __TSRUN_VERSION__: JSON.stringify(version), __TSRUN_COMMIT__: JSON.stringify(commit) },
   banner: { js: banner },
   logLevel: 'warning',
 });

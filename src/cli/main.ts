@@ -17,6 +17,7 @@ import { registerPrune } from './prune.js';
 import { aliasesOf, commandWord, expandManagementCommand } from './management.js';
 import { registerVolume } from './volume.js';
 import { writeStderr, writeStdout } from '../util/stdio.js';
+import { COMMIT, VERSION } from '../version.js';
 
 /**
  * tsrun's command line: commander wiring only. Each verb lives in its own
@@ -56,7 +57,7 @@ export function buildProgram(argv: string[] = []): Command {
   const program = new Command('tsrun');
   program
     .description('Run containers from layered images on overlayfs, like docker; and an OCI runtime, like runc.')
-    .version(process.env.npm_package_version ?? '0.1.0', '-v, --version')
+    .version(`tsrun version ${VERSION}, build ${COMMIT}`, '-v, --version')
     .addOption(new Option('--root <dir>', 'where images, layers and containers are stored').env('TSRUN_ROOT').default('/var/lib/tsrun'))
     .addOption(new Option('--runroot <dir>', 'where volatile state (pids, locks) is kept').env('TSRUN_RUNROOT').default('/run/tsrun'))
     .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['trace', 'debug', 'info', 'warn', 'error']).default('warn'))

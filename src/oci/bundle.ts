@@ -84,7 +84,7 @@ function checkSpec(raw: unknown, file: string): OciSpec {
 
 /** The cgroup limits tsrun-oci applies (cgroups/limits.ts); devices are checked where they are compiled. */
 const SUPPORTED_RESOURCES: Record<string, string[] | 'any'> = {
-  memory: ['limit', 'swap'],
+  memory: ['limit', 'swap', 'reservation', 'swappiness'],
   cpu: ['shares', 'quota', 'period', 'cpus', 'mems'],
   pids: ['limit'],
   devices: 'any',
@@ -95,14 +95,15 @@ const SUPPORTED_RESOURCES: Record<string, string[] | 'any'> = {
 /**
  * linux.resources (at create, and `update`'s): a limit tsrun-oci would not
  * apply is refused with its name, never dropped. An empty one (null, 0,
- * false, [] or {}: what CRI sends for hugepageLimits or unified when unset)
- * asks for nothing and passes.
+ * false, [] or {}: what CRI sends for hugepageLimits or unified when unset,
+ * and Go callers for a blockIO whose weight they leave at 0) asks for
+ * nothing and passes, field by field.
  */
 export function checkResources(res: unknown, where: string, bad: (what: string) => Error): void {
   if (res === undefined || res === null) return;
   if (!isObject(res)) throw bad(`${where} must be an object`);
   for (const [key, value] of Object.entries(res)) {
-    if (asksNothing(value)) continue;
+    if (asksNothing(value) || (isObject(value) && Object.values(value).every(asksNothing))) continue;
     // The kubelet lists every page size the node has, with limit 0 unless the pod asks for huge pages.
     if (key === 'hugepageLimits' && Array.isArray(value) && value.every((h) => isObject(h) && asksNothing(h.limit))) continue;
     const known = SUPPORTED_RESOURCES[key];
@@ -126,6 +127,8 @@ export function checkProcess(p: OciProcess, bad: (what: string) => Error): void 
   if (p.oomScoreAdj !== undefined && !(Number.isInteger(p.oomScoreAdj) && p.oomScoreAdj >= -1000 && p.oomScoreAdj <= 1000)) throw bad('process.oomScoreAdj must be an integer from -1000 to 1000');
   // runc's rule: a profile on a host without AppArmor is an error, not a container run unconfined.
   if (p.apparmorProfile && !apparmorEnabled()) throw bad(`process.apparmorProfile "${p.apparmorProfile}": AppArmor is not enabled on this host`);
+  // runc's go-selinux makes a label a no-op on a host without SELinux; where it is on, running unlabelled would be a silent downgrade.
+  if (p.selinuxLabel && fs.existsSync('/sys/fs/selinux/enforce')) throw bad(`process.selinuxLabel "${p.selinuxLabel}": SELinux labels are not supported by tsrun`);
 }
 
 function apparmorEnabled(): boolean {

@@ -4,10 +4,11 @@ import { ContainerStartError, UsageError } from '../errors.js';
 import { repeatable } from '../cli/options.js';
 import { DEFAULT_OCI_ROOT, type OciPaths } from './state.js';
 import { checkResources } from './bundle.js';
-import type { OciProcess } from './spec.js';
+import { OCI_VERSION, type OciProcess } from './spec.js';
 import type { OciResources } from '../runtime/cgroups/limits.js';
 import { parseBytes } from '../util/bytes.js';
 import { writeStderr, writeStdout } from '../util/stdio.js';
+import { COMMIT, VERSION } from '../version.js';
 
 /**
  * tsrun-oci: the OCI runtime command line, runc's verbs and flags, so that
@@ -27,12 +28,13 @@ export function buildOciProgram(): Command {
   const program = new Command('tsrun-oci');
   program
     .description("tsrun's OCI runtime: runs OCI bundles with runc's command line (create, start, state, kill, delete, run, exec).")
-    .version(process.env.npm_package_version ?? '0.1.0', '-v, --version')
+    .version(versionText(), '-v, --version')
     .addOption(new Option('--root <dir>', 'where container state is kept').default(DEFAULT_OCI_ROOT))
     .option('--log <file>', 'also write errors to this file (podman and containerd read it)')
     .addOption(new Option('--log-format <format>', 'format of --log lines').choices(['text', 'json']).default('text'))
     .option('--debug', 'print error causes')
     .option('--systemd-cgroup', "cgroupsPath is systemd's slice:prefix:name (made in cgroupfs where systemd would put it; systemd is not asked)")
+    .option('--criu <path>', 'accepted for runc compatibility (containerd passes it when configured); checkpoint and restore are not supported')
     .addOption(new Option('--rootless <value>', 'accepted for runc compatibility: only false (or auto as root) is supported').default('auto'))
     .enablePositionalOptions()
     .showHelpAfterError('(run with --help for usage)')
@@ -47,6 +49,13 @@ export function buildOciProgram(): Command {
   const rt = () => import('./runtime.js');
 
   program
+    .command('version')
+    .description("print the version, as runc's (its first line names the runtime)")
+    .action(() => {
+      writeStdout(`${versionText()}\n`);
+    });
+
+  program
     .command('create')
     .description('create a container from a bundle; its process waits until `start`')
     .argument('<id>', 'a name for the container, unique under --root')
@@ -57,7 +66,7 @@ export function buildOciProgram(): Command {
     .option('--no-new-keyring', 'accepted for runc compatibility; tsrun creates no session keyring')
     .option('--preserve-fds <n>', 'pass the caller\'s fds 3..3+N-1 on to the process, as the same numbers', '0')
     .action(async (id: string, o: { bundle: string; consoleSocket?: string; pidFile?: string; preserveFds: string }) => {
-      await (await rt()).ociCreate(paths(), id, { ...o, preserveFds: preserveFds(o.preserveFds) });
+      await (await rt()).ociCreate(paths(), id, { ...o, ...passedFds(o.preserveFds) });
     });
 
   program
@@ -127,8 +136,10 @@ export function buildOciProgram(): Command {
     .option('--no-pivot', 'accepted for runc compatibility')
     .option('--no-new-keyring', 'accepted for runc compatibility')
     .option('--preserve-fds <n>', 'pass the caller\'s fds 3..3+N-1 on to the process, as the same numbers', '0')
-    .action(async (id: string, o: { bundle: string; detach?: boolean; consoleSocket?: string; pidFile?: string; preserveFds: string }) => {
-      process.exitCode = await (await rt()).ociRun(paths(), id, { ...o, detach: o.detach === true, preserveFds: preserveFds(o.preserveFds) });
+    .option('--keep', 'in the foreground, keep the container (stopped) after it exits instead of deleting it')
+    .option('--no-subreaper', 'accepted for runc compatibility; tsrun-oci is not a subreaper')
+    .action(async (id: string, o: { bundle: string; detach?: boolean; consoleSocket?: string; pidFile?: string; preserveFds: string; keep?: boolean }) => {
+      process.exitCode = await (await rt()).ociRun(paths(), id, { ...o, detach: o.detach === true, keep: o.keep === true, ...passedFds(o.preserveFds) });
     });
 
   program
@@ -144,8 +155,12 @@ export function buildOciProgram(): Command {
     .option('--cwd <dir>', 'working directory in the container')
     .addOption(repeatable('-e, --env <KEY=VALUE>', 'set an environment variable'))
     .option('-u, --user <uid[:gid]>', 'run as this user (numbers)')
+    .addOption(repeatable('-g, --additional-gids <gid>', 'add a supplementary group (a number)'))
     .addOption(repeatable('-c, --cap <cap>', 'add a capability'))
     .option('--no-new-privs', 'set no_new_privs for the process')
+    .option('--apparmor <profile>', 'the AppArmor profile for the process')
+    .option('--process-label <label>', 'the SELinux label for the process (refused where SELinux is enabled: tsrun does not support it)')
+    .option('--ignore-paused', 'exec even if the container is paused: the process starts frozen, and exec waits until the container is resumed')
     .option('--preserve-fds <n>', 'pass the caller\'s fds 3..3+N-1 on to the process, as the same numbers', '0')
     .passThroughOptions()
     .action(async (id: string, command: string[], o: ExecFlags) => {
@@ -162,6 +177,10 @@ export function buildOciProgram(): Command {
         consoleSocket: o.consoleSocket,
         noNewPrivs: o.newPrivs === false ? true : undefined,
         capAdd: o.cap ?? [],
+        additionalGids: (o.additionalGids ?? []).map(gidNumber),
+        apparmorProfile: o.apparmor,
+        selinuxLabel: o.processLabel,
+        ignorePaused: o.ignorePaused === true,
       });
     });
 
@@ -179,12 +198,14 @@ export function buildOciProgram(): Command {
 
   program
     .command('ps')
-    .description("list the pids of a container's processes (its cgroups)")
+    .description("list a container's processes (its cgroups): ps(1)'s rows for them (ps -ef unless options follow the id), or their pids as JSON")
     .argument('<id>')
+    .argument('[ps-options...]', 'options for ps(1)')
     .addOption(new Option('-f, --format <format>', 'table or json').choices(['table', 'json']).default('table'))
-    .action(async (id: string, o: { format: string }) => {
-      const pids = (await rt()).ociPids(paths(), id);
-      writeStdout(o.format === 'json' ? `${JSON.stringify(pids)}\n` : `PID\n${pids.map((p) => `${p}\n`).join('')}`);
+    .passThroughOptions()
+    .action(async (id: string, psArgs: string[], o: { format: string }) => {
+      const runtime = await rt();
+      writeStdout(o.format === 'json' ? `${JSON.stringify(runtime.ociPids(paths(), id))}\n` : runtime.ociPsTable(paths(), id, psArgs));
     });
 
   program
@@ -257,13 +278,28 @@ interface ExecFlags {
   cap?: string[];
   newPrivs?: boolean;
   preserveFds: string;
+  additionalGids?: string[];
+  apparmor?: string;
+  processLabel?: string;
+  ignorePaused?: boolean;
 }
 
-/** --preserve-fds N: each of the caller's fds 3..3+N-1 must be open (a number past them is a mistake, said now). */
-function preserveFds(n: string): number {
+function gidNumber(s: string): number {
+  const n = Number(s);
+  if (!/^\d+$/.test(s) || n > 0xffffffff) throw new UsageError(`--additional-gids needs a group number: ${JSON.stringify(s)}`);
+  return n;
+}
+
+/** runc's three lines (go-runc and docker read the first as "<name> version X"), the runtime spec's version last. */
+function versionText(): string {
+  return `tsrun-oci version ${VERSION}\ncommit: ${COMMIT}\nspec: ${OCI_VERSION}`;
+}
+
+/** --preserve-fds N: each of the caller's fds from `first` (3) to first+N-1 must be open (a number past them is a mistake, said now). */
+function preserveFds(n: string, first = 3): number {
   const count = Number(n);
   if (!Number.isInteger(count) || count < 0 || count > 1000) throw new UsageError(`--preserve-fds needs a count from 0 to 1000: ${JSON.stringify(n)}`);
-  for (let fd = 3; fd < 3 + count; fd++) {
+  for (let fd = first; fd < first + count; fd++) {
     try {
       fs.fstatSync(fd);
     } catch {
@@ -271,6 +307,26 @@ function preserveFds(n: string): number {
     }
   }
   return count;
+}
+
+/**
+ * create's and run's fds for the process, as runc passes them: systemd's
+ * socket activation first (when LISTEN_PID names this process, its
+ * LISTEN_FDS sockets from fd 3 on: podman's socket-activated containers),
+ * then --preserve-fds, all at their own numbers.
+ */
+function passedFds(preserve: string): { listenFds: number; preserveFds: number } {
+  const listening = process.env.LISTEN_FDS !== undefined && Number(process.env.LISTEN_PID) === process.pid;
+  const listenFds = listening ? Number(process.env.LISTEN_FDS) : 0;
+  if (!Number.isInteger(listenFds) || listenFds < 0 || listenFds > 1000) throw new UsageError(`LISTEN_FDS must be a count of sockets: ${JSON.stringify(process.env.LISTEN_FDS)}`);
+  for (let fd = 3; fd < 3 + listenFds; fd++) {
+    try {
+      fs.fstatSync(fd);
+    } catch {
+      throw new UsageError(`LISTEN_FDS=${listenFds}: fd ${fd} is not open`);
+    }
+  }
+  return { listenFds, preserveFds: preserveFds(preserve, 3 + listenFds) };
 }
 
 function readProcess(file: string): OciProcess {

@@ -60,8 +60,10 @@ export interface CreateOptions {
   bundle: string;
   pidFile?: string;
   consoleSocket?: string;
-  /** runc's --preserve-fds: the caller's fds 3..3+N-1 passed on to the process. */
+  /** runc's --preserve-fds: the caller's fds after the listening ones (3+listenFds..) passed on to the process. */
   preserveFds?: number;
+  /** systemd socket activation: the caller's fds 3..3+N-1 passed on first, and LISTEN_FDS=N LISTEN_PID=1 in the process's env. */
+  listenFds?: number;
 }
 
 /** `create`: the container set up completely, its init waiting before execve until `start`. */
@@ -182,14 +184,24 @@ export async function ociDelete(p: OciPaths, id: string, force: boolean): Promis
       return st && spec ? { st, spec } : undefined;
     });
   } catch (err) {
-    if (err instanceof ContainerMissingError && force) return;
-    throw err;
+    if (!(err instanceof ContainerMissingError && force)) throw err;
+    // An empty state dir is what a create killed between its mkdir and its lock file leaves (runc's "aborted
+    // start"): nothing ran, and callers (containerd, CRI-O) free the id with delete --force to use it again.
+    // rmdir, not rm -r: a dir with anything in it is not that.
+    try {
+      fs.rmdirSync(stateDir(p, id));
+    } catch {
+      // none, or not empty
+    }
+    return;
   }
   if (removed) runHooks(removed.spec, 'poststop', { ...report(p, removed.st, OCI_VERSION), status: 'stopped', pid: 0 });
 }
 
 export interface RunOptions extends CreateOptions {
   detach: boolean;
+  /** runc run --keep: in the foreground, the container stays (stopped) after its exit, for `state` and `delete`. */
+  keep?: boolean;
 }
 
 /**
@@ -205,7 +217,7 @@ export async function ociRun(p: OciPaths, id: string, opts: RunOptions): Promise
   const stop = proxySignals(launched.monitor, { tty: spec.process.terminal === true });
   const code = await launched.monitor.wait();
   stop();
-  await ociDelete(p, id, true);
+  if (!opts.keep) await ociDelete(p, id, true);
   return code;
 }
 
@@ -223,6 +235,12 @@ export interface ExecOptions {
   noNewPrivs?: boolean;
   capAdd: string[];
   preserveFds?: number;
+  /** runc's -g: supplementary groups added to the process's. */
+  additionalGids?: number[];
+  apparmorProfile?: string;
+  selinuxLabel?: string;
+  /** runc's --ignore-paused: a paused container is not refused (the process joins its frozen cgroup). */
+  ignorePaused?: boolean;
 }
 
 /**
@@ -232,7 +250,8 @@ export interface ExecOptions {
 export async function ociExec(p: OciPaths, id: string, opts: ExecOptions): Promise<number> {
   const st = mustReadState(p, id);
   const status = statusOf(p, st);
-  if (status !== 'running' && status !== 'created') throw new RuntimeError(`cannot exec in container ${id}: it is ${status}`);
+  const usable = status === 'running' || status === 'created' || (status === 'paused' && opts.ignorePaused);
+  if (!usable) throw new RuntimeError(`cannot exec in container ${id}: it is ${status}${status === 'paused' ? ' (--ignore-paused to exec anyway)' : ''}`);
   const spec = readConfigCopy(p, id);
   const proc = execProcess(spec.process, opts);
   checkWorkingDir(proc.cwd);
@@ -293,7 +312,10 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
   const native = loadNative();
   const bundle = loadBundle(opts.bundle);
   const spec = bundle.spec;
-  const proc = normalizeProcess(spec.process);
+  const listenFds = opts.listenFds ?? 0;
+  const given = normalizeProcess(spec.process);
+  // runc's words to the process: its sockets start at fd 3, and it is LISTEN_PID, the container's pid 1.
+  const proc = listenFds > 0 ? { ...given, env: [...given.env, `LISTEN_FDS=${listenFds}`, 'LISTEN_PID=1'] } : given;
   const terminal = proc.terminal === true;
   if (terminal && opts.mode !== 'foreground' && !opts.consoleSocket) {
     throw new UsageError('process.terminal is true: a container that is not run in the foreground needs --console-socket for its terminal');
@@ -361,7 +383,7 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
         foreground: true,
         stdin: true,
         expectCreated: opts.mode === 'created',
-        preserveFds: opts.preserveFds,
+        preserveFds: listenFds + (opts.preserveFds ?? 0),
         onPaused,
       });
       initMade = true;
@@ -419,10 +441,12 @@ function joinedNamespaces(spec: OciSpec): NamespaceName[] {
 
 /** exec's process: --process as given, or the container's with the flags' overrides (runc's rules). */
 function execProcess(base: OciProcess, opts: ExecOptions): OciProcess {
-  if (opts.process) {
-    checkProcess(opts.process, (what) => new UsageError(`--process: ${what}`));
-    return normalizeProcess(opts.process);
-  }
+  const proc = opts.process ?? fromFlags(base, opts);
+  checkProcess(proc, (what) => new UsageError(opts.process ? `--process: ${what}` : what));
+  return normalizeProcess(proc);
+}
+
+function fromFlags(base: OciProcess, opts: ExecOptions): OciProcess {
   if (opts.args.length === 0) throw new UsageError('exec needs a command, or --process FILE');
   const user = opts.user === undefined ? base.user : parseUser(opts.user, base.user);
   const caps = base.capabilities;
@@ -434,8 +458,10 @@ function execProcess(base: OciProcess, opts: ExecOptions): OciProcess {
     args: opts.args,
     env: mergeEnv(base.env ?? [], opts.env),
     cwd: opts.cwd ?? base.cwd,
-    user,
+    user: opts.additionalGids?.length ? { ...user, additionalGids: [...(user.additionalGids ?? []), ...opts.additionalGids] } : user,
     noNewPrivileges: opts.noNewPrivs ?? base.noNewPrivileges,
+    ...(opts.apparmorProfile !== undefined ? { apparmorProfile: opts.apparmorProfile } : {}),
+    ...(opts.selinuxLabel !== undefined ? { selinuxLabel: opts.selinuxLabel } : {}),
     capabilities:
       add.length && caps
         ? { ...caps, bounding: withAdded(caps.bounding), effective: withAdded(caps.effective), permitted: withAdded(caps.permitted) }
@@ -545,4 +571,21 @@ export function ociPids(p: OciPaths, id: string): number[] {
   const st = mustReadState(p, id);
   if (!st.cgroupsPath || statusOf(p, st) === 'stopped') return [];
   return cgroupPids(existingCgroup(cgroupHost(), st.cgroupsPath));
+}
+
+/**
+ * `ps ID [ps-options]` as a table: the host's ps(1) with those options
+ * (default -ef), its header, and the rows whose PID column is one of the
+ * container's, as runc prints it (go-runc's Top parses exactly this).
+ */
+export function ociPsTable(p: OciPaths, id: string, psArgs: string[]): string {
+  const pids = new Set(ociPids(p, id));
+  const r = process.getBuiltinModule('node:child_process').spawnSync('ps', psArgs.length ? psArgs : ['-ef'], { encoding: 'utf8' });
+  if (r.error) throw new RuntimeError(`cannot run ps: ${r.error.message}`);
+  if (r.status !== 0) throw new RuntimeError(`ps ${psArgs.join(' ')} failed: ${r.stderr.trim() || `exit status ${r.status}`}`);
+  const [header = '', ...rows] = r.stdout.split('\n');
+  const column = header.trim().split(/\s+/).indexOf('PID');
+  if (column < 0) throw new RuntimeError(`ps ${psArgs.join(' ')} printed no PID column`);
+  const ours = rows.filter((row) => pids.has(Number(row.trim().split(/\s+/)[column])));
+  return [header, ...ours].map((l) => `${l}\n`).join('');
 }

@@ -39,6 +39,8 @@ export interface OciProcess {
   oomScoreAdj?: number;
   /** The AppArmor profile the process runs under (loaded by the caller, as podman and containerd do). */
   apparmorProfile?: string;
+  /** An SELinux label: ignored where SELinux is off (as runc), refused where it is on (tsrun applies none). */
+  selinuxLabel?: string;
 }
 
 /** Capability names as "CAP_CHOWN" (config.md "Linux process"). */

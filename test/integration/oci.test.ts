@@ -157,11 +157,48 @@ describe('tsrun-oci run', () => {
     });
     expect(oci(['create', '-b', b, 'blk'])).toMatchObject({ code: 1, stderr: expect.stringContaining('linux.resources.blockIO is not supported') });
     ids.add('upd');
-    ok(['run', '-d', '-b', bundle('upd', (s) => (s.process.args = ['sleep', '1000'])), 'upd']);
-    const r = spawnSync(ociBin, ['--root', root, 'update', '-r', '-', 'upd'], { input: JSON.stringify({ memory: { limit: 64 << 20, reservation: 1 << 20 }, unified: {} }), encoding: 'utf8' });
-    expect(r).toMatchObject({ status: 1, stderr: 'tsrun-oci: update: resources.memory.reservation is not supported\n' });
+    // What Go callers send for fields they leave at zero (a blockIO weight of 0) asks for nothing; a reservation and a swappiness are applied.
+    const upd = bundle('upd', (s) => {
+      s.process.args = ['sleep', '1000'];
+      s.linux.resources = { blockIO: { weight: 0 }, memory: { reservation: 16 << 20, swappiness: 10 } } as never;
+    });
+    ok(['run', '-d', '-b', upd, 'upd']);
+    const memory = (file: string) => fs.readFileSync(path.join(cgroupDir('upd'), file), 'utf8').trim();
+    expect([memory('memory.soft_limit_in_bytes'), memory('memory.swappiness')]).toEqual([String(16 << 20), '10']);
+    const r = spawnSync(ociBin, ['--root', root, 'update', '-r', '-', 'upd'], { input: JSON.stringify({ memory: { limit: 64 << 20, kernel: 1 << 20 }, unified: {} }), encoding: 'utf8' });
+    expect(r).toMatchObject({ status: 1, stderr: 'tsrun-oci: update: resources.memory.kernel is not supported\n' });
     ok(['delete', '--force', 'upd']);
     ids.delete('upd');
+  });
+
+  it('run --keep leaves the stopped container for state and delete', () => {
+    ids.add('kept');
+    expect(oci(['run', '--keep', '-b', bundle('kept', sh('exit 4')), 'kept']).code).toBe(4);
+    expect(state('kept')).toMatchObject({ status: 'stopped', pid: 0 });
+    ok(['delete', 'kept']);
+    ids.delete('kept');
+  });
+
+  it('passes systemd\'s listening sockets (LISTEN_FDS for this pid) to the process first, then --preserve-fds, and tells it so', () => {
+    const b = bundle('sock', sh('for fd in 3 4 5; do readlink /proc/self/fd/$fd | cut -d: -f1; done; echo $LISTEN_FDS $LISTEN_PID'));
+    const file = path.join(dir, 'preserved');
+    fs.writeFileSync(file, '');
+    // A shell that makes fds 3 and 4 sockets (socat is not there: python's are), names itself in LISTEN_PID and execs tsrun-oci with fd 5 to preserve.
+    const py = [
+      'import os, socket, sys',
+      'a, b = socket.socket(), socket.socket()',
+      'os.dup2(a.fileno(), 3); os.dup2(b.fileno(), 4); os.dup2(os.open(sys.argv[1], os.O_RDONLY), 5)',
+      // Python opens everything close-on-exec, and a dup2 onto the same number keeps that.
+      'for fd in (3, 4, 5): os.set_inheritable(fd, True)',
+      'os.environ.update(LISTEN_FDS="2", LISTEN_PID=str(os.getpid()))',
+      'os.execv(sys.argv[2], sys.argv[2:])',
+    ].join('\n');
+    const r = spawnSync('python3', ['-c', py, file, ociBin, '--root', root, 'run', '--preserve-fds', '1', '-b', b, 'sock'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(`socket\nsocket\n${file}\n2 1\n`);
+    // Without LISTEN_PID naming tsrun-oci, LISTEN_FDS is someone else's: nothing passed.
+    const other = spawnSync(ociBin, ['--root', root, 'run', '-b', b, 'sock'], { encoding: 'utf8', env: { ...process.env, LISTEN_FDS: '2', LISTEN_PID: '1' } });
+    expect(other.stdout).toBe('\n');
   });
 
   it('removes the cgroups a container made under its own (rw cgroup mount, as systemd in it would)', () => {
@@ -210,6 +247,13 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     expect(oci(['start', 'life'])).toMatchObject({ code: 1, stderr: 'tsrun-oci: cannot start container life: it is running, not created\n' });
     expect(ok(['list', '-q'])).toContain('life\n');
     expect(JSON.parse(ok(['ps', '--format', 'json', 'life']))).toContain(pid);
+    // As runc (go-runc's Top parses it): ps(1)'s header and the container's rows, with its options (default -ef).
+    const table = (args: string[]) => ok(['ps', ...args]).trim().split('\n').map((l) => l.trim().split(/\s+/));
+    const ef = table(['life']);
+    expect(ef[0]).toEqual(['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD']);
+    expect(ef.slice(1).map((row) => Number(row[1]))).toContain(pid);
+    expect(ef.slice(1).every((row) => Number(row[1]) !== process.pid)).toBe(true);
+    expect(table(['--format', 'table', 'life', '-o', 'pid,comm'])).toContainEqual([String(pid), 'sh']);
 
     expect(oci(['delete', 'life'])).toMatchObject({ code: 1, stderr: expect.stringContaining('not stopped: running') });
     ok(['kill', 'life', 'TERM']);
@@ -224,6 +268,24 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     expect(fs.existsSync(cgroupDir('life'))).toBe(false);
     expect(oci(['state', 'life'])).toMatchObject({ code: 1, stderr: 'tsrun-oci: container life does not exist\n' });
     expect(oci(['delete', '--force', 'life']).code).toBe(0);
+  });
+
+  it('delete --force frees the id a create killed before its lock file left (an empty state dir), and only that', () => {
+    fs.mkdirSync(path.join(root, 'aborted'), { recursive: true });
+    const b = bundle('aborted', (s) => (s.process.args = ['true']));
+    expect(oci(['create', '-b', b, 'aborted'])).toMatchObject({ code: 1, stderr: 'tsrun-oci: container aborted already exists\n' });
+    ok(['delete', '--force', 'aborted']);
+    expect(fs.existsSync(path.join(root, 'aborted'))).toBe(false);
+    ids.add('aborted');
+    ok(['create', '-b', b, 'aborted']);
+    ok(['delete', 'aborted']);
+    ids.delete('aborted');
+    // A dir with anything in it is not a create's leftover.
+    fs.mkdirSync(path.join(root, 'other'));
+    fs.writeFileSync(path.join(root, 'other', 'x'), '');
+    ok(['delete', '--force', 'other']);
+    expect(fs.existsSync(path.join(root, 'other', 'x'))).toBe(true);
+    fs.rmSync(path.join(root, 'other'), { recursive: true });
   });
 
   it('delete --force kills a running container; delete of a created one needs no force', async () => {
@@ -281,9 +343,16 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     await until(() => count() > 0);
     ok(['pause', 'pz']);
     expect(state('pz').status).toBe('paused');
-    expect(oci(['exec', 'pz', 'true'])).toMatchObject({ code: 1, stderr: 'tsrun-oci: cannot exec in container pz: it is paused\n' });
+    expect(oci(['exec', 'pz', 'true'])).toMatchObject({ code: 1, stderr: 'tsrun-oci: cannot exec in container pz: it is paused (--ignore-paused to exec anyway)\n' });
     expect(oci(['delete', 'pz'])).toMatchObject({ code: 1, stderr: expect.stringContaining('not stopped: paused') });
+    // --ignore-paused: the process starts frozen with the rest, and the exec returns once the container is resumed (runc's).
+    const frozen = spawn(ociBin, ['--root', root, 'exec', '--ignore-paused', 'pz', 'sh', '-c', 'echo ran > /dev/shm/ip'], { stdio: 'ignore' });
+    const exited = new Promise<number | null>((resolve) => frozen.on('exit', resolve));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(frozen.exitCode).toBeNull();
     ok(['resume', 'pz']);
+    expect(await exited).toBe(0);
+    expect(ok(['exec', 'pz', 'cat', '/dev/shm/ip'])).toBe('ran\n');
     expect(state('pz').status).toBe('running');
     const before = count();
     await until(() => count() > before);
@@ -301,6 +370,19 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     ids.delete('pz2');
     await until(() => !fs.existsSync(`/proc/${pid}`) || fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '));
     ids.delete('pz');
+  });
+
+  it('exec takes runc\'s -g (added groups), --process-label (ignored without SELinux, as runc) and --apparmor (refused without AppArmor)', () => {
+    ids.add('xf');
+    ok(['run', '-d', '-b', bundle('xf', (s) => (s.process.args = ['sleep', '1000'])), 'xf']);
+    expect(ok(['exec', '-g', '10', '--additional-gids', '20', 'xf', 'id', '-G'])).toBe('0 10 20\n');
+    if (!fs.existsSync('/sys/fs/selinux/enforce')) expect(ok(['exec', '--process-label', 'system_u:system_r:container_t:s0', 'xf', 'echo', 'labelled'])).toBe('labelled\n');
+    if (!fs.existsSync('/sys/module/apparmor/parameters/enabled')) {
+      expect(oci(['exec', '--apparmor', 'tsrun-test', 'xf', 'true'])).toMatchObject({ code: 1, stderr: 'tsrun-oci: process.apparmorProfile "tsrun-test": AppArmor is not enabled on this host\n' });
+    }
+    expect(oci(['exec', '-g', 'wheel', 'xf', 'true'])).toMatchObject({ code: 1, stderr: 'tsrun-oci: --additional-gids needs a group number: "wheel"\n' });
+    ok(['delete', '--force', 'xf']);
+    ids.delete('xf');
   });
 
   it('kill takes any signal number, as runc: 37 (SIGRTMIN+3, systemd\'s stop signal), 0 (a liveness check)', async () => {
@@ -791,6 +873,18 @@ describe('tsrun-oci refuses bad input with one line and leaves nothing', () => {
     expect(JSON.parse(fs.readFileSync(log, 'utf8').trim().split('\n').at(-1)!)).toMatchObject({ level: 'error', msg: expect.stringContaining("unknown option '--no-such-flag'") });
     expect(oci(['list', '-q'], { globals: ['--rootless=false'] })).toMatchObject({ code: 0 });
     expect(oci(['list', '-q'], { globals: ['--rootless', 'true'] })).toMatchObject({ code: 1, stderr: 'tsrun-oci: rootless containers are not supported: run tsrun-oci as root\n' });
+    // go-runc adds --criu to every verb when containerd is configured with a CRIU path.
+    expect(oci(['list', '-q'], { globals: ['--criu', '/usr/sbin/criu'] })).toMatchObject({ code: 0 });
+  });
+
+  it('prints its version as runc does: "<name> version X", then commit and spec lines (go-runc and docker parse them)', () => {
+    for (const args of [['--version'], ['version']]) {
+      const lines = ok(args).trim().split('\n');
+      expect(lines).toHaveLength(3);
+      expect(lines[0]).toMatch(/^tsrun-oci version \S+$/);
+      expect(lines[1]).toMatch(/^commit: \S+$/);
+      expect(lines[2]).toMatch(/^spec: 1\.\d+\.\d+$/);
+    }
   });
 
   it('--systemd-cgroup: slice:prefix:name is made where systemd would put it, and removed at delete', () => {

@@ -55,18 +55,28 @@ describe('OCI resources and cgroup files', () => {
     expect(w.map((x) => `${x.controller}:${x.file}=${x.value}`)).toEqual([
       `memory:memory.limit_in_bytes=${32 * MiB}`,
       `memory:memory.memsw.limit_in_bytes=${32 * MiB}`,
+      'memory:memory.soft_limit_in_bytes=-1',
       'cpu:cpu.cfs_period_us=100000',
       'cpu:cpu.cfs_quota_us=50000',
       'cpu:cpu.shares=1024',
       'cpuset:cpuset.cpus=0',
       'pids:pids.max=20',
     ]);
-    expect(cgroupWrites({}, 1).map((x) => x.value)).toEqual(['-1', '-1', '100000', '-1', '1024', 'max']);
+    expect(cgroupWrites({}, 1).map((x) => x.value)).toEqual(['-1', '-1', '-1', '100000', '-1', '1024', 'max']);
+  });
+
+  it('memory.reservation is a soft limit (v1 soft_limit_in_bytes, v2 memory.low); swappiness is v1\'s only, written only when asked for', () => {
+    const files = (v: 1 | 2, memory: NonNullable<Parameters<typeof cgroupWrites>[0]['memory']>) =>
+      cgroupWrites({ memory }, v).filter((x) => x.controller === 'memory').map((x) => `${x.file}=${x.value}`);
+    expect(files(1, { reservation: 16 * MiB, swappiness: 10 })).toEqual(['memory.limit_in_bytes=-1', 'memory.memsw.limit_in_bytes=-1', `memory.soft_limit_in_bytes=${16 * MiB}`, 'memory.swappiness=10']);
+    expect(files(2, { reservation: 16 * MiB })).toEqual(['memory.max=max', 'memory.swap.max=max', `memory.low=${16 * MiB}`]);
+    expect(() => files(2, { swappiness: 10 })).toThrow('linux.resources.memory.swappiness needs cgroup v1');
+    expect(() => files(1, { swappiness: 101 })).toThrow('swappiness must be from 0 to 100');
   });
 
   it('v2 uses memory.max, memory.swap.max (swap only), cpu.max and cpu.weight', () => {
     const w = cgroupWrites({ memory: { limit: 32 * MiB, swap: 64 * MiB }, cpu: { quota: 50_000, period: 100_000, shares: 2 } }, 2);
-    expect(w.map((x) => `${x.file}=${x.value}`)).toEqual([`memory.max=${32 * MiB}`, `memory.swap.max=${32 * MiB}`, 'cpu.max=50000 100000', 'cpu.weight=1', 'pids.max=max']);
+    expect(w.map((x) => `${x.file}=${x.value}`)).toEqual([`memory.max=${32 * MiB}`, `memory.swap.max=${32 * MiB}`, 'memory.low=0', 'cpu.max=50000 100000', 'cpu.weight=1', 'pids.max=max']);
     expect(sharesToWeight(1024)).toBe(39);
     expect(sharesToWeight(262144)).toBe(10000);
     expect(sharesToWeight(1_000_000)).toBe(10000);
@@ -80,10 +90,10 @@ describe('OCI resources and cgroup files', () => {
 
   it('v2 writes "max" for OCI\'s -1 or 0 (EINVAL as numbers), and the kernel\'s weight when no shares are asked for', () => {
     const v2 = (res: Parameters<typeof cgroupWrites>[0]) => cgroupWrites(res, 2).map((x) => `${x.file}=${x.value}`);
-    expect(v2({ memory: { limit: -1, swap: -1 }, cpu: { quota: -1, shares: 0 } })).toEqual(['memory.max=max', 'memory.swap.max=max', 'cpu.max=max 100000', 'cpu.weight=100', 'pids.max=max']);
+    expect(v2({ memory: { limit: -1, swap: -1 }, cpu: { quota: -1, shares: 0 } })).toEqual(['memory.max=max', 'memory.swap.max=max', 'memory.low=0', 'cpu.max=max 100000', 'cpu.weight=100', 'pids.max=max']);
     // --cpus alone (or any update) leaves the weight at the kernel's default, not at 1024's 39.
-    expect(v2({ cpu: { quota: 50_000, cpus: '0', mems: '0' } })).toEqual(['memory.max=max', 'memory.swap.max=max', 'cpu.max=50000 100000', 'cpu.weight=100', 'cpuset.cpus=0', 'cpuset.mems=0', 'pids.max=max']);
-    expect(cgroupWrites({ memory: { limit: 0 }, cpu: { quota: 0, shares: 0 } }, 1).map((x) => x.value)).toEqual(['-1', '-1', '100000', '-1', '1024', 'max']);
+    expect(v2({ cpu: { quota: 50_000, cpus: '0', mems: '0' } })).toEqual(['memory.max=max', 'memory.swap.max=max', 'memory.low=0', 'cpu.max=50000 100000', 'cpu.weight=100', 'cpuset.cpus=0', 'cpuset.mems=0', 'pids.max=max']);
+    expect(cgroupWrites({ memory: { limit: 0 }, cpu: { quota: 0, shares: 0 } }, 1).map((x) => x.value)).toEqual(['-1', '-1', '-1', '100000', '-1', '1024', 'max']);
   });
 
   it('CPU % as docker computes it', () => {

@@ -25,7 +25,8 @@ export interface ResourceOptions {
 
 /** config-linux.md "Control groups": the part tsrun sets. */
 export interface OciResources {
-  memory?: { limit?: number; swap?: number };
+  /** reservation: a soft limit (v1 memory.soft_limit_in_bytes, v2 memory.low); swappiness: 0-100, v1 only. */
+  memory?: { limit?: number; swap?: number; reservation?: number; swappiness?: number };
   cpu?: { shares?: number; quota?: number; period?: number; cpus?: string; mems?: string };
   pids?: { limit: number };
   /** The device cgroup's rules, in order (config-linux.md "Device allowlist"). */
@@ -223,9 +224,17 @@ function baseWrites(res: OciResources, version: 1 | 2): CgroupWrite[] {
     if (res.cpu?.cpus !== undefined) w.push({ controller: c, file: 'cpuset.cpus', value: res.cpu.cpus });
     if (res.cpu?.mems !== undefined) w.push({ controller: c, file: 'cpuset.mems', value: res.cpu.mems });
   };
+  const reservation = set(mem.reservation);
+  // The kernel's own swappiness stays unless one is asked for: there is no value meaning "unset" to write back.
+  const swappiness = mem.swappiness ?? undefined;
+  if (swappiness !== undefined && !(Number.isInteger(swappiness) && swappiness >= 0 && swappiness <= 100)) {
+    throw new UsageError(`linux.resources.memory.swappiness must be from 0 to 100: ${swappiness}`);
+  }
   if (version === 1) {
     w.push({ controller: 'memory', file: 'memory.limit_in_bytes', value: String(limit ?? -1) });
     w.push({ controller: 'memory', file: 'memory.memsw.limit_in_bytes', value: String(mem.swap ?? -1) });
+    w.push({ controller: 'memory', file: 'memory.soft_limit_in_bytes', value: String(reservation ?? -1) });
+    if (swappiness !== undefined) w.push({ controller: 'memory', file: 'memory.swappiness', value: String(swappiness) });
     w.push({ controller: 'cpu', file: 'cpu.cfs_period_us', value: String(period) });
     w.push({ controller: 'cpu', file: 'cpu.cfs_quota_us', value: String(quota ?? -1) });
     w.push({ controller: 'cpu', file: 'cpu.shares', value: String(shares ?? 1024) });
@@ -237,6 +246,8 @@ function baseWrites(res: OciResources, version: 1 | 2): CgroupWrite[] {
   w.push({ controller: 'memory', file: 'memory.max', value: limit !== undefined ? String(limit) : 'max' });
   const swap = mem.swap !== undefined && mem.swap >= 0 && limit !== undefined ? String(Math.max(0, mem.swap - limit)) : 'max';
   w.push({ controller: 'memory', file: 'memory.swap.max', value: swap });
+  w.push({ controller: 'memory', file: 'memory.low', value: String(reservation ?? 0) });
+  if (swappiness !== undefined) throw new UsageError('linux.resources.memory.swappiness needs cgroup v1: v2 has no swappiness of its own for a cgroup');
   w.push({ controller: 'cpu', file: 'cpu.max', value: `${quota ?? 'max'} ${period}` });
   // No shares asked for: the kernel's default weight (100), not the conversion of v1's default 1024 (39).
   w.push({ controller: 'cpu', file: 'cpu.weight', value: String(shares !== undefined ? sharesToWeight(shares) : 100) });
