@@ -78,6 +78,16 @@ describe('tsrun run: namespaces and the container view', () => {
     const out = s.ok(['run', '--rm', '-e', 'FOO=bar', '-w', '/made/here', '-u', '1000:1000', 'busybox', 'sh', '-c', 'echo $FOO; pwd; id -u; id -g; echo $HOME']);
     expect(out).toBe('bar\n/made/here\n1000\n1000\n/home/app\n');
     expect(s.ok(['run', '--rm', '-u', 'app', 'busybox', 'id', '-un']).trim()).toBe('app');
+    // The image's USER, unless -u says otherwise; exec runs as it too.
+    s.ok(['run', '--name', 'as-root', 'busybox', 'true']);
+    s.ok(['commit', '--change', 'USER app', 'as-root', 'busybox-app:1']);
+    s.ok(['rm', 'as-root']);
+    expect(s.ok(['run', '--rm', 'busybox-app:1', 'id', '-un'])).toBe('app\n');
+    expect(s.ok(['run', '--rm', '-u', 'root', 'busybox-app:1', 'id', '-un'])).toBe('root\n');
+    const id = s.ok(['run', '-d', 'busybox-app:1', 'sleep', '100']).trim();
+    expect(s.ok(['exec', id, 'id', '-un'])).toBe('app\n');
+    s.ok(['rm', '-f', id]);
+    s.ok(['rmi', 'busybox-app:1']);
     const envFile = path.join(s.dir, 'run.env');
     fs.writeFileSync(envFile, 'FOO=from file\nBAR=1\n');
     expect(s.ok(['run', '--rm', '--env-file', envFile, '-e', 'BAR=2', 'busybox', 'sh', '-c', 'echo $FOO $BAR'])).toBe('from file 2\n');

@@ -98,10 +98,12 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
     const joinPaths = joinedNamespaces(p, rec);
     // Sharing a network, the containers share its /etc/hosts and resolv.conf too (docker's rule).
     const netFiles = rec.options.joinNamespaces?.network ?? id;
+    const image = readImageConfig(p, rec.imageId);
     const spec = buildContainerSpec({
-      image: readImageConfig(p, rec.imageId),
+      image,
       options: rec.options,
-      user: resolveUser(rec.options.user, ...readAccountFiles(ctx.native, merged), rec.options.groupAdd),
+      // -u, else the image's USER (docker's rule): an image that drops root must not run as root.
+      user: resolveUser(rec.options.user ?? image.config?.User, ...readAccountFiles(ctx.native, merged), rec.options.groupAdd),
       hostname: rec.hostname,
       rootPath: merged,
       initPath: rec.options.init ? initPath() : undefined,
