@@ -91,6 +91,10 @@ describe('tsrun run: namespaces and the container view', () => {
     const envFile = path.join(s.dir, 'run.env');
     fs.writeFileSync(envFile, 'FOO=from file\nBAR=1\n');
     expect(s.ok(['run', '--rm', '--env-file', envFile, '-e', 'BAR=2', 'busybox', 'sh', '-c', 'echo $FOO $BAR'])).toBe('from file 2\n');
+    // The file is the container's, never Node's own --env-file (Node 20 reads one from after the script's name too).
+    fs.writeFileSync(envFile, 'NODE_OPTIONS=--require /nonexistent-tsrun-test\n');
+    expect(s.ok(['run', '--rm', '--env-file', envFile, 'busybox', 'sh', '-c', 'echo $NODE_OPTIONS'])).toBe('--require /nonexistent-tsrun-test\n');
+    expect(s.run(['run', '--rm', '--env-file', path.join(s.dir, 'missing.env'), 'busybox', 'true'])).toMatchObject({ code: 125, stderr: `tsrun: cannot read the env file ${path.join(s.dir, 'missing.env')}: ENOENT\n` });
   });
 
   it('starts the process with no signal ignored or blocked (glibc internal ones included)', () => {
