@@ -92,16 +92,27 @@ export async function copyFromContainer(ctx: Context, id: string, src: string, d
   // The tar code (and its crypto and zlib) is loaded only for tar streams: this module is part of every `run` (volume copy-up).
   const pack = dest === '-' ? await import('../store/pack.js') : undefined;
   await withContainerRoot(ctx, id, 'read', (rootFd, ctr) => {
+    const rel = inRoot(src);
+    const resolve = c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS;
     let srcFd: number;
     try {
-      srcFd = n.openat2({ dirFd: rootFd, path: inRoot(src), flags: c.O_PATH | (opts.followLink ? 0 : c.O_NOFOLLOW), resolve: c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS });
+      srcFd = n.openat2({ dirFd: rootFd, path: rel, flags: c.O_PATH | (opts.followLink ? 0 : c.O_NOFOLLOW), resolve });
     } catch (err) {
       throw new RuntimeError(`could not find ${src} in container ${ctr}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
+    // A symlink's own text, read by name in its directory: readlink of /proc/self/fd/N would give the fd's host path instead.
+    const readlink = () => {
+      const parent = n.openat2({ dirFd: rootFd, path: inRoot(path.posix.dirname(`/${rel}`)), flags: c.O_PATH | c.O_DIRECTORY, resolve });
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${parent}/${path.posix.basename(`/${rel}`)}`);
+      } finally {
+        n.closeFd({ fd: parent });
+      }
+    };
     try {
       const st = fs.fstatSync(srcFd);
-      if (pack) tarOut(pack, n, srcFd, st, path.posix.basename(path.posix.normalize(`/${src}`)) || '.');
-      else copyOut(n, srcFd, st, hostTarget(dest, src, st.isDirectory()), opts);
+      if (pack) tarOut(pack, n, srcFd, st, path.posix.basename(path.posix.normalize(`/${src}`)) || '.', readlink);
+      else copyOut(n, srcFd, st, hostTarget(dest, src, st.isDirectory()), readlink, opts);
     } finally {
       n.closeFd({ fd: srcFd });
     }
@@ -109,7 +120,7 @@ export async function copyFromContainer(ctx: Context, id: string, src: string, d
 }
 
 /** docker cp's `-`: a tar of the entry on standard output, named by its basename, owners kept. */
-function tarOut({ TarWriter, packDir }: typeof Pack, n: NativeBinding, srcFd: number, st: fs.Stats, name: string): void {
+function tarOut({ TarWriter, packDir }: typeof Pack, n: NativeBinding, srcFd: number, st: fs.Stats, name: string, readlink: () => string): void {
   const fdPath = `/proc/self/fd/${srcFd}`;
   if (st.isDirectory()) {
     packDir(fdPath, 1, { native: n, overlayWhiteouts: false, prefix: name });
@@ -118,8 +129,9 @@ function tarOut({ TarWriter, packDir }: typeof Pack, n: NativeBinding, srcFd: nu
   const tar = new TarWriter(1);
   const base = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: 0, mtimeSec: Math.floor(st.mtimeMs / 1000), mtimeNsec: 0 };
   if (st.isSymbolicLink()) {
-    tar.add({ ...base, type: 'symlink', linkname: fs.readlinkSync(fdPath) });
+    tar.add({ ...base, type: 'symlink', linkname: readlink() });
   } else if (st.isFile()) {
+    // The O_PATH fd names a regular file (fstat said so): reopening it through /proc looks nothing up.
     const fd = fs.openSync(fdPath, fs.constants.O_RDONLY);
     try {
       tar.addFromFd({ ...base, type: 'file', size: fs.fstatSync(fd).size }, fd);
@@ -147,124 +159,117 @@ function hostTarget(dest: string, src: string, srcIsDir: boolean): string {
   return dest;
 }
 
-/** The entry behind srcFd (O_PATH) to hostPath; a directory through a TreeReader that never leaves it. */
-function copyOut(n: NativeBinding, srcFd: number, st: fs.Stats, hostPath: string, opts: CopyOptions): void {
+/**
+ * The entry behind srcFd (O_PATH) to hostPath. hostPath itself is the
+ * user's (its symlinks followed, as cp's); what is written in it goes
+ * beneath its fd (BeneathWriter), read through a TreeReader that never
+ * leaves the source: neither side of a copy can be redirected by a
+ * container changing its tree meanwhile. Device nodes land root-only.
+ */
+function copyOut(n: NativeBinding, srcFd: number, st: fs.Stats, hostPath: string, readlink: () => string, opts: CopyOptions): void {
+  const writer = new BeneathWriter(n, opts.archive ? (s) => s : () => undefined, 'root-only');
   if (!st.isDirectory()) {
-    // A single non-directory: reopened through its own fd, so nothing is looked up again.
-    copyEntryOut(n, `/proc/self/fd/${srcFd}`, st, hostPath, opts, () => fs.readlinkSync(`/proc/self/fd/${srcFd}`));
+    const parent = openHostDir(n, path.dirname(path.resolve(hostPath)));
+    try {
+      const name = path.basename(path.resolve(hostPath));
+      if (st.isSymbolicLink()) writer.symlink(parent, name, readlink(), st);
+      else if (st.isFile()) writer.file(parent, name, st, (out) => copyData(fs.openSync(`/proc/self/fd/${srcFd}`, fs.constants.O_RDONLY), out, true));
+      else writer.special(parent, name, st);
+    } finally {
+      n.closeFd({ fd: parent });
+    }
     return;
   }
-  const reader = new TreeReader(n, `/proc/self/fd/${srcFd}`);
-  try {
-    const walk = (rel: string, to: string, dirSt: { mode: number; uid: number; gid: number }) => {
-      fs.mkdirSync(to, { recursive: true });
-      for (const e of reader.readdir(rel)) {
-        const childRel = rel === '' ? e.name : `${rel}/${e.name}`;
-        const childSt = reader.lstat(childRel);
-        const childTo = path.join(to, e.name);
-        const small = { mode: Number(childSt.mode), uid: Number(childSt.uid), gid: Number(childSt.gid) };
-        if (childSt.isDirectory()) {
-          walk(childRel, childTo, small);
-        } else if (childSt.isFile()) {
-          const fd = reader.open(childRel, n.constants.O_RDONLY);
+  fs.mkdirSync(hostPath, { recursive: true });
+  copyTree(n, writer, `/proc/self/fd/${srcFd}`, openHostDir(n, hostPath), st);
+}
+
+/** An O_PATH fd of a host directory given by path (tsrun's own, or the user's). */
+function openHostDir(n: NativeBinding, dir: string): number {
+  const c = n.constants;
+  return n.openat2({ dirFd: AT_FDCWD, path: dir, flags: c.O_PATH | c.O_DIRECTORY, resolve: 0 });
+}
+
+/**
+ * Everything below `top` into the directory `topFd` (closed here), then
+ * topFd takes top's mode. An entry that vanishes or changes kind while the
+ * source is live (a running container) is left out, as tar does.
+ */
+function copyTree(n: NativeBinding, writer: BeneathWriter, top: string, topFd: number, topSt: Owned): void {
+  const reader = new TreeReader(n, top);
+  const walk = (rel: string, dirFd: number, dirSt: Owned) => {
+    for (const e of reader.readdir(rel)) {
+      const childRel = rel === '' ? e.name : `${rel}/${e.name}`;
+      try {
+        const big = reader.lstat(childRel);
+        const st: Owned = { mode: Number(big.mode), uid: Number(big.uid), gid: Number(big.gid), rdev: Number(big.rdev) };
+        if (big.isDirectory()) {
+          const fd = writer.dir(dirFd, e.name);
           try {
-            writeHostFile(fd, childTo, small.mode);
+            walk(childRel, fd, st);
           } finally {
             n.closeFd({ fd });
           }
-          ownHost(childTo, small, opts);
-        } else if (childSt.isSymbolicLink()) {
-          replaceHost(childTo);
-          fs.symlinkSync(reader.readlink(childRel), childTo);
-          ownHost(childTo, small, opts);
+        } else if (big.isFile()) {
+          const src = reader.openFile(childRel);
+          if (src !== undefined) writer.file(dirFd, e.name, st, (out) => copyData(src, out, true));
+        } else if (big.isSymbolicLink()) {
+          writer.symlink(dirFd, e.name, reader.readlink(childRel), st);
         } else {
-          makeSpecial(n, childTo, childSt);
-          ownHost(childTo, small, opts);
+          writer.special(dirFd, e.name, st);
         }
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
-      fs.chmodSync(to, dirSt.mode & 0o7777);
-      ownHost(to, dirSt, opts);
-    };
-    walk('', hostPath, { mode: st.mode, uid: st.uid, gid: st.gid });
+    }
+    writer.finishDir(dirFd, dirSt);
+  };
+  try {
+    walk('', topFd, topSt);
   } finally {
     reader.close();
+    n.closeFd({ fd: topFd });
   }
 }
 
-function copyEntryOut(n: NativeBinding, fdPath: string, st: fs.Stats, hostPath: string, opts: CopyOptions, readlink: () => string): void {
-  if (st.isSymbolicLink()) {
-    replaceHost(hostPath);
-    fs.symlinkSync(readlink(), hostPath);
-  } else if (st.isFile()) {
-    // The O_PATH fd names the file itself (opened O_NOFOLLOW): reopening it through /proc looks nothing up.
-    const fd = fs.openSync(fdPath, fs.constants.O_RDONLY);
-    try {
-      writeHostFile(fd, hostPath, st.mode);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } else {
-    makeSpecial(n, hostPath, st);
-  }
-  ownHost(hostPath, st, opts);
-}
-
-function writeHostFile(srcFd: number, to: string, mode: number): void {
-  replaceHost(to, true);
-  const out = fs.openSync(to, 'w', mode & 0o7777);
+/** All of src (closed after if `closeSrc`) into out, from where each stands. */
+function copyData(src: number, out: number, closeSrc: boolean): void {
   try {
     const buf = Buffer.allocUnsafe(256 * 1024);
     for (;;) {
-      const got = fs.readSync(srcFd, buf, 0, buf.length, null);
+      const got = fs.readSync(src, buf, 0, buf.length, null);
       if (got === 0) break;
       fs.writeSync(out, buf, 0, got);
     }
-    fs.fchmodSync(out, mode & 0o7777);
   } finally {
-    fs.closeSync(out);
+    if (closeSrc) fs.closeSync(src);
   }
-}
-
-/** An existing entry in the way is replaced, as tar does (a regular file is just overwritten). */
-function replaceHost(to: string, keepFile = false): void {
-  let st: fs.Stats;
-  try {
-    st = fs.lstatSync(to);
-  } catch {
-    return;
-  }
-  if (st.isDirectory()) throw new UsageError(`cannot overwrite the directory ${to} with a non-directory`);
-  if (!(keepFile && st.isFile())) fs.unlinkSync(to);
-}
-
-function makeSpecial(n: NativeBinding, to: string, st: { mode: number | bigint; rdev: number | bigint }): void {
-  replaceHost(to);
-  n.mknodat({ dirFd: AT_FDCWD, name: to, mode: Number(st.mode), ...devNumbers(st.rdev) });
-}
-
-function ownHost(to: string, st: { uid: number; gid: number }, opts: CopyOptions): void {
-  if (opts.archive) fs.lchownSync(to, st.uid, st.gid);
 }
 
 /**
  * Fills an empty volume's host directory from the image's directory at the
  * volume's target (docker's copy-up of a new volume), owners and modes
- * kept, read in-root and never through a symlink. Nothing when the target
- * is missing or not a directory.
+ * kept, read in-root and never through a symlink, and written beneath the
+ * volume's fd: another container sharing the volume may be changing it.
+ * Nothing when the target is missing or not a directory.
  */
 export function fillFromImage(n: NativeBinding, root: string, target: string, hostDir: string): void {
   const c = n.constants;
-  const rootFd = n.openat2({ dirFd: AT_FDCWD, path: root, flags: c.O_PATH | c.O_DIRECTORY, resolve: 0 });
-  let fd = -1;
+  const rootFd = openHostDir(n, root);
+  let fd: number;
   try {
     fd = n.openat2({ dirFd: rootFd, path: inRoot(target), flags: c.O_PATH | c.O_DIRECTORY, resolve: c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS });
-    copyOut(n, fd, fs.fstatSync(fd), hostDir, { archive: true, followLink: false });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return;
+    throw err;
   } finally {
-    if (fd >= 0) n.closeFd({ fd });
     n.closeFd({ fd: rootFd });
+  }
+  try {
+    copyTree(n, new BeneathWriter(n, (s) => s, 'as-is'), `/proc/self/fd/${fd}`, openHostDir(n, hostDir), fs.fstatSync(fd));
+  } finally {
+    n.closeFd({ fd });
   }
 }
 
@@ -325,99 +330,154 @@ export async function copyToContainer(ctx: Context, id: string, src: string, des
       name = path.posix.basename(path.posix.normalize(`/${dest}`));
     }
     try {
-      const writer = new InContainerWriter(n, opts);
-      if (name === '') writer.copyChildren(destDirFd, src);
-      else writer.copy(destDirFd, name, src, srcSt);
+      // Copies belong to the container's root unless -a keeps the host's owner (docker's rule).
+      const writer = new BeneathWriter(n, (st) => (opts.archive ? st : { uid: 0, gid: 0 }), 'as-is');
+      if (name === '') copyHostChildren(writer, destDirFd, src);
+      else copyHostEntry(writer, destDirFd, name, src, srcSt);
     } finally {
       n.closeFd({ fd: destDirFd });
     }
   });
 }
 
-/** Writes host files under an open container directory, one name at a time, never through a symlink. */
-class InContainerWriter {
+function copyHostChildren(writer: BeneathWriter, dirFd: number, hostDir: string): void {
+  for (const e of fs.readdirSync(hostDir)) {
+    const p = path.join(hostDir, e);
+    copyHostEntry(writer, dirFd, e, p, fs.lstatSync(p));
+  }
+}
+
+/** A host entry (the user's own files, read by path) into dirFd as `name`. */
+function copyHostEntry(writer: BeneathWriter, dirFd: number, name: string, hostPath: string, st: fs.Stats): void {
+  if (st.isDirectory()) {
+    const fd = writer.dir(dirFd, name);
+    try {
+      copyHostChildren(writer, fd, hostPath);
+      writer.finishDir(fd, st);
+    } finally {
+      writer.n.closeFd({ fd });
+    }
+  } else if (st.isFile()) {
+    writer.file(dirFd, name, st, (out) => copyData(fs.openSync(hostPath, 'r'), out, true));
+  } else if (st.isSymbolicLink()) {
+    writer.symlink(dirFd, name, fs.readlinkSync(hostPath), st);
+  } else {
+    writer.special(dirFd, name, st);
+  }
+}
+
+/** What a writer needs of an entry's stat. */
+interface Owned {
+  mode: number;
+  uid: number;
+  gid: number;
+  rdev?: number;
+}
+
+/**
+ * Writes entries beneath an open directory, one name at a time: made with
+ * *at calls on directory fds, opened with openat2(RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS) and O_NOFOLLOW, so whoever else can change that tree
+ * meanwhile (the running container of a `cp` in, another container sharing
+ * a volume being filled, one sharing a host dir a `cp` out lands in) cannot
+ * make a write land outside it. `owner` says whose a copy becomes
+ * (undefined: the caller's). 'root-only' device nodes (a copy out to the
+ * host) are made 0600 and left root's: a container must not hand the host's
+ * users a readable copy of, say, /dev/mem.
+ */
+class BeneathWriter {
   private readonly beneath: number;
 
   constructor(
-    private readonly n: NativeBinding,
-    private readonly opts: CopyOptions,
+    readonly n: NativeBinding,
+    private readonly owner: (st: Owned) => { uid: number; gid: number } | undefined,
+    private readonly devices: 'as-is' | 'root-only',
   ) {
     const c = n.constants;
     this.beneath = c.RESOLVE_BENEATH | c.RESOLVE_NO_SYMLINKS | c.RESOLVE_NO_MAGICLINKS;
   }
 
-  copyChildren(dirFd: number, hostDir: string): void {
-    for (const e of fs.readdirSync(hostDir)) {
-      const p = path.join(hostDir, e);
-      this.copy(dirFd, e, p, fs.lstatSync(p));
+  /** name as a directory (made if missing; finishDir sets its mode): its O_PATH fd, which the caller closes. */
+  dir(dirFd: number, name: string): number {
+    const c = this.n.constants;
+    try {
+      this.n.mkdirat({ dirFd, name, mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    // O_DIRECTORY | O_NOFOLLOW beneath dirFd: an existing symlink in the way is refused (ENOTDIR), not followed.
+    try {
+      return this.n.openat2({ dirFd, path: name, flags: c.O_PATH | c.O_DIRECTORY | c.O_NOFOLLOW, resolve: this.beneath });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw err;
+      const link = fs.lstatSync(`/proc/self/fd/${dirFd}/${name}`).isSymbolicLink();
+      throw new RuntimeError(link ? `refusing to copy through the symlink ${name}: a directory goes there` : `cannot overwrite the non-directory ${name} with a directory`);
     }
   }
 
-  copy(dirFd: number, name: string, hostPath: string, st: fs.Stats): void {
-    const n = this.n;
-    const c = n.constants;
-    if (st.isDirectory()) {
-      try {
-        n.mkdirat({ dirFd, name, mode: 0o700 });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-      // O_DIRECTORY | O_NOFOLLOW beneath dirFd: an existing symlink in the way is refused (ELOOP), not followed.
-      const child = n.openat2({ dirFd, path: name, flags: c.O_PATH | c.O_DIRECTORY | c.O_NOFOLLOW, resolve: this.beneath });
-      try {
-        this.copyChildren(child, hostPath);
-        fs.chmodSync(`/proc/self/fd/${child}`, st.mode & 0o7777);
-      } finally {
-        n.closeFd({ fd: child });
-      }
-    } else if (st.isFile()) {
-      this.removeNonFile(dirFd, name);
-      const fd = n.openat2({ dirFd, path: name, flags: c.O_WRONLY | c.O_CREAT | c.O_TRUNC | c.O_NOFOLLOW, mode: 0o600, resolve: this.beneath });
-      try {
-        const data = fs.readFileSync(hostPath);
-        fs.writeSync(fd, data);
-        fs.fchmodSync(fd, st.mode & 0o7777);
-      } finally {
-        n.closeFd({ fd });
-      }
-    } else if (st.isSymbolicLink()) {
-      this.remove(dirFd, name);
-      n.symlinkat({ target: fs.readlinkSync(hostPath), dirFd, name });
-    } else {
-      this.remove(dirFd, name);
-      n.mknodat({ dirFd, name, mode: st.mode, ...devNumbers(st.rdev) });
+  /** A directory's owner and mode, once its entries are in (a read-only one could not take them after). */
+  finishDir(fd: number, st: Owned): void {
+    this.chown(fd, '', st);
+    fs.chmodSync(`/proc/self/fd/${fd}`, st.mode & 0o7777);
+  }
+
+  file(dirFd: number, name: string, st: Owned, fill: (fd: number) => void): void {
+    const c = this.n.constants;
+    this.removeUnless(dirFd, name, 'file');
+    const fd = this.n.openat2({ dirFd, path: name, flags: c.O_WRONLY | c.O_CREAT | c.O_TRUNC | c.O_NOFOLLOW, mode: 0o600, resolve: this.beneath });
+    try {
+      fill(fd);
+      this.chown(fd, '', st);
+      // After the chown, which clears setuid and setgid.
+      fs.fchmodSync(fd, st.mode & 0o7777);
+    } finally {
+      this.n.closeFd({ fd });
     }
-    // Copies belong to the container's root unless -a keeps the host's owner (docker's rule).
-    n.fchownat({ dirFd, name, uid: this.opts.archive ? st.uid : 0, gid: this.opts.archive ? st.gid : 0 });
-    // chown clears setuid and setgid: the mode goes on again after it.
-    if (!st.isSymbolicLink() && (st.mode & 0o6000) !== 0) {
-      const fd = n.openat2({ dirFd, path: name, flags: c.O_PATH | c.O_NOFOLLOW, resolve: this.beneath });
+  }
+
+  symlink(dirFd: number, name: string, target: string, st: Owned): void {
+    this.removeUnless(dirFd, name);
+    this.n.symlinkat({ target, dirFd, name });
+    this.chown(dirFd, name, st);
+  }
+
+  /** A device node, FIFO or socket. */
+  special(dirFd: number, name: string, st: Owned): void {
+    const S_IFMT = 0o170000;
+    const device = (st.mode & S_IFMT) === 0o020000 || (st.mode & S_IFMT) === 0o060000;
+    this.removeUnless(dirFd, name);
+    if (device && this.devices === 'root-only') {
+      this.n.mknodat({ dirFd, name, mode: (st.mode & S_IFMT) | 0o600, ...devNumbers(st.rdev ?? 0) });
+      return;
+    }
+    this.n.mknodat({ dirFd, name, mode: st.mode, ...devNumbers(st.rdev ?? 0) });
+    this.chown(dirFd, name, st);
+    if ((st.mode & 0o6000) !== 0) {
+      const c = this.n.constants;
+      const fd = this.n.openat2({ dirFd, path: name, flags: c.O_PATH | c.O_NOFOLLOW, resolve: this.beneath });
       try {
         fs.chmodSync(`/proc/self/fd/${fd}`, st.mode & 0o7777);
       } finally {
-        n.closeFd({ fd });
+        this.n.closeFd({ fd });
       }
     }
   }
 
-  /** A symlink or special file in the way of a regular file goes first (a file is overwritten in place). */
-  private removeNonFile(dirFd: number, name: string): void {
-    const st = this.lstatAt(dirFd, name);
-    if (st && !st.isFile()) this.remove(dirFd, name);
+  private chown(dirFd: number, name: string, st: Owned): void {
+    const to = this.owner(st);
+    if (to) this.n.fchownat({ dirFd, name, uid: to.uid, gid: to.gid });
   }
 
-  private remove(dirFd: number, name: string): void {
-    const st = this.lstatAt(dirFd, name);
-    if (!st) return;
-    if (st.isDirectory()) throw new UsageError(`cannot overwrite the directory ${name} in the container with a non-directory`);
-    this.n.unlinkat({ dirFd, name, isDir: false });
-  }
-
-  private lstatAt(dirFd: number, name: string): fs.Stats | undefined {
+  /** What is in the way goes first, as tar does (a regular file where one is wanted is overwritten in place); never a directory. */
+  private removeUnless(dirFd: number, name: string, keep?: 'file'): void {
+    let st: fs.Stats;
     try {
-      return fs.lstatSync(`/proc/self/fd/${dirFd}/${name}`);
+      st = fs.lstatSync(`/proc/self/fd/${dirFd}/${name}`);
     } catch {
-      return undefined;
+      return;
     }
+    if (keep === 'file' && st.isFile()) return;
+    if (st.isDirectory()) throw new UsageError(`cannot overwrite the directory ${name} with a non-directory`);
+    this.n.unlinkat({ dirFd, name, isDir: false });
   }
 }

@@ -5,8 +5,9 @@ const MAX_ACCOUNT_FILE = 1 << 20;
 
 /**
  * Reads a file of the container's root without following symlinks out of it
- * (RESOLVE_IN_ROOT: an image's /etc/passwd -> /etc/shadow stays inside), and never
- * blocks on a FIFO planted there (O_NONBLOCK).
+ * (RESOLVE_IN_ROOT: an image's /etc/passwd -> /etc/shadow stays inside), and
+ * only if it is a regular file: a FIFO or device node planted there (by the
+ * image, or by the running container) is never opened by the host.
  */
 export function readInRoot(native: NativeBinding, root: string, rel: string): string | undefined {
   const c = native.constants;
@@ -14,10 +15,11 @@ export function readInRoot(native: NativeBinding, root: string, rel: string): st
   let fd = -1;
   try {
     rootFd = native.openat2({ dirFd: -100, path: root, flags: c.O_PATH | c.O_DIRECTORY, resolve: 0 });
-    fd = native.openat2({ dirFd: rootFd, path: rel, flags: c.O_RDONLY | fs.constants.O_NONBLOCK, resolve: c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS });
+    // O_PATH, and read only once fstat says it is a regular file: a device node there is never opened on the host.
+    fd = native.openat2({ dirFd: rootFd, path: rel, flags: c.O_PATH, resolve: c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS });
     const st = fs.fstatSync(fd);
     if (!st.isFile() || st.size > MAX_ACCOUNT_FILE) return undefined;
-    return fs.readFileSync(fd, 'utf8');
+    return fs.readFileSync(`/proc/self/fd/${fd}`, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;

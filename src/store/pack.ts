@@ -306,8 +306,10 @@ export function packDir(dir: string, fd: number, opts: PackDirOptions): { digest
           tar.add({ ...base, type: 'link', linkname: first });
           continue;
         }
+        // Not a regular file any more (a running container changed it since the lstat): left out, never opened.
+        const ffd = tree.openFile(rel);
+        if (ffd === undefined) continue;
         if (st.nlink > 1n) hardlinks.set(key, named(rel));
-        const ffd = tree.open(rel, c.O_RDONLY);
         try {
           const size = fs.fstatSync(ffd).size;
           tar.addFromFd({ ...base, type: 'file', size, xattrs: readXattrs(native, ffd, rel, opts.overlayWhiteouts) }, ffd);

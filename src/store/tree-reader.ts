@@ -30,6 +30,24 @@ export class TreeReader {
     return this.native.openat2({ dirFd: this.rootFd, path: rel === '' ? '.' : rel, flags: flags | this.native.constants.O_NOFOLLOW, resolve: this.resolve });
   }
 
+  /**
+   * rel opened for reading if it is a regular file, else undefined (it is
+   * something else now: the tree may be changing under us). Opened O_PATH
+   * first and checked by fstat, then reopened through that fd: a FIFO or a
+   * device node swapped in after an lstat is never opened (a FIFO would
+   * block us; a device's open has effects of its own, on the host).
+   */
+  openFile(rel: string): number | undefined {
+    const c = this.native.constants;
+    const pathFd = this.open(rel, c.O_PATH);
+    try {
+      if (!fs.fstatSync(pathFd).isFile()) return undefined;
+      return fs.openSync(`/proc/self/fd/${pathFd}`, fs.constants.O_RDONLY | fs.constants.O_NOCTTY);
+    } finally {
+      this.native.closeFd({ fd: pathFd });
+    }
+  }
+
   /** The directory holding rel, as an O_PATH fd kept for consecutive siblings. */
   private parentFd(rel: string): [fdPath: string, name: string] {
     const slash = rel.lastIndexOf('/');

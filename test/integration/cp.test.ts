@@ -64,13 +64,36 @@ describe('cp', () => {
     expect(fs.existsSync(path.join(hostDir, 'payload'))).toBe(false);
     expect(s.run(['cp', 'hostile:/evil/secret', host('stolen')]).code).not.toBe(0);
     expect(fs.existsSync(host('stolen'))).toBe(false);
-    // The link itself is copied out as a link; its target is never read.
+    // The link itself is copied out as a link, its text as it is (not the host path of the link); its target is never read.
     s.ok(['cp', 'hostile:/evil', host('evil-link')]);
-    expect(fs.lstatSync(host('evil-link')).isSymbolicLink()).toBe(true);
+    expect(fs.readlinkSync(host('evil-link'))).toBe(hostDir);
+    const tar = spawnSync(tsrunBin, ['--root', s.root, '--runroot', s.runroot, 'cp', 'hostile:/evil', '-']);
+    expect(execFileSync('tar', ['-tv'], { input: tar.stdout, encoding: 'utf8' })).toContain(`evil -> ${hostDir}`);
     // .. stops at the container's root.
     s.ok(['cp', 'hostile:/../../../../etc/motd', host('motd')]);
     expect(fs.readFileSync(host('motd'), 'utf8')).toBe('in-container\n');
     s.ok(['rm', '-f', 'hostile']);
+  });
+
+  it('writes out beneath the destination, never through a symlink planted in it, and makes device nodes root-only', () => {
+    s.ok(['run', '-d', '--name', 'nodes', 'busybox', 'sh', '-c', 'mkdir -p /d/sub && echo f > /d/sub/f && mknod -m 666 /d/mem c 1 1 && mkfifo /d/fifo && exec sleep 1000']);
+    for (let i = 0; i < 100 && s.run(['exec', 'nodes', 'test', '-p', '/d/fifo']).code !== 0; i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    // What another container sharing the destination could have planted: d/sub -> a directory elsewhere.
+    const canary = host('canary');
+    fs.mkdirSync(canary, { recursive: true });
+    fs.mkdirSync(host('shared', 'd'), { recursive: true });
+    fs.symlinkSync(canary, host('shared', 'd', 'sub'));
+    const r = s.run(['cp', 'nodes:/d', host('shared')]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toBe('tsrun: refusing to copy through the symlink sub: a directory goes there\n');
+    expect(fs.readdirSync(canary)).toEqual([]);
+    // A copy of /dev/mem's kind stays root's and 0600, -a or not: the host's users get no readable clone of it. (A new path: d's contents.)
+    s.ok(['cp', '-a', 'nodes:/d', host('nodes')]);
+    const mem = fs.lstatSync(host('nodes', 'mem'));
+    expect([mem.isCharacterDevice(), mem.mode & 0o7777, mem.uid, mem.rdev]).toEqual([true, 0o600, 0, (1 << 8) | 1]);
+    expect(fs.lstatSync(host('nodes', 'fifo')).isFIFO()).toBe(true);
+    expect(fs.readFileSync(host('nodes', 'sub', 'f'), 'utf8')).toBe('f\n');
+    s.ok(['rm', '-f', 'nodes']);
   });
 
   it('- streams a tar: out of a directory or a file, into a directory (.wh. names are plain files, .. refused)', () => {
