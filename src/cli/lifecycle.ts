@@ -195,7 +195,7 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
         since: o.since !== undefined ? parseLogTime(o.since) : undefined,
         until: o.until !== undefined ? parseLogTime(o.until) : undefined,
         isRunning: () => isRunning(c.paths, id),
-        write: (stream, text) => (stream === 'stdout' ? process.stdout : process.stderr).write(text),
+        write: (stream, text) => (stream === 'stdout' ? writeStdout : writeStderr)(text),
       });
     });
 }

@@ -109,6 +109,9 @@ function exitCodeFor(err: unknown, debug: boolean): number {
     // commander already printed its message; help (also for a bare `tsrun`, as docker) and version are not errors.
     return err.exitCode === 0 || err.code === 'commander.help' ? 0 : 125;
   }
+  // Our standard output's reader went away (`tsrun export c | head -c 10`): ended as SIGPIPE ends docker's CLI, quietly (stdio.ts).
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'EPIPE' && e.syscall === 'write') return 141;
   const message = err instanceof Error ? err.message : String(err);
   writeStderr(`tsrun: ${message}\n`);
   if (debug) {

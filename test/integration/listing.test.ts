@@ -38,6 +38,13 @@ describe('output to a pipe', () => {
     const r = sh('"$1" --root "$2" --runroot "$3" images | true');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(141);
+    // The streaming commands too: logs (and logs -f) stop reading, a tar to standard output stops writing.
+    s.ok(['run', '--name', 'chatty', 'busybox', 'sh', '-c', 'seq 1 20000']);
+    for (const cmd of ['logs chatty', 'logs -f chatty', 'export chatty', 'save busybox']) {
+      const out = sh(`"$1" --root "$2" --runroot "$3" ${cmd} | head -c 10 >/dev/null`);
+      expect([cmd, out.stderr, out.status]).toEqual([cmd, '', 141]);
+    }
+    s.ok(['rm', 'chatty']);
   });
 
   it('a stdout pipe another process made non-blocking still gets every byte, in order', () => {

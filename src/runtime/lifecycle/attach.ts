@@ -6,6 +6,7 @@ import type { Context } from '../context.js';
 import { readLog } from '../logs/read-log.js';
 import { readRecord, readRuntime } from '../state/record.js';
 import { currentState, isRunning } from '../state/status.js';
+import { writeStderr, writeStdout } from '../../util/stdio.js';
 import { sendSignal } from './kill.js';
 import { waitContainer } from './stop.js';
 
@@ -51,7 +52,7 @@ export function followOutput(ctx: Context, id: string, since: number | undefined
     timestamps: false,
     since,
     isRunning: () => !stop() && isRunning(ctx.paths, id),
-    write: (stream, text) => (stream === 'stdout' ? process.stdout : process.stderr).write(text),
+    write: (stream, text) => (stream === 'stdout' ? writeStdout : writeStderr)(text),
   });
 }
 

@@ -22,7 +22,8 @@ export interface LogOptions {
   until?: number;
   /** Whether the container can still write (follow stops once it cannot and the file is drained). */
   isRunning: () => boolean;
-  write: (stream: 'stdout' | 'stderr', text: string) => void;
+  /** Writes one entry's text; false: the reader went away (`logs | head`), and reading stops. */
+  write: (stream: 'stdout' | 'stderr', text: string) => boolean;
 }
 
 function inWindow(t: number, opts: Pick<LogOptions, 'since' | 'until'>): boolean {
@@ -80,7 +81,7 @@ export async function readLog(file: string, opts: LogOptions): Promise<void> {
       const entries = parsed.entries.filter((e) => inWindow(Date.parse(e.time), opts));
       const shown = first && opts.tail !== undefined ? entries.slice(Math.max(0, entries.length - opts.tail)) : entries;
       first = false;
-      for (const e of shown) emit(e);
+      for (const e of shown) if (!emit(e)) return;
       if (!opts.follow || (!running && chunk.length === 0) || (opts.until !== undefined && Date.now() >= opts.until)) return;
       // Woken by the next write at once (an attached terminal echoes what is typed); the timeout notices the exit.
       if (chunk.length === 0) await changes!.wait(100);
