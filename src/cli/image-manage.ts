@@ -31,10 +31,11 @@ export function registerImageManage(program: Command, ctx: ContextFactory): void
     .argument('<image...>', 'image names or ids')
     .option('-f, --force', 'force removal of the image')
     .action(async (refs: string[], o: { force?: boolean }) => {
-      const { removeImages } = await import('../store/remove-image.js');
+      const [{ removeImages }, { ImageNotFoundError }] = await Promise.all([import('../store/remove-image.js'), import('../errors.js')]);
       const errors = await removeImages(ctx(), refs, { force: o.force === true }, (line) => writeStdout(`${line}\n`));
       for (const err of errors) writeStderr(`tsrun: ${err.message}\n`);
-      if (errors.length > 0) process.exit(1);
+      // docker's -f: an image that is not there is said, not a failure (cleanup scripts run under set -e).
+      if (errors.some((err) => !(o.force && err instanceof ImageNotFoundError))) process.exit(1);
     });
 
   program

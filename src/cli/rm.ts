@@ -10,9 +10,10 @@ export function registerRm(program: Command, ctx: ContextFactory): void {
     .option('-f, --force', 'kill a running container first')
     .option('-v, --volumes', 'remove the anonymous volumes of the container')
     .action(async (refs: string[], o: { force?: boolean; volumes?: boolean }) => {
-      const [{ findContainer }, { removeContainer }] = await Promise.all([
+      const [{ findContainer }, { removeContainer }, { ContainerNotFoundError }] = await Promise.all([
         import('../runtime/containers.js'),
         import('../runtime/lifecycle/remove.js'),
+        import('../errors.js'),
       ]);
       const c = ctx();
       let failed: unknown;
@@ -22,9 +23,9 @@ export function registerRm(program: Command, ctx: ContextFactory): void {
           await removeContainer(c, rec.id, { force: o.force === true, volumes: o.volumes === true });
           writeStdout(`${ref}\n`);
         } catch (err) {
-          // docker goes on with the rest and reports each failure.
+          // docker goes on with the rest and reports each failure; with -f, one that is not there is said but no failure.
           writeStderr(`tsrun: ${(err as Error).message}\n`);
-          failed = err;
+          if (!(o.force && err instanceof ContainerNotFoundError)) failed = err;
         }
       }
       if (failed !== undefined) process.exit(1);

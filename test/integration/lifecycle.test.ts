@@ -47,6 +47,18 @@ describe('stop, start, restart: the rw layer is kept until rm', () => {
     s.ok(['rm', 'trap']);
   });
 
+  it('start of a running container is a no-op, and rm -f / rmi -f of what is not there is said but no failure (docker\'s, for scripts)', () => {
+    s.ok(['run', '-d', '--name', 'up', 'busybox', 'sleep', '1000']);
+    const pid = runtimeOf('up').pid;
+    expect(s.run(['start', 'up'])).toMatchObject({ code: 0, stdout: 'up\n', stderr: '' });
+    expect(runtimeOf('up').pid).toBe(pid);
+    s.ok(['rm', '-f', 'up']);
+    expect(s.run(['rm', '-f', 'nosuch'])).toMatchObject({ code: 0, stderr: 'tsrun: no such container: nosuch\n' });
+    expect(s.run(['rm', 'nosuch']).code).toBe(1);
+    expect(s.run(['rmi', '-f', 'nosuch:1'])).toMatchObject({ code: 0, stderr: 'tsrun: no such image: nosuch:1\n' });
+    expect(s.run(['rmi', 'nosuch:1']).code).toBe(1);
+  });
+
   it('start -a attaches and returns the exit code', () => {
     expect(s.run(['run', '--name', 'again', 'busybox', 'sh', '-c', 'echo hi; exit 5']).code).toBe(5);
     const r = s.run(['start', '-a', 'again']);

@@ -61,6 +61,8 @@ export async function startContainer(ctx: Context, id: string, opts: { mode: Lau
     // A restart by policy yields to a stop or kill that came while it waited (restart-policy.ts).
     if (opts.byPolicy && rec.state.manuallyStopped) throw new RuntimeError(`container ${rec.name} was stopped by the user; not restarted`);
     const st = currentState(p, rec);
+    // docker's `start` of a running container is a no-op (scripts start idempotently); a restart by policy is not.
+    if (st.status === 'running' && opts.mode === 'detached' && !opts.byPolicy) return undefined;
     assertCan(st.status, 'start', rec.name);
     if (st.running) throw new RuntimeError(`container ${rec.name} is already running`);
     const rt = readRuntime(p, id);
