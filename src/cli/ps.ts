@@ -4,6 +4,7 @@ import type { ContainerRecord } from '../runtime/state/record.js';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
 import { writeStdout } from '../util/stdio.js';
+import { UsageError } from '../errors.js';
 
 export function registerPs(program: Command, ctx: ContextFactory): void {
   program
@@ -29,6 +30,9 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
       const all = listContainers(c.paths);
       await unmountStale(c, all);
       const filters = parseFilters(o.filter ?? [], ['name', 'id', 'status', 'ancestor']);
+      for (const v of filters.get('status') ?? []) {
+        if (!DOCKER_STATUSES.includes(v)) throw new UsageError(`invalid filter 'status=${v}'`);
+      }
       const state = (st: ReturnType<typeof currentState>) => (st.paused ? 'paused' : st.running ? 'running' : st.status);
       const rows = all
         .map((rec) => ({ rec, st: currentState(c.paths, rec) }))
@@ -36,7 +40,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
         .filter(({ st }) => o.all || filters.has('status') || st.running)
         .filter(({ rec, st }) =>
           matchesFilters(filters, (key, v) =>
-            key === 'name' ? rec.name.includes(v) : key === 'id' ? rec.id.startsWith(v) : key === 'status' ? state(st) === v : rec.imageName === v || familiarName(rec.imageName) === v || rec.imageId.slice(7).startsWith(v.replace(/^sha256:/, '')),
+            key === 'name' ? nameMatches(rec.name, v) : key === 'id' ? rec.id.startsWith(v) : key === 'status' ? state(st) === v : rec.imageName === v || familiarName(rec.imageName) === v || rec.imageId.slice(7).startsWith(v.replace(/^sha256:/, '')),
           ),
         )
         .sort((a, b) => Date.parse(b.rec.created) - Date.parse(a.rec.created));
@@ -93,4 +97,17 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
 function ports(rec: ContainerRecord, running: boolean, made: PortBinding[] | undefined): string {
   if (!running) return '';
   return (made ?? rec.options.ports ?? []).map((b) => `${b.hostIp ?? '0.0.0.0'}:${b.hostPort}->${b.containerPort}/${b.protocol}`).join(', ');
+}
+
+/** docker's container states, which a status filter may name (only some of them are ever tsrun's). */
+const DOCKER_STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
+
+/** docker's name filter: the name itself, or a regular expression found in it (`name=^web$`); one that does not compile matches nothing. */
+function nameMatches(name: string, filter: string): boolean {
+  if (name === filter) return true;
+  try {
+    return new RegExp(filter).test(name);
+  } catch {
+    return false;
+  }
 }

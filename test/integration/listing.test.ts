@@ -19,6 +19,10 @@ describe('ps and images: --filter and --format, as docker', () => {
     expect(s.ok(['inspect', '-f', '{{.Name}} {{.State.Status}} {{.State.Pid}}', 'web'])).toMatch(/^\/web running \d+\n$/);
     expect(s.ok(['image', 'inspect', '--format', '{{json .RootFS.Type}}', 'busybox'])).toBe('"layers"\n');
     expect(s.run(['ps', '--filter', 'color=red'])).toMatchObject({ code: 125, stderr: expect.stringContaining("invalid filter 'color=red'") });
+    // name= is docker's regular expression: `-f name=^web$` is how scripts ask whether one container exists.
+    expect(s.ok(['ps', '-a', '-f', 'name=^web$', '-q', '--no-trunc'])).toBe(`${web}\n`);
+    expect(s.ok(['ps', '-a', '-f', 'name=^we$', '-q'])).toBe('');
+    expect(s.run(['ps', '-a', '-f', 'status=bogus'])).toMatchObject({ code: 125, stderr: "tsrun: invalid filter 'status=bogus'\n" });
     expect(s.run(['ps', '--format', '{{.Nope}}'])).toMatchObject({ code: 125, stderr: expect.stringContaining('no field .Nope') });
     s.ok(['rm', '-f', 'web', 'done']);
   });

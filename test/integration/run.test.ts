@@ -160,6 +160,11 @@ describe('tsrun run: exit codes and errors', () => {
   });
 
   it('refuses a working directory in /proc/self/fd (CVE-2024-21626)', () => {
+    // Refused at create: no container is left holding the name.
+    for (const w of ['relative', '/proc/self/fd/5']) {
+      expect(s.run(['run', '--name', 'badwd', '-w', w, 'busybox', 'true']).code).toBe(125);
+      expect(s.run(['inspect', 'badwd']).code).not.toBe(0);
+    }
     const r = s.run(['run', '--rm', '-w', '/proc/self/fd/5', 'busybox', 'true']);
     expect(r.code).toBe(125);
     expect(r.stderr).toMatch(/CVE-2024-21626/);

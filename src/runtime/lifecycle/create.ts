@@ -17,7 +17,7 @@ import type { StorePaths } from '../../store/paths.js';
 import { claimName, ensureNameIndex, nameOwner, releaseName } from '../names.js';
 import { hostBoundingCapabilities, tweakCapabilities } from '../plan/capabilities.js';
 import { type PortBinding, type RunOptions, privateNamespaces, resolveArgs } from '../plan/container-spec.js';
-import { checkSysctl } from '../plan/launch-plan.js';
+import { checkSysctl, checkWorkingDir } from '../plan/launch-plan.js';
 import { checkMountSources, resolveMounts } from '../volumes.js';
 import { type ContainerRecord, ZERO_TIME, ensureContainerDir, writeRecord } from '../state/record.js';
 import { logger } from '../../log.js';
@@ -66,6 +66,8 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
   if (!top) throw new UsageError(`image ${req.image} has no layers`);
 
   checkIsolation(req.options);
+  // Refused now, not at start: a container that could never start is not made (docker's rule).
+  checkWorkingDir(req.options.workdir || config.config?.WorkingDir || '/');
   checkMountSources(req.options.mounts ?? []);
   // -P: the image's exposed ports, each from a free host port, after the -p ones (a port given both ways keeps -p's).
   const exposed = req.options.publishAll ? exposedPorts(config.config?.ExposedPorts, req.options.ports ?? []) : [];
