@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { writeStderr } from './util/stdio.js';
 
 const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const;
 type Level = keyof typeof LEVELS;
@@ -21,13 +22,26 @@ function rootLogger(): Logger {
     // Loaded on first use: a `tsrun run --rm` that logs nothing never pays for pino (nor node:module, ~0.3 ms).
     const { createRequire } = process.getBuiltinModule('node:module');
     const pino = createRequire(import.meta.filename)('pino') as typeof import('pino');
-    root = pino.default(
-      { level, base: undefined, redact: ['env', '*.env', '*.password', '*.token'] },
-      // stderr, synchronously: stdout stays clean for command output, nothing is lost on exit.
-      pino.default.destination({ dest: 2, sync: true }),
-    );
+    // stderr, synchronously (stdout stays clean for command output, nothing is lost on exit), one human line a record.
+    root = pino.default({ level, base: undefined, redact: ['env', '*.env', '*.password', '*.token'] }, { write: writeHuman });
   }
   return root;
+}
+
+const LEVEL_NAMES: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warning', 50: 'error', 60: 'fatal' };
+
+/**
+ * A pino record (one JSON line) as the rest of tsrun's messages look:
+ * "tsrun: warning: rebuilt missing l/ links (component=store, cid=…)". A
+ * user reading a terminal gets a sentence, not a JSON object.
+ */
+function writeHuman(line: string): void {
+  const { level: n, time: _time, msg, component, ...fields } = JSON.parse(line) as Record<string, unknown>;
+  const detail = Object.entries({ component, ...fields })
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(', ');
+  writeStderr(`tsrun: ${LEVEL_NAMES[n as number] ?? 'log'}: ${String(msg)}${detail ? ` (${detail})` : ''}\n`);
 }
 
 export interface Log {

@@ -246,8 +246,10 @@ describe('state survives a reboot', () => {
         const file = path.join(s.runroot, 'containers', s.inspect(name).Id, 'runtime.json');
         fs.writeFileSync(file, JSON.stringify({ ...rt, bootId: '00000000-0000-0000-0000-000000000000' }));
       }
-      // The next command that meets the stale union unmounts it.
-      expect(s.ok(['ps', '-a'])).toMatch(new RegExp(`Exited \\(\\d+\\) .*${name}`));
+      // The next command that meets the stale union unmounts it, and says so in one line (not a JSON record).
+      const ps = s.run(['ps', '-a']);
+      expect(ps.stdout).toMatch(new RegExp(`Exited \\(\\d+\\) .*${name}`));
+      expect(ps.stderr).toMatch(/^tsrun: warning: unmounted the stale union of a stopped container \(component=lifecycle, cid=[0-9a-f]{64}, op=reconcile\)\n$/);
       expect(s.mounts()).toEqual([]);
       s.ok(['start', name]);
       await until(() => fs.readFileSync(path.join(up, 'runs'), 'utf8') === 'run\nrun\n');
