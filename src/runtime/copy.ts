@@ -10,7 +10,8 @@ import type * as Pack from '../store/pack.js';
 import { devNumbers } from '../util/devnum.js';
 import { withLock } from '../util/lock.js';
 import type { Context } from './context.js';
-import { type ContainerRecord, readRecord } from './state/record.js';
+import { type ContainerRecord, readRecord, readRuntime } from './state/record.js';
+import { isAlive } from './state/liveness.js';
 import { currentState } from './state/status.js';
 
 /**
@@ -58,12 +59,32 @@ export async function withUnion<T>(ctx: Context, rec: ContainerRecord, access: '
   }
 }
 
-/** Runs fn with an O_PATH fd of the container's root (withUnion's). */
-async function withContainerRoot<T>(ctx: Context, id: string, access: 'read' | 'write', fn: (rootFd: number, name: string) => T | Promise<T>): Promise<T> {
+/**
+ * Runs fn with an O_PATH fd of the container's root as its process sees it
+ * when it has one (no user namespace): /proc/PID/root, its volumes, binds
+ * and /etc/hosts, hostname and resolv.conf included, as docker's cp. A
+ * stopped container's is its union (withUnion), where a path on one of its
+ * mounts is refused: it would land in the layer under the mount, unseen.
+ */
+async function withContainerRoot<T>(ctx: Context, id: string, access: 'read' | 'write', src: string, fn: (rootFd: number, name: string) => T | Promise<T>): Promise<T> {
   const p = ctx.paths;
   return withLock(ctx.native, containerLockFile(p, id), async () => {
     const rec = readRecord(p, id);
     if (!rec) throw new RuntimeError(`container ${id} disappeared`);
+    const rt = readRuntime(p, id);
+    const pid = currentState(p, rec).pid;
+    if (pid > 0 && rt?.pidStartTime && rec.options.idMappings === undefined) {
+      const rootFd = openProcessRoot(ctx.native, pid, rt.pidStartTime);
+      if (rootFd >= 0) {
+        try {
+          return await fn(rootFd, rec.name);
+        } finally {
+          ctx.native.closeFd({ fd: rootFd });
+        }
+      }
+    }
+    const mount = mountHolding(rec, src);
+    if (mount) throw new UsageError(`${src} is on the ${mount} of container ${rec.name}, which is mounted only while it runs: start it to copy there`);
     return withUnion(ctx, rec, access, async (merged) => {
       const c = ctx.native.constants;
       const rootFd = ctx.native.openat2({ dirFd: AT_FDCWD, path: merged, flags: c.O_PATH | c.O_DIRECTORY, resolve: 0 });
@@ -74,6 +95,35 @@ async function withContainerRoot<T>(ctx: Context, id: string, access: 'read' | '
       }
     });
   });
+}
+
+/**
+ * /proc/PID/root of the process that has this start time, or -1 if it is
+ * gone: checked on a pidfd after the open, so a pid reused meanwhile is
+ * never taken for it.
+ */
+function openProcessRoot(n: NativeBinding, pid: number, startTime: string): number {
+  const c = n.constants;
+  const pidfd = n.pidfdOpen({ pid });
+  if (pidfd < 0) return -1;
+  try {
+    if (!isAlive(pid, startTime)) return -1;
+    const rootFd = n.openat2({ dirFd: AT_FDCWD, path: `/proc/${pid}/root`, flags: c.O_PATH | c.O_DIRECTORY, resolve: 0 });
+    if (isAlive(pid, startTime)) return rootFd;
+    n.closeFd({ fd: rootFd });
+    return -1;
+  } finally {
+    n.closeFd({ fd: pidfd });
+  }
+}
+
+/** The container's mount (a volume, a bind, its hosts/hostname/resolv.conf) that holds the path src, by its name; undefined if none. */
+function mountHolding(rec: ContainerRecord, src: string): string | undefined {
+  const at = path.posix.normalize(`/${src}`);
+  const under = (target: string) => at === target || at.startsWith(target === '/' ? '/' : `${target}/`);
+  for (const m of rec.options.mounts ?? []) if (under(path.posix.normalize(m.target))) return `${m.type} mount at ${m.target}`;
+  for (const f of ['/etc/hosts', '/etc/hostname', '/etc/resolv.conf']) if (at === f) return `bind mount at ${f}`;
+  return undefined;
 }
 
 /** A path in the container, made relative to its root ("/" → "."); `..` cannot climb out (RESOLVE_IN_ROOT). */
@@ -91,7 +141,7 @@ export async function copyFromContainer(ctx: Context, id: string, src: string, d
   const c = n.constants;
   // The tar code (and its crypto and zlib) is loaded only for tar streams: this module is part of every `run` (volume copy-up).
   const pack = dest === '-' ? await import('../store/pack.js') : undefined;
-  await withContainerRoot(ctx, id, 'read', (rootFd, ctr) => {
+  await withContainerRoot(ctx, id, 'read', src, (rootFd, ctr) => {
     const rel = inRoot(src);
     const resolve = c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS;
     let srcFd: number;
@@ -283,7 +333,7 @@ export async function untarToContainer(ctx: Context, id: string, dest: string): 
   const n = ctx.native;
   const c = n.constants;
   const { unpackLayer } = await import('../store/unpack.js');
-  await withContainerRoot(ctx, id, 'write', async (rootFd, ctr) => {
+  await withContainerRoot(ctx, id, 'write', dest, async (rootFd, ctr) => {
     let fd: number;
     try {
       fd = n.openat2({ dirFd: rootFd, path: inRoot(dest), flags: c.O_PATH | c.O_DIRECTORY, resolve: c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS });
@@ -308,7 +358,7 @@ export async function copyToContainer(ctx: Context, id: string, src: string, des
   } catch (err) {
     throw new UsageError(`cannot read ${src}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  await withContainerRoot(ctx, id, 'write', (rootFd, ctr) => {
+  await withContainerRoot(ctx, id, 'write', dest, (rootFd, ctr) => {
     const resolve = c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS;
     // The destination decides like docker's: an existing directory receives src by name ("SRC/." its contents).
     let destDirFd = -1;

@@ -96,6 +96,29 @@ describe('cp', () => {
     s.ok(['rm', '-f', 'nodes']);
   });
 
+  it('goes through a running container\'s volumes, binds and /etc files, as it sees them; a stopped one\'s are refused, not written under', () => {
+    const bindDir = host('bound');
+    fs.mkdirSync(bindDir, { recursive: true });
+    s.ok(['run', '-d', '--name', 'mounted', '-h', 'cp-host', '-v', `${bindDir}:/mnt/b`, '-v', 'cpvol:/data', 'busybox', 'sleep', '1000']);
+    fs.writeFileSync(host('in.txt'), 'in\n');
+    s.ok(['cp', host('in.txt'), 'mounted:/data/']);
+    s.ok(['cp', host('in.txt'), 'mounted:/mnt/b/']);
+    expect(fs.readFileSync(path.join(bindDir, 'in.txt'), 'utf8')).toBe('in\n');
+    expect(s.ok(['exec', 'mounted', 'cat', '/data/in.txt'])).toBe('in\n');
+    s.ok(['cp', 'mounted:/data/in.txt', host('from-volume.txt')]);
+    expect(fs.readFileSync(host('from-volume.txt'), 'utf8')).toBe('in\n');
+    s.ok(['cp', 'mounted:/etc/hostname', host('hostname')]);
+    expect(fs.readFileSync(host('hostname'), 'utf8')).toBe('cp-host\n');
+    s.ok(['stop', '-t', '0', 'mounted']);
+    for (const [src, dst] of [[host('in.txt'), 'mounted:/data/'], ['mounted:/mnt/b/in.txt', host('x')]]) {
+      const r = s.run(['cp', src!, dst!]);
+      expect(r.code).toBe(125);
+      expect(r.stderr).toMatch(/is on the (volume|bind) mount at \/(data|mnt\/b) of container mounted, which is mounted only while it runs: start it to copy there\n$/);
+    }
+    s.ok(['rm', '-f', '-v', 'mounted']);
+    s.run(['volume', 'rm', 'cpvol']);
+  });
+
   it('- streams a tar: out of a directory or a file, into a directory (.wh. names are plain files, .. refused)', () => {
     s.ok(['run', '-d', '--name', 'tarry', 'busybox', 'sh', '-c', 'mkdir -p /d/s && echo one > /d/s/one && ln -s one /d/s/l && exec sleep 1000']);
     for (let i = 0; i < 100 && s.run(['exec', 'tarry', 'test', '-L', '/d/s/l']).code !== 0; i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
