@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { Template } from './template.js';
 
 /** Output helpers shared by the listing commands, matching docker's wording. */
 
@@ -66,49 +67,34 @@ export function binarySize(bytes: number): string {
 }
 
 /**
- * docker's --format: a Go template's field references ({{.ID}}, {{json .}},
- * {{json .Names}}), `\t` and `\n` escapes, and a leading "table" for a
- * header line (the columns' names) with the cells aligned on the tabs.
- * Fields are what `rows` carry; an unknown one is refused, naming those there are.
+ * docker's --format over listing rows: a Go template (template.ts) per row,
+ * `\t` and `\n` escapes, a leading "table" for a header line (each field
+ * replaced by its column's name) with the cells aligned on the tabs, and
+ * "json" for one JSON object a line (docker 23's). A field the rows do not
+ * carry is refused, naming those they do.
  */
 export function formatRows(format: string, rows: Record<string, string>[], headers: Record<string, string>): string {
+  if (format.trim() === 'json') return rows.map((r) => `${JSON.stringify(r)}\n`).join('');
   const isTable = /^table(\s|$)/.test(format);
-  const body = (isTable ? format.replace(/^table\s*/, '') : format).replace(/\\t/g, '\t').replace(/\\n/g, '\n');
-  const fields = Object.keys(headers);
-  const render = (row: Record<string, string> | undefined) =>
-    body.replace(/\{\{\s*(json\s+)?\.(\w*)\s*\}\}/g, (_, json: string | undefined, field: string) => {
-      if (field === '') {
-        if (!json) throw new UsageError('invalid --format: {{.}} needs json, as {{json .}}');
-        return row ? JSON.stringify(row) : 'JSON';
-      }
-      if (!fields.includes(field)) throw new UsageError(`invalid --format: no field .${field} (there are: ${fields.map((f) => `.${f}`).join(' ')})`);
-      if (!row) return headers[field]!;
-      return json ? JSON.stringify(row[field]) : row[field]!;
-    });
-  if (!isTable) return rows.map((r) => `${render(r)}\n`).join('');
-  const lines = [render(undefined), ...rows.map(render)].map((l) => l.split('\t'));
+  const template = new Template(unescape(isTable ? format.replace(/^table\s*/, '') : format));
+  try {
+    // Checked once on the headers, even for no rows: a typo is an error, not an empty listing.
+    template.render(headers);
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message} (there are: ${Object.keys(headers).map((f) => `.${f}`).join(' ')})`);
+  }
+  if (!isTable) return rows.map((r) => `${template.render(r)}\n`).join('');
+  const lines = [template.render(headers), ...rows.map((r) => template.render(r))].map((l) => l.split('\t'));
   const width = (i: number) => Math.max(...lines.map((cells) => (cells[i] ?? '').length));
   return lines.map((cells) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(width(i) + 3))).join('').trimEnd() + '\n').join('');
 }
 
-/**
- * docker inspect's --format over one object: dotted paths ({{.State.Pid}},
- * {{.GraphDriver.Data.UpperDir}}), {{json .X}} and {{json .}}; a string or
- * number prints as itself, an object or array as JSON (docker prints Go's
- * map form; JSON is what scripts can read back). A missing field is refused.
- */
+/** docker inspect's --format over one object: a Go template (template.ts), with `\t` and `\n` escapes. */
 export function formatObject(format: string, obj: unknown): string {
-  const body = format.replace(/\\t/g, '\t').replace(/\\n/g, '\n');
-  return body.replace(/\{\{\s*(json\s+)?\.([\w.]*)\s*\}\}/g, (_, json: string | undefined, dotted: string) => {
-    let v: unknown = obj;
-    for (const key of dotted === '' ? [] : dotted.split('.')) {
-      if (v === null || typeof v !== 'object' || !(key in v)) throw new UsageError(`invalid --format: no field .${dotted}`);
-      v = (v as Record<string, unknown>)[key];
-    }
-    if (json || (v !== null && typeof v === 'object')) return JSON.stringify(v);
-    return v === null || v === undefined ? '<no value>' : String(v);
-  });
+  return new Template(unescape(format)).render(obj);
 }
+
+const unescape = (format: string) => format.replace(/\\t/g, '\t').replace(/\\n/g, '\n');
 
 /**
  * docker's --filter KEY=VALUE list: the same key given twice matches either

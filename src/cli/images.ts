@@ -7,19 +7,21 @@ export function registerImages(program: Command, ctx: ContextFactory): void {
   program
     .command('images')
     .description('List images')
+    .argument('[repository]', 'only this REPOSITORY[:TAG] (as --filter reference=)')
+    .option('-a, --all', 'every image (tsrun makes no intermediate ones: the same list)')
     .option('-q, --quiet', 'only print image ids')
     .option('--no-trunc', 'print full image ids')
     .option('--digests', 'show digests (tsrun records none: <none>)')
     .addOption(repeatable('-f, --filter <key=value>', 'only images matching: dangling=true|false, reference=REPO[:TAG] (* matches any run of characters)'))
     .option('--format <template>', 'Go-template fields, as docker: {{.Repository}} {{.Tag}} {{.ID}} {{.CreatedAt}} {{.CreatedSince}} {{.Size}}, {{json .}}; "table ..." adds headers')
-    .action(async (o: { quiet?: boolean; trunc: boolean; digests?: boolean; filter?: string[]; format?: string }) => {
+    .action(async (repository: string | undefined, o: { quiet?: boolean; trunc: boolean; digests?: boolean; filter?: string[]; format?: string }) => {
       const [{ listImageIds, readImage }, { parseReference, familiarRepository }, { ago, humanSize, table, formatRows, parseFilters, matchesFilters }] = await Promise.all([
         import('../store/images.js'),
         import('../store/reference.js'),
         import('./format.js'),
       ]);
       const c = ctx();
-      const filters = parseFilters(o.filter ?? [], ['dangling', 'reference']);
+      const filters = parseFilters([...(o.filter ?? []), ...(repository !== undefined ? [`reference=${repository}`] : [])], ['dangling', 'reference']);
       const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
       const matchesRef = (names: string[], pattern: string) =>
         names.some((n) => {

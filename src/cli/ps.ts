@@ -11,11 +11,15 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
     .command('ps')
     .description('List containers (running ones, or all with -a)')
     .option('-a, --all', 'show all containers, not only running ones')
+    .option('-n, --last <n>', 'the last N containers made, whatever their state')
+    .option('-l, --latest', 'the last container made, whatever its state')
     .option('-q, --quiet', 'only print container ids')
     .option('--no-trunc', 'do not truncate ids and commands')
-    .addOption(repeatable('-f, --filter <key=value>', 'only containers matching: name=, id=, status= (created, running, paused, exited), ancestor= (image)'))
+    .addOption(repeatable('-f, --filter <key=value>', 'only containers matching: name= (a regular expression), id=, status= (created, running, paused, exited), exited= (an exit code), ancestor= (image)'))
     .option('--format <template>', 'Go-template fields, as docker: {{.ID}} {{.Image}} {{.Command}} {{.CreatedAt}} {{.RunningFor}} {{.Status}} {{.State}} {{.Names}}, {{json .}}; "table ..." adds headers')
-    .action(async (o: { all?: boolean; quiet?: boolean; trunc: boolean; filter?: string[]; format?: string }) => {
+    .action(async (o: { all?: boolean; last?: string; latest?: boolean; quiet?: boolean; trunc: boolean; filter?: string[]; format?: string }) => {
+      const last = o.latest ? 1 : o.last !== undefined ? Number(o.last) : undefined;
+      if (last !== undefined && !(Number.isInteger(last) && last >= 0)) throw new UsageError(`invalid argument "${o.last}" for "-n, --last": a number of containers`);
       const [{ listContainers }, { currentState }, { ago, humanDuration, table, truncateCommand, formatRows, parseFilters, matchesFilters }, { familiarName }, { unmountStale }, { readRuntime }] = await Promise.all([
         import('../runtime/containers.js'),
         import('../runtime/state/status.js'),
@@ -29,21 +33,22 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
       const now = Date.now();
       const all = listContainers(c.paths);
       await unmountStale(c, all);
-      const filters = parseFilters(o.filter ?? [], ['name', 'id', 'status', 'ancestor']);
+      const filters = parseFilters(o.filter ?? [], ['name', 'id', 'status', 'exited', 'ancestor']);
       for (const v of filters.get('status') ?? []) {
         if (!DOCKER_STATUSES.includes(v)) throw new UsageError(`invalid filter 'status=${v}'`);
       }
       const state = (st: ReturnType<typeof currentState>) => (st.paused ? 'paused' : st.running ? 'running' : st.status);
       const rows = all
         .map((rec) => ({ rec, st: currentState(c.paths, rec) }))
-        // A status filter looks at every container, as docker's does; otherwise -a decides.
-        .filter(({ st }) => o.all || filters.has('status') || st.running)
+        // A status or exited filter, or -n, looks at every container, as docker's does; otherwise -a decides.
+        .filter(({ st }) => o.all || last !== undefined || filters.has('status') || filters.has('exited') || st.running)
         .filter(({ rec, st }) =>
           matchesFilters(filters, (key, v) =>
-            key === 'name' ? nameMatches(rec.name, v) : key === 'id' ? rec.id.startsWith(v) : key === 'status' ? state(st) === v : rec.imageName === v || familiarName(rec.imageName) === v || rec.imageId.slice(7).startsWith(v.replace(/^sha256:/, '')),
+            key === 'name' ? nameMatches(rec.name, v) : key === 'exited' ? st.status === 'exited' && String(st.exitCode) === v : key === 'id' ? rec.id.startsWith(v) : key === 'status' ? state(st) === v : rec.imageName === v || familiarName(rec.imageName) === v || rec.imageId.slice(7).startsWith(v.replace(/^sha256:/, '')),
           ),
         )
-        .sort((a, b) => Date.parse(b.rec.created) - Date.parse(a.rec.created));
+        .sort((a, b) => Date.parse(b.rec.created) - Date.parse(a.rec.created))
+        .slice(0, last);
       if (o.quiet) {
         writeStdout(rows.map(({ rec }) => `${o.trunc ? rec.id.slice(0, 12) : rec.id}\n`).join(''));
         return;

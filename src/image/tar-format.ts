@@ -244,5 +244,9 @@ export function buildHeader(
   }
   const atime = text('atime');
   if (atime !== undefined && atime !== '') [header.atimeSec, header.atimeNsec] = parsePaxTime(atime, 'atime');
+  // A Linux id has 32 bits, and chown(2) takes (uid_t)-1 to mean "leave it": 4294967295 would leave the file root's.
+  for (const [key, id] of [['uid', header.uid], ['gid', header.gid]] as const) {
+    if (!(Number.isInteger(id) && id >= 0 && id <= 0xfffffffe)) throw new Error(`corrupt tar: the ${key} ${id} of ${header.name} is not a Linux id`);
+  }
   return header;
 }

@@ -77,7 +77,10 @@ function checkSpec(raw: unknown, file: string): OciSpec {
   }
   return {
     ...(raw as unknown as OciSpec),
-    mounts: (raw.mounts as OciSpec['mounts'] | undefined) ?? [],
+    // runc takes a relative destination as relative to / (with a deprecation warning); "..", as everywhere, is refused later.
+    mounts: ((raw.mounts as OciSpec['mounts'] | undefined) ?? []).map((m) =>
+      typeof m.destination === 'string' && m.destination !== '' && !m.destination.startsWith('/') ? { ...m, destination: `/${m.destination}` } : m,
+    ),
     linux: { ...(linux as unknown as OciSpec['linux']), namespaces: (linux.namespaces as OciSpec['linux']['namespaces'] | undefined) ?? [] },
   };
 }

@@ -1,9 +1,10 @@
 import { familiarName } from '../store/reference.js';
 import { lowerDiffDirs } from '../store/layers.js';
-import { type StoredImage } from '../store/images.js';
+import { type StoredImage, readImageConfig } from '../store/images.js';
+import type { OciImageConfig } from '../image/oci-types.js';
 import { type StorePaths, containerFile, layerDiff, layerMerged, layerWork } from '../store/paths.js';
 import { inspectHostConfig, inspectMounts } from './inspect-isolation.js';
-import type { PortBinding } from './plan/container-spec.js';
+import { type PortBinding, mergeEnv } from './plan/container-spec.js';
 import { type ContainerRecord, readRuntime } from './state/record.js';
 import { currentState } from './state/status.js';
 
@@ -59,17 +60,39 @@ export function inspectContainer(p: StorePaths, rec: ContainerRecord): Record<st
       },
       Name: 'overlay2',
     },
-    Config: {
-      Hostname: rec.hostname,
-      User: rec.options.user ?? '',
-      Env: rec.options.env,
-      Cmd: rec.options.cmd.length > 0 ? rec.options.cmd : null,
-      Image: rec.imageName,
-      WorkingDir: rec.options.workdir ?? '',
-      Entrypoint: rec.options.entrypoint !== undefined ? [rec.options.entrypoint] : null,
-      Tty: rec.options.tty === true,
-      OpenStdin: rec.options.openStdin === true,
-    },
+    Config: containerConfig(p, rec),
+  };
+}
+
+/**
+ * docker's container Config: what the container runs with, the image's
+ * config under the run flags (its Env with -e's on top, its Cmd, User,
+ * WorkingDir, Labels), not only the flags. An image removed with rmi -f
+ * leaves the flags alone.
+ */
+function containerConfig(p: StorePaths, rec: ContainerRecord): Record<string, unknown> {
+  let image: OciImageConfig['config'] = {};
+  try {
+    image = readImageConfig(p, rec.imageId).config ?? {};
+  } catch {
+    // the image is gone
+  }
+  const o = rec.options;
+  const entrypoint = o.entrypoint !== undefined ? (o.entrypoint === '' ? null : [o.entrypoint]) : (image.Entrypoint ?? null);
+  // A new entrypoint drops the image's Cmd, as docker's.
+  const cmd = o.cmd.length > 0 ? o.cmd : o.entrypoint !== undefined ? null : (image.Cmd ?? null);
+  return {
+    Hostname: rec.hostname,
+    User: o.user ?? image.User ?? '',
+    Env: mergeEnv(image.Env ?? [], o.env ?? []),
+    Cmd: cmd,
+    Image: rec.imageName,
+    WorkingDir: o.workdir || image.WorkingDir || '',
+    Entrypoint: entrypoint,
+    Labels: image.Labels ?? {},
+    ExposedPorts: image.ExposedPorts ?? {},
+    Tty: o.tty === true,
+    OpenStdin: o.openStdin === true,
   };
 }
 

@@ -17,6 +17,15 @@ describe('ps and images: --filter and --format, as docker', () => {
     expect(s.ok(['ps', '--format', 'table {{.Names}}\\t{{.Image}}'])).toBe('NAMES   IMAGE\nweb     busybox:latest\n');
     expect(JSON.parse(s.ok(['ps', '--format', '{{json .}}']))).toMatchObject({ Names: 'web', Image: 'busybox:latest', State: 'running' });
     expect(s.ok(['inspect', '-f', '{{.Name}} {{.State.Status}} {{.State.Pid}}', 'web'])).toMatch(/^\/web running \d+\n$/);
+    // Go templates as scripts write them; Config is the image's under the flags (its PATH, its Cmd when none is given).
+    expect(s.ok(['inspect', '-f', '{{if .State.Running}}up{{else}}down{{end}} {{range .Config.Env}}{{.}};{{end}} {{join .Config.Cmd " "}}', 'web'])).toMatch(/^up PATH=[^;]+; sleep 1000\n$/);
+    expect(s.ok(['inspect', '-f', '{{json .Config.Cmd}}', 'done'])).toBe('["true"]\n');
+    expect(s.run(['inspect', '-f', '{{nosuch .Name}}', 'web'])).toMatchObject({ code: 125, stderr: expect.stringContaining('function "nosuch" not defined') });
+    expect(s.ok(['ps', '--format', 'json']).trim().split('\n').map((l) => JSON.parse(l).Names)).toEqual(['web']);
+    // -n/-l: the last made, whatever their state; exited= an exit code.
+    expect(s.ok(['ps', '-l', '--format', '{{.Names}}'])).toBe('done\n');
+    expect(s.ok(['ps', '-n', '2', '--format', '{{.Names}}'])).toBe('done\nweb\n');
+    expect(s.ok(['ps', '-f', 'exited=0', '--format', '{{.Names}}'])).toBe('done\n');
     expect(s.ok(['image', 'inspect', '--format', '{{json .RootFS.Type}}', 'busybox'])).toBe('"layers"\n');
     expect(s.run(['ps', '--filter', 'color=red'])).toMatchObject({ code: 125, stderr: expect.stringContaining("invalid filter 'color=red'") });
     // name= is docker's regular expression: `-f name=^web$` is how scripts ask whether one container exists.
@@ -30,6 +39,8 @@ describe('ps and images: --filter and --format, as docker', () => {
   it('filters images by reference and danglingness, and formats them', () => {
     expect(s.ok(['images', '--format', '{{.Repository}}:{{.Tag}}']).split('\n').filter(Boolean).sort()).toEqual(['busybox:latest', 'hello-world:v1']);
     expect(s.ok(['images', '--filter', 'reference=hello*', '--format', '{{.Repository}}'])).toBe('hello-world\n');
+    expect(s.ok(['images', 'hello-world', '--format', '{{.Repository}}:{{.Tag}}'])).toBe('hello-world:v1\n');
+    expect(s.ok(['images', '-a', 'busybox:latest', '-q']).trim()).toMatch(/^[0-9a-f]{12}$/);
     expect(s.ok(['images', '--filter', 'dangling=true', '-q'])).toBe('');
     expect(s.ok(['images', '--filter', 'reference=busybox:latest', '--format', 'table {{.Repository}}\\t{{.Tag}}'])).toBe('REPOSITORY   TAG\nbusybox      latest\n');
   });

@@ -417,6 +417,16 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     }
   });
 
+  it('takes a relative mount destination as relative to /, as runc does; ".." is still refused', () => {
+    const b = bundle('reldest', (s) => {
+      s.mounts.push({ destination: 'tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev'] });
+      s.process.args = ['sh', '-c', 'grep -c " /tmp tmpfs " /proc/mounts'];
+    });
+    expect(ok(['run', '-b', b, 'reldest'])).toBe('1\n');
+    const up = bundle('updest', (s) => s.mounts.push({ destination: 'tmp/../..', type: 'tmpfs', source: 'tmpfs' }));
+    expect(oci(['run', '-b', up, 'updest'])).toMatchObject({ code: 1, stderr: expect.stringContaining('a mount destination must be an absolute path without ".."') });
+  });
+
   it('--preserve-fds passes the caller\'s fds 3.. on, as the same numbers, and nothing past them', () => {
     const input = path.join(dir, 'fd3');
     const output = path.join(dir, 'fd4');

@@ -37,11 +37,44 @@ describe('--filter', () => {
 
 describe('inspect --format', () => {
   const obj = { Id: 'abc', State: { Status: 'running', Pid: 42, Running: true }, Config: { Env: ['A=1'] }, Gone: null };
-  it('prints dotted fields, objects as JSON, json on request', () => {
+  it('prints dotted fields, lists and maps as Go prints them, json on request', () => {
     expect(formatObject('{{.State.Status}} {{.State.Pid}} {{.State.Running}}', obj)).toBe('running 42 true');
-    expect(formatObject('{{.Config}}|{{json .Config.Env}}|{{json .Id}}|{{.Gone}}', obj)).toBe('{"Env":["A=1"]}|["A=1"]|"abc"|<no value>');
+    expect(formatObject('{{.Config}}|{{.Config.Env}}|{{json .Config.Env}}|{{json .Id}}|{{.Gone}}', obj)).toBe('map[Env:[A=1]]|[A=1]|["A=1"]|"abc"|<no value>');
   });
   it('refuses a missing field', () => {
     expect(() => formatObject('{{.State.Nope}}', obj)).toThrow(/no field \.State\.Nope/);
+  });
+});
+
+describe('Go templates, as docker users write them', () => {
+  const c = { Name: 'web', State: { Running: true, ExitCode: 0, Status: 'running' }, Config: { Env: ['A=1', 'PATH=/bin'], Labels: { tier: 'front', app: 'shop' } }, Mounts: [{ Destination: '/data' }, { Destination: '/logs' }] };
+  it('if / else if / else, with comparisons and not', () => {
+    expect(formatObject('{{if .State.Running}}up{{else}}down{{end}}', c)).toBe('up');
+    expect(formatObject('{{if eq .State.Status "exited"}}x{{else if eq .State.Status "running"}}r{{else}}?{{end}}', c)).toBe('r');
+    expect(formatObject('{{if not .State.ExitCode}}clean{{end}}', c)).toBe('clean');
+    expect(formatObject('{{if and .State.Running (gt (len .Mounts) 1)}}busy{{end}}', c)).toBe('busy');
+  });
+  it('range over a list (the dot becomes each item) and over a map (sorted by key), with else', () => {
+    expect(formatObject('{{range .Mounts}}{{.Destination}} {{end}}', c)).toBe('/data /logs ');
+    expect(formatObject('{{range .Config.Labels}}{{.}},{{end}}', c)).toBe('shop,front,');
+    expect(formatObject('{{range .Config.Nothing}}x{{else}}none{{end}}', { Config: { Nothing: [] } })).toBe('none');
+    expect(formatObject('{{range .Mounts}}{{$.Name}}:{{.Destination}} {{end}}', c)).toBe('web:/data web:/logs ');
+  });
+  it('functions and pipes: index, len, join, upper, lower, printf, json; {{- -}} trims', () => {
+    expect(formatObject('{{index .Config.Labels "tier"}} {{len .Config.Env}} {{join .Config.Env ","}}', c)).toBe('front 2 A=1,PATH=/bin');
+    expect(formatObject('{{.Name | upper}} {{upper .Name | lower}} {{printf "%s=%d" .Name .State.ExitCode}}', c)).toBe('WEB web web=0');
+    expect(formatObject('{{index .Config.Labels "missing"}}', c)).toBe('<no value>');
+    expect(formatObject('{{range .Mounts -}}\n  {{.Destination}}\n{{- end}}', c)).toBe('/data/logs');
+    expect(formatObject('{{with .Config.Labels}}{{.app}}{{end}}', c)).toBe('shop');
+  });
+  it('refuses what it does not know with one line, never echoing the template back as output', () => {
+    expect(() => formatObject('{{nosuch .Name}}', c)).toThrow('function "nosuch" not defined');
+    expect(() => formatObject('{{.Name', c)).toThrow('unclosed action');
+    expect(() => formatObject('{{if .Name}}x', c)).toThrow('missing {{end}}');
+    expect(() => formatObject('{{end}}', c)).toThrow('unexpected {{end}}');
+    expect(() => formatObject('{{range .Name}}x{{end}}', c)).toThrow("range can't iterate over web");
+  });
+  it('--format json: one JSON object a row', () => {
+    expect(formatRows('json', rows, headers)).toBe(rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
   });
 });

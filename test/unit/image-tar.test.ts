@@ -195,6 +195,14 @@ describe('TarReader', () => {
     expect(e!.data.toString()).toBe('abc');
   });
 
+  it('refuses a uid or gid no Linux id can be (past 32 bits, or (uid_t)-1, which chown takes as "leave it root\'s")', async () => {
+    for (const [key, value] of [['uid', '99999999999'], ['gid', '4294967295']]) {
+      const pax = paxRecord(key!, value!);
+      const bytes = Buffer.concat([headerBlock({ name: 'PaxHeaders/f', typeflag: 'x', size: pax.length }), body(pax), headerBlock({ name: 'f', size: 0 }), END]);
+      await expect(readTar(bytes)).rejects.toThrow(`corrupt tar: the ${key} ${value} of f is not a Linux id`);
+    }
+  });
+
   it('handles GNU long names, ustar prefixes, base-256 sizes, V7 directories and global PAX headers', async () => {
     const longName = `${'x'.repeat(150)}/name`;
     const global = paxRecord('uid', '4242');
