@@ -16,9 +16,10 @@ async function eachContainer(refs: string[], fn: (ref: string) => Promise<void>)
   if (failed) process.exit(1);
 }
 
+/** -t: whole seconds, or -1 to wait for ever (docker's). */
 const seconds = (value: string) => {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`invalid timeout: ${value}`);
+  if (!Number.isInteger(n) || n < -1) throw new Error(`invalid timeout: ${value}`);
   return n;
 };
 
@@ -58,8 +59,8 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
     .command('stop')
     .description('Stop running containers: the stop signal (SIGTERM), then SIGKILL after a timeout')
     .argument('<container...>')
-    .option('-t, --time <seconds>', 'seconds to wait before SIGKILL', seconds, 10)
-    .action(async (refs: string[], o: { time: number }) => {
+    .option('-t, --time <seconds>', 'seconds to wait before SIGKILL (default: the container\'s --stop-timeout, else 10; -1: for ever)', seconds)
+    .action(async (refs: string[], o: { time?: number }) => {
       const [{ findContainer }, { stopContainer }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/lifecycle/stop.js')]);
       const c = ctx();
       await eachContainer(refs, async (ref) => {
@@ -72,8 +73,8 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
     .command('restart')
     .description('Stop and start containers again')
     .argument('<container...>')
-    .option('-t, --time <seconds>', 'seconds to wait before SIGKILL', seconds, 10)
-    .action(async (refs: string[], o: { time: number }) => {
+    .option('-t, --time <seconds>', 'seconds to wait before SIGKILL (default: the container\'s --stop-timeout, else 10; -1: for ever)', seconds)
+    .action(async (refs: string[], o: { time?: number }) => {
       const [{ findContainer }, { stopContainer }, { startContainer }] = await Promise.all([
         import('../runtime/containers.js'),
         import('../runtime/lifecycle/stop.js'),
@@ -186,7 +187,9 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
       let tail: number | undefined;
       if (o.tail !== 'all') {
         tail = Number(o.tail);
-        if (!Number.isInteger(tail) || tail < 0) throw new Error(`invalid --tail value: ${o.tail}`);
+        if (!Number.isInteger(tail)) throw new Error(`invalid --tail value: ${o.tail}`);
+        // A negative count is every line, as docker's.
+        if (tail < 0) tail = undefined;
       }
       await readLog(containerFile(c.paths, id, 'ctr.log'), {
         follow: o.follow === true,

@@ -15,7 +15,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
     .option('-l, --latest', 'the last container made, whatever its state')
     .option('-q, --quiet', 'only print container ids')
     .option('--no-trunc', 'do not truncate ids and commands')
-    .addOption(repeatable('-f, --filter <key=value>', 'only containers matching: name= (a regular expression), id=, status= (created, running, paused, exited), exited= (an exit code), ancestor= (image)'))
+    .addOption(repeatable('-f, --filter <key=value>', 'only containers matching: name= (a regular expression), id=, status= (created, running, paused, exited), exited= (an exit code), label=KEY[=VALUE] (run --label), ancestor= (image)'))
     .option('--format <template>', 'Go-template fields, as docker: {{.ID}} {{.Image}} {{.Command}} {{.CreatedAt}} {{.RunningFor}} {{.Status}} {{.State}} {{.Names}}, {{json .}}; "table ..." adds headers')
     .action(async (o: { all?: boolean; last?: string; latest?: boolean; quiet?: boolean; trunc: boolean; filter?: string[]; format?: string }) => {
       const last = o.latest ? 1 : o.last !== undefined ? Number(o.last) : undefined;
@@ -33,7 +33,18 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
       const now = Date.now();
       const all = listContainers(c.paths);
       await unmountStale(c, all);
-      const filters = parseFilters(o.filter ?? [], ['name', 'id', 'status', 'exited', 'ancestor']);
+      const filters = parseFilters(o.filter ?? [], ['name', 'id', 'status', 'exited', 'label', 'ancestor']);
+      // A container's labels are its image's under its own --label ones (docker's Config.Labels); read only for a label filter.
+      const { readImageConfig } = filters.has('label') ? await import('../store/images.js') : { readImageConfig: undefined };
+      const labelsOf = (rec: ContainerRecord): Record<string, string> => {
+        let image: Record<string, string> | undefined;
+        try {
+          image = readImageConfig?.(c.paths, rec.imageId).config?.Labels;
+        } catch {
+          image = undefined;
+        }
+        return { ...image, ...rec.options.labels };
+      };
       for (const v of filters.get('status') ?? []) {
         if (!DOCKER_STATUSES.includes(v)) throw new UsageError(`invalid filter 'status=${v}'`);
       }
@@ -44,7 +55,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
         .filter(({ st }) => o.all || last !== undefined || filters.has('status') || filters.has('exited') || st.running)
         .filter(({ rec, st }) =>
           matchesFilters(filters, (key, v) =>
-            key === 'name' ? nameMatches(rec.name, v) : key === 'exited' ? st.status === 'exited' && String(st.exitCode) === v : key === 'id' ? rec.id.startsWith(v) : key === 'status' ? state(st) === v : rec.imageName === v || familiarName(rec.imageName) === v || rec.imageId.slice(7).startsWith(v.replace(/^sha256:/, '')),
+            key === 'name' ? nameMatches(rec.name, v) : key === 'label' ? labelMatches(labelsOf(rec), v) : key === 'exited' ? st.status === 'exited' && String(st.exitCode) === v : key === 'id' ? rec.id.startsWith(v) : key === 'status' ? state(st) === v : rec.imageName === v || familiarName(rec.imageName) === v || rec.imageId.slice(7).startsWith(v.replace(/^sha256:/, '')),
           ),
         )
         .sort((a, b) => Date.parse(b.rec.created) - Date.parse(a.rec.created))
@@ -115,4 +126,10 @@ function nameMatches(name: string, filter: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** docker's label filter: KEY (set, whatever its value) or KEY=VALUE. */
+function labelMatches(labels: Record<string, string>, filter: string): boolean {
+  const eq = filter.indexOf('=');
+  return eq < 0 ? filter in labels : labels[filter.slice(0, eq)] === filter.slice(eq + 1);
 }

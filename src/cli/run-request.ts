@@ -3,6 +3,7 @@ import { type MountSpec, parseDeviceCgroupRule, parseDeviceFlag, parseIdMap, par
 import { parseResourceFlags, type ResourceFlags } from '../runtime/cgroups/limits.js';
 import { ID_MAP_FLAGS, checkIdmappedRootKernel, planIdMaps } from '../runtime/plan/user-namespace.js';
 import { UsageError } from '../errors.js';
+import { parseSignal } from '../runtime/lifecycle/stop.js';
 
 /**
  * The flags of `run` and `create` (cli/run.ts defines them) turned into a
@@ -24,6 +25,9 @@ export interface RunFlags extends ResourceFlags {
   user?: string;
   hostname?: string;
   entrypoint?: string;
+  label?: string[];
+  stopSignal?: string;
+  stopTimeout?: string;
   volume?: string[];
   mount?: string[];
   tmpfs?: string[];
@@ -66,6 +70,9 @@ export const request = (image: string, command: string[], o: RunFlags) => ({
     hostname: o.hostname,
     entrypoint: o.entrypoint,
     cmd: command,
+    ...(o.label?.length ? { labels: parseLabels(o.label) } : {}),
+    ...(o.stopSignal !== undefined ? { stopSignal: checkedSignal(o.stopSignal) } : {}),
+    ...(o.stopTimeout !== undefined ? { stopTimeout: parseStopTimeout(o.stopTimeout) } : {}),
     tty: o.tty === true,
     openStdin: o.interactive === true,
     init: o.init === true,
@@ -156,4 +163,29 @@ function resources(o: RunFlags) {
 function deviceCgroupRules(rules: string[]): string[] {
   for (const r of rules) parseDeviceCgroupRule(r);
   return rules.map((r) => r.trim());
+}
+
+/** docker's --label KEY[=VALUE] (no value: an empty one). */
+function parseLabels(specs: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    const key = eq < 0 ? spec : spec.slice(0, eq);
+    if (key === '') throw new UsageError(`invalid label ${JSON.stringify(spec)}: KEY=VALUE`);
+    out[key] = eq < 0 ? '' : spec.slice(eq + 1);
+  }
+  return out;
+}
+
+/** A --stop-signal refused now, not at the first stop. */
+function checkedSignal(name: string): string {
+  parseSignal(name);
+  return name;
+}
+
+/** Whole seconds, or -1 for no limit (docker's). */
+export function parseStopTimeout(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < -1) throw new UsageError(`invalid timeout ${JSON.stringify(value)}: whole seconds, or -1 for none`);
+  return n;
 }

@@ -67,7 +67,7 @@ export function inspectContainer(p: StorePaths, rec: ContainerRecord): Record<st
 /**
  * docker's container Config: what the container runs with, the image's
  * config under the run flags (its Env with -e's on top, its Cmd, User,
- * WorkingDir, Labels), not only the flags. An image removed with rmi -f
+ * WorkingDir, Labels with --label's), not only the flags. An image removed with rmi -f
  * leaves the flags alone.
  */
 function containerConfig(p: StorePaths, rec: ContainerRecord): Record<string, unknown> {
@@ -89,7 +89,7 @@ function containerConfig(p: StorePaths, rec: ContainerRecord): Record<string, un
     Image: rec.imageName,
     WorkingDir: o.workdir || image.WorkingDir || '',
     Entrypoint: entrypoint,
-    Labels: image.Labels ?? {},
+    Labels: { ...image.Labels, ...o.labels },
     ExposedPorts: image.ExposedPorts ?? {},
     Tty: o.tty === true,
     OpenStdin: o.openStdin === true,

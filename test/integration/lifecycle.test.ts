@@ -59,6 +59,26 @@ describe('stop, start, restart: the rw layer is kept until rm', () => {
     expect(s.run(['rmi', 'nosuch:1']).code).toBe(1);
   });
 
+  it('--stop-signal, --stop-timeout and --label, as docker\'s run takes them', async () => {
+    s.ok(['run', '-d', '--name', 'sig', '--stop-signal', 'USR1', '-l', 'tier=front', '--label', 'solo', 'busybox', 'sh', '-c', 'trap "exit 7" USR1; while :; do sleep 0.05; done']);
+    s.ok(['run', '-d', '--name', 'deaf', '--stop-timeout', '1', 'busybox', 'sh', '-c', 'trap "" TERM; while :; do sleep 0.05; done']);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(s.ok(['ps', '--filter', 'label=tier=front', '--format', '{{.Names}}'])).toBe('sig\n');
+    expect(s.ok(['ps', '--filter', 'label=solo', '--format', '{{.Names}}'])).toBe('sig\n');
+    expect(s.ok(['ps', '--filter', 'label=tier=back', '-q'])).toBe('');
+    expect(s.ok(['inspect', '-f', '{{index .Config.Labels "tier"}}', 'sig'])).toBe('front\n');
+    s.ok(['stop', 'sig']);
+    expect(s.ok(['inspect', '-f', '{{.State.ExitCode}}', 'sig'])).toBe('7\n');
+    // No -t: the container's own timeout (1 s), not docker's 10.
+    const t0 = Date.now();
+    s.ok(['stop', 'deaf']);
+    expect(Date.now() - t0).toBeLessThan(6_000);
+    expect(s.ok(['inspect', '-f', '{{.State.ExitCode}}', 'deaf'])).toBe('137\n');
+    expect(s.run(['stop', '-t', '-1', 'deaf']).code).toBe(0);
+    expect(s.run(['run', '--rm', '--stop-signal', 'NOPE', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: invalid signal: NOPE\n' });
+    s.ok(['rm', 'sig', 'deaf']);
+  });
+
   it('start -a attaches and returns the exit code', () => {
     expect(s.run(['run', '--name', 'again', 'busybox', 'sh', '-c', 'echo hi; exit 5']).code).toBe(5);
     const r = s.run(['start', '-a', 'again']);
@@ -159,6 +179,8 @@ describe('logs', () => {
     expect(all.stdout).toBe('out1\nout2\n');
     expect(all.stderr).toBe('err1\n');
     expect(s.ok(['logs', '--tail', '1', 'talk'])).toBe('out2\n');
+    // A negative count is every line, as docker's.
+    expect(s.ok(['logs', '--tail', '-1', 'talk'])).toBe(s.ok(['logs', 'talk']));
     expect(s.ok(['logs', '-t', '--tail', '1', 'talk'])).toMatch(/^\d{4}-\d\d-\d\dT\S+Z out2\n$/);
     // --since/--until by the lines' own times: err1's time splits the output.
     const errTime = lines[1].time as string;

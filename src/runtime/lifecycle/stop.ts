@@ -26,10 +26,11 @@ export function parseSignal(input: string): NodeJS.Signals {
 }
 
 /**
- * `stop`: the image's StopSignal (default SIGTERM), then SIGKILL once
- * `timeoutSec` has passed, as docker does. A stopped container is left as is.
+ * `stop`: --stop-signal, else the image's StopSignal, else SIGTERM; then
+ * SIGKILL once `timeoutSec` has passed (not given: --stop-timeout, else 10;
+ * negative: never), as docker does. A stopped container is left as is.
  */
-export async function stopContainer(ctx: Context, id: string, timeoutSec: number): Promise<void> {
+export async function stopContainer(ctx: Context, id: string, timeoutSec?: number): Promise<void> {
   const p = ctx.paths;
   await withLock(ctx.native, containerLockFile(p, id), async () => {
     const rec = readRecord(p, id);
@@ -41,13 +42,14 @@ export async function stopContainer(ctx: Context, id: string, timeoutSec: number
     }
     let signal: NodeJS.Signals = 'SIGTERM';
     try {
-      const stopSignal = readImageConfig(p, rec.imageId).config?.StopSignal;
+      const stopSignal = rec.options.stopSignal ?? readImageConfig(p, rec.imageId).config?.StopSignal;
       if (stopSignal) signal = parseSignal(stopSignal);
     } catch {
       signal = 'SIGTERM';
     }
-    if (!(await signalAndWait(ctx, id, signal, timeoutSec * 1000))) {
-      logger('lifecycle').info({ cid: id, op: 'stop' }, `no exit ${timeoutSec}s after ${signal}; sending SIGKILL`);
+    const seconds = timeoutSec ?? rec.options.stopTimeout ?? 10;
+    if (!(await signalAndWait(ctx, id, signal, seconds < 0 ? Infinity : seconds * 1000))) {
+      logger('lifecycle').info({ cid: id, op: 'stop' }, `no exit ${seconds}s after ${signal}; sending SIGKILL`);
       if (!(await signalAndWait(ctx, id, 'SIGKILL', 10_000))) throw new RuntimeError(`container ${rec.name} did not die after SIGKILL`);
     }
     foldExit(ctx, id);

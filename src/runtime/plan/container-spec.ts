@@ -33,6 +33,12 @@ export interface RunOptions extends SecurityOptions {
   /** undefined: the image's; "": none. */
   entrypoint?: string;
   cmd: string[];
+  /** --label: the container's own, over the image's (inspect's Config.Labels, ps --filter label=). */
+  labels?: Record<string, string>;
+  /** --stop-signal: what `stop` sends first (default: the image's StopSignal, else SIGTERM). */
+  stopSignal?: string;
+  /** --stop-timeout: seconds `stop` waits before SIGKILL when -t is not given (default 10; -1: for ever). */
+  stopTimeout?: number;
   /** -t: a terminal from the container's devpts. */
   tty?: boolean;
   /** -i: the stdin stays open, for the terminal that started it or for `attach` later (docker's OpenStdin). */
