@@ -59,8 +59,15 @@ describe('cgroups', () => {
     for (const c of ['memory', 'cpu', 'pids', 'cpuset'] as const) {
       expect(fs.readFileSync(path.join(d[c]!, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(pid));
     }
-    // The exec'd process joins them too.
-    expect(s.ok(['exec', 'plain', 'cat', '/proc/self/cgroup'])).toContain(`/tsrun/${id}`);
+    // On a v1 host also systemd's hierarchy and a hybrid's cgroup2, where they are mounted, so the container is not
+    // counted in its caller's unit; the exec'd process joins them all too.
+    const own = (p: number | 'self', text = fs.readFileSync(`/proc/${p}/cgroup`, 'utf8')) => text.split('\n').filter(Boolean).map((l) => l.replace(/^\d+:/, ''));
+    const expected = (line: string) => line.endsWith(`:/tsrun/${id}`);
+    if (v1 && host.mounts['name=systemd']) expect(own(pid)).toContain(`name=systemd:/tsrun/${id}`);
+    if (v1 && host.mounts.unified) expect(own(pid)).toContain(`:/tsrun/${id}`);
+    const execd = own('self', s.ok(['exec', 'plain', 'cat', '/proc/self/cgroup']));
+    expect(execd.every(expected)).toBe(true);
+    expect(execd.length).toBe(own(pid).length);
     s.ok(['stop', '-t', '1', 'plain']);
     expect(leftover(id)).toEqual([]);
     // A restart makes them again; rm -f of the running container leaves none.

@@ -118,13 +118,21 @@ describe('host detection', () => {
     '41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw',
   ].join('\n');
 
-  it('a hybrid host is v1, each controller where its hierarchy is mounted', () => {
+  it('a hybrid host is v1, each controller where its hierarchy is mounted, with systemd\'s and the empty cgroup2 joined too', () => {
     const host = parseCgroupHost(hybrid, () => '');
     expect(host).toEqual({
       version: 1,
-      mounts: { cpu: '/sys/fs/cgroup/cpu,cpuacct', cpuacct: '/sys/fs/cgroup/cpu,cpuacct', cpuset: '/sys/fs/cgroup/cpuset', memory: '/sys/fs/cgroup/memory', pids: '/sys/fs/cgroup/pids' },
+      mounts: {
+        cpu: '/sys/fs/cgroup/cpu,cpuacct',
+        cpuacct: '/sys/fs/cgroup/cpu,cpuacct',
+        cpuset: '/sys/fs/cgroup/cpuset',
+        memory: '/sys/fs/cgroup/memory',
+        pids: '/sys/fs/cgroup/pids',
+        'name=systemd': '/sys/fs/cgroup/systemd',
+        unified: '/sys/fs/cgroup/unified',
+      },
     });
-    expect(cgroupDirs(host, 'tsrun/abc').memory).toBe('/sys/fs/cgroup/memory/tsrun/abc');
+    expect(cgroupDirs(host, 'tsrun/abc')).toMatchObject({ memory: '/sys/fs/cgroup/memory/tsrun/abc', 'name=systemd': '/sys/fs/cgroup/systemd/tsrun/abc', unified: '/sys/fs/cgroup/unified/tsrun/abc' });
   });
 
   it('a unified /sys/fs/cgroup is v2', () => {

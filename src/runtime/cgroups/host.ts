@@ -13,8 +13,16 @@ import { type CgroupWrite, type OciResources, cgroupWrites } from './limits.js';
  * (plan `cgroup` records) and removes them after the exit.
  */
 
-export type Controller = 'memory' | 'cpu' | 'cpuacct' | 'cpuset' | 'pids' | 'blkio' | 'freezer' | 'devices';
+export type Controller = 'memory' | 'cpu' | 'cpuacct' | 'cpuset' | 'pids' | 'blkio' | 'freezer' | 'devices' | 'name=systemd' | 'unified';
 const V1_CONTROLLERS: Controller[] = ['memory', 'cpu', 'cpuacct', 'cpuset', 'pids', 'blkio', 'freezer', 'devices'];
+/**
+ * The hierarchies of a v1 host that carry no limits but say whose a process
+ * is: systemd's (name=systemd), and a hybrid host's empty cgroup2
+ * ("unified"). A container joins them too, as runc's does, so it is not
+ * counted as part of its caller's unit (containerd.service, conmon's
+ * scope), which a stop of that unit with KillMode=control-group would kill.
+ */
+const MEMBERSHIP: Controller[] = ['name=systemd', 'unified'];
 
 export type CgroupHost =
   | { version: 1; mounts: Partial<Record<Controller, string>> }
@@ -22,8 +30,8 @@ export type CgroupHost =
 
 /**
  * cgroup v2 when /sys/fs/cgroup itself is cgroup2 (unified); otherwise v1,
- * each controller where its hierarchy is mounted (a hybrid host's empty
- * cgroup2 at /sys/fs/cgroup/unified has no controllers and is ignored).
+ * each controller where its hierarchy is mounted, with name=systemd's and
+ * a hybrid host's cgroup2 (MEMBERSHIP) where they are.
  */
 export function parseCgroupHost(mountinfo: string, readControllers: (root: string) => string = readV2Controllers): CgroupHost {
   const mounts: Partial<Record<Controller, string>> = {};
@@ -36,9 +44,11 @@ export function parseCgroupHost(mountinfo: string, readControllers: (root: strin
     if (fstype === 'cgroup2' && mountPoint === '/sys/fs/cgroup') {
       return { version: 2, root: mountPoint, controllers: readControllers(mountPoint).split(/\s+/).filter(Boolean) };
     }
-    if (fstype !== 'cgroup' || fields[3] !== '/') continue;
+    if (fields[3] !== '/') continue;
+    if (fstype === 'cgroup2') mounts.unified ??= mountPoint;
+    if (fstype !== 'cgroup') continue;
     for (const opt of (superOpts ?? '').split(',')) {
-      if ((V1_CONTROLLERS as string[]).includes(opt) && !mounts[opt as Controller]) mounts[opt as Controller] = mountPoint;
+      if ((V1_CONTROLLERS as string[]).includes(opt) || opt === 'name=systemd') mounts[opt as Controller] ??= mountPoint;
     }
   }
   return { version: 1, mounts };
@@ -72,7 +82,7 @@ export function cgroupDirs(host: CgroupHost, cgroupsPath: string): Partial<Recor
     return Object.fromEntries(V1_CONTROLLERS.map((c) => [c, dir]));
   }
   const out: Partial<Record<Controller, string>> = {};
-  for (const c of V1_CONTROLLERS) {
+  for (const c of [...V1_CONTROLLERS, ...MEMBERSHIP]) {
     const m = host.mounts[c];
     if (m) out[c] = path.join(m, cgroupsPath);
   }
@@ -100,7 +110,8 @@ export interface ContainerCgroup {
 
 function joinFilesOf(host: CgroupHost, dirs: ContainerCgroup['dirs']): Pick<ContainerCgroup, 'joinFiles' | 'selfJoin'> {
   const v1 = host.version === 1;
-  return { joinFiles: uniqueDirs(dirs).map((d) => path.join(d, v1 ? 'tasks' : 'cgroup.procs')), selfJoin: v1 };
+  // A v1 hierarchy's file is tasks; cgroup2's (v2, or a hybrid's unified) is cgroup.procs. Both take "0" for the writer itself.
+  return { joinFiles: uniqueDirs(dirs).map((d) => path.join(d, v1 && d !== dirs.unified ? 'tasks' : 'cgroup.procs')), selfJoin: v1 };
 }
 
 function describe(host: CgroupHost, cgroupsPath: string): ContainerCgroup {
