@@ -67,13 +67,22 @@ export function registerResources(program: Command, ctx: ContextFactory): void {
     .command('top')
     .description('Show the processes of a running container')
     .argument('<container>')
-    .argument('[ps-options...]', 'ps options (only the default -ef shape is supported)')
+    .argument('[ps-options...]', 'ps(1) options (default -ef): its header, and the rows of the container\'s processes')
     .passThroughOptions()
     .action(async (ref: string, psOptions: string[]) => {
-      const [{ findContainer }, cg, { table }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/cgroups/container.js'), import('./format.js')]);
-      if (psOptions.length > 0 && !(psOptions.length === 1 && psOptions[0] === '-ef')) throw new Error('top: only the default ps -ef format is supported');
+      const [{ findContainer }, cg, { table }, { cgroupPids }] = await Promise.all([
+        import('../runtime/containers.js'),
+        import('../runtime/cgroups/container.js'),
+        import('./format.js'),
+        import('../runtime/cgroups/host.js'),
+      ]);
       const c = ctx();
-      const rows = cg.topProcesses(cg.runningCgroup(c, findContainer(c.paths, ref)));
+      const running = cg.runningCgroup(c, findContainer(c.paths, ref));
+      if (psOptions.length > 0) {
+        writeStdout(cg.psTable(cgroupPids(running), psOptions));
+        return;
+      }
+      const rows = cg.topProcesses(running);
       writeStdout(table(['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD'], rows.map((r) => [r.uid, String(r.pid), String(r.ppid), r.c, r.stime, r.tty, r.time, r.cmd])));
     });
 

@@ -204,8 +204,8 @@ export function buildOciProgram(): Command {
     .addOption(new Option('-f, --format <format>', 'table or json').choices(['table', 'json']).default('table'))
     .passThroughOptions()
     .action(async (id: string, psArgs: string[], o: { format: string }) => {
-      const runtime = await rt();
-      writeStdout(o.format === 'json' ? `${JSON.stringify(runtime.ociPids(paths(), id))}\n` : runtime.ociPsTable(paths(), id, psArgs));
+      const pids = (await rt()).ociPids(paths(), id);
+      writeStdout(o.format === 'json' ? `${JSON.stringify(pids)}\n` : (await import('../runtime/cgroups/container.js')).psTable(pids, psArgs));
     });
 
   program

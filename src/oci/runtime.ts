@@ -572,20 +572,3 @@ export function ociPids(p: OciPaths, id: string): number[] {
   if (!st.cgroupsPath || statusOf(p, st) === 'stopped') return [];
   return cgroupPids(existingCgroup(cgroupHost(), st.cgroupsPath));
 }
-
-/**
- * `ps ID [ps-options]` as a table: the host's ps(1) with those options
- * (default -ef), its header, and the rows whose PID column is one of the
- * container's, as runc prints it (go-runc's Top parses exactly this).
- */
-export function ociPsTable(p: OciPaths, id: string, psArgs: string[]): string {
-  const pids = new Set(ociPids(p, id));
-  const r = process.getBuiltinModule('node:child_process').spawnSync('ps', psArgs.length ? psArgs : ['-ef'], { encoding: 'utf8' });
-  if (r.error) throw new RuntimeError(`cannot run ps: ${r.error.message}`);
-  if (r.status !== 0) throw new RuntimeError(`ps ${psArgs.join(' ')} failed: ${r.stderr.trim() || `exit status ${r.status}`}`);
-  const [header = '', ...rows] = r.stdout.split('\n');
-  const column = header.trim().split(/\s+/).indexOf('PID');
-  if (column < 0) throw new RuntimeError(`ps ${psArgs.join(' ')} printed no PID column`);
-  const ours = rows.filter((row) => pids.has(Number(row.trim().split(/\s+/)[column])));
-  return [header, ...ours].map((l) => `${l}\n`).join('');
-}

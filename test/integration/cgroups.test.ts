@@ -133,6 +133,11 @@ describe('cgroups', () => {
     expect(stats).toMatch(new RegExp(`^${id.slice(0, 12)}\\s+watched\\s+\\d+\\.\\d\\d%\\s+\\S+ / 64MiB\\s+\\d+\\.\\d\\d%\\s+--\\s+--\\s+1$`, 'm'));
     expect(s.ok(['stats', '--no-stream'])).toContain('watched');
 
+    // With ps options, ps(1)'s own columns for the container's processes only.
+    const custom = s.ok(['top', 'watched', '-o', 'pid,comm']).trim().split('\n').map((l) => l.trim().split(/\s+/));
+    expect(custom[0]).toEqual(['PID', 'COMMAND']);
+    expect(custom.slice(1).map((r) => r[0])).toContain(String(s.inspect('watched').State.Pid));
+    expect(custom.slice(1).every((r) => Number(r[0]) !== process.pid)).toBe(true);
     const top = s.ok(['top', 'watched']).split('\n');
     expect(top[0]).toMatch(/^UID\s+PID\s+PPID\s+C\s+STIME\s+TTY\s+TIME\s+CMD$/);
     expect(top[1]).toMatch(new RegExp(`^root\\s+${s.inspect('watched').State.Pid}\\s+\\d+\\s+\\d+\\s+\\S+\\s+\\?\\s+\\d\\d:\\d\\d:\\d\\d\\s+sleep 60$`));

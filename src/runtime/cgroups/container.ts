@@ -108,3 +108,19 @@ export async function updateContainer(ctx: Context, id: string, flags: ResourceF
     writeRecord(p, rec);
   });
 }
+
+/**
+ * ps(1) run with `psArgs` (default -ef), its header and the rows whose PID
+ * column is one of `pids`: docker's top with ps options, and runc's ps
+ * (go-runc's Top parses exactly this).
+ */
+export function psTable(pids: number[], psArgs: string[]): string {
+  const ours = new Set(pids);
+  const r = process.getBuiltinModule('node:child_process').spawnSync('ps', psArgs.length ? psArgs : ['-ef'], { encoding: 'utf8' });
+  if (r.error) throw new RuntimeError(`cannot run ps: ${r.error.message}`);
+  if (r.status !== 0) throw new RuntimeError(`ps ${psArgs.join(' ')} failed: ${r.stderr.trim() || `exit status ${r.status}`}`);
+  const [header = '', ...rows] = r.stdout.split('\n');
+  const column = header.trim().split(/\s+/).indexOf('PID');
+  if (column < 0) throw new RuntimeError(`ps ${psArgs.join(' ')} printed no PID column`);
+  return [header, ...rows.filter((row) => ours.has(Number(row.trim().split(/\s+/)[column])))].map((l) => `${l}\n`).join('');
+}
