@@ -20,13 +20,14 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
     .action(async (o: { all?: boolean; last?: string; latest?: boolean; quiet?: boolean; trunc: boolean; filter?: string[]; format?: string }) => {
       const last = o.latest ? 1 : o.last !== undefined ? Number(o.last) : undefined;
       if (last !== undefined && !(Number.isInteger(last) && last >= 0)) throw new UsageError(`invalid argument "${o.last}" for "-n, --last": a number of containers`);
-      const [{ listContainers }, { currentState }, { ago, humanDuration, table, truncateCommand, formatRows, parseFilters, matchesFilters }, { familiarName }, { unmountStale }, { readRuntime }] = await Promise.all([
+      const [{ listContainers }, { currentState }, { ago, humanDuration, table, truncateCommand, formatRows, parseFilters, matchesFilters }, { familiarName, canonicalName, parseReference }, { unmountStale }, { readRuntime }, { listTags }] = await Promise.all([
         import('../runtime/containers.js'),
         import('../runtime/state/status.js'),
         import('./format.js'),
         import('../store/reference.js'),
         import('../runtime/reconcile.js'),
         import('../runtime/state/record.js'),
+        import('../store/images.js'),
       ]);
       const c = ctx();
       const made = (rec: ContainerRecord) => (rec.options.ports?.length ? readRuntime(c.paths, rec.id)?.network?.ports : undefined);
@@ -70,17 +71,21 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
         if (st.status === 'removing') return 'Removal In Progress';
         return `Exited (${st.exitCode}) ${ago(st.finishedAt, now)}`;
       };
-      const imageName = (name: string) => {
+      // The name the container was made from while it still names that image; else the image's short id, as docker's.
+      const tags = listTags(c.paths);
+      const imageName = (rec: ContainerRecord) => {
+        if (/^sha256:/.test(rec.imageName) || /^[a-f0-9]{12,64}$/.test(rec.imageName)) return rec.imageName;
         try {
-          return familiarName(name);
+          if (tags.get(canonicalName(parseReference(rec.imageName))) === rec.imageId) return familiarName(rec.imageName);
         } catch {
-          return name;
+          // not a reference: the id below
         }
+        return rec.imageId.replace(/^sha256:/, '').slice(0, 12);
       };
       if (o.format !== undefined) {
         const fields = rows.map(({ rec, st }) => ({
           ID: o.trunc ? rec.id.slice(0, 12) : rec.id,
-          Image: imageName(rec.imageName),
+          Image: imageName(rec),
           Command: `"${[rec.path, ...rec.args].join(' ')}"`,
           CreatedAt: rec.created,
           RunningFor: ago(rec.created, now),
@@ -97,7 +102,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
         const cmd = [rec.path, ...rec.args].join(' ');
         return [
           o.trunc ? rec.id.slice(0, 12) : rec.id,
-          /^sha256:/.test(rec.imageName) || /^[a-f0-9]{12,64}$/.test(rec.imageName) ? rec.imageName : imageName(rec.imageName),
+          imageName(rec),
           o.trunc ? truncateCommand(cmd) : `"${cmd}"`,
           ago(rec.created, now),
           status(st),

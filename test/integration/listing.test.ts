@@ -22,6 +22,15 @@ describe('ps and images: --filter and --format, as docker', () => {
     expect(s.ok(['inspect', '-f', '{{json .Config.Cmd}}', 'done'])).toBe('["true"]\n');
     expect(s.run(['inspect', '-f', '{{nosuch .Name}}', 'web'])).toMatchObject({ code: 125, stderr: expect.stringContaining('function "nosuch" not defined') });
     expect(s.ok(['ps', '--format', 'json']).trim().split('\n').map((l) => JSON.parse(l).Names)).toEqual(['web']);
+    // A name that has moved to another image shows the container's image id instead, as docker's.
+    s.ok(['tag', 'busybox', 'moving:1']);
+    s.ok(['create', '--name', 'mover', 'moving:1', 'true']);
+    expect(s.ok(['ps', '-a', '-f', 'name=^mover$', '--format', '{{.Image}}'])).toBe('moving:1\n');
+    s.ok(['tag', 'hello-world:v1', 'moving:1']);
+    const busyboxId = s.ok(['images', 'busybox', '-q']).trim();
+    expect(s.ok(['ps', '-a', '-f', 'name=^mover$', '--format', '{{.Image}}'])).toBe(`${busyboxId}\n`);
+    s.ok(['rm', 'mover']);
+    s.ok(['rmi', 'moving:1']);
     // -n/-l: the last made, whatever their state; exited= an exit code.
     expect(s.ok(['ps', '-l', '--format', '{{.Names}}'])).toBe('done\n');
     expect(s.ok(['ps', '-n', '2', '--format', '{{.Names}}'])).toBe('done\nweb\n');
