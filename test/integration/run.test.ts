@@ -170,6 +170,14 @@ describe('tsrun run: exit codes and errors', () => {
     expect(r.stderr).toMatch(/CVE-2024-21626/);
   });
 
+  it('mounts nothing on or under /proc but lxcfs\'s files (runc\'s rule; CVE-2019-16884 covered /proc/self/attr)', () => {
+    for (const flags of [['--tmpfs', '/proc'], ['-v', `${s.dir}:/proc/sys/kernel`], ['--tmpfs', '/proc/self/attr']]) {
+      const r = s.run(['run', '--rm', ...flags, 'busybox', 'true']);
+      expect(r).toMatchObject({ code: 125, stderr: expect.stringMatching(/^tsrun: cannot mount on \/proc\S*: it is inside \/proc, where only procfs itself \(and lxcfs's files\) may be mounted\n$/) });
+    }
+    expect(s.ok(['run', '--rm', '-v', '/proc/meminfo:/proc/meminfo:ro', 'busybox', 'head', '-c', '9', '/proc/meminfo'])).toBe('MemTotal:');
+  });
+
   it('leaves nothing behind after a failed --rm run', () => {
     s.run(['run', '--rm', 'busybox', 'no-such-command']);
     expect(s.ok(['ps', '-aq'])).toBe('');

@@ -486,6 +486,7 @@ function planMount(m: OciMount, extras: PlanExtras, idMaps: IdMaps | undefined):
   checkContainerPath('a mount destination', m.destination);
   const { flags, data } = parseMountOptions(m.options);
   const isBind = (flags & MS.BIND) !== 0 || m.type === 'bind';
+  checkProcMount(m.destination, isBind ? 'bind' : (m.type ?? 'none'));
   const source = m.source ?? m.type ?? 'none';
   if (isBind && !path.isAbsolute(source)) throw new UsageError(`bind mount source must be an absolute host path: ${source}`);
   const idmap = (m.options ?? []).includes('ridmap') ? 'ridmap' : m.uidMappings !== undefined || m.gidMappings !== undefined || (m.options ?? []).includes('idmap') ? 'idmap' : undefined;
@@ -499,6 +500,21 @@ function planMount(m: OciMount, extras: PlanExtras, idMaps: IdMaps | undefined):
     data,
     kind: isBind ? (extras.isFileSource(source) ? 'file' : 'dir') : m.options?.includes('tmpcopyup') ? 'copyup' : 'dir',
   };
+}
+
+/** The files of /proc that lxcfs stands in for, the only ones a mount may cover (runc's list). */
+const LXCFS_PROC_FILES = ['/proc/cpuinfo', '/proc/diskstats', '/proc/meminfo', '/proc/stat', '/proc/swaps', '/proc/uptime', '/proc/loadavg', '/proc/slabinfo', '/proc/net/dev', '/proc/sys/kernel/ns_last_pid'];
+
+/**
+ * runc's checkProcMount: nothing but a procfs goes on /proc, and nothing
+ * under it but lxcfs's files. Covering /proc/self/attr or the like is how
+ * CVE-2019-16884 slipped out of an AppArmor profile; a tmpfs on /proc
+ * would only fail later, at the masking, with a message about something else.
+ */
+function checkProcMount(dest: string, type: string): void {
+  const at = path.posix.normalize(dest);
+  if (at === '/proc' ? type === 'proc' : !at.startsWith('/proc/') || LXCFS_PROC_FILES.includes(at)) return;
+  throw new UsageError(`cannot mount on ${dest}: it is inside /proc, where only procfs itself (and lxcfs's files) may be mounted`);
 }
 
 /**
