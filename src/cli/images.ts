@@ -15,7 +15,7 @@ export function registerImages(program: Command, ctx: ContextFactory): void {
     .addOption(repeatable('-f, --filter <key=value>', 'only images matching: dangling=true|false, reference=REPO[:TAG] (* matches any run of characters)'))
     .option('--format <template>', 'Go-template fields, as docker: {{.Repository}} {{.Tag}} {{.ID}} {{.CreatedAt}} {{.CreatedSince}} {{.Size}}, {{json .}}; "table ..." adds headers')
     .action(async (repository: string | undefined, o: { quiet?: boolean; trunc: boolean; digests?: boolean; filter?: string[]; format?: string }) => {
-      const [{ listImageIds, readImage }, { parseReference, familiarRepository }, { ago, humanSize, table, formatRows, parseFilters, matchesFilters }] = await Promise.all([
+      const [{ listImageIds, readImage }, { parseReference, familiarRepository }, { ago, goTime, humanSize, table, formatRows, parseFilters, matchesFilters }] = await Promise.all([
         import('../store/images.js'),
         import('../store/reference.js'),
         import('./format.js'),
@@ -52,7 +52,7 @@ export function registerImages(program: Command, ctx: ContextFactory): void {
             tag = ref.tag ?? '<none>';
           }
           rows.push([repo, tag, ...(o.digests ? ['<none>'] : []), shownId(img.id), created, humanSize(img.size)]);
-          records.push({ Repository: repo, Tag: tag, ID: shownId(img.id), Digest: '<none>', CreatedAt: img.config.created ?? '', CreatedSince: created, Size: humanSize(img.size) });
+          records.push({ Repository: repo, Tag: tag, ID: shownId(img.id), Digest: '<none>', CreatedAt: img.config.created ? goTime(img.config.created) : '', CreatedSince: created, Size: humanSize(img.size) });
         }
       }
       if (o.format !== undefined) {

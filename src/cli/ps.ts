@@ -20,7 +20,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
     .action(async (o: { all?: boolean; last?: string; latest?: boolean; quiet?: boolean; trunc: boolean; filter?: string[]; format?: string }) => {
       const last = o.latest ? 1 : o.last !== undefined ? Number(o.last) : undefined;
       if (last !== undefined && !(Number.isInteger(last) && last >= 0)) throw new UsageError(`invalid argument "${o.last}" for "-n, --last": a number of containers`);
-      const [{ listContainers }, { currentState }, { ago, humanDuration, table, truncateCommand, formatRows, parseFilters, matchesFilters }, { familiarName, canonicalName, parseReference }, { unmountStale }, { readRuntime }, { listTags }] = await Promise.all([
+      const [{ listContainers }, { currentState }, { ago, goTime, humanDuration, table, truncateCommand, formatRows, parseFilters, matchesFilters }, { familiarName, canonicalName, parseReference }, { unmountStale }, { readRuntime }, { listTags }] = await Promise.all([
         import('../runtime/containers.js'),
         import('../runtime/state/status.js'),
         import('./format.js'),
@@ -87,7 +87,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
           ID: o.trunc ? rec.id.slice(0, 12) : rec.id,
           Image: imageName(rec),
           Command: `"${[rec.path, ...rec.args].join(' ')}"`,
-          CreatedAt: rec.created,
+          CreatedAt: goTime(rec.created),
           RunningFor: ago(rec.created, now),
           Status: status(st),
           State: state(st),

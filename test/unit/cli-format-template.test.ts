@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatObject, formatRows, matchesFilters, parseFilters } from '../../src/cli/format.js';
+import { formatObject, formatRows, goTime, matchesFilters, parseFilters } from '../../src/cli/format.js';
 
 const headers = { ID: 'CONTAINER ID', Names: 'NAMES', Status: 'STATUS' };
 const rows = [
@@ -77,4 +77,15 @@ describe('Go templates, as docker users write them', () => {
   it('--format json: one JSON object a row', () => {
     expect(formatRows('json', rows, headers)).toBe(rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
   });
+});
+
+it('CreatedAt as docker prints it: Go\'s time.String() of the second, in local time', () => {
+  const tz = process.env.TZ;
+  process.env.TZ = 'UTC';
+  try {
+    expect(goTime('2026-11-27T05:18:09.123Z')).toBe('2026-11-27 05:18:09 +0000 UTC');
+  } finally {
+    if (tz === undefined) delete process.env.TZ;
+    else process.env.TZ = tz;
+  }
 });
