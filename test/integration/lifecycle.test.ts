@@ -75,6 +75,15 @@ describe('stop, start, restart: the rw layer is kept until rm', () => {
     expect(Date.now() - t0).toBeLessThan(6_000);
     expect(s.ok(['inspect', '-f', '{{.State.ExitCode}}', 'deaf'])).toBe('137\n');
     expect(s.run(['stop', '-t', '-1', 'deaf']).code).toBe(0);
+    // A stop that waits for ever holds no lock meanwhile: kill (and rm -f) still get through, as docker's.
+    s.ok(['start', 'deaf']);
+    await until(() => s.inspect('deaf').State.Running === true);
+    const waiting = spawn(tsrunBin, ['--root', s.root, '--runroot', s.runroot, 'stop', '-t', '-1', 'deaf'], { stdio: 'ignore' });
+    const stopped = new Promise<number | null>((resolve) => waiting.on('exit', resolve));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(s.run(['kill', 'deaf'], { timeoutMs: 5_000 }).code).toBe(0);
+    expect(await stopped).toBe(0);
+    expect(s.ok(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'deaf'])).toBe('exited 137\n');
     expect(s.run(['run', '--rm', '--stop-signal', 'NOPE', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: invalid signal: NOPE\n' });
     s.ok(['rm', 'sig', 'deaf']);
   });
@@ -147,6 +156,7 @@ describe('pause and unpause', () => {
     await new Promise((r) => setTimeout(r, 150));
     expect(count()).toBe(frozen);
     expect(s.run(['exec', 'pz', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: container pz is paused, unpause the container before exec\n' });
+    expect(s.run(['start', 'pz'])).toMatchObject({ code: 1, stderr: 'tsrun: cannot start a paused container pz, try unpause instead\n' });
     // One of several containers failing makes a multi-container command exit 1, as docker's.
     expect(s.run(['pause', 'pz'])).toMatchObject({ code: 1, stderr: 'tsrun: container pz is already paused\n' });
     s.ok(['unpause', 'pz']);

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { RuntimeError, ContainerStartError } from '../../errors.js';
+import { ContainerStartError, InvalidStateError, RuntimeError } from '../../errors.js';
 import { logger } from '../../log.js';
 import { initPath } from '../../native/binding.js';
 import { readImageConfig } from '../../store/images.js';
@@ -61,6 +61,7 @@ export async function startContainer(ctx: Context, id: string, opts: { mode: Lau
     // A restart by policy yields to a stop or kill that came while it waited (restart-policy.ts).
     if (opts.byPolicy && rec.state.manuallyStopped) throw new RuntimeError(`container ${rec.name} was stopped by the user; not restarted`);
     const st = currentState(p, rec);
+    if (st.paused) throw new InvalidStateError('start', 'paused', `cannot start a paused container ${rec.name}, try unpause instead`);
     // docker's `start` of a running container is a no-op (scripts start idempotently); a restart by policy is not.
     if (st.status === 'running' && opts.mode === 'detached' && !opts.byPolicy) return undefined;
     assertCan(st.status, 'start', rec.name);

@@ -32,13 +32,16 @@ export function parseSignal(input: string): NodeJS.Signals {
  */
 export async function stopContainer(ctx: Context, id: string, timeoutSec?: number): Promise<void> {
   const p = ctx.paths;
-  await withLock(ctx.native, containerLockFile(p, id), async () => {
+  const lock = containerLockFile(p, id);
+  // The signal under the lock, to the process the record names now.
+  const sent = await withLock(ctx.native, lock, async () => {
     const rec = readRecord(p, id);
-    if (!rec) return;
+    if (!rec) return undefined;
     markStopped(ctx, rec);
-    if (!currentState(p, rec).running) {
+    const rt = readRuntime(p, id);
+    if (!currentState(p, rec).running || !rt) {
       foldExit(ctx, id);
-      return;
+      return undefined;
     }
     let signal: NodeJS.Signals = 'SIGTERM';
     try {
@@ -47,13 +50,23 @@ export async function stopContainer(ctx: Context, id: string, timeoutSec?: numbe
     } catch {
       signal = 'SIGTERM';
     }
-    const seconds = timeoutSec ?? rec.options.stopTimeout ?? 10;
-    if (!(await signalAndWait(ctx, id, signal, seconds < 0 ? Infinity : seconds * 1000))) {
-      logger('lifecycle').info({ cid: id, op: 'stop' }, `no exit ${seconds}s after ${signal}; sending SIGKILL`);
-      if (!(await signalAndWait(ctx, id, 'SIGKILL', 10_000))) throw new RuntimeError(`container ${rec.name} did not die after SIGKILL`);
-    }
-    foldExit(ctx, id);
+    await sendSignal(rt, signal);
+    return { rt, signal, name: rec.name, seconds: timeoutSec ?? rec.options.stopTimeout ?? 10 };
   });
+  if (!sent) return;
+  // The wait holds no lock (it is on that very process's pidfd): a kill or rm -f meanwhile goes through, as
+  // docker's, and a stop that may wait for ever (-t -1) blocks nobody else.
+  if (!(await waitGone(ctx.native, sent.rt, sent.seconds < 0 ? Infinity : sent.seconds * 1000))) {
+    logger('lifecycle').info({ cid: id, op: 'stop' }, `no exit ${sent.seconds}s after ${sent.signal}; sending SIGKILL`);
+    await withLock(ctx.native, lock, async () => {
+      const rt = readRuntime(p, id);
+      // Still that process (a start meanwhile would be another): SIGKILL.
+      if (rt?.pid === sent.rt.pid && rt.pidStartTime === sent.rt.pidStartTime && !(await signalAndWait(ctx, id, 'SIGKILL', 10_000))) {
+        throw new RuntimeError(`container ${sent.name} did not die after SIGKILL`);
+      }
+    });
+  }
+  await withLock(ctx.native, lock, () => foldExit(ctx, id));
 }
 
 /** A container the user stopped or killed is not restarted by its policy until started again (docker's rule). */
