@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import { Template } from './template.js';
+import { Template, goMap } from './template.js';
 
 /** Output helpers shared by the listing commands, matching docker's wording. */
 
@@ -78,33 +78,55 @@ export function binarySize(bytes: number): string {
 
 /**
  * docker's --format over listing rows: a Go template (template.ts) per row,
- * `\t` and `\n` escapes, a leading "table" for a header line (each field
- * replaced by its column's name) with the cells aligned on the tabs, and
- * "json" for one JSON object a line (docker 23's). A field the rows do not
- * carry is refused, naming those they do.
+ * `\t` and `\n` escapes in its text, a leading "table" for a header line
+ * (each field replaced by its column's name) with the cells aligned on the
+ * tabs, and "json" for one JSON object a line (docker 23's). A field the
+ * rows do not carry is refused, naming those they do. ("table" alone is the
+ * caller's default table.)
  */
 export function formatRows(format: string, rows: Record<string, string>[], headers: Record<string, string>): string {
   if (format.trim() === 'json') return rows.map((r) => `${JSON.stringify(r)}\n`).join('');
   const isTable = /^table(\s|$)/.test(format);
-  const template = new Template(unescape(isTable ? format.replace(/^table\s*/, '') : format));
+  const template = new Template(isTable ? format.replace(/^table\s*/, '') : format, { escapes: true });
+  let header: string;
   try {
-    // Checked once on the headers, even for no rows: a typo is an error, not an empty listing.
-    template.render(headers);
+    // Rendered even for no rows: a typo is an error, not an empty listing.
+    header = template.render(headers, { header: true });
   } catch (err) {
     throw new UsageError(`${(err as Error).message} (there are: ${Object.keys(headers).map((f) => `.${f}`).join(' ')})`);
   }
   if (!isTable) return rows.map((r) => `${template.render(r)}\n`).join('');
-  const lines = [template.render(headers), ...rows.map((r) => template.render(r))].map((l) => l.split('\t'));
+  const lines = [header, ...rows.map((r) => template.render(r))].map((l) => l.split('\t'));
   const width = (i: number) => Math.max(...lines.map((cells) => (cells[i] ?? '').length));
   return lines.map((cells) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(width(i) + 3))).join('').trimEnd() + '\n').join('');
 }
 
-/** docker inspect's --format over one object: a Go template (template.ts), with `\t` and `\n` escapes. */
+/** docker inspect's --format over one object: a Go template (template.ts), taken as written (no \t or \n escapes outside strings, as docker's). */
 export function formatObject(format: string, obj: unknown): string {
-  return new Template(unescape(format)).render(obj);
+  return new Template(format).render(markGoMaps(obj));
 }
 
-const unescape = (format: string) => format.replace(/\\t/g, '\t').replace(/\\n/g, '\n');
+/** The fields that are Go maps in docker's inspect types: a key they lack reads as <no value>, not as an error. */
+const GO_MAP_FIELDS = [
+  ['Config', 'Labels'],
+  ['Config', 'ExposedPorts'],
+  ['Config', 'Volumes'],
+  ['HostConfig', 'PortBindings'],
+  ['NetworkSettings', 'Ports'],
+  ['NetworkSettings', 'Networks'],
+  ['GraphDriver', 'Data'],
+];
+
+function markGoMaps(obj: unknown): unknown {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(obj)) return obj;
+  for (const [outer, inner] of GO_MAP_FIELDS) {
+    const parent = obj[outer!];
+    const map = isObject(parent) ? parent[inner!] : undefined;
+    if (isObject(map)) goMap(map);
+  }
+  return obj;
+}
 
 /**
  * docker's --filter KEY=VALUE list: the same key given twice matches either

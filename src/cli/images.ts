@@ -55,7 +55,8 @@ export function registerImages(program: Command, ctx: ContextFactory): void {
           records.push({ Repository: repo, Tag: tag, ID: shownId(img.id), Digest: '<none>', CreatedAt: img.config.created ? goTime(img.config.created) : '', CreatedSince: created, Size: humanSize(img.size) });
         }
       }
-      if (o.format !== undefined) {
+      // "table" alone is the default table (docker's).
+      if (o.format !== undefined && o.format.trim() !== 'table') {
         const headers = { Repository: 'REPOSITORY', Tag: 'TAG', ID: 'IMAGE ID', Digest: 'DIGEST', CreatedAt: 'CREATED AT', CreatedSince: 'CREATED', Size: 'SIZE' };
         writeStdout(formatRows(o.format, records, headers));
         return;

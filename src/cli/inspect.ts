@@ -32,8 +32,12 @@ export function registerInspect(program: Command, ctx: ContextFactory): void {
         writeStderr(`tsrun: no such object: ${ref}\n`);
       }
     }
-    if (o.format !== undefined) writeStdout(out.map((obj) => `${formatObject(o.format!, obj)}\n`).join(''));
-    else writeStdout(JSON.stringify(out, null, 4) + '\n');
+    // --format json is the default output, as docker's.
+    if (o.format !== undefined && o.format.trim() !== 'json') {
+      for (const obj of out) writeStdout(`${formatObject(o.format, obj)}\n`);
+    } else {
+      writeStdout(JSON.stringify(out, null, 4) + '\n');
+    }
     if (missing !== undefined) process.exit(1);
   };
 
@@ -78,3 +82,4 @@ export function registerInspect(program: Command, ctx: ContextFactory): void {
     .option('-f, --format <template>', 'print fields instead of JSON, as docker: {{.Id}}, {{json .RootFS}}')
     .action(action('image'));
 }
+

@@ -18,9 +18,11 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
     .addOption(repeatable('-f, --filter <key=value>', 'only containers matching: name= (a regular expression), id=, status= (created, running, paused, exited), exited= (an exit code), label=KEY[=VALUE] (run --label), ancestor= (image)'))
     .option('--format <template>', 'Go-template fields, as docker: {{.ID}} {{.Image}} {{.Command}} {{.CreatedAt}} {{.RunningFor}} {{.Status}} {{.State}} {{.Names}}, {{json .}}; "table ..." adds headers')
     .action(async (o: { all?: boolean; last?: string; latest?: boolean; quiet?: boolean; trunc: boolean; filter?: string[]; format?: string }) => {
-      const last = o.latest ? 1 : o.last !== undefined ? Number(o.last) : undefined;
-      if (last !== undefined && !(Number.isInteger(last) && last >= 0)) throw new UsageError(`invalid argument "${o.last}" for "-n, --last": a number of containers`);
-      const [{ listContainers }, { currentState }, { ago, goTime, humanDuration, table, truncateCommand, formatRows, parseFilters, matchesFilters }, { familiarName, canonicalName, parseReference }, { unmountStale }, { readRuntime }, { listTags }] = await Promise.all([
+      const n = o.latest ? 1 : o.last !== undefined ? Number(o.last) : -1;
+      if (!Number.isInteger(n) || n < -1) throw new UsageError(`invalid argument "${o.last}" for "-n, --last": a number of containers`);
+      // docker's: -n 0 (or -1) is no -n at all.
+      const last = n > 0 ? n : undefined;
+      const [{ listContainers }, { currentState }, { ago, goTime, humanDuration, table, truncateCommand, formatRows, parseFilters, matchesFilters }, { familiarName, canonicalName, parseReference }, { unmountStale }, { readRuntime }, { listTags, resolveImageId }] = await Promise.all([
         import('../runtime/containers.js'),
         import('../runtime/state/status.js'),
         import('./format.js'),
@@ -35,6 +37,13 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
       const all = listContainers(c.paths);
       await unmountStale(c, all);
       const filters = parseFilters(o.filter ?? [], ['name', 'id', 'status', 'exited', 'label', 'ancestor']);
+      const ancestorId = (ref: string): string | undefined => {
+        try {
+          return resolveImageId(c.paths, ref);
+        } catch {
+          return undefined;
+        }
+      };
       // A container's labels are its image's under its own --label ones (docker's Config.Labels); read only for a label filter.
       const { readImageConfig } = filters.has('label') ? await import('../store/images.js') : { readImageConfig: undefined };
       const labelsOf = (rec: ContainerRecord): Record<string, string> => {
@@ -46,6 +55,11 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
         }
         return { ...image, ...rec.options.labels };
       };
+      for (const v of filters.get('exited') ?? []) {
+        if (!/^-?\d+$/.test(v)) throw new UsageError(`invalid filter 'exited=${v}'`);
+      }
+      // ancestor= names an image: the containers of that image (by id), whatever names they were made with.
+      const ancestors = new Map((filters.get('ancestor') ?? []).map((v) => [v, ancestorId(v)]));
       for (const v of filters.get('status') ?? []) {
         if (!DOCKER_STATUSES.includes(v)) throw new UsageError(`invalid filter 'status=${v}'`);
       }
@@ -56,7 +70,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
         .filter(({ st }) => o.all || last !== undefined || filters.has('status') || filters.has('exited') || st.running)
         .filter(({ rec, st }) =>
           matchesFilters(filters, (key, v) =>
-            key === 'name' ? nameMatches(rec.name, v) : key === 'label' ? labelMatches(labelsOf(rec), v) : key === 'exited' ? st.status === 'exited' && String(st.exitCode) === v : key === 'id' ? rec.id.startsWith(v) : key === 'status' ? state(st) === v : rec.imageName === v || familiarName(rec.imageName) === v || rec.imageId.slice(7).startsWith(v.replace(/^sha256:/, '')),
+            key === 'name' ? nameMatches(rec.name, v) : key === 'label' ? labelMatches(labelsOf(rec), v) : key === 'exited' ? st.status === 'exited' && String(st.exitCode) === v : key === 'id' ? rec.id.startsWith(v) : key === 'status' ? state(st) === v : ancestors.get(v) === rec.imageId,
           ),
         )
         .sort((a, b) => Date.parse(b.rec.created) - Date.parse(a.rec.created))
@@ -82,7 +96,8 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
         }
         return rec.imageId.replace(/^sha256:/, '').slice(0, 12);
       };
-      if (o.format !== undefined) {
+      // "table" alone is the default table (docker's).
+      if (o.format !== undefined && o.format.trim() !== 'table') {
         const fields = rows.map(({ rec, st }) => ({
           ID: o.trunc ? rec.id.slice(0, 12) : rec.id,
           Image: imageName(rec),
@@ -123,11 +138,13 @@ function ports(rec: ContainerRecord, running: boolean, made: PortBinding[] | und
 /** docker's container states, which a status filter may name (only some of them are ever tsrun's). */
 const DOCKER_STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
 
-/** docker's name filter: the name itself, or a regular expression found in it (`name=^web$`); one that does not compile matches nothing. */
+/** docker's name filter: the name itself, or a regular expression found in it or in "/name"; one that does not compile matches nothing. */
 function nameMatches(name: string, filter: string): boolean {
-  if (name === filter) return true;
+  // docker's names start with "/": `name=^/web$` is as common as `name=^web$`.
+  if (name === filter || `/${name}` === filter) return true;
   try {
-    return new RegExp(filter).test(name);
+    const re = new RegExp(filter);
+    return re.test(name) || re.test(`/${name}`);
   } catch {
     return false;
   }

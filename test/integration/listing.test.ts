@@ -26,9 +26,13 @@ describe('ps and images: --filter and --format, as docker', () => {
     s.ok(['tag', 'busybox', 'moving:1']);
     s.ok(['create', '--name', 'mover', 'moving:1', 'true']);
     expect(s.ok(['ps', '-a', '-f', 'name=^mover$', '--format', '{{.Image}}'])).toBe('moving:1\n');
+    // ancestor= is an image, by any of its names: busybox's containers, whichever name they were made with.
+    expect(s.ok(['ps', '-a', '-f', 'ancestor=moving:1', '--format', '{{.Names}}'])).toBe('mover\nweb\n');
     s.ok(['tag', 'hello-world:v1', 'moving:1']);
     const busyboxId = s.ok(['images', 'busybox', '-q']).trim();
     expect(s.ok(['ps', '-a', '-f', 'name=^mover$', '--format', '{{.Image}}'])).toBe(`${busyboxId}\n`);
+    // ancestor= is the image a name names now: hello-world's container, not the one made from the old moving:1.
+    expect(s.ok(['ps', '-a', '-f', 'ancestor=moving:1', '--format', '{{.Names}}'])).toBe('done\n');
     s.ok(['rm', 'mover']);
     s.ok(['rmi', 'moving:1']);
     // -n/-l: the last made, whatever their state; exited= an exit code.
@@ -39,6 +43,9 @@ describe('ps and images: --filter and --format, as docker', () => {
     expect(s.run(['ps', '--filter', 'color=red'])).toMatchObject({ code: 125, stderr: expect.stringContaining("invalid filter 'color=red'") });
     // name= is docker's regular expression: `-f name=^web$` is how scripts ask whether one container exists.
     expect(s.ok(['ps', '-a', '-f', 'name=^web$', '-q', '--no-trunc'])).toBe(`${web}\n`);
+    expect(s.ok(['ps', '-a', '-f', 'name=^/web$', '-q', '--no-trunc'])).toBe(`${web}\n`);
+    expect(s.run(['ps', '-f', 'exited=abc'])).toMatchObject({ code: 125, stderr: "tsrun: invalid filter 'exited=abc'\n" });
+    expect(s.ok(['ps', '-n', '0', '--format', '{{.Names}}'])).toBe('web\n');
     expect(s.ok(['ps', '-a', '-f', 'name=^we$', '-q'])).toBe('');
     expect(s.run(['ps', '-a', '-f', 'status=bogus'])).toMatchObject({ code: 125, stderr: "tsrun: invalid filter 'status=bogus'\n" });
     expect(s.run(['ps', '--format', '{{.Nope}}'])).toMatchObject({ code: 125, stderr: expect.stringContaining('no field .Nope') });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatObject, formatRows, goTime, matchesFilters, parseFilters } from '../../src/cli/format.js';
+import { goMap } from '../../src/cli/template.js';
 
 const headers = { ID: 'CONTAINER ID', Names: 'NAMES', Status: 'STATUS' };
 const rows = [
@@ -63,7 +64,8 @@ describe('Go templates, as docker users write them', () => {
   it('functions and pipes: index, len, join, upper, lower, printf, json; {{- -}} trims', () => {
     expect(formatObject('{{index .Config.Labels "tier"}} {{len .Config.Env}} {{join .Config.Env ","}}', c)).toBe('front 2 A=1,PATH=/bin');
     expect(formatObject('{{.Name | upper}} {{upper .Name | lower}} {{printf "%s=%d" .Name .State.ExitCode}}', c)).toBe('WEB web web=0');
-    expect(formatObject('{{index .Config.Labels "missing"}}', c)).toBe('<no value>');
+    // Go's index of a map's missing key is its zero value: "" for docker's string maps.
+    expect(formatObject('{{index .Config.Labels "missing"}}', c)).toBe('');
     expect(formatObject('{{range .Mounts -}}\n  {{.Destination}}\n{{- end}}', c)).toBe('/data/logs');
     expect(formatObject('{{with .Config.Labels}}{{.app}}{{end}}', c)).toBe('shop');
   });
@@ -73,6 +75,34 @@ describe('Go templates, as docker users write them', () => {
     expect(() => formatObject('{{if .Name}}x', c)).toThrow('missing {{end}}');
     expect(() => formatObject('{{end}}', c)).toThrow('unexpected {{end}}');
     expect(() => formatObject('{{range .Name}}x{{end}}', c)).toThrow("range can't iterate over web");
+  });
+  it('variables, comments, fields after parentheses, and and/or that stop early', () => {
+    expect(formatObject('{{range $k, $v := .Config.Labels}}{{$k}}={{$v}} {{end}}', c)).toBe('app=shop tier=front ');
+    expect(formatObject('{{range $i, $m := .Mounts}}{{$i}}:{{$m.Destination}} {{end}}', c)).toBe('0:/data 1:/logs ');
+    expect(formatObject('{{$n := .Name}}{{/* a comment */}}{{range .Mounts}}{{$n}}{{end}}', c)).toBe('webweb');
+    expect(formatObject('{{$x := 1}}{{if true}}{{$x = 2}}{{end}}{{$x}}', c)).toBe('2');
+    expect(formatObject('{{(index .Mounts 1).Destination}}', c)).toBe('/logs');
+    expect(formatObject('{{and .Gone .Gone.Deep}}|{{or .Gone "fallback"}}', { Gone: null })).toBe('<no value>|fallback');
+  });
+  it('strings may hold }}, ( and escapes; \\t and \\n outside them are docker\'s escapes for ps, not for inspect', () => {
+    expect(formatObject('{{"}}"}}{{printf "(%s" .Name}}', c)).toBe('}}(web');
+    expect(formatObject('{{join .Config.Env "\\n"}}', c)).toBe('A=1\nPATH=/bin');
+    expect(formatRows('{{.Names}}\\t{{printf "%s\\t" .ID}}', rows.slice(0, 1), headers)).toBe('web\tabc\t\n');
+  });
+  it('printf\'s flags, width and precision; an unknown verb is refused', () => {
+    expect(formatObject('{{printf "%-6s|%5d|%.2s|%05d|%x" .Name 42 .Name 7 255}}', c)).toBe('web   |   42|we|00007|ff');
+    expect(() => formatObject('{{printf "%y" .Name}}', c)).toThrow('%y of web is not supported');
+  });
+  it('a Go map\'s missing key is <no value>; a struct\'s missing field is an error; nothing comes off Object.prototype', () => {
+    expect(formatObject('{{.Config.Labels.nope}}', { Config: { Labels: goMap({ a: '1' }) } })).toBe('<no value>');
+    expect(() => formatObject('{{.Config.Nope}}', c)).toThrow('no field .Config.Nope');
+    for (const bad of ['{{.constructor}}', '{{.__proto__}}', '{{toString}}']) expect(() => formatObject(bad, c)).toThrow();
+    expect(() => formatObject('{{index .Mounts 5}}', c)).toThrow('index out of range: 5');
+    expect(() => formatObject('{{eq 1 "1"}}', c)).toThrow('incompatible types for comparison');
+    expect(() => formatObject('{{end junk}}', c)).toThrow('unexpected {{end junk}}');
+  });
+  it('a table\'s header line keeps the column names through docker\'s functions', () => {
+    expect(formatRows('table {{.Names | upper}}\\t{{json .ID}}', rows.slice(0, 1), headers)).toBe('NAMES   CONTAINER ID\nWEB     "abc"\n');
   });
   it('--format json: one JSON object a row', () => {
     expect(formatRows('json', rows, headers)).toBe(rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
