@@ -12,6 +12,7 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -259,6 +260,14 @@ void Syncfs(const Napi::CallbackInfo& info) {
   if (syncfs(o.Int("fd")) < 0) throw SyscallError(o.env(), errno, "syncfs");
 }
 
+// fstatfsType({ fd }) -> the f_type of the filesystem holding fd (statfs(2)'s magic numbers).
+Napi::Value FstatfsType(const Napi::CallbackInfo& info) {
+  Opts o(info, "fstatfsType");
+  struct statfs st;
+  if (fstatfs(o.Int("fd"), &st) < 0) throw SyscallError(o.env(), errno, "fstatfs");
+  return Napi::Number::New(o.env(), double(static_cast<unsigned long>(st.f_type)));
+}
+
 void CloseFd(const Napi::CallbackInfo& info) {
   Opts o(info, "closeFd");
   if (close(o.Int("fd")) < 0) throw SyscallError(o.env(), errno, "close");
@@ -283,6 +292,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("flistxattr", Flistxattr);
   fn("flock", Flock);
   fn("syncfs", Syncfs);
+  fn("fstatfsType", FstatfsType);
   fn("closeFd", CloseFd);
   tsrun::InitZstd(env, exports);
   tsrun::InitProcess(env, exports);

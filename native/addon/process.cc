@@ -192,6 +192,8 @@ class PidfdWatch {
       w->timer_ = new uv_timer_t;
       w->timer_->data = w;
       uv_timer_init(loop, w->timer_);
+      // From now: libuv's cached clock stands still through synchronous work (a flock waited for, Node's start).
+      uv_update_time(loop);
       uv_timer_start(w->timer_, OnTimeout, uint64_t(timeoutMs), 0);
     }
     if (fds.empty()) w->Settle(0);
@@ -225,7 +227,14 @@ class PidfdWatch {
     {
       Napi::HandleScope handles(env_);
       Napi::CallbackScope scope(env_, async_);
-      done_(env_, deferred_, err);
+      // Called from libuv, not from JavaScript: no C++ exception may unwind through its C frames.
+      try {
+        done_(env_, deferred_, err);
+      } catch (const Napi::Error& e) {
+        deferred_.Reject(e.Value());
+      } catch (...) {
+        deferred_.Reject(Napi::Error::New(env_, "waiting for a process failed").Value());
+      }
     }
     FreeWhenDone();
   }

@@ -92,6 +92,8 @@ export interface NativeBinding {
   flock(opts: { fd: number; op: number }): void;
   /** syncfs(fd): flushes the whole filesystem holding fd (one call after unpacking a layer). */
   syncfs(opts: { fd: number }): void;
+  /** fstatfs(fd)'s f_type: which kind of filesystem holds fd (PROC_SUPER_MAGIC, ...). */
+  fstatfsType(opts: { fd: number }): number;
   closeFd(opts: { fd: number }): void;
   /** A close-on-exec memfd holding data, its offset at the start (a child's input that is complete before it runs). */
   memfdWith(opts: { name: string; data: Buffer }): number;

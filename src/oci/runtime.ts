@@ -285,7 +285,9 @@ export async function ociExec(p: OciPaths, id: string, opts: ExecOptions): Promi
     stdin: terminal && !opts.consoleSocket,
     detach: opts.detach,
   };
-  const monitor = await launchMonitor(encodeExecPlan(plan), { foreground: true, stdin: true, preserveFds: opts.preserveFds });
+  // Into a paused container (--ignore-paused) the process starts once it is resumed, whenever that is (runc's).
+  const startTimeoutMs = status === 'paused' ? 2 ** 31 - 1 : undefined;
+  const monitor = await launchMonitor(encodeExecPlan(plan), { foreground: true, stdin: true, preserveFds: opts.preserveFds, startTimeoutMs });
   if (opts.pidFile) writePidFile(opts.pidFile, monitor.pid);
   if (opts.detach) {
     await monitor.wait();

@@ -161,6 +161,8 @@ export async function copyFromContainer(ctx: Context, id: string, src: string, d
     };
     try {
       const st = fs.fstatSync(srcFd);
+      // Seen through /proc/PID/root, a running container's /proc and /sys are there too: kernel state, not its files.
+      if (isPseudoFs(n, srcFd)) throw new UsageError(`cannot copy ${src} out of container ${ctr}: it is on a kernel filesystem (proc, sysfs, ...), not one of the container's files`);
       if (pack) tarOut(pack, n, srcFd, st, path.posix.basename(path.posix.normalize(`/${src}`)) || '.', readlink);
       else copyOut(n, srcFd, st, hostTarget(dest, src, st.isDirectory()), readlink, opts);
     } finally {
@@ -217,13 +219,14 @@ function hostTarget(dest: string, src: string, srcIsDir: boolean): string {
  * container changing its tree meanwhile. Device nodes land root-only.
  */
 function copyOut(n: NativeBinding, srcFd: number, st: fs.Stats, hostPath: string, readlink: () => string, opts: CopyOptions): void {
-  const writer = new BeneathWriter(n, opts.archive ? (s) => s : () => undefined, 'root-only');
+  // Without -a the copies are the caller's: a container's setuid file must not become a setuid-root one here.
+  const writer = new BeneathWriter(n, opts.archive ? (s) => s : () => undefined, { devices: 'root-only', setid: opts.archive });
   if (!st.isDirectory()) {
     const parent = openHostDir(n, path.dirname(path.resolve(hostPath)));
     try {
       const name = path.basename(path.resolve(hostPath));
       if (st.isSymbolicLink()) writer.symlink(parent, name, readlink(), st);
-      else if (st.isFile()) writer.file(parent, name, st, (out) => copyData(fs.openSync(`/proc/self/fd/${srcFd}`, fs.constants.O_RDONLY), out, true));
+      else if (st.isFile()) writer.file(parent, name, st, fs.openSync(`/proc/self/fd/${srcFd}`, fs.constants.O_RDONLY));
       else writer.special(parent, name, st);
     } finally {
       n.closeFd({ fd: parent });
@@ -231,7 +234,12 @@ function copyOut(n: NativeBinding, srcFd: number, st: fs.Stats, hostPath: string
     return;
   }
   fs.mkdirSync(hostPath, { recursive: true });
-  copyTree(n, writer, `/proc/self/fd/${srcFd}`, openHostDir(n, hostPath), st);
+  const reader = new TreeReader(n, `/proc/self/fd/${srcFd}`);
+  try {
+    copyTree(n, writer, reader, openHostDir(n, hostPath), st);
+  } finally {
+    reader.close();
+  }
 }
 
 /** An O_PATH fd of a host directory given by path (tsrun's own, or the user's). */
@@ -241,58 +249,80 @@ function openHostDir(n: NativeBinding, dir: string): number {
 }
 
 /**
- * Everything below `top` into the directory `topFd` (closed here), then
- * topFd takes top's mode. An entry that vanishes or changes kind while the
- * source is live (a running container) is left out, as tar does.
+ * Everything `reader` holds into the directory `topFd` (closed here), then
+ * topFd takes topSt's owner and mode (none: it keeps its own). An entry that vanishes or changes kind while
+ * the source is live (a running container) is left out, as tar does, and so
+ * is a kernel filesystem mounted in it (a container's /proc or /sys).
  */
-function copyTree(n: NativeBinding, writer: BeneathWriter, top: string, topFd: number, topSt: Owned): void {
-  const reader = new TreeReader(n, top);
-  const walk = (rel: string, dirFd: number, dirSt: Owned) => {
-    for (const e of reader.readdir(rel)) {
+function copyTree(n: NativeBinding, writer: BeneathWriter, reader: TreeReader, topFd: number, topSt: Owned | undefined): void {
+  // A source entry gone meanwhile: undefined, and the walk goes on. Errors on the writing side stay errors.
+  const unlessGone = <T>(read: () => T): T | undefined => {
+    try {
+      return read();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  };
+  const walk = (rel: string, dirFd: number, dirSt: Owned | undefined, dev: bigint) => {
+    for (const e of unlessGone(() => reader.readdir(rel)) ?? []) {
       const childRel = rel === '' ? e.name : `${rel}/${e.name}`;
-      try {
-        const big = reader.lstat(childRel);
-        const st: Owned = { mode: Number(big.mode), uid: Number(big.uid), gid: Number(big.gid), rdev: Number(big.rdev) };
-        if (big.isDirectory()) {
-          const fd = writer.dir(dirFd, e.name);
-          try {
-            walk(childRel, fd, st);
-          } finally {
-            n.closeFd({ fd });
-          }
-        } else if (big.isFile()) {
-          const src = reader.openFile(childRel);
-          if (src !== undefined) writer.file(dirFd, e.name, st, (out) => copyData(src, out, true));
-        } else if (big.isSymbolicLink()) {
-          writer.symlink(dirFd, e.name, reader.readlink(childRel), st);
-        } else {
-          writer.special(dirFd, e.name, st);
+      const big = unlessGone(() => reader.lstat(childRel));
+      if (!big) continue;
+      const st: Owned = { mode: Number(big.mode), uid: Number(big.uid), gid: Number(big.gid), rdev: Number(big.rdev) };
+      if (big.isDirectory()) {
+        // A kernel filesystem mounted here comes out as the empty directory it is mounted on.
+        const kernel = big.dev !== dev && unlessGone(() => readerIsPseudoFs(n, reader, childRel)) !== false;
+        const fd = writer.dir(dirFd, e.name);
+        try {
+          if (kernel) writer.finishDir(fd, st);
+          else walk(childRel, fd, st, big.dev);
+        } finally {
+          n.closeFd({ fd });
         }
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      } else if (big.isFile()) {
+        const src = unlessGone(() => reader.openFile(childRel));
+        if (src !== undefined) writer.file(dirFd, e.name, st, src);
+      } else if (big.isSymbolicLink()) {
+        const target = unlessGone(() => reader.readlink(childRel));
+        if (target !== undefined) writer.symlink(dirFd, e.name, target, st);
+      } else {
+        writer.special(dirFd, e.name, st);
       }
     }
-    writer.finishDir(dirFd, dirSt);
+    if (dirSt) writer.finishDir(dirFd, dirSt);
   };
   try {
-    walk('', topFd, topSt);
+    walk('', topFd, topSt, reader.lstat('').dev);
   } finally {
-    reader.close();
     n.closeFd({ fd: topFd });
   }
 }
 
-/** All of src (closed after if `closeSrc`) into out, from where each stands. */
-function copyData(src: number, out: number, closeSrc: boolean): void {
+/** statfs(2) magic numbers of the kernel's own filesystems: procfs, sysfs, cgroups, devpts, mqueue and the like. */
+const PSEUDO_FS = new Set([0x9fa0, 0x62656572, 0x27e0eb, 0x63677270, 0x1cd1, 0x19800202, 0x64626720, 0x74726163, 0x73636673, 0xcafe4a11, 0x6165676c, 0x62656570, 0x65735543, 0xde5e81e4, 0x42494e4d, 0x6e736673]);
+
+function isPseudoFs(n: NativeBinding, fd: number): boolean {
+  return PSEUDO_FS.has(n.fstatfsType({ fd }));
+}
+
+function readerIsPseudoFs(n: NativeBinding, reader: TreeReader, rel: string): boolean {
+  const c = n.constants;
+  const fd = reader.open(rel, c.O_PATH | c.O_DIRECTORY);
   try {
-    const buf = Buffer.allocUnsafe(256 * 1024);
-    for (;;) {
-      const got = fs.readSync(src, buf, 0, buf.length, null);
-      if (got === 0) break;
-      fs.writeSync(out, buf, 0, got);
-    }
+    return isPseudoFs(n, fd);
   } finally {
-    if (closeSrc) fs.closeSync(src);
+    n.closeFd({ fd });
+  }
+}
+
+/** All of src into out, from where each stands. */
+function copyData(src: number, out: number): void {
+  const buf = Buffer.allocUnsafe(256 * 1024);
+  for (;;) {
+    const got = fs.readSync(src, buf, 0, buf.length, null);
+    if (got === 0) break;
+    fs.writeSync(out, buf, 0, got);
   }
 }
 
@@ -316,9 +346,13 @@ export function fillFromImage(n: NativeBinding, root: string, target: string, ho
   } finally {
     n.closeFd({ fd: rootFd });
   }
+  let reader: TreeReader | undefined;
   try {
-    copyTree(n, new BeneathWriter(n, (s) => s, 'as-is'), `/proc/self/fd/${fd}`, openHostDir(n, hostDir), fs.fstatSync(fd));
+    const st = fs.fstatSync(fd);
+    reader = new TreeReader(n, `/proc/self/fd/${fd}`);
+    copyTree(n, new BeneathWriter(n, (s) => s, { devices: 'as-is', setid: true }), reader, openHostDir(n, hostDir), st);
   } finally {
+    reader?.close();
     n.closeFd({ fd });
   }
 }
@@ -380,37 +414,45 @@ export async function copyToContainer(ctx: Context, id: string, src: string, des
       name = path.posix.basename(path.posix.normalize(`/${dest}`));
     }
     try {
+      if (isPseudoFs(n, destDirFd)) throw new UsageError(`cannot copy into ${dest} of container ${ctr}: it is on a kernel filesystem (proc, sysfs, ...)`);
       // Copies belong to the container's root unless -a keeps the host's owner (docker's rule).
-      const writer = new BeneathWriter(n, (st) => (opts.archive ? st : { uid: 0, gid: 0 }), 'as-is');
-      if (name === '') copyHostChildren(writer, destDirFd, src);
-      else copyHostEntry(writer, destDirFd, name, src, srcSt);
+      const writer = new BeneathWriter(n, (st) => (opts.archive ? st : { uid: 0, gid: 0 }), { devices: 'as-is', setid: true });
+      copyFromHost(n, writer, destDirFd, name, src, srcSt, opts.followLink);
     } finally {
       n.closeFd({ fd: destDirFd });
     }
   });
 }
 
-function copyHostChildren(writer: BeneathWriter, dirFd: number, hostDir: string): void {
-  for (const e of fs.readdirSync(hostDir)) {
-    const p = path.join(hostDir, e);
-    copyHostEntry(writer, dirFd, e, p, fs.lstatSync(p));
-  }
-}
-
-/** A host entry (the user's own files, read by path) into dirFd as `name`. */
-function copyHostEntry(writer: BeneathWriter, dirFd: number, name: string, hostPath: string, st: fs.Stats): void {
+/**
+ * The host source src into dirFd as `name` ("" for a directory's contents).
+ * Only src itself is looked up by path (following its symlink with -L);
+ * below it, a TreeReader: a host directory a container also mounts may be
+ * changing, and a symlink swapped in there must not make us copy the file
+ * it points at into the container.
+ */
+function copyFromHost(n: NativeBinding, writer: BeneathWriter, dirFd: number, name: string, src: string, st: fs.Stats, follow: boolean): void {
   if (st.isDirectory()) {
-    const fd = writer.dir(dirFd, name);
+    const reader = new TreeReader(n, src);
     try {
-      copyHostChildren(writer, fd, hostPath);
-      writer.finishDir(fd, st);
+      // "SRC/.": the contents into the destination, which keeps its own owner and mode.
+      const fd = name === '' ? n.openat2({ dirFd, path: '.', flags: n.constants.O_PATH | n.constants.O_DIRECTORY, resolve: 0 }) : writer.dir(dirFd, name);
+      copyTree(n, writer, reader, fd, name === '' ? undefined : st);
     } finally {
-      writer.n.closeFd({ fd });
+      reader.close();
     }
-  } else if (st.isFile()) {
-    writer.file(dirFd, name, st, (out) => copyData(fs.openSync(hostPath, 'r'), out, true));
   } else if (st.isSymbolicLink()) {
-    writer.symlink(dirFd, name, fs.readlinkSync(hostPath), st);
+    writer.symlink(dirFd, name, fs.readlinkSync(src), st);
+  } else if (st.isFile()) {
+    const c = n.constants;
+    const pathFd = n.openat2({ dirFd: AT_FDCWD, path: src, flags: c.O_PATH | (follow ? 0 : c.O_NOFOLLOW), resolve: 0 });
+    try {
+      // Read only if it is (still) a regular file: a FIFO or device swapped in is never opened.
+      if (!fs.fstatSync(pathFd).isFile()) throw new UsageError(`${src} changed while it was being copied`);
+      writer.file(dirFd, name, st, fs.openSync(`/proc/self/fd/${pathFd}`, fs.constants.O_RDONLY));
+    } finally {
+      n.closeFd({ fd: pathFd });
+    }
   } else {
     writer.special(dirFd, name, st);
   }
@@ -430,10 +472,15 @@ interface Owned {
  * RESOLVE_NO_SYMLINKS) and O_NOFOLLOW, so whoever else can change that tree
  * meanwhile (the running container of a `cp` in, another container sharing
  * a volume being filled, one sharing a host dir a `cp` out lands in) cannot
- * make a write land outside it. `owner` says whose a copy becomes
- * (undefined: the caller's). 'root-only' device nodes (a copy out to the
- * host) are made 0600 and left root's: a container must not hand the host's
- * users a readable copy of, say, /dev/mem.
+ * make a write land outside it, nor on a FIFO or device node swapped in:
+ * nothing that exists is ever opened for writing. A file is written under a
+ * new name and renamed over the old one; a node made is opened O_PATH and
+ * checked to be the one made before it is chowned or chmod-ed.
+ *
+ * `owner` says whose a copy becomes (undefined: the caller's). `devices:
+ * 'root-only'` (a copy out to the host) makes device nodes 0600 and leaves
+ * them root's: a container must not hand the host's users a readable copy
+ * of, say, /dev/mem. `setid: false` drops setuid and setgid.
  */
 class BeneathWriter {
   private readonly beneath: number;
@@ -441,7 +488,7 @@ class BeneathWriter {
   constructor(
     readonly n: NativeBinding,
     private readonly owner: (st: Owned) => { uid: number; gid: number } | undefined,
-    private readonly devices: 'as-is' | 'root-only',
+    private readonly policy: { devices: 'as-is' | 'root-only'; setid: boolean },
   ) {
     const c = n.constants;
     this.beneath = c.RESOLVE_BENEATH | c.RESOLVE_NO_SYMLINKS | c.RESOLVE_NO_MAGICLINKS;
@@ -456,77 +503,119 @@ class BeneathWriter {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     // O_DIRECTORY | O_NOFOLLOW beneath dirFd: an existing symlink in the way is refused (ENOTDIR), not followed.
+    let fd: number;
     try {
-      return this.n.openat2({ dirFd, path: name, flags: c.O_PATH | c.O_DIRECTORY | c.O_NOFOLLOW, resolve: this.beneath });
+      fd = this.n.openat2({ dirFd, path: name, flags: c.O_PATH | c.O_DIRECTORY | c.O_NOFOLLOW, resolve: this.beneath });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw err;
       const link = fs.lstatSync(`/proc/self/fd/${dirFd}/${name}`).isSymbolicLink();
       throw new RuntimeError(link ? `refusing to copy through the symlink ${name}: a directory goes there` : `cannot overwrite the non-directory ${name} with a directory`);
     }
+    // An existing directory may be a mount point: never of a kernel filesystem (a cgroup mkdir is a new cgroup).
+    if (isPseudoFs(this.n, fd)) {
+      this.n.closeFd({ fd });
+      throw new RuntimeError(`refusing to copy into ${name}: it is on a kernel filesystem (proc, sysfs, cgroup, ...)`);
+    }
+    return fd;
   }
 
   /** A directory's owner and mode, once its entries are in (a read-only one could not take them after). */
   finishDir(fd: number, st: Owned): void {
-    this.chown(fd, '', st);
-    fs.chmodSync(`/proc/self/fd/${fd}`, st.mode & 0o7777);
+    this.chown(fd, st);
+    fs.chmodSync(`/proc/self/fd/${fd}`, this.mode(st));
   }
 
-  file(dirFd: number, name: string, st: Owned, fill: (fd: number) => void): void {
+  /** A regular file with src's content (src is closed here). */
+  file(dirFd: number, name: string, st: Owned, src: number): void {
     const c = this.n.constants;
-    this.removeUnless(dirFd, name, 'file');
-    const fd = this.n.openat2({ dirFd, path: name, flags: c.O_WRONLY | c.O_CREAT | c.O_TRUNC | c.O_NOFOLLOW, mode: 0o600, resolve: this.beneath });
+    const tmp = `.tsrun-cp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    let fd: number;
     try {
-      fill(fd);
-      this.chown(fd, '', st);
+      this.notADirectory(dirFd, name);
+      fd = this.n.openat2({ dirFd, path: tmp, flags: c.O_WRONLY | c.O_CREAT | c.O_EXCL | c.O_NOFOLLOW, mode: 0o600, resolve: this.beneath });
+    } catch (err) {
+      fs.closeSync(src);
+      throw err;
+    }
+    try {
+      copyData(src, fd);
+      this.chown(fd, st);
       // After the chown, which clears setuid and setgid.
-      fs.fchmodSync(fd, st.mode & 0o7777);
+      fs.fchmodSync(fd, this.mode(st));
+    } catch (err) {
+      this.n.unlinkat({ dirFd, name: tmp, isDir: false });
+      throw err;
     } finally {
       this.n.closeFd({ fd });
+      fs.closeSync(src);
+    }
+    // rename(2) replaces a non-directory in one step, and refuses a directory that appeared meanwhile.
+    try {
+      fs.renameSync(`/proc/self/fd/${dirFd}/${tmp}`, `/proc/self/fd/${dirFd}/${name}`);
+    } catch (err) {
+      this.n.unlinkat({ dirFd, name: tmp, isDir: false });
+      throw err;
     }
   }
 
   symlink(dirFd: number, name: string, target: string, st: Owned): void {
-    this.removeUnless(dirFd, name);
+    this.removeNonDirectory(dirFd, name);
     this.n.symlinkat({ target, dirFd, name });
-    this.chown(dirFd, name, st);
+    this.settle(dirFd, name, st, (made) => made.isSymbolicLink());
   }
 
   /** A device node, FIFO or socket. */
   special(dirFd: number, name: string, st: Owned): void {
     const S_IFMT = 0o170000;
-    const device = (st.mode & S_IFMT) === 0o020000 || (st.mode & S_IFMT) === 0o060000;
-    this.removeUnless(dirFd, name);
-    if (device && this.devices === 'root-only') {
-      this.n.mknodat({ dirFd, name, mode: (st.mode & S_IFMT) | 0o600, ...devNumbers(st.rdev ?? 0) });
-      return;
-    }
-    this.n.mknodat({ dirFd, name, mode: st.mode, ...devNumbers(st.rdev ?? 0) });
-    this.chown(dirFd, name, st);
-    if ((st.mode & 0o6000) !== 0) {
-      const c = this.n.constants;
-      const fd = this.n.openat2({ dirFd, path: name, flags: c.O_PATH | c.O_NOFOLLOW, resolve: this.beneath });
-      try {
-        fs.chmodSync(`/proc/self/fd/${fd}`, st.mode & 0o7777);
-      } finally {
-        this.n.closeFd({ fd });
-      }
+    const type = st.mode & S_IFMT;
+    const device = type === 0o020000 || type === 0o060000;
+    const rootOnly = device && this.policy.devices === 'root-only';
+    this.removeNonDirectory(dirFd, name);
+    this.n.mknodat({ dirFd, name, mode: rootOnly ? type | 0o600 : st.mode, ...devNumbers(st.rdev ?? 0) });
+    if (!rootOnly) this.settle(dirFd, name, st, (made) => (Number(made.mode) & S_IFMT) === type && Number(made.rdev) === (st.rdev ?? 0));
+  }
+
+  /** What was just made at name, if it still is (`check`): its owner, then its mode. */
+  private settle(dirFd: number, name: string, st: Owned, check: (made: fs.Stats) => boolean): void {
+    const c = this.n.constants;
+    const fd = this.n.openat2({ dirFd, path: name, flags: c.O_PATH | c.O_NOFOLLOW, resolve: this.beneath });
+    try {
+      const made = fs.fstatSync(fd);
+      if (!check(made)) throw new RuntimeError(`${name} changed while it was being copied`);
+      this.chown(fd, st);
+      if (!made.isSymbolicLink() && (st.mode & 0o6000) !== 0) fs.chmodSync(`/proc/self/fd/${fd}`, this.mode(st));
+    } finally {
+      this.n.closeFd({ fd });
     }
   }
 
-  private chown(dirFd: number, name: string, st: Owned): void {
+  private mode(st: Owned): number {
+    return st.mode & (this.policy.setid ? 0o7777 : 0o1777);
+  }
+
+  private chown(fd: number, st: Owned): void {
     const to = this.owner(st);
-    if (to) this.n.fchownat({ dirFd, name, uid: to.uid, gid: to.gid });
+    if (to) this.n.fchownat({ dirFd: fd, name: '', uid: to.uid, gid: to.gid });
   }
 
-  /** What is in the way goes first, as tar does (a regular file where one is wanted is overwritten in place); never a directory. */
-  private removeUnless(dirFd: number, name: string, keep?: 'file'): void {
+  private notADirectory(dirFd: number, name: string): void {
     let st: fs.Stats;
     try {
       st = fs.lstatSync(`/proc/self/fd/${dirFd}/${name}`);
     } catch {
       return;
     }
-    if (keep === 'file' && st.isFile()) return;
+    if (st.isDirectory()) throw new UsageError(`cannot overwrite the directory ${name} with a non-directory`);
+  }
+
+  /** What is in the way of a symlink or node goes first (never a directory). */
+  private removeNonDirectory(dirFd: number, name: string): void {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(`/proc/self/fd/${dirFd}/${name}`);
+    } catch {
+      return;
+    }
     if (st.isDirectory()) throw new UsageError(`cannot overwrite the directory ${name} with a non-directory`);
     this.n.unlinkat({ dirFd, name, isDir: false });
   }

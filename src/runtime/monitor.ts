@@ -68,6 +68,8 @@ export interface LaunchOptions {
   preserveFds?: number;
   /** Plan hookpause: the init has stopped before pivot_root; it goes on when this resolves, and is killed if it rejects. */
   onPaused?: (pid: number) => Promise<void>;
+  /** How long the process may take to start (default START_TIMEOUT_MS): an exec into a paused container starts only once it is resumed. */
+  startTimeoutMs?: number;
 }
 
 /**
@@ -106,7 +108,7 @@ export async function launchMonitor(plan: Buffer, opts: LaunchOptions): Promise<
   let reaped = false;
   /** The next report; a monitor gone before sending it is the failure, with its exit status. */
   const next = async (): Promise<Report> => {
-    const report = readReport(ours);
+    const report = readReport(ours, opts.startTimeoutMs ?? START_TIMEOUT_MS);
     if (report) return report;
     const code = await reap(monitorPid);
     reaped = true;
@@ -157,12 +159,12 @@ export async function launchMonitor(plan: Buffer, opts: LaunchOptions): Promise<
  * and a monitor that dies first closes the socket: undefined, EOF without a
  * whole record.
  */
-function readReport(fd: number): Report | undefined {
+function readReport(fd: number, timeoutMs: number): Report | undefined {
   let buf: Buffer;
   try {
-    buf = loadNative().readExact({ fd, size: REPORT_SIZE, timeoutMs: START_TIMEOUT_MS });
+    buf = loadNative().readExact({ fd, size: REPORT_SIZE, timeoutMs });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ETIMEDOUT') throw new RuntimeError(`the container did not start within ${START_TIMEOUT_MS / 1000}s`);
+    if ((err as NodeJS.ErrnoException).code === 'ETIMEDOUT') throw new RuntimeError(`the container did not start within ${timeoutMs / 1000}s`);
     throw err;
   }
   return buf.length < REPORT_SIZE ? undefined : decodeReport(buf);

@@ -19,7 +19,23 @@ export function readInRoot(native: NativeBinding, root: string, rel: string): st
     fd = native.openat2({ dirFd: rootFd, path: rel, flags: c.O_PATH, resolve: c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS });
     const st = fs.fstatSync(fd);
     if (!st.isFile() || st.size > MAX_ACCOUNT_FILE) return undefined;
-    return fs.readFileSync(`/proc/self/fd/${fd}`, 'utf8');
+    // At most the limit, whatever the size is by the time it is read (a running container may be growing it).
+    const file = fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_RDONLY);
+    try {
+      const chunks: Buffer[] = [];
+      let total = 0;
+      for (;;) {
+        const chunk = Buffer.allocUnsafe(64 * 1024);
+        const n = fs.readSync(file, chunk, 0, chunk.length, null);
+        if (n === 0) break;
+        chunks.push(chunk.subarray(0, n));
+        total += n;
+        if (total > MAX_ACCOUNT_FILE) return undefined;
+      }
+      return Buffer.concat(chunks, total).toString('utf8');
+    } finally {
+      fs.closeSync(file);
+    }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;

@@ -19,7 +19,10 @@ describe('cp', () => {
     expect(fs.readFileSync(host('data/a'), 'utf8')).toBe('a\n');
     expect(fs.readFileSync(host('data/sub/b'), 'utf8')).toBe('b\n');
     expect(fs.readlinkSync(host('data/link'))).toBe('a');
-    expect(fs.statSync(host('data/a')).mode & 0o7777).toBe(0o4755);
+    // Without -a the copies are ours, and a setuid bit does not come along (it would be setuid root here); with -a it does.
+    expect(fs.statSync(host('data/a')).mode & 0o7777).toBe(0o755);
+    s.ok(['cp', '-a', 'live:/data/a', host('kept-a')]);
+    expect(fs.statSync(host('kept-a')).mode & 0o7777).toBe(0o4755);
     // "DIR/." copies the contents; a file to a new name takes that name.
     s.ok(['cp', 'live:/data/sub/.', host('contents')]);
     expect(fs.readdirSync(host('contents'))).toEqual(['b']);
@@ -117,6 +120,37 @@ describe('cp', () => {
     }
     s.ok(['rm', '-f', '-v', 'mounted']);
     s.run(['volume', 'rm', 'cpvol']);
+  });
+
+  it('never opens what is at a destination name (a FIFO there is replaced, not written), nor copies the kernel\'s files of a running container', () => {
+    s.ok(['run', '-d', '--name', 'fifo', 'busybox', 'sh', '-c', 'mkfifo /tmp/d && mkdir -p /tmp/dir && mkfifo /tmp/dir/f && exec sleep 1000']);
+    for (let i = 0; i < 100 && s.run(['exec', 'fifo', 'test', '-p', '/tmp/dir/f']).code !== 0; i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    fs.mkdirSync(host('over', 'dir'), { recursive: true });
+    fs.writeFileSync(host('over', 'd'), 'file\n');
+    fs.writeFileSync(host('over', 'dir', 'f'), 'nested\n');
+    // Opening either FIFO for writing would block (no reader): the copy would never end.
+    expect(s.run(['cp', host('over', 'd'), 'fifo:/tmp/d'], { timeoutMs: 20_000 }).code).toBe(0);
+    expect(s.run(['cp', host('over', 'dir'), 'fifo:/tmp/'], { timeoutMs: 20_000 }).code).toBe(0);
+    expect(s.ok(['exec', 'fifo', 'sh', '-c', 'cat /tmp/d /tmp/dir/f; test -f /tmp/d && test -f /tmp/dir/f && echo regular'])).toBe('file\nnested\nregular\n');
+    // /proc/kmsg is a regular file that reading drains the host's kernel log from: the container's /proc and /sys are the kernel's, never copied.
+    expect(s.run(['cp', 'fifo:/proc/kmsg', host('kmsg')], { timeoutMs: 20_000 })).toMatchObject({ code: 125, stderr: 'tsrun: cannot copy /proc/kmsg out of container fifo: it is on a kernel filesystem (proc, sysfs, ...), not one of the container\'s files\n' });
+    expect(s.run(['cp', host('over', 'd'), 'fifo:/sys/fs/cgroup/']).code).toBe(125);
+    s.ok(['cp', 'fifo:/', host('whole')]);
+    expect(fs.readdirSync(host('whole', 'proc'))).toEqual([]);
+    expect(fs.readdirSync(host('whole', 'sys'))).toEqual([]);
+    expect(fs.existsSync(host('whole', 'bin', 'busybox'))).toBe(true);
+    s.ok(['rm', '-f', 'fifo']);
+  });
+
+  it('reads a host directory without following its symlinks: a link to a host file goes in as a link', () => {
+    fs.mkdirSync(host('links'), { recursive: true });
+    fs.writeFileSync(host('secret'), 'host secret\n');
+    fs.symlinkSync(host('secret'), host('links', 'to-secret'));
+    s.ok(['run', '-d', '--name', 'links', 'busybox', 'sleep', '1000']);
+    s.ok(['cp', host('links'), 'links:/tmp/']);
+    expect(s.ok(['exec', 'links', 'readlink', '/tmp/links/to-secret'])).toBe(`${host('secret')}\n`);
+    expect(s.run(['exec', 'links', 'cat', '/tmp/links/to-secret']).code).not.toBe(0);
+    s.ok(['rm', '-f', 'links']);
   });
 
   it('- streams a tar: out of a directory or a file, into a directory (.wh. names are plain files, .. refused)', () => {
