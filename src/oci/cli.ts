@@ -317,8 +317,9 @@ function preserveFds(n: string, first = 3): number {
  */
 function passedFds(preserve: string): { listenFds: number; preserveFds: number } {
   const listening = process.env.LISTEN_FDS !== undefined && Number(process.env.LISTEN_PID) === process.pid;
-  const listenFds = listening ? Number(process.env.LISTEN_FDS) : 0;
-  if (!Number.isInteger(listenFds) || listenFds < 0 || listenFds > 1000) throw new UsageError(`LISTEN_FDS must be a count of sockets: ${JSON.stringify(process.env.LISTEN_FDS)}`);
+  // A LISTEN_FDS that is not a count is ignored, as runc's go-systemd does.
+  const count = listening ? Number(process.env.LISTEN_FDS) : 0;
+  const listenFds = Number.isInteger(count) && count > 0 && count <= 1000 ? count : 0;
   for (let fd = 3; fd < 3 + listenFds; fd++) {
     try {
       fs.fstatSync(fd);
