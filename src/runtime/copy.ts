@@ -531,7 +531,7 @@ class BeneathWriter {
     const tmp = `.tsrun-cp-${process.pid}-${Math.random().toString(36).slice(2)}`;
     let fd: number;
     try {
-      this.notADirectory(dirFd, name);
+      this.clearWay(dirFd, name, false);
       fd = this.n.openat2({ dirFd, path: tmp, flags: c.O_WRONLY | c.O_CREAT | c.O_EXCL | c.O_NOFOLLOW, mode: 0o600, resolve: this.beneath });
     } catch (err) {
       fs.closeSync(src);
@@ -559,7 +559,7 @@ class BeneathWriter {
   }
 
   symlink(dirFd: number, name: string, target: string, st: Owned): void {
-    this.removeNonDirectory(dirFd, name);
+    this.clearWay(dirFd, name, true);
     this.n.symlinkat({ target, dirFd, name });
     this.settle(dirFd, name, st, (made) => made.isSymbolicLink());
   }
@@ -570,7 +570,7 @@ class BeneathWriter {
     const type = st.mode & S_IFMT;
     const device = type === 0o020000 || type === 0o060000;
     const rootOnly = device && this.policy.devices === 'root-only';
-    this.removeNonDirectory(dirFd, name);
+    this.clearWay(dirFd, name, true);
     this.n.mknodat({ dirFd, name, mode: rootOnly ? type | 0o600 : st.mode, ...devNumbers(st.rdev ?? 0) });
     if (!rootOnly) this.settle(dirFd, name, st, (made) => (Number(made.mode) & S_IFMT) === type && Number(made.rdev) === (st.rdev ?? 0));
   }
@@ -598,7 +598,12 @@ class BeneathWriter {
     if (to) this.n.fchownat({ dirFd: fd, name: '', uid: to.uid, gid: to.gid });
   }
 
-  private notADirectory(dirFd: number, name: string): void {
+  /**
+   * A directory at name is refused; anything else there goes first when
+   * `remove` (a symlink or node is made in its place; a file is renamed
+   * over it, so it stays until then).
+   */
+  private clearWay(dirFd: number, name: string, remove: boolean): void {
     let st: fs.Stats;
     try {
       st = fs.lstatSync(`/proc/self/fd/${dirFd}/${name}`);
@@ -606,17 +611,6 @@ class BeneathWriter {
       return;
     }
     if (st.isDirectory()) throw new UsageError(`cannot overwrite the directory ${name} with a non-directory`);
-  }
-
-  /** What is in the way of a symlink or node goes first (never a directory). */
-  private removeNonDirectory(dirFd: number, name: string): void {
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(`/proc/self/fd/${dirFd}/${name}`);
-    } catch {
-      return;
-    }
-    if (st.isDirectory()) throw new UsageError(`cannot overwrite the directory ${name} with a non-directory`);
-    this.n.unlinkat({ dirFd, name, isDir: false });
+    if (remove) this.n.unlinkat({ dirFd, name, isDir: false });
   }
 }
