@@ -223,6 +223,7 @@ static void reset(struct ctr_plan *p)
   p->root_layer = NULL;
   p->log_path = p->exit_file = p->unmount_path = NULL;
   p->n_cgroups = 0;
+  p->n_cgroups_late = 0;
   p->oom_file = NULL;
 }
 
@@ -414,6 +415,10 @@ static int record(struct ctr_plan *p, const char *kw, char **a)
     if (p->n_cgroups == CTR_MAX_CGROUPS)
       return -1;
     p->cgroups[p->n_cgroups++] = a[0];
+  } else if (ctr_streq(kw, "cgrouplate")) {
+    if (p->n_cgroups_late == CTR_MAX_CGROUPS_LATE)
+      return -1;
+    p->cgroups_late[p->n_cgroups_late++] = a[0];
   } else if (ctr_streq(kw, "oomfile")) {
     p->oom_file = a[0];
   } else if (ctr_streq(kw, "hookpause")) {
@@ -674,6 +679,8 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
   CHECK(p->n_exitcmd == 0 || p->exitcmd[0][0] == '/', p->exitcmd[0]);
   for (i = 0; i < p->n_cgroups; i++)
     CHECK(clean_abs(p->cgroups[i]), p->cgroups[i]);
+  for (i = 0; i < p->n_cgroups_late; i++)
+    CHECK(clean_abs(p->cgroups_late[i]), p->cgroups_late[i]);
   CHECK(!p->oom_file || clean_abs(p->oom_file), p->oom_file);
 #undef CHECK
   *what = NULL;

@@ -189,6 +189,7 @@
 #define CTR_MAX_WINSIZE 65535
 #define CTR_MAX_SYSCTLS 64
 #define CTR_MAX_CGROUPS 16
+#define CTR_MAX_CGROUPS_LATE 4
 #define CTR_MAX_NSPATHS 5
 #define CTR_MAX_HOOKS 16
 #define CTR_MAX_HOOK_WORDS 1024
@@ -302,6 +303,11 @@ struct ctr_plan {
   size_t n_exitcmd;
   const char *cgroups[CTR_MAX_CGROUPS]; /* cgroup.procs files, or tasks files with cgroup_self */
   size_t n_cgroups;
+  /* cgroup.procs files the monitor writes the process's pid into once it
+   * has reported it started: membership only (a v1 host's cgroup2), where
+   * a cgroup.procs write waits out an RCU grace period (~10-20 ms). */
+  const char *cgroups_late[CTR_MAX_CGROUPS_LATE];
+  size_t n_cgroups_late;
   int cgroup_self;
   const char *oom_file;
   int passthrough;

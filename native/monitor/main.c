@@ -106,8 +106,12 @@ static int console_fd = -1;
 /* cgroup.procs files, opened before clone (and before setns in exec mode),
  * and the pipe the new process waits on until it has been moved into them. */
 static int cgroup_fds[CTR_MAX_CGROUPS];
-/* cgroup v2: the container's cgroup dir, for CLONE_INTO_CGROUP; -1 once cloned into it (or on v1). */
+/* plan cgroups_late, opened with the others (before setns: exec's monitor then sees the container's /sys). */
+static int cgroup_late_fds[CTR_MAX_CGROUPS_LATE] = { -1, -1, -1, -1 };
+/* cgroup v2: the container's cgroup dir, for CLONE_INTO_CGROUP; -1 once cloned into it (or on v1).
+ * A v1 host's cgroup2 (plan cgroups_late) too: born in it, the process needs no late join. */
 static int cgroup_dir_fd = -1;
+static int cgroup_dir_late;
 static int cloned_into_cgroup;
 static int sync_pipe[2] = { -1, -1 };
 /* hookpause: the child waits on this until the caller's hooks have run. */
@@ -664,6 +668,24 @@ static void open_cgroups(void)
     if (cgroup_fds[i] < 0)
       die(CTR_STAGE_CGROUP, errno, plan.cgroups[i]);
   }
+  /* Membership only: one that cannot be opened is left out, not a failure (join_cgroups_late). */
+  for (i = 0; i < plan.n_cgroups_late; i++) {
+    cgroup_late_fds[i] = open(plan.cgroups_late[i], O_WRONLY | O_CLOEXEC);
+    if (cgroup_late_fds[i] < 0)
+      warn("opening the cgroup", plan.cgroups_late[i], errno);
+  }
+  /* The first late cgroup's dir: the process is born there (CLONE_INTO_CGROUP takes the fork side of
+   * cgroup_threadgroup_rwsem, no RCU grace period), and the write after the report is left for when that fails. */
+  if (plan.n_cgroups_late && cgroup_dir_fd < 0 && cgroup_late_fds[0] >= 0) {
+    char dir[PATH_MAX];
+    char *slash;
+
+    if (ctr_strlcpy(dir, plan.cgroups_late[0], sizeof dir) < sizeof dir && (slash = strrchr(dir, '/'))) {
+      *slash = '\0';
+      cgroup_dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      cgroup_dir_late = cgroup_dir_fd >= 0;
+    }
+  }
   /* With cgroupself the child moves itself; there is nothing to wait for. */
   if (plan.n_cgroups && !plan.cgroup_self && pipe2(sync_pipe, O_CLOEXEC) < 0)
     die(CTR_STAGE_CLONE, errno, "pipe2");
@@ -1081,6 +1103,9 @@ static void close_monitor_fds(void)
   for (i = 0; i < sizeof fds / sizeof fds[0]; i++)
     if (fds[i] >= 0)
       close(fds[i]);
+  for (i = 0; i < CTR_MAX_CGROUPS_LATE; i++)
+    if (cgroup_late_fds[i] >= 0)
+      close(cgroup_late_fds[i]);
   /* A cgroup namespace the child joins itself has no own_ns_fds entry; its fd stays. */
   for (i = 0; i < plan.n_nspaths; i++) {
     if (own_ns_fds[i] < 0)
@@ -1245,12 +1270,17 @@ static pid_t clone_child(const struct ctr_child_io *io)
    * reached) leaves the cgroup.procs write, which moves the process in as
    * before. Not for exec: after setns into the container's cgroup namespace
    * the kernel would judge the move from there (nsdelegate: ENOENT). */
-  if (cgroup_dir_fd >= 0 && !plan.join_pid) {
+  if (cgroup_dir_fd >= 0 && (!plan.join_pid || cgroup_dir_late)) {
     args.flags |= CLONE_INTO_CGROUP;
     args.cgroup = (uint64_t)cgroup_dir_fd;
     pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
     if (pid >= 0) {
       cloned_into_cgroup = 1;
+      /* Born in the late cgroup: nothing left to write (join_cgroups_late skips closed fds). */
+      if (pid > 0 && cgroup_dir_late && cgroup_late_fds[0] >= 0) {
+        close(cgroup_late_fds[0]);
+        cgroup_late_fds[0] = -1;
+      }
     } else {
       /* Linux 5.3-5.6 refuses clone_args whose unknown tail is not zero (E2BIG). */
       args.flags &= ~(uint64_t)CLONE_INTO_CGROUP;
@@ -1341,6 +1371,26 @@ static void remove_children(const char *dir, int depth)
   closedir(d);
 }
 
+/* The membership-only cgroups (plan cgroups_late), after the report: their
+ * cgroup.procs write waits out an RCU grace period, which the caller need
+ * not wait for. A failure costs the membership, not the container. */
+static void join_cgroups_late(void)
+{
+  char num[24];
+  size_t i;
+
+  ctr_utoa((unsigned long)child_pid, num);
+  for (i = 0; i < plan.n_cgroups_late; i++) {
+    if (cgroup_late_fds[i] < 0)
+      continue;
+    /* ESRCH: a process that is already gone has nothing to join. */
+    if (write(cgroup_late_fds[i], num, ctr_strlen(num)) < 0 && errno != ESRCH)
+      warn("joining the cgroup", plan.cgroups_late[i], errno);
+    close(cgroup_late_fds[i]);
+    cgroup_late_fds[i] = -1;
+  }
+}
+
 /* rmdir, retried while the last tasks leave (a reaped zombie's cgroup
  * reference goes a moment later): EBUSY for up to a second, leftovers killed. */
 static void remove_cgroups(void)
@@ -1352,8 +1402,10 @@ static void remove_cgroups(void)
 
   if (plan.join_pid)
     return;
-  for (i = 0; i < plan.n_cgroups; i++) {
-    if (ctr_strlcpy(dir, plan.cgroups[i], sizeof dir) >= sizeof dir || !(slash = strrchr(dir, '/')))
+  for (i = 0; i < plan.n_cgroups + plan.n_cgroups_late; i++) {
+    const char *file = i < plan.n_cgroups ? plan.cgroups[i] : plan.cgroups_late[i - plan.n_cgroups];
+
+    if (ctr_strlcpy(dir, file, sizeof dir) >= sizeof dir || !(slash = strrchr(dir, '/')))
       continue;
     *slash = '\0';
     for (tries = 0;; tries++) {
@@ -1548,6 +1600,7 @@ static void await_start(void)
     report(CTR_REPORT_STARTED, CTR_STAGE_NONE, 0, NULL, child_pid);
   }
   close(REPORT_FD);
+  join_cgroups_late();
   /* Detached (the OCI runtime's create, run -d, exec -d): leaving now makes
    * the caller's subreaper the parent, as after `runc create`. */
   if (plan.detach)

@@ -104,14 +104,22 @@ export interface ContainerCgroup {
    */
   joinFiles: string[];
   selfJoin: boolean;
+  /**
+   * A v1 host's cgroup2 (MEMBERSHIP: no limits) is joined by the monitor
+   * after it reports the process started (plan `cgrouplate`): its
+   * cgroup.procs write waits out an RCU grace period, ~10-20 ms nobody
+   * needs to wait for.
+   */
+  lateJoinFiles: string[];
   /** memory.oom_control (v1) or memory.events (v2), read by the monitor at the exit. */
   oomFile?: string;
 }
 
-function joinFilesOf(host: CgroupHost, dirs: ContainerCgroup['dirs']): Pick<ContainerCgroup, 'joinFiles' | 'selfJoin'> {
+function joinFilesOf(host: CgroupHost, dirs: ContainerCgroup['dirs']): Pick<ContainerCgroup, 'joinFiles' | 'selfJoin' | 'lateJoinFiles'> {
   const v1 = host.version === 1;
-  // A v1 hierarchy's file is tasks; cgroup2's (v2, or a hybrid's unified) is cgroup.procs. Both take "0" for the writer itself.
-  return { joinFiles: uniqueDirs(dirs).map((d) => path.join(d, v1 && d !== dirs.unified ? 'tasks' : 'cgroup.procs')), selfJoin: v1 };
+  if (!v1) return { joinFiles: uniqueDirs(dirs).map((d) => path.join(d, 'cgroup.procs')), selfJoin: false, lateJoinFiles: [] };
+  const { unified, ...rest } = dirs;
+  return { joinFiles: uniqueDirs(rest).map((d) => path.join(d, 'tasks')), selfJoin: true, lateJoinFiles: unified ? [path.join(unified, 'cgroup.procs')] : [] };
 }
 
 function describe(host: CgroupHost, cgroupsPath: string): ContainerCgroup {
@@ -449,6 +457,6 @@ export async function thawProcess(host: CgroupHost, pid: number): Promise<void> 
   const rel = line?.slice(line.indexOf(':', line.indexOf(':') + 1) + 1);
   const base = host.version === 1 ? host.mounts.freezer : host.root;
   if (!rel || !base || rel === '/') return;
-  const cg: ContainerCgroup = { dirs: { freezer: path.join(base, rel), memory: path.join(base, rel) }, joinFiles: [], selfJoin: false };
+  const cg: ContainerCgroup = { dirs: { freezer: path.join(base, rel), memory: path.join(base, rel) }, joinFiles: [], selfJoin: false, lateJoinFiles: [] };
   if (isFrozen(host, cg)) await setFrozen(host, cg, false);
 }

@@ -63,6 +63,7 @@ export async function execInContainer(ctx: Context, id: string, req: ExecRequest
     join: { pid: st.pid, namespaces: spec.linux.namespaces.flatMap((n) => NAMESPACE_NAME[n.type] ?? []) },
     cgroups: cgroup?.joinFiles,
     cgroupSelf: cgroup?.selfJoin,
+    cgroupsLate: cgroup?.lateJoinFiles,
     env,
     args: req.cmd,
     cwd,

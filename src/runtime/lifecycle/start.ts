@@ -146,6 +146,7 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
       exitCmd: exitCommand(ctx, rec, opts.mode),
       cgroups: cgroup.joinFiles,
       cgroupSelf: cgroup.selfJoin,
+      cgroupsLate: cgroup.lateJoinFiles,
       oomFile: cgroup.oomFile,
       isFileSource: (src) => !fs.statSync(src).isDirectory(),
       seccompCacheDir: seccompCacheDir(p),
@@ -265,7 +266,7 @@ function containerCgroup(id: string, resources: OciResources): ContainerCgroup {
   } catch (err) {
     if (!(err instanceof CgroupsUnavailableError) || resources.memory || resources.cpu || resources.pids) throw err;
     logger('lifecycle').warn({ cid: id, op: 'start', err: (err as Error).message }, 'running without cgroups');
-    return { dirs: {}, joinFiles: [], selfJoin: false };
+    return { dirs: {}, joinFiles: [], selfJoin: false, lateJoinFiles: [] };
   }
 }
 

@@ -47,6 +47,8 @@ export interface MonitorDuties extends PlanIo {
   cgroups?: string[];
   /** v1: the cgroups files are `tasks` files the process writes "0" into itself (plan.h cgroupself). */
   cgroupSelf?: boolean;
+  /** cgroup.procs files the monitor writes the pid into once the process runs (ContainerCgroup.lateJoinFiles). */
+  cgroupsLate?: string[];
   /** memory.oom_control (v1) or memory.events (v2): read at the exit for exit.json's oomKilled. */
   oomFile?: string;
   /** The monitor leaves once the process runs (or waits on startFifo); the caller's subreaper adopts it. */
@@ -105,6 +107,7 @@ export interface ExecPlan extends ProcessPlan, PlanIo {
   /** The container's cgroup files: the process joins its cgroups before it runs. */
   cgroups?: string[];
   cgroupSelf?: boolean;
+  cgroupsLate?: string[];
   /** The monitor leaves once the process runs (runc exec -d). */
   detach?: boolean;
 }
@@ -402,6 +405,7 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     winsize: extras.winsize,
     startFifo: extras.startFifo,
     cgroups: extras.cgroups,
+    cgroupsLate: extras.cgroupsLate,
     cgroupSelf: extras.cgroupSelf,
     oomFile: extras.oomFile,
     detach: extras.detach,
@@ -617,6 +621,7 @@ export function encodePlan(plan: LaunchPlan): Buffer {
   for (const a of plan.exitCmd ?? []) rec('exitcmd', a);
   for (const c of plan.cgroups ?? []) rec('cgroup', c);
   if (plan.cgroupSelf) rec('cgroupself', 1);
+  for (const c of plan.cgroupsLate ?? []) rec('cgrouplate', c);
   if (plan.oomFile !== undefined) rec('oomfile', plan.oomFile);
   if (plan.detach) rec('detach', 1);
   if (plan.hookPause) rec('hookpause', 1);
@@ -647,6 +652,7 @@ export function encodeExecPlan(plan: ExecPlan): Buffer {
   encodeIo(rec, plan);
   for (const c of plan.cgroups ?? []) rec('cgroup', c);
   if (plan.cgroupSelf) rec('cgroupself', 1);
+  for (const c of plan.cgroupsLate ?? []) rec('cgrouplate', c);
   if (plan.detach) rec('detach', 1);
   return done();
 }
