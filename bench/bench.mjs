@@ -481,5 +481,14 @@ try {
     }
   }
   if (!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(work)) fs.rmSync(work, { recursive: true, force: true });
+  // podman (cgroupfs manager) parks conmon in libpod_parent/conmon of every hierarchy and leaves it there: gone once empty.
+  const { cgroupDirs, cgroupHost, uniqueDirs } = await import('../build/js/runtime/cgroups/host.js');
+  for (const d of uniqueDirs(cgroupDirs(cgroupHost(), 'libpod_parent/conmon'))) {
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      // not there, or in use
+    }
+  }
 }
 process.exit(exitCode);

@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadNative } from '../../src/native/binding.js';
+import { cgroupDirs, cgroupHost, uniqueDirs } from '../../src/runtime/cgroups/host.js';
 import { defaultSpec } from '../../src/oci/default-spec.js';
 import { DEFAULT_SECCOMP_PROFILE, resolveSeccompProfile } from '../../src/runtime/plan/seccomp.js';
 import type { OciHook, OciSpec } from '../../src/oci/spec.js';
@@ -912,8 +913,8 @@ describe('tsrun-oci refuses bad input with one line and leaves nothing', () => {
       ids.delete('sd');
       expect(fs.existsSync(scope)).toBe(false);
     } finally {
-      // cgroupfs dirs go with rmdir (their files cannot be unlinked).
-      for (const c of ['memory', 'cpu', 'cpuacct', 'cpuset', 'pids', 'blkio', 'freezer', 'devices']) if (fs.existsSync(`/sys/fs/cgroup/${c}/tsruntest.slice`)) fs.rmdirSync(`/sys/fs/cgroup/${c}/tsruntest.slice`);
+      // cgroupfs dirs go with rmdir (their files cannot be unlinked); every hierarchy a container joins, name=systemd's included.
+      for (const dir of uniqueDirs(cgroupDirs(cgroupHost(), 'tsruntest.slice'))) if (fs.existsSync(dir)) fs.rmdirSync(dir);
     }
   });
 

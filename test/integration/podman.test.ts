@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadNative } from '../../src/native/binding.js';
+import { cgroupDirs, cgroupHost, uniqueDirs } from '../../src/runtime/cgroups/host.js';
 import { repo } from '../helpers/store.js';
 
 /**
@@ -46,6 +47,14 @@ afterAll(() => {
   const left = mounts().filter((m) => !m.endsWith('/overlay')); // containers/storage binds its own overlay home; only that may stay until here
   for (const m of mounts().sort((a, b) => b.length - a.length)) native.unmount({ target: m, flags: native.constants.MNT_DETACH });
   fs.rmSync(dir, { recursive: true, force: true });
+  // podman (cgroupfs manager) parks conmon in libpod_parent/conmon of every hierarchy and leaves it there: gone once empty.
+  for (const d of uniqueDirs(cgroupDirs(cgroupHost(), 'libpod_parent/conmon'))) {
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      // not there, or in use
+    }
+  }
   expect(left).toEqual([]);
 });
 
