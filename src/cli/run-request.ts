@@ -184,7 +184,7 @@ function checkedSignal(name: string): string {
 }
 
 /** Whole seconds, or -1 for no limit (docker's). */
-export function parseStopTimeout(value: string): number {
+function parseStopTimeout(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < -1) throw new UsageError(`invalid timeout ${JSON.stringify(value)}: whole seconds, or -1 for none`);
   return n;

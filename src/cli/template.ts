@@ -258,7 +258,7 @@ function truthy(v: unknown): boolean {
 }
 
 /** A value as fmt's %v prints it: a list as [a b], a map as map[k:v] (keys sorted), nil as <no value>. */
-export function goString(v: unknown): string {
+function goString(v: unknown): string {
   if (v === null || v === undefined) return '<no value>';
   if (Array.isArray(v)) return `[${v.map(goString).join(' ')}]`;
   if (isMap(v)) return `map[${Object.keys(v).sort().map((k) => `${k}:${goString(v[k])}`).join(' ')}]`;

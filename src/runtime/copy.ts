@@ -22,7 +22,10 @@ import { currentState } from './state/status.js';
  * following a symlink: a container that plants or swaps in a symlink to a
  * host path (CVE-2019-14271's kind, a race with a running container) gets
  * its link copied, or the copy refused, never the host written or read.
- * Writes land in the container's rw layer (the union is its view).
+ * The host side is written the same way (BeneathWriter), and only regular
+ * files are ever opened for reading. A running container is copied as it
+ * sees itself (its volumes and binds too, never its kernel filesystems); a
+ * stopped one through its union, its writes landing in the rw layer.
  */
 
 export interface CopyOptions {
