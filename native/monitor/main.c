@@ -1268,8 +1268,10 @@ static pid_t clone_child(const struct ctr_child_io *io)
    * rung of the ladder is charged there and no migration waits on
    * cgroup_threadgroup_rwsem. Whatever refuses it (an older kernel, pids.max
    * reached) leaves the cgroup.procs write, which moves the process in as
-   * before. Not for exec: after setns into the container's cgroup namespace
-   * the kernel would judge the move from there (nsdelegate: ENOENT). */
+   * before. Not for exec on v2: after setns into the container's cgroup
+   * namespace the kernel would judge the move from there (nsdelegate:
+   * ENOENT). A v1 host's cgroup2 (cgroup_dir_late) is tried for exec too;
+   * refused, join_cgroups_late writes the pid instead. */
   if (cgroup_dir_fd >= 0 && (!plan.join_pid || cgroup_dir_late)) {
     args.flags |= CLONE_INTO_CGROUP;
     args.cgroup = (uint64_t)cgroup_dir_fd;
