@@ -36,6 +36,10 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
       if (o.attach || o.interactive) {
         if (refs.length > 1) throw new Error('you cannot start and attach multiple containers at once');
         const rec = findContainer(c.paths, refs[0]!);
+        // Already running (not paused): start -a attaches to it, as docker's.
+        const [{ currentState }, { attachContainer }] = await Promise.all([import('../runtime/state/status.js'), import('../runtime/lifecycle/attach.js')]);
+        const st = currentState(c.paths, rec);
+        if (st.running && !st.paused) process.exit(await attachContainer(c, rec.id, { sigProxy: true, stdin: o.interactive === true }));
         const started = await startContainer(c, rec.id, { mode: 'foreground', stdin: o.interactive === true });
         if (started.exited) process.exit(await started.exited);
         // A created container was waiting with its output going to the log and, made with -i, its input on its attach socket.

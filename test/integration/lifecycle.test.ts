@@ -94,6 +94,11 @@ describe('stop, start, restart: the rw layer is kept until rm', () => {
     expect(r.stdout).toBe('hi\n');
     expect(r.code).toBe(5);
     s.ok(['rm', 'again']);
+    // Already running: start -a attaches to it (docker's), its later output and its exit code.
+    s.ok(['run', '-d', '--name', 'busy', 'busybox', 'sh', '-c', 'sleep 1; echo late; exit 3']);
+    const attached = s.run(['start', '-a', 'busy']);
+    expect([attached.stdout, attached.code]).toEqual(['late\n', 3]);
+    s.ok(['rm', 'busy']);
   });
 });
 
