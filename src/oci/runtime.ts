@@ -4,7 +4,7 @@ import { RuntimeError, UsageError } from '../errors.js';
 import { loadNative } from '../native/binding.js';
 import type { NativeBinding } from '../native/types.js';
 import { writeVolatileAtomic } from '../util/atomic-write.js';
-import { type CgroupHost, applyLimits, cgroupDirs, cgroupHost, cgroupPids, existingCgroup, isFrozen, removeCgroup, setFrozen, setupCgroup } from '../runtime/cgroups/host.js';
+import { type CgroupHost, applyLimits, cgroupDirs, cgroupHost, cgroupPids, existingCgroup, isFrozen, removeCgroup, removeMadeCgroups, setFrozen, setupCgroup } from '../runtime/cgroups/host.js';
 import { type OciResources, cgroupResources } from '../runtime/cgroups/limits.js';
 import { launchMonitor, proxySignals, type Monitor } from '../runtime/monitor.js';
 import { planCapabilities } from '../runtime/plan/capabilities.js';
@@ -179,6 +179,7 @@ export async function ociDelete(p: OciPaths, id: string, force: boolean): Promis
         if ((status === 'running' || status === 'paused') && !force) throw new RuntimeError(`cannot delete container ${id} that is not stopped: ${status} (use --force)`);
         if (status !== 'stopped') await killAndWait(native, st);
         if (st.cgroupsPath) await removeCgroup(cgroupHost(), st.cgroupsPath);
+        removeMadeCgroups(st.cgroupsMade ?? []);
       }
       fs.rmSync(stateDir(p, id), { recursive: true, force: true });
       return st && spec ? { st, spec } : undefined;
@@ -352,6 +353,7 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
       writeVolatileAtomic(configCopy(p, id), JSON.stringify(spec), 0o600);
       writeState(p, state);
       const cgroup = setupCgroup(host, cgroupsPath, cgroupResources(spec.linux.resources, spec.linux.devices));
+      state.cgroupsMade = cgroup.made;
       const plan = buildLaunchPlan(
         { ...spec, process: proc },
         {
@@ -404,6 +406,7 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
     // create that failed past its start (a hook, say) goes on at delete, so poststop hooks run too.
     if (state.pid > 0) await killAndWait(native, state).catch(() => undefined);
     await removeCgroup(host, cgroupsPath).catch(() => undefined);
+    removeMadeCgroups(state.cgroupsMade ?? []);
     if (initMade) runHooks(spec, 'poststop', { ...report(p, state, OCI_VERSION), status: 'stopped', pid: 0 });
     fs.rmSync(stateDir(p, id), { recursive: true, force: true });
     throw err;

@@ -35,6 +35,8 @@ export interface OciContainerState {
   annotations: Record<string, string>;
   /** Relative to each controller's mount; "" when the container has no cgroups of its own. */
   cgroupsPath: string;
+  /** The levels above its cgroup its create made (a systemd path's slices), taken back at delete once empty. */
+  cgroupsMade?: string[];
 }
 
 /** runtime.md "State", as `state` prints it (and runc's extra rootfs/created/owner). */

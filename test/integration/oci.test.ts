@@ -898,7 +898,7 @@ describe('tsrun-oci refuses bad input with one line and leaves nothing', () => {
     }
   });
 
-  it('--systemd-cgroup: slice:prefix:name is made where systemd would put it, and removed at delete', () => {
+  it('--systemd-cgroup: slice:prefix:name is made where systemd would put it, and removed at delete with the slice it made', () => {
     // A slice of the test's own: nothing under the host's system.slice is touched.
     const b = bundle('sd', (s) => {
       s.process.args = ['sleep', '1000'];
@@ -912,6 +912,8 @@ describe('tsrun-oci refuses bad input with one line and leaves nothing', () => {
       ok(['delete', '--force', 'sd']);
       ids.delete('sd');
       expect(fs.existsSync(scope)).toBe(false);
+      // The slice create made for it goes too, in every hierarchy, once empty.
+      expect(uniqueDirs(cgroupDirs(cgroupHost(), 'tsruntest.slice')).filter((d) => fs.existsSync(d))).toEqual([]);
     } finally {
       // cgroupfs dirs go with rmdir (their files cannot be unlinked); every hierarchy a container joins, name=systemd's included.
       for (const dir of uniqueDirs(cgroupDirs(cgroupHost(), 'tsruntest.slice'))) if (fs.existsSync(dir)) fs.rmdirSync(dir);

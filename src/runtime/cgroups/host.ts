@@ -113,6 +113,8 @@ export interface ContainerCgroup {
   lateJoinFiles: string[];
   /** memory.oom_control (v1) or memory.events (v2), read by the monitor at the exit. */
   oomFile?: string;
+  /** The levels above the container's own that setupCgroup made (a systemd path's slices): removeMadeCgroups takes them back once empty. */
+  made?: string[];
 }
 
 function joinFilesOf(host: CgroupHost, dirs: ContainerCgroup['dirs']): Pick<ContainerCgroup, 'joinFiles' | 'selfJoin' | 'lateJoinFiles'> {
@@ -139,15 +141,28 @@ function describe(host: CgroupHost, cgroupsPath: string): ContainerCgroup {
  */
 export function setupCgroup(host: CgroupHost, cgroupsPath: string, res: OciResources): ContainerCgroup {
   const cg = describe(host, cgroupsPath);
-  if (host.version === 2) enableV2Controllers(host, cgroupsPath);
+  const made: string[] = [];
+  if (host.version === 2) enableV2Controllers(host, cgroupsPath, made);
   let fresh = true;
   for (const dir of uniqueDirs(cg.dirs)) {
     const base = host.version === 1 ? baseOf(dir, cgroupsPath) : host.root;
-    fresh = mkdirCgroup(base, cgroupsPath, host.version === 1 && dir === cg.dirs.cpuset) && fresh;
+    fresh = mkdirCgroup(base, cgroupsPath, host.version === 1 && dir === cg.dirs.cpuset, made) && fresh;
   }
   // A new cgroup already has the kernel's defaults; only one left behind may hold old limits.
   if (!fresh || Object.keys(res).length > 0) applyLimits(host, cg.dirs, res, fresh);
-  return cg;
+  const own = new Set(uniqueDirs(cg.dirs));
+  return { ...cg, made: made.filter((d) => !own.has(d)) };
+}
+
+/** The levels a setupCgroup made above a container's cgroup, deepest first, each once empty (another container's still in use is left). */
+export function removeMadeCgroups(made: string[]): void {
+  for (const dir of [...made].sort((a, b) => b.length - a.length)) {
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      // in use by another container, or gone
+    }
+  }
 }
 
 /** The cgroups of an existing container, for exec, stats, top and update (only those that exist). */
@@ -163,7 +178,7 @@ const baseOf = (dir: string, cgroupsPath: string) => dir.slice(0, dir.length - c
  * mkdir each level; a v1 cpuset level starts with empty cpus and mems, so
  * copy them from its parent. Whether the last level is new.
  */
-function mkdirCgroup(base: string, cgroupsPath: string, isCpuset: boolean): boolean {
+function mkdirCgroup(base: string, cgroupsPath: string, isCpuset: boolean, made: string[]): boolean {
   let dir = base;
   let created = false;
   for (const part of cgroupsPath.split('/')) {
@@ -172,6 +187,7 @@ function mkdirCgroup(base: string, cgroupsPath: string, isCpuset: boolean): bool
     try {
       fs.mkdirSync(dir);
       created = true;
+      made.push(dir);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') throw new CgroupsUnavailableError(`cannot create cgroup ${dir}: ${(err as Error).message}`, { cause: err });
@@ -194,7 +210,7 @@ function mkdirCgroup(base: string, cgroupsPath: string, isCpuset: boolean): bool
  * give, so on a refusal each goes alone (runc's way): one missing
  * controller costs its own limits, not all of them.
  */
-function enableV2Controllers(host: Extract<CgroupHost, { version: 2 }>, cgroupsPath: string): void {
+function enableV2Controllers(host: Extract<CgroupHost, { version: 2 }>, cgroupsPath: string, made: string[]): void {
   const parts = cgroupsPath.split('/');
   let dir = host.root;
   for (const [i, part] of parts.entries()) {
@@ -216,7 +232,12 @@ function enableV2Controllers(host: Extract<CgroupHost, { version: 2 }>, cgroupsP
     }
     if (i === parts.length - 1) break;
     dir = path.join(dir, part);
-    fs.mkdirSync(dir, { recursive: true });
+    try {
+      fs.mkdirSync(dir);
+      made.push(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
   }
 }
 
