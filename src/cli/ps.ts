@@ -22,7 +22,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
       if (!Number.isInteger(n) || n < -1) throw new UsageError(`invalid argument "${o.last}" for "-n, --last": a number of containers`);
       // docker's: -n 0 (or -1) is no -n at all.
       const last = n > 0 ? n : undefined;
-      const [{ listContainers }, { currentState }, { ago, goTime, humanDuration, table, truncateCommand, formatRows, parseFilters, matchesFilters }, { familiarName, canonicalName, parseReference }, { unmountStale }, { readRuntime }, { listTags, resolveImageId }] = await Promise.all([
+      const [{ listContainers }, { currentState }, { ago, goTime, humanDuration, table, truncateCommand, formatRows, parseFilters, matchesFilters }, { familiarName, canonicalName, parseReference }, { unmountStale }, { readRuntime }, { listTags, readImageConfig, resolveImageId }] = await Promise.all([
         import('../runtime/containers.js'),
         import('../runtime/state/status.js'),
         import('./format.js'),
@@ -44,12 +44,11 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
           return undefined;
         }
       };
-      // A container's labels are its image's under its own --label ones (docker's Config.Labels); read only for a label filter.
-      const { readImageConfig } = filters.has('label') ? await import('../store/images.js') : { readImageConfig: undefined };
+      // A container's labels are its image's under its own --label ones (docker's Config.Labels).
       const labelsOf = (rec: ContainerRecord): Record<string, string> => {
         let image: Record<string, string> | undefined;
         try {
-          image = readImageConfig?.(c.paths, rec.imageId).config?.Labels;
+          image = readImageConfig(c.paths, rec.imageId).config?.Labels;
         } catch {
           image = undefined;
         }

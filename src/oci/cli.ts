@@ -295,15 +295,20 @@ function versionText(): string {
   return `tsrun-oci version ${VERSION}\ncommit: ${COMMIT}\nspec: ${OCI_VERSION}`;
 }
 
-/** --preserve-fds N: each of the caller's fds from `first` (3) to first+N-1 must be open (a number past them is a mistake, said now). */
+/** --preserve-fds N: the caller's fds from `first` (3, or past the listening ones) to first+N-1. */
 function preserveFds(n: string, first = 3): number {
   const count = Number(n);
   if (!Number.isInteger(count) || count < 0 || count > 1000) throw new UsageError(`--preserve-fds needs a count from 0 to 1000: ${JSON.stringify(n)}`);
+  return mustBeOpen(first, count, `--preserve-fds ${count}`);
+}
+
+/** Each of fds first..first+count-1 must be open (a number past them is a mistake, said now); the count. */
+function mustBeOpen(first: number, count: number, what: string): number {
   for (let fd = first; fd < first + count; fd++) {
     try {
       fs.fstatSync(fd);
     } catch {
-      throw new UsageError(`--preserve-fds ${count}: fd ${fd} is not open`);
+      throw new UsageError(`${what}: fd ${fd} is not open`);
     }
   }
   return count;
@@ -319,14 +324,7 @@ function passedFds(preserve: string): { listenFds: number; preserveFds: number }
   const listening = process.env.LISTEN_FDS !== undefined && Number(process.env.LISTEN_PID) === process.pid;
   // A LISTEN_FDS that is not a count is ignored, as runc's go-systemd does.
   const count = listening ? Number(process.env.LISTEN_FDS) : 0;
-  const listenFds = Number.isInteger(count) && count > 0 && count <= 1000 ? count : 0;
-  for (let fd = 3; fd < 3 + listenFds; fd++) {
-    try {
-      fs.fstatSync(fd);
-    } catch {
-      throw new UsageError(`LISTEN_FDS=${listenFds}: fd ${fd} is not open`);
-    }
-  }
+  const listenFds = mustBeOpen(3, Number.isInteger(count) && count > 0 && count <= 1000 ? count : 0, `LISTEN_FDS=${count}`);
   return { listenFds, preserveFds: preserveFds(preserve, 3 + listenFds) };
 }
 
