@@ -15,6 +15,8 @@ const bundle = path.join(__dirname, '..', 'build', 'tsrun.cjs');
 
 /** Runs the bundle's export `entry` ("main" for tsrun, "ociMain" for tsrun-oci) with process.argv. */
 module.exports = function run(entry) {
+  // `node --enable-source-maps bin/tsrun ...`: Node maps only modules it loads itself (build/tsrun.cjs.map), so no code cache then.
+  if (process.sourceMapsEnabled) return require(bundle)[entry](process.argv);
   const source = fs.readFileSync(bundle, 'utf8');
   const cacheFile = codeCacheFile(fs.statSync(bundle), entry, process.argv.slice(2));
   let cachedData;
