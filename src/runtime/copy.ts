@@ -68,8 +68,10 @@ export async function withUnion<T>(ctx: Context, rec: ContainerRecord, access: '
  * and /etc/hosts, hostname and resolv.conf included, as docker's cp. A
  * stopped container's is its union (withUnion), where a path on one of its
  * mounts is refused: it would land in the layer under the mount, unseen.
+ * That path is src with its symlinks followed, the last one only if
+ * followLast (as the copy itself will).
  */
-async function withContainerRoot<T>(ctx: Context, id: string, access: 'read' | 'write', src: string, fn: (rootFd: number, name: string) => T | Promise<T>): Promise<T> {
+async function withContainerRoot<T>(ctx: Context, id: string, access: 'read' | 'write', src: string, followLast: boolean, fn: (rootFd: number, name: string) => T | Promise<T>): Promise<T> {
   const p = ctx.paths;
   return withLock(ctx.native, containerLockFile(p, id), async () => {
     const rec = readRecord(p, id);
@@ -86,12 +88,12 @@ async function withContainerRoot<T>(ctx: Context, id: string, access: 'read' | '
         }
       }
     }
-    const mount = mountHolding(rec, src);
-    if (mount) throw new UsageError(`${src} is on the ${mount} of container ${rec.name}, which is mounted only while it runs: start it to copy there`);
     return withUnion(ctx, rec, access, async (merged) => {
       const c = ctx.native.constants;
       const rootFd = ctx.native.openat2({ dirFd: AT_FDCWD, path: merged, flags: c.O_PATH | c.O_DIRECTORY, resolve: 0 });
       try {
+        const mount = mountHolding(rec, rootFd, src, followLast);
+        if (mount) throw new UsageError(`${src} is on the ${mount} of container ${rec.name}, which is mounted only while it runs: start it to copy there`);
         return await fn(rootFd, rec.name);
       } finally {
         ctx.native.closeFd({ fd: rootFd });
@@ -120,13 +122,56 @@ function openProcessRoot(n: NativeBinding, pid: number, startTime: string): numb
   }
 }
 
-/** The container's mount (a volume, a bind, its hosts/hostname/resolv.conf) that holds the path src, by its name; undefined if none. */
-function mountHolding(rec: ContainerRecord, src: string): string | undefined {
-  const at = path.posix.normalize(`/${src}`);
-  const under = (target: string) => at === target || at.startsWith(target === '/' ? '/' : `${target}/`);
-  for (const m of rec.options.mounts ?? []) if (under(path.posix.normalize(m.target))) return `${m.type} mount at ${m.target}`;
-  for (const f of ['/etc/hosts', '/etc/hostname', '/etc/resolv.conf']) if (at === f) return `bind mount at ${f}`;
+/** The container's mount (a volume, a bind, its hosts/hostname/resolv.conf) that holds the path src in its root, by its name; undefined if none. */
+function mountHolding(rec: ContainerRecord, rootFd: number, src: string, followLast: boolean): string | undefined {
+  const at = resolvedInRoot(rootFd, src, followLast);
+  // A target is where the mount lands: its own symlinks followed in the root, as at each start.
+  const under = (target: string) => {
+    const t = resolvedInRoot(rootFd, target, true);
+    return at === t || at.startsWith(t === '/' ? '/' : `${t}/`);
+  };
+  for (const m of rec.options.mounts ?? []) if (under(m.target)) return `${m.type} mount at ${m.target}`;
+  for (const f of ['/etc/hosts', '/etc/hostname', '/etc/resolv.conf']) if (under(f)) return `bind mount at ${f}`;
   return undefined;
+}
+
+/**
+ * The path p names once the container's symlinks in it are followed, in its
+ * root (`..` and absolute links stop there), name by name as far as it
+ * exists, the rest as written (a dangling link's target too); its last name
+ * is followed only if followLast. What a mount check must see: with /link
+ * → /data, /link/f is on /data's volume. For a stopped container, under
+ * its lock: nothing changes the tree meanwhile.
+ */
+function resolvedInRoot(rootFd: number, p: string, followLast: boolean): string {
+  const names = (s: string) => s.split('/').filter((x) => x !== '' && x !== '.');
+  const todo = names(p);
+  // A trailing / (or /.) has the kernel follow the last name whatever the flags.
+  const followFinal = followLast || /\/\.?$/.test(p);
+  const done: string[] = [];
+  // The kernel's MAXSYMLINKS: past it the copy itself fails (ELOOP).
+  for (let links = 0; todo.length > 0 && links <= 40; ) {
+    const name = todo.shift()!;
+    if (name === '..') {
+      done.pop();
+      continue;
+    }
+    let text: string | undefined;
+    try {
+      // done holds no symlink: the walk below the root's fd follows none but this one, read, not followed.
+      if (todo.length > 0 || followFinal) text = fs.readlinkSync(`/proc/self/fd/${rootFd}/${[...done, name].join('/')}`);
+    } catch {
+      text = undefined; // not a symlink, or not there
+    }
+    if (text === undefined) {
+      done.push(name);
+      continue;
+    }
+    links++;
+    if (text.startsWith('/')) done.length = 0;
+    todo.unshift(...names(text));
+  }
+  return `/${done.join('/')}`;
 }
 
 /** A path in the container, made relative to its root ("/" → "."); `..` cannot climb out (RESOLVE_IN_ROOT). */
@@ -144,7 +189,7 @@ export async function copyFromContainer(ctx: Context, id: string, src: string, d
   const c = n.constants;
   // The tar code (and its crypto and zlib) is loaded only for tar streams: this module is part of every `run` (volume copy-up).
   const pack = dest === '-' ? await import('../store/pack.js') : undefined;
-  await withContainerRoot(ctx, id, 'read', src, (rootFd, ctr) => {
+  await withContainerRoot(ctx, id, 'read', src, opts.followLink, (rootFd, ctr) => {
     const rel = inRoot(src);
     const resolve = c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS;
     let srcFd: number;
@@ -370,7 +415,7 @@ export async function untarToContainer(ctx: Context, id: string, dest: string): 
   const n = ctx.native;
   const c = n.constants;
   const { unpackLayer } = await import('../store/unpack.js');
-  await withContainerRoot(ctx, id, 'write', dest, async (rootFd, ctr) => {
+  await withContainerRoot(ctx, id, 'write', dest, true, async (rootFd, ctr) => {
     let fd: number;
     try {
       fd = n.openat2({ dirFd: rootFd, path: inRoot(dest), flags: c.O_PATH | c.O_DIRECTORY, resolve: c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS });
@@ -395,7 +440,7 @@ export async function copyToContainer(ctx: Context, id: string, src: string, des
   } catch (err) {
     throw new UsageError(`cannot read ${src}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  await withContainerRoot(ctx, id, 'write', dest, (rootFd, ctr) => {
+  await withContainerRoot(ctx, id, 'write', dest, true, (rootFd, ctr) => {
     const resolve = c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS;
     // The destination decides like docker's: an existing directory receives src by name ("SRC/." its contents).
     let destDirFd = -1;

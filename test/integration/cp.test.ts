@@ -112,12 +112,26 @@ describe('cp', () => {
     expect(fs.readFileSync(host('from-volume.txt'), 'utf8')).toBe('in\n');
     s.ok(['cp', 'mounted:/etc/hostname', host('hostname')]);
     expect(fs.readFileSync(host('hostname'), 'utf8')).toBe('cp-host\n');
+    // Symlinks into the mounts, followed as the copy would follow them.
+    s.ok(['exec', 'mounted', 'sh', '-c', 'ln -s /data /dlink && mkdir /sub && ln -s ../mnt/b /sub/blink && ln -s /data/in.txt /flink']);
     s.ok(['stop', '-t', '0', 'mounted']);
-    for (const [src, dst] of [[host('in.txt'), 'mounted:/data/'], ['mounted:/mnt/b/in.txt', host('x')]]) {
-      const r = s.run(['cp', src!, dst!]);
-      expect(r.code).toBe(125);
+    const refused = [
+      [host('in.txt'), 'mounted:/data/'],
+      ['mounted:/mnt/b/in.txt', host('x')],
+      [host('in.txt'), 'mounted:/dlink/'],
+      [host('in.txt'), 'mounted:/dlink/new/deeper'],
+      ['mounted:/sub/blink/in.txt', host('x')],
+      ['mounted:/sub/blink/', host('x')],
+      ['-L', 'mounted:/flink', host('x')],
+    ];
+    for (const args of refused) {
+      const r = s.run(['cp', ...args]);
+      expect(r.code, args.join(' ')).toBe(125);
       expect(r.stderr).toMatch(/is on the (volume|bind) mount at \/(data|mnt\/b) of container mounted, which is mounted only while it runs: start it to copy there\n$/);
     }
+    // Without -L the link itself is copied: it is in the layer, not on the volume.
+    s.ok(['cp', 'mounted:/flink', host('flink')]);
+    expect(fs.readlinkSync(host('flink'))).toBe('/data/in.txt');
     s.ok(['rm', '-f', '-v', 'mounted']);
     s.run(['volume', 'rm', 'cpvol']);
   });
