@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import { Template, goMap } from './template.js';
+import { Template, goJson, goMap, goNil } from './template.js';
 
 /** Output helpers shared by the listing commands, matching docker's wording. */
 
@@ -84,7 +84,7 @@ export function binarySize(bytes: number): string {
  * rows do not carry is refused, naming those they do. ("table" alone is the
  * caller's default table.)
  */
-export function formatRows(format: string, rows: Record<string, string>[], headers: Record<string, string>): string {
+export function formatRows(format: string, rows: Record<string, unknown>[], headers: Record<string, unknown>): string {
   if (format.trim() === 'json') return rows.map((r) => `${JSON.stringify(r)}\n`).join('');
   const isTable = /^table(\s|$)/.test(format);
   const template = new Template(isTable ? format.replace(/^table\s*/, '') : format, { escapes: true });
@@ -103,7 +103,12 @@ export function formatRows(format: string, rows: Record<string, string>[], heade
 
 /** docker inspect's --format over one object: a Go template (template.ts), taken as written (no \t or \n escapes outside strings, as docker's). */
 export function formatObject(format: string, obj: unknown): string {
-  return new Template(format).render(markGoMaps(obj));
+  return new Template(format).render(markGoTypes(obj));
+}
+
+/** docker inspect's JSON (its default output): Go's, whose maps have their keys sorted. */
+export function inspectJson(objs: unknown[]): string {
+  return goJson(objs.map(markGoTypes), 4);
 }
 
 /** The fields that are Go maps in docker's inspect types: a key they lack reads as <no value>, not as an error. */
@@ -112,18 +117,36 @@ const GO_MAP_FIELDS = [
   ['Config', 'ExposedPorts'],
   ['Config', 'Volumes'],
   ['HostConfig', 'PortBindings'],
+  ['HostConfig', 'Sysctls'],
   ['NetworkSettings', 'Ports'],
   ['NetworkSettings', 'Networks'],
   ['GraphDriver', 'Data'],
 ];
 
-function markGoMaps(obj: unknown): unknown {
+/** The fields that are Go slices: null (or absent, in an image's config) is a nil one, printed [] as docker's. */
+const GO_LIST_FIELDS = [
+  ['Config', 'Cmd'],
+  ['Config', 'Entrypoint'],
+  ['Config', 'Env'],
+  ['HostConfig', 'CapAdd'],
+  ['HostConfig', 'CapDrop'],
+  ['HostConfig', 'GroupAdd'],
+  ['HostConfig', 'SecurityOpt'],
+  ['HostConfig', 'DeviceCgroupRules'],
+  ['HostConfig', 'Ulimits'],
+];
+
+function markGoTypes(obj: unknown): unknown {
   const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
   if (!isObject(obj)) return obj;
-  for (const [outer, inner] of GO_MAP_FIELDS) {
-    const parent = obj[outer!];
-    const map = isObject(parent) ? parent[inner!] : undefined;
-    if (isObject(map)) goMap(map);
+  for (const [fields, kind] of [[GO_MAP_FIELDS, 'map'], [GO_LIST_FIELDS, 'list']] as const) {
+    for (const [outer, inner] of fields) {
+      const parent = obj[outer!];
+      if (!isObject(parent)) continue;
+      const v = parent[inner!];
+      if (v === null || v === undefined) parent[inner!] = goNil(kind);
+      else if (kind === 'map' && isObject(v)) goMap(v);
+    }
   }
   return obj;
 }

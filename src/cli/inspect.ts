@@ -4,7 +4,7 @@ import { writeStderr, writeStdout } from '../util/stdio.js';
 
 export function registerInspect(program: Command, ctx: ContextFactory): void {
   const action = (forced?: 'container' | 'image') => async (refs: string[], o: { type?: 'container' | 'image'; format?: string }) => {
-    const [{ findContainer }, { resolveImage }, { inspectContainer, inspectImage }, { ContainerNotFoundError, RuntimeError }, { formatObject }] = await Promise.all([
+    const [{ findContainer }, { resolveImage }, { inspectContainer, inspectImage }, { ContainerNotFoundError, RuntimeError }, { formatObject, inspectJson }] = await Promise.all([
       import('../runtime/containers.js'),
       import('../store/images.js'),
       import('../runtime/inspect.js'),
@@ -36,7 +36,7 @@ export function registerInspect(program: Command, ctx: ContextFactory): void {
     if (o.format !== undefined && o.format.trim() !== 'json') {
       for (const obj of out) writeStdout(`${formatObject(o.format, obj)}\n`);
     } else {
-      writeStdout(JSON.stringify(out, null, 4) + '\n');
+      writeStdout(inspectJson(out) + '\n');
     }
     if (missing !== undefined) process.exit(1);
   };

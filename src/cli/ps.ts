@@ -16,7 +16,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
     .option('-q, --quiet', 'only print container ids')
     .option('--no-trunc', 'do not truncate ids and commands')
     .addOption(repeatable('-f, --filter <key=value>', 'only containers matching: name= (a regular expression), id=, status= (created, running, paused, exited), exited= (an exit code), label=KEY[=VALUE] (run --label), ancestor= (image)'))
-    .option('--format <template>', 'Go-template fields, as docker: {{.ID}} {{.Image}} {{.Command}} {{.CreatedAt}} {{.RunningFor}} {{.Status}} {{.State}} {{.Names}}, {{json .}}; "table ..." adds headers')
+    .option('--format <template>', 'Go-template fields, as docker: {{.ID}} {{.Image}} {{.Command}} {{.CreatedAt}} {{.RunningFor}} {{.Status}} {{.State}} {{.Names}} {{.Ports}} {{.Labels}} {{.Label "KEY"}} {{.Mounts}} {{.LocalVolumes}} {{.Networks}}, {{json .}}; "table ..." adds headers')
     .action(async (o: { all?: boolean; last?: string; latest?: boolean; quiet?: boolean; trunc: boolean; filter?: string[]; format?: string }) => {
       const n = o.latest ? 1 : o.last !== undefined ? Number(o.last) : -1;
       if (!Number.isInteger(n) || n < -1) throw new UsageError(`invalid argument "${o.last}" for "-n, --last": a number of containers`);
@@ -107,8 +107,27 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
           State: state(st),
           Names: rec.name,
           Ports: ports(rec, st.running, made(rec)),
+          ...psLabels(labelsOf(rec)),
+          ...psMounts(rec, o.trunc),
+          Networks: rec.options.joinNamespaces?.network ? '' : rec.options.hostNamespaces?.includes('network') ? 'host' : (rec.options.network ?? 'none'),
         }));
-        const headers = { ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', CreatedAt: 'CREATED AT', RunningFor: 'CREATED', Status: 'STATUS', State: 'STATE', Names: 'NAMES', Ports: 'PORTS' };
+        const headers = {
+          ID: 'CONTAINER ID',
+          Image: 'IMAGE',
+          Command: 'COMMAND',
+          CreatedAt: 'CREATED AT',
+          RunningFor: 'CREATED',
+          Status: 'STATUS',
+          State: 'STATE',
+          Names: 'NAMES',
+          Ports: 'PORTS',
+          Labels: 'LABELS',
+          // docker's header for a label: its name's last dotted part, - and _ as spaces.
+          Label: (name: string) => String(name).split('.').at(-1)!.replace(/[-_]/g, ' '),
+          Mounts: 'MOUNTS',
+          LocalVolumes: 'LOCAL VOLUMES',
+          Networks: 'NETWORKS',
+        };
         writeStdout(formatRows(o.format, fields, headers));
         return;
       }
@@ -126,6 +145,27 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
       });
       writeStdout(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'], body));
     });
+}
+
+/** docker ps's .Labels (k=v,...) and .Label "k" (its value, "" if none). */
+function psLabels(labels: Record<string, string>): { Labels: string; Label: (name: string) => string } {
+  return {
+    Labels: Object.keys(labels)
+      .sort()
+      .map((k) => `${k}=${labels[k]}`)
+      .join(','),
+    Label: (name) => labels[name] ?? '',
+  };
+}
+
+/** docker ps's .Mounts (each volume by name, each bind by its host path; 15 characters unless --no-trunc) and .LocalVolumes (how many volumes). */
+function psMounts(rec: ContainerRecord, trunc: boolean): { Mounts: string; LocalVolumes: string } {
+  const mounts = rec.options.mounts ?? [];
+  const name = (m: (typeof mounts)[number]) => ((m.type === 'volume' ? m.source : m.hostPath) ?? '');
+  return {
+    Mounts: mounts.map((m) => (trunc && name(m).length > 15 ? `${name(m).slice(0, 14)}…` : name(m))).join(','),
+    LocalVolumes: String(mounts.filter((m) => m.type === 'volume').length),
+  };
 }
 
 /** docker's PORTS column: 0.0.0.0:8080->80/tcp, for a running container (its runtime record has the ports as made). */

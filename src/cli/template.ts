@@ -46,6 +46,33 @@ export function goMap<T extends object>(obj: T): T {
   return obj;
 }
 
+const GO_NILS = new WeakSet<object>();
+
+/**
+ * A Go nil slice or map, where docker's JSON has null: a template prints
+ * it as [] or map[] (fmt's %v of a nil []string, map[string]string), json
+ * as null. A plain null is a nil pointer: <nil>.
+ */
+export function goNil(kind: 'list' | 'map'): unknown[] | Record<string, unknown> {
+  const v = kind === 'list' ? [] : goMap({});
+  GO_NILS.add(v);
+  return v;
+}
+
+/** JSON as Go's encoding/json writes it: a map's keys sorted (a struct's fields keep their order), nil slices and maps as null. */
+export function goJson(v: unknown, indent?: number): string {
+  return JSON.stringify(
+    v,
+    (_key, x: unknown) => {
+      if (typeof x !== 'object' || x === null) return x;
+      if (GO_NILS.has(x)) return null;
+      if (GO_MAPS.has(x)) return Object.fromEntries(Object.keys(x).sort().map((k) => [k, (x as Record<string, unknown>)[k]]));
+      return x;
+    },
+    indent,
+  );
+}
+
 export interface TemplateOptions {
   /** ps's and images': \t and \n in the text (not in strings) are a tab and a newline, as docker's formatter has them. */
   escapes?: boolean;
@@ -243,8 +270,11 @@ export class Template {
       if (header && HEADER_SAFE.has(head!.name)) return args[0];
       return FUNCTIONS[head!.name]!(fail, ...args);
     }
+    const v = value(head!);
+    // A method (ps's {{.Label "key"}}): Go calls it with the arguments that follow.
+    if (typeof v === 'function') return v(...rest.map(value), ...piped);
     if (rest.length > 0 || piped.length > 0) throw this.error(`${cmd.length > 1 ? 'arguments given to a value' : "can't pipe into a value"}`);
-    return value(head!);
+    return v;
   }
 }
 
@@ -257,9 +287,10 @@ function truthy(v: unknown): boolean {
   return v !== false && v !== 0 && v !== '' && v !== null && v !== undefined;
 }
 
-/** A value as fmt's %v prints it: a list as [a b], a map as map[k:v] (keys sorted), nil as <no value>. */
+/** A value as fmt's %v prints it: a list as [a b], a map as map[k:v] (keys sorted), a nil pointer as <nil>, a missing map key as <no value>. */
 function goString(v: unknown): string {
-  if (v === null || v === undefined) return '<no value>';
+  if (v === undefined) return '<no value>';
+  if (v === null) return '<nil>';
   if (Array.isArray(v)) return `[${v.map(goString).join(' ')}]`;
   if (isMap(v)) return `map[${Object.keys(v).sort().map((k) => `${k}:${goString(v[k])}`).join(' ')}]`;
   return String(v);
@@ -312,7 +343,7 @@ function sprintf(fail: (what: string) => UsageError, format: string, args: unkno
 const HEADER_SAFE = new Set(['json', 'upper', 'lower', 'title', 'join', 'split', 'truncate', 'pad']);
 
 const FUNCTIONS: Record<string, Fn> = {
-  json: (_, v) => JSON.stringify(v ?? null),
+  json: (_, v) => goJson(v ?? null),
   upper: (fail, v) => str(fail, v).toUpperCase(),
   lower: (fail, v) => str(fail, v).toLowerCase(),
   title: (fail, v) => str(fail, v).replace(/\b\w/g, (c) => c.toUpperCase()),

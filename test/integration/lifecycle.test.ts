@@ -60,13 +60,17 @@ describe('stop, start, restart: the rw layer is kept until rm', () => {
   });
 
   it('--stop-signal, --stop-timeout and --label, as docker\'s run takes them', async () => {
-    s.ok(['run', '-d', '--name', 'sig', '--stop-signal', 'USR1', '-l', 'tier=front', '--label', 'solo', 'busybox', 'sh', '-c', 'trap "exit 7" USR1; while :; do sleep 0.05; done']);
+    s.ok(['run', '-d', '--name', 'sig', '--stop-signal', 'USR1', '-l', 'tier=front', '--label', 'solo', '-v', 'sigvol:/data', 'busybox', 'sh', '-c', 'trap "exit 7" USR1; while :; do sleep 0.05; done']);
     s.ok(['run', '-d', '--name', 'deaf', '--stop-timeout', '1', 'busybox', 'sh', '-c', 'trap "" TERM; while :; do sleep 0.05; done']);
     await new Promise((r) => setTimeout(r, 200));
     expect(s.ok(['ps', '--filter', 'label=tier=front', '--format', '{{.Names}}'])).toBe('sig\n');
     expect(s.ok(['ps', '--filter', 'label=solo', '--format', '{{.Names}}'])).toBe('sig\n');
     expect(s.ok(['ps', '--filter', 'label=tier=back', '-q'])).toBe('');
     expect(s.ok(['inspect', '-f', '{{index .Config.Labels "tier"}}', 'sig'])).toBe('front\n');
+    // docker ps's fields for them, and Go's printing: a map's json sorted, a nil slice as [].
+    expect(s.ok(['ps', '--filter', 'name=sig', '--format', '{{.Label "tier"}}|{{.Labels}}|{{.Mounts}}|{{.LocalVolumes}}|{{.Networks}}'])).toBe('front|solo=,tier=front|sigvol|1|none\n');
+    expect(s.ok(['ps', '--filter', 'name=sig', '--format', 'table {{.Label "com.example.tier"}}\t{{.Mounts}}'])).toBe('tier   MOUNTS\n       sigvol\n');
+    expect(s.ok(['inspect', '-f', '{{json .Config.Labels}} {{.Config.Entrypoint}} {{json .Config.Entrypoint}} {{.HostConfig.CapAdd}}', 'sig'])).toBe('{"solo":"","tier":"front"} [] null []\n');
     s.ok(['stop', 'sig']);
     expect(s.ok(['inspect', '-f', '{{.State.ExitCode}}', 'sig'])).toBe('7\n');
     // No -t: the container's own timeout (1 s), not docker's 10.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatObject, formatRows, goTime, matchesFilters, parseFilters } from '../../src/cli/format.js';
+import { formatObject, formatRows, goTime, inspectJson, matchesFilters, parseFilters } from '../../src/cli/format.js';
 import { goMap } from '../../src/cli/template.js';
 
 const headers = { ID: 'CONTAINER ID', Names: 'NAMES', Status: 'STATUS' };
@@ -40,7 +40,21 @@ describe('inspect --format', () => {
   const obj = { Id: 'abc', State: { Status: 'running', Pid: 42, Running: true }, Config: { Env: ['A=1'] }, Gone: null };
   it('prints dotted fields, lists and maps as Go prints them, json on request', () => {
     expect(formatObject('{{.State.Status}} {{.State.Pid}} {{.State.Running}}', obj)).toBe('running 42 true');
-    expect(formatObject('{{.Config}}|{{.Config.Env}}|{{json .Config.Env}}|{{json .Id}}|{{.Gone}}', obj)).toBe('map[Env:[A=1]]|[A=1]|["A=1"]|"abc"|<no value>');
+    expect(formatObject('{{.Config}}|{{.Config.Env}}|{{json .Config.Env}}|{{json .Id}}|{{.Gone}}', obj)).toBe('map[Cmd:[] Entrypoint:[] Env:[A=1] ExposedPorts:map[] Labels:map[] Volumes:map[]]|[A=1]|["A=1"]|"abc"|<nil>');
+  });
+  it('null is what Go has there: a nil slice prints [], a nil map map[], a nil pointer <nil>; json gives null for each', () => {
+    const nils = { Config: { Cmd: null, Labels: null }, HostConfig: { Sysctls: null, CapAdd: null, PidsLimit: null } };
+    expect(formatObject('{{.Config.Cmd}}|{{.HostConfig.CapAdd}}|{{.HostConfig.Sysctls}}|{{.Config.Labels}}|{{.HostConfig.PidsLimit}}', nils)).toBe('[]|[]|map[]|map[]|<nil>');
+    expect(formatObject('{{json .Config.Cmd}}|{{json .HostConfig.Sysctls}}|{{len .Config.Cmd}}|{{if .Config.Cmd}}set{{else}}unset{{end}}', nils)).toBe('null|null|0|unset');
+    // An image's config leaves out what it does not set: still a nil slice, as docker's struct has it.
+    expect(formatObject('{{.Config.Entrypoint}} {{.Config.Cmd}}', { Config: { Cmd: ['sh'] } })).toBe('[] [sh]');
+    expect(JSON.parse(inspectJson([{ Config: { Cmd: null } }]))).toEqual([{ Config: { Cmd: null, Entrypoint: null, Env: null, Labels: null, ExposedPorts: null, Volumes: null } }]);
+  });
+  it('json writes a map\'s keys sorted, as Go\'s encoding/json; a struct\'s fields keep their order', () => {
+    const labelled = { Name: 'x', Config: { Labels: { zeta: '1', alpha: '2' }, Env: [] } };
+    expect(formatObject('{{json .Config.Labels}}', labelled)).toBe('{"alpha":"2","zeta":"1"}');
+    const filled = { Labels: { alpha: '2', zeta: '1' }, Env: [], ExposedPorts: null, Volumes: null, Cmd: null, Entrypoint: null };
+    expect(inspectJson([labelled])).toBe(JSON.stringify([{ Name: 'x', Config: filled }], null, 4));
   });
   it('refuses a missing field', () => {
     expect(() => formatObject('{{.State.Nope}}', obj)).toThrow(/no field \.State\.Nope/);
@@ -82,7 +96,7 @@ describe('Go templates, as docker users write them', () => {
     expect(formatObject('{{$n := .Name}}{{/* a comment */}}{{range .Mounts}}{{$n}}{{end}}', c)).toBe('webweb');
     expect(formatObject('{{$x := 1}}{{if true}}{{$x = 2}}{{end}}{{$x}}', c)).toBe('2');
     expect(formatObject('{{(index .Mounts 1).Destination}}', c)).toBe('/logs');
-    expect(formatObject('{{and .Gone .Gone.Deep}}|{{or .Gone "fallback"}}', { Gone: null })).toBe('<no value>|fallback');
+    expect(formatObject('{{and .Gone .Gone.Deep}}|{{or .Gone "fallback"}}', { Gone: null })).toBe('<nil>|fallback');
   });
   it('strings may hold }}, ( and escapes; \\t and \\n outside them are docker\'s escapes for ps, not for inspect', () => {
     expect(formatObject('{{"}}"}}{{printf "(%s" .Name}}', c)).toBe('}}(web');
@@ -103,6 +117,12 @@ describe('Go templates, as docker users write them', () => {
   });
   it('a table\'s header line keeps the column names through docker\'s functions', () => {
     expect(formatRows('table {{.Names | upper}}\\t{{json .ID}}', rows.slice(0, 1), headers)).toBe('NAMES   CONTAINER ID\nWEB     "abc"\n');
+  });
+  it('calls a method with its arguments, as ps\'s {{.Label "key"}}; its header is the label\'s last part', () => {
+    const labelled = [{ Names: 'web', Label: (k: string) => ({ 'com.example.tier': 'front' })[k] ?? '' }];
+    const labelHeaders = { Names: 'NAMES', Label: (k: string) => k.split('.').at(-1)! };
+    expect(formatRows('{{.Names}}={{.Label "com.example.tier"}}|{{.Label "nope"}}|{{"com.example.tier" | .Label}}', labelled, labelHeaders)).toBe('web=front||front\n');
+    expect(formatRows('table {{.Names}}\t{{.Label "com.example.tier"}}', labelled, labelHeaders)).toBe('NAMES   tier\nweb     front\n');
   });
   it('--format json: one JSON object a row', () => {
     expect(formatRows('json', rows, headers)).toBe(rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
