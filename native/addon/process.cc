@@ -275,7 +275,8 @@ Napi::Value WaitExit(const Napi::CallbackInfo& info) {
   return PidfdWatch::Start(o.env(), {fd}, -1, [pid, fd](Napi::Env env, Napi::Promise::Deferred& d, int err) {
     close(fd);
     siginfo_t si{};
-    // Readable: the child is a zombie, so this returns at once.
+    // Readable: the child is a zombie we may reap, so this returns at once. A ptraced child's pidfd turns
+    // readable only once its tracer has reaped it (test/unit/native-process.test.ts): never a wait here.
     int r = err == 0 ? waitid(P_PID, id_t(pid), &si, WEXITED) : -1;
     while (r < 0 && err == 0 && errno == EINTR) r = waitid(P_PID, id_t(pid), &si, WEXITED);
     if (r < 0) {

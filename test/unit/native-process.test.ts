@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadNative } from '../../src/native/binding.js';
 import { repo } from '../helpers/store.js';
@@ -156,4 +157,25 @@ it('waits in the event loop: no thread is started, the await resumes at once, an
   const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 });
   expect(r.stderr).toBe('');
   expect(JSON.parse(r.stdout)).toEqual({ timedOut: false, gone: true, exit: { code: 3, signal: null }, signals: 1, grew: 0 });
+});
+
+it('waits out a ptraced child\'s tracer in the event loop: its pidfd turns readable once the tracer has reaped it, so waitid never blocks', async () => {
+  const pid = native.spawnSession({ path: '/bin/sh', args: ['-c', 'sleep 0.3; exit 3'], fds: [-1, -1, 2] });
+  // perl (Debian's perl-base is always there): PTRACE_SEIZE (0x4206; ptrace is syscall 101 on x86-64), then a
+  // second before it reaps the exit, as a debugger slow to look would.
+  const tracer = spawn('perl', ['-e', 'syscall(101, 0x4206, 0+$ARGV[0], 0, 0) == 0 or die "seize: $!"; $| = 1; print "on\\n"; sleep 1; waitpid($ARGV[0], 0);', String(pid)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let ticks = 0;
+  const ticker = setInterval(() => ticks++, 50);
+  try {
+    await once(tracer.stdout!, 'data');
+    const t0 = Date.now();
+    expect(await native.waitExit({ pid })).toEqual({ code: 3, signal: null });
+    expect(Date.now() - t0).toBeGreaterThan(800);
+    expect(ticks).toBeGreaterThan(10);
+  } finally {
+    clearInterval(ticker);
+    tracer.kill('SIGKILL');
+  }
 });
