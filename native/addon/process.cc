@@ -264,9 +264,13 @@ class PidfdWatch {
   bool settled_ = false;
 };
 
-// waitExit({ pid }) -> Promise<{ code, signal }>: reaps a child of ours once
-// its pidfd turns readable, code for an exit, signal for a kill. Ours and
-// not yet reaped, the pid cannot have been reused.
+// waitExit({ pid }) -> Promise<{ code, signal } | null>: reaps a child of
+// ours once its pidfd turns readable, code for an exit, signal for a kill.
+// Ours and not yet reaped, the pid cannot have been reused. null: it has
+// exited but is not waitable yet: a ptraced zombie is seen by its tracer
+// only until the tracer reaps it (wait_consider_task), while its pidfd is
+// readable from the exit on, so a blocking waitid would stall the event
+// loop for as long as a debugger looks; the caller asks again.
 Napi::Value WaitExit(const Napi::CallbackInfo& info) {
   Opts o(info, "waitExit");
   pid_t pid = pid_t(o.Int("pid"));
@@ -275,12 +279,14 @@ Napi::Value WaitExit(const Napi::CallbackInfo& info) {
   return PidfdWatch::Start(o.env(), {fd}, -1, [pid, fd](Napi::Env env, Napi::Promise::Deferred& d, int err) {
     close(fd);
     siginfo_t si{};
-    // Readable: the child is a zombie we may reap, so this returns at once. A ptraced child's pidfd turns
-    // readable only once its tracer has reaped it (test/unit/native-process.test.ts): never a wait here.
-    int r = err == 0 ? waitid(P_PID, id_t(pid), &si, WEXITED) : -1;
-    while (r < 0 && err == 0 && errno == EINTR) r = waitid(P_PID, id_t(pid), &si, WEXITED);
+    int r = err == 0 ? waitid(P_PID, id_t(pid), &si, WEXITED | WNOHANG) : -1;
+    while (r < 0 && err == 0 && errno == EINTR) r = waitid(P_PID, id_t(pid), &si, WEXITED | WNOHANG);
     if (r < 0) {
       d.Reject(SyscallError(env, err != 0 ? err : errno, err != 0 ? "uv_poll" : "waitid").Value());
+      return;
+    }
+    if (si.si_pid == 0) {
+      d.Resolve(env.Null());
       return;
     }
     Napi::Object result = Napi::Object::New(env);

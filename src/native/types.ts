@@ -106,8 +106,11 @@ export interface NativeBinding {
   spawnSession(opts: { path: string; args: string[]; fds: number[] }): number;
   /** Up to size bytes from a blocking fd, fewer only at EOF; throws ETIMEDOUT past timeoutMs. */
   readExact(opts: { fd: number; size: number; timeoutMs: number }): Buffer;
-  /** Reaps a child of ours once it exits (a pidfd in the event loop): its exit code, or the signal that killed it. */
-  waitExit(opts: { pid: number }): Promise<{ code: number | null; signal: number | null }>;
+  /**
+   * Reaps a child of ours once it exits (a pidfd in the event loop): its exit code, or the signal that killed it.
+   * null: it exited but is not waitable yet (a tracer sees a ptraced zombie first); ask again.
+   */
+  waitExit(opts: { pid: number }): Promise<{ code: number | null; signal: number | null } | null>;
   /** SHA-256 of text's UTF-8 bytes, in hex (OpenSSL's, exported by node): no node:crypto to load. Absent when node exports no SHA256. */
   sha256Hex?(opts: { text: string }): string;
   /**

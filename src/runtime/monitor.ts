@@ -172,8 +172,12 @@ function readReport(fd: number, timeoutMs: number): Report | undefined {
 
 /** Waits for a monitor to exit: its exit code, 128+N if killed by signal N. */
 async function reap(monitorPid: number): Promise<number> {
-  const { code, signal } = await loadNative().waitExit({ pid: monitorPid });
-  return code ?? 128 + (signal ?? 0);
+  for (;;) {
+    const exit = await loadNative().waitExit({ pid: monitorPid });
+    if (exit) return exit.code ?? 128 + (exit.signal ?? 0);
+    // Exited under a tracer (strace -p, gdb): ours to reap once it has let go.
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 /**
