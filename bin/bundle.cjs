@@ -18,25 +18,27 @@ const outfile = path.join(root, 'build', 'tsrun.cjs');
 // `__toESM(require("node:fs"),1)` in every module that has one, and each call
 // copies the whole module onto a new object through getters: 64 copies, ~3 ms
 // of every command. One namespace per module is also what ESM itself gives.
-// The calls are renamed to __oneESM below: a name of the same length keeps
+// The calls are renamed to __oneNS below: a name of the same length keeps
 // the source map's columns true.
 const banner = `'use strict';
-const __oneESMs = new Map();
-const __oneESM = (mod) => {
-  let ns = __oneESMs.get(mod);
-  if (ns === undefined) __oneESMs.set(mod, (ns = __toESM(mod, 1)));
+const __oneNSs = new Map();
+const __oneNS = (mod) => {
+  let ns = __oneNSs.get(mod);
+  if (ns === undefined) __oneNSs.set(mod, (ns = __toESM(mod, 1)));
   return ns;
 };`;
-const NODE_NAMESPACE = /__toESM(\(require\("node:[a-z_/]+"\),1\))/g;
+const NODE_NAMESPACE = /__toESM(\(require\("node:[a-z0-9_/]+"\),1\))/g;
 
 // commander loads node:child_process (and with it net, stream, dgram: ~1.5 ms)
 // when it is required, for executable subcommands, which tsrun has none of;
 // tsrun itself starts its monitors with posix_spawn. Loaded when first used.
 const COMMANDER_CHILD_PROCESS = "const childProcess = require('node:child_process');";
+let commanderPatched = false;
 const lazyCommanderChildProcess = {
   name: 'lazy-commander-child-process',
   setup(build) {
     build.onLoad({ filter: /[\\/]commander[\\/]lib[\\/]command\.js$/ }, (args) => {
+      commanderPatched = true;
       const source = fs.readFileSync(args.path, 'utf8');
       if (!source.includes(COMMANDER_CHILD_PROCESS)) throw new Error(`bundle: commander's require of node:child_process not found in ${args.path}; its source changed`);
       return { contents: source.replace(COMMANDER_CHILD_PROCESS, 'const childProcess = { spawn: (...args) => require("node:child_process").spawn(...args) };'), loader: 'js' };
@@ -78,9 +80,12 @@ async function bundle() {
   // A warning is a bug here (an import.meta the CommonJS output drops, say): fail the build, not a command later.
   if (warnings.length > 0) throw new Error(`bundle: ${warnings.length} esbuild warning(s), above`);
 
+  // commander moved its Command elsewhere: the filter above no longer meets it.
+  if (!commanderPatched) throw new Error("bundle: commander's lib/command.js was not bundled; its layout changed");
   const text = fs.readFileSync(outfile, 'utf8');
-  const shared = text.replace(NODE_NAMESPACE, '__oneESM$1');
+  const shared = text.replace(NODE_NAMESPACE, '__oneNS$1');
   if (shared === text) throw new Error(`bundle: no __toESM(require("node:...")) in ${outfile}; esbuild's output changed`);
+  if (shared.length !== text.length) throw new Error('bundle: the namespace rename changed the length: the source map would be off');
   // bin/tsrun runs the bundle as a vm.Script, which has no import() on Node 20
   // without --experimental-vm-modules: a module kept outside the bundle is
   // loaded with require (createRequire), never import().
