@@ -68,10 +68,10 @@ export async function withUnion<T>(ctx: Context, rec: ContainerRecord, access: '
  * and /etc/hosts, hostname and resolv.conf included, as docker's cp. A
  * stopped container's is its union (withUnion), where a path on one of its
  * mounts is refused: it would land in the layer under the mount, unseen.
- * That path is src with its symlinks followed, the last one only if
- * followLast (as the copy itself will).
+ * That path is src with its symlinks followed as the copy will follow
+ * them: the last one if followLast, or, for 'directory', if it leads to one.
  */
-async function withContainerRoot<T>(ctx: Context, id: string, access: 'read' | 'write', src: string, followLast: boolean, fn: (rootFd: number, name: string) => T | Promise<T>): Promise<T> {
+async function withContainerRoot<T>(ctx: Context, id: string, access: 'read' | 'write', src: string, followLast: boolean | 'directory', fn: (rootFd: number, name: string) => T | Promise<T>): Promise<T> {
   const p = ctx.paths;
   return withLock(ctx.native, containerLockFile(p, id), async () => {
     const rec = readRecord(p, id);
@@ -92,7 +92,7 @@ async function withContainerRoot<T>(ctx: Context, id: string, access: 'read' | '
       const c = ctx.native.constants;
       const rootFd = ctx.native.openat2({ dirFd: AT_FDCWD, path: merged, flags: c.O_PATH | c.O_DIRECTORY, resolve: 0 });
       try {
-        const mount = mountHolding(rec, rootFd, src, followLast);
+        const mount = mountHolding(rec, rootFd, followLast === 'directory' ? destinationInRoot(rootFd, src) : resolvedInRoot(rootFd, src, followLast));
         if (mount) throw new UsageError(`${src} is on the ${mount} of container ${rec.name}, which is mounted only while it runs: start it to copy there`);
         return await fn(rootFd, rec.name);
       } finally {
@@ -122,9 +122,8 @@ function openProcessRoot(n: NativeBinding, pid: number, startTime: string): numb
   }
 }
 
-/** The container's mount (a volume, a bind, its hosts/hostname/resolv.conf) that holds the path src in its root, by its name; undefined if none. */
-function mountHolding(rec: ContainerRecord, rootFd: number, src: string, followLast: boolean): string | undefined {
-  const at = resolvedInRoot(rootFd, src, followLast);
+/** The container's mount (a volume, a bind, its hosts/hostname/resolv.conf) that holds the resolved path at, by its name; undefined if none. */
+function mountHolding(rec: ContainerRecord, rootFd: number, at: string): string | undefined {
   // A target is where the mount lands: its own symlinks followed in the root, as at each start.
   const under = (target: string) => {
     const t = resolvedInRoot(rootFd, target, true);
@@ -136,21 +135,23 @@ function mountHolding(rec: ContainerRecord, rootFd: number, src: string, followL
 }
 
 /**
- * The path p names once the container's symlinks in it are followed, in its
- * root (`..` and absolute links stop there), name by name as far as it
- * exists, the rest as written (a dangling link's target too); its last name
- * is followed only if followLast. What a mount check must see: with /link
- * → /data, /link/f is on /data's volume. For a stopped container, under
- * its lock: nothing changes the tree meanwhile.
+ * The path p names in the container once its symlinks are followed in its
+ * root, name by name as far as it exists, the rest as written (a dangling
+ * link's target too); its last name is followed if followLast or if p ends
+ * in /. p's own `..` are taken as written first (the copy cleans p so,
+ * inRoot); a link's, from where the link leads, as the kernel does; none
+ * climbs out of the root. What a mount check must see: with /link →
+ * /data, /link/f is on /data's volume. For a stopped container, under its
+ * lock: nothing changes the tree meanwhile.
  */
 function resolvedInRoot(rootFd: number, p: string, followLast: boolean): string {
   const names = (s: string) => s.split('/').filter((x) => x !== '' && x !== '.');
-  const todo = names(p);
-  // A trailing / (or /.) has the kernel follow the last name whatever the flags.
-  const followFinal = followLast || /\/\.?$/.test(p);
+  const clean = path.posix.normalize(`/${p}`);
+  const todo = names(clean);
+  const followFinal = followLast || clean.endsWith('/');
   const done: string[] = [];
-  // The kernel's MAXSYMLINKS: past it the copy itself fails (ELOOP).
-  for (let links = 0; todo.length > 0 && links <= 40; ) {
+  // The kernel's MAXSYMLINKS: past it the copy itself fails (ELOOP); the rest is then taken as written.
+  for (let links = 0; todo.length > 0 && links < 40; ) {
     const name = todo.shift()!;
     if (name === '..') {
       done.pop();
@@ -171,7 +172,18 @@ function resolvedInRoot(rootFd: number, p: string, followLast: boolean): string 
     if (text.startsWith('/')) done.length = 0;
     todo.unshift(...names(text));
   }
-  return `/${done.join('/')}`;
+  return path.posix.normalize(`/${[...done, ...todo].join('/')}`);
+}
+
+/** Where a copy into the container lands: DEST itself when it is (or leads to) a directory, else its last name in its parent. */
+function destinationInRoot(rootFd: number, dest: string): string {
+  const followed = resolvedInRoot(rootFd, dest, true);
+  try {
+    if (fs.statSync(`/proc/self/fd/${rootFd}${followed}`).isDirectory()) return followed;
+  } catch {
+    // not there: the copy makes it, by its name
+  }
+  return resolvedInRoot(rootFd, dest, false);
 }
 
 /** A path in the container, made relative to its root ("/" → "."); `..` cannot climb out (RESOLVE_IN_ROOT). */
@@ -415,7 +427,7 @@ export async function untarToContainer(ctx: Context, id: string, dest: string): 
   const n = ctx.native;
   const c = n.constants;
   const { unpackLayer } = await import('../store/unpack.js');
-  await withContainerRoot(ctx, id, 'write', dest, true, async (rootFd, ctr) => {
+  await withContainerRoot(ctx, id, 'write', dest, 'directory', async (rootFd, ctr) => {
     let fd: number;
     try {
       fd = n.openat2({ dirFd: rootFd, path: inRoot(dest), flags: c.O_PATH | c.O_DIRECTORY, resolve: c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS });
@@ -440,7 +452,7 @@ export async function copyToContainer(ctx: Context, id: string, src: string, des
   } catch (err) {
     throw new UsageError(`cannot read ${src}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  await withContainerRoot(ctx, id, 'write', dest, true, (rootFd, ctr) => {
+  await withContainerRoot(ctx, id, 'write', dest, 'directory', (rootFd, ctr) => {
     const resolve = c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS;
     // The destination decides like docker's: an existing directory receives src by name ("SRC/." its contents).
     let destDirFd = -1;

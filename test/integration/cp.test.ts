@@ -113,7 +113,7 @@ describe('cp', () => {
     s.ok(['cp', 'mounted:/etc/hostname', host('hostname')]);
     expect(fs.readFileSync(host('hostname'), 'utf8')).toBe('cp-host\n');
     // Symlinks into the mounts, followed as the copy would follow them.
-    s.ok(['exec', 'mounted', 'sh', '-c', 'ln -s /data /dlink && mkdir /sub && ln -s ../mnt/b /sub/blink && ln -s /data/in.txt /flink']);
+    s.ok(['exec', 'mounted', 'sh', '-c', 'ln -s /data /dlink && mkdir /sub && ln -s ../mnt/b /sub/blink && ln -s /data/in.txt /flink && ln -s /p/q /ln && ln -s /data/sub /l']);
     s.ok(['stop', '-t', '0', 'mounted']);
     const refused = [
       [host('in.txt'), 'mounted:/data/'],
@@ -123,6 +123,8 @@ describe('cp', () => {
       ['mounted:/sub/blink/in.txt', host('x')],
       ['mounted:/sub/blink/', host('x')],
       ['-L', 'mounted:/flink', host('x')],
+      // The path's own .. is taken as written (as the copy cleans it), not from where /ln leads.
+      [host('in.txt'), 'mounted:/ln/../data/'],
     ];
     for (const args of refused) {
       const r = s.run(['cp', ...args]);
@@ -132,6 +134,11 @@ describe('cp', () => {
     // Without -L the link itself is copied: it is in the layer, not on the volume.
     s.ok(['cp', 'mounted:/flink', host('flink')]);
     expect(fs.readlinkSync(host('flink'))).toBe('/data/in.txt');
+    // Neither lands on a mount: /l/../ is /, and a link to a file (not a directory) is replaced in the layer.
+    s.ok(['cp', host('in.txt'), 'mounted:/l/../top.txt']);
+    s.ok(['cp', host('in.txt'), 'mounted:/flink']);
+    s.ok(['cp', 'mounted:/top.txt', host('top.txt')]);
+    expect(fs.readFileSync(host('top.txt'), 'utf8')).toBe('in\n');
     s.ok(['rm', '-f', '-v', 'mounted']);
     s.run(['volume', 'rm', 'cpvol']);
   });
