@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import { Template, goJson, goMap, goNil } from './template.js';
+import { Template, goJson, goMap, goNil, goOmitEmpty } from './template.js';
 
 /** Output helpers shared by the listing commands, matching docker's wording. */
 
@@ -85,7 +85,8 @@ export function binarySize(bytes: number): string {
  * caller's default table.)
  */
 export function formatRows(format: string, rows: Record<string, unknown>[], headers: Record<string, unknown>): string {
-  if (format.trim() === 'json') return rows.map((r) => `${JSON.stringify(r)}\n`).join('');
+  // docker writes these from a map: keys sorted.
+  if (format.trim() === 'json') return rows.map((r) => `${goJson(goMap(r))}\n`).join('');
   const isTable = /^table(\s|$)/.test(format);
   const template = new Template(isTable ? format.replace(/^table\s*/, '') : format, { escapes: true });
   let header: string;
@@ -136,6 +137,13 @@ const GO_LIST_FIELDS = [
   ['HostConfig', 'Ulimits'],
 ];
 
+/** Fields that are `json:",omitempty"` in docker's types: left out of the JSON when empty. */
+const GO_OMIT_EMPTY_FIELDS = [
+  ['Config', 'ExposedPorts'],
+  ['HostConfig', 'Sysctls'],
+];
+
+/** Marks, in place (inspect's objects are made for the one output), what is a Go map, nil, or omitted when empty. */
 function markGoTypes(obj: unknown): unknown {
   const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
   if (!isObject(obj)) return obj;
@@ -144,9 +152,14 @@ function markGoTypes(obj: unknown): unknown {
       const parent = obj[outer!];
       if (!isObject(parent)) continue;
       const v = parent[inner!];
-      if (v === null || v === undefined) parent[inner!] = goNil(kind);
+      // An image's config leaves out what it does not set; docker's struct has every field.
+      if (v === null || (v === undefined && outer === 'Config')) parent[inner!] = goNil(kind);
       else if (kind === 'map' && isObject(v)) goMap(v);
     }
+  }
+  for (const [outer, inner] of GO_OMIT_EMPTY_FIELDS) {
+    const parent = obj[outer!];
+    if (isObject(parent) && isObject(parent[inner!])) goOmitEmpty(parent[inner!] as object);
   }
   return obj;
 }

@@ -122,8 +122,8 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
           Names: 'NAMES',
           Ports: 'PORTS',
           Labels: 'LABELS',
-          // docker's header for a label: its name's last dotted part, - and _ as spaces.
-          Label: (name: string) => String(name).split('.').at(-1)!.replace(/[-_]/g, ' '),
+          // docker's header for a label: its name's last dotted part, - and _ as spaces, in capitals.
+          Label: (name: string) => String(name).split('.').at(-1)!.replace(/[-_]/g, ' ').toUpperCase(),
           Mounts: 'MOUNTS',
           LocalVolumes: 'LOCAL VOLUMES',
           Networks: 'NETWORKS',
@@ -154,7 +154,7 @@ function psLabels(labels: Record<string, string>): { Labels: string; Label: (nam
       .sort()
       .map((k) => `${k}=${labels[k]}`)
       .join(','),
-    Label: (name) => labels[name] ?? '',
+    Label: (name) => (Object.hasOwn(labels, name) ? labels[name]! : ''),
   };
 }
 

@@ -59,12 +59,22 @@ export function goNil(kind: 'list' | 'map'): unknown[] | Record<string, unknown>
   return v;
 }
 
+const GO_OMIT_EMPTY = new WeakSet<object>();
+
+/** Marks a field's value as `json:",omitempty"` in Go: json leaves it out when nil or empty. */
+export function goOmitEmpty<T extends object>(obj: T): T {
+  GO_OMIT_EMPTY.add(obj);
+  return obj;
+}
+
 /** JSON as Go's encoding/json writes it: a map's keys sorted (a struct's fields keep their order), nil slices and maps as null. */
 export function goJson(v: unknown, indent?: number): string {
   return JSON.stringify(
     v,
-    (_key, x: unknown) => {
+    (key, x: unknown) => {
       if (typeof x !== 'object' || x === null) return x;
+      // A field left out; the value itself (key "") is printed, null if nil.
+      if (key !== '' && GO_OMIT_EMPTY.has(x) && (GO_NILS.has(x) || Object.keys(x).length === 0)) return undefined;
       if (GO_NILS.has(x)) return null;
       if (GO_MAPS.has(x)) return Object.fromEntries(Object.keys(x).sort().map((k) => [k, (x as Record<string, unknown>)[k]]));
       return x;
@@ -253,12 +263,21 @@ export class Template {
       if (!vars) throw this.error(`undefined variable ${variable}`);
       return lookup(vars.get(variable), a.path, `${variable}.${a.path.join('.')}`);
     };
+    // A method (ps's {{.Label "key"}}) is called, with as many arguments as it takes, as Go calls one.
+    const call = (a: Arg, fn: (...args: unknown[]) => unknown, args: unknown[]): unknown => {
+      if (fn.length !== args.length) throw this.error(`wrong number of args for ${a.t === 'field' ? a.path.at(-1) : 'a method'}: want ${fn.length} got ${args.length}`);
+      return fn(...args);
+    };
+    const argument = (a: Arg): unknown => {
+      const v = value(a);
+      return typeof v === 'function' ? call(a, v as (...args: unknown[]) => unknown, []) : v;
+    };
     const [head, ...rest] = cmd;
     if (head!.t === 'ident' && Object.hasOwn(FUNCTIONS, head!.name)) {
       const fail = (what: string) => this.error(`${head!.name}: ${what}`);
       // and/or stop at the first argument that settles them (Go 1.18's), so {{and .X .X.Y}} guards .X.Y.
       if (head!.name === 'and' || head!.name === 'or') {
-        const thunks = [...rest.map((a) => () => value(a)), ...piped.map((v) => () => v)];
+        const thunks = [...rest.map((a) => () => argument(a)), ...piped.map((v) => () => v)];
         let last: unknown;
         for (const thunk of thunks) {
           last = thunk();
@@ -266,13 +285,12 @@ export class Template {
         }
         return last;
       }
-      const args = [...rest.map(value), ...piped];
+      const args = [...rest.map(argument), ...piped];
       if (header && HEADER_SAFE.has(head!.name)) return args[0];
       return FUNCTIONS[head!.name]!(fail, ...args);
     }
     const v = value(head!);
-    // A method (ps's {{.Label "key"}}): Go calls it with the arguments that follow.
-    if (typeof v === 'function') return v(...rest.map(value), ...piped);
+    if (typeof v === 'function') return call(head!, v as (...args: unknown[]) => unknown, [...rest.map(argument), ...piped]);
     if (rest.length > 0 || piped.length > 0) throw this.error(`${cmd.length > 1 ? 'arguments given to a value' : "can't pipe into a value"}`);
     return v;
   }
@@ -292,7 +310,12 @@ function goString(v: unknown): string {
   if (v === undefined) return '<no value>';
   if (v === null) return '<nil>';
   if (Array.isArray(v)) return `[${v.map(goString).join(' ')}]`;
-  if (isMap(v)) return `map[${Object.keys(v).sort().map((k) => `${k}:${goString(v[k])}`).join(' ')}]`;
+  if (isMap(v))
+    return `map[${Object.keys(v)
+      .filter((k) => typeof v[k] !== 'function')
+      .sort()
+      .map((k) => `${k}:${goString(v[k])}`)
+      .join(' ')}]`;
   return String(v);
 }
 

@@ -69,7 +69,7 @@ describe('stop, start, restart: the rw layer is kept until rm', () => {
     expect(s.ok(['inspect', '-f', '{{index .Config.Labels "tier"}}', 'sig'])).toBe('front\n');
     // docker ps's fields for them, and Go's printing: a map's json sorted, a nil slice as [].
     expect(s.ok(['ps', '--filter', 'name=sig', '--format', '{{.Label "tier"}}|{{.Labels}}|{{.Mounts}}|{{.LocalVolumes}}|{{.Networks}}'])).toBe('front|solo=,tier=front|sigvol|1|none\n');
-    expect(s.ok(['ps', '--filter', 'name=sig', '--format', 'table {{.Label "com.example.tier"}}\t{{.Mounts}}'])).toBe('tier   MOUNTS\n       sigvol\n');
+    expect(s.ok(['ps', '--filter', 'name=sig', '--format', 'table {{.Label "com.example.tier"}}\t{{.Mounts}}'])).toBe('TIER   MOUNTS\n       sigvol\n');
     expect(s.ok(['inspect', '-f', '{{json .Config.Labels}} {{.Config.Entrypoint}} {{json .Config.Entrypoint}} {{.HostConfig.CapAdd}}', 'sig'])).toBe('{"solo":"","tier":"front"} [] null []\n');
     s.ok(['stop', 'sig']);
     expect(s.ok(['inspect', '-f', '{{.State.ExitCode}}', 'sig'])).toBe('7\n');

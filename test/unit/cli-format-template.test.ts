@@ -48,12 +48,13 @@ describe('inspect --format', () => {
     expect(formatObject('{{json .Config.Cmd}}|{{json .HostConfig.Sysctls}}|{{len .Config.Cmd}}|{{if .Config.Cmd}}set{{else}}unset{{end}}', nils)).toBe('null|null|0|unset');
     // An image's config leaves out what it does not set: still a nil slice, as docker's struct has it.
     expect(formatObject('{{.Config.Entrypoint}} {{.Config.Cmd}}', { Config: { Cmd: ['sh'] } })).toBe('[] [sh]');
-    expect(JSON.parse(inspectJson([{ Config: { Cmd: null } }]))).toEqual([{ Config: { Cmd: null, Entrypoint: null, Env: null, Labels: null, ExposedPorts: null, Volumes: null } }]);
+    // ExposedPorts and Sysctls are omitempty in docker's types: left out of the JSON when empty.
+    expect(JSON.parse(inspectJson([{ Config: { Cmd: null, ExposedPorts: {} }, HostConfig: { Sysctls: null } }]))).toEqual([{ Config: { Cmd: null, Entrypoint: null, Env: null, Labels: null, Volumes: null }, HostConfig: {} }]);
   });
   it('json writes a map\'s keys sorted, as Go\'s encoding/json; a struct\'s fields keep their order', () => {
     const labelled = { Name: 'x', Config: { Labels: { zeta: '1', alpha: '2' }, Env: [] } };
     expect(formatObject('{{json .Config.Labels}}', labelled)).toBe('{"alpha":"2","zeta":"1"}');
-    const filled = { Labels: { alpha: '2', zeta: '1' }, Env: [], ExposedPorts: null, Volumes: null, Cmd: null, Entrypoint: null };
+    const filled = { Labels: { alpha: '2', zeta: '1' }, Env: [], Volumes: null, Cmd: null, Entrypoint: null };
     expect(inspectJson([labelled])).toBe(JSON.stringify([{ Name: 'x', Config: filled }], null, 4));
   });
   it('refuses a missing field', () => {
@@ -120,12 +121,17 @@ describe('Go templates, as docker users write them', () => {
   });
   it('calls a method with its arguments, as ps\'s {{.Label "key"}}; its header is the label\'s last part', () => {
     const labelled = [{ Names: 'web', Label: (k: string) => ({ 'com.example.tier': 'front' })[k] ?? '' }];
-    const labelHeaders = { Names: 'NAMES', Label: (k: string) => k.split('.').at(-1)! };
+    const labelHeaders = { Names: 'NAMES', Label: (k: string) => k.split('.').at(-1)!.toUpperCase() };
     expect(formatRows('{{.Names}}={{.Label "com.example.tier"}}|{{.Label "nope"}}|{{"com.example.tier" | .Label}}', labelled, labelHeaders)).toBe('web=front||front\n');
-    expect(formatRows('table {{.Names}}\t{{.Label "com.example.tier"}}', labelled, labelHeaders)).toBe('NAMES   tier\nweb     front\n');
+    expect(formatRows('table {{.Names}}\t{{.Label "com.example.tier"}}', labelled, labelHeaders)).toBe('NAMES   TIER\nweb     front\n');
+    // Go's rule: a method takes as many arguments as it declares, and as an argument it is called with none.
+    expect(() => formatRows('{{.Label}}', labelled, labelHeaders)).toThrow('wrong number of args for Label: want 1 got 0');
+    expect(() => formatRows('{{printf "%s" .Label}}', labelled, labelHeaders)).toThrow('wrong number of args for Label: want 1 got 0');
+    expect(formatRows('{{.}}', labelled, labelHeaders)).toBe('map[Names:web]\n');
   });
-  it('--format json: one JSON object a row', () => {
-    expect(formatRows('json', rows, headers)).toBe(rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
+  it('--format json: one JSON object a row, its keys sorted as docker\'s', () => {
+    expect(formatRows('json', rows, headers)).toBe(rows.map((r) => `${JSON.stringify({ ID: r.ID, Names: r.Names, Status: r.Status })}\n`).join(''));
+    expect(formatRows('json', [{ Status: 'Up', ID: 'abc' }], headers)).toBe('{"ID":"abc","Status":"Up"}\n');
   });
 });
 
