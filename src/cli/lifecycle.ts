@@ -87,7 +87,7 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
       const c = ctx();
       await eachContainer(refs, async (ref) => {
         const id = findContainer(c.paths, ref).id;
-        await stopContainer(c, id, o.time);
+        await stopContainer(c, id, o.time, { restarting: true });
         await startContainer(c, id, { mode: 'detached' });
         writeStdout(`${ref}\n`);
       });
@@ -123,14 +123,20 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
       });
   }
 
-  // Run by a monitor as its exit command (restart-policy.ts), not by users.
+  // Run by a monitor as its exit command (start.ts), not by users: a --rm container's removal, or its restart policy (restart-policy.ts).
   program
     .command('on-exit', { hidden: true })
     .argument('<id>')
     .option('--apply', 'the detached step that applies the policy')
-    .action(async (id: string, o: { apply?: boolean }) => {
-      const { applyRestartPolicy, handOver } = await import('../runtime/lifecycle/restart-policy.js');
+    .option('--remove', 'remove a --rm container, unless a restart stopped it')
+    .action(async (id: string, o: { apply?: boolean; remove?: boolean }) => {
       const c = ctx();
+      if (o.remove) {
+        const { removeContainer } = await import('../runtime/lifecycle/remove.js');
+        await removeContainer(c, id, { force: true, auto: true });
+        return;
+      }
+      const { applyRestartPolicy, handOver } = await import('../runtime/lifecycle/restart-policy.js');
       if (o.apply) await applyRestartPolicy(c, id);
       else handOver(c.selfCommand, id);
     });

@@ -92,6 +92,30 @@ describe('stop, start, restart: the rw layer is kept until rm', () => {
     s.ok(['rm', 'sig', 'deaf']);
   });
 
+  it('run -d --rm: stop past its timeout and rm -f end and remove it at once; restart keeps it, as docker\'s', async () => {
+    // sleep ignores nothing but dies only of SIGKILL as PID 1: stop must get past its timeout while the monitor's
+    // last act (the removal) waits for the container's lock.
+    s.ok(['run', '-d', '--rm', '--name', 'gone', 'busybox', 'sleep', '300']);
+    let t0 = Date.now();
+    expect(s.run(['stop', '-t', '1', 'gone'])).toMatchObject({ code: 0, stdout: 'gone\n' });
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    await until(() => s.run(['inspect', 'gone']).code === 1);
+    s.ok(['run', '-d', '--rm', '--name', 'forced', 'busybox', 'sleep', '300']);
+    t0 = Date.now();
+    s.ok(['rm', '-f', 'forced']);
+    expect(Date.now() - t0).toBeLessThan(1_500);
+    s.ok(['run', '-d', '--rm', '--name', 'again', 'busybox', 'sleep', '300']);
+    const first = s.inspect('again').State.Pid;
+    expect(s.run(['restart', '-t', '1', 'again'])).toMatchObject({ code: 0, stdout: 'again\n' });
+    // The old run's removal comes after the new start: it must leave the new run alone.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(s.inspect('again').State).toMatchObject({ Running: true });
+    expect(s.inspect('again').State.Pid).not.toBe(first);
+    s.ok(['stop', '-t', '1', 'again']);
+    await until(() => s.run(['inspect', 'again']).code === 1);
+    expect(fs.readdirSync(path.join(s.runroot, 'locks'))).toEqual([]);
+  });
+
   it('start -a attaches and returns the exit code', () => {
     expect(s.run(['run', '--name', 'again', 'busybox', 'sh', '-c', 'echo hi; exit 5']).code).toBe(5);
     const r = s.run(['start', '-a', 'again']);

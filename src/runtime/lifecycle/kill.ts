@@ -1,9 +1,9 @@
+import * as fs from 'node:fs';
 import { RuntimeError } from '../../errors.js';
 import type { NativeBinding } from '../../native/types.js';
-import type { Context } from '../context.js';
 import { cgroupHost, thawProcess } from '../cgroups/host.js';
 import { isAlive, pidStartTime, waitAllExited } from '../state/liveness.js';
-import { type RuntimeRecord, readRuntime } from '../state/record.js';
+import type { RuntimeRecord } from '../state/record.js';
 
 /**
  * Sends a signal to the container's init, if it is still the process we
@@ -24,23 +24,37 @@ export async function sendSignal(rt: RuntimeRecord, signal: NodeJS.Signals): Pro
  * Waits, up to `timeoutMs`, for the init and its monitor to be gone (the
  * monitor writes exit.json and unmounts the union before it exits): on
  * their pidfds, so `stop` returns the moment they are, not at the next tick
- * of a polling loop.
+ * of a polling loop. A monitor whose last act is an exec (`run -d --rm`'s
+ * removal, a restart policy's step) counts as gone once it has made it:
+ * it is then that command, which may itself wait for the caller's lock.
  */
 export async function waitGone(native: NativeBinding, rt: RuntimeRecord, timeoutMs: number): Promise<boolean> {
-  // `run -d --rm`: the monitor execs `tsrun rm -f` as its last act, so that rm is the monitor's pid.
-  const monitorStart = rt.monitorPid > 0 && rt.monitorPid !== process.pid ? (rt.monitorStartTime ?? pidStartTime(rt.monitorPid)) : undefined;
-  return waitAllExited(native, [
-    { pid: rt.pid, startTime: rt.pidStartTime },
-    { pid: rt.monitorPid, startTime: monitorStart },
-  ], timeoutMs);
+  const deadline = Date.now() + timeoutMs;
+  if (!(await waitAllExited(native, [{ pid: rt.pid, startTime: rt.pidStartTime }], timeoutMs))) return false;
+  if (rt.monitorPid <= 0 || rt.monitorPid === process.pid) return true;
+  const monitorStart = rt.monitorStartTime ?? pidStartTime(rt.monitorPid);
+  if (monitorStart === undefined) return true;
+  // No event tells an exec: asked again every 20 ms, the exit itself ends the wait at once.
+  for (;;) {
+    if (!isMonitor(rt.monitorPid, monitorStart)) return true;
+    const left = deadline - Date.now();
+    if (left <= 0) return false;
+    if (await waitAllExited(native, [{ pid: rt.monitorPid, startTime: monitorStart }], Math.min(left, 20))) return true;
+  }
 }
 
-export async function signalAndWait(ctx: Context, id: string, signal: NodeJS.Signals, timeoutMs: number): Promise<boolean> {
-  const rt = readRuntime(ctx.paths, id);
-  if (!rt) return true;
-  await sendSignal(rt, signal);
-  return waitGone(ctx.native, rt, timeoutMs);
+/** Still tsrun's monitor: that process, alive, and named as the monitor names itself (prctl PR_SET_NAME; an exec renames it). */
+function isMonitor(pid: number, startTime: string): boolean {
+  if (!isAlive(pid, startTime)) return false;
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8') === `${MONITOR_COMM}\n`;
+  } catch {
+    return false;
+  }
 }
+
+/** native/monitor/main.c's PR_SET_NAME. */
+const MONITOR_COMM = 'tsrun:[monitor]';
 
 /**
  * Ends a container for `rm -f`, whatever state it is in: SIGKILL to its init,

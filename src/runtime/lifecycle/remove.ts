@@ -23,12 +23,19 @@ import { cgroupHost, cgroupsPathFor, removeCgroup } from '../cgroups/host.js';
  * cannot be verified nothing is deleted (containerd#10704). With `volumes`
  * (`rm -v`), or for a `--rm` container, its anonymous volumes go too.
  */
-export async function removeContainer(ctx: Context, id: string, opts: { force: boolean; volumes?: boolean }): Promise<void> {
+export async function removeContainer(ctx: Context, id: string, opts: { force: boolean; volumes?: boolean; auto?: boolean }): Promise<void> {
   const p = ctx.paths;
   await withLock(ctx.native, containerLockFile(p, id), async () => {
     const rec = readRecord(p, id);
-    if (!rec) return;
+    if (!rec) {
+      // Removed already (a --rm container's monitor after an rm -f): the lock file this lock made again goes too.
+      fs.rmSync(containerLockFile(p, id), { force: true });
+      return;
+    }
     const st = currentState(p, rec);
+    // `auto`: a --rm container's monitor removing it at its exit; not when `restart` stopped it to start it again
+    // (about to, or done already: that start's run is not the one that exited).
+    if (opts.auto && (rec.state.restarting || st.running || st.status === 'created')) return;
     assertCan(st.running ? 'running' : st.status, opts.force ? 'rm -f' : 'rm', rec.name);
     // Not only a running container: a start cut short by a killed CLI leaves a monitor behind too.
     const rt = readRuntime(p, id);

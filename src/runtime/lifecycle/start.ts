@@ -176,8 +176,8 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
     writeRuntime(p, id, runtime);
     rec.state =
       opts.mode === 'created'
-        ? { ...rec.state, status: 'created', exitCode: 0, error: '', oomKilled: false, manuallyStopped: false }
-        : { ...rec.state, status: 'running', exitCode: 0, error: '', startedAt: runtime.startedAt, oomKilled: false, manuallyStopped: false };
+        ? { ...rec.state, status: 'created', exitCode: 0, error: '', oomKilled: false, manuallyStopped: false, restarting: false }
+        : { ...rec.state, status: 'running', exitCode: 0, error: '', startedAt: runtime.startedAt, oomKilled: false, manuallyStopped: false, restarting: false };
     writeRecord(p, rec);
     logger('lifecycle').info({ cid: id, op: opts.mode === 'created' ? 'create' : 'start', pid: monitor.pid, durMs: Number(process.hrtime.bigint() - t0) / 1e6 }, opts.mode === 'created' ? 'created' : 'started');
     return monitor;
@@ -243,10 +243,11 @@ async function joinBridge(ctx: Context, rec: ContainerRecord) {
 
 /**
  * What the monitor execs once the process has exited and everything is
- * recorded: `rm -f` for `run -d --rm`, or the restart policy's check.
+ * recorded: the removal of a `run -d --rm` container, or the restart
+ * policy's check.
  */
 function exitCommand(ctx: Context, rec: ContainerRecord, mode: LaunchMode): string[] | undefined {
-  if (rec.autoRemove && mode !== 'foreground' && !rec.options.restart) return [...ctx.selfCommand, 'rm', '-f', rec.id];
+  if (rec.autoRemove && mode !== 'foreground' && !rec.options.restart) return [...ctx.selfCommand, 'on-exit', '--remove', rec.id];
   // on-exit applies the restart policy, or takes the published ports away (no daemon is left to do it).
   if ((rec.options.restart && rec.options.restart.name !== 'no') || rec.options.ports?.length) return [...ctx.selfCommand, 'on-exit', rec.id];
   return undefined;

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntimeError, UsageError } from '../../errors.js';
@@ -8,7 +9,7 @@ import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
 import { type ContainerRecord, readRecord, readRuntime, writeRecord } from '../state/record.js';
 import { currentState } from '../state/status.js';
-import { sendSignal, signalAndWait, waitGone } from './kill.js';
+import { sendSignal, waitGone } from './kill.js';
 import { foldExit } from './start.js';
 
 /** "KILL", "SIGKILL", "9" → SIGKILL, as docker's --signal takes them. */
@@ -29,8 +30,9 @@ export function parseSignal(input: string): NodeJS.Signals {
  * `stop`: --stop-signal, else the image's StopSignal, else SIGTERM; then
  * SIGKILL once `timeoutSec` has passed (not given: --stop-timeout, else 10;
  * negative: never), as docker does. A stopped container is left as is.
+ * `restarting`: a --rm container is kept at this exit, for the start after.
  */
-export async function stopContainer(ctx: Context, id: string, timeoutSec?: number): Promise<void> {
+export async function stopContainer(ctx: Context, id: string, timeoutSec?: number, opts: { restarting?: boolean } = {}): Promise<void> {
   const p = ctx.paths;
   const lock = containerLockFile(p, id);
   // The signal under the lock, to the process the record names now.
@@ -42,6 +44,10 @@ export async function stopContainer(ctx: Context, id: string, timeoutSec?: numbe
     if (!currentState(p, rec).running || !rt) {
       foldExit(ctx, id);
       return undefined;
+    }
+    if (opts.restarting) {
+      rec.state = { ...rec.state, restarting: true };
+      writeRecord(p, rec);
     }
     let signal: NodeJS.Signals = 'SIGTERM';
     try {
@@ -58,15 +64,21 @@ export async function stopContainer(ctx: Context, id: string, timeoutSec?: numbe
   // docker's, and a stop that may wait for ever (-t -1) blocks nobody else.
   if (!(await waitGone(ctx.native, sent.rt, sent.seconds < 0 ? Infinity : sent.seconds * 1000))) {
     logger('lifecycle').info({ cid: id, op: 'stop' }, `no exit ${sent.seconds}s after ${sent.signal}; sending SIGKILL`);
-    await withLock(ctx.native, lock, async () => {
+    const killed = await withLock(ctx.native, lock, async () => {
       const rt = readRuntime(p, id);
       // Still that process (a start meanwhile would be another): SIGKILL.
-      if (rt?.pid === sent.rt.pid && rt.pidStartTime === sent.rt.pidStartTime && !(await signalAndWait(ctx, id, 'SIGKILL', 10_000))) {
-        throw new RuntimeError(`container ${sent.name} did not die after SIGKILL`);
-      }
+      if (rt?.pid !== sent.rt.pid || rt.pidStartTime !== sent.rt.pidStartTime) return undefined;
+      await sendSignal(rt, 'SIGKILL');
+      return rt;
     });
+    // Waited for without the lock, as above: the monitor's last act (a --rm removal) takes it.
+    if (killed && !(await waitGone(ctx.native, killed, 10_000))) throw new RuntimeError(`container ${sent.name} did not die after SIGKILL`);
   }
-  await withLock(ctx.native, lock, () => foldExit(ctx, id));
+  await withLock(ctx.native, lock, () => {
+    // A --rm container is gone by now (its monitor's last act): its lock file, made again by this lock, goes too.
+    if (readRecord(p, id)) foldExit(ctx, id);
+    else fs.rmSync(lock, { force: true });
+  });
 }
 
 /** A container the user stopped or killed is not restarted by its policy until started again (docker's rule). */

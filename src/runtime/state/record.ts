@@ -33,6 +33,8 @@ export interface ContainerRecord {
     manuallyStopped?: boolean;
     /** Fast exits in a row, for the restart policy's backoff (100 ms doubling, reset after 10 s of running). */
     restartBackoff?: number;
+    /** Stopped by `restart`, to be started again: a --rm container is not removed at this exit (docker's rule). */
+    restarting?: boolean;
   };
   restartCount: number;
 }
