@@ -386,7 +386,8 @@ static void wait_for_start(const struct ctr_plan *p, int errfd, int fifo)
   while (n < 0 && errno == EINTR);
   if (n != 1)
     fail(errfd, CTR_STAGE_START_FIFO, 0, n < 0 ? errno : EIO, p->start_fifo);
-  close(fd);
+  /* fd stays open (O_CLOEXEC): its end of file tells `start` that execve
+   * happened, or that we died, whose reason the monitor records. */
   close(fifo);
 }
 

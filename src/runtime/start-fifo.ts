@@ -29,9 +29,11 @@ const ALIVE_CHECK_MS = 50;
  * reading and take the byte it writes, then remove the FIFO. The byte is
  * waited for with poll(2) (native readExact), so `start` goes on the moment
  * it comes, and the init's liveness is checked between waits, so a dead
- * init never hangs `start`.
+ * init never hangs `start`. `untilExec`: then also until the init's end of
+ * the FIFO closes (O_CLOEXEC: at its execve, or its death), for up to the
+ * same timeout (startContainer hooks run in between).
  */
-export async function releaseStartFifo(native: NativeBinding, fifo: string, name: string, alive: () => boolean): Promise<void> {
+export async function releaseStartFifo(native: NativeBinding, fifo: string, name: string, alive: () => boolean, opts: { untilExec?: boolean } = {}): Promise<void> {
   const fd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   try {
     const deadline = Date.now() + RELEASE_TIMEOUT_MS;
@@ -49,6 +51,13 @@ export async function releaseStartFifo(native: NativeBinding, fifo: string, name
       if (Date.now() > deadline) throw new RuntimeError(`container ${name} did not take the start signal within ${RELEASE_TIMEOUT_MS / 1000}s`);
       // End of file: the init closed its end without writing (it is on its way out); not a busy loop meanwhile.
       await sleep(2);
+    }
+    while (opts.untilExec && Date.now() < deadline) {
+      try {
+        if (native.readExact({ fd, size: 1, timeoutMs: ALIVE_CHECK_MS }).length === 0) break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ETIMEDOUT') throw err;
+      }
     }
   } finally {
     fs.closeSync(fd);

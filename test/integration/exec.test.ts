@@ -110,12 +110,16 @@ describe('create and start', () => {
     s.ok(['rm', 'att']);
   });
 
-  it('a command that fails after start is reported in State.Error with 127', async () => {
+  it('a command that cannot be executed fails its start, as docker\'s, and is in State.Error with 127 or 126', async () => {
     s.ok(['create', '--name', 'broken', 'busybox', 'no-such-command']);
-    s.ok(['start', 'broken']);
+    expect(s.run(['start', 'broken'])).toMatchObject({ code: 1, stdout: '', stderr: 'tsrun: executing no-such-command: ENOENT (no such file or directory)\n' });
     expect(s.ok(['wait', 'broken'])).toBe('127\n');
     expect(s.inspect('broken').State.Error).toBe('executing no-such-command: ENOENT (no such file or directory)');
     s.ok(['rm', 'broken']);
+    s.ok(['create', '--name', 'noexec', 'busybox', '/etc/passwd']);
+    expect(s.run(['start', 'noexec'])).toMatchObject({ code: 1, stderr: 'tsrun: executing /etc/passwd: EACCES (permission denied)\n' });
+    expect(s.inspect('noexec').State).toMatchObject({ Status: 'exited', ExitCode: 126 });
+    s.ok(['rm', 'noexec']);
   });
 
   it('a created container can be removed without ever running', () => {

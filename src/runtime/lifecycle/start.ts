@@ -29,6 +29,8 @@ import {
   writeRuntime,
 } from '../state/record.js';
 import { assertCan, currentState } from '../state/status.js';
+import { exitFailureToError } from '../../native/report.js';
+import { waitGone } from './kill.js';
 import { terminalSize } from './exec.js';
 import { fillEmptyVolumes } from '../volumes.js';
 import { makeStartFifo, releaseStartFifo } from '../start-fifo.js';
@@ -273,16 +275,24 @@ function containerCgroup(id: string, resources: OciResources): ContainerCgroup {
 
 /**
  * Lets a created container's init go on to execve (its FIFO read), then
- * records it as running.
+ * records it as running. An execve that fails is this start's error, as
+ * docker's start reports it: the init's failure record, which its monitor
+ * puts in exit.json.
  */
 async function releaseCreated(ctx: Context, rec: ContainerRecord, rt: RuntimeRecord): Promise<void> {
   const p = ctx.paths;
-  await releaseStartFifo(ctx.native, startFifoPath(p, rec.id), rec.name, () => isAlive(rt.pid, rt.pidStartTime));
+  await releaseStartFifo(ctx.native, startFifoPath(p, rec.id), rec.name, () => isAlive(rt.pid, rt.pidStartTime), { untilExec: true });
   const startedAt = new Date().toISOString();
   writeRuntime(p, rec.id, { ...rt, startedAt });
   rec.state = { ...rec.state, status: 'running', startedAt };
   writeRecord(p, rec);
   logger('lifecycle').info({ cid: rec.id, op: 'start', pid: rt.pid }, 'started');
+  if (isAlive(rt.pid, rt.pidStartTime)) return;
+  await waitGone(ctx.native, rt, 5_000);
+  const failure = readExit(p, rec.id)?.failure;
+  if (!failure) return;
+  foldExit(ctx, rec.id);
+  throw exitFailureToError(failure);
 }
 
 /** Folds the monitor's exit.json into the durable record once the container is gone. */
