@@ -18,14 +18,21 @@ import type { NativeBinding } from '../native/types.js';
  * docker refuses with a conflict.
  */
 
-/** Checks what needs no lock: bind sources exist (`-v` and `--mount` alike here). */
+/** Checks what needs no lock: bind sources exist; -v's are made if missing (a directory, 0755, as docker's -v), --mount's refused. */
 export function checkMountSources(mounts: MountSpec[]): void {
   for (const m of mounts) {
     if (m.type !== 'bind') continue;
     try {
       fs.statSync(m.source!);
-    } catch {
-      throw new UsageError(`invalid mount config for type "bind": bind source path does not exist: ${m.source}`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !m.makeSource) {
+        throw new UsageError(`invalid mount config for type "bind": bind source path does not exist: ${m.source}`);
+      }
+      try {
+        fs.mkdirSync(m.source!, { recursive: true, mode: 0o755 });
+      } catch (mkdirErr) {
+        throw new UsageError(`cannot make the bind source ${m.source}: ${(mkdirErr as NodeJS.ErrnoException).code ?? (mkdirErr as Error).message}`);
+      }
     }
   }
 }

@@ -194,10 +194,14 @@ describe('volumes and bind mounts', () => {
     expect(s.ok(['run', '--rm', '-h', 'parent', '-v', `${etc}:/etc`, 'busybox', 'cat', '/etc/mine', '/etc/hostname'])).toBe('mine\nparent\n');
   });
 
-  it('refuses a bind source that does not exist', () => {
-    const r = s.run(['run', '--rm', '-v', `${s.dir}/no-such-dir:/data`, 'busybox', 'true']);
+  it('-v makes a missing host directory, as docker\'s; --mount refuses it', () => {
+    expect(s.ok(['run', '--rm', '-v', `${s.dir}/made/deep:/data`, 'busybox', 'sh', '-c', 'echo in > /data/f'])).toBe('');
+    expect(fs.readFileSync(`${s.dir}/made/deep/f`, 'utf8')).toBe('in\n');
+    expect(fs.statSync(`${s.dir}/made/deep`).mode & 0o7777).toBe(0o755);
+    const r = s.run(['run', '--rm', '--mount', `type=bind,source=${s.dir}/no-such-dir,target=/data`, 'busybox', 'true']);
     expect(r.code).toBe(125);
     expect(r.stderr).toMatch(/bind source path does not exist/);
+    expect(fs.existsSync(`${s.dir}/no-such-dir`)).toBe(false);
   });
 
   it('a named volume is created on first use, outlives rm, is listed, and cannot be removed while used', () => {

@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RLIM_INFINITY_JSON } from '../../src/oci/spec.js';
 import { parseBytes } from '../../src/util/bytes.js';
@@ -16,17 +17,17 @@ import { normalizeCapability, tweakCapabilities } from '../../src/runtime/plan/c
 
 describe('-v', () => {
   it('parses binds, named and anonymous volumes with modes', () => {
-    expect(parseVolumeFlag('/host/dir:/data')).toEqual({ type: 'bind', source: '/host/dir', target: '/data', readonly: false });
-    expect(parseVolumeFlag('/host/dir/:/data/:ro')).toEqual({ type: 'bind', source: '/host/dir', target: '/data', readonly: true });
+    expect(parseVolumeFlag('/host/dir:/data')).toEqual({ type: 'bind', makeSource: true, source: '/host/dir', target: '/data', readonly: false });
+    expect(parseVolumeFlag('/host/dir/:/data/:ro')).toEqual({ type: 'bind', makeSource: true, source: '/host/dir', target: '/data', readonly: true });
     expect(parseVolumeFlag('/h:/d:ro,z')).toMatchObject({ readonly: true });
     expect(parseVolumeFlag('data:/d:nocopy')).toEqual({ type: 'volume', source: 'data', target: '/d', readonly: false, noCopy: true });
     expect(parseMountFlag('source=data,target=/d,volume-nocopy')).toMatchObject({ type: 'volume', noCopy: true });
     expect(() => parseVolumeFlag('/h:/d:nocopy')).toThrow(/nocopy is for volumes only/);
-    expect(parseVolumeFlag('/h:/d:ro,idmap')).toEqual({ type: 'bind', source: '/h', target: '/d', readonly: true, idmap: true });
+    expect(parseVolumeFlag('/h:/d:ro,idmap')).toEqual({ type: 'bind', makeSource: true, source: '/h', target: '/d', readonly: true, idmap: true });
     expect(() => parseVolumeFlag('data:/d:idmap')).toThrow(/idmap is for host directories/);
     expect(() => parseVolumeFlag('/h:/d:idmap,idmap')).toThrow(/invalid mode/);
     expect(() => parseMountFlag('type=bind,source=/h,target=/d,volume-nocopy')).toThrow(/volumes only/);
-    expect(parseVolumeFlag('/h:/d:rw,rslave')).toEqual({ type: 'bind', source: '/h', target: '/d', readonly: false, options: ['rslave'] });
+    expect(parseVolumeFlag('/h:/d:rw,rslave')).toEqual({ type: 'bind', makeSource: true, source: '/h', target: '/d', readonly: false, options: ['rslave'] });
     expect(parseVolumeFlag('cache:/var/cache')).toEqual({ type: 'volume', source: 'cache', target: '/var/cache', readonly: false });
     expect(parseVolumeFlag('/var/lib/data')).toEqual({ type: 'volume', target: '/var/lib/data', readonly: false, anonymous: true });
   });
@@ -40,7 +41,13 @@ describe('-v', () => {
     expect(() => parseVolumeFlag('/h:/a/../b')).toThrow(/absolute path without/);
     expect(() => parseVolumeFlag('/h:/')).toThrow(/cannot be "\/"/);
     expect(() => parseVolumeFlag('bad name:/d')).toThrow(/invalid characters/);
-    expect(() => parseVolumeFlag('./rel:/d')).toThrow(/invalid characters/);
+  });
+
+  it('takes a relative host path from the current directory, and makes a missing -v source (docker 23\'s -v)', () => {
+    expect(parseVolumeFlag('./rel:/d')).toEqual({ type: 'bind', makeSource: true, source: path.resolve('rel'), target: '/d', readonly: false });
+    expect(parseVolumeFlag('..:/d:ro')).toMatchObject({ type: 'bind', source: path.resolve('..'), readonly: true });
+    // --mount names only what exists: no makeSource.
+    expect(parseMountFlag('type=bind,source=/h,target=/d')).not.toHaveProperty('makeSource');
   });
 });
 

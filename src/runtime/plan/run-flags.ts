@@ -29,6 +29,8 @@ export interface MountSpec {
   noCopy?: boolean;
   /** A bind seen through the container's user namespace maps (podman's `idmap`; volumes are idmapped anyway). */
   idmap?: boolean;
+  /** `-v HOSTDIR:...`: a missing host directory is made (docker's -v); `--mount` refuses it instead. */
+  makeSource?: boolean;
 }
 
 export interface Ulimit {
@@ -57,9 +59,10 @@ function hostPath(p: string): string {
 }
 
 function source(src: string): Pick<MountSpec, 'type' | 'source'> {
-  if (src.startsWith('/')) {
+  // A relative host path (./data, ../x, .) is taken from the current directory, as docker 23's -v takes it.
+  if (src.startsWith('/') || src === '.' || src === '..' || src.startsWith('./') || src.startsWith('../')) {
     if (src.includes('\0')) throw new UsageError(`invalid bind source: ${JSON.stringify(src)}`);
-    return { type: 'bind', source: hostPath(src) };
+    return { type: 'bind', source: hostPath(path.resolve(src)) };
   }
   if (!VOLUME_NAME.test(src)) {
     throw new UsageError(`"${src}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
@@ -101,7 +104,7 @@ export function parseVolumeFlag(spec: string): MountSpec {
   if (s.type === 'volume' && options.length > 0) throw new UsageError(`invalid mode: ${mode} (propagation is for bind mounts only)`);
   if (s.type === 'bind' && noCopy) throw new UsageError(`invalid mode: ${mode} (nocopy is for volumes only)`);
   if (s.type === 'volume' && idmap) throw new UsageError(`invalid mode: ${mode} (idmap is for host directories; a volume is idmapped with --uidmap anyway)`);
-  return { ...s, target, readonly, ...(options.length ? { options } : {}), ...copy, ...(idmap ? { idmap } : {}) };
+  return { ...s, target, readonly, ...(options.length ? { options } : {}), ...copy, ...(idmap ? { idmap } : {}), ...(s.type === 'bind' ? { makeSource: true } : {}) };
 }
 
 function isMode(mode: string): boolean {
