@@ -76,10 +76,22 @@ async function pullFirst(ctx: ContextFactory, image: string, policy: 'missing' |
   await ensureImage(ctx(), image, policy, (line) => writeStderr(`${line}\n`));
 }
 
+/**
+ * docker's check: -i with -t gives the container our input through its
+ * terminal, which needs ours to be one (else the terminal's echo and \r\n
+ * go into a pipe's output). Exits 1, as docker's CLI.
+ */
+function requireTerminal(o: { tty?: boolean; interactive?: boolean; detach?: boolean }): void {
+  if (!o.tty || !o.interactive || o.detach || process.stdin.isTTY) return;
+  writeStderr('tsrun: the input device is not a TTY\n');
+  process.exit(1);
+}
+
 export function registerRun(program: Command, ctx: ContextFactory): void {
   containerFlags(program.command('run').description('Create and start a container from an image'))
     .option('-d, --detach', 'run in the background and print the container id')
     .action(async (image: string, command: string[], o: RunFlags) => {
+      requireTerminal(o);
       const [{ runCommand }, { request }] = await Promise.all([import('../runtime/lifecycle/run.js'), import('./run-request.js')]);
       await pullFirst(ctx, image, o.pull);
       process.exit(await runCommand(ctx(), { ...request(image, command, o), detach: o.detach === true }));
@@ -106,6 +118,7 @@ export function registerRun(program: Command, ctx: ContextFactory): void {
     .option('-u, --user <user[:group]>', 'user name or uid, and optionally group name or gid')
     .passThroughOptions()
     .action(async (ref: string, command: string[], o: { detach?: boolean; interactive?: boolean; tty?: boolean; env?: string[]; envFile?: string[]; workdir?: string; user?: string }) => {
+      requireTerminal(o);
       const [{ findContainer }, { execInContainer }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/lifecycle/exec.js')]);
       const c = ctx();
       const code = await execInContainer(c, findContainer(c.paths, ref).id, {

@@ -178,6 +178,18 @@ describe('the monitor', () => {
   });
 });
 
+describe('-it without a terminal', () => {
+  it('is refused for run and exec, as docker\'s: the terminal would echo the input into the output', () => {
+    expect(s.run(['run', '-it', '--rm', 'busybox', 'cat'], { input: 'hi\n' })).toMatchObject({ code: 1, stdout: '', stderr: 'tsrun: the input device is not a TTY\n' });
+    expect(s.run(['ps', '-aq']).stdout).toBe('');
+    s.ok(['run', '-d', '-it', '--name', 'ttyd', 'busybox', 'sleep', '100']);
+    expect(s.run(['exec', '-it', 'ttyd', 'cat'], { input: 'hi\n' })).toMatchObject({ code: 1, stderr: 'tsrun: the input device is not a TTY\n' });
+    // -t alone takes no input: allowed, as docker's.
+    expect(s.run(['exec', '-t', 'ttyd', 'echo', 'out'], { input: '' })).toMatchObject({ code: 0, stdout: 'out\r\n' });
+    s.ok(['rm', '-f', 'ttyd']);
+  });
+});
+
 describe('-it under a terminal', () => {
   it('gives an interactive sh a usable terminal under tmux', async () => {
     const session = `tsrun-test-${process.pid}`;
