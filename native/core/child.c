@@ -211,17 +211,27 @@ static int make_symlink(int rootfd, const struct ctr_symlink *s)
   return rc;
 }
 
-/* pivot_root(".", ".") stacks the old root under the new one; detaching it
+/* pivot_root(".", ".") stacks the old root over the new one; detaching it
  * leaves no path back to the host (runc's pivotRoot). */
 static int pivot(int rootfd)
 {
   /* child: async-signal-safe */
+  int oldroot = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), rc = -1;
+
+  if (oldroot < 0)
+    return -1;
   if (fchdir(rootfd) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
-    return -1;
-  /* Slave first, so the detach cannot propagate back to the host's mounts. */
-  if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0 || umount2(".", MNT_DETACH) < 0)
-    return -1;
-  return chdir("/");
+    goto out;
+  /* Slave first, so the detach cannot propagate back to the host's mounts:
+   * the old root's tree only, from its own root dir. From the new root's
+   * ".", MS_REC would reach the container's mounts too and make every one
+   * a slave, a shared (Bidirectional) bind included. */
+  if (fchdir(oldroot) < 0 || mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0 || umount2(".", MNT_DETACH) < 0)
+    goto out;
+  rc = chdir("/");
+out:
+  close_keep_errno(oldroot);
+  return rc;
 }
 
 /* execve, or with `dry` only whether execve could run it: 0 or an errno. */
@@ -907,13 +917,22 @@ static void receive_child_mounts(const struct ctr_plan *p, const struct ctr_chil
  * O_PATH of a bind's source, bound; or a mount to attach: an idmapped
  * clone, a sysfs or mqueue it made); the fd is then closed, as the
  * container must not inherit it. */
-static int mount_record(int rootfd, const struct ctr_mount *m, int fd)
+static int mount_record(int rootfd, const struct ctr_mount *m, int fd, int userns)
 {
   /* child: async-signal-safe */
   char source[CTR_FD_PATH_MAX];
   struct ctr_mount b = *m;
   int rc;
 
+  /* A shared bind (Kubernetes' Bidirectional) must be a peer of the host's
+   * mount. Bound from the monitor's fd, a mount of the host's namespace,
+   * it comes out a slave of it (master:N in mountinfo): bound by path, from
+   * this namespace's copy, it is a peer. Without a user namespace this
+   * process reaches every host path the monitor does. */
+  if (fd >= 0 && !userns && (m->flags & MS_BIND) && (m->flags & MS_SHARED) && !m->idmap) {
+    close(fd);
+    fd = -1;
+  }
   if (fd < 0)
     return ctr_mount_in_root(rootfd, m);
   if ((m->flags & MS_BIND) && !m->idmap) {
@@ -963,8 +982,20 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
   if (mount(NULL, "/", NULL, p->propagation, NULL) < 0)
     fail(errfd, CTR_STAGE_PROPAGATION, 0, errno, NULL);
   /* pivot_root needs the new root to be a mount point (an idmapped overlay root is one already). */
-  if (rootfd < 0 && (mount(p->root, p->root, NULL, MS_BIND | MS_REC, NULL) < 0 ||
-                     (rootfd = open(p->root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0))
+  if (rootfd < 0 && mount(p->root, p->root, NULL, MS_BIND | MS_REC, NULL) < 0)
+    fail(errfd, CTR_STAGE_ROOTFS, 0, errno, p->root);
+  /* A shared rootfsPropagation (Kubernetes' Bidirectional mounts): the
+   * mounts above are peers of the host's, but pivot_root refuses a shared
+   * new root, parent of it, or current root (pivot_root(2), EINVAL). In
+   * this namespace only: the current root and the root's mount turn
+   * private, and a bind of that private mount, whose parent it is, becomes
+   * the new root; the propagation is set again on it after the pivot
+   * (runc's order). */
+  if (rootfd < 0 && (p->propagation & MS_SHARED) &&
+      (mount(NULL, "/", NULL, MS_PRIVATE, NULL) < 0 || mount(NULL, p->root, NULL, MS_PRIVATE, NULL) < 0 ||
+       mount(p->root, p->root, NULL, MS_BIND | MS_REC, NULL) < 0))
+    fail(errfd, CTR_STAGE_PROPAGATION, 0, errno, NULL);
+  if (rootfd < 0 && (rootfd = open(p->root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
     fail(errfd, CTR_STAGE_ROOTFS, 0, errno, p->root);
 
   if (p->mkcwd) {
@@ -975,7 +1006,7 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
       fail(errfd, CTR_STAGE_MKCWD, 0, errno, p->cwd);
   }
   for (i = 0; i < p->n_mounts; i++) {
-    if (mount_record(rootfd, &p->mounts[i], userns && bind_fds[i] >= 0 ? bind_fds[i] : io->made_fds[i]) < 0) {
+    if (mount_record(rootfd, &p->mounts[i], userns && bind_fds[i] >= 0 ? bind_fds[i] : io->made_fds[i], userns) < 0) {
       rc = errno;
       detail[0] = '\0';
       ctr_strlcat(detail, p->mounts[i].type, sizeof detail);
@@ -995,6 +1026,8 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
   if (pivot(rootfd) < 0)
     fail(errfd, CTR_STAGE_PIVOT_ROOT, 0, errno, NULL);
   close(rootfd);
+  if ((p->propagation & MS_SHARED) && mount(NULL, "/", NULL, p->propagation, NULL) < 0)
+    fail(errfd, CTR_STAGE_PROPAGATION, 0, errno, NULL);
   if (p->tty)
     setup_tty(p, io, 1);
 

@@ -418,6 +418,30 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     }
   });
 
+  it('rootfsPropagation rshared (Kubernetes\' Bidirectional mounts): a mount made inside shows on the host', () => {
+    // A shared host mount of the test's own, taken down below whatever happens.
+    const host = path.join(dir, 'bidi');
+    fs.mkdirSync(host);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'bidi-host', host]);
+    try {
+      execFileSync('mount', ['--make-shared', host]);
+      fs.mkdirSync(path.join(host, 'inner'));
+      const b = bundle('bidi', (s) => {
+        s.linux.rootfsPropagation = 'rshared';
+        s.mounts.push({ destination: '/bidi', type: 'bind', source: host, options: ['rbind', 'rshared'] });
+        for (const set of ['bounding', 'effective', 'permitted'] as const) s.process.capabilities![set]!.push('CAP_SYS_ADMIN');
+        // The root is shared (the spec's rootfsPropagation), and the bind a peer of the host's mount (no master:).
+        s.process.args = ['sh', '-c', 'mount -t tmpfs -o size=1m from-ctr /bidi/inner && awk \'$5 == "/" && / shared:/ { print "root shared" } $5 == "/bidi" && !/master:/ { print "bind a peer" }\' /proc/self/mountinfo'];
+      });
+      expect(oci(['run', '-b', b, 'bidi'])).toMatchObject({ code: 0, stdout: 'root shared\nbind a peer\n', stderr: '' });
+      const inner = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === path.join(host, 'inner'));
+      expect(inner).toHaveLength(1);
+      expect(inner[0]).toContain(' from-ctr ');
+    } finally {
+      spawnSync('umount', ['-R', host]);
+    }
+  });
+
   it('takes a relative mount destination as relative to /, as runc does; ".." is still refused', () => {
     const b = bundle('reldest', (s) => {
       s.mounts.push({ destination: 'tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev'] });

@@ -172,6 +172,7 @@ export const MS = {
   NODIRATIME: 2048,
   BIND: 4096,
   REC: 16384,
+  UNBINDABLE: 1 << 17,
   PRIVATE: 1 << 18,
   SLAVE: 1 << 19,
   SHARED: 1 << 20,
@@ -207,8 +208,21 @@ const FLAG_OPTIONS: Record<string, { set?: number; clear?: number }> = {
   rbind: { set: MS.BIND | MS.REC },
 };
 
-/** Propagation options on a mount: the container's mount namespace is already rslave, so these only matter to runc's shared-volume cases. */
-const PROPAGATION_OPTIONS = new Set(['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'unbindable', 'runbindable']);
+/**
+ * Propagation options on a mount, set in a mount(2) call of their own after
+ * it (the kernel takes them alone): Kubernetes' Bidirectional mounts are
+ * rshared binds, peers of the host's mount (with rootfsPropagation rshared).
+ */
+const PROPAGATION_OPTIONS: Record<string, number> = {
+  private: MS.PRIVATE,
+  rprivate: MS.PRIVATE | MS.REC,
+  shared: MS.SHARED,
+  rshared: MS.SHARED | MS.REC,
+  slave: MS.SLAVE,
+  rslave: MS.SLAVE | MS.REC,
+  unbindable: MS.UNBINDABLE,
+  runbindable: MS.UNBINDABLE | MS.REC,
+};
 
 /**
  * Options runc and crun take that are not the kernel's, so never mount data.
@@ -235,7 +249,10 @@ export function parseMountOptions(options: string[] = []): { flags: number; data
     if (f) {
       if (f.set) flags |= f.set;
       if (f.clear) flags &= ~f.clear;
-    } else if (!PROPAGATION_OPTIONS.has(opt) && !RUNTIME_EXTENSION_OPTIONS.has(opt)) {
+    } else if (Object.hasOwn(PROPAGATION_OPTIONS, opt)) {
+      // One propagation type: the last given wins (the kernel refuses two in one call).
+      flags = (flags & ~(MS.SHARED | MS.PRIVATE | MS.SLAVE | MS.UNBINDABLE)) | PROPAGATION_OPTIONS[opt]!;
+    } else if (!RUNTIME_EXTENSION_OPTIONS.has(opt)) {
       data.push(opt);
     }
   }
