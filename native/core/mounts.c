@@ -24,7 +24,6 @@
 #define IN_ROOT (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
 /* include/uapi/linux/mount.h and fcntl.h, for libcs without them. */
 #define SYS_mount_setattr_ 442
-#define MOUNT_ATTR_RDONLY_ 0x00000001ULL
 #define AT_RECURSIVE_ 0x8000
 #define PROPAGATION (MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE)
 #define MAX_SYMLINKS 40
@@ -406,18 +405,19 @@ static int mount_copyup(int rootfd, const struct ctr_mount *m)
 }
 
 /*
- * A read-only rbind: the remount above made only its top mount read-only,
- * and every mount under the source (a host dir with a tmpfs inside) would
- * stay writable. mount_setattr(2) (Linux 5.12) sets it on the whole tree,
- * as docker 25's recursive read-only binds; older kernels keep the top
- * mount read-only only.
+ * An rbind's ro, nosuid, nodev and noexec: the remount above set them on
+ * its top mount only, and every mount under the source (a host dir with a
+ * tmpfs inside) would stay writable, setuid... mount_setattr(2) (Linux
+ * 5.12) sets them on the whole tree, as docker 25's recursive read-only
+ * binds and runc's rro, rnosuid...; older kernels keep the top mount's.
+ * MOUNT_ATTR_RDONLY, NOSUID, NODEV and NOEXEC are MS_'s bits.
  */
-static int readonly_recursive(int rootfd, const char *dest)
+static int attrs_recursive(int rootfd, const char *dest, unsigned long flags)
 {
   /* child: async-signal-safe */
   struct {
     unsigned long long attr_set, attr_clr, propagation, userns_fd;
-  } attr = { MOUNT_ATTR_RDONLY_, 0, 0, 0 };
+  } attr = { flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC), 0, 0, 0 };
   int fd = ctr_open_in_root(rootfd, dest, CTR_CREATE_NONE), rc;
 
   if (fd < 0)
@@ -448,7 +448,7 @@ static int bind_flags(int rootfd, const struct ctr_mount *m)
     if (rc < 0)
       return -1;
   }
-  if ((m->flags & MS_REC) && (per_mount & MS_RDONLY) && readonly_recursive(rootfd, m->dest) < 0)
+  if ((m->flags & MS_REC) && (per_mount & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)) && attrs_recursive(rootfd, m->dest, per_mount) < 0)
     return -1;
   return 0;
 }

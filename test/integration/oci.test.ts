@@ -442,6 +442,25 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     }
   });
 
+  it('runc\'s recursive bind options (rro, rnosuid, rnoexec) reach the mounts under the source; an unknown bind option is refused', () => {
+    const host = path.join(dir, 'rtree');
+    fs.mkdirSync(path.join(host, 'sub'), { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'rtree-sub', path.join(host, 'sub')]);
+    try {
+      const b = bundle('rro', (s) => {
+        s.mounts.push({ destination: '/r', type: 'bind', source: host, options: ['rbind', 'rro', 'rnosuid', 'rnoexec'] });
+        s.process.args = ['sh', '-c', 'touch /r/sub/x 2>/dev/null && echo wrote; awk \'$5 == "/r/sub" { print $6 }\' /proc/self/mountinfo'];
+      });
+      expect(oci(['run', '-b', b, 'rro'])).toMatchObject({ code: 0, stdout: 'ro,nosuid,noexec,relatime\n' });
+      const bad = bundle('ratime', (s) => {
+        s.mounts.push({ destination: '/r', type: 'bind', source: host, options: ['rbind', 'rnoatime'] });
+      });
+      expect(oci(['run', '-b', bad, 'ratime'])).toMatchObject({ code: 1, stderr: 'tsrun-oci: unsupported option "rnoatime" for the bind mount on /r\n' });
+    } finally {
+      spawnSync('umount', [path.join(host, 'sub')]);
+    }
+  });
+
   it('takes a relative mount destination as relative to /, as runc does; ".." is still refused', () => {
     const b = bundle('reldest', (s) => {
       s.mounts.push({ destination: 'tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev'] });

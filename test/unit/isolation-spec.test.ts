@@ -92,7 +92,7 @@ describe('mounts, read-only root, limits and sysctls', () => {
     expect(s.mounts.filter((m) => m.destination === '/dev/shm')).toHaveLength(1);
     const p = plan(s);
     expect(plan(spec()).mounts.map((m) => m.dest)).toEqual(spec().mounts.map((m) => m.destination));
-    expect(p.mounts.find((m) => m.dest === '/a/b')).toMatchObject({ type: 'bind', source: '/h/a', flags: 4096 | 16384 | 1 });
+    expect(p.mounts.find((m) => m.dest === '/a/b')).toMatchObject({ type: 'bind', source: '/h/a', flags: 4096 | 16384 | 1 | (1 << 18) });
   });
 
   it('--read-only sets root.readonly, adds tmpfs on /run, /tmp, /var/tmp and a rootro record', () => {

@@ -206,6 +206,16 @@ const FLAG_OPTIONS: Record<string, { set?: number; clear?: number }> = {
   nosymfollow: { set: MS.NOSYMFOLLOW },
   bind: { set: MS.BIND },
   rbind: { set: MS.BIND | MS.REC },
+  // runc's recursive forms (mount_setattr(2) AT_RECURSIVE): a bind's ro, nosuid, nodev and noexec already
+  // reach every mount of an rbind's tree here (native/core/mounts.c), and a bind alone has no other.
+  rro: { set: MS.RDONLY },
+  rrw: { clear: MS.RDONLY },
+  rnosuid: { set: MS.NOSUID },
+  rsuid: { clear: MS.NOSUID },
+  rnodev: { set: MS.NODEV },
+  rdev: { clear: MS.NODEV },
+  rnoexec: { set: MS.NOEXEC },
+  rexec: { clear: MS.NOEXEC },
 };
 
 /**
@@ -507,6 +517,9 @@ function planMount(m: OciMount, extras: PlanExtras, idMaps: IdMaps | undefined):
   checkContainerPath('a mount destination', m.destination);
   const { flags, data } = parseMountOptions(m.options);
   const isBind = (flags & MS.BIND) !== 0 || m.type === 'bind';
+  // A bind takes no filesystem data: an option we do not know would be dropped unseen (a recursive one asking for
+  // read-only, say), so it is refused.
+  if (isBind && data !== '') throw new UsageError(`unsupported option ${JSON.stringify(data.split(',')[0])} for the bind mount on ${m.destination}`);
   checkProcMount(m.destination, isBind ? 'bind' : (m.type ?? 'none'));
   const source = m.source ?? m.type ?? 'none';
   if (isBind && !path.isAbsolute(source)) throw new UsageError(`bind mount source must be an absolute host path: ${source}`);
