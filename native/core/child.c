@@ -373,15 +373,32 @@ static void setup_stdio(const struct ctr_child_io *io)
     fail(io->errfd, CTR_STAGE_STDIO, 0, errno, NULL);
 }
 
+static void exit_on_signal(int sig)
+{
+  /* child: async-signal-safe */
+  _exit(128 + sig);
+}
+
 /* The created state: report it, then block until `start` opens the FIFO to read. */
 static void wait_for_start(const struct ctr_plan *p, int errfd, int fifo)
 {
   /* child: async-signal-safe */
+  static const int ending[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM };
   char path[CTR_FD_PATH_MAX];
   struct ctr_report r;
+  struct sigaction sa;
   ssize_t n;
+  size_t i;
   int fd;
 
+  /* The init of a PID namespace gets only the signals it handles (but
+   * SIGKILL and SIGSTOP, pid_namespaces(7)): a created container is ended
+   * by kill TERM as runc's (a Go process, which handles them all) is, not
+   * left waiting for SIGKILL. execve puts the default back. */
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = exit_on_signal;
+  for (i = 0; i < sizeof ending / sizeof ending[0]; i++)
+    sigaction(ending[i], &sa, NULL);
   ctr_report_fill(&r, CTR_REPORT_CREATED, CTR_STAGE_NONE, 0, 0, NULL);
   if (ctr_report_write(errfd, &r) < 0)
     _exit(127); /* the monitor is gone: nobody would start us */

@@ -289,6 +289,18 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     fs.rmSync(path.join(root, 'other'), { recursive: true });
   });
 
+  it('a created container ends on kill TERM (or INT, HUP), as runc\'s: it is not left waiting for a SIGKILL', async () => {
+    for (const sig of ['TERM', 'INT', 'HUP']) {
+      const id = `created-${sig.toLowerCase()}`;
+      ids.add(id);
+      ok(['create', '-b', bundle(id, sh('exit 0')), id]);
+      expect(state(id).status).toBe('created');
+      ok(['kill', id, sig]);
+      await until(() => state(id).status === 'stopped', 5_000);
+      ok(['delete', id]);
+    }
+  });
+
   it('delete --force kills a running container; delete of a created one needs no force', async () => {
     for (const id of ['forced', 'created']) {
       ids.add(id);
