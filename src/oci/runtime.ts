@@ -285,6 +285,7 @@ export async function ociExec(p: OciPaths, id: string, opts: ExecOptions): Promi
     consoleSocket: terminal ? opts.consoleSocket : undefined,
     attach: terminal && !opts.consoleSocket,
     stdin: terminal && !opts.consoleSocket,
+    winsize: terminal ? consoleSize(proc) : undefined,
     detach: opts.detach,
   };
   // Into a paused container (--ignore-paused) the process starts once it is resumed, whenever that is (runc's).
@@ -363,6 +364,7 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
           consoleSocket: terminal ? opts.consoleSocket : undefined,
           attach: terminal && !opts.consoleSocket,
           stdin: terminal && !opts.consoleSocket,
+          winsize: terminal ? consoleSize(proc) : undefined,
           startFifo: opts.mode === 'created' ? makeStartFifo(native, execFifo(p, id)) : undefined,
           detach: opts.mode !== 'foreground',
           cgroups: cgroup.joinFiles,
@@ -578,4 +580,9 @@ export function ociPids(p: OciPaths, id: string): number[] {
   const st = mustReadState(p, id);
   if (!st.cgroupsPath || statusOf(p, st) === 'stopped') return [];
   return cgroupPids(existingCgroup(cgroupHost(), st.cgroupsPath));
+}
+
+/** process.consoleSize as the terminal's first size (the monitor's own terminal, if it has one, wins). */
+function consoleSize(proc: OciSpec['process']): { rows: number; cols: number } | undefined {
+  return proc.consoleSize ? { rows: proc.consoleSize.height, cols: proc.consoleSize.width } : undefined;
 }

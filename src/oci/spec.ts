@@ -27,6 +27,8 @@ export interface OciHook {
 
 export interface OciProcess {
   terminal?: boolean;
+  /** The terminal's size at start (podman's and docker's -t send it): rows, columns. */
+  consoleSize?: { height: number; width: number };
   user: { uid: number; gid: number; umask?: number; additionalGids?: number[] };
   args: string[];
   env: string[];

@@ -921,6 +921,20 @@ describe('tsrun-oci refuses bad input with one line and leaves nothing', () => {
     expect(fs.existsSync(path.join(root, 'tty'))).toBe(false);
   });
 
+  it('process.consoleSize is the terminal\'s first size, for the process and an exec (podman\'s and docker\'s -t send it)', async () => {
+    const b = bundle('tsize', (s) => {
+      s.process.terminal = true;
+      s.process.consoleSize = { height: 33, width: 111 };
+      s.process.args = ['stty', 'size'];
+    });
+    expect(oci(['run', '-b', b, 'tsize'])).toMatchObject({ code: 0, stdout: '33 111\r\n' });
+    ids.add('tsize-exec');
+    ok(['run', '-d', '-b', bundle('tsize-exec', sh('sleep 100')), 'tsize-exec']);
+    const proc = path.join(dir, 'tsize-proc.json');
+    fs.writeFileSync(proc, JSON.stringify({ terminal: true, consoleSize: { height: 21, width: 77 }, cwd: '/', user: { uid: 0, gid: 0 }, args: ['stty', 'size'], env: ['PATH=/bin'] }));
+    expect(oci(['exec', '-p', proc, 'tsize-exec'])).toMatchObject({ code: 0, stdout: '21 77\r\n' });
+  });
+
   it('a missing command fails create (not a later start), with --log in JSON, and leaves no state or cgroup', () => {
     const log = path.join(dir, 'oci-log');
     const b = bundle('nocmd', (s) => (s.process.args = ['nosuch']));
