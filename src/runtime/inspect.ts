@@ -1,7 +1,7 @@
 import { familiarName } from '../store/reference.js';
 import { lowerDiffDirs } from '../store/layers.js';
 import { type StoredImage, readImageConfig } from '../store/images.js';
-import type { OciImageConfig } from '../image/oci-types.js';
+import type { OciContainerConfig, OciImageConfig } from '../image/oci-types.js';
 import { type StorePaths, containerFile, layerDiff, layerMerged, layerWork } from '../store/paths.js';
 import { inspectHostConfig, inspectMounts } from './inspect-isolation.js';
 import { type PortBinding, mergeEnv } from './plan/container-spec.js';
@@ -78,23 +78,50 @@ function containerConfig(p: StorePaths, rec: ContainerRecord): Record<string, un
     // the image is gone
   }
   const o = rec.options;
-  const entrypoint = o.entrypoint !== undefined ? (o.entrypoint === '' ? null : [o.entrypoint]) : (image.Entrypoint ?? null);
-  // A new entrypoint drops the image's Cmd, as docker's.
-  const cmd = o.cmd.length > 0 ? o.cmd : o.entrypoint !== undefined ? null : (image.Cmd ?? null);
+  const run = runConfig(image ?? {}, rec);
   return {
     Hostname: rec.hostname,
-    User: o.user ?? image.User ?? '',
-    Env: mergeEnv(image.Env ?? [], o.env ?? []),
-    Cmd: cmd,
+    User: run.User ?? '',
+    Env: run.Env,
+    Cmd: run.Cmd ?? null,
     Image: rec.imageName,
-    WorkingDir: o.workdir || image.WorkingDir || '',
-    Entrypoint: entrypoint,
-    Labels: { ...image.Labels, ...o.labels },
-    ExposedPorts: { ...image.ExposedPorts, ...Object.fromEntries((o.ports ?? []).map((b) => [`${b.containerPort}/${b.protocol}`, {}])) },
-    ...(o.stopSignal ?? image.StopSignal ? { StopSignal: o.stopSignal ?? image.StopSignal } : {}),
+    WorkingDir: run.WorkingDir ?? '',
+    Entrypoint: run.Entrypoint ?? null,
+    Labels: run.Labels,
+    ExposedPorts: run.ExposedPorts,
+    ...(run.StopSignal ? { StopSignal: run.StopSignal } : {}),
     ...(o.stopTimeout !== undefined ? { StopTimeout: o.stopTimeout } : {}),
     Tty: o.tty === true,
     OpenStdin: o.openStdin === true,
+  };
+}
+
+/**
+ * The image config's part a container runs with: the image's under the
+ * run flags (-e, --entrypoint, the command, -u, -w, --label, -p,
+ * --stop-signal, anonymous -v). inspect's Config, and what `commit` makes
+ * the new image's, as docker's commit does.
+ */
+export function runConfig(image: OciContainerConfig, rec: ContainerRecord): OciContainerConfig {
+  const o = rec.options;
+  // A new entrypoint drops the image's Cmd, as docker's; "" clears the entrypoint.
+  const entrypoint = o.entrypoint !== undefined ? (o.entrypoint === '' ? undefined : [o.entrypoint]) : image.Entrypoint;
+  const cmd = o.cmd.length > 0 ? o.cmd : o.entrypoint !== undefined ? undefined : image.Cmd;
+  const anonymous = (o.mounts ?? []).filter((m) => m.type === 'volume' && m.anonymous).map((m) => [m.target, {}] as const);
+  const volumes = { ...image.Volumes, ...Object.fromEntries(anonymous) };
+  const user = o.user ?? image.User;
+  const workdir = o.workdir || image.WorkingDir;
+  const stopSignal = o.stopSignal ?? image.StopSignal;
+  return {
+    ...(user ? { User: user } : {}),
+    ExposedPorts: { ...image.ExposedPorts, ...Object.fromEntries((o.ports ?? []).map((b) => [`${b.containerPort}/${b.protocol}`, {}])) },
+    Env: mergeEnv(image.Env ?? [], o.env ?? []),
+    ...(entrypoint ? { Entrypoint: entrypoint } : {}),
+    ...(cmd ? { Cmd: cmd } : {}),
+    ...(Object.keys(volumes).length > 0 ? { Volumes: volumes } : {}),
+    ...(workdir ? { WorkingDir: workdir } : {}),
+    Labels: { ...image.Labels, ...o.labels },
+    ...(stopSignal ? { StopSignal: stopSignal } : {}),
   };
 }
 

@@ -6,6 +6,7 @@ import type { OciContainerConfig } from '../image/oci-types.js';
 import { logger } from '../log.js';
 import type { Context } from '../runtime/context.js';
 import { findContainer } from '../runtime/containers.js';
+import { runConfig } from '../runtime/inspect.js';
 import { newId } from '../util/ids.js';
 import { withLock } from '../util/lock.js';
 import { type ParsedChange, applyChanges } from './changes.js';
@@ -63,7 +64,8 @@ export async function commitContainer(ctx: Context, req: CommitRequest): Promise
 
       const raw = JSON.parse(fs.readFileSync(imageConfigFile(p, image.id.slice(7)), 'utf8')) as Record<string, unknown>;
       const created = new Date().toISOString();
-      const containerConfig = applyChanges((raw['config'] ?? {}) as OciContainerConfig, req.changes);
+      // The container's own config (its command, -e, -w, -u, --label...), as docker's commit keeps it; then -c's.
+      const containerConfig = applyChanges(runConfig((raw['config'] ?? {}) as OciContainerConfig, rec), req.changes);
       const history = [...((raw['history'] as unknown[] | undefined) ?? [])];
       const entry: Record<string, unknown> = { created, created_by: [rec.path, ...rec.args].join(' ') };
       if (req.author !== undefined) entry['author'] = req.author;

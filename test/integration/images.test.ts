@@ -125,6 +125,19 @@ describe('tsrun diff, commit and history', () => {
   });
 });
 
+describe('tsrun commit keeps the container\'s config', () => {
+  it('its command, -e, -w, -u, --label and anonymous volumes become the image\'s, as docker\'s commit makes them', () => {
+    const s = store('busybox');
+    s.ok(['run', '--name', 'cm', '-e', 'FOO=bar', '-w', '/etc', '-u', 'nobody', '-l', 'lab=1', '-v', '/cache', 'busybox', 'sh', '-c', 'echo ran in $PWD as $(id -un) with $FOO']);
+    s.ok(['commit', 'cm', 'img:1']);
+    const c = s.inspect('img:1').Config;
+    expect(c).toMatchObject({ Cmd: ['sh', '-c', 'echo ran in $PWD as $(id -un) with $FOO'], WorkingDir: '/etc', User: 'nobody', Labels: { lab: '1' }, Volumes: { '/cache': {} } });
+    expect(c.Env).toContain('FOO=bar');
+    expect(s.ok(['run', '--rm', 'img:1'])).toBe('ran in /etc as nobody with bar\n');
+    s.ok(['rm', '-v', 'cm']);
+  });
+});
+
 describe('tsrun save and export', () => {
   it('saves the fixtures so that skopeo reads them and a load gives the same image ids', () => {
     const s = store('busybox', 'hello-world-v1');
