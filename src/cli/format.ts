@@ -119,12 +119,13 @@ const GO_MAP_FIELDS = [
   ['Config', 'Volumes'],
   ['HostConfig', 'PortBindings'],
   ['HostConfig', 'Sysctls'],
+  ['HostConfig', 'Tmpfs'],
   ['NetworkSettings', 'Ports'],
   ['NetworkSettings', 'Networks'],
   ['GraphDriver', 'Data'],
 ];
 
-/** The fields that are Go slices: null (or absent, in an image's config) is a nil one, printed [] as docker's. */
+/** The fields that are Go slices ("" as the outer name: the object's own): null (or absent, in an image's config) is a nil one, printed [] as docker's. */
 const GO_LIST_FIELDS = [
   ['Config', 'Cmd'],
   ['Config', 'Entrypoint'],
@@ -135,12 +136,18 @@ const GO_LIST_FIELDS = [
   ['HostConfig', 'SecurityOpt'],
   ['HostConfig', 'DeviceCgroupRules'],
   ['HostConfig', 'Ulimits'],
+  ['HostConfig', 'Binds'],
+  ['HostConfig', 'ExtraHosts'],
+  ['HostConfig', 'Links'],
+  ['HostConfig', 'VolumesFrom'],
+  ['', 'ExecIDs'],
 ];
 
 /** Fields that are `json:",omitempty"` in docker's types: left out of the JSON when empty. */
 const GO_OMIT_EMPTY_FIELDS = [
   ['Config', 'ExposedPorts'],
   ['HostConfig', 'Sysctls'],
+  ['HostConfig', 'Tmpfs'],
 ];
 
 /** Marks, in place (inspect's objects are made for the one output), what is a Go map, nil, or omitted when empty. */
@@ -149,7 +156,8 @@ function markGoTypes(obj: unknown): unknown {
   if (!isObject(obj)) return obj;
   for (const [fields, kind] of [[GO_MAP_FIELDS, 'map'], [GO_LIST_FIELDS, 'list']] as const) {
     for (const [outer, inner] of fields) {
-      const parent = obj[outer!];
+      // "": a field of the object itself.
+      const parent = outer === '' ? obj : obj[outer!];
       if (!isObject(parent)) continue;
       const v = parent[inner!];
       // An image's config leaves out what it does not set; docker's struct has every field.

@@ -61,5 +61,29 @@ export function inspectHostConfig(rec: ContainerRecord): Record<string, unknown>
     IDMappings: o.idMappings
       ? { UidMap: o.idMappings.uid.map((m) => `${m.containerID}:${m.hostID}:${m.size}`), GidMap: o.idMappings.gid.map((m) => `${m.containerID}:${m.hostID}:${m.size}`) }
       : null,
+    // The rest of docker's HostConfig that scripts read, as tsrun has them.
+    Binds: binds(o),
+    Tmpfs: tmpfs(o),
+    Init: o.init === true ? true : null,
+    PublishAllPorts: o.publishAll === true,
+    LogConfig: { Type: 'json-file', Config: {} },
+    Dns: [],
+    DnsOptions: [],
+    DnsSearch: [],
+    ExtraHosts: null,
+    Links: null,
+    VolumesFrom: null,
   };
+}
+
+/** docker's HostConfig.Binds: the host paths and named volumes mounted, as -v gives them (SRC:DST[:ro]); null when none. */
+function binds(o: ContainerRecord['options']): string[] | null {
+  const out = (o.mounts ?? []).filter((m) => m.type === 'bind' || (m.type === 'volume' && !m.anonymous)).map((m) => `${m.source}:${m.target}${m.readonly ? ':ro' : ''}`);
+  return out.length ? out : null;
+}
+
+/** docker's HostConfig.Tmpfs: each --tmpfs target with its options; null when none. */
+function tmpfs(o: ContainerRecord['options']): Record<string, string> | null {
+  const out = Object.fromEntries((o.mounts ?? []).filter((m) => m.type === 'tmpfs').map((m) => [m.target, (m.options ?? []).join(',')]));
+  return Object.keys(out).length ? out : null;
 }

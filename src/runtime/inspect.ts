@@ -61,6 +61,7 @@ export function inspectContainer(p: StorePaths, rec: ContainerRecord): Record<st
       Name: 'overlay2',
     },
     Config: containerConfig(p, rec),
+    ExecIDs: null,
   };
 }
 
@@ -89,7 +90,11 @@ function containerConfig(p: StorePaths, rec: ContainerRecord): Record<string, un
     Entrypoint: run.Entrypoint ?? null,
     Labels: run.Labels,
     ExposedPorts: run.ExposedPorts,
-    ...(run.StopSignal ? { StopSignal: run.StopSignal } : {}),
+    Volumes: run.Volumes ?? null,
+    Domainname: '',
+    StdinOnce: false,
+    // Empty when unset (docker's struct field, omitted from its JSON): a template reads it either way.
+    StopSignal: run.StopSignal ?? '',
     ...(o.stopTimeout !== undefined ? { StopTimeout: o.stopTimeout } : {}),
     Tty: o.tty === true,
     OpenStdin: o.openStdin === true,
@@ -130,7 +135,7 @@ function networkSettings(p: StorePaths, rec: ContainerRecord, running: boolean):
   const lease = running ? readRuntime(p, rec.id)?.network : undefined;
   const address = { IPAddress: lease?.address ?? '', IPPrefixLen: lease?.prefix ?? 0, Gateway: lease?.gateway ?? '' };
   const mode = rec.options.hostNamespaces?.includes('network') ? 'host' : (rec.options.network ?? 'none');
-  return { ...address, Ports: portMap(publishedPorts(p, rec, running)), Networks: { [mode]: address } };
+  return { ...address, MacAddress: '', Ports: portMap(publishedPorts(p, rec, running)), Networks: { [mode]: address } };
 }
 
 /** The -p bindings as made by this start (host ports chosen), for a running container; as asked otherwise. */

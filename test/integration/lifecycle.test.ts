@@ -71,6 +71,9 @@ describe('stop, start, restart: the rw layer is kept until rm', () => {
     expect(s.ok(['ps', '--filter', 'name=sig', '--format', '{{.Label "tier"}}|{{.Labels}}|{{.Mounts}}|{{.LocalVolumes}}|{{.Networks}}'])).toBe('front|solo=,tier=front|sigvol|1|none\n');
     expect(s.ok(['ps', '--filter', 'name=sig', '--format', 'table {{.Label "com.example.tier"}}\t{{.Mounts}}'])).toBe('TIER   MOUNTS\n       sigvol\n');
     expect(s.ok(['inspect', '-f', '{{json .Config.Labels}} {{.Config.Entrypoint}} {{json .Config.Entrypoint}} {{.HostConfig.CapAdd}}', 'sig'])).toBe('{"solo":"","tier":"front"} [] null []\n');
+    // Fields docker always has, so that one template reads every container.
+    const fields = '{{.Name}} {{.Config.StopSignal}}|{{.HostConfig.Binds}}|{{.HostConfig.LogConfig.Type}}|{{.HostConfig.Init}}|{{.HostConfig.Tmpfs}}|{{.NetworkSettings.MacAddress}}|{{.ExecIDs}}';
+    expect(s.ok(['inspect', '-f', fields, 'sig', 'deaf'])).toBe('/sig USR1|[sigvol:/data]|json-file|<nil>|map[]||[]\n/deaf |[]|json-file|<nil>|map[]||[]\n');
     s.ok(['stop', 'sig']);
     expect(s.ok(['inspect', '-f', '{{.State.ExitCode}}', 'sig'])).toBe('7\n');
     // No -t: the container's own timeout (1 s), not docker's 10.
