@@ -140,6 +140,22 @@ it('-p forwards a host port to the container (implying the bridge), from localho
   expect(execFileSync('nft', ['list', 'map', 'ip', `tsrun_${bridge}`, 'tcp_any'], { encoding: 'utf8' })).not.toContain(`${port} :`);
 });
 
+it('a host process\'s port is not taken over: -p on it is refused with one line (the container stays created, as docker\'s)', async () => {
+  const server = net.createServer(() => undefined);
+  await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  try {
+    expect(s.run(['run', '-d', '-p', `${port}:80`, '--name', 'thief', 'busybox', 'sleep', '10'])).toMatchObject({
+      code: 125,
+      stderr: `tsrun: Bind for 0.0.0.0:${port} failed: a host process is listening on tcp port ${port}\n`,
+    });
+    expect(s.inspect('thief').State.Status).toBe('created');
+    s.ok(['rm', 'thief']);
+  } finally {
+    server.close();
+  }
+});
+
 it('a stopped container\'s port can be taken by another; -p with another network or a bad spec is one line', () => {
   const port = 30000 + (process.pid % 10000);
   s.ok(['run', '-d', '-p', `127.0.0.1:${port}:80/udp`, '--name', 'first', 'busybox', 'sleep', '100']);

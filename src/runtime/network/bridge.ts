@@ -128,10 +128,13 @@ export async function publishPorts(native: NativeBinding, p: StorePaths, net: Br
     dropBindings(net, dir, (h) => h.id === id);
     const ports = chooseHostPorts(p, dir, wanted);
     const holders = readHolders(dir);
+    // A host service's port is not taken over (docker's proxy would fail to bind it): its traffic would go to the container.
+    const hostBound = { tcp: new Set(boundPorts('tcp')), udp: new Set(boundPorts('udp')) };
     for (const b of ports) {
       // An any-address binding and one on a given address of the same port overlap (docker's rule too).
       const clash = holders.find((h) => h.protocol === b.protocol && h.hostPort === b.hostPort && (!h.hostIp || !b.hostIp || h.hostIp === b.hostIp));
       if (clash && inUse(p, clash)) throw new RuntimeError(`Bind for ${b.hostIp ?? '0.0.0.0'}:${b.hostPort} failed: port is already allocated`);
+      if (hostBound[b.protocol].has(b.hostPort)) throw new RuntimeError(`Bind for ${b.hostIp ?? '0.0.0.0'}:${b.hostPort} failed: a host process is listening on ${b.protocol} port ${b.hostPort}`);
     }
     dropBindings(net, dir, (h) => ports.some((b) => h.protocol === b.protocol && h.hostPort === b.hostPort && (!h.hostIp || !b.hostIp || h.hostIp === b.hostIp)));
     const at = Date.now();
