@@ -6,6 +6,13 @@ type Level = keyof typeof LEVELS;
 
 let root: Logger | undefined;
 let level: Level = parseLevel(process.env.TSRUN_LOG_LEVEL) ?? 'warn';
+/** The command a record's line names: tsrun, or tsrun-oci (setLogName). */
+let name = 'tsrun';
+
+/** The command name log lines start with, as its error lines do. */
+export function setLogName(next: string): void {
+  name = next;
+}
 
 function parseLevel(value: string | undefined): Level | undefined {
   return value !== undefined && value in LEVELS ? (value as Level) : undefined;
@@ -41,7 +48,7 @@ function writeHuman(line: string): void {
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(', ');
-  writeStderr(`tsrun: ${LEVEL_NAMES[n as number] ?? 'log'}: ${String(msg)}${detail ? ` (${detail})` : ''}\n`);
+  writeStderr(`${name}: ${LEVEL_NAMES[n as number] ?? 'log'}: ${String(msg)}${detail ? ` (${detail})` : ''}\n`);
 }
 
 export interface Log {

@@ -373,9 +373,13 @@ static void setup_stdio(const struct ctr_child_io *io)
     fail(io->errfd, CTR_STAGE_STDIO, 0, errno, NULL);
 }
 
+/* Dies of the signal (SA_RESETHAND put the default back, SA_NODEFER lets
+ * it through at once); as PID 1 of a namespace, whose own default-action
+ * signals are dropped, exits 128+N instead. */
 static void exit_on_signal(int sig)
 {
   /* child: async-signal-safe */
+  raise(sig);
   _exit(128 + sig);
 }
 
@@ -397,6 +401,7 @@ static void wait_for_start(const struct ctr_plan *p, int errfd, int fifo)
    * left waiting for SIGKILL. execve puts the default back. */
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = exit_on_signal;
+  sa.sa_flags = SA_RESETHAND | SA_NODEFER;
   for (i = 0; i < sizeof ending / sizeof ending[0]; i++)
     sigaction(ending[i], &sa, NULL);
   ctr_report_fill(&r, CTR_REPORT_CREATED, CTR_STAGE_NONE, 0, 0, NULL);

@@ -6,6 +6,7 @@ import { DEFAULT_OCI_ROOT, type OciPaths } from './state.js';
 import { checkResources } from './bundle.js';
 import { OCI_VERSION, type OciProcess } from './spec.js';
 import type { OciResources } from '../runtime/cgroups/limits.js';
+import { setLogName } from '../log.js';
 import { parseBytes } from '../util/bytes.js';
 import { writeStderr, writeStdout } from '../util/stdio.js';
 import { COMMIT, VERSION } from '../version.js';
@@ -342,6 +343,7 @@ function table(rows: string[][]): string {
 }
 
 export async function ociMain(argv: string[]): Promise<void> {
+  setLogName('tsrun-oci');
   const program = buildOciProgram();
   let verb = '';
   program.hook('preAction', (_, action) => {

@@ -386,6 +386,17 @@ describe('monitor: created state (start FIFO)', () => {
     expect(await m.exited).toBe(143);
     expect(JSON.parse(fs.readFileSync(exit, 'utf8'))).toMatchObject({ exitCode: 143, signal: 15 });
   });
+
+  it('as PID 1 of its namespace too, which gets only the signals it handles: it exits 128+N', async () => {
+    const fifo = mkfifo('stop-pid1.fifo');
+    const exit = path.join(dir, 'stop-pid1.json');
+    const m = startMonitor(encodePlan(runPlan({ namespaces: ['mnt', 'uts', 'ipc', 'pid'], args: ['true'], startFifo: fifo, exitFile: exit })));
+    const r = await m.report;
+    pids.add(r.pid);
+    m.child.kill('SIGTERM');
+    expect(await m.exited).toBe(143);
+    expect(JSON.parse(fs.readFileSync(exit, 'utf8'))).toMatchObject({ exitCode: 143, signal: 0 });
+  });
 });
 
 describe('monitor: exec mode', () => {

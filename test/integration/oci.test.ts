@@ -915,6 +915,16 @@ describe('tsrun-oci refuses bad input with one line and leaves nothing', () => {
     expect(fs.existsSync(cgroupDir('badhook'))).toBe(false);
   });
 
+  it('a capability it does not know is skipped with a warning, as runc\'s, not fatal', () => {
+    const b = bundle('capx', (s) => {
+      s.process.capabilities!.bounding!.push('CAP_QZFUTURE');
+      s.process.args = ['true'];
+    });
+    const r = oci(['run', '-b', b, 'capx']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^tsrun-oci: warning: ignoring unknown or unavailable capabilities \(.*CAP_QZFUTURE.*\)\n$/);
+  });
+
   it('a terminal needs --console-socket unless run in the foreground', () => {
     const b = bundle('tty', (s) => (s.process.terminal = true));
     expect(oci(['create', '-b', b, 'tty'])).toMatchObject({ code: 1, stderr: expect.stringContaining('needs --console-socket') });

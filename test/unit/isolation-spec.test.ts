@@ -60,7 +60,13 @@ describe('capabilities in config.json and the plan', () => {
 
   it('refuses sets the kernel would refuse', () => {
     expect(() => planCapabilities({ effective: ['CAP_KILL'] })).toThrow(/subset of the permitted/);
-    expect(() => planCapabilities({ bounding: ['CAP_BOGUS'] })).toThrow(/unknown capability/);
+  });
+
+  it('skips, with a warning, capabilities it or the kernel does not know (runc\'s "ignoring unknown or unavailable capabilities")', () => {
+    expect(planCapabilities({ bounding: ['CAP_KILL', 'CAP_BOGUS'] }).bounding).toBe(1n << 5n);
+    // CAP_CHECKPOINT_RESTORE is 40: a kernel whose last is 39 does not have it.
+    expect(planCapabilities({ bounding: ['CAP_KILL', 'CAP_CHECKPOINT_RESTORE'] }, 39).bounding).toBe(1n << 5n);
+    expect(planCapabilities({ bounding: ['CAP_CHECKPOINT_RESTORE'] }, 40).bounding).toBe(1n << 40n);
   });
 
   it('skips ambient capabilities the kernel cannot raise, as runc does', () => {

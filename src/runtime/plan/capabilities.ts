@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { UsageError } from '../../errors.js';
+import { logger } from '../../log.js';
 import { CAPABILITY_NAMES, DEFAULT_CAPABILITIES, type OciCapabilities } from '../../oci/spec.js';
 
 /**
@@ -33,6 +34,15 @@ export function capabilityMask(names: string[] = []): bigint {
 
 export function capabilityNames(mask: bigint): string[] {
   return CAPABILITY_NAMES.filter((_, bit) => (mask >> BigInt(bit)) & 1n);
+}
+
+/** The highest capability number this kernel has (/proc/sys/kernel/cap_last_cap); every one tsrun knows if it cannot say. */
+function kernelLastCap(): number {
+  try {
+    return Number(fs.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8'));
+  } catch {
+    return CAPABILITY_NAMES.length - 1;
+  }
 }
 
 /** The host's bounding set (CapBnd of /proc/self/status): what --privileged and --cap-add ALL mean here. */
@@ -82,14 +92,31 @@ export interface PlanCapabilities {
   ambient: bigint;
 }
 
-export function planCapabilities(c: OciCapabilities): PlanCapabilities {
+/**
+ * The plan's masks. A name this kernel or tsrun does not know (a config
+ * written for a newer one) is skipped with a warning, as runc's
+ * "ignoring unknown or unavailable capabilities": the process gets less,
+ * never more.
+ */
+export function planCapabilities(c: OciCapabilities, lastCap = kernelLastCap()): PlanCapabilities {
+  const skipped = new Set<string>();
+  const mask = (names: string[] = []) =>
+    capabilityMask(
+      names.filter((n) => {
+        const bit = (CAPABILITY_NAMES as readonly string[]).indexOf(n);
+        if (bit >= 0 && bit <= lastCap) return true;
+        skipped.add(n);
+        return false;
+      }),
+    );
   const caps = {
-    bounding: capabilityMask(c.bounding),
-    effective: capabilityMask(c.effective),
-    permitted: capabilityMask(c.permitted),
-    inheritable: capabilityMask(c.inheritable),
-    ambient: capabilityMask(c.ambient),
+    bounding: mask(c.bounding),
+    effective: mask(c.effective),
+    permitted: mask(c.permitted),
+    inheritable: mask(c.inheritable),
+    ambient: mask(c.ambient),
   };
+  if (skipped.size > 0) logger('plan').warn({ capabilities: [...skipped].join(',') }, 'ignoring unknown or unavailable capabilities');
   if ((caps.effective & ~caps.permitted) !== 0n) throw new UsageError('effective capabilities must be a subset of the permitted ones');
   // The kernel raises an ambient capability only if it is permitted and inheritable
   // (PR_CAP_AMBIENT_RAISE); runc skips the others with a warning, and its own
