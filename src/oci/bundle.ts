@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../errors.js';
+import { logger } from '../log.js';
 import type { OciProcess, OciSpec } from './spec.js';
 
 /**
@@ -86,6 +87,8 @@ function checkSpec(raw: unknown, file: string): OciSpec {
 }
 
 /** The cgroup limits tsrun-oci applies (cgroups/limits.ts); devices are checked where they are compiled. */
+const KERNEL_MEMORY = ['kernel', 'kernelTCP'];
+
 const SUPPORTED_RESOURCES: Record<string, string[] | 'any'> = {
   memory: ['limit', 'swap', 'reservation', 'swappiness'],
   cpu: ['shares', 'quota', 'period', 'cpus', 'mems'],
@@ -114,7 +117,13 @@ export function checkResources(res: unknown, where: string, bad: (what: string) 
     if (known === 'any') continue;
     if (!isObject(value)) throw bad(`${where}.${key} must be an object`);
     for (const [field, v] of Object.entries(value)) {
-      if (!asksNothing(v) && !known.includes(field)) throw bad(`${where}.${key}.${field} is not supported`);
+      if (asksNothing(v) || known.includes(field)) continue;
+      // Kernel memory limits: gone from the kernel (a no-op since 5.16 on v1, never on v2); runc ignores them with a warning too.
+      if (key === 'memory' && KERNEL_MEMORY.includes(field)) {
+        logger('oci').warn({ field: `${where}.${key}.${field}` }, 'kernel memory settings are ignored');
+        continue;
+      }
+      throw bad(`${where}.${key}.${field} is not supported`);
     }
   }
 }

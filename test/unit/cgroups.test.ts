@@ -72,6 +72,8 @@ describe('OCI resources and cgroup files', () => {
     expect(files(2, { reservation: 16 * MiB })).toEqual(['memory.max=max', 'memory.swap.max=max', `memory.low=${16 * MiB}`]);
     expect(() => files(2, { swappiness: 10 })).toThrow('linux.resources.memory.swappiness needs cgroup v1');
     expect(() => files(1, { swappiness: 101 })).toThrow('swappiness must be from 0 to 100');
+    // 0 is "none set" for the limit and the swap alike (runc's), never a 0-byte memsw the kernel refuses.
+    expect(files(1, { limit: 0, swap: 0 })).toEqual(['memory.limit_in_bytes=-1', 'memory.memsw.limit_in_bytes=-1', 'memory.soft_limit_in_bytes=-1']);
   });
 
   it('v2 uses memory.max, memory.swap.max (swap only), cpu.max and cpu.weight', () => {

@@ -13,7 +13,11 @@ it('takes what tsrun-oci applies, and what asks for nothing (CRI\'s unset fields
 it('refuses by name a limit it would not apply', () => {
   expect(() => check({ blockIO: { weight: 500 } })).toThrow('linux.resources.blockIO is not supported');
   expect(() => check({ hugepageLimits: [{ pageSize: '2MB', limit: 1 << 21 }] })).toThrow('linux.resources.hugepageLimits is not supported');
-  expect(() => check({ memory: { limit: 1, kernel: 1 } })).toThrow('linux.resources.memory.kernel is not supported');
+  expect(() => check({ memory: { limit: 1, useHierarchy: true } })).toThrow('linux.resources.memory.useHierarchy is not supported');
   expect(() => check({ blockIO: { weight: 0, throttleReadBpsDevice: [{ major: 8, minor: 0, rate: 1 }] } })).toThrow('linux.resources.blockIO is not supported');
   expect(() => check([])).toThrow('linux.resources must be an object');
+});
+
+it('takes kernel memory limits and ignores them, as runc does (the kernel no longer has them)', () => {
+  expect(() => check({ memory: { limit: 1 << 26, kernel: 1 << 20, kernelTCP: 1 << 20 } })).not.toThrow();
 });

@@ -232,7 +232,8 @@ function baseWrites(res: OciResources, version: 1 | 2): CgroupWrite[] {
   }
   if (version === 1) {
     w.push({ controller: 'memory', file: 'memory.limit_in_bytes', value: String(limit ?? -1) });
-    w.push({ controller: 'memory', file: 'memory.memsw.limit_in_bytes', value: String(mem.swap ?? -1) });
+    // swap 0 is none set too (runc's), not a memsw of 0 bytes, which the kernel refuses under the limit.
+    w.push({ controller: 'memory', file: 'memory.memsw.limit_in_bytes', value: String(set(mem.swap) ?? -1) });
     w.push({ controller: 'memory', file: 'memory.soft_limit_in_bytes', value: String(reservation ?? -1) });
     if (swappiness !== undefined) w.push({ controller: 'memory', file: 'memory.swappiness', value: String(swappiness) });
     w.push({ controller: 'cpu', file: 'cpu.cfs_period_us', value: String(period) });
