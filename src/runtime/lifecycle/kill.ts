@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { RuntimeError } from '../../errors.js';
 import type { NativeBinding } from '../../native/types.js';
 import { cgroupHost, thawProcess } from '../cgroups/host.js';
@@ -43,18 +44,22 @@ export async function waitGone(native: NativeBinding, rt: RuntimeRecord, timeout
   }
 }
 
-/** Still tsrun's monitor: that process, alive, and named as the monitor names itself (prctl PR_SET_NAME; an exec renames it). */
+/**
+ * Still tsrun's monitor: that process, alive, and running the monitor's
+ * program (its sealed memfd copy, or the file before it re-execs from
+ * one). An exec to anything else (`tsrun on-exit`) makes it that. Its name
+ * would not do: a monitor is not yet named when a start is cut short.
+ */
 function isMonitor(pid: number, startTime: string): boolean {
   if (!isAlive(pid, startTime)) return false;
   try {
-    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8') === `${MONITOR_COMM}\n`;
+    const exe = fs.readlinkSync(`/proc/${pid}/exe`);
+    return exe.startsWith('/memfd:tsrun-monitor') || path.basename(exe.replace(/ \(deleted\)$/, '')) === 'tsrun-monitor';
   } catch {
+    // Gone meanwhile, or no exe to read (a zombie): not running the monitor any more.
     return false;
   }
 }
-
-/** native/monitor/main.c's PR_SET_NAME. */
-const MONITOR_COMM = 'tsrun:[monitor]';
 
 /**
  * Ends a container for `rm -f`, whatever state it is in: SIGKILL to its init,
