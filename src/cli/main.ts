@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { RuntimeError } from '../errors.js';
+import { ContainerStartError, RuntimeError } from '../errors.js';
 import { setLogLevel } from '../log.js';
 import { makeContext, type Context } from '../runtime/context.js';
 import { registerRun } from './run.js';
@@ -99,12 +99,18 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(expanded);
   } catch (err) {
-    process.exit(exitCodeFor(err, program.opts<{ debug?: boolean }>().debug === true));
+    process.exit(exitCodeFor(err, commandWord(expanded), program.opts<{ debug?: boolean }>().debug === true));
   }
 }
 
-/** Prints one line for an error and returns docker's exit code for it. */
-function exitCodeFor(err: unknown, debug: boolean): number {
+/**
+ * Prints one line for an error and returns docker's exit code for it:
+ * 125 for a command line commander refuses; run's and create's own codes
+ * (125 tsrun failed, 126 cannot execute, 127 not found); exec's 126/127
+ * when its command cannot run; 1 for every other command's error, as
+ * docker's CLI returns for any error but a flag's.
+ */
+function exitCodeFor(err: unknown, word: string | undefined, debug: boolean): number {
   if (err instanceof CommanderError) {
     // commander already printed its message; help (also for a bare `tsrun`, as docker) and version are not errors.
     return err.exitCode === 0 || err.code === 'commander.help' ? 0 : 125;
@@ -119,5 +125,6 @@ function exitCodeFor(err: unknown, debug: boolean): number {
       writeStderr(`${cause.stack ?? cause.message}\n`);
     }
   }
-  return err instanceof RuntimeError ? err.exitCode : 125;
+  if (word === 'run' || word === 'create') return err instanceof RuntimeError ? err.exitCode : 125;
+  return err instanceof ContainerStartError ? err.exitCode : 1;
 }

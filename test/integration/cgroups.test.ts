@@ -155,7 +155,7 @@ describe('cgroups', () => {
     // Stopped: stats shows zeros (docker's row); top refuses with one line.
     s.ok(['stop', '-t', '0', 'watched']);
     expect(s.ok(['stats', '--no-stream', 'watched'])).toMatch(new RegExp(`^${id.slice(0, 12)}\\s+watched\\s+0\\.00%\\s+0B / 0B\\s+0\\.00%\\s+--\\s+--\\s+0$`, 'm'));
-    expect(s.run(['top', 'watched'])).toMatchObject({ code: 125, stderr: 'tsrun: container watched is not running\n' });
+    expect(s.run(['top', 'watched'])).toMatchObject({ code: 1, stderr: 'tsrun: container watched is not running\n' });
     s.ok(['rm', '-f', 'watched']);
 
     const info = s.ok(['info']);

@@ -20,7 +20,7 @@ describe('ps and images: --filter and --format, as docker', () => {
     // Go templates as scripts write them; Config is the image's under the flags (its PATH, its Cmd when none is given).
     expect(s.ok(['inspect', '-f', '{{if .State.Running}}up{{else}}down{{end}} {{range .Config.Env}}{{.}};{{end}} {{join .Config.Cmd " "}}', 'web'])).toMatch(/^up PATH=[^;]+; sleep 1000\n$/);
     expect(s.ok(['inspect', '-f', '{{json .Config.Cmd}}', 'done'])).toBe('["true"]\n');
-    expect(s.run(['inspect', '-f', '{{nosuch .Name}}', 'web'])).toMatchObject({ code: 125, stderr: expect.stringContaining('function "nosuch" not defined') });
+    expect(s.run(['inspect', '-f', '{{nosuch .Name}}', 'web'])).toMatchObject({ code: 1, stderr: expect.stringContaining('function "nosuch" not defined') });
     expect(s.ok(['ps', '--format', 'json']).trim().split('\n').map((l) => JSON.parse(l).Names)).toEqual(['web']);
     // A name that has moved to another image shows the container's image id instead, as docker's.
     s.ok(['tag', 'busybox', 'moving:1']);
@@ -40,15 +40,15 @@ describe('ps and images: --filter and --format, as docker', () => {
     expect(s.ok(['ps', '-n', '2', '--format', '{{.Names}}'])).toBe('done\nweb\n');
     expect(s.ok(['ps', '-f', 'exited=0', '--format', '{{.Names}}'])).toBe('done\n');
     expect(s.ok(['image', 'inspect', '--format', '{{json .RootFS.Type}}', 'busybox'])).toBe('"layers"\n');
-    expect(s.run(['ps', '--filter', 'color=red'])).toMatchObject({ code: 125, stderr: expect.stringContaining("invalid filter 'color=red'") });
+    expect(s.run(['ps', '--filter', 'color=red'])).toMatchObject({ code: 1, stderr: expect.stringContaining("invalid filter 'color=red'") });
     // name= is docker's regular expression: `-f name=^web$` is how scripts ask whether one container exists.
     expect(s.ok(['ps', '-a', '-f', 'name=^web$', '-q', '--no-trunc'])).toBe(`${web}\n`);
     expect(s.ok(['ps', '-a', '-f', 'name=^/web$', '-q', '--no-trunc'])).toBe(`${web}\n`);
-    expect(s.run(['ps', '-f', 'exited=abc'])).toMatchObject({ code: 125, stderr: "tsrun: invalid filter 'exited=abc'\n" });
+    expect(s.run(['ps', '-f', 'exited=abc'])).toMatchObject({ code: 1, stderr: "tsrun: invalid filter 'exited=abc'\n" });
     expect(s.ok(['ps', '-n', '0', '--format', '{{.Names}}'])).toBe('web\n');
     expect(s.ok(['ps', '-a', '-f', 'name=^we$', '-q'])).toBe('');
-    expect(s.run(['ps', '-a', '-f', 'status=bogus'])).toMatchObject({ code: 125, stderr: "tsrun: invalid filter 'status=bogus'\n" });
-    expect(s.run(['ps', '--format', '{{.Nope}}'])).toMatchObject({ code: 125, stderr: expect.stringContaining('no field .Nope') });
+    expect(s.run(['ps', '-a', '-f', 'status=bogus'])).toMatchObject({ code: 1, stderr: "tsrun: invalid filter 'status=bogus'\n" });
+    expect(s.run(['ps', '--format', '{{.Nope}}'])).toMatchObject({ code: 1, stderr: expect.stringContaining('no field .Nope') });
     s.ok(['rm', '-f', 'web', 'done']);
   });
 

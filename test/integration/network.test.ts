@@ -118,7 +118,7 @@ it('-p forwards a host port to the container (implying the bridge), from localho
     expect(s.ok(['ps', '--format', '{{.Names}} {{.Ports}}'])).toContain(`web 0.0.0.0:${port}->7000/tcp`);
     expect(s.ok(['port', 'web'])).toBe(`7000/tcp -> 0.0.0.0:${port}\n`);
     expect(s.ok(['container', 'port', 'web', '7000'])).toBe(`0.0.0.0:${port}\n`);
-    expect(s.run(['port', 'web', '80/udp'])).toMatchObject({ code: 125, stderr: "tsrun: no public port '80/udp' published for web\n" });
+    expect(s.run(['port', 'web', '80/udp'])).toMatchObject({ code: 1, stderr: "tsrun: no public port '80/udp' published for web\n" });
     // One connection at a time: nc serves one, then listens again (and may not listen yet).
     let reply = '';
     for (let i = 0; i < 50 && reply !== 'hi\n'; i++) {

@@ -214,16 +214,16 @@ describe('pull', () => {
     expect(r).toMatchObject({ code: 0, stdout: `127.0.0.1:${port}/test/box@${amd64.digest}\n` });
   });
 
-  it('an unknown tag is one line and exit 125', async () => {
+  it('an unknown tag is one line and exit 1, as docker\'s pull', async () => {
     const r = await s.runAsync(['pull', `127.0.0.1:${port}/test/box:nope`]);
-    expect(r.code).toBe(125);
+    expect(r.code).toBe(1);
     expect(r.stderr).toBe(`tsrun: 127.0.0.1:${port}/test/box: not found (manifest unknown)\n`);
   });
 
   it('a blob that does not match its digest fails the pull and leaves the store as it was', async () => {
     const before = overlayDirs();
     const r = await s.runAsync(['pull', `127.0.0.1:${port}/test/box:bad`]);
-    expect(r.code).toBe(125);
+    expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/sha256:[a-f0-9]{64}/);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(overlayDirs()).toEqual(before);
@@ -236,9 +236,9 @@ describe('login', () => {
 
   it('a private repository wants credentials; wrong ones are refused and not saved', async () => {
     const r = await s.runAsync(['pull', `127.0.0.1:${port}/private/box:1`]);
-    expect(r).toMatchObject({ code: 125, stderr: `tsrun: 127.0.0.1:${port}/private/box: the registry wants credentials; run tsrun login 127.0.0.1:${port}\n` });
+    expect(r).toMatchObject({ code: 1, stderr: `tsrun: 127.0.0.1:${port}/private/box: the registry wants credentials; run tsrun login 127.0.0.1:${port}\n` });
     const bad = await s.runAsync(['login', '-u', 'alice', '--password-stdin', `127.0.0.1:${port}`], 30_000, 'wrong\n');
-    expect(bad).toMatchObject({ code: 125, stderr: `tsrun: 127.0.0.1:${port} refused the credentials of alice\n` });
+    expect(bad).toMatchObject({ code: 1, stderr: `tsrun: 127.0.0.1:${port} refused the credentials of alice\n` });
     expect(fs.existsSync(configJson())).toBe(false);
   });
 
@@ -258,7 +258,7 @@ describe('login', () => {
     expect(await s.runAsync(['logout', `127.0.0.1:${port}`])).toMatchObject({ code: 0, stdout: `Removing login credentials for 127.0.0.1:${port}\n` });
     expect(JSON.parse(fs.readFileSync(configJson(), 'utf8')).auths).toEqual({});
     const r = await s.runAsync(['pull', `127.0.0.1:${port}/basic/box:1`]);
-    expect(r).toMatchObject({ code: 125, stderr: `tsrun: 127.0.0.1:${port} wants a user name and password; run tsrun login 127.0.0.1:${port}\n` });
+    expect(r).toMatchObject({ code: 1, stderr: `tsrun: 127.0.0.1:${port} wants a user name and password; run tsrun login 127.0.0.1:${port}\n` });
   });
 
   it('with a credential helper: login stores there, pulls ask it (a password, or an identity token traded at the token service), logout erases', async () => {
@@ -280,7 +280,7 @@ describe('login', () => {
       expect(await s.runAsync(['pull', '-q', `${key}/private/box:1`])).toMatchObject({ code: 0, stdout: `${key}/private/box:1\n` });
       expect(served.refreshGrants).toBeGreaterThan(grants);
       helper.put(key, '<token>', 'revoked');
-      expect(await s.runAsync(['pull', '-q', `${key}/private/box:1`])).toMatchObject({ code: 125, stderr: `tsrun: 127.0.0.1:${port} refused the saved identity token\n` });
+      expect(await s.runAsync(['pull', '-q', `${key}/private/box:1`])).toMatchObject({ code: 1, stderr: `tsrun: 127.0.0.1:${port} refused the saved identity token\n` });
     } finally {
       undo();
       fs.rmSync(configJson(), { force: true });
