@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <linux/capability.h>
+#include <linux/keyctl.h>
 #include <linux/magic.h>
 #include <linux/seccomp.h>
 #include <sys/syscall.h>
@@ -421,6 +422,17 @@ static void wait_for_start(const struct ctr_plan *p, int errfd, int fifo)
   /* fd stays open (O_CLOEXEC): its end of file tells `start` that execve
    * happened, or that we died, whose reason the monitor records. */
   close(fifo);
+}
+
+/* A session keyring of the container's own (runc's), made as the
+ * namespace's root: the caller's, which keyctl inside would otherwise
+ * reach (the host's or the shim's keys), is left. A kernel without keys
+ * (ENOSYS) has nothing to leave. */
+static void join_keyring(const struct ctr_plan *p, int errfd)
+{
+  /* child: async-signal-safe */
+  if (p->keyring && syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, p->keyring) < 0 && errno != ENOSYS)
+    fail(errfd, CTR_STAGE_KEYRING, 0, errno, p->keyring);
 }
 
 /* Every capability outside the plan's bounding set leaves it for good,
@@ -1067,6 +1079,7 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
     fail(errfd, CTR_STAGE_ROOT_READONLY, 0, errno, NULL);
   if (p->hostname && sethostname(p->hostname, ctr_strlen(p->hostname)) < 0)
     fail(errfd, CTR_STAGE_HOSTNAME, 0, errno, p->hostname);
+  join_keyring(p, errfd);
   if (p->loopback && loopback_up() < 0)
     fail(errfd, CTR_STAGE_LOOPBACK, 0, errno, "lo");
   if (p->has_netif && netif_up(p) < 0)
@@ -1105,6 +1118,7 @@ _Noreturn void ctr_child_exec(const struct ctr_plan *p, const struct ctr_child_i
     close(io->userns_pidfd);
     become_root(p, io->errfd);
   }
+  join_keyring(p, io->errfd);
   host_umask = umask(0);
   if (p->tty) {
     /* A terminal needs a session to be the controlling terminal of. */

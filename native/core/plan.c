@@ -187,6 +187,7 @@ static void reset(struct ctr_plan *p)
   p->clone_flags = 0;
   p->propagation = MS_REC | MS_SLAVE;
   p->hostname = NULL;
+  p->keyring = NULL;
   p->n_mounts = p->n_devices = p->n_symlinks = p->n_masked = p->n_readonly = 0;
   p->n_env = p->n_args = p->n_groups = p->n_rlimits = p->n_exitcmd = 0;
   p->cwd = "/";
@@ -265,6 +266,8 @@ static int record(struct ctr_plan *p, const char *kw, char **a)
     return parse_mount_flags(a[0], &p->propagation);
   } else if (ctr_streq(kw, "hostname")) {
     p->hostname = a[0];
+  } else if (ctr_streq(kw, "keyring")) {
+    p->keyring = a[0];
   } else if (ctr_streq(kw, "mount")) {
     struct ctr_mount *m = &p->mounts[p->n_mounts];
 
@@ -493,7 +496,7 @@ static int arg_count(const char *kw)
     const char *kw;
     int n;
   } counts[] = {
-    { "mount", 6 }, { "device", 7 }, { "symlink", 2 }, { "user", 2 },
+    { "mount", 6 }, { "keyring", 1 }, { "device", 7 }, { "symlink", 2 }, { "user", 2 },
     { "rlimit", 3 }, { "winsize", 2 }, { "caps", 5 }, { "sysctl", 2 }, { "nspath", 2 }, { "netif", 4 }, { "uidmap", 3 }, { "gidmap", 3 }, { "starthook", 4 }, { "end", 0 },
   };
   size_t i;

@@ -45,6 +45,8 @@
  *                                                      as must the process's user and groups
  *   propagation <MS_* flags for "/" in the new mount namespace, e.g. MS_REC|MS_SLAVE>
  *   hostname   <name>
+ *   keyring    <name>                                  a session keyring of its own, so named (runc's
+ *                                                      _ses.<id>), not the caller's (run and exec)
  *   mount      <dest> <type> <source> <flags> <data> <kind>
  *              dest is absolute inside the container; kind is "dir" or "file"
  *              (what to create when dest is missing), or "copyup": a dir whose
@@ -252,6 +254,7 @@ struct ctr_plan {
   int clone_flags; /* CLONE_NEW* */
   unsigned long propagation;
   const char *hostname;
+  const char *keyring; /* NULL: the caller's session keyring is kept (runc's --no-new-keyring) */
   struct ctr_mount mounts[CTR_MAX_MOUNTS];
   size_t n_mounts;
   struct ctr_device devices[CTR_MAX_DEVICES];

@@ -93,6 +93,7 @@ enum ctr_stage {
   CTR_STAGE_USERNS = 47,     /* the user namespace: writing or checking its maps (detail: which), entering or
                               * cloning in a joined one, passing the bind sources, exec's joining it */
   CTR_STAGE_IDMAPPED_ROOT = 48, /* monitor: the idmapped overlay root; detail: the layer idmapped, or the step */
+  CTR_STAGE_KEYRING = 49,    /* joining a session keyring of its own; detail: its name */
 };
 
 struct ctr_report {

@@ -91,6 +91,7 @@ const STAGES: Record<number, string> = {
   46: 'setting the AppArmor profile %s',
   47: 'setting up the user namespace (%s)',
   48: 'mounting the idmapped root (%s)',
+  49: 'joining a session keyring of its own (%s)',
 };
 
 export const STAGE_EXEC = 23;

@@ -64,7 +64,7 @@ export function buildOciProgram(): Command {
     .option('--console-socket <path>', 'AF_UNIX socket that receives the terminal master (process.terminal)')
     .option('--pid-file <file>', "write the container process's pid here")
     .option('--no-pivot', 'accepted for runc compatibility; tsrun always uses pivot_root')
-    .option('--no-new-keyring', 'accepted for runc compatibility; tsrun creates no session keyring')
+    .option('--no-new-keyring', "keep the caller's session keyring instead of one of the container's own (_ses.ID)")
     .option('--preserve-fds <n>', 'pass the caller\'s fds 3..3+N-1 on to the process, as the same numbers', '0')
     .action(async (id: string, o: { bundle: string; consoleSocket?: string; pidFile?: string; preserveFds: string }) => {
       await (await rt()).ociCreate(paths(), id, { ...o, ...passedFds(o.preserveFds) });
@@ -135,7 +135,7 @@ export function buildOciProgram(): Command {
     .option('--console-socket <path>', 'AF_UNIX socket that receives the terminal master')
     .option('--pid-file <file>', "write the container process's pid here")
     .option('--no-pivot', 'accepted for runc compatibility')
-    .option('--no-new-keyring', 'accepted for runc compatibility')
+    .option('--no-new-keyring', "keep the caller's session keyring instead of one of the container's own (_ses.ID)")
     .option('--preserve-fds <n>', 'pass the caller\'s fds 3..3+N-1 on to the process, as the same numbers', '0')
     .option('--keep', 'in the foreground, keep the container (stopped) after it exits instead of deleting it')
     .option('--no-subreaper', 'accepted for runc compatibility; tsrun-oci is not a subreaper')

@@ -18,6 +18,7 @@ import {
   encodePlan,
   planRlimits,
   planSeccomp,
+  sessionKeyring,
 } from '../runtime/plan/launch-plan.js';
 import { bootId, pidStartTime, waitAllExited } from '../runtime/state/liveness.js';
 import { makeStartFifo, releaseStartFifo } from '../runtime/start-fifo.js';
@@ -64,6 +65,8 @@ export interface CreateOptions {
   preserveFds?: number;
   /** systemd socket activation: the caller's fds 3..3+N-1 passed on first, and LISTEN_FDS=N LISTEN_PID=1 in the process's env. */
   listenFds?: number;
+  /** false: runc's --no-new-keyring, the process (and its execs) keep the caller's session keyring. */
+  newKeyring?: boolean;
 }
 
 /** `create`: the container set up completely, its init waiting before execve until `start`. */
@@ -280,6 +283,7 @@ export async function ociExec(p: OciPaths, id: string, opts: ExecOptions): Promi
     noNewPrivs: proc.noNewPrivileges ?? false,
     capabilities: caps ? planCapabilities(caps) : undefined,
     seccomp: planSeccomp(spec, seccompCache(p)),
+    keyring: st.noNewKeyring ? undefined : sessionKeyring(id),
     passthrough: !terminal,
     tty: terminal,
     consoleSocket: terminal ? opts.consoleSocket : undefined,
@@ -348,6 +352,7 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
     created: new Date().toISOString(),
     annotations: spec.annotations ?? {},
     cgroupsPath,
+    ...(opts.newKeyring === false ? { noNewKeyring: true } : {}),
   };
   try {
     return await withContainerLock(native, p, id, async () => {
@@ -359,6 +364,7 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
         { ...spec, process: proc },
         {
           mkcwd: true,
+          keyring: opts.newKeyring === false ? undefined : sessionKeyring(id),
           passthrough: !terminal,
           tty: terminal,
           consoleSocket: terminal ? opts.consoleSocket : undefined,

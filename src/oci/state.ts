@@ -37,6 +37,8 @@ export interface OciContainerState {
   cgroupsPath: string;
   /** The levels above its cgroup its create made (a systemd path's slices), taken back at delete once empty. */
   cgroupsMade?: string[];
+  /** Made with --no-new-keyring: its execs keep the caller's session keyring too (runc's rule). */
+  noNewKeyring?: boolean;
 }
 
 /** runtime.md "State", as `state` prints it (and runc's extra rootfs/created/owner). */

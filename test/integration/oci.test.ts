@@ -919,6 +919,18 @@ describe('tsrun-oci refuses bad input with one line and leaves nothing', () => {
     expect(fs.existsSync(cgroupDir('badhook'))).toBe(false);
   });
 
+  it('gives the process a session keyring of its own (_ses.ID), as runc does; --no-new-keyring keeps the caller\'s', () => {
+    const keyrings = () => fs.readFileSync('/proc/keys', 'utf8');
+    for (const [id, flags] of [['keyed', []], ['unkeyed', ['--no-new-keyring']]] as const) {
+      ids.add(id);
+      ok(['run', '-d', ...flags, '-b', bundle(id, sh('sleep 100')), id]);
+      // The keyring is the process's (its session's), held while it runs: the host's root sees it in /proc/keys.
+      expect(keyrings().includes(` _ses.${id}:`), id).toBe(id === 'keyed');
+      const exec = oci(['exec', id, 'sh', '-c', 'echo ran']);
+      expect(exec).toMatchObject({ code: 0, stdout: 'ran\n' });
+    }
+  });
+
   it('a capability it does not know is skipped with a warning, as runc\'s, not fatal', () => {
     const b = bundle('capx', (s) => {
       s.process.capabilities!.bounding!.push('CAP_QZFUTURE');

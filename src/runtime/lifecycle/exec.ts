@@ -7,7 +7,7 @@ import type { Context } from '../context.js';
 import { launchMonitor, proxySignals } from '../monitor.js';
 import { expandEnvFlags, mergeEnv, readEnvFiles } from '../plan/container-spec.js';
 import { planCapabilities, processCapabilities } from '../plan/capabilities.js';
-import { checkWorkingDir, encodeExecPlan, planRlimits, planSeccomp, type ExecPlan, type NamespaceName } from '../plan/launch-plan.js';
+import { checkWorkingDir, encodeExecPlan, planRlimits, planSeccomp, sessionKeyring, type ExecPlan, type NamespaceName } from '../plan/launch-plan.js';
 import { resolveUser } from '../plan/user.js';
 import { ID_MAP_FLAGS, checkProcessMapped, planIdMaps } from '../plan/user-namespace.js';
 import { readAccountFiles } from '../rootfs-files.js';
@@ -76,6 +76,7 @@ export async function execInContainer(ctx: Context, id: string, req: ExecRequest
     noNewPrivs: proc.noNewPrivileges ?? false,
     capabilities: caps ? planCapabilities(caps) : undefined,
     seccomp: planSeccomp(spec, seccompCacheDir(p)),
+    keyring: sessionKeyring(id),
     attach: !req.detach,
     stdin: req.interactive && !req.detach,
     tty: req.tty,

@@ -12,7 +12,7 @@ import { launchMonitor, proxySignals } from '../monitor.js';
 import { type JoinableNamespace, buildContainerSpec } from '../plan/container-spec.js';
 import { CgroupsUnavailableError, type ContainerCgroup, cgroupHost, cgroupsPathFor, removeCgroup, setupCgroup } from '../cgroups/host.js';
 import { type OciResources, cgroupResources } from '../cgroups/limits.js';
-import { buildLaunchPlan, encodePlan } from '../plan/launch-plan.js';
+import { buildLaunchPlan, encodePlan, sessionKeyring } from '../plan/launch-plan.js';
 import { resolveDeviceFlags } from '../plan/devices.js';
 import { resolveUser } from '../plan/user.js';
 import { readAccountFiles } from '../rootfs-files.js';
@@ -152,6 +152,7 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
       oomFile: cgroup.oomFile,
       isFileSource: (src) => !fs.statSync(src).isDirectory(),
       seccompCacheDir: seccompCacheDir(p),
+      keyring: sessionKeyring(rec.id),
       // The init waits after its mounts while the veth's end goes into its namespace, then configures it.
       hookPause: network !== undefined,
       netif: network && { name: 'eth0', address: network.lease.address, prefix: network.lease.prefix, gateway: network.lease.gateway },

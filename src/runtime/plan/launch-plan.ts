@@ -131,6 +131,8 @@ export interface ProcessPlan {
   capabilities?: PlanCapabilities;
   /** A compiled seccomp filter (struct sock_filter[]); absent: none. */
   seccomp?: Buffer;
+  /** A session keyring of its own by this name (runc's _ses.<id>); absent: the caller's stays (--no-new-keyring). */
+  keyring?: string;
 }
 
 export type NamespaceName = 'mnt' | 'pid' | 'uts' | 'ipc' | 'net' | 'cgroup' | 'user';
@@ -317,10 +319,15 @@ export function checkWorkingDir(cwd: string): void {
   }
 }
 
+/** runc's name for a container's session keyring, its execs' too. */
+export const sessionKeyring = (id: string) => `_ses.${id}`;
+
 export interface PlanExtras extends MonitorDuties {
   /** With a user namespace: the root as an idmapped overlay (root.path is then where it goes, unmounted on the host). */
   rootOverlay?: RootOverlay;
   mkcwd: boolean;
+  /** The process's own session keyring (ProcessPlan.keyring). */
+  keyring?: string;
   /**
    * What a `cgroup` mount shows: the container's own cgroup directories,
    * bound read-only (runc's way without a cgroup namespace). `name` is the
@@ -417,6 +424,7 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     noNewPrivs: proc.noNewPrivileges ?? false,
     capabilities: proc.capabilities ? planCapabilities(proc.capabilities) : undefined,
     seccomp: planSeccomp(spec, extras.seccompCacheDir),
+    keyring: extras.keyring,
     sysctls,
     rootReadonly: spec.root.readonly === true,
     loopback: namespaces.includes('net'),
@@ -592,6 +600,7 @@ function encodeProcess(rec: Rec, p: ProcessPlan): void {
   rec('user', p.uid, p.gid);
   for (const g of p.groups) rec('group', g);
   if (p.umask !== undefined) rec('umask', p.umask);
+  if (p.keyring !== undefined) rec('keyring', p.keyring);
   if (p.oomScoreAdj !== undefined) rec('oomscoreadj', p.oomScoreAdj);
   if (p.apparmorProfile) rec('apparmor', p.apparmorProfile);
   for (const r of p.rlimits) rec('rlimit', r.resource, r.soft, r.hard);
