@@ -101,8 +101,9 @@ export async function ociPause(p: OciPaths, id: string, pause: boolean): Promise
   await withContainerLock(loadNative(), p, id, async () => {
     const st = mustReadState(p, id);
     const status = statusOf(p, st);
-    const want = pause ? 'running' : 'paused';
-    if (status !== want) throw new RuntimeError(`cannot ${pause ? 'pause' : 'resume'} container ${id}: it is ${status}, not ${want}`);
+    // A created container pauses too, as runc's; resumed, it is created again.
+    const can = pause ? status === 'running' || status === 'created' : status === 'paused';
+    if (!can) throw new RuntimeError(`cannot ${pause ? 'pause' : 'resume'} container ${id}: it is ${status}, not ${pause ? 'running or created' : 'paused'}`);
     const host = cgroupHost();
     await setFrozen(host, existingCgroup(host, st.cgroupsPath), pause);
   });

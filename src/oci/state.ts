@@ -110,8 +110,9 @@ export function statusOf(p: OciPaths, st: OciContainerState): OciStatus {
   // No init yet: `create` is still at work while it holds the lock (runtime.md's "creating"); else it died.
   if (st.pid === 0) return lockHeld(p, st.id) ? 'creating' : 'stopped';
   if (!initAlive(st)) return 'stopped';
-  if (fs.existsSync(execFifo(p, st.id))) return 'created';
-  return st.cgroupsPath && isFrozen(cgroupHost(), existingCgroup(cgroupHost(), st.cgroupsPath)) ? 'paused' : 'running';
+  // Frozen first: a created container may be paused too (runc's), and is created again once resumed.
+  if (st.cgroupsPath && isFrozen(cgroupHost(), existingCgroup(cgroupHost(), st.cgroupsPath))) return 'paused';
+  return fs.existsSync(execFifo(p, st.id)) ? 'created' : 'running';
 }
 
 export function report(p: OciPaths, st: OciContainerState, ociVersion: string): OciStateReport {

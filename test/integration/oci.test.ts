@@ -389,6 +389,18 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     ids.delete('pz');
   });
 
+  it('pauses a created container too, as runc: paused, then created again, and then started', async () => {
+    ids.add('pzc');
+    ok(['create', '-b', bundle('pzc', sh('echo started')), 'pzc']);
+    ok(['pause', 'pzc']);
+    expect(state('pzc').status).toBe('paused');
+    expect(oci(['start', 'pzc'])).toMatchObject({ code: 1, stderr: 'tsrun-oci: cannot start container pzc: it is paused, not created\n' });
+    ok(['resume', 'pzc']);
+    expect(state('pzc').status).toBe('created');
+    ok(['start', 'pzc']);
+    await until(() => state('pzc').status === 'stopped');
+  });
+
   it('exec takes runc\'s -g (added groups), --process-label (ignored without SELinux, as runc) and --apparmor (refused without AppArmor)', () => {
     ids.add('xf');
     ok(['run', '-d', '-b', bundle('xf', (s) => (s.process.args = ['sleep', '1000'])), 'xf']);
