@@ -558,12 +558,15 @@ function runHooks(spec: OciSpec, kind: OciHookKind, state: object, strict = fals
       env: Object.fromEntries((hook.env ?? []).map((e) => [e.split('=', 1)[0]!, e.slice(e.indexOf('=') + 1)])),
       input: JSON.stringify(state),
       timeout: (hook.timeout ?? 30) * 1000,
-      stdio: ['pipe', 'inherit', 'inherit'],
+      // Its output is kept for the error, as runc's: under a shim or conmon our stderr is the container's log.
+      stdio: ['pipe', 'pipe', 'pipe'],
+      maxBuffer: 4 << 20,
     });
     // A hook may exit without reading the state: EPIPE writing it is no failure of its own.
     const error = r.error && (r.error as NodeJS.ErrnoException).code !== 'EPIPE' ? r.error : undefined;
     if (error || r.status !== 0) {
-      const why = error?.message ?? (r.status !== null ? `exit ${r.status}` : `killed by ${r.signal}`);
+      const said = (stream: Buffer | null) => (stream?.toString('utf8') ?? '').trim().replace(/\s*\n\s*/g, '; ').slice(-1000);
+      const why = `${error?.message ?? (r.status !== null ? `exit ${r.status}` : `killed by ${r.signal}`)}, stdout: ${said(r.stdout)}, stderr: ${said(r.stderr)}`;
       if (strict) throw new RuntimeError(`${kind} hook ${hook.path} failed: ${why}`);
       writeStderr(`tsrun-oci: warning: ${kind} hook ${hook.path} failed: ${why}\n`);
     }

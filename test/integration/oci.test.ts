@@ -921,11 +921,12 @@ describe('tsrun-oci refuses bad input with one line and leaves nothing', () => {
     const out = path.join(dir, 'badhook-poststop');
     const b = bundle('badhook', (s) => {
       // runtime.md: a failed hook stops the container and the lifecycle goes on at delete, then poststop.
-      s.hooks = { createRuntime: [{ path: '/bin/false' }], poststop: [{ path: '/bin/sh', args: ['sh', '-c', `cat > ${out}`] }] };
+      s.hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', 'echo why; echo the reason >&2; echo more >&2; exit 3'] }], poststop: [{ path: '/bin/sh', args: ['sh', '-c', `cat > ${out}`] }] };
     });
     const r = oci(['create', '-b', b, 'badhook']);
     expect(r.code).toBe(1);
-    expect(r.stderr.trim()).toBe('tsrun-oci: createRuntime hook /bin/false failed: exit 1');
+    // What the hook said is in the error, as runc's: a shim or conmon would otherwise log it as the container's.
+    expect(r.stderr).toBe('tsrun-oci: createRuntime hook /bin/sh failed: exit 3, stdout: why, stderr: the reason; more\n');
     expect(JSON.parse(fs.readFileSync(out, 'utf8'))).toMatchObject({ id: 'badhook', status: 'stopped' });
     expect(fs.existsSync(path.join(root, 'badhook'))).toBe(false);
     expect(fs.existsSync(cgroupDir('badhook'))).toBe(false);
