@@ -250,6 +250,9 @@ describe('volumes and bind mounts', () => {
     expect(inside[5]).toBe(os.hostname());
     expect(s.inspect('hostns').HostConfig).toMatchObject({ NetworkMode: 'host', PidMode: 'host', IpcMode: 'host', UTSMode: 'host' });
     s.ok(['rm', '-f', 'hostns']);
+    // --network host alone: its own uts namespace, named as the host (docker's), unless -h names it.
+    expect(s.ok(['run', '--rm', '--network', 'host', 'busybox', 'hostname'])).toBe(`${os.hostname()}\n`);
+    expect(s.ok(['run', '--rm', '--network', 'host', '-h', 'mine', 'busybox', 'hostname'])).toBe('mine\n');
     // The default: all of its own.
     const own = s.ok(['run', '--rm', 'busybox', 'sh', '-c', 'for n in net pid ipc uts; do readlink /proc/self/ns/$n; done']).trim().split('\n');
     for (const [i, kind] of ['net', 'pid', 'ipc', 'uts'].entries()) expect(own[i]).not.toBe(ns(kind));

@@ -77,7 +77,8 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
   const id = newId();
   const shared = new Set(req.options.hostNamespaces ?? []);
   if (shared.has('uts') && req.options.hostname !== undefined) throw new UsageError('conflicting options: --hostname and --uts host');
-  const hostname = shared.has('uts') ? os.hostname() : (req.options.hostname ?? id.slice(0, 12));
+  // --network host without -h: the host's name, as docker's (its /etc/hosts is the host's too, below).
+  const hostname = shared.has('uts') || (shared.has('network') && req.options.hostname === undefined) ? os.hostname() : (req.options.hostname ?? id.slice(0, 12));
   const rec = await withLock(ctx.native, storeLockFile(p), () => {
     // Under the store lock an rmi cannot take the layers away between here and the init layer.
     checkImageLayers(p, imageId, readImageConfig(p, imageId));
