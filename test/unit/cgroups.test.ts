@@ -8,9 +8,11 @@ import type { OciImageConfig } from '../../src/image/oci-layout.js';
 
 const MiB = 1024 * 1024;
 
+const fourCpus = () => ({ count: 4, online: '0-3' });
+
 describe('resource flags', () => {
   it('parses docker\'s byte sizes, cpus, shares, cpusets and pids limits', () => {
-    expect(parseResourceFlags({ memory: '64m', cpus: '0.5', cpuShares: '512', cpusetCpus: '0-1,3', pidsLimit: '20' })).toEqual({
+    expect(parseResourceFlags({ memory: '64m', cpus: '0.5', cpuShares: '512', cpusetCpus: '0-1,3', pidsLimit: '20' }, {}, fourCpus)).toEqual({
       memory: 64 * MiB,
       nanoCpus: 500_000_000,
       cpuShares: 512,
@@ -30,6 +32,10 @@ describe('resource flags', () => {
     expect(() => parseResourceFlags({ cpus: 'two' })).toThrow(/--cpus/);
     expect(() => parseResourceFlags({ cpus: '0.001' })).toThrow(/Range of CPUs/);
     expect(() => parseResourceFlags({ cpusetCpus: '0-a' })).toThrow(/cpuset/);
+    // Past the host's CPUs, docker's words, not the kernel's ERANGE at the start.
+    expect(() => parseResourceFlags({ cpus: '4.5' }, {}, fourCpus)).toThrow('Range of CPUs is from 0.01 to 4.00, as there are only 4 CPUs available');
+    expect(parseResourceFlags({ cpus: '4' }, {}, fourCpus)).toEqual({ nanoCpus: 4e9 });
+    expect(() => parseResourceFlags({ cpusetCpus: '1,5' }, {}, fourCpus)).toThrow('Requested CPUs are not available - requested 1,5, available: 0-3');
     expect(() => parseResourceFlags({ pidsLimit: '1.5' })).toThrow(/--pids-limit/);
   });
 

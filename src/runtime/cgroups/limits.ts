@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { UsageError } from '../../errors.js';
 import { parseBytes } from '../../util/bytes.js';
 
@@ -85,8 +87,32 @@ export interface ResourceFlags {
   pidsLimit?: string;
 }
 
+/** The CPUs the host has: how many this process may run on (docker's NumCPU), and which are online. */
+export interface HostCpus {
+  count: number;
+  online: string;
+}
+
+export function hostCpus(): HostCpus {
+  let online = '';
+  try {
+    online = fs.readFileSync('/sys/devices/system/cpu/online', 'utf8').trim();
+  } catch {
+    online = `0-${os.availableParallelism() - 1}`;
+  }
+  return { count: os.availableParallelism(), online };
+}
+
+/** "0-2,4" → [0, 1, 2, 4]. */
+function cpuList(list: string): number[] {
+  return list.split(',').flatMap((part) => {
+    const [lo, hi = lo] = part.split('-').map(Number) as [number, number?];
+    return Array.from({ length: hi! - lo + 1 }, (_, i) => lo + i);
+  });
+}
+
 /** The resource flags as ResourceOptions (only those given); `current` is what an `update` starts from. */
-export function parseResourceFlags(f: ResourceFlags, current: ResourceOptions = {}): ResourceOptions {
+export function parseResourceFlags(f: ResourceFlags, current: ResourceOptions = {}, host: () => HostCpus = hostCpus): ResourceOptions {
   const out: ResourceOptions = { ...current };
   if (f.memory !== undefined) {
     const n = parseBytes(f.memory);
@@ -107,8 +133,10 @@ export function parseResourceFlags(f: ResourceFlags, current: ResourceOptions = 
     if (!/^\d+(\.\d+)?$/.test(f.cpus)) throw new UsageError(`invalid argument "${f.cpus}" for "--cpus" flag`);
     const nano = Math.round(Number(f.cpus) * 1e9);
     if (nano === 0) delete out.nanoCpus;
-    else if (nano < 1e7) throw new UsageError('Range of CPUs is from 0.01 to the number of CPUs available');
-    else out.nanoCpus = nano;
+    else if (nano < 1e7 || nano > host().count * 1e9) {
+      const n = host().count;
+      throw new UsageError(`Range of CPUs is from 0.01 to ${n}.00, as there are only ${n} CPUs available`);
+    } else out.nanoCpus = nano;
   }
   if (f.cpuShares !== undefined) {
     const n = Number(f.cpuShares);
@@ -119,7 +147,13 @@ export function parseResourceFlags(f: ResourceFlags, current: ResourceOptions = 
   if (f.cpusetCpus !== undefined) {
     if (f.cpusetCpus === '') delete out.cpusetCpus;
     else if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(f.cpusetCpus)) throw new UsageError(`invalid value ${f.cpusetCpus} for cpuset cpus`);
-    else out.cpusetCpus = f.cpusetCpus;
+    else {
+      // docker's message, before the kernel's ERANGE from cpuset.cpus.
+      const { online } = host();
+      const have = new Set(cpuList(online));
+      if (!cpuList(f.cpusetCpus).every((c) => have.has(c))) throw new UsageError(`Requested CPUs are not available - requested ${f.cpusetCpus}, available: ${online}`);
+      out.cpusetCpus = f.cpusetCpus;
+    }
   }
   if (f.pidsLimit !== undefined) {
     const n = Number(f.pidsLimit);
