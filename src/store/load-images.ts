@@ -74,6 +74,11 @@ async function spoolStdin(ctx: Context, what: string): Promise<string> {
   if (process.stdin.isTTY) throw new UsageError(`no input: give ${what}, or pipe an archive to standard input`);
   const spooled = path.join(tmpDir(ctx.paths), `load-${process.pid}-${newId().slice(0, 8)}.tar`);
   await pipeline(process.stdin, fs.createWriteStream(spooled, { mode: 0o600 }));
+  // Nothing came (< /dev/null, an empty pipe): said so, not as a broken archive named by our temp file.
+  if (fs.statSync(spooled).size === 0) {
+    fs.rmSync(spooled, { force: true });
+    throw new UsageError(`standard input is empty: give ${what}, or pipe an archive to it`);
+  }
   return spooled;
 }
 

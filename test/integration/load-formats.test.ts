@@ -110,6 +110,9 @@ describe('load: docker-archive', () => {
     expect(r.stdout).toContain('Loaded image: hello-world:v1');
     expect(t.ok(['run', '--rm', 'hello-world:v1', 'cat', '/hello.txt'])).toBe('this is an update to the hello.txt\n');
     expect(fs.readdirSync(path.join(t.root, 'tmp'))).toEqual([]);
+    // Nothing on standard input: said as such, not as a broken archive named by a temp file; none is left.
+    expect(runWithInput(t, ['load'], Buffer.alloc(0))).toMatchObject({ code: 1, stderr: 'tsrun: standard input is empty: give -i FILE, or pipe an archive to it\n' });
+    expect(fs.readdirSync(path.join(t.root, 'tmp'))).toEqual([]);
   });
 
   it('loads an archive compressed as a whole (docker save | gzip, | zstd), from a file and from standard input', () => {
