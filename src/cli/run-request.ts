@@ -1,3 +1,4 @@
+import * as net from 'node:net';
 import * as os from 'node:os';
 import { type MountSpec, parseDeviceCgroupRule, parseDeviceFlag, parseIdMap, parseMountFlag, parseNamespaceMode, parseOomScoreAdj, parsePublish, parseRestartPolicy, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
 import { parseResourceFlags, type ResourceFlags } from '../runtime/cgroups/limits.js';
@@ -54,6 +55,10 @@ export interface RunFlags extends ResourceFlags {
   pid?: string;
   ipc?: string;
   uts?: string;
+  addHost?: string[];
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOption?: string[];
 }
 
 export const request = (image: string, command: string[], o: RunFlags) => ({
@@ -102,8 +107,24 @@ function isolation(o: RunFlags) {
     ...hostNamespaces(o),
     ...joinedNamespaces(o),
     ...network(o),
+    ...names(o),
     ...resources(o),
   };
+}
+
+/** --add-host NAME:IP (or NAME=IP) and --dns*; a joined network's files are that container's, so they are refused there (docker's rule). */
+function names(o: RunFlags) {
+  const extraHosts = (o.addHost ?? []).map((spec): [string, string] => {
+    const sep = spec.includes('=') ? spec.indexOf('=') : spec.indexOf(':');
+    const [name, address] = [spec.slice(0, sep), spec.slice(sep + 1).replace(/^\[(.*)\]$/, '$1')];
+    if (sep <= 0 || !/^[a-zA-Z0-9][a-zA-Z0-9.-]*$/.test(name) || net.isIP(address) === 0) throw new UsageError(`invalid --add-host "${spec}": use NAME:IP, as db:10.0.0.5`);
+    return [name, address];
+  });
+  for (const server of o.dns ?? []) if (net.isIP(server) === 0) throw new UsageError(`invalid --dns "${server}": an IP address is needed`);
+  const dns = { ...(o.dns ? { servers: o.dns } : {}), ...(o.dnsSearch ? { search: o.dnsSearch } : {}), ...(o.dnsOption ? { options: o.dnsOption } : {}) };
+  const asked = extraHosts.length > 0 || Object.keys(dns).length > 0;
+  if (asked && o.network?.startsWith('container:')) throw new UsageError('conflicting options: --add-host and --dns* go with a network of its own, not --network container:NAME');
+  return { ...(extraHosts.length ? { extraHosts } : {}), ...(Object.keys(dns).length ? { dns } : {}) };
 }
 
 /** --network bridge, which -p implies (docker's default network is the bridge); -p with another network is refused. */

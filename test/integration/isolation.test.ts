@@ -258,6 +258,19 @@ describe('volumes and bind mounts', () => {
     for (const [i, kind] of ['net', 'pid', 'ipc', 'uts'].entries()) expect(own[i]).not.toBe(ns(kind));
   });
 
+  it('--add-host adds /etc/hosts lines; --dns, --dns-search and --dns-option replace the host\'s resolv.conf lines of theirs', () => {
+    s.ok(['create', '--name', 'named', '--add-host', 'db:10.0.0.5', '--add-host', 'v6=[::1]', '--dns', '9.9.9.9', '--dns-search', 'example.com', '--dns-option', 'ndots:2', 'busybox', 'sh', '-c', 'cat /etc/hosts; echo --; cat /etc/resolv.conf']);
+    s.ok(['start', '-a', 'named']);
+    const [hosts, resolv] = s.ok(['logs', 'named']).split('--\n');
+    expect(hosts).toContain('10.0.0.5\tdb\n');
+    expect(hosts).toContain('::1\tv6\n');
+    expect(resolv!.split('\n').filter((l) => /^(nameserver|search|options)\s/.test(l))).toEqual(['nameserver 9.9.9.9', 'search example.com', 'options ndots:2']);
+    expect(s.inspect('named').HostConfig).toMatchObject({ ExtraHosts: ['db:10.0.0.5', 'v6:::1'], Dns: ['9.9.9.9'], DnsSearch: ['example.com'], DnsOptions: ['ndots:2'] });
+    s.ok(['rm', 'named']);
+    expect(s.run(['run', '--rm', '--add-host', 'nocolon', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: invalid --add-host "nocolon": use NAME:IP, as db:10.0.0.5\n' });
+    expect(s.run(['run', '--rm', '--dns', 'resolver', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: invalid --dns "resolver": an IP address is needed\n' });
+  });
+
   it('refuses an unknown network mode, a hostname with --uts host and a net sysctl with --network host, with one line', () => {
     expect(s.run(['run', '--rm', '--network', 'overlay', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: invalid --network mode "overlay": use host, container:NAME or none, private, bridge, default\n' });
     expect(s.run(['run', '--rm', '--uts', 'host', '-h', 'x', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: conflicting options: --hostname and --uts host\n' });

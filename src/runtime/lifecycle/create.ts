@@ -127,7 +127,8 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
       const links = [prepareLayer(p, record.initLayerId, top.cacheId, batch)];
       populateInitLayer(layerDiff(p, record.initLayerId));
       links.push(prepareLayer(p, record.rwLayerId, record.initLayerId, batch));
-      for (const [name, text] of [['hostname', `${hostname}\n`], ['hosts', shared.has('network') ? hostFile('/etc/hosts') : hostsFile(hostname)], ['resolv.conf', resolvConf(shared.has('network'))]] as const) {
+      const hosts = (shared.has('network') ? hostFile('/etc/hosts') : hostsFile(hostname)) + (req.options.extraHosts ?? []).map(([n, ip]) => `${ip}\t${n}\n`).join('');
+      for (const [name, text] of [['hostname', `${hostname}\n`], ['hosts', hosts], ['resolv.conf', resolvConf(shared.has('network'), req.options.dns)]] as const) {
         writeNewFile(containerFile(p, id, name), text);
         batch.add(containerFile(p, id, name));
       }
@@ -173,15 +174,24 @@ function hostsFile(hostname: string): string {
 
 /**
  * The host's resolv.conf; in a network namespace of its own, without
- * loopback resolvers, which mean nothing there (docker's rule).
+ * loopback resolvers, which mean nothing there (docker's rule). --dns,
+ * --dns-search and --dns-option each replace the host's lines of theirs.
  */
-function resolvConf(hostNetwork: boolean): string {
+function resolvConf(hostNetwork: boolean, dns: RunOptions['dns'] = {}): string {
   const host = hostFile('/etc/resolv.conf');
-  if (hostNetwork) return host;
-  return host
-    .split('\n')
-    .filter((line) => !/^\s*nameserver\s+(127\.|::1\b)/.test(line))
-    .join('\n');
+  const lines = host.split('\n').filter((line) => line !== '');
+  const kept = lines.filter((line) => {
+    if (/^\s*nameserver\s/.test(line)) return !dns.servers && (hostNetwork || !/^\s*nameserver\s+(127\.|::1\b)/.test(line));
+    if (/^\s*(search|domain)\s/.test(line)) return !dns.search;
+    if (/^\s*options\s/.test(line)) return !dns.options;
+    return true;
+  });
+  const given = [
+    ...(dns.servers ?? []).map((s) => `nameserver ${s}`),
+    ...(dns.search ? [`search ${dns.search.join(' ')}`] : []),
+    ...(dns.options ? [`options ${dns.options.join(' ')}`] : []),
+  ];
+  return [...kept, ...given, ''].join('\n');
 }
 
 function hostFile(file: string): string {

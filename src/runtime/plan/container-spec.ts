@@ -49,6 +49,10 @@ export interface RunOptions extends SecurityOptions {
   ports?: PortBinding[];
   /** -P: every port the image exposes, each on a free host port (resolved into `ports` at create). */
   publishAll?: boolean;
+  /** --add-host NAME:IP: lines added to its /etc/hosts, as [name, address]. */
+  extraHosts?: [string, string][];
+  /** --dns, --dns-search, --dns-option: its resolv.conf's nameservers, search domains and options instead of the host's. */
+  dns?: { servers?: string[]; search?: string[]; options?: string[] };
   /** --network/--pid/--ipc container:NAME: the id of the container whose namespace is joined at each start. */
   joinNamespaces?: Partial<Record<JoinableNamespace, string>>;
   /** --init: tsrun-init runs as PID 1, reaping orphans and forwarding signals. */
