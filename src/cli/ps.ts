@@ -22,7 +22,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
       if (!Number.isInteger(n) || n < -1) throw new UsageError(`invalid argument "${o.last}" for "-n, --last": a number of containers`);
       // docker's: -n 0 (or -1) is no -n at all.
       const last = n > 0 ? n : undefined;
-      const [{ listContainers }, { currentState }, { ago, goTime, humanDuration, table, truncateCommand, formatRows, parseFilters, matchesFilters }, { familiarName, canonicalName, parseReference }, { unmountStale }, { readRuntime }, { listTags, readImageConfig, resolveImageId }] = await Promise.all([
+      const [{ listContainers }, { currentState, waitingToRestart }, { ago, goTime, humanDuration, table, truncateCommand, formatRows, parseFilters, matchesFilters }, { familiarName, canonicalName, parseReference }, { unmountStale }, { readRuntime }, { listTags, readImageConfig, resolveImageId }] = await Promise.all([
         import('../runtime/containers.js'),
         import('../runtime/state/status.js'),
         import('./format.js'),
@@ -62,14 +62,14 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
       for (const v of filters.get('status') ?? []) {
         if (!DOCKER_STATUSES.includes(v)) throw new UsageError(`invalid filter 'status=${v}'`);
       }
-      const state = (st: ReturnType<typeof currentState>) => (st.paused ? 'paused' : st.running ? 'running' : st.status);
+      const state = (st: ReturnType<typeof currentState>, rec: ContainerRecord) => (st.paused ? 'paused' : st.running ? 'running' : waitingToRestart(rec, st, now) ? 'restarting' : st.status);
       const rows = all
         .map((rec) => ({ rec, st: currentState(c.paths, rec) }))
         // A status or exited filter, or -n, looks at every container, as docker's does; otherwise -a decides.
         .filter(({ st }) => o.all || last !== undefined || filters.has('status') || filters.has('exited') || st.running)
         .filter(({ rec, st }) =>
           matchesFilters(filters, (key, v) =>
-            key === 'name' ? nameMatches(rec.name, v) : key === 'label' ? labelMatches(labelsOf(rec), v) : key === 'exited' ? st.status === 'exited' && String(st.exitCode) === v : key === 'id' ? rec.id.startsWith(v) : key === 'status' ? state(st) === v : ancestors.get(v) === rec.imageId,
+            key === 'name' ? nameMatches(rec.name, v) : key === 'label' ? labelMatches(labelsOf(rec), v) : key === 'exited' ? st.status === 'exited' && String(st.exitCode) === v : key === 'id' ? rec.id.startsWith(v) : key === 'status' ? state(st, rec) === v : ancestors.get(v) === rec.imageId,
           ),
         )
         .sort((a, b) => Date.parse(b.rec.created) - Date.parse(a.rec.created))
@@ -78,8 +78,9 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
         writeStdout(rows.map(({ rec }) => `${o.trunc ? rec.id.slice(0, 12) : rec.id}\n`).join(''));
         return;
       }
-      const status = (st: ReturnType<typeof currentState>) => {
+      const status = (st: ReturnType<typeof currentState>, rec: ContainerRecord) => {
         if (st.running) return `Up ${humanDuration(now - Date.parse(st.startedAt))}${st.paused ? ' (Paused)' : ''}`;
+        if (waitingToRestart(rec, st, now)) return `Restarting (${st.exitCode}) ${ago(st.finishedAt, now)}`;
         if (st.status === 'created') return 'Created';
         if (st.status === 'removing') return 'Removal In Progress';
         return `Exited (${st.exitCode}) ${ago(st.finishedAt, now)}`;
@@ -103,8 +104,8 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
           Command: `"${[rec.path, ...rec.args].join(' ')}"`,
           CreatedAt: goTime(rec.created),
           RunningFor: ago(rec.created, now),
-          Status: status(st),
-          State: state(st),
+          Status: status(st, rec),
+          State: state(st, rec),
           Names: rec.name,
           Ports: ports(rec, st.running, made(rec)),
           ...psLabels(labelsOf(rec)),
@@ -138,7 +139,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
           imageName(rec),
           o.trunc ? truncateCommand(cmd) : `"${cmd}"`,
           ago(rec.created, now),
-          status(st),
+          status(st, rec),
           ports(rec, st.running, made(rec)),
           rec.name,
         ];

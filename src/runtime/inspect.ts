@@ -6,7 +6,7 @@ import { type StorePaths, containerFile, layerDiff, layerMerged, layerWork } fro
 import { inspectHostConfig, inspectMounts } from './inspect-isolation.js';
 import { type PortBinding, mergeEnv } from './plan/container-spec.js';
 import { type ContainerRecord, readRuntime } from './state/record.js';
-import { currentState } from './state/status.js';
+import { currentState, waitingToRestart } from './state/status.js';
 
 /** `inspect` output in docker's shape, for containers and images. */
 
@@ -24,10 +24,10 @@ export function inspectContainer(p: StorePaths, rec: ContainerRecord): Record<st
     Path: rec.path,
     Args: rec.args,
     State: {
-      Status: st.paused ? 'paused' : st.running ? 'running' : st.status,
+      Status: st.paused ? 'paused' : st.running ? 'running' : waitingToRestart(rec, st) ? 'restarting' : st.status,
       Running: st.running,
       Paused: st.paused,
-      Restarting: false,
+      Restarting: waitingToRestart(rec, st),
       OOMKilled: st.oomKilled,
       Dead: false,
       Pid: st.pid,

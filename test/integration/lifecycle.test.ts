@@ -144,6 +144,18 @@ describe('restart policies', () => {
     s.ok(['rm', 'flaky']);
   });
 
+  it('shows a container waiting out its restart backoff as restarting, as docker\'s; stop ends the wait', async () => {
+    // Fast exits in a row: the backoff doubles from 100 ms, so the wait soon lasts long enough to be seen.
+    s.ok(['run', '-d', '--name', 'bouncy', '--restart', 'always', 'busybox', 'sh', '-c', 'exit 3']);
+    await until(() => s.inspect('bouncy').State.Status === 'restarting', 15_000);
+    expect(s.inspect('bouncy').State).toMatchObject({ Restarting: true, Running: false, ExitCode: 3 });
+    expect(s.ok(['ps', '-a', '--filter', 'status=restarting', '--format', '{{.Names}} {{.Status}}'])).toMatch(/^bouncy Restarting \(3\) (Less than a second|\d+ seconds?) ago\n$/);
+    s.ok(['stop', 'bouncy']);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(s.inspect('bouncy').State).toMatchObject({ Status: 'exited', Restarting: false });
+    s.ok(['rm', 'bouncy']);
+  });
+
   it('on-failure leaves a clean exit alone; always restarts until the user stops it', async () => {
     s.ok(['run', '-d', '--name', 'clean', '--restart', 'on-failure', 'busybox', 'true']);
     await until(() => s.inspect('clean').State.Status === 'exited');

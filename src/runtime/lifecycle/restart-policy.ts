@@ -38,10 +38,11 @@ export async function applyRestartPolicy(ctx: Context, id: string): Promise<void
     if (policy.name === 'on-failure' && (rec.state.exitCode === 0 || (policy.maxRetries > 0 && rec.restartCount >= policy.maxRetries))) return undefined;
     const ran = Date.parse(rec.state.finishedAt) - Date.parse(rec.state.startedAt);
     const fastExits = ran >= FAST_EXIT_MS ? 0 : (rec.state.restartBackoff ?? 0) + 1;
-    rec.state = { ...rec.state, restartBackoff: fastExits };
+    const delay = Math.min(MAX_DELAY_MS, fastExits === 0 ? 0 : 100 * 2 ** (fastExits - 1));
+    rec.state = { ...rec.state, restartBackoff: fastExits, restartAt: new Date(Date.now() + delay).toISOString() };
     rec.restartCount += 1;
     writeRecord(p, rec);
-    return Math.min(MAX_DELAY_MS, fastExits === 0 ? 0 : 100 * 2 ** (fastExits - 1));
+    return delay;
   });
   if (delay === undefined) {
     await releasePorts(ctx, id);

@@ -179,8 +179,8 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
     writeRuntime(p, id, runtime);
     rec.state =
       opts.mode === 'created'
-        ? { ...rec.state, status: 'created', exitCode: 0, error: '', oomKilled: false, manuallyStopped: false, restarting: false }
-        : { ...rec.state, status: 'running', exitCode: 0, error: '', startedAt: runtime.startedAt, oomKilled: false, manuallyStopped: false, restarting: false };
+        ? { ...rec.state, status: 'created', exitCode: 0, error: '', oomKilled: false, manuallyStopped: false, restarting: false, restartAt: undefined }
+        : { ...rec.state, status: 'running', exitCode: 0, error: '', startedAt: runtime.startedAt, oomKilled: false, manuallyStopped: false, restarting: false, restartAt: undefined };
     writeRecord(p, rec);
     logger('lifecycle').info({ cid: id, op: opts.mode === 'created' ? 'create' : 'start', pid: monitor.pid, durMs: Number(process.hrtime.bigint() - t0) / 1e6 }, opts.mode === 'created' ? 'created' : 'started');
     return monitor;

@@ -83,8 +83,10 @@ export async function stopContainer(ctx: Context, id: string, timeoutSec?: numbe
 
 /** A container the user stopped or killed is not restarted by its policy until started again (docker's rule). */
 function markStopped(ctx: Context, rec: ContainerRecord): void {
-  if (!rec.options.restart || rec.state.manuallyStopped) return;
-  rec.state = { ...rec.state, manuallyStopped: true };
+  if (!rec.options.restart || (rec.state.manuallyStopped && rec.state.restartAt === undefined)) return;
+  // A restart it was waiting for is off too.
+  const { restartAt: _off, ...state } = rec.state;
+  rec.state = { ...state, manuallyStopped: true };
   writeRecord(ctx.paths, rec);
 }
 

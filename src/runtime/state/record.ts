@@ -35,6 +35,8 @@ export interface ContainerRecord {
     restartBackoff?: number;
     /** Stopped by `restart`, to be started again: a --rm container is not removed at this exit (docker's rule). */
     restarting?: boolean;
+    /** When its restart policy starts it again (the backoff's end): till then docker's "Restarting". */
+    restartAt?: string;
   };
   restartCount: number;
 }

@@ -27,6 +27,15 @@ export interface CurrentState {
   oomKilled: boolean;
 }
 
+/**
+ * Waiting out its restart policy's backoff (docker's "Restarting"): until
+ * a few seconds past the time set, after which a restart that never came
+ * (its waiting process gone with a reboot) shows as the exit it was.
+ */
+export function waitingToRestart(rec: ContainerRecord, st: CurrentState, now = Date.now()): boolean {
+  return !st.running && st.status === 'exited' && rec.state.restartAt !== undefined && now < Date.parse(rec.state.restartAt) + 10_000;
+}
+
 export function currentState(p: StorePaths, rec: ContainerRecord): CurrentState {
   const base: CurrentState = {
     status: rec.state.status,
