@@ -1,4 +1,3 @@
-import * as net from 'node:net';
 import * as os from 'node:os';
 import { type MountSpec, parseDeviceCgroupRule, parseDeviceFlag, parseIdMap, parseMountFlag, parseNamespaceMode, parseOomScoreAdj, parsePublish, parseRestartPolicy, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
 import { parseResourceFlags, type ResourceFlags } from '../runtime/cgroups/limits.js';
@@ -112,15 +111,30 @@ function isolation(o: RunFlags) {
   };
 }
 
+/**
+ * An IPv4 or IPv6 address. Not node:net's isIP: loading node:net (with
+ * stream and dns) is ~1.5 ms of every run (test/integration/startup.test.ts);
+ * URL's parser, always loaded, knows IPv6.
+ */
+function isIpAddress(s: string): boolean {
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(s)) return s.split('.').every((o) => Number(o) <= 255);
+  if (!s.includes(':') || /[^0-9a-fA-F:.]/.test(s)) return false;
+  try {
+    return new URL(`http://[${s}]/`).hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
 /** --add-host NAME:IP (or NAME=IP) and --dns*; a joined network's files are that container's, so they are refused there (docker's rule). */
 function names(o: RunFlags) {
   const extraHosts = (o.addHost ?? []).map((spec): [string, string] => {
     const sep = spec.includes('=') ? spec.indexOf('=') : spec.indexOf(':');
     const [name, address] = [spec.slice(0, sep), spec.slice(sep + 1).replace(/^\[(.*)\]$/, '$1')];
-    if (sep <= 0 || !/^[a-zA-Z0-9][a-zA-Z0-9.-]*$/.test(name) || net.isIP(address) === 0) throw new UsageError(`invalid --add-host "${spec}": use NAME:IP, as db:10.0.0.5`);
+    if (sep <= 0 || !/^[a-zA-Z0-9][a-zA-Z0-9.-]*$/.test(name) || !isIpAddress(address)) throw new UsageError(`invalid --add-host "${spec}": use NAME:IP, as db:10.0.0.5`);
     return [name, address];
   });
-  for (const server of o.dns ?? []) if (net.isIP(server) === 0) throw new UsageError(`invalid --dns "${server}": an IP address is needed`);
+  for (const server of o.dns ?? []) if (!isIpAddress(server)) throw new UsageError(`invalid --dns "${server}": an IP address is needed`);
   const dns = { ...(o.dns ? { servers: o.dns } : {}), ...(o.dnsSearch ? { search: o.dnsSearch } : {}), ...(o.dnsOption ? { options: o.dnsOption } : {}) };
   const asked = extraHosts.length > 0 || Object.keys(dns).length > 0;
   if (asked && o.network?.startsWith('container:')) throw new UsageError('conflicting options: --add-host and --dns* go with a network of its own, not --network container:NAME');
