@@ -212,6 +212,38 @@ static int make_symlink(int rootfd, const struct ctr_symlink *s)
   return rc;
 }
 
+/* Makes the mount that holds path private (not its submounts): the
+ * deepest directory on path's way up that is still on path's mount
+ * (statx's mount id) is that mount's root. */
+static int private_holder(const char *path)
+{
+  /* child: async-signal-safe */
+  char dir[PATH_MAX], up[PATH_MAX];
+  struct statx sx;
+  unsigned long long id;
+  char *slash;
+
+  if (ctr_strlen(path) >= sizeof dir || statx(AT_FDCWD, path, 0, STATX_MNT_ID, &sx) < 0)
+    return -1;
+  id = sx.stx_mnt_id;
+  dir[0] = '\0';
+  ctr_strlcat(dir, path, sizeof dir);
+  for (;;) {
+    up[0] = '\0';
+    ctr_strlcat(up, dir, sizeof up);
+    slash = strrchr(up, '/');
+    if (slash == NULL || slash == up)
+      up[1] = '\0'; /* "/" */
+    else
+      *slash = '\0';
+    if (ctr_streq(up, dir) || statx(AT_FDCWD, up, 0, STATX_MNT_ID, &sx) < 0 || sx.stx_mnt_id != id)
+      break;
+    dir[0] = '\0';
+    ctr_strlcat(dir, up, sizeof dir);
+  }
+  return mount(NULL, dir, NULL, MS_PRIVATE, NULL);
+}
+
 /* pivot_root(".", ".") stacks the old root over the new one; detaching it
  * leaves no path back to the host (runc's pivotRoot). */
 static int pivot(int rootfd)
@@ -380,7 +412,8 @@ static void setup_stdio(const struct ctr_child_io *io)
 static void exit_on_signal(int sig)
 {
   /* child: async-signal-safe */
-  raise(sig);
+  /* Not raise(): a libc may take the thread id from its cache, which a raw clone3 left the monitor's. */
+  syscall(SYS_tgkill, getpid(), (pid_t)syscall(SYS_gettid), sig);
   _exit(128 + sig);
 }
 
@@ -424,14 +457,35 @@ static void wait_for_start(const struct ctr_plan *p, int errfd, int fifo)
   close(fifo);
 }
 
+/* include/linux/key.h's permission bits (not in the uapi headers). */
+#define KEY_POS_ALL_ 0x3f000000
+#define KEY_USR_VIEW_ 0x00010000
+#define KEY_USR_READ_ 0x00020000
+#define KEY_USR_SEARCH_ 0x00080000
+#define KEY_USR_LINK_ 0x00100000
+#define KEY_OTH_SEARCH_ 0x00000008
+
 /* A session keyring of the container's own (runc's), made as the
  * namespace's root: the caller's, which keyctl inside would otherwise
  * reach (the host's or the shim's keys), is left. A kernel without keys
- * (ENOSYS) has nothing to leave. */
-static void join_keyring(const struct ctr_plan *p, int errfd)
+ * (ENOSYS) has nothing to leave. The init's (`init`) is made searchable,
+ * the kernel's default permissions plus search (runc's ModKeyringPerm):
+ * an exec joins it by name, which takes search permission, and would
+ * otherwise make another of that name. */
+static void join_keyring(const struct ctr_plan *p, int errfd, int init)
 {
   /* child: async-signal-safe */
-  if (p->keyring && syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, p->keyring) < 0 && errno != ENOSYS)
+  long id;
+  unsigned long perm = KEY_POS_ALL_ | KEY_USR_VIEW_ | KEY_USR_READ_ | KEY_USR_LINK_ | KEY_USR_SEARCH_;
+
+  if (!p->keyring)
+    return;
+  id = syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, p->keyring);
+  if (id < 0 && errno == ENOSYS)
+    return;
+  if (ctr_plan_userns(p))
+    perm |= KEY_OTH_SEARCH_;
+  if (id < 0 || (init && syscall(SYS_keyctl, KEYCTL_SETPERM, id, perm) < 0))
     fail(errfd, CTR_STAGE_KEYRING, 0, errno, p->keyring);
 }
 
@@ -951,22 +1005,13 @@ static void receive_child_mounts(const struct ctr_plan *p, const struct ctr_chil
  * O_PATH of a bind's source, bound; or a mount to attach: an idmapped
  * clone, a sysfs or mqueue it made); the fd is then closed, as the
  * container must not inherit it. */
-static int mount_record(int rootfd, const struct ctr_mount *m, int fd, int userns)
+static int mount_record(int rootfd, const struct ctr_mount *m, int fd)
 {
   /* child: async-signal-safe */
   char source[CTR_FD_PATH_MAX];
   struct ctr_mount b = *m;
   int rc;
 
-  /* A shared bind (Kubernetes' Bidirectional) must be a peer of the host's
-   * mount. Bound from the monitor's fd, a mount of the host's namespace,
-   * it comes out a slave of it (master:N in mountinfo): bound by path, from
-   * this namespace's copy, it is a peer. Without a user namespace this
-   * process reaches every host path the monitor does. */
-  if (fd >= 0 && !userns && (m->flags & MS_BIND) && (m->flags & MS_SHARED) && !m->idmap) {
-    close(fd);
-    fd = -1;
-  }
   if (fd < 0)
     return ctr_mount_in_root(rootfd, m);
   if ((m->flags & MS_BIND) && !m->idmap) {
@@ -1015,21 +1060,17 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
     setup_stdio(io);
   if (mount(NULL, "/", NULL, p->propagation, NULL) < 0)
     fail(errfd, CTR_STAGE_PROPAGATION, 0, errno, NULL);
-  /* pivot_root needs the new root to be a mount point (an idmapped overlay root is one already). */
-  if (rootfd < 0 && mount(p->root, p->root, NULL, MS_BIND | MS_REC, NULL) < 0)
-    fail(errfd, CTR_STAGE_ROOTFS, 0, errno, p->root);
   /* A shared rootfsPropagation (Kubernetes' Bidirectional mounts): the
-   * mounts above are peers of the host's, but pivot_root refuses a shared
-   * new root, parent of it, or current root (pivot_root(2), EINVAL). In
-   * this namespace only: the current root and the root's mount turn
-   * private, and a bind of that private mount, whose parent it is, becomes
-   * the new root; the propagation is set again on it after the pivot
-   * (runc's order). */
-  if (rootfd < 0 && (p->propagation & MS_SHARED) &&
-      (mount(NULL, "/", NULL, MS_PRIVATE, NULL) < 0 || mount(NULL, p->root, NULL, MS_PRIVATE, NULL) < 0 ||
-       mount(p->root, p->root, NULL, MS_BIND | MS_REC, NULL) < 0))
-    fail(errfd, CTR_STAGE_PROPAGATION, 0, errno, NULL);
-  if (rootfd < 0 && (rootfd = open(p->root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+   * mounts are peers of the host's, so the root's bind below would show on
+   * the host too, and pivot_root refuses a shared new root or parent of it
+   * (pivot_root(2), EINVAL). The mount holding the root turns private
+   * first, in this namespace only (runc's rootfsParentMountPrivate); the
+   * propagation is set on the new root after the pivot. */
+  if (rootfd < 0 && (p->propagation & MS_SHARED) && private_holder(p->root) < 0)
+    fail(errfd, CTR_STAGE_PROPAGATION, 0, errno, p->root);
+  /* pivot_root needs the new root to be a mount point (an idmapped overlay root is one already). */
+  if (rootfd < 0 && (mount(p->root, p->root, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+                     (rootfd = open(p->root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0))
     fail(errfd, CTR_STAGE_ROOTFS, 0, errno, p->root);
 
   if (p->mkcwd) {
@@ -1040,7 +1081,7 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
       fail(errfd, CTR_STAGE_MKCWD, 0, errno, p->cwd);
   }
   for (i = 0; i < p->n_mounts; i++) {
-    if (mount_record(rootfd, &p->mounts[i], userns && bind_fds[i] >= 0 ? bind_fds[i] : io->made_fds[i], userns) < 0) {
+    if (mount_record(rootfd, &p->mounts[i], userns && bind_fds[i] >= 0 ? bind_fds[i] : io->made_fds[i]) < 0) {
       rc = errno;
       detail[0] = '\0';
       ctr_strlcat(detail, p->mounts[i].type, sizeof detail);
@@ -1079,7 +1120,7 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
     fail(errfd, CTR_STAGE_ROOT_READONLY, 0, errno, NULL);
   if (p->hostname && sethostname(p->hostname, ctr_strlen(p->hostname)) < 0)
     fail(errfd, CTR_STAGE_HOSTNAME, 0, errno, p->hostname);
-  join_keyring(p, errfd);
+  join_keyring(p, errfd, 1);
   if (p->loopback && loopback_up() < 0)
     fail(errfd, CTR_STAGE_LOOPBACK, 0, errno, "lo");
   if (p->has_netif && netif_up(p) < 0)
@@ -1118,7 +1159,7 @@ _Noreturn void ctr_child_exec(const struct ctr_plan *p, const struct ctr_child_i
     close(io->userns_pidfd);
     become_root(p, io->errfd);
   }
-  join_keyring(p, io->errfd);
+  join_keyring(p, io->errfd, 0);
   host_umask = umask(0);
   if (p->tty) {
     /* A terminal needs a session to be the controlling terminal of. */

@@ -446,15 +446,23 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     }
   });
 
-  it('rootfsPropagation rshared (Kubernetes\' Bidirectional mounts): a mount made inside shows on the host', () => {
-    // A shared host mount of the test's own, taken down below whatever happens.
+  it('rootfsPropagation rshared (Kubernetes\' Bidirectional mounts): a mount made inside shows on the host; the root\'s own bind does not', () => {
+    // Shared host mounts of the test's own, taken down below whatever happens: the bind's source, and one
+    // holding the root (containerd's and CRI-O's roots are on shared mounts too).
     const host = path.join(dir, 'bidi');
-    fs.mkdirSync(host);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'bidi-host', host]);
+    const roots = path.join(dir, 'bidi-roots');
+    for (const d of [host, roots]) fs.mkdirSync(d);
     try {
-      execFileSync('mount', ['--make-shared', host]);
+      for (const d of [host, roots]) {
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=32m', 'bidi-host', d]);
+        execFileSync('mount', ['--make-shared', d]);
+      }
       fs.mkdirSync(path.join(host, 'inner'));
+      const sharedRoot = path.join(roots, 'root');
+      fs.mkdirSync(sharedRoot);
+      execFileSync('cp', ['-a', `${rootfs}/.`, sharedRoot]);
       const b = bundle('bidi', (s) => {
+        s.root.path = sharedRoot;
         s.linux.rootfsPropagation = 'rshared';
         s.mounts.push({ destination: '/bidi', type: 'bind', source: host, options: ['rbind', 'rshared'] });
         for (const set of ['bounding', 'effective', 'permitted'] as const) s.process.capabilities![set]!.push('CAP_SYS_ADMIN');
@@ -462,11 +470,12 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
         s.process.args = ['sh', '-c', 'mount -t tmpfs -o size=1m from-ctr /bidi/inner && awk \'$5 == "/" && / shared:/ { print "root shared" } $5 == "/bidi" && !/master:/ { print "bind a peer" }\' /proc/self/mountinfo'];
       });
       expect(oci(['run', '-b', b, 'bidi'])).toMatchObject({ code: 0, stdout: 'root shared\nbind a peer\n', stderr: '' });
-      const inner = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === path.join(host, 'inner'));
-      expect(inner).toHaveLength(1);
-      expect(inner[0]).toContain(' from-ctr ');
+      const at = (mountPoint: string) => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === mountPoint);
+      expect(at(path.join(host, 'inner'))).toEqual([expect.stringContaining(' from-ctr ')]);
+      // The root's bind onto itself (for pivot_root) stayed in the container's namespace.
+      expect(at(sharedRoot)).toEqual([]);
     } finally {
-      spawnSync('umount', ['-R', host]);
+      for (const d of [host, roots]) spawnSync('umount', ['-R', d]);
     }
   });
 
@@ -938,9 +947,11 @@ describe('tsrun-oci refuses bad input with one line and leaves nothing', () => {
       ids.add(id);
       ok(['run', '-d', ...flags, '-b', bundle(id, sh('sleep 100')), id]);
       // The keyring is the process's (its session's), held while it runs: the host's root sees it in /proc/keys.
-      expect(keyrings().includes(` _ses.${id}:`), id).toBe(id === 'keyed');
-      const exec = oci(['exec', id, 'sh', '-c', 'echo ran']);
-      expect(exec).toMatchObject({ code: 0, stdout: 'ran\n' });
+      const count = () => keyrings().split('\n').filter((l) => l.endsWith(` _ses.${id}: empty`) || l.includes(` _ses.${id}: `)).length;
+      expect(count(), id).toBe(id === 'keyed' ? 1 : 0);
+      // An exec joins that same keyring (searchable, as runc makes it), not another of its name.
+      ok(['exec', '-d', id, 'sleep', '3']);
+      expect(count(), `${id} with an exec`).toBe(id === 'keyed' ? 1 : 0);
     }
   });
 

@@ -59,8 +59,8 @@ describe('launch plan', () => {
     expect(parseMountOptions(['nosuid', 'noexec', 'nodev', 'ro'])).toEqual({ flags: MS.NOSUID | MS.NOEXEC | MS.NODEV | MS.RDONLY, data: '' });
     expect(parseMountOptions(['nosuid', 'mode=755', 'size=65536k', 'strictatime'])).toEqual({ flags: MS.NOSUID | MS.STRICTATIME, data: 'mode=755,size=65536k' });
     expect(parseMountOptions(['rbind', 'rprivate', 'ro', 'rw'])).toEqual({ flags: MS.BIND | MS.REC | MS.PRIVATE, data: '' });
-    // One propagation type, the last; runc's recursive forms of the flags.
-    expect(parseMountOptions(['bind', 'rshared', 'rslave'])).toEqual({ flags: MS.BIND | MS.REC | MS.SLAVE, data: '' });
+    // One propagation type, the last; a plain bind stays one (docker's bind-recursive=disabled sends bind,rprivate).
+    expect(parseMountOptions(['bind', 'rshared', 'rslave'])).toEqual({ flags: MS.BIND | MS.SLAVE, data: '' });
     expect(parseMountOptions(['rbind', 'rro', 'rnosuid', 'rnodev', 'rnoexec'])).toEqual({ flags: MS.BIND | MS.REC | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, data: '' });
   });
 

@@ -224,16 +224,19 @@ const FLAG_OPTIONS: Record<string, { set?: number; clear?: number }> = {
  * Propagation options on a mount, set in a mount(2) call of their own after
  * it (the kernel takes them alone): Kubernetes' Bidirectional mounts are
  * rshared binds, peers of the host's mount (with rootfsPropagation rshared).
+ * Their r- forms add no MS_REC here, where it would mean an rbind: the
+ * type goes to every mount of an rbind's tree, and a plain bind has no
+ * other (native/core/mounts.c).
  */
 const PROPAGATION_OPTIONS: Record<string, number> = {
   private: MS.PRIVATE,
-  rprivate: MS.PRIVATE | MS.REC,
+  rprivate: MS.PRIVATE,
   shared: MS.SHARED,
-  rshared: MS.SHARED | MS.REC,
+  rshared: MS.SHARED,
   slave: MS.SLAVE,
-  rslave: MS.SLAVE | MS.REC,
+  rslave: MS.SLAVE,
   unbindable: MS.UNBINDABLE,
-  runbindable: MS.UNBINDABLE | MS.REC,
+  runbindable: MS.UNBINDABLE,
 };
 
 /**
