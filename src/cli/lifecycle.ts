@@ -88,7 +88,14 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
       await eachContainer(refs, async (ref) => {
         const id = findContainer(c.paths, ref).id;
         await stopContainer(c, id, o.time, { restarting: true });
-        await startContainer(c, id, { mode: 'detached' });
+        try {
+          await startContainer(c, id, { mode: 'detached' });
+        } catch (err) {
+          // Not started again after all: a --rm container is removed at its next exit as before.
+          const { endRestart } = await import('../runtime/lifecycle/stop.js');
+          await endRestart(c, id);
+          throw err;
+        }
         writeStdout(`${ref}\n`);
       });
     });

@@ -126,5 +126,5 @@ function exitCodeFor(err: unknown, word: string | undefined, debug: boolean): nu
     }
   }
   if (word === 'run' || word === 'create') return err instanceof RuntimeError ? err.exitCode : 125;
-  return err instanceof ContainerStartError ? err.exitCode : 1;
+  return word === 'exec' && err instanceof ContainerStartError ? err.exitCode : 1;
 }

@@ -131,11 +131,13 @@ function names(o: RunFlags) {
   const extraHosts = (o.addHost ?? []).map((spec): [string, string] => {
     const sep = spec.includes('=') ? spec.indexOf('=') : spec.indexOf(':');
     const [name, address] = [spec.slice(0, sep), spec.slice(sep + 1).replace(/^\[(.*)\]$/, '$1')];
-    if (sep <= 0 || !/^[a-zA-Z0-9][a-zA-Z0-9.-]*$/.test(name) || !isIpAddress(address)) throw new UsageError(`invalid --add-host "${spec}": use NAME:IP, as db:10.0.0.5`);
+    if (sep <= 0 || !/^[a-zA-Z0-9_][a-zA-Z0-9_.-]*$/.test(name) || !isIpAddress(address)) throw new UsageError(`invalid --add-host "${spec}": use NAME:IP, as db:10.0.0.5`);
     return [name, address];
   });
   for (const server of o.dns ?? []) if (!isIpAddress(server)) throw new UsageError(`invalid --dns "${server}": an IP address is needed`);
-  const dns = { ...(o.dns ? { servers: o.dns } : {}), ...(o.dnsSearch ? { search: o.dnsSearch } : {}), ...(o.dnsOption ? { options: o.dnsOption } : {}) };
+  // --dns-search . is docker's "no search domains": the host's go, none come.
+  const search = o.dnsSearch?.filter((d) => d !== '.');
+  const dns = { ...(o.dns ? { servers: o.dns } : {}), ...(search ? { search } : {}), ...(o.dnsOption ? { options: o.dnsOption } : {}) };
   const asked = extraHosts.length > 0 || Object.keys(dns).length > 0;
   if (asked && o.network?.startsWith('container:')) throw new UsageError('conflicting options: --add-host and --dns* go with a network of its own, not --network container:NAME');
   return { ...(extraHosts.length ? { extraHosts } : {}), ...(Object.keys(dns).length ? { dns } : {}) };

@@ -117,7 +117,10 @@ export function runConfig(image: OciContainerConfig, rec: ContainerRecord): OciC
   const user = o.user ?? image.User;
   const workdir = o.workdir || image.WorkingDir;
   const stopSignal = o.stopSignal ?? image.StopSignal;
+  // The image's other fields (Healthcheck, Shell, OnBuild...) as they are; these, under the flags.
+  const { User: _u, Entrypoint: _e, Cmd: _c, Volumes: _v, WorkingDir: _w, StopSignal: _s, ...rest } = image;
   return {
+    ...rest,
     ...(user ? { User: user } : {}),
     ExposedPorts: { ...image.ExposedPorts, ...Object.fromEntries((o.ports ?? []).map((b) => [`${b.containerPort}/${b.protocol}`, {}])) },
     Env: mergeEnv(image.Env ?? [], o.env ?? []),

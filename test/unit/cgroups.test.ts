@@ -36,6 +36,8 @@ describe('resource flags', () => {
     expect(() => parseResourceFlags({ cpus: '4.5' }, {}, fourCpus)).toThrow('Range of CPUs is from 0.01 to 4.00, as there are only 4 CPUs available');
     expect(parseResourceFlags({ cpus: '4' }, {}, fourCpus)).toEqual({ nanoCpus: 4e9 });
     expect(() => parseResourceFlags({ cpusetCpus: '1,5' }, {}, fourCpus)).toThrow('Requested CPUs are not available - requested 1,5, available: 0-3');
+    expect(() => parseResourceFlags({ cpusetCpus: '3-1' }, {}, fourCpus)).toThrow('invalid value 3-1 for cpuset cpus');
+    expect(() => parseResourceFlags({ cpusetCpus: '0-100000000' }, {}, fourCpus)).toThrow('invalid value 0-100000000 for cpuset cpus');
     expect(() => parseResourceFlags({ pidsLimit: '1.5' })).toThrow(/--pids-limit/);
   });
 
@@ -80,6 +82,7 @@ describe('OCI resources and cgroup files', () => {
     expect(() => files(1, { swappiness: 101 })).toThrow('swappiness must be from 0 to 100');
     // 0 is "none set" for the limit and the swap alike (runc's), never a 0-byte memsw the kernel refuses.
     expect(files(1, { limit: 0, swap: 0 })).toEqual(['memory.limit_in_bytes=-1', 'memory.memsw.limit_in_bytes=-1', 'memory.soft_limit_in_bytes=-1']);
+    expect(files(2, { limit: 32 * MiB, swap: 0 })).toEqual([`memory.max=${32 * MiB}`, 'memory.swap.max=max', 'memory.low=0']);
   });
 
   it('v2 uses memory.max, memory.swap.max (swap only), cpu.max and cpu.weight', () => {

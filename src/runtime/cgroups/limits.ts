@@ -103,10 +103,11 @@ export function hostCpus(): HostCpus {
   return { count: os.availableParallelism(), online };
 }
 
-/** "0-2,4" → [0, 1, 2, 4]. */
+/** "0-2,4" → [0, 1, 2, 4]; a reversed range, or a CPU past the kernel's NR_CPUS bound (8192), is refused. */
 function cpuList(list: string): number[] {
   return list.split(',').flatMap((part) => {
     const [lo, hi = lo] = part.split('-').map(Number) as [number, number?];
+    if (hi! < lo || hi! >= 8192) throw new UsageError(`invalid value ${list} for cpuset cpus`);
     return Array.from({ length: hi! - lo + 1 }, (_, i) => lo + i);
   });
 }
@@ -279,7 +280,8 @@ function baseWrites(res: OciResources, version: 1 | 2): CgroupWrite[] {
   }
   // cgroup v2 takes "max" for none: -1 is EINVAL in memory.max and cpu.max.
   w.push({ controller: 'memory', file: 'memory.max', value: limit !== undefined ? String(limit) : 'max' });
-  const swap = mem.swap !== undefined && mem.swap >= 0 && limit !== undefined ? String(Math.max(0, mem.swap - limit)) : 'max';
+  // swap 0 is none set, as on v1 (runc's reading), not no swap.
+  const swap = set(mem.swap) !== undefined && limit !== undefined ? String(Math.max(0, mem.swap! - limit)) : 'max';
   w.push({ controller: 'memory', file: 'memory.swap.max', value: swap });
   w.push({ controller: 'memory', file: 'memory.low', value: String(reservation ?? 0) });
   if (swappiness !== undefined) throw new UsageError('linux.resources.memory.swappiness needs cgroup v1: v2 has no swappiness of its own for a cgroup');

@@ -188,7 +188,7 @@ function resolvConf(hostNetwork: boolean, dns: RunOptions['dns'] = {}): string {
   });
   const given = [
     ...(dns.servers ?? []).map((s) => `nameserver ${s}`),
-    ...(dns.search ? [`search ${dns.search.join(' ')}`] : []),
+    ...(dns.search?.length ? [`search ${dns.search.join(' ')}`] : []),
     ...(dns.options ? [`options ${dns.options.join(' ')}`] : []),
   ];
   return [...kept, ...given, ''].join('\n');

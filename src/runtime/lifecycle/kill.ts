@@ -55,9 +55,11 @@ function isMonitor(pid: number, startTime: string): boolean {
   try {
     const exe = fs.readlinkSync(`/proc/${pid}/exe`);
     return exe.startsWith('/memfd:tsrun-monitor') || path.basename(exe.replace(/ \(deleted\)$/, '')) === 'tsrun-monitor';
-  } catch {
-    // Gone meanwhile, or no exe to read (a zombie): not running the monitor any more.
-    return false;
+  } catch (err) {
+    // Gone meanwhile, or a zombie with no exe: not the monitor any more. Refused (the monitor is not dumpable,
+    // and this tsrun may lack CAP_SYS_PTRACE): still it, as an exec makes a process dumpable again.
+    const code = (err as NodeJS.ErrnoException).code;
+    return code !== 'ENOENT' && code !== 'ESRCH';
   }
 }
 

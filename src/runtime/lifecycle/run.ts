@@ -47,7 +47,8 @@ export async function runCommand(ctx: Context, req: RunRequest): Promise<number>
       return 0;
     }
     const code = await started.exited!;
-    if (req.autoRemove) await removeContainer(ctx, rec.id, { force: true });
+    // auto: a restart of it meanwhile keeps it (and its new run), as for run -d --rm.
+    if (req.autoRemove) await removeContainer(ctx, rec.id, { force: true, auto: true });
     return code;
   } catch (err) {
     if (req.autoRemove) await removeContainer(ctx, rec.id, { force: true });

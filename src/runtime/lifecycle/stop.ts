@@ -81,6 +81,16 @@ export async function stopContainer(ctx: Context, id: string, timeoutSec?: numbe
   });
 }
 
+/** A restart whose start failed: the container is no longer one that restart is bringing back. */
+export async function endRestart(ctx: Context, id: string): Promise<void> {
+  await withLock(ctx.native, containerLockFile(ctx.paths, id), () => {
+    const rec = readRecord(ctx.paths, id);
+    if (!rec?.state.restarting) return;
+    rec.state = { ...rec.state, restarting: false };
+    writeRecord(ctx.paths, rec);
+  });
+}
+
 /** A container the user stopped or killed is not restarted by its policy until started again (docker's rule). */
 function markStopped(ctx: Context, rec: ContainerRecord): void {
   if (!rec.options.restart || (rec.state.manuallyStopped && rec.state.restartAt === undefined)) return;

@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { UsageError } from '../../errors.js';
+import { logger } from '../../log.js';
 import { DEFAULT_DEVICES, DEFAULT_DEV_SYMLINKS, type OciHook, type OciMount, type OciProcess, type OciSpec } from '../../oci/spec.js';
 import { type PlanCapabilities, planCapabilities } from './capabilities.js';
 import { compileSeccompCached } from './seccomp-cache.js';
@@ -208,6 +209,9 @@ const FLAG_OPTIONS: Record<string, { set?: number; clear?: number }> = {
   nosymfollow: { set: MS.NOSYMFOLLOW },
   bind: { set: MS.BIND },
   rbind: { set: MS.BIND | MS.REC },
+  // runc's no-ops: the defaults, and what a bind takes from its source.
+  defaults: {},
+  remount: {},
   // runc's recursive forms (mount_setattr(2) AT_RECURSIVE): a bind's ro, nosuid, nodev and noexec already
   // reach every mount of an rbind's tree here (native/core/mounts.c), and a bind alone has no other.
   rro: { set: MS.RDONLY },
@@ -528,9 +532,9 @@ function planMount(m: OciMount, extras: PlanExtras, idMaps: IdMaps | undefined):
   checkContainerPath('a mount destination', m.destination);
   const { flags, data } = parseMountOptions(m.options);
   const isBind = (flags & MS.BIND) !== 0 || m.type === 'bind';
-  // A bind takes no filesystem data: an option we do not know would be dropped unseen (a recursive one asking for
-  // read-only, say), so it is refused.
-  if (isBind && data !== '') throw new UsageError(`unsupported option ${JSON.stringify(data.split(',')[0])} for the bind mount on ${m.destination}`);
+  // A bind takes no filesystem data: what is left there is dropped, as runc drops it, but said (a recursive
+  // option asking for less, say, is not applied).
+  if (isBind && data !== '') logger('plan').warn({ mount: m.destination, options: data }, 'bind mount options ignored');
   checkProcMount(m.destination, isBind ? 'bind' : (m.type ?? 'none'));
   const source = m.source ?? m.type ?? 'none';
   if (isBind && !path.isAbsolute(source)) throw new UsageError(`bind mount source must be an absolute host path: ${source}`);
