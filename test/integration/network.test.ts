@@ -142,15 +142,20 @@ it('-p forwards a host port to the container (implying the bridge), from localho
 
 it('a host process\'s port is not taken over: -p on it is refused with one line (the container stays created, as docker\'s)', async () => {
   const server = net.createServer(() => undefined);
-  await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;
   try {
-    expect(s.run(['run', '-d', '-p', `${port}:80`, '--name', 'thief', 'busybox', 'sleep', '10'])).toMatchObject({
-      code: 125,
-      stderr: `tsrun: Bind for 0.0.0.0:${port} failed: a host process is listening on tcp port ${port}\n`,
-    });
-    expect(s.inspect('thief').State.Status).toBe('created');
-    s.ok(['rm', 'thief']);
+    for (const spec of [`${port}:80`, `127.0.0.1:${port}:80`]) {
+      expect(s.run(['run', '-d', '-p', spec, '--name', 'thief', 'busybox', 'sleep', '10'])).toMatchObject({
+        code: 125,
+        stderr: `tsrun: Bind for ${spec.startsWith('127') ? '127.0.0.1' : '0.0.0.0'}:${port} failed: a host process is listening on tcp port ${port}\n`,
+      });
+      expect(s.inspect('thief').State.Status).toBe('created');
+      s.ok(['rm', 'thief']);
+    }
+    // Another address's listener leaves this one free, as docker's proxy would bind it.
+    s.ok(['run', '-d', '-p', `127.0.0.2:${port}:80`, '--name', 'beside', 'busybox', 'sleep', '10']);
+    s.ok(['rm', '-f', 'beside']);
   } finally {
     server.close();
   }

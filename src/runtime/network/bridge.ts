@@ -129,12 +129,14 @@ export async function publishPorts(native: NativeBinding, p: StorePaths, net: Br
     const ports = chooseHostPorts(p, dir, wanted);
     const holders = readHolders(dir);
     // A host service's port is not taken over (docker's proxy would fail to bind it): its traffic would go to the container.
-    const hostBound = { tcp: new Set(boundPorts('tcp')), udp: new Set(boundPorts('udp')) };
+    const hostBound = { tcp: hostListeners('tcp'), udp: hostListeners('udp') };
     for (const b of ports) {
       // An any-address binding and one on a given address of the same port overlap (docker's rule too).
       const clash = holders.find((h) => h.protocol === b.protocol && h.hostPort === b.hostPort && (!h.hostIp || !b.hostIp || h.hostIp === b.hostIp));
       if (clash && inUse(p, clash)) throw new RuntimeError(`Bind for ${b.hostIp ?? '0.0.0.0'}:${b.hostPort} failed: port is already allocated`);
-      if (hostBound[b.protocol].has(b.hostPort)) throw new RuntimeError(`Bind for ${b.hostIp ?? '0.0.0.0'}:${b.hostPort} failed: a host process is listening on ${b.protocol} port ${b.hostPort}`);
+      // On the same address, or either on every address (an IPv6 one takes IPv4 too, unless v6only); not another address's.
+      const taken = hostBound[b.protocol].some((l) => l.port === b.hostPort && (l.address === 'any' || !b.hostIp || b.hostIp === '0.0.0.0' || l.address === b.hostIp));
+      if (taken) throw new RuntimeError(`Bind for ${b.hostIp ?? '0.0.0.0'}:${b.hostPort} failed: a host process is listening on ${b.protocol} port ${b.hostPort}`);
     }
     dropBindings(net, dir, (h) => ports.some((b) => h.protocol === b.protocol && h.hostPort === b.hostPort && (!h.hostIp || !b.hostIp || h.hostIp === b.hostIp)));
     const at = Date.now();
@@ -163,6 +165,34 @@ function chooseHostPorts(p: StorePaths, dir: string, wanted: PortBinding[]): Por
     }
     throw new RuntimeError(`no free ${b.protocol} port left in ${from}-${to} to publish ${b.containerPort}`);
   });
+}
+
+/**
+ * The host's listening sockets (/proc/net/{tcp,udp}{,6}; tcp: LISTEN ones),
+ * each as its port and IPv4 address: "any" for 0.0.0.0 and ::, "v6" for
+ * another IPv6 address, which an IPv4 DNAT never meets.
+ */
+function hostListeners(proto: 'tcp' | 'udp'): { port: number; address: string }[] {
+  const out: { port: number; address: string }[] = [];
+  for (const file of [`/proc/net/${proto}`, `/proc/net/${proto}6`]) {
+    let text = '';
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (!local || (proto === 'tcp' && state !== '0A')) continue;
+      const [hex, port] = [local.slice(0, local.lastIndexOf(':')), parseInt(local.slice(local.lastIndexOf(':') + 1), 16)];
+      let address = 'v6';
+      if (/^0+$/.test(hex)) address = 'any';
+      // The kernel prints an IPv4 address as one native-endian (little, here) word.
+      else if (hex.length === 8) address = [6, 4, 2, 0].map((i) => parseInt(hex.slice(i, i + 2), 16)).join('.');
+      out.push({ port, address });
+    }
+  }
+  return out;
 }
 
 /** Local ports the host's sockets are bound to (/proc/net/{tcp,udp}{,6}; tcp: listening ones). */
