@@ -197,21 +197,7 @@ function hostListeners(proto: 'tcp' | 'udp'): { port: number; address: string }[
 
 /** Local ports the host's sockets are bound to (/proc/net/{tcp,udp}{,6}; tcp: listening ones). */
 function boundPorts(proto: 'tcp' | 'udp'): number[] {
-  const ports: number[] = [];
-  for (const file of [`/proc/net/${proto}`, `/proc/net/${proto}6`]) {
-    let text = '';
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const [, local, , state] = line.trim().split(/\s+/);
-      if (!local || (proto === 'tcp' && state !== '0A')) continue;
-      ports.push(parseInt(local.slice(local.lastIndexOf(':') + 1), 16));
-    }
-  }
-  return ports;
+  return hostListeners(proto).map((l) => l.port);
 }
 
 /**
