@@ -15,14 +15,14 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
     .option('-l, --latest', 'the last container made, whatever its state')
     .option('-q, --quiet', 'only print container ids')
     .option('--no-trunc', 'do not truncate ids and commands')
-    .addOption(repeatable('-f, --filter <key=value>', 'only containers matching: name= (a regular expression), id=, status= (created, running, paused, exited), exited= (an exit code), label=KEY[=VALUE] (run --label), ancestor= (image)'))
+    .addOption(repeatable('-f, --filter <key=value>', 'only containers matching: name= (a regular expression), id=, status= (created, running, paused, exited), exited= (an exit code), label=KEY[=VALUE] (run --label), ancestor= (image), before=/since= (a container: made before or after it), volume= (a volume name or mount destination), network= (none, bridge, host)'))
     .option('--format <template>', 'Go-template fields, as docker: {{.ID}} {{.Image}} {{.Command}} {{.CreatedAt}} {{.RunningFor}} {{.Status}} {{.State}} {{.Names}} {{.Ports}} {{.Labels}} {{.Label "KEY"}} {{.Mounts}} {{.LocalVolumes}} {{.Networks}}, {{json .}}; "table ..." adds headers')
     .action(async (o: { all?: boolean; last?: string; latest?: boolean; quiet?: boolean; trunc: boolean; filter?: string[]; format?: string }) => {
       const n = o.latest ? 1 : o.last !== undefined ? Number(o.last) : -1;
       if (!Number.isInteger(n) || n < -1) throw new UsageError(`invalid argument "${o.last}" for "-n, --last": a number of containers`);
       // docker's: -n 0 (or -1) is no -n at all.
       const last = n > 0 ? n : undefined;
-      const [{ listContainers }, { currentState, waitingToRestart }, { ago, goTime, humanDuration, table, truncateCommand, formatRows, parseFilters, matchesFilters }, { familiarName, canonicalName, parseReference }, { unmountStale }, { readRuntime }, { listTags, readImageConfig, resolveImageId }] = await Promise.all([
+      const [{ findContainer, listContainers }, { currentState, waitingToRestart }, { ago, goTime, humanDuration, table, truncateCommand, formatRows, parseFilters, matchesFilters }, { familiarName, canonicalName, parseReference }, { unmountStale }, { readRuntime }, { listTags, readImageConfig, resolveImageId }] = await Promise.all([
         import('../runtime/containers.js'),
         import('../runtime/state/status.js'),
         import('./format.js'),
@@ -36,7 +36,10 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
       const now = Date.now();
       const all = listContainers(c.paths);
       await unmountStale(c, all);
-      const filters = parseFilters(o.filter ?? [], ['name', 'id', 'status', 'exited', 'label', 'ancestor']);
+      const filters = parseFilters(o.filter ?? [], ['name', 'id', 'status', 'exited', 'label', 'ancestor', 'before', 'since', 'volume', 'network']);
+      // before= and since= name a container: those made before or after it (docker's creation order).
+      const madeAt = (ref: string) => Date.parse(findContainer(c.paths, ref).created);
+      const bounds = { before: (filters.get('before') ?? []).map(madeAt), since: (filters.get('since') ?? []).map(madeAt) };
       const ancestorId = (ref: string): string | undefined => {
         try {
           return resolveImageId(c.paths, ref);
@@ -68,9 +71,32 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
         // A status or exited filter, or -n, looks at every container, as docker's does; otherwise -a decides.
         .filter(({ st }) => o.all || last !== undefined || filters.has('status') || filters.has('exited') || st.running)
         .filter(({ rec, st }) =>
-          matchesFilters(filters, (key, v) =>
-            key === 'name' ? nameMatches(rec.name, v) : key === 'label' ? labelMatches(labelsOf(rec), v) : key === 'exited' ? st.status === 'exited' && String(st.exitCode) === v : key === 'id' ? rec.id.startsWith(v) : key === 'status' ? state(st, rec) === v : ancestors.get(v) === rec.imageId,
-          ),
+          matchesFilters(filters, (key, v) => {
+            const i = (filters.get(key) ?? []).indexOf(v);
+            switch (key) {
+              case 'name':
+                return nameMatches(rec.name, v);
+              case 'label':
+                return labelMatches(labelsOf(rec), v);
+              case 'exited':
+                return st.status === 'exited' && String(st.exitCode) === v;
+              case 'id':
+                return rec.id.startsWith(v);
+              case 'status':
+                return state(st, rec) === v;
+              case 'before':
+                return Date.parse(rec.created) < bounds.before[i]!;
+              case 'since':
+                return Date.parse(rec.created) > bounds.since[i]!;
+              // A volume by its name, or any mount by where it is in the container.
+              case 'volume':
+                return (rec.options.mounts ?? []).some((m) => m.target === v || (m.type === 'volume' && m.source === v));
+              case 'network':
+                return networkOf(rec) === v;
+              default:
+                return ancestors.get(v) === rec.imageId;
+            }
+          }),
         )
         .sort((a, b) => Date.parse(b.rec.created) - Date.parse(a.rec.created))
         .slice(0, last);
@@ -110,7 +136,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
           Ports: ports(rec, st.running, made(rec)),
           ...psLabels(labelsOf(rec)),
           ...psMounts(rec, o.trunc),
-          Networks: rec.options.joinNamespaces?.network ? '' : rec.options.hostNamespaces?.includes('network') ? 'host' : (rec.options.network ?? 'none'),
+          Networks: networkOf(rec),
         }));
         const headers = {
           ID: 'CONTAINER ID',
@@ -146,6 +172,11 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
       });
       writeStdout(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'], body));
     });
+}
+
+/** docker's name for the network a container is on: none, bridge or host; "" on another container's. */
+function networkOf(rec: ContainerRecord): string {
+  return rec.options.joinNamespaces?.network ? '' : rec.options.hostNamespaces?.includes('network') ? 'host' : (rec.options.network ?? 'none');
 }
 
 /** docker ps's .Labels (k=v,...) and .Label "k" (its value, "" if none). */

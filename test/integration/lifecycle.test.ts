@@ -70,6 +70,14 @@ describe('stop, start, restart: the rw layer is kept until rm', () => {
     // docker ps's fields for them, and Go's printing: a map's json sorted, a nil slice as [].
     expect(s.ok(['ps', '--filter', 'name=sig', '--format', '{{.Label "tier"}}|{{.Labels}}|{{.Mounts}}|{{.LocalVolumes}}|{{.Networks}}'])).toBe('front|solo=,tier=front|sigvol|1|none\n');
     expect(s.ok(['ps', '--filter', 'name=sig', '--format', 'table {{.Label "com.example.tier"}}\t{{.Mounts}}'])).toBe('TIER   MOUNTS\n       sigvol\n');
+    // docker's before=, since= (creation order), volume= (by name or destination) and network=.
+    expect(s.ok(['ps', '--filter', 'since=sig', '--format', '{{.Names}}'])).toBe('deaf\n');
+    expect(s.ok(['ps', '--filter', 'before=deaf', '--format', '{{.Names}}'])).toBe('sig\n');
+    expect(s.ok(['ps', '--filter', 'volume=sigvol', '--format', '{{.Names}}'])).toBe('sig\n');
+    expect(s.ok(['ps', '--filter', 'volume=/data', '--format', '{{.Names}}'])).toBe('sig\n');
+    expect(s.ok(['ps', '--filter', 'network=none', '--format', '{{.Names}}']).split('\n').sort()).toEqual(['', 'deaf', 'sig']);
+    expect(s.ok(['ps', '--filter', 'network=host', '-q'])).toBe('');
+    expect(s.run(['ps', '--filter', 'before=nosuch'])).toMatchObject({ code: 1, stderr: 'tsrun: no such container: nosuch\n' });
     expect(s.ok(['inspect', '-f', '{{json .Config.Labels}} {{.Config.Entrypoint}} {{json .Config.Entrypoint}} {{.HostConfig.CapAdd}}', 'sig'])).toBe('{"solo":"","tier":"front"} [] null []\n');
     // Fields docker always has, so that one template reads every container.
     const fields = '{{.Name}} {{.Config.StopSignal}}|{{.HostConfig.Binds}}|{{.HostConfig.LogConfig.Type}}|{{.HostConfig.Init}}|{{.HostConfig.Tmpfs}}|{{.NetworkSettings.MacAddress}}|{{.ExecIDs}}';
