@@ -3,6 +3,7 @@ import { type MountSpec, parseDeviceCgroupRule, parseDeviceFlag, parseIdMap, par
 import { parseResourceFlags, type ResourceFlags } from '../runtime/cgroups/limits.js';
 import { ID_MAP_FLAGS, checkIdmappedRootKernel, planIdMaps } from '../runtime/plan/user-namespace.js';
 import { UsageError } from '../errors.js';
+import { bridgeNetwork } from '../runtime/network/leases.js';
 import { parseSignal } from '../runtime/lifecycle/stop.js';
 
 /**
@@ -130,8 +131,10 @@ function isIpAddress(s: string): boolean {
 function names(o: RunFlags) {
   const extraHosts = (o.addHost ?? []).map((spec): [string, string] => {
     const sep = spec.includes('=') ? spec.indexOf('=') : spec.indexOf(':');
-    const [name, address] = [spec.slice(0, sep), spec.slice(sep + 1).replace(/^\[(.*)\]$/, '$1')];
-    if (sep <= 0 || !/^[a-zA-Z0-9_][a-zA-Z0-9_.-]*$/.test(name) || !isIpAddress(address)) throw new UsageError(`invalid --add-host "${spec}": use NAME:IP, as db:10.0.0.5`);
+    const given = spec.slice(sep + 1).replace(/^\[(.*)\]$/, '$1');
+    // docker's host-gateway: the host's address on the bridge (its gateway), as at create.
+    const [name, address] = [spec.slice(0, sep), given === 'host-gateway' ? bridgeNetwork().gateway : given];
+    if (sep <= 0 || !/^[a-zA-Z0-9_][a-zA-Z0-9_.-]*$/.test(name) || !isIpAddress(address)) throw new UsageError(`invalid --add-host "${spec}": use NAME:IP (or NAME:host-gateway), as db:10.0.0.5`);
     return [name, address];
   });
   for (const server of o.dns ?? []) if (!isIpAddress(server)) throw new UsageError(`invalid --dns "${server}": an IP address is needed`);

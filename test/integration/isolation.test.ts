@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestStore, tsrunBin, until } from '../helpers/store.js';
+import { bridgeNetwork } from '../../src/runtime/network/leases.js';
 
 let s: TestStore;
 
@@ -259,15 +260,17 @@ describe('volumes and bind mounts', () => {
   });
 
   it('--add-host adds /etc/hosts lines; --dns, --dns-search and --dns-option replace the host\'s resolv.conf lines of theirs', () => {
-    s.ok(['create', '--name', 'named', '--add-host', 'db:10.0.0.5', '--add-host', 'v6=[::1]', '--dns', '9.9.9.9', '--dns-search', 'example.com', '--dns-option', 'ndots:2', 'busybox', 'sh', '-c', 'cat /etc/hosts; echo --; cat /etc/resolv.conf']);
+    s.ok(['create', '--name', 'named', '--add-host', 'db:10.0.0.5', '--add-host', 'v6=[::1]', '--add-host', 'host.docker.internal:host-gateway', '--dns', '9.9.9.9', '--dns-search', 'example.com', '--dns-option', 'ndots:2', 'busybox', 'sh', '-c', 'cat /etc/hosts; echo --; cat /etc/resolv.conf']);
     s.ok(['start', '-a', 'named']);
     const [hosts, resolv] = s.ok(['logs', 'named']).split('--\n');
     expect(hosts).toContain('10.0.0.5\tdb\n');
     expect(hosts).toContain('::1\tv6\n');
+    // docker's host-gateway: the host on tsrun's bridge (its gateway, the subnet's first address).
+    expect(hosts).toContain(`${bridgeNetwork().gateway}\thost.docker.internal\n`);
     expect(resolv!.split('\n').filter((l) => /^(nameserver|search|options)\s/.test(l))).toEqual(['nameserver 9.9.9.9', 'search example.com', 'options ndots:2']);
-    expect(s.inspect('named').HostConfig).toMatchObject({ ExtraHosts: ['db:10.0.0.5', 'v6:::1'], Dns: ['9.9.9.9'], DnsSearch: ['example.com'], DnsOptions: ['ndots:2'] });
+    expect(s.inspect('named').HostConfig).toMatchObject({ ExtraHosts: ['db:10.0.0.5', 'v6:::1', `host.docker.internal:${bridgeNetwork().gateway}`], Dns: ['9.9.9.9'], DnsSearch: ['example.com'], DnsOptions: ['ndots:2'] });
     s.ok(['rm', 'named']);
-    expect(s.run(['run', '--rm', '--add-host', 'nocolon', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: invalid --add-host "nocolon": use NAME:IP, as db:10.0.0.5\n' });
+    expect(s.run(['run', '--rm', '--add-host', 'nocolon', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: invalid --add-host "nocolon": use NAME:IP (or NAME:host-gateway), as db:10.0.0.5\n' });
     expect(s.run(['run', '--rm', '--dns', 'resolver', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: invalid --dns "resolver": an IP address is needed\n' });
   });
 
