@@ -22,7 +22,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
       if (!Number.isInteger(n) || n < -1) throw new UsageError(`invalid argument "${o.last}" for "-n, --last": a number of containers`);
       // docker's: -n 0 (or -1) is no -n at all.
       const last = n > 0 ? n : undefined;
-      const [{ findContainer, listContainers }, { currentState, waitingToRestart }, { ago, goTime, humanDuration, table, truncateCommand, formatRows, parseFilters, matchesFilters }, { familiarName, canonicalName, parseReference }, { unmountStale }, { readRuntime }, { listTags, readImageConfig, resolveImageId }] = await Promise.all([
+      const [{ findContainer, listContainers }, { currentState, waitingToRestart }, { ago, goTime, humanDuration, table, truncateCommand, formatRows, parseFilters, matchesFilters }, { familiarName, canonicalName, parseReference }, { unmountStale }, { readRuntime }, { listTags, readImageConfig, resolveImageId }, { networkName }] = await Promise.all([
         import('../runtime/containers.js'),
         import('../runtime/state/status.js'),
         import('./format.js'),
@@ -30,6 +30,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
         import('../runtime/reconcile.js'),
         import('../runtime/state/record.js'),
         import('../store/images.js'),
+        import('../runtime/inspect-isolation.js'),
       ]);
       const c = ctx();
       const made = (rec: ContainerRecord) => (rec.options.ports?.length ? readRuntime(c.paths, rec.id)?.network?.ports : undefined);
@@ -92,7 +93,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
               case 'volume':
                 return (rec.options.mounts ?? []).some((m) => m.target === v || (m.type === 'volume' && m.source === v));
               case 'network':
-                return networkOf(rec) === v;
+                return networkName(rec.options) === v;
               default:
                 return ancestors.get(v) === rec.imageId;
             }
@@ -136,7 +137,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
           Ports: ports(rec, st.running, made(rec)),
           ...psLabels(labelsOf(rec)),
           ...psMounts(rec, o.trunc),
-          Networks: networkOf(rec),
+          Networks: networkName(rec.options),
         }));
         const headers = {
           ID: 'CONTAINER ID',
@@ -172,11 +173,6 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
       });
       writeStdout(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'], body));
     });
-}
-
-/** docker's name for the network a container is on: none, bridge or host; "" on another container's. */
-function networkOf(rec: ContainerRecord): string {
-  return rec.options.joinNamespaces?.network ? '' : rec.options.hostNamespaces?.includes('network') ? 'host' : (rec.options.network ?? 'none');
 }
 
 /** docker ps's .Labels (k=v,...) and .Label "k" (its value, "" if none). */

@@ -52,7 +52,7 @@ export function inspectHostConfig(rec: ContainerRecord): Record<string, unknown>
     CpusetCpus: r.cpusetCpus ?? '',
     PidsLimit: r.pidsLimit ?? null,
     RestartPolicy: { Name: o.restart?.name ?? 'no', MaximumRetryCount: o.restart?.maxRetries ?? 0 },
-    NetworkMode: o.joinNamespaces?.network ? `container:${o.joinNamespaces.network}` : o.hostNamespaces?.includes('network') ? 'host' : (o.network ?? 'none'),
+    NetworkMode: o.joinNamespaces?.network ? `container:${o.joinNamespaces.network}` : networkName(o),
     PidMode: o.joinNamespaces?.pid ? `container:${o.joinNamespaces.pid}` : o.hostNamespaces?.includes('pid') ? 'host' : '',
     IpcMode: o.joinNamespaces?.ipc ? `container:${o.joinNamespaces.ipc}` : o.hostNamespaces?.includes('ipc') ? 'host' : 'private',
     UTSMode: o.hostNamespaces?.includes('uts') ? 'host' : '',
@@ -86,4 +86,9 @@ function binds(o: ContainerRecord['options']): string[] | null {
 function tmpfs(o: ContainerRecord['options']): Record<string, string> | null {
   const out = Object.fromEntries((o.mounts ?? []).filter((m) => m.type === 'tmpfs').map((m) => [m.target, (m.options ?? []).join(',')]));
   return Object.keys(out).length ? out : null;
+}
+
+/** docker's name for the network a container is on: none, bridge or host; "" on another container's (it has none of its own). */
+export function networkName(o: ContainerRecord['options']): string {
+  return o.joinNamespaces?.network ? '' : o.hostNamespaces?.includes('network') ? 'host' : (o.network ?? 'none');
 }

@@ -3,7 +3,7 @@ import { lowerDiffDirs } from '../store/layers.js';
 import { type StoredImage, readImageConfig } from '../store/images.js';
 import type { OciContainerConfig, OciImageConfig } from '../image/oci-types.js';
 import { type StorePaths, containerFile, layerDiff, layerMerged, layerWork } from '../store/paths.js';
-import { inspectHostConfig, inspectMounts } from './inspect-isolation.js';
+import { inspectHostConfig, inspectMounts, networkName } from './inspect-isolation.js';
 import { type PortBinding, mergeEnv } from './plan/container-spec.js';
 import { type ContainerRecord, readRuntime } from './state/record.js';
 import { currentState, waitingToRestart } from './state/status.js';
@@ -137,8 +137,9 @@ export function runConfig(image: OciContainerConfig, rec: ContainerRecord): OciC
 function networkSettings(p: StorePaths, rec: ContainerRecord, running: boolean): Record<string, unknown> {
   const lease = running ? readRuntime(p, rec.id)?.network : undefined;
   const address = { IPAddress: lease?.address ?? '', IPPrefixLen: lease?.prefix ?? 0, Gateway: lease?.gateway ?? '' };
-  const mode = rec.options.hostNamespaces?.includes('network') ? 'host' : (rec.options.network ?? 'none');
-  return { ...address, MacAddress: '', Ports: portMap(publishedPorts(p, rec, running)), Networks: { [mode]: address } };
+  const name = networkName(rec.options);
+  // On another container's network it is on none of its own, as docker's Networks is then empty.
+  return { ...address, MacAddress: '', Ports: portMap(publishedPorts(p, rec, running)), Networks: name ? { [name]: address } : {} };
 }
 
 /** The -p bindings as made by this start (host ports chosen), for a running container; as asked otherwise. */

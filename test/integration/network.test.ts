@@ -211,6 +211,9 @@ it('--network, --pid and --ipc container:NAME join a running container\'s namesp
     const id = s.inspect('target').Id;
     s.ok(['create', '--name', 'joiner', '--network', 'container:target', 'busybox', 'true']);
     expect(s.inspect('joiner').HostConfig.NetworkMode).toBe(`container:${id}`);
+    // On another container's network it has none of its own (docker's empty Networks; ps's .Networks is "").
+    expect(s.inspect('joiner').NetworkSettings.Networks).toEqual({});
+    expect(s.ok(['ps', '-a', '--filter', 'name=joiner', '--format', '[{{.Networks}}]'])).toBe('[]\n');
     s.ok(['rm', 'joiner']);
     s.ok(['stop', '-t', '0', 'target']);
     expect(s.run(['run', '--rm', '--network', 'container:target', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: cannot join the network namespace of container target: it is not running\n' });
