@@ -68,6 +68,8 @@ async function bundle() {
     external: ['pino'],
     minifyWhitespace: true,
     minifySyntax: true,
+    // Non-ASCII characters escaped: bin/load-cli.cjs reads the bundle as latin1.
+    charset: 'ascii',
     // tsc's maps (tsconfig.build.json) are followed through to src/.
     sourcemap: 'linked',
     // The bundle's own file: what the modules' import.meta.filename named (import.meta.url, which would need
@@ -86,6 +88,7 @@ async function bundle() {
   const shared = text.replace(NODE_NAMESPACE, '__oneNS$1');
   if (shared === text) throw new Error(`bundle: no __toESM(require("node:...")) in ${outfile}; esbuild's output changed`);
   if (shared.length !== text.length) throw new Error('bundle: the namespace rename changed the length: the source map would be off');
+  if (/[^\x00-\x7f]/.test(shared)) throw new Error(`bundle: ${outfile} is not ASCII; bin/load-cli.cjs reads it as latin1`);
   // bin/tsrun runs the bundle as a vm.Script, which has no import() on Node 20
   // without --experimental-vm-modules: a module kept outside the bundle is
   // loaded with require (createRequire), never import().

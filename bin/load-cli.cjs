@@ -17,7 +17,8 @@ const bundle = path.join(__dirname, '..', 'build', 'tsrun.cjs');
 module.exports = function run(entry) {
   // `node --enable-source-maps bin/tsrun ...`: Node maps only modules it loads itself (build/tsrun.cjs.map), so no code cache then.
   if (process.sourceMapsEnabled) return require(bundle)[entry](process.argv);
-  const source = fs.readFileSync(bundle, 'utf8');
+  // The bundle is ASCII (bin/bundle.cjs checks): latin1 reads it as the same string without UTF-8 decoding.
+  const source = fs.readFileSync(bundle, 'latin1');
   const cacheFile = codeCacheFile(fs.statSync(bundle), entry, process.argv.slice(2));
   let cachedData;
   try {

@@ -2,7 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ContainerStartError, RuntimeError } from '../errors.js';
 import { setLogLevel } from '../log.js';
 import { makeContext, type Context } from '../runtime/context.js';
-import { registerRun } from './run.js';
+import { registerCreate, registerExec, registerRun } from './run.js';
 import { registerPs } from './ps.js';
 import { registerRm } from './rm.js';
 import { registerInspect } from './inspect.js';
@@ -37,7 +37,9 @@ type Registrar = (program: Command, ctx: ContextFactory) => void;
  * them all, so help and "did you mean" see every command.
  */
 export const REGISTRARS: readonly (readonly [Registrar, readonly string[]])[] = [
-  [registerRun, ['run', 'create', 'exec']],
+  [registerRun, ['run']],
+  [registerCreate, ['create']],
+  [registerExec, ['exec']],
   [registerVolume, ['volume']],
   [registerPs, ['ps']],
   [registerLifecycle, ['start', 'stop', 'restart', 'kill', 'pause', 'unpause', 'on-exit', 'rename', 'wait', 'attach', 'logs']],

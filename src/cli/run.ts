@@ -100,14 +100,18 @@ export function registerRun(program: Command, ctx: ContextFactory): void {
       await pullFirst(ctx, image, o.pull);
       process.exit(await runCommand(ctx(), { ...request(image, command, o), detach: o.detach === true }));
     });
+}
 
+export function registerCreate(program: Command, ctx: ContextFactory): void {
   containerFlags(program.command('create').description('Create a container, set up and waiting to be started'))
     .action(async (image: string, command: string[], o: RunFlags) => {
       const [{ createCommand }, { request }] = await Promise.all([import('../runtime/lifecycle/run.js'), import('./run-request.js')]);
       await pullFirst(ctx, image, o.pull);
       writeStdout(`${await createCommand(ctx(), request(image, command, o))}\n`);
     });
+}
 
+export function registerExec(program: Command, ctx: ContextFactory): void {
   program
     .command('exec')
     .description('Run a command in a running container')

@@ -26,7 +26,7 @@ it('builds only the file a command word names, and everything for help, groups a
   const all = names(buildProgram());
   expect(all).toEqual([...new Set(REGISTRARS.flatMap(([, listed]) => listed))].sort());
   expect(names(buildProgram(argv('--root', '/r', 'ps', '-a')))).toEqual(['ps']);
-  expect(names(buildProgram(argv('--debug', 'exec', 'web', 'true')))).toEqual(['create', 'exec', 'run']);
+  expect(names(buildProgram(argv('--debug', 'exec', 'web', 'true')))).toEqual(['exec']);
   expect(names(buildProgram(argv('stop', 'web')))).toContain('restart');
   for (const line of [argv(), argv('--help'), argv('help', 'run'), argv('--help', 'ps'), argv('image', 'inspect', 'x'), argv('volume', 'ls'), argv('rnu', 'busybox')]) {
     expect(names(buildProgram(line)), line.join(' ')).toEqual(all);
