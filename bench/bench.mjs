@@ -26,6 +26,10 @@ const ociBin = path.join(repo, 'bin/tsrun-oci');
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 // Where results.json and results.png go (the smoke test writes them elsewhere than the committed ones).
 const OUT = path.resolve(process.env.BENCH_OUT ?? path.join(repo, 'bench'));
+// BENCH_ONLY=run,exec (of run, exec, cycle, density, depth, load): those tables alone, printed and not written
+// (results.json and the chart always hold a whole run).
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
+const wanted = (table) => ONLY === undefined || ONLY.has(table);
 
 function need(cmd) {
   const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
@@ -428,46 +432,43 @@ let exitCode = 0;
 try {
   prepare();
   const out = { date: new Date().toISOString(), kernel: os.release(), node: process.version, runs: RUNS, measurements: [] };
-  settle();
-  const runRm = measure('run --rm busybox true (end to end; runc/crun on the same rootfs as a bundle)', runtimes.runRm);
-  print(runRm);
-  out.measurements.push(runRm);
-  startSleepers();
-  try {
+  if (wanted('run')) {
     settle();
-    const ex = measure('exec CONTAINER true', execs);
-    print(ex);
-    out.measurements.push(ex);
-    const mem = memory();
-    const memM = { name: 'resident memory per running container (kB)', results: Object.fromEntries(Object.entries(mem).map(([k, v]) => [k, stats([v])])) };
-    print(memM, 'kB');
-    out.measurements.push(memM);
-    const cli = cliMemory();
-    print(cli, 'kB');
-    out.measurements.push(cli);
-  } finally {
-    stopSleepers();
+    const runRm = measure('run --rm busybox true (end to end; runc/crun on the same rootfs as a bundle)', runtimes.runRm);
+    print(runRm);
+    out.measurements.push(runRm);
   }
-  settle();
-  const cycle = cycleBench();
-  print(cycle);
-  out.measurements.push(cycle);
-  settle();
-  const density = densityBench();
-  print(density);
-  out.measurements.push(density);
-  settle();
-  const depth = depthBench();
-  print(depth, 'ms');
-  out.measurements.push(depth);
-  settle();
-  const load = loadBench(makeBigImage());
-  print(load);
-  out.measurements.push(load);
-  const file = path.join(OUT, 'results.json');
-  fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
-  process.stdout.write(`\nwrote ${path.relative(process.cwd(), file)}\n`);
-  await import('./chart.mjs');
+  if (wanted('exec')) {
+    startSleepers();
+    try {
+      settle();
+      const ex = measure('exec CONTAINER true', execs);
+      print(ex);
+      out.measurements.push(ex);
+      const mem = memory();
+      const memM = { name: 'resident memory per running container (kB)', results: Object.fromEntries(Object.entries(mem).map(([k, v]) => [k, stats([v])])) };
+      print(memM, 'kB');
+      out.measurements.push(memM);
+      const cli = cliMemory();
+      print(cli, 'kB');
+      out.measurements.push(cli);
+    } finally {
+      stopSleepers();
+    }
+  }
+  for (const [table, bench, unit] of [['cycle', cycleBench], ['density', densityBench], ['depth', depthBench], ['load', () => loadBench(makeBigImage())]]) {
+    if (!wanted(table)) continue;
+    settle();
+    const m = bench();
+    print(m, unit);
+    out.measurements.push(m);
+  }
+  if (ONLY === undefined) {
+    const file = path.join(OUT, 'results.json');
+    fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+    process.stdout.write(`\nwrote ${path.relative(process.cwd(), file)}\n`);
+    await import('./chart.mjs');
+  }
 } catch (err) {
   process.stderr.write(`bench: ${err.message}\n`);
   exitCode = 1;
