@@ -127,6 +127,16 @@ describe('stop, start, restart: the rw layer is kept until rm', () => {
     expect(fs.readdirSync(path.join(s.runroot, 'locks'))).toEqual([]);
   });
 
+  it('run --rm in the foreground returns the exit code and leaves nothing of the container', () => {
+    const before = fs.readdirSync(path.join(s.root, 'overlay')).sort();
+    expect(s.run(['run', '--rm', '--name', 'brief', 'busybox', 'sh', '-c', 'echo out; exit 3'])).toMatchObject({ code: 3, stdout: 'out\n' });
+    expect(s.run(['run', '--rm', 'busybox', 'nosuchcommand'])).toMatchObject({ code: 127 });
+    expect(s.run(['inspect', 'brief']).code).toBe(1);
+    expect(s.ok(['ps', '-a', '-q', '--filter', 'name=brief'])).toBe('');
+    expect(fs.readdirSync(path.join(s.root, 'overlay')).sort()).toEqual(before);
+    expect(fs.readdirSync(path.join(s.root, 'containers')).filter((n) => !s.ok(['ps', '-a', '-q', '--no-trunc']).includes(n))).toEqual([]);
+  });
+
   it('start -a attaches and returns the exit code', () => {
     expect(s.run(['run', '--name', 'again', 'busybox', 'sh', '-c', 'echo hi; exit 5']).code).toBe(5);
     const r = s.run(['start', '-a', 'again']);

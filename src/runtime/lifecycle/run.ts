@@ -41,7 +41,7 @@ export async function runCommand(ctx: Context, req: RunRequest): Promise<number>
   const options = recordOptions(req);
   const rec = await createContainer(ctx, { image: req.image, name: req.name, options, autoRemove: req.autoRemove });
   try {
-    const started = await startContainer(ctx, rec.id, { mode: req.detach ? 'detached' : 'foreground', stdin: req.interactive && !req.detach });
+    const started = await startContainer(ctx, rec.id, { mode: req.detach ? 'detached' : 'foreground', stdin: req.interactive && !req.detach, removedAtExit: req.autoRemove });
     if (req.detach) {
       writeStdout(`${rec.id}\n`);
       return 0;

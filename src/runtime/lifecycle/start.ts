@@ -55,7 +55,11 @@ export interface StartResult {
  * other (created earlier in another boot, or exited) is launched anew on its
  * existing rw layer, so everything it wrote before is still there.
  */
-export async function startContainer(ctx: Context, id: string, opts: { mode: LaunchMode; stdin?: boolean; byPolicy?: boolean }): Promise<StartResult> {
+export async function startContainer(
+  ctx: Context,
+  id: string,
+  opts: { mode: LaunchMode; stdin?: boolean; byPolicy?: boolean; /** The caller removes it at its exit (run --rm): its exit is recorded by the removal. */ removedAtExit?: boolean },
+): Promise<StartResult> {
   const p = ctx.paths;
   const started = await withLock(ctx.native, containerLockFile(p, id), async () => {
     const rec = readRecord(p, id);
@@ -82,7 +86,8 @@ export async function startContainer(ctx: Context, id: string, opts: { mode: Lau
   const stopProxy = proxySignals(started, { tty: readRecord(p, id)?.options.tty === true });
   const exited = started.wait().then(async (code) => {
     stopProxy();
-    await recordExit(ctx, id);
+    // A record about to be removed is not written first (an fsync'd write of container.json and its directory).
+    if (!opts.removedAtExit) await recordExit(ctx, id);
     return readExit(p, id)?.exitCode ?? code;
   });
   return { pid: started.pid, exited };
