@@ -5,6 +5,7 @@ import { ID_MAP_FLAGS, checkIdmappedRootKernel, planIdMaps } from '../runtime/pl
 import { UsageError } from '../errors.js';
 import { bridgeNetwork } from '../runtime/network/leases.js';
 import { parseSignal } from '../runtime/lifecycle/stop.js';
+import { writeStderr } from '../util/stdio.js';
 
 /**
  * The flags of `run` and `create` (cli/run.ts defines them) turned into a
@@ -146,11 +147,20 @@ function names(o: RunFlags) {
   return { ...(extraHosts.length ? { extraHosts } : {}), ...(Object.keys(dns).length ? { dns } : {}) };
 }
 
-/** --network bridge, which -p implies (docker's default network is the bridge); -p with another network is refused. */
+/**
+ * --network bridge, which -p implies (docker's default network is the bridge).
+ * -p with --network host is dropped with docker's warning (the host's ports
+ * are the container's already); with another network it is refused.
+ */
 function network(o: RunFlags) {
   const ports = (o.publish ?? []).flatMap(parsePublish);
   const publishing = ports.length > 0 || o.publishAll === true;
+  if (publishing && o.network === 'host') {
+    writeStderr('WARNING: Published ports are discarded when using host network mode\n');
+    return {};
+  }
   const bridge = o.network === 'bridge' || o.network === 'default' || (o.network === undefined && publishing);
+  if (publishing && o.network?.startsWith('container:')) throw new UsageError('conflicting options: port publishing and the container type network mode');
   if (publishing && !bridge) throw new UsageError(`-p needs the bridge network, not --network ${o.network}`);
   return { ...(bridge ? { network: 'bridge' as const } : {}), ...(ports.length ? { ports } : {}), ...(o.publishAll ? { publishAll: true } : {}) };
 }

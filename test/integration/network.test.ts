@@ -161,7 +161,7 @@ it('a host process\'s port is not taken over: -p on it is refused with one line 
   }
 });
 
-it('a stopped container\'s port can be taken by another; -p with another network or a bad spec is one line', () => {
+it('a stopped container\'s port can be taken by another; -p with --network host is dropped with a warning, with another network or a bad spec it is one line', () => {
   const port = 30000 + (process.pid % 10000);
   s.ok(['run', '-d', '-p', `127.0.0.1:${port}:80/udp`, '--name', 'first', 'busybox', 'sleep', '100']);
   expect(s.inspect('first').NetworkSettings.Ports).toEqual({ '80/udp': [{ HostIp: '127.0.0.1', HostPort: String(port) }] });
@@ -169,7 +169,13 @@ it('a stopped container\'s port can be taken by another; -p with another network
   s.ok(['run', '-d', '-p', `127.0.0.1:${port}:80/udp`, '--name', 'second', 'busybox', 'sleep', '100']);
   expect(execFileSync('nft', ['list', 'map', 'ip', `tsrun_${bridge}`, 'udp_ip'], { encoding: 'utf8' })).toContain(`127.0.0.1 . ${port} : ${address('second')} . 80`);
   s.ok(['rm', '-f', 'first', 'second']);
-  expect(s.run(['run', '--rm', '-p', '8080:80', '--network', 'host', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: -p needs the bridge network, not --network host\n' });
+  // docker's: the ports are dropped with a warning; the container still runs, with no bindings.
+  s.ok(['run', '-d', '--name', 'hosted', '-p', '8080:80', '--network', 'host', 'busybox', 'sleep', '100']);
+  expect(s.inspect('hosted').HostConfig.PortBindings).toEqual({});
+  s.ok(['rm', '-f', 'hosted']);
+  expect(s.run(['run', '--rm', '-p', '8080:80', '--network', 'host', 'busybox', 'true'])).toMatchObject({ code: 0, stderr: 'WARNING: Published ports are discarded when using host network mode\n' });
+  expect(s.run(['run', '--rm', '-p', '8080:80', '--network', 'none', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: -p needs the bridge network, not --network none\n' });
+  expect(s.run(['run', '--rm', '-p', '8080:80', '--network', 'container:second', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: conflicting options: port publishing and the container type network mode\n' });
   expect(s.run(['run', '--rm', '-p', '80-90:80-82', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: invalid -p "80-90:80-82": the host and container port ranges must be the same size\n' });
   expect(s.run(['run', '--rm', '-p', '80:80:80', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: expect.stringMatching(/^tsrun: invalid -p "80:80:80": use \[HOST_IP:\]\[HOST_PORT\[-END\]:\]CONTAINER_PORT/) });
 });
