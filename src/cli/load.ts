@@ -7,15 +7,17 @@ import { writeStdout } from '../util/stdio.js';
 export function registerLoad(program: Command, ctx: ContextFactory): void {
   program
     .command('pull')
-    .description('Download an image from a registry (Docker Hub by default; with the credentials of `tsrun login`, else anonymously), for this machine\'s platform')
+    .description('Download an image from a registry (Docker Hub by default; with the credentials of `tsrun login`, else anonymously), for this machine\'s platform unless --platform')
     .argument('<name>', 'NAME[:TAG|@DIGEST], as docker: busybox, quay.io/org/app:v1, localhost:5000/x@sha256:...')
     .option('-q, --quiet', 'print only the image\'s full name')
-    .action(async (name: string, o: { quiet?: boolean }) => {
-      const [{ pullImage }, { parseReference, canonicalName }] = await Promise.all([import('../store/load-images.js'), import('../store/reference.js')]);
+    .option('--platform <os/arch>', 'the image of this platform (as linux/arm64) from a multi-platform tag, instead of this machine\'s')
+    .action(async (name: string, o: { quiet?: boolean; platform?: string }) => {
+      const [{ pullImage }, { parseReference, canonicalName }, { parsePlatform }] = await Promise.all([import('../store/load-images.js'), import('../store/reference.js'), import('../image/platform.js')]);
+      const platform = o.platform === undefined ? undefined : parsePlatform(o.platform);
       const ref = parseReference(name);
       const say = (line: string) => o.quiet || writeStdout(`${line}\n`);
       say(`${ref.digest ?? ref.tag}: Pulling from ${ref.repository.replace(/^docker\.io\//, '')}`);
-      const pulled = await pullImage(ctx(), { ref: name, progress: say });
+      const pulled = await pullImage(ctx(), { ref: name, progress: say, platform });
       say(`Digest: ${pulled.digest}`);
       say(`Status: Downloaded image for ${pulled.names[0] ?? name}`);
       writeStdout(`${canonicalName(ref)}\n`);

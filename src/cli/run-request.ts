@@ -49,6 +49,7 @@ export interface RunFlags extends ResourceFlags {
   userns?: string;
   securityOpt?: string[];
   pull: 'missing' | 'always' | 'never';
+  platform?: string;
   restart?: string;
   network?: string;
   publish?: string[];

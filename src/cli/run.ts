@@ -43,6 +43,7 @@ function containerFlags(cmd: Command): Command {
     .addOption(repeatable('--gidmap <container:host:amount>', 'the same for gids (default: as --uidmap)'))
     .option('--userns <mode>', 'host (the default: no user namespace), or auto[:size=N]: a user namespace of its own whose N ids (default 65536) come from the subordinate ranges of the user "containers" in /etc/subuid and /etc/subgid, apart from every other container\'s (podman\'s)')
     .addOption(new Option('--pull <policy>', 'pull the image from its registry first').choices(['missing', 'always', 'never']).default('missing'))
+    .option('--platform <os/arch>', 'the image\'s platform, as linux/amd64: pulled for it, and refused if the image is another\'s')
     .option('--net, --network <mode>', 'none (the default here without -p: only lo), bridge (eth0 on tsrun\'s bridge, NAT to the outside), host (the host\'s network) or container:NAME (another container\'s)')
     .addOption(repeatable('-p, --publish <[ip:][hostPort:]containerPort[/proto]>', 'forward a host port (free one if not given; ports may be ranges, 8000-8002:80-82) to the container (implies --network bridge)'))
     .option('-P, --publish-all', 'forward every port the image exposes, each from a free host port (implies --network bridge)')
@@ -65,9 +66,10 @@ function containerFlags(cmd: Command): Command {
 }
 
 /** --pull: the registry's progress goes to stderr, so stdout stays the container's (or its id). */
-async function pullFirst(ctx: ContextFactory, image: string, policy: 'missing' | 'always' | 'never'): Promise<void> {
+async function pullFirst(ctx: ContextFactory, image: string, policy: 'missing' | 'always' | 'never', platformFlag?: string): Promise<void> {
+  const platform = platformFlag === undefined ? undefined : (await import('../image/platform.js')).parsePlatform(platformFlag);
   // The usual case, an image the store has, must not load the registry client (http, tls, crypto: ~5 ms of every run).
-  if (policy === 'missing') {
+  if (policy === 'missing' && !platform) {
     const { resolveImageId } = await import('../store/images.js');
     try {
       resolveImageId(ctx().paths, image);
@@ -77,7 +79,7 @@ async function pullFirst(ctx: ContextFactory, image: string, policy: 'missing' |
     }
   }
   const { ensureImage } = await import('../store/load-images.js');
-  await ensureImage(ctx(), image, policy, (line) => writeStderr(`${line}\n`));
+  await ensureImage(ctx(), image, policy, (line) => writeStderr(`${line}\n`), platform);
 }
 
 /**
@@ -97,7 +99,7 @@ export function registerRun(program: Command, ctx: ContextFactory): void {
     .action(async (image: string, command: string[], o: RunFlags) => {
       requireTerminal(o);
       const [{ runCommand }, { request }] = await Promise.all([import('../runtime/lifecycle/run.js'), import('./run-request.js')]);
-      await pullFirst(ctx, image, o.pull);
+      await pullFirst(ctx, image, o.pull, o.platform);
       process.exit(await runCommand(ctx(), { ...request(image, command, o), detach: o.detach === true }));
     });
 }
@@ -106,7 +108,7 @@ export function registerCreate(program: Command, ctx: ContextFactory): void {
   containerFlags(program.command('create').description('Create a container, set up and waiting to be started'))
     .action(async (image: string, command: string[], o: RunFlags) => {
       const [{ createCommand }, { request }] = await Promise.all([import('../runtime/lifecycle/run.js'), import('./run-request.js')]);
-      await pullFirst(ctx, image, o.pull);
+      await pullFirst(ctx, image, o.pull, o.platform);
       writeStdout(`${await createCommand(ctx(), request(image, command, o))}\n`);
     });
 }

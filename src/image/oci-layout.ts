@@ -31,6 +31,7 @@ export type {
   Platform,
 } from './oci-types.js';
 import { FileByteSource, TarReader } from './tar-reader.js';
+import { formatPlatform, hostPlatform, platformSatisfies } from './platform.js';
 
 /**
  * Reads an OCI image layout (image-spec image-layout.md) from a directory or
@@ -67,11 +68,10 @@ export interface LayoutImage {
 }
 
 export interface ReadLayoutOptions {
-  /** Which manifest to take from a multi-platform index; default linux/amd64. */
+  /** Which manifest to take from a multi-platform index; default this machine's. */
   platform?: Platform;
 }
 
-const DEFAULT_PLATFORM: Platform = { os: 'linux', architecture: 'amd64' };
 /** Manifests, indexes and configs are small JSON documents; refuse giants before reading them. */
 const MAX_JSON_BLOB = 8 * 1024 * 1024;
 const MAX_INDEX_DEPTH = 4;
@@ -369,9 +369,7 @@ function normaliseMemberName(name: string): string | undefined {
 }
 
 function platformMatches(d: Descriptor, want: Platform): boolean {
-  const p = d.platform;
-  if (!p || p.os !== want.os || p.architecture !== want.architecture) return false;
-  return want.variant === undefined || p.variant === undefined || p.variant === want.variant;
+  return d.platform !== undefined && platformSatisfies(d.platform, want);
 }
 
 function namesOf(d: Descriptor): string[] {
@@ -411,7 +409,7 @@ async function resolveManifest(
   }
   const match = index.manifests.find((m) => platformMatches(m, platform));
   if (!match) {
-    throw new Error(`invalid ${store.label}: index ${d.digest} has no ${platform.os}/${platform.architecture} image`);
+    throw new Error(`invalid ${store.label}: index ${d.digest} has no ${formatPlatform(platform)} image`);
   }
   return resolveManifest(store, match, platform, depth + 1);
 }
@@ -481,7 +479,7 @@ async function readLayout(store: BlobStore, opts: ReadLayoutOptions): Promise<La
   if (index.mediaType !== undefined && !isIndexType(index.mediaType)) {
     throw new Error(`invalid ${store.label}: index.json has media type ${JSON.stringify(index.mediaType)}`);
   }
-  const platform = opts.platform ?? DEFAULT_PLATFORM;
+  const platform = opts.platform ?? hostPlatform();
   // One image per manifest; the same manifest under several names is one image with several names.
   const refs = new Map<string, ManifestRef>();
   for (const entry of index.manifests) {

@@ -6,6 +6,8 @@ import zlib from 'node:zlib';
 import { ImageNotFoundError, RuntimeError, UsageError } from '../errors.js';
 import { readImageArchive, type ImageFormat } from '../image/docker-archive.js';
 import { readLayoutFrom, type LayoutImage } from '../image/oci-layout.js';
+import type { Platform } from '../image/oci-types.js';
+import { formatPlatform, hostPlatform, platformSatisfies } from '../image/platform.js';
 import { RegistryStore } from '../image/registry.js';
 import { ZSTD_MAGIC, createZstdDecompressStream } from '../image/zstd.js';
 import { logger } from '../log.js';
@@ -232,32 +234,54 @@ export type PullPolicy = 'missing' | 'always' | 'never';
  * lacks ("Unable to find image ... locally"), `always` pulls first anyway,
  * `never` leaves the lookup (and its "no such image") to create.
  */
-export async function ensureImage(ctx: Context, ref: string, policy: PullPolicy, say: (line: string) => void): Promise<void> {
-  if (policy === 'never') return;
+export async function ensureImage(ctx: Context, ref: string, policy: PullPolicy, say: (line: string) => void, platform?: Platform): Promise<void> {
+  // An id names nothing a registry could serve.
+  const isId = /^(sha256:)?[a-f0-9]{12,64}$/.test(ref);
   if (policy === 'missing') {
+    let found: Platform | undefined;
     try {
-      resolveImage(ctx.paths, ref);
-      return;
+      found = imagePlatform(ctx, ref);
     } catch (err) {
       if (!(err instanceof ImageNotFoundError)) throw err;
     }
-    // An id names nothing a registry could serve.
-    if (/^(sha256:)?[a-f0-9]{12,64}$/.test(ref)) return;
-    say(`Unable to find image '${ref}' locally`);
+    // One of another platform than --platform asks for is missing too, as docker's pull policy takes it.
+    if (found && (!platform || platformSatisfies(found, platform))) return;
+    if (!found && !isId) say(`Unable to find image '${ref}' locally`);
+    if (!isId) await pullImage(ctx, { ref, progress: say, platform });
+  } else if (policy === 'always') {
+    await pullImage(ctx, { ref, progress: say, platform });
   }
-  await pullImage(ctx, { ref, progress: say });
+  if (!platform) return;
+  let found: Platform;
+  try {
+    found = imagePlatform(ctx, ref);
+  } catch (err) {
+    if (err instanceof ImageNotFoundError) return; // the caller's own message
+    throw err;
+  }
+  if (!platformSatisfies(found, platform)) {
+    throw new RuntimeError(`image with reference ${ref} was found but does not match the specified platform: wanted ${formatPlatform(platform)}, actual: ${formatPlatform(found)}`);
+  }
+}
+
+/** The platform a stored image was made for (its config's os, architecture and variant). */
+function imagePlatform(ctx: Context, ref: string): Platform {
+  const { config } = resolveImage(ctx.paths, ref);
+  return { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
 }
 
 export interface PullRequest {
   /** NAME[:TAG|@DIGEST], docker's reference forms. */
   ref: string;
   progress: (line: string) => void;
+  /** Which image of a multi-platform tag; default this machine's. */
+  platform?: Platform;
 }
 
 /**
  * `pull`: the image a registry serves under a reference, for this machine's
- * platform, stored like a loaded one (layers it already has are kept).
- * Returns its id, manifest digest and canonical name.
+ * platform (or the one asked for), stored like a loaded one (layers it
+ * already has are kept). Returns its id, manifest digest and canonical name.
  */
 export async function pullImage(ctx: Context, req: PullRequest): Promise<LoadedImage & { digest: string }> {
   const ref = parseReference(req.ref);
@@ -267,7 +291,7 @@ export async function pullImage(ctx: Context, req: PullRequest): Promise<LoadedI
   let digest: string;
   try {
     digest = await store.resolve();
-    images = await readLayoutFrom(store, { platform: { os: 'linux', architecture: dockerArch() } });
+    images = await readLayoutFrom(store, { platform: req.platform ?? hostPlatform() });
   } catch (err) {
     throw err instanceof RuntimeError ? err : new RuntimeError((err as Error).message, { cause: err });
   }
@@ -350,10 +374,6 @@ export interface ImportRequest {
   progress: (line: string) => void;
 }
 
-function dockerArch(): string {
-  return process.arch === 'x64' ? 'amd64' : process.arch === 'ia32' ? '386' : process.arch;
-}
-
 /**
  * `tsrun import`: a root filesystem tarball becomes a one-layer image, as
  * `docker import` makes it. The tarball goes through the same unpacker as
@@ -393,7 +413,7 @@ export async function importImage(ctx: Context, req: ImportRequest): Promise<str
     const created = new Date().toISOString();
     const comment = req.message ?? `Imported from ${req.input}`;
     const config = {
-      architecture: dockerArch(),
+      architecture: hostPlatform().architecture,
       comment,
       config: containerConfig,
       created,

@@ -27,6 +27,7 @@ const served = { tokens: 0, refreshGrants: 0, cdnWithAuth: 0, cdnHits: 0 };
 /** Blob digests whose bytes the "CDN" damages. */
 const damaged = new Set<string>();
 let amd64: Descriptor;
+let arm64: Descriptor;
 
 const TOKEN = 'test-token';
 /** The token for alice's credentials: it also opens private/box. */
@@ -62,14 +63,15 @@ function tarOf(name: string, body: string): Buffer {
 beforeAll(async () => {
   layout = new OciLayout(path.join(s.dir, 'registry'));
   const base = fs.readFileSync(path.join(s.fixtures, 'busybox-rootfs.tar'));
-  const image = (extra: Buffer) =>
+  const image = (extra: Buffer, architecture = 'amd64') =>
     layout.image(
       [base, extra].map((t) => ({ blob: gz(t), mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', diffId: sha(t) })),
-      { config: { Cmd: ['sh'], Env: ['PATH=/bin:/usr/bin'] } },
+      { architecture, config: { Cmd: ['sh'], Env: ['PATH=/bin:/usr/bin'] } },
     );
   const a = image(tarOf('pulled.txt', 'pulled for amd64\n'));
-  const arm = image(tarOf('pulled.txt', 'pulled for arm64\n'));
+  const arm = image(tarOf('pulled.txt', 'pulled for arm64\n'), 'arm64');
   amd64 = a.manifest;
+  arm64 = arm.manifest;
   const index = layout.blob(
     Buffer.from(
       JSON.stringify({
@@ -170,7 +172,8 @@ function serve(req: http.IncomingMessage, res: http.ServerResponse): void {
     res.end();
     return;
   }
-  const desc = tags.get(ref!) ?? (ref === amd64.digest ? { ...amd64, mediaType: 'application/vnd.oci.image.manifest.v1+json' } : undefined);
+  const byDigest = [amd64, arm64].find((d) => d.digest === ref);
+  const desc = tags.get(ref!) ?? (byDigest ? { ...byDigest, mediaType: 'application/vnd.oci.image.manifest.v1+json' } : undefined);
   if (!desc) return fail(404, 'MANIFEST_UNKNOWN');
   const bytes = layout.readBlob(desc.digest);
   res.writeHead(200, { 'Content-Type': desc.mediaType, 'Content-Length': bytes.length, 'Docker-Content-Digest': desc.digest });
@@ -212,6 +215,28 @@ describe('pull', () => {
   it('pulls by digest', async () => {
     const r = await s.runAsync(['pull', '-q', `127.0.0.1:${port}/test/box@${amd64.digest}`]);
     expect(r).toMatchObject({ code: 0, stdout: `127.0.0.1:${port}/test/box@${amd64.digest}\n` });
+  });
+
+  it('--platform: pull takes that image of an index; run pulls again for another; a mismatch with --pull never is refused', async () => {
+    const name = `127.0.0.1:${port}/test/box:1`;
+    expect(await s.runAsync(['pull', '-q', '--platform', 'linux/aarch64', name])).toMatchObject({ code: 0, stdout: `${name}\n` });
+    expect(s.inspect(name).Architecture).toBe('arm64');
+    const armId = s.inspect(name).Id;
+    expect(await s.runAsync(['create', '--pull', 'never', '--platform', 'linux/amd64', name])).toMatchObject({
+      code: 125,
+      stderr: `tsrun: image with reference ${name} was found but does not match the specified platform: wanted linux/amd64, actual: linux/arm64\n`,
+    });
+    // --pull missing takes an image of another platform as missing, as docker's.
+    expect(await s.runAsync(['run', '--rm', '--platform', 'linux/amd64', name, 'cat', '/pulled.txt'])).toMatchObject({ code: 0, stdout: 'pulled for amd64\n' });
+    expect(s.inspect(name).Architecture).toBe('amd64');
+    expect(await s.runAsync(['run', '--rm', '--platform', 'linux/amd64', name, 'true'])).toMatchObject({ code: 0, stderr: '' });
+    const none = await s.runAsync(['pull', '--platform', 'linux/s390x', name]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/^tsrun: .*has no linux\/s390x image\n$/);
+    expect(await s.runAsync(['pull', '--platform', 'windows/amd64', name])).toMatchObject({ code: 1, stderr: 'tsrun: invalid --platform "windows/amd64": tsrun runs linux images only\n' });
+    expect(await s.runAsync(['run', '--platform', 'amd64', name])).toMatchObject({ code: 125, stderr: 'tsrun: invalid --platform "amd64": use OS/ARCH[/VARIANT], as linux/amd64\n' });
+    // Untagged by the amd64 pull: gone, so the store holds what it held before.
+    s.ok(['rmi', armId]);
   });
 
   it('an unknown tag is one line and exit 1, as docker\'s pull', async () => {
