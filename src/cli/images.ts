@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
 import { writeStdout } from '../util/stdio.js';
@@ -12,16 +13,20 @@ export function registerImages(program: Command, ctx: ContextFactory): void {
     .option('-q, --quiet', 'only print image ids')
     .option('--no-trunc', 'print full image ids')
     .option('--digests', 'show digests (tsrun records none: <none>)')
-    .addOption(repeatable('-f, --filter <key=value>', 'only images matching: dangling=true|false, reference=REPO[:TAG] (* matches any run of characters)'))
+    .addOption(repeatable('-f, --filter <key=value>', 'only images matching: dangling=true|false, reference=REPO[:TAG] (* matches any run of characters), label=KEY[=VALUE], before=/since= (an image: made before or after it)'))
     .option('--format <template>', 'Go-template fields, as docker: {{.Repository}} {{.Tag}} {{.ID}} {{.CreatedAt}} {{.CreatedSince}} {{.Size}}, {{json .}}; "table ..." adds headers')
     .action(async (repository: string | undefined, o: { quiet?: boolean; trunc: boolean; digests?: boolean; filter?: string[]; format?: string }) => {
-      const [{ listImageIds, readImage }, { parseReference, familiarRepository }, { ago, goTime, humanSize, table, formatRows, parseFilters, matchesFilters }] = await Promise.all([
+      const [{ listImageIds, readImage, resolveImageId }, { parseReference, familiarRepository }, { ago, goTime, humanSize, table, formatRows, parseFilters, matchesFilters, labelMatches }] = await Promise.all([
         import('../store/images.js'),
         import('../store/reference.js'),
         import('./format.js'),
       ]);
       const c = ctx();
-      const filters = parseFilters([...(o.filter ?? []), ...(repository !== undefined ? [`reference=${repository}`] : [])], ['dangling', 'reference']);
+      const filters = parseFilters([...(o.filter ?? []), ...(repository !== undefined ? [`reference=${repository}`] : [])], ['dangling', 'reference', 'label', 'before', 'since']);
+      for (const v of filters.get('dangling') ?? []) if (v !== 'true' && v !== 'false') throw new UsageError(`invalid filter 'dangling=${v}': use true or false`);
+      const created = (img: { config: { created?: string } }) => Date.parse(img.config.created ?? '') || 0;
+      // before= and since= name an image: those made before or after it (docker's).
+      const bounds = new Map([...(filters.get('before') ?? []), ...(filters.get('since') ?? [])].map((ref) => [ref, created(readImage(c.paths, resolveImageId(c.paths, ref)))]));
       const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
       const matchesRef = (names: string[], pattern: string) =>
         names.some((n) => {
@@ -31,7 +36,22 @@ export function registerImages(program: Command, ctx: ContextFactory): void {
         });
       const images = listImageIds(c.paths)
         .map((id) => readImage(c.paths, id))
-        .filter((img) => matchesFilters(filters, (key, v) => (key === 'dangling' ? (img.names.length === 0) === (v === 'true') : matchesRef(img.names, v))))
+        .filter((img) =>
+          matchesFilters(filters, (key, v) => {
+            switch (key) {
+              case 'dangling':
+                return (img.names.length === 0) === (v === 'true');
+              case 'label':
+                return labelMatches(img.config.config?.Labels ?? {}, v);
+              case 'before':
+                return created(img) < bounds.get(v)!;
+              case 'since':
+                return created(img) > bounds.get(v)!;
+              default:
+                return matchesRef(img.names, v);
+            }
+          }),
+        )
         .sort((a, b) => Date.parse(b.config.created ?? '') - Date.parse(a.config.created ?? ''));
       const shownId = (id: string) => (o.trunc ? id.slice(7, 19) : id);
       if (o.quiet) {

@@ -22,7 +22,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
       if (!Number.isInteger(n) || n < -1) throw new UsageError(`invalid argument "${o.last}" for "-n, --last": a number of containers`);
       // docker's: -n 0 (or -1) is no -n at all.
       const last = n > 0 ? n : undefined;
-      const [{ findContainer, listContainers }, { currentState, waitingToRestart }, { ago, goTime, humanDuration, table, truncateCommand, formatRows, parseFilters, matchesFilters }, { familiarName, canonicalName, parseReference }, { unmountStale }, { readRuntime }, { listTags, readImageConfig, resolveImageId }, { networkName }] = await Promise.all([
+      const [{ findContainer, listContainers }, { currentState, waitingToRestart }, { ago, goTime, humanDuration, table, truncateCommand, formatRows, parseFilters, matchesFilters, labelMatches }, { familiarName, canonicalName, parseReference }, { unmountStale }, { readRuntime }, { listTags, readImageConfig, resolveImageId }, { networkName }] = await Promise.all([
         import('../runtime/containers.js'),
         import('../runtime/state/status.js'),
         import('./format.js'),
@@ -217,8 +217,3 @@ function nameMatches(name: string, filter: string): boolean {
   }
 }
 
-/** docker's label filter: KEY (set, whatever its value) or KEY=VALUE. */
-function labelMatches(labels: Record<string, string>, filter: string): boolean {
-  const eq = filter.indexOf('=');
-  return eq < 0 ? filter in labels : labels[filter.slice(0, eq)] === filter.slice(eq + 1);
-}

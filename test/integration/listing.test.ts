@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { storeForFile, tsrunBin } from '../helpers/store.js';
 
 const s = storeForFile('busybox', 'hello-world-v1');
@@ -59,6 +59,24 @@ describe('ps and images: --filter and --format, as docker', () => {
     expect(s.ok(['images', '-a', 'busybox:latest', '-q']).trim()).toMatch(/^[0-9a-f]{12}$/);
     expect(s.ok(['images', '--filter', 'dangling=true', '-q'])).toBe('');
     expect(s.ok(['images', '--filter', 'reference=busybox:latest', '--format', 'table {{.Repository}}\\t{{.Tag}}'])).toBe('REPOSITORY   TAG\nbusybox      latest\n');
+  });
+
+  it('filters images by label and by before=/since= another image', () => {
+    s.ok(['create', '--name', 'labelled', 'busybox', 'true']);
+    s.ok(['commit', '-c', 'LABEL tier=web', '-c', 'LABEL owner=', 'labelled', 'mine:1']);
+    s.ok(['rm', 'labelled']);
+    onTestFinished(() => void s.run(['rmi', 'mine:1']));
+    const repos = (...args: string[]) => s.ok(['images', ...args, '--format', '{{.Repository}}']).split('\n').filter(Boolean).sort();
+    expect(repos('-f', 'label=tier')).toEqual(['mine']);
+    expect(repos('-f', 'label=tier=web')).toEqual(['mine']);
+    expect(repos('-f', 'label=tier=db')).toEqual([]);
+    expect(repos('-f', 'label=owner=')).toEqual(['mine']);
+    expect(repos('-f', 'since=busybox')).toEqual(['hello-world', 'mine']);
+    expect(repos('-f', 'since=hello-world:v1')).toEqual(['mine']);
+    expect(repos('-f', 'before=mine:1')).toEqual(['busybox', 'hello-world']);
+    expect(repos('-f', 'before=mine:1', '-f', 'reference=busy*')).toEqual(['busybox']);
+    expect(s.run(['images', '-f', 'since=nosuch'])).toMatchObject({ code: 1, stderr: 'tsrun: no such image: nosuch\n' });
+    expect(s.run(['images', '-f', 'dangling=maybe'])).toMatchObject({ code: 1, stderr: "tsrun: invalid filter 'dangling=maybe': use true or false\n" });
   });
 });
 
