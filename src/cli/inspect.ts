@@ -3,7 +3,7 @@ import type { ContextFactory } from './main.js';
 import { writeStderr, writeStdout } from '../util/stdio.js';
 
 export function registerInspect(program: Command, ctx: ContextFactory): void {
-  const action = (forced?: 'container' | 'image') => async (refs: string[], o: { type?: 'container' | 'image'; format?: string }) => {
+  const action = (forced?: 'container' | 'image') => async (refs: string[], o: { type?: 'container' | 'image'; format?: string; size?: boolean }) => {
     const [{ findContainer }, { resolveImage }, { inspectContainer, inspectImage }, { ContainerNotFoundError, RuntimeError }, { formatObject, inspectJson }] = await Promise.all([
       import('../runtime/containers.js'),
       import('../store/images.js'),
@@ -19,7 +19,9 @@ export function registerInspect(program: Command, ctx: ContextFactory): void {
       try {
         if (type !== 'image') {
           try {
-            out.push(inspectContainer(c.paths, findContainer(c.paths, ref)));
+            const rec = findContainer(c.paths, ref);
+            const sizes = o.size ? (await import('../store/disk-usage.js')).containerSize(c.paths, rec) : undefined;
+            out.push({ ...inspectContainer(c.paths, rec), ...(sizes ? { SizeRw: sizes.rw, SizeRootFs: sizes.rootFs } : {}) });
             continue;
           } catch (err) {
             if (type === 'container' || !(err instanceof ContainerNotFoundError)) throw err;
@@ -47,6 +49,7 @@ export function registerInspect(program: Command, ctx: ContextFactory): void {
     .argument('<name...>', 'container or image names or ids')
     .addOption(new Option('--type <type>', 'only look for this kind of object').choices(['container', 'image']))
     .option('-f, --format <template>', 'print fields instead of JSON, as docker: {{.State.Status}}, {{json .Config}}')
+    .option('-s, --size', 'add a container\'s SizeRw (what it wrote) and SizeRootFs (that and its image)')
     .action(action());
 
   program

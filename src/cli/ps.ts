@@ -15,14 +15,15 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
     .option('-l, --latest', 'the last container made, whatever its state')
     .option('-q, --quiet', 'only print container ids')
     .option('--no-trunc', 'do not truncate ids and commands')
+    .option('-s, --size', 'show what each container wrote (its rw layer) and, as virtual, that with its image')
     .addOption(repeatable('-f, --filter <key=value>', 'only containers matching: name= (a regular expression), id=, status= (created, running, paused, exited), exited= (an exit code), label=KEY[=VALUE] (run --label), ancestor= (image), before=/since= (a container: made before or after it), volume= (a volume name or mount destination), network= (none, bridge, host)'))
-    .option('--format <template>', 'Go-template fields, as docker: {{.ID}} {{.Image}} {{.Command}} {{.CreatedAt}} {{.RunningFor}} {{.Status}} {{.State}} {{.Names}} {{.Ports}} {{.Labels}} {{.Label "KEY"}} {{.Mounts}} {{.LocalVolumes}} {{.Networks}}, {{json .}}; "table ..." adds headers')
-    .action(async (o: { all?: boolean; last?: string; latest?: boolean; quiet?: boolean; trunc: boolean; filter?: string[]; format?: string }) => {
+    .option('--format <template>', 'Go-template fields, as docker: {{.ID}} {{.Image}} {{.Command}} {{.CreatedAt}} {{.RunningFor}} {{.Status}} {{.State}} {{.Names}} {{.Ports}} {{.Size}} {{.Labels}} {{.Label "KEY"}} {{.Mounts}} {{.LocalVolumes}} {{.Networks}}, {{json .}}; "table ..." adds headers')
+    .action(async (o: { all?: boolean; last?: string; latest?: boolean; quiet?: boolean; trunc: boolean; size?: boolean; filter?: string[]; format?: string }) => {
       const n = o.latest ? 1 : o.last !== undefined ? Number(o.last) : -1;
       if (!Number.isInteger(n) || n < -1) throw new UsageError(`invalid argument "${o.last}" for "-n, --last": a number of containers`);
       // docker's: -n 0 (or -1) is no -n at all.
       const last = n > 0 ? n : undefined;
-      const [{ findContainer, listContainers }, { currentState, waitingToRestart }, { ago, goTime, humanDuration, table, truncateCommand, formatRows, parseFilters, matchesFilters, labelMatches }, { familiarName, canonicalName, parseReference }, { unmountStale }, { readRuntime }, { listTags, readImageConfig, resolveImageId }, { networkName }] = await Promise.all([
+      const [{ findContainer, listContainers }, { currentState, waitingToRestart }, { ago, goTime, humanDuration, humanSize, table, truncateCommand, formatRows, parseFilters, matchesFilters, labelMatches }, { familiarName, canonicalName, parseReference }, { unmountStale }, { readRuntime }, { listTags, readImageConfig, resolveImageId }, { networkName }] = await Promise.all([
         import('../runtime/containers.js'),
         import('../runtime/state/status.js'),
         import('./format.js'),
@@ -123,6 +124,12 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
         }
         return rec.imageId.replace(/^sha256:/, '').slice(0, 12);
       };
+      // docker's SIZE: asked for with -s, or by a format that shows it.
+      const sizeOf = o.size || /\.Size\b/.test(o.format ?? '') ? (await import('../store/disk-usage.js')).containerSize : undefined;
+      const size = (rec: ContainerRecord) => {
+        const s = sizeOf!(c.paths, rec);
+        return `${humanSize(s.rw)} (virtual ${humanSize(s.rootFs)})`;
+      };
       // "table" alone is the default table (docker's).
       if (o.format !== undefined && o.format.trim() !== 'table') {
         const fields = rows.map(({ rec, st }) => ({
@@ -135,6 +142,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
           State: state(st, rec),
           Names: rec.name,
           Ports: ports(rec, st.running, made(rec)),
+          ...(sizeOf ? { Size: size(rec) } : {}),
           ...psLabels(labelsOf(rec)),
           ...psMounts(rec, o.trunc),
           Networks: networkName(rec.options),
@@ -149,6 +157,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
           State: 'STATE',
           Names: 'NAMES',
           Ports: 'PORTS',
+          Size: 'SIZE',
           Labels: 'LABELS',
           // docker's header for a label: its name's last dotted part, - and _ as spaces, in capitals.
           Label: (name: string) => String(name).split('.').at(-1)!.replace(/[-_]/g, ' ').toUpperCase(),
@@ -169,9 +178,10 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
           status(st, rec),
           ports(rec, st.running, made(rec)),
           rec.name,
+          ...(sizeOf ? [size(rec)] : []),
         ];
       });
-      writeStdout(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'], body));
+      writeStdout(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES', ...(sizeOf ? ['SIZE'] : [])], body));
     });
 }
 

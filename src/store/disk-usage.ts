@@ -4,7 +4,7 @@ import type { Context } from '../runtime/context.js';
 import { listContainers } from '../runtime/containers.js';
 import { currentState } from '../runtime/state/status.js';
 import { listImageIds, readImage } from './images.js';
-import { layerDiff } from './paths.js';
+import { layerDiff, type StorePaths } from './paths.js';
 import { listVolumes, volumeDataDir } from './volumes.js';
 import { volumeUsers } from '../runtime/volumes.js';
 
@@ -32,6 +32,18 @@ export function treeSize(dir: string): number {
     else if (e.isFile()) total += fs.lstatSync(full).size;
   }
   return total;
+}
+
+/** docker's SizeRw (the files a container's rw layer holds) and SizeRootFs (those and its image's layers). */
+export function containerSize(p: StorePaths, rec: { rwLayerId: string; imageId: string }): { rw: number; rootFs: number } {
+  const rw = treeSize(layerDiff(p, rec.rwLayerId));
+  let image = 0;
+  try {
+    image = readImage(p, rec.imageId).size;
+  } catch {
+    // its image's records unreadable: the rw layer alone
+  }
+  return { rw, rootFs: rw + image };
 }
 
 /**

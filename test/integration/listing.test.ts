@@ -61,6 +61,21 @@ describe('ps and images: --filter and --format, as docker', () => {
     expect(s.ok(['images', '--filter', 'reference=busybox:latest', '--format', 'table {{.Repository}}\\t{{.Tag}}'])).toBe('REPOSITORY   TAG\nbusybox      latest\n');
   });
 
+  it('ps -s and inspect -s: what a container wrote, and that with its image as virtual', () => {
+    s.ok(['run', '--name', 'writer', 'busybox', 'sh', '-c', 'head -c 1500 /dev/zero > /data; rm /bin/ls']);
+    onTestFinished(() => void s.run(['rm', '-f', 'writer']));
+    const image = s.inspect('busybox').Size as number;
+    const info = JSON.parse(s.ok(['inspect', '-s', 'writer']))[0];
+    expect(info.SizeRw).toBe(1500);
+    expect(info.SizeRootFs).toBe(1500 + image);
+    expect(s.inspect('writer').SizeRw).toBeUndefined();
+    const human = (n: number) => `${Number((n / 1e6).toPrecision(3))}MB`;
+    expect(s.ok(['ps', '-a', '-f', 'name=writer', '--format', '{{.Names}}: {{.Size}}'])).toBe(`writer: 1.5kB (virtual ${human(1500 + image)})\n`);
+    const lines = s.ok(['ps', '-a', '-s', '-f', 'name=writer']).split('\n');
+    expect(lines[0]).toMatch(/NAMES +SIZE$/);
+    expect(lines[1]).toMatch(/writer +1\.5kB \(virtual [0-9.]+MB\)$/);
+  });
+
   it('filters images by label and by before=/since= another image', () => {
     s.ok(['create', '--name', 'labelled', 'busybox', 'true']);
     s.ok(['commit', '-c', 'LABEL tier=web', '-c', 'LABEL owner=', 'labelled', 'mine:1']);
