@@ -7,6 +7,9 @@ import { writeStderr, writeStdout } from '../util/stdio.js';
 
 type UpdateFlags = ResourceFlags;
 
+const STATS_HEADERS = { Container: 'CONTAINER', ID: 'CONTAINER ID', Name: 'NAME', CPUPerc: 'CPU %', MemUsage: 'MEM USAGE / LIMIT', MemPerc: 'MEM %', NetIO: 'NET I/O', BlockIO: 'BLOCK I/O', PIDs: 'PIDS' };
+const DEFAULT_STATS_FORMAT = 'table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}';
+
 export function registerResources(program: Command, ctx: ContextFactory): void {
   program
     .command('stats')
@@ -14,8 +17,9 @@ export function registerResources(program: Command, ctx: ContextFactory): void {
     .argument('[container...]')
     .option('--no-stream', 'print one sample and exit')
     .option('--no-trunc', 'do not truncate ids')
-    .action(async (refs: string[], o: { stream: boolean; trunc: boolean }) => {
-      const [{ findContainer, listContainers }, { currentState }, cg, { binarySize, table }, { cpuPercent }] = await Promise.all([
+    .option('--format <template>', 'Go-template fields, as docker: {{.Container}} {{.Name}} {{.ID}} {{.CPUPerc}} {{.MemUsage}} {{.MemPerc}} {{.NetIO}} {{.BlockIO}} {{.PIDs}}, {{json .}}; "table ..." adds headers')
+    .action(async (refs: string[], o: { stream: boolean; trunc: boolean; format?: string }) => {
+      const [{ findContainer, listContainers }, { currentState }, cg, { binarySize, formatRows }, { cpuPercent }] = await Promise.all([
         import('../runtime/containers.js'),
         import('../runtime/state/status.js'),
         import('../runtime/cgroups/container.js'),
@@ -39,20 +43,19 @@ export function registerResources(program: Command, ctx: ContextFactory): void {
           const a = prev[i];
           const b = now[i];
           const id = o.trunc ? t.rec.id.slice(0, 12) : t.rec.id;
-          if (!a || !b) return [id, t.rec.name, '0.00%', '0B / 0B', '0.00%', '--', '--', '0'];
+          // .Container is the container as named on the command line (its id when none was), as docker's.
+          const named = { Container: refs[i] ?? id, ID: id, Name: t.rec.name, NetIO: '--', BlockIO: '--' };
+          if (!a || !b) return { ...named, CPUPerc: '0.00%', MemUsage: '0B / 0B', MemPerc: '0.00%', PIDs: '0' };
           const limit = b.memLimit ?? hostMem;
-          return [
-            id,
-            t.rec.name,
-            `${cpuPercent(b.cpuNs - a.cpuNs, b.systemNs - a.systemNs, cpus).toFixed(2)}%`,
-            `${binarySize(b.memUsage)} / ${binarySize(limit)}`,
-            `${((100 * b.memUsage) / limit).toFixed(2)}%`,
-            '--',
-            '--',
-            String(b.pids),
-          ];
+          return {
+            ...named,
+            CPUPerc: `${cpuPercent(b.cpuNs - a.cpuNs, b.systemNs - a.systemNs, cpus).toFixed(2)}%`,
+            MemUsage: `${binarySize(b.memUsage)} / ${binarySize(limit)}`,
+            MemPerc: `${((100 * b.memUsage) / limit).toFixed(2)}%`,
+            PIDs: String(b.pids),
+          };
         });
-        const out = table(['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'NET I/O', 'BLOCK I/O', 'PIDS'], rows);
+        const out = formatRows(o.format === undefined || o.format.trim() === 'table' ? DEFAULT_STATS_FORMAT : o.format, rows, STATS_HEADERS);
         if (!o.stream) {
           writeStdout(out);
           return;

@@ -132,6 +132,9 @@ describe('cgroups', () => {
     expect(stats).toMatch(/^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS\n/);
     expect(stats).toMatch(new RegExp(`^${id.slice(0, 12)}\\s+watched\\s+\\d+\\.\\d\\d%\\s+\\S+ / 64MiB\\s+\\d+\\.\\d\\d%\\s+--\\s+--\\s+1$`, 'm'));
     expect(s.ok(['stats', '--no-stream'])).toContain('watched');
+    expect(s.ok(['stats', '--no-stream', '--format', '{{.Container}} {{.Name}} {{.PIDs}} {{.MemUsage}}', 'watched'])).toMatch(/^watched watched 1 \S+ \/ 64MiB\n$/);
+    expect(s.ok(['stats', '--no-stream', '--format', 'table {{.ID}}\\t{{.MemPerc}}', id])).toMatch(new RegExp(`^CONTAINER ID +MEM %\n${id.slice(0, 12)} +\\d+\\.\\d\\d%\n$`));
+    expect(JSON.parse(s.ok(['stats', '--no-stream', '--format', 'json', 'watched']))).toMatchObject({ Container: 'watched', Name: 'watched', PIDs: '1', NetIO: '--' });
 
     // With ps options, ps(1)'s own columns for the container's processes only.
     const custom = s.ok(['top', 'watched', '-o', 'pid,comm']).trim().split('\n').map((l) => l.trim().split(/\s+/));
