@@ -1,5 +1,5 @@
 import * as os from 'node:os';
-import { type MountSpec, parseDeviceCgroupRule, parseDeviceFlag, parseIdMap, parseMountFlag, parseNamespaceMode, parseOomScoreAdj, parsePublish, parseRestartPolicy, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
+import { type MountSpec, parseDeviceCgroupRule, parseVolumesFrom, parseDeviceFlag, parseIdMap, parseMountFlag, parseNamespaceMode, parseOomScoreAdj, parsePublish, parseRestartPolicy, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
 import { parseResourceFlags, type ResourceFlags } from '../runtime/cgroups/limits.js';
 import { ID_MAP_FLAGS, checkIdmappedRootKernel, planIdMaps } from '../runtime/plan/user-namespace.js';
 import { UsageError } from '../errors.js';
@@ -31,6 +31,7 @@ export interface RunFlags extends ResourceFlags {
   stopSignal?: string;
   stopTimeout?: string;
   volume?: string[];
+  volumesFrom?: string[];
   mount?: string[];
   tmpfs?: string[];
   capAdd?: string[];
@@ -91,8 +92,10 @@ export const request = (image: string, command: string[], o: RunFlags) => ({
 function isolation(o: RunFlags) {
   const mounts = [...(o.volume ?? []).map(parseVolumeFlag), ...(o.mount ?? []).map(parseMountFlag), ...(o.tmpfs ?? []).map(parseTmpfsFlag)];
   checkIdmapBinds(mounts, o);
+  for (const spec of o.volumesFrom ?? []) parseVolumesFrom(spec);
   return {
     ...(mounts.length ? { mounts } : {}),
+    ...(o.volumesFrom?.length ? { volumesFrom: o.volumesFrom } : {}),
     ...(o.capAdd ? { capAdd: o.capAdd } : {}),
     ...(o.capDrop ? { capDrop: o.capDrop } : {}),
     ...(o.privileged ? { privileged: true } : {}),

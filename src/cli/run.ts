@@ -28,6 +28,7 @@ function containerFlags(cmd: Command): Command {
     .addOption(repeatable('-v, --volume <[src:]dst[:opts]>', 'bind a host path or a named volume (no src: an anonymous volume); opts ro, rw'))
     .addOption(repeatable('--mount <type=...,source=...,target=...>', 'bind, volume or tmpfs mount'))
     .addOption(repeatable('--tmpfs <path[:opts]>', 'mount a tmpfs'))
+    .addOption(repeatable('--volumes-from <container[:ro|:rw]>', 'mount the volumes and binds of another container at the same paths (read-only or read-write with :ro/:rw; as they are otherwise)'))
     .addOption(repeatable('--cap-add <cap>', 'add a Linux capability, or ALL'))
     .addOption(repeatable('--cap-drop <cap>', 'drop a Linux capability, or ALL'))
     .option('--privileged', 'every capability, no masked /proc paths, /sys writable')

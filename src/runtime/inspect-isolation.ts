@@ -72,13 +72,14 @@ export function inspectHostConfig(rec: ContainerRecord): Record<string, unknown>
     DnsSearch: o.dns?.search ?? [],
     ExtraHosts: o.extraHosts ? o.extraHosts.map(([n, ip]) => `${n}:${ip}`) : null,
     Links: null,
-    VolumesFrom: null,
+    VolumesFrom: o.volumesFrom ?? null,
   };
 }
 
 /** docker's HostConfig.Binds: the host paths and named volumes mounted, as -v gives them (SRC:DST[:ro]); null when none. */
 function binds(o: ContainerRecord['options']): string[] | null {
-  const out = (o.mounts ?? []).filter((m) => m.type === 'bind' || (m.type === 'volume' && !m.anonymous)).map((m) => `${m.source}:${m.target}${m.readonly ? ':ro' : ''}`);
+  const own = (o.mounts ?? []).filter((m) => m.from === undefined);
+  const out = own.filter((m) => m.type === 'bind' || (m.type === 'volume' && !m.anonymous)).map((m) => `${m.source}:${m.target}${m.readonly ? ':ro' : ''}`);
   return out.length ? out : null;
 }
 

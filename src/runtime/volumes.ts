@@ -1,13 +1,14 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { ConflictError, RuntimeError, UsageError } from '../errors.js';
 import { logger } from '../log.js';
-import { storeLockFile } from '../store/paths.js';
+import { type StorePaths, storeLockFile } from '../store/paths.js';
 import { type VolumeRecord, createVolume, deleteVolume, readVolume, volumeDataDir } from '../store/volumes.js';
 import { newId } from '../util/ids.js';
 import { withLock } from '../util/lock.js';
-import { listContainers } from './containers.js';
+import { findContainer, listContainers } from './containers.js';
 import type { Context } from './context.js';
-import { type MountSpec, VOLUME_NAME } from './plan/run-flags.js';
+import { type MountSpec, VOLUME_NAME, parseVolumesFrom } from './plan/run-flags.js';
 import type { ContainerRecord } from './state/record.js';
 import { fillFromImage } from './copy.js';
 import type { NativeBinding } from '../native/types.js';
@@ -35,6 +36,35 @@ export function checkMountSources(mounts: MountSpec[]): void {
       }
     }
   }
+}
+
+/**
+ * Every mount a new container gets, in docker's order of precedence: its
+ * own (-v, --mount, --tmpfs); then the volumes and binds of each
+ * --volumes-from container at the paths still free (shared, never its
+ * anonymous volumes to remove); then an anonymous volume at each of the
+ * image's VOLUME paths still free, so what a database writes there stays
+ * out of the rw layer (diff, commit) and writable under --read-only.
+ */
+export function plannedMounts(p: StorePaths, own: MountSpec[], volumesFrom: string[], imageVolumes: string[]): MountSpec[] {
+  const mounts = [...own];
+  const taken = new Set(own.map((m) => m.target));
+  for (const spec of volumesFrom) {
+    const { container, readonly } = parseVolumesFrom(spec);
+    const source = findContainer(p, container);
+    for (const m of source.options.mounts ?? []) {
+      if (m.type === 'tmpfs' || taken.has(m.target)) continue;
+      taken.add(m.target);
+      const { anonymous: _anonymous, makeSource: _make, ...shared } = m;
+      mounts.push({ ...shared, readonly: readonly ?? m.readonly, from: m.from ?? source.id });
+    }
+  }
+  for (const target of imageVolumes.map((v) => path.posix.normalize(v).replace(/(.)\/+$/, '$1'))) {
+    if (!target.startsWith('/') || taken.has(target)) continue;
+    taken.add(target);
+    mounts.push({ type: 'volume', target, readonly: false });
+  }
+  return mounts;
 }
 
 /**

@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { TestStore, tsrunBin, until } from '../helpers/store.js';
 import { bridgeNetwork } from '../../src/runtime/network/leases.js';
 
@@ -305,6 +305,52 @@ describe('volumes and bind mounts', () => {
     const left = s.ok(['volume', 'ls', '-q']).trim();
     expect(left).toMatch(/^[0-9a-f]{64}$/);
     s.ok(['volume', 'rm', left]);
+  });
+
+  it('an image\'s VOLUME is an anonymous volume: filled from the image, out of diff and commit, writable under --read-only, gone with --rm', () => {
+    s.ok(['create', '--name', 'voluming', 'busybox', 'true']);
+    s.ok(['commit', '-c', 'VOLUME /data', '-c', 'VOLUME /etc/', 'voluming', 'withvol:1']);
+    s.ok(['rm', 'voluming']);
+    onTestFinished(() => void s.run(['rmi', 'withvol:1']));
+    s.ok(['run', '--name', 'dbish', '--read-only', 'withvol:1', 'sh', '-c', 'echo row > /data/table; test -f /etc/passwd']);
+    onTestFinished(() => void s.run(['rm', '-v', '-f', 'dbish']));
+    const c = s.inspect('dbish');
+    expect(c.Mounts.map((m: { Type: string; Destination: string }) => `${m.Type} ${m.Destination}`).sort()).toEqual(['volume /data', 'volume /etc']);
+    expect(c.HostConfig.Binds).toBeNull();
+    // Only the mount points are the rw layer's; what was written to them is the volumes'.
+    expect(s.ok(['diff', 'dbish'])).not.toMatch(/table/);
+    expect(s.ok(['volume', 'ls', '-q']).trim().split('\n')).toHaveLength(2);
+    // -v at an image VOLUME's path takes its place.
+    s.ok(['run', '--rm', '-v', `${s.dir}:/data`, 'withvol:1', 'true']);
+    expect(s.ok(['volume', 'ls', '-q']).trim().split('\n')).toHaveLength(2);
+    s.ok(['rm', '-v', 'dbish']);
+    expect(s.ok(['volume', 'ls', '-q'])).toBe('');
+  });
+
+  it('--volumes-from mounts another container\'s volumes and binds at the same paths; :ro makes them read-only; they stay its own', () => {
+    const host = fs.mkdtempSync(path.join(s.dir, 'from-'));
+    s.ok(['run', '--name', 'holder', '-v', 'shared:/named', '-v', `${host}:/bound`, '-v', '/anon', '--tmpfs', '/scratch', 'busybox', 'sh', '-c', 'echo n > /named/f; echo a > /anon/f; echo b > /bound/f']);
+    expect(s.ok(['run', '--rm', '--volumes-from', 'holder', 'busybox', 'sh', '-c', 'cat /named/f /anon/f /bound/f; echo more >> /anon/f; mountpoint -q /scratch || echo no tmpfs'])).toBe('n\na\nb\nno tmpfs\n');
+    const ro = s.run(['run', '--rm', '--volumes-from', 'holder:ro', 'busybox', 'sh', '-c', 'cat /anon/f; touch /named/x']);
+    expect(ro.stdout).toBe('a\nmore\n');
+    expect(ro.stderr).toMatch(/Read-only file system/);
+    // The user's own -v wins at the same path.
+    expect(s.ok(['run', '--rm', '--volumes-from', 'holder', '-v', '/named', 'busybox', 'ls', '/named'])).toBe('');
+    s.ok(['create', '--name', 'borrower', '--volumes-from', 'holder:rw', 'busybox', 'true']);
+    const b = s.inspect('borrower');
+    expect(b.HostConfig.VolumesFrom).toEqual(['holder:rw']);
+    expect(b.HostConfig.Binds).toBeNull();
+    expect(b.Mounts.map((m: { Destination: string; RW: boolean }) => `${m.Destination} ${m.RW}`).sort()).toEqual(['/anon true', '/bound true', '/named true']);
+    // The holder's anonymous volume is the holder's: the borrower's rm -v leaves it, and the holder's waits for the borrower.
+    s.ok(['rm', '-v', 'borrower']);
+    expect(s.ok(['run', '--rm', '--volumes-from', 'holder', 'busybox', 'cat', '/anon/f'])).toBe('a\nmore\n');
+    s.ok(['create', '--name', 'borrower2', '--volumes-from', 'holder', 'busybox', 'true']);
+    s.ok(['rm', '-v', 'holder']);
+    expect(s.ok(['volume', 'ls', '-q']).trim().split('\n')).toHaveLength(2);
+    s.ok(['rm', 'borrower2']);
+    for (const v of s.ok(['volume', 'ls', '-q']).trim().split('\n')) s.ok(['volume', 'rm', v]);
+    expect(s.run(['run', '--rm', '--volumes-from', 'holder', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: no such container: holder\n' });
+    expect(s.run(['run', '--rm', '--volumes-from', 'x:rx', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: invalid --volumes-from "x:rx": use CONTAINER, CONTAINER:ro or CONTAINER:rw\n' });
   });
 
   it('a symlinked mount destination lands inside the container (CVE-2021-30465)', () => {

@@ -18,7 +18,7 @@ import { claimName, ensureNameIndex, nameOwner, releaseName } from '../names.js'
 import { hostBoundingCapabilities, tweakCapabilities } from '../plan/capabilities.js';
 import { type PortBinding, type RunOptions, privateNamespaces, resolveArgs } from '../plan/container-spec.js';
 import { checkSysctl, checkWorkingDir } from '../plan/launch-plan.js';
-import { checkMountSources, resolveMounts } from '../volumes.js';
+import { checkMountSources, plannedMounts, resolveMounts } from '../volumes.js';
 import { type ContainerRecord, ZERO_TIME, ensureContainerDir, writeRecord } from '../state/record.js';
 import { logger } from '../../log.js';
 
@@ -69,6 +69,7 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
   // Refused now, not at start: a container that could never start is not made (docker's rule).
   checkWorkingDir(req.options.workdir || config.config?.WorkingDir || '/');
   checkMountSources(req.options.mounts ?? []);
+  const mounts = plannedMounts(p, req.options.mounts ?? [], req.options.volumesFrom ?? [], Object.keys(config.config?.Volumes ?? {}));
   // -P: the image's exposed ports, each from a free host port, after the -p ones (a port given both ways keeps -p's).
   const exposed = req.options.publishAll ? exposedPorts(config.config?.ExposedPorts, req.options.ports ?? []) : [];
   // container:NAME modes name a container by id from here on, as docker's, so a rename does not break them.
@@ -98,7 +99,7 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
       options: {
         ...options,
         ...(idMappings ? { idMappings } : {}),
-        ...(req.options.mounts?.length ? { mounts: resolveMounts(ctx, req.options.mounts) } : {}),
+        ...(mounts.length ? { mounts: resolveMounts(ctx, mounts) } : {}),
         ...(joinNamespaces ? { joinNamespaces } : {}),
         ...(exposed.length ? { ports: [...(req.options.ports ?? []), ...exposed] } : {}),
       },

@@ -57,8 +57,13 @@ export interface RunOptions extends SecurityOptions {
   joinNamespaces?: Partial<Record<JoinableNamespace, string>>;
   /** --init: tsrun-init runs as PID 1, reaping orphans and forwarding signals. */
   init?: boolean;
-  /** -v, --mount, --tmpfs in the order given (volumes named and host paths resolved at create). */
+  /**
+   * -v, --mount, --tmpfs in the order given; at create, those of --volumes-from
+   * and the image's VOLUMEs after them (volumes named and host paths resolved).
+   */
   mounts?: MountSpec[];
+  /** --volumes-from CONTAINER[:ro|:rw], as given (inspect's HostConfig.VolumesFrom); its mounts are in `mounts`. */
+  volumesFrom?: string[];
   capAdd?: string[];
   capDrop?: string[];
   /** Every capability of the host's bounding set, no masked or read-only /proc paths, /sys read-write. */

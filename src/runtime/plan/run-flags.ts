@@ -31,6 +31,8 @@ export interface MountSpec {
   idmap?: boolean;
   /** `-v HOSTDIR:...`: a missing host directory is made (docker's -v); `--mount` refuses it instead. */
   makeSource?: boolean;
+  /** --volumes-from: the id of the container this mount is shared from. */
+  from?: string;
 }
 
 export interface Ulimit {
@@ -68,6 +70,14 @@ function source(src: string): Pick<MountSpec, 'type' | 'source'> {
     throw new UsageError(`"${src}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
   }
   return { type: 'volume', source: src };
+}
+
+/** `--volumes-from CONTAINER[:ro|:rw]`: the container and the mode its mounts get (undefined: each keeps its own). */
+export function parseVolumesFrom(spec: string): { container: string; readonly?: boolean } {
+  const colon = spec.lastIndexOf(':');
+  const [container, mode] = colon < 0 ? [spec, undefined] : [spec.slice(0, colon), spec.slice(colon + 1)];
+  if (container === '' || (mode !== undefined && mode !== 'ro' && mode !== 'rw')) throw new UsageError(`invalid --volumes-from "${spec}": use CONTAINER, CONTAINER:ro or CONTAINER:rw`);
+  return { container, ...(mode !== undefined ? { readonly: mode === 'ro' } : {}) };
 }
 
 /** `-v [SRC:]DST[:MODE]`, MODE a comma list of ro|rw, z|Z, a propagation and nocopy (moby's linux parser), and podman's idmap. */
