@@ -222,7 +222,7 @@ static void reset(struct ctr_plan *p)
   p->userns_path = NULL;
   p->n_root_lowers = p->n_root_opts = 0;
   p->root_layer = NULL;
-  p->log_path = p->exit_file = p->unmount_path = NULL;
+  p->log_path = p->exit_file = p->unmount_path = p->exitcmd_if = NULL;
   p->n_cgroups = 0;
   p->n_cgroups_late = 0;
   p->oom_file = NULL;
@@ -414,6 +414,8 @@ static int record(struct ctr_plan *p, const char *kw, char **a)
     if (p->n_exitcmd == CTR_MAX_EXITCMD)
       return -1;
     p->exitcmd[p->n_exitcmd++] = a[0];
+  } else if (ctr_streq(kw, "exitcmdif")) {
+    p->exitcmd_if = a[0];
   } else if (ctr_streq(kw, "cgroup")) {
     if (p->n_cgroups == CTR_MAX_CGROUPS)
       return -1;
@@ -587,6 +589,7 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
     CHECK(!p->start_fifo, "startfifo");
     CHECK(!p->unmount_path, "unmount");
     CHECK(!p->n_exitcmd, "exitcmd");
+    CHECK(!p->exitcmd_if, "exitcmdif");
     CHECK(!p->mkcwd, "mkcwd");
     CHECK(!p->loopback, "loopback");
     CHECK(!p->n_sysctls, "sysctl");
@@ -680,6 +683,8 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
   CHECK(!p->exit_file || p->exit_file[0] == '/', p->exit_file);
   CHECK(!p->unmount_path || p->unmount_path[0] == '/', p->unmount_path);
   CHECK(p->n_exitcmd == 0 || p->exitcmd[0][0] == '/', p->exitcmd[0]);
+  /* A plain name, looked up in the exit file's directory: the command and that directory are needed. */
+  CHECK(!p->exitcmd_if || (p->n_exitcmd && p->exit_file && p->exitcmd_if[0] && !strchr(p->exitcmd_if, '/') && !ctr_streq(p->exitcmd_if, ".") && !ctr_streq(p->exitcmd_if, "..")), p->exitcmd_if);
   for (i = 0; i < p->n_cgroups; i++)
     CHECK(clean_abs(p->cgroups[i]), p->cgroups[i]);
   for (i = 0; i < p->n_cgroups_late; i++)

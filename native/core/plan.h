@@ -16,7 +16,7 @@
  * Two modes. A run plan (root + ns) creates a container. An exec plan (join
  * + joinns) starts one more process in a running container: it has no root,
  * ns, nspath, propagation, hostname, mount, device, symlink, masked,
- * readonly, startfifo, unmount, exitcmd, sysctl, rootro, uidmap, gidmap or
+ * readonly, startfifo, unmount, exitcmd, exitcmdif, sysctl, rootro, uidmap, gidmap or
  * rootlower/rootlayer/rootopt records, no "mkcwd 1" or "loopback 1", and
  * must join the mount namespace.
  *
@@ -109,6 +109,9 @@
  *                                                      (JSON; write_exit_file in monitor/main.c)
  *   unmount    <host path>                             monitor unmounts this after the exit
  *   exitcmd    <argv element>                          monitor execs this argv last (repeatable)
+ *   exitcmdif  <file name>                             ... only if this file exists beside the
+ *                                                      exitfile (a flag its caller may set or
+ *                                                      clear while the container runs)
  *   cgroup     <host path of a cgroup.procs file>      the monitor writes the new process's pid
  *                                                      into each (opened before clone/setns)
  *                                                      while the child waits on a sync pipe,
@@ -304,6 +307,7 @@ struct ctr_plan {
   const char *unmount_path;
   char *exitcmd[CTR_MAX_EXITCMD + 1];
   size_t n_exitcmd;
+  const char *exitcmd_if; /* a name in exit_file's directory, or NULL: always */
   const char *cgroups[CTR_MAX_CGROUPS]; /* cgroup.procs files, or tasks files with cgroup_self */
   size_t n_cgroups;
   /* cgroup.procs files the monitor writes the process's pid into once it

@@ -641,6 +641,18 @@ static void write_exit_file(int code, int sig, pid_t pid, int oom_killed, const 
     warn("syncing the directory of", plan.exit_file, errno);
 }
 
+/*
+ * The exitcmd runs unless the plan makes it depend on a flag file beside the
+ * exit file, which tsrun sets or clears while the container runs (a restart
+ * policy given by `update --restart`): looked up now, at the exit.
+ */
+static int exit_command_wanted(void)
+{
+  struct stat st;
+
+  return !plan.exitcmd_if || fstatat(exit_dir, plan.exitcmd_if, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 /* The exit file is written relative to its directory, opened now. */
 static void open_exit_dir(void)
 {
@@ -2109,7 +2121,7 @@ int main(int argc, char **argv)
   restore_terminal();
   unmount_rootfs();
   remove_cgroups();
-  if (plan.n_exitcmd) {
+  if (plan.n_exitcmd && exit_command_wanted()) {
     prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
     sigprocmask(SIG_SETMASK, &saved_mask, NULL);
     execve(plan.exitcmd[0], plan.exitcmd, environ);

@@ -47,7 +47,7 @@ static void test_full_plan(void)
     "env", "PATH=/bin", "arg", "sh", "arg", "-c",
     "cwd", "/work", "mkcwd", "1", "user", "1000", "100", "group", "5", "umask", "18",
     "rlimit", "7", "1024", "-1", "nonewprivs", "1", "loopback", "1",
-    "log", "/l", "exitfile", "/e", "unmount", "/u", "exitcmd", "/bin/true",
+    "log", "/l", "exitfile", "/e", "unmount", "/u", "exitcmd", "/bin/true", "exitcmdif", "on-exit",
     "end", NULL,
   };
   const char *bad = "unset";
@@ -69,7 +69,7 @@ static void test_full_plan(void)
   EXPECT(plan.umask == 022 && plan.mkcwd == 1 && plan.no_new_privs == 1 && plan.loopback == 1);
   EXPECT(plan.n_rlimits == 1 && plan.rlimits[0].resource == 7);
   EXPECT(plan.rlimits[0].limit.rlim_cur == 1024 && plan.rlimits[0].limit.rlim_max == RLIM_INFINITY);
-  EXPECT(plan.n_exitcmd == 1 && plan.exitcmd[1] == NULL);
+  EXPECT(plan.n_exitcmd == 1 && plan.exitcmd[1] == NULL && strcmp(plan.exitcmd_if, "on-exit") == 0);
   EXPECT(ctr_plan_validate(&plan, &bad) == 0);
 }
 
@@ -215,6 +215,11 @@ static void test_validation(void)
                                "device", "/dev/..", "c", "1", "3", "438", "0", "0", "end", NULL };
   const char *rel_masked[] = { "root", "/r", "ns", "mnt", "arg", "x", "masked", "proc/kcore", "end", NULL };
   const char *rel_exitcmd[] = { "root", "/r", "ns", "mnt", "arg", "x", "exitcmd", "true", "end", NULL };
+  const char *if_no_cmd[] = { "root", "/r", "ns", "mnt", "arg", "x", "exitfile", "/e", "exitcmdif", "f", "end", NULL };
+  const char *if_no_file[] = { "root", "/r", "ns", "mnt", "arg", "x", "exitcmd", "/c", "exitcmdif", "f", "end", NULL };
+  const char *if_path[] = { "root", "/r", "ns", "mnt", "arg", "x", "exitfile", "/e", "exitcmd", "/c", "exitcmdif", "../f", "end", NULL };
+  const char *if_dotdot[] = { "root", "/r", "ns", "mnt", "arg", "x", "exitfile", "/e", "exitcmd", "/c", "exitcmdif", "..", "end", NULL };
+  const char *exec_if[] = { "join", "9", "joinns", "mnt", "arg", "x", "exitcmdif", "f", "end", NULL };
   const char *rel_fifo[] = { "root", "/r", "ns", "mnt", "arg", "x", "startfifo", "f", "end", NULL };
   const char *joinns_alone[] = { "root", "/r", "ns", "mnt", "arg", "x", "joinns", "pid", "end", NULL };
   const char *exec_no_mnt[] = { "join", "9", "joinns", "pid", "arg", "x", "end", NULL };
@@ -254,6 +259,11 @@ static void test_validation(void)
   expect_invalid(dotdot_dev, "/dev/..");
   expect_invalid(rel_masked, "proc/kcore");
   expect_invalid(rel_exitcmd, "true");
+  expect_invalid(if_no_cmd, "f");
+  expect_invalid(if_no_file, "f");
+  expect_invalid(if_path, "../f");
+  expect_invalid(if_dotdot, "..");
+  expect_invalid(exec_if, "exitcmdif");
   expect_invalid(rel_fifo, "f");
   expect_invalid(joinns_alone, "join");
   expect_invalid(exec_no_mnt, "joinns mnt");

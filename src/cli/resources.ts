@@ -5,7 +5,7 @@ import { writeStderr, writeStdout } from '../util/stdio.js';
 
 /** The cgroup commands: stats, top, update, and info (which reports the host's cgroups among the rest). */
 
-type UpdateFlags = ResourceFlags;
+type UpdateFlags = ResourceFlags & { restart?: string };
 
 const STATS_HEADERS = { Container: 'CONTAINER', ID: 'CONTAINER ID', Name: 'NAME', CPUPerc: 'CPU %', MemUsage: 'MEM USAGE / LIMIT', MemPerc: 'MEM %', NetIO: 'NET I/O', BlockIO: 'BLOCK I/O', PIDs: 'PIDS' };
 const DEFAULT_STATS_FORMAT = 'table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}';
@@ -91,7 +91,7 @@ export function registerResources(program: Command, ctx: ContextFactory): void {
 
   program
     .command('update')
-    .description('Change the resource limits of containers (kept for their next start)')
+    .description('Change the resource limits (kept for their next start) or the restart policy of containers')
     .argument('<container...>')
     .option('-m, --memory <bytes>', 'memory limit')
     .option('--memory-swap <bytes>', 'memory plus swap limit (-1: unlimited)')
@@ -99,13 +99,23 @@ export function registerResources(program: Command, ctx: ContextFactory): void {
     .option('--cpu-shares <weight>', 'relative CPU weight')
     .option('--cpuset-cpus <list>', 'CPUs the container may run on')
     .option('--pids-limit <n>', 'maximum number of processes (-1: unlimited)')
+    .option('--restart <policy>', 'no, always, unless-stopped or on-failure[:N], from the next exit on')
     .action(async (refs: string[], o: UpdateFlags) => {
-      const [{ findContainer }, { updateContainer }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/cgroups/container.js')]);
+      const [{ findContainer }, { updateContainer }, { parseRestartPolicy }, { updateRestartPolicy }] = await Promise.all([
+        import('../runtime/containers.js'),
+        import('../runtime/cgroups/container.js'),
+        import('../runtime/plan/run-flags.js'),
+        import('../runtime/lifecycle/restart-policy.js'),
+      ]);
+      const { restart, ...limits } = o;
+      const policy = restart === undefined ? undefined : parseRestartPolicy(restart);
       const c = ctx();
       let failed = false;
       for (const ref of refs) {
         try {
-          await updateContainer(c, findContainer(c.paths, ref).id, o);
+          const id = findContainer(c.paths, ref).id;
+          if (policy) await updateRestartPolicy(c, id, policy);
+          if (Object.keys(limits).length > 0 || !policy) await updateContainer(c, id, limits);
           writeStdout(`${ref}\n`);
         } catch (err) {
           writeStderr(`tsrun: ${(err as Error).message}\n`);

@@ -44,7 +44,9 @@ export const repositoriesFile = (p: StorePaths) => path.join(imageDir(p), 'repos
 export const containersDir = (p: StorePaths) => path.join(p.root, 'containers');
 export const containerDir = (p: StorePaths, id: string) => path.join(containersDir(p), id);
 export const containerFile = (p: StorePaths, id: string, name: ContainerFileName) => path.join(containerDir(p, id), name);
-export type ContainerFileName = 'container.json' | 'config.json' | 'hosts' | 'hostname' | 'resolv.conf' | 'ctr.log' | 'exit.json';
+export type ContainerFileName = 'container.json' | 'config.json' | 'hosts' | 'hostname' | 'resolv.conf' | 'ctr.log' | 'exit.json' | typeof ON_EXIT_FLAG;
+/** Beside exit.json: while it exists, the monitor runs `on-exit` when the container exits (plan.h exitcmdif). */
+export const ON_EXIT_FLAG = 'on-exit';
 
 /** Compiled seccomp filters, by profile (runtime/plan/seccomp-cache.ts): derived data, safe to delete. */
 export const seccompCacheDir = (p: StorePaths) => path.join(p.root, 'cache', 'seccomp');

@@ -189,6 +189,28 @@ describe('restart policies', () => {
     s.ok(['rm', 'clean', 'forever']);
   });
 
+  it('update --restart gives a running container a policy for its next exit, and takes it away; not to a --rm one', async () => {
+    // It exits once /go exists: a policy given meanwhile restarts it (and the restart exits too).
+    s.ok(['run', '-d', '--name', 'later', 'busybox', 'sh', '-c', 'echo run >> /runs; while [ ! -e /go ]; do sleep 0.05; done; exit 4']);
+    expect(s.ok(['update', '--restart', 'on-failure:1', 'later'])).toBe('later\n');
+    expect(s.inspect('later').HostConfig.RestartPolicy).toEqual({ Name: 'on-failure', MaximumRetryCount: 1 });
+    s.ok(['exec', 'later', 'touch', '/go']);
+    await until(() => s.inspect('later').RestartCount === 1 && s.inspect('later').State.Status === 'exited', 15_000);
+    expect(fs.readFileSync(path.join(upper('later'), 'runs'), 'utf8')).toBe('run\nrun\n');
+
+    // Taken away while it runs: its exit is the last.
+    s.ok(['run', '-d', '--name', 'once', '--restart', 'always', 'busybox', 'sh', '-c', 'while [ ! -e /go ]; do sleep 0.05; done']);
+    s.ok(['update', '--restart', 'no', 'once']);
+    s.ok(['exec', 'once', 'touch', '/go']);
+    await until(() => s.inspect('once').State.Status === 'exited');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(s.inspect('once')).toMatchObject({ RestartCount: 0, State: { Status: 'exited' } });
+
+    s.ok(['run', '-d', '--rm', '--name', 'ephemeral', 'busybox', 'sleep', '100']);
+    expect(s.run(['update', '--restart', 'always', 'ephemeral'])).toMatchObject({ code: 1, stderr: 'tsrun: Restart policy cannot be updated because AutoRemove is enabled for the container\n' });
+    s.ok(['rm', '-f', 'later', 'once', 'ephemeral']);
+  });
+
   it('refuses --restart with --rm, and a bad policy, with one line', () => {
     expect(s.run(['run', '--rm', '--restart', 'always', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: conflicting options: --restart and --rm\n' });
     expect(s.run(['run', '--restart', 'always:3', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: invalid restart policy "always:3": a maximum retry count goes only with on-failure\n' });

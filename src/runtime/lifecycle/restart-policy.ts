@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { RuntimeError, UsageError } from '../../errors.js';
 import { logger } from '../../log.js';
 import { containerLockFile } from '../../store/paths.js';
 import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
-import { readRecord, readRuntime, writeRecord } from '../state/record.js';
+import type { RestartPolicy } from '../plan/container-spec.js';
+import { readRecord, readRuntime, setOnExitFlag, writeRecord } from '../state/record.js';
 import { currentState } from '../state/status.js';
 import { foldExit, startContainer } from './start.js';
 
@@ -58,6 +60,22 @@ export async function applyRestartPolicy(ctx: Context, id: string): Promise<void
     // Stopped, removed or started by someone else meanwhile: nothing to do.
     logger('lifecycle').info({ cid: id, op: 'restart', err: (err as Error).message }, 'not restarted');
   }
+}
+
+/**
+ * `update --restart`: the container's policy from its next exit on, running
+ * or not (its monitor looks at the ON_EXIT_FLAG file when the process exits).
+ */
+export async function updateRestartPolicy(ctx: Context, id: string, policy: RestartPolicy): Promise<void> {
+  await withLock(ctx.native, containerLockFile(ctx.paths, id), () => {
+    const rec = readRecord(ctx.paths, id);
+    if (!rec) throw new RuntimeError(`container ${id} disappeared`);
+    // docker's rule, as at run: a container removed at its exit cannot also be restarted then.
+    if (rec.autoRemove && policy.name !== 'no') throw new UsageError('Restart policy cannot be updated because AutoRemove is enabled for the container');
+    rec.options = { ...rec.options, restart: policy };
+    writeRecord(ctx.paths, rec);
+    setOnExitFlag(ctx.paths, rec);
+  });
 }
 
 /** Not restarted: its published ports go (the next start, or rm, would otherwise be the first to notice). */

@@ -4,7 +4,7 @@ import { logger } from '../../log.js';
 import { initPath } from '../../native/binding.js';
 import { readImageConfig } from '../../store/images.js';
 import { layerRootOverlay, mountLayer, unmountLayer } from '../../store/mounts.js';
-import { attachSocket, containerFile, containerLockFile, runtimeDir, seccompCacheDir, startFifoPath } from '../../store/paths.js';
+import { ON_EXIT_FLAG, attachSocket, containerFile, containerLockFile, runtimeDir, seccompCacheDir, startFifoPath } from '../../store/paths.js';
 import { writeVolatileAtomic } from '../../util/atomic-write.js';
 import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
@@ -25,6 +25,7 @@ import {
   readRecord,
   readRuntime,
   removeRuntime,
+  setOnExitFlag,
   writeRecord,
   writeRuntime,
 } from '../state/record.js';
@@ -150,7 +151,7 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
       exitFile: containerFile(p, id, 'exit.json'),
       // With a user namespace the union is mounted inside the container only, of idmapped layers (plan.h rootlower).
       ...(idmapped ? { rootOverlay: layerRootOverlay(p, rec.rwLayerId) } : { unmountPath: merged }),
-      exitCmd: exitCommand(ctx, rec, opts.mode),
+      ...exitCommand(ctx, rec, opts.mode),
       cgroups: cgroup.joinFiles,
       cgroupSelf: cgroup.selfJoin,
       cgroupsLate: cgroup.lateJoinFiles,
@@ -251,15 +252,18 @@ async function joinBridge(ctx: Context, rec: ContainerRecord) {
 
 /**
  * What the monitor execs once the process has exited and everything is
- * recorded: the removal of a `run -d --rm` container, or the restart
- * policy's check.
+ * recorded: the removal of a `run -d --rm` container; else `on-exit`, which
+ * applies the restart policy and takes the published ports away (no daemon
+ * is left to do either), run only while the container has one or the other
+ * (the ON_EXIT_FLAG file, which `update --restart` may set while it runs).
+ * A foreground --rm container is removed by its CLI.
  */
-function exitCommand(ctx: Context, rec: ContainerRecord, mode: LaunchMode): string[] | undefined {
-  if (rec.autoRemove && mode !== 'foreground' && !rec.options.restart) return [...ctx.selfCommand, 'on-exit', '--remove', rec.id];
-  // on-exit applies the restart policy, or takes the published ports away (no daemon is left to do it).
-  if ((rec.options.restart && rec.options.restart.name !== 'no') || rec.options.ports?.length) return [...ctx.selfCommand, 'on-exit', rec.id];
-  return undefined;
+function exitCommand(ctx: Context, rec: ContainerRecord, mode: LaunchMode): { exitCmd?: string[]; exitCmdIf?: string } {
+  if (rec.autoRemove && !rec.options.restart) return mode === 'foreground' ? {} : { exitCmd: [...ctx.selfCommand, 'on-exit', '--remove', rec.id] };
+  setOnExitFlag(ctx.paths, rec);
+  return { exitCmd: [...ctx.selfCommand, 'on-exit', rec.id], exitCmdIf: ON_EXIT_FLAG };
 }
+
 
 /**
  * The container's cgroups, made and limited. A host whose cgroupfs tsrun

@@ -42,6 +42,8 @@ export interface MonitorDuties extends PlanIo {
   unmountPath?: string;
   /** An argv the monitor execs last (`run -d --rm` removes the container this way). */
   exitCmd?: string[];
+  /** ... only if a file of this name is beside exitFile then. */
+  exitCmdIf?: string;
   /** The created state: the init waits before execve until a reader opens this FIFO (mkfifo 0600 beforehand). */
   startFifo?: string;
   /** Files the init joins its cgroups through (ContainerCgroup.joinFiles); their dirs are removed after the exit. */
@@ -439,6 +441,7 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     exitFile: extras.exitFile,
     unmountPath: extras.unmountPath,
     exitCmd: extras.exitCmd,
+    exitCmdIf: extras.exitCmdIf,
     passthrough: extras.passthrough,
     consoleSocket: extras.consoleSocket,
     attach: extras.attach ?? false,
@@ -665,6 +668,7 @@ export function encodePlan(plan: LaunchPlan): Buffer {
   if (plan.startFifo !== undefined) rec('startfifo', plan.startFifo);
   if (plan.unmountPath !== undefined) rec('unmount', plan.unmountPath);
   for (const a of plan.exitCmd ?? []) rec('exitcmd', a);
+  if (plan.exitCmdIf !== undefined) rec('exitcmdif', plan.exitCmdIf);
   for (const c of plan.cgroups ?? []) rec('cgroup', c);
   if (plan.cgroupSelf) rec('cgroupself', 1);
   for (const c of plan.cgroupsLate ?? []) rec('cgrouplate', c);

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { readJsonIfExists, writeJsonAtomic, writeVolatileAtomic } from '../../util/atomic-write.js';
-import { type StorePaths, containerDir, containerFile, containersDir, runtimeDir, runtimeFile } from '../../store/paths.js';
+import { ON_EXIT_FLAG, type StorePaths, containerDir, containerFile, containersDir, runtimeDir, runtimeFile } from '../../store/paths.js';
 import type { ExitFailure } from '../../native/report.js';
 import type { PortBinding, RunOptions } from '../plan/container-spec.js';
 
@@ -117,4 +117,14 @@ export function readExit(p: StorePaths, id: string): ExitRecord | undefined {
 
 export function clearExit(p: StorePaths, id: string): void {
   fs.rmSync(containerFile(p, id, 'exit.json'), { force: true });
+}
+
+/**
+ * The ON_EXIT_FLAG file, there while the container has a restart policy or
+ * published ports: its monitor runs `on-exit` at the exit only then (start.ts).
+ */
+export function setOnExitFlag(p: StorePaths, rec: ContainerRecord): void {
+  const flag = containerFile(p, rec.id, ON_EXIT_FLAG);
+  if ((rec.options.restart && rec.options.restart.name !== 'no') || rec.options.ports?.length) fs.writeFileSync(flag, '', { mode: 0o600 });
+  else fs.rmSync(flag, { force: true });
 }
