@@ -38,24 +38,83 @@ function jsonArray(rest: string): string[] | undefined {
   return undefined;
 }
 
-/** Splits "K=V K2=V2" or "K V" (Dockerfile's legacy single pair); quotes around values are removed. */
-export function parseKeyValues(rest: string, what: string): [string, string][] {
+/**
+ * A Dockerfile word as the builder reads it (buildkit's shell lexer, the
+ * parts a change needs): quotes are removed, a backslash keeps the next
+ * character as it is, and outside single quotes $VAR, ${VAR},
+ * ${VAR:-word} and ${VAR:+word} are replaced from env (docker's commit and
+ * import take ENV PATH=/opt/bin:$PATH this way). An unset variable is "".
+ */
+export function processWord(word: string, env: ReadonlyMap<string, string>): string {
+  let out = '';
+  let quote: '"' | "'" | undefined;
+  for (let i = 0; i < word.length; i++) {
+    const c = word[i]!;
+    if (quote === "'") {
+      if (c === "'") quote = undefined;
+      else out += c;
+    } else if (c === '\\' && i + 1 < word.length) {
+      // Inside double quotes only \\, \" and \$ are escapes, as in a shell.
+      const next = word[i + 1]!;
+      if (quote === '"' && !'\\"$'.includes(next)) out += c;
+      else i++;
+      out += next;
+    } else if (c === quote) {
+      quote = undefined;
+    } else if (quote === undefined && (c === '"' || c === "'")) {
+      quote = c;
+    } else if (c === '$') {
+      const braced = /^\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])([^}]*))?\}/.exec(word.slice(i + 1));
+      const plain = braced ? undefined : /^[A-Za-z_][A-Za-z0-9_]*/.exec(word.slice(i + 1));
+      if (braced) {
+        const [whole, name, op, alt = ''] = braced;
+        const value = env.get(name!);
+        const set = op?.startsWith(':') ? value !== undefined && value !== '' : value !== undefined;
+        out += op === undefined ? (value ?? '') : op.endsWith('-') ? (set ? value! : processWord(alt, env)) : set ? processWord(alt, env) : '';
+        i += whole.length;
+      } else if (plain) {
+        out += env.get(plain[0]) ?? '';
+        i += plain[0].length;
+      } else {
+        out += c;
+      }
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+/** The environment a change's words see: the config's Env so far, as a map. */
+function envOf(config: OciContainerConfig): Map<string, string> {
+  return new Map((config.Env ?? []).map((e) => (e.includes('=') ? [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)] : [e, ''])));
+}
+
+/**
+ * Splits "K=V K2=V2" or "K V" (Dockerfile's legacy single pair), each word
+ * through processWord with env (quotes removed, variables replaced).
+ */
+export function parseKeyValues(rest: string, what: string, env: ReadonlyMap<string, string> = new Map()): [string, string][] {
   const tokens: string[] = [];
-  const re = /(?:[^\s"']+|"(?:[^"\\]|\\.)*"|'[^']*')+/g;
+  const re = /(?:[^\s"'\\]+|\\.|"(?:[^"\\]|\\.)*"|'[^']*')+/g;
   for (const m of rest.matchAll(re)) tokens.push(m[0]);
-  const unquote = (s: string) => s.replace(/"((?:[^"\\]|\\.)*)"|'([^']*)'/g, (_, dq: string | undefined, sq: string | undefined) => (dq !== undefined ? dq.replace(/\\(.)/g, '$1') : sq!));
   if (tokens.length > 0 && !tokens[0]!.includes('=')) {
     // legacy form: ENV KEY value with spaces
     const key = tokens[0]!;
     const value = rest.slice(rest.indexOf(key) + key.length).trim();
     if (value === '') throw new UsageError(`${what} needs KEY=VALUE`);
-    return [[key, unquote(value)]];
+    return [[processWord(key, env), processWord(value, env)]];
   }
   return tokens.map((t) => {
     const eq = t.indexOf('=');
     if (eq <= 0) throw new UsageError(`${what}: "${t}" is not KEY=VALUE`);
-    return [unquote(t.slice(0, eq)), unquote(t.slice(eq + 1))];
+    return [processWord(t.slice(0, eq), env), processWord(t.slice(eq + 1), env)];
   });
+}
+
+/** A change's words split at unquoted blanks, each through processWord. */
+function words(rest: string, env: ReadonlyMap<string, string>): string[] {
+  return [...rest.matchAll(/(?:[^\s"'\\]+|\\.|"(?:[^"\\]|\\.)*"|'[^']*')+/g)].map((m) => processWord(m[0], env));
 }
 
 /** Applies the changes in order to a copy of config. */
@@ -71,7 +130,8 @@ export function applyChanges(config: OciContainerConfig, changes: ParsedChange[]
         break;
       case 'ENV': {
         const env = [...(out.Env ?? [])];
-        for (const [k, v] of parseKeyValues(rest, 'ENV')) {
+        // Every pair of one ENV sees the environment from before it (docker's rule: ENV A=2 B=$A takes the old A).
+        for (const [k, v] of parseKeyValues(rest, 'ENV', envOf(out))) {
           const i = env.findIndex((e) => e.split('=')[0] === k);
           if (i >= 0) env[i] = `${k}=${v}`;
           else env.push(`${k}=${v}`);
@@ -80,11 +140,11 @@ export function applyChanges(config: OciContainerConfig, changes: ParsedChange[]
         break;
       }
       case 'LABEL':
-        out.Labels = { ...(out.Labels ?? {}), ...Object.fromEntries(parseKeyValues(rest, 'LABEL')) };
+        out.Labels = { ...(out.Labels ?? {}), ...Object.fromEntries(parseKeyValues(rest, 'LABEL', envOf(out))) };
         break;
       case 'EXPOSE': {
         const ports = { ...(out.ExposedPorts ?? {}) };
-        for (const port of rest.split(/\s+/)) {
+        for (const port of words(rest, envOf(out))) {
           if (!/^\d+(-\d+)?(\/(tcp|udp|sctp))?$/i.test(port)) throw new UsageError(`invalid port "${port}" in EXPOSE`);
           ports[port.includes('/') ? port.toLowerCase() : `${port}/tcp`] = {};
         }
@@ -93,19 +153,21 @@ export function applyChanges(config: OciContainerConfig, changes: ParsedChange[]
       }
       case 'VOLUME': {
         const vols = { ...(out.Volumes ?? {}) };
-        for (const v of jsonArray(rest) ?? rest.split(/\s+/)) vols[v] = {};
+        for (const v of jsonArray(rest) ?? words(rest, envOf(out))) vols[v] = {};
         out.Volumes = vols;
         break;
       }
       case 'STOPSIGNAL':
-        out.StopSignal = rest;
+        out.StopSignal = processWord(rest, envOf(out));
         break;
       case 'USER':
-        out.User = rest;
+        out.User = processWord(rest, envOf(out));
         break;
-      case 'WORKDIR':
-        out.WorkingDir = rest.startsWith('/') ? rest : `${out.WorkingDir ?? '/'}/${rest}`.replace(/\/+/g, '/');
+      case 'WORKDIR': {
+        const dir = processWord(rest, envOf(out));
+        out.WorkingDir = dir.startsWith('/') ? dir : `${out.WorkingDir ?? '/'}/${dir}`.replace(/\/+/g, '/');
         break;
+      }
     }
   }
   return out;

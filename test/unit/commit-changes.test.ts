@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyChanges, parseChange, parseKeyValues } from '../../src/store/changes.js';
+import { applyChanges, parseChange, parseKeyValues, processWord } from '../../src/store/changes.js';
 
 describe('commit -c changes', () => {
   it('parses instructions case-insensitively and refuses the ones docker refuses', () => {
@@ -30,6 +30,27 @@ describe('commit -c changes', () => {
     expect(c.WorkingDir).toBe('/app/sub');
     expect(c.User).toBe('1000:1000');
     expect(c.StopSignal).toBe('SIGINT');
+  });
+
+  it('replaces variables from the environment so far, as docker\'s builder does, but not in single quotes or CMD', () => {
+    const c = applyChanges({ Env: ['PATH=/usr/bin:/bin', 'HOME=/root', 'EMPTY='] }, [
+      parseChange('ENV PATH=/opt/bin:$PATH'),
+      parseChange('ENV A=1'),
+      parseChange('ENV A=2 B=$A C=${A}x'),
+      parseChange("ENV D='$HOME' E=\"$HOME/x\" F=\\$HOME G=${EMPTY:-dflt} H=${HOME:+set} I=${NOPE}"),
+      parseChange('WORKDIR $HOME/app'),
+      parseChange('LABEL home=$HOME'),
+      parseChange('USER ${B}000'),
+      parseChange('VOLUME $HOME/data /x'),
+      parseChange('CMD echo $HOME'),
+    ]);
+    expect(c.Env).toEqual(['PATH=/opt/bin:/usr/bin:/bin', 'HOME=/root', 'EMPTY=', 'A=2', 'B=1', 'C=1x', 'D=$HOME', 'E=/root/x', 'F=$HOME', 'G=dflt', 'H=set', 'I=']);
+    expect(c.WorkingDir).toBe('/root/app');
+    expect(c.Labels).toEqual({ home: '/root' });
+    expect(c.User).toBe('1000');
+    expect(c.Volumes).toEqual({ '/root/data': {}, '/x': {} });
+    expect(c.Cmd).toEqual(['/bin/sh', '-c', 'echo $HOME']);
+    expect(processWord('a\\ b"c\\"d"$X', new Map([['X', 'x']]))).toBe('a bc"dx');
   });
 
   it('never modifies the config it is given', () => {
