@@ -62,7 +62,9 @@ export function registerImages(program: Command, ctx: ContextFactory): void {
       const records: Record<string, string>[] = [];
       for (const img of images) {
         const created = img.config.created ? ago(img.config.created) : 'N/A';
-        const names = img.names.length > 0 ? img.names : ['<none>:<none>'];
+        // A reference filter shows the names it matches, not the image's other names (docker's).
+        const shown = filters.has('reference') ? img.names.filter((n) => filters.get('reference')!.some((v) => matchesRef([n], v))) : img.names;
+        const names = shown.length > 0 ? shown : ['<none>:<none>'];
         for (const name of names) {
           let repo = '<none>';
           let tag = '<none>';

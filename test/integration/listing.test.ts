@@ -59,6 +59,13 @@ describe('ps and images: --filter and --format, as docker', () => {
     expect(s.ok(['images', '-a', 'busybox:latest', '-q']).trim()).toMatch(/^[0-9a-f]{12}$/);
     expect(s.ok(['images', '--filter', 'dangling=true', '-q'])).toBe('');
     expect(s.ok(['images', '--filter', 'reference=busybox:latest', '--format', 'table {{.Repository}}\\t{{.Tag}}'])).toBe('REPOSITORY   TAG\nbusybox      latest\n');
+    // An image's other names are not what a reference asked for.
+    s.ok(['tag', 'busybox', 'mybb:1']);
+    s.ok(['tag', 'busybox', 'mybb:2']);
+    onTestFinished(() => void s.run(['rmi', 'mybb:1', 'mybb:2']));
+    expect(s.ok(['images', 'busybox', '--format', '{{.Repository}}:{{.Tag}}'])).toBe('busybox:latest\n');
+    expect(s.ok(['images', '-f', 'reference=*:1', '--format', '{{.Repository}}:{{.Tag}}'])).toBe('mybb:1\n');
+    expect(s.ok(['images', 'mybb', '--format', '{{.Repository}}:{{.Tag}}']).split('\n').filter(Boolean).sort()).toEqual(['mybb:1', 'mybb:2']);
   });
 
   it('ps -s and inspect -s: what a container wrote, and that with its image as virtual', () => {
