@@ -54,14 +54,12 @@ export function registerLoad(program: Command, ctx: ContextFactory): void {
     .description('Load images from an OCI image layout or a docker-archive (`docker save`), as a directory or tar archive')
     .option('-i, --input <path>', 'archive file or directory (default: standard input)')
     .option('-t, --tag <name>', 'store the image under this name instead of the archive\'s')
-    .option('-q, --quiet', 'print nothing but errors')
+    .option('-q, --quiet', 'no progress: only the "Loaded image" lines (which scripts read, as docker\'s)')
     .action(async (o: { input?: string; tag?: string; quiet?: boolean }) => {
       const { loadImages } = await import('../store/load-images.js');
       const loaded = await loadImages(ctx(), { input: o.input, tag: o.tag, progress: (line) => o.quiet || writeStdout(`${line}\n`) });
-      if (!o.quiet) {
-        for (const img of loaded) {
-          writeStdout(img.names.length > 0 ? img.names.map((n) => `Loaded image: ${n}\n`).join('') : `Loaded image ID: ${img.id}\n`);
-        }
+      for (const img of loaded) {
+        writeStdout(img.names.length > 0 ? img.names.map((n) => `Loaded image: ${n}\n`).join('') : `Loaded image ID: ${img.id}\n`);
       }
     });
 
