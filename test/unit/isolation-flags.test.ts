@@ -18,6 +18,12 @@ import { normalizeCapability, tweakCapabilities } from '../../src/runtime/plan/c
 describe('-v', () => {
   it('parses binds, named and anonymous volumes with modes', () => {
     expect(parseVolumeFlag('/host/dir:/data')).toEqual({ type: 'bind', makeSource: true, source: '/host/dir', target: '/data', readonly: false });
+    // Docker Desktop's consistency hints: taken and ignored, as docker on Linux does.
+    expect(parseVolumeFlag('/host/dir:/data:cached')).toEqual(parseVolumeFlag('/host/dir:/data'));
+    expect(parseVolumeFlag('/host/dir:/data:ro,delegated')).toEqual(parseVolumeFlag('/host/dir:/data:ro'));
+    expect(() => parseVolumeFlag('/host/dir:/data:cached,delegated')).toThrow('invalid mode: cached,delegated');
+    expect(parseMountFlag('type=bind,source=/h,target=/d,consistency=cached')).toEqual(parseMountFlag('type=bind,source=/h,target=/d'));
+    expect(() => parseMountFlag('type=bind,source=/h,target=/d,consistency=fast')).toThrow('invalid consistency: fast');
     expect(parseVolumeFlag('/host/dir/:/data/:ro')).toEqual({ type: 'bind', makeSource: true, source: '/host/dir', target: '/data', readonly: true });
     expect(parseVolumeFlag('/h:/d:ro,z')).toMatchObject({ readonly: true });
     expect(parseVolumeFlag('data:/d:nocopy')).toEqual({ type: 'volume', source: 'data', target: '/d', readonly: false, noCopy: true });

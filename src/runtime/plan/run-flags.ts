@@ -80,7 +80,12 @@ export function parseVolumesFrom(spec: string): { container: string; readonly?: 
   return { container, ...(mode !== undefined ? { readonly: mode === 'ro' } : {}) };
 }
 
-/** `-v [SRC:]DST[:MODE]`, MODE a comma list of ro|rw, z|Z, a propagation and nocopy (moby's linux parser), and podman's idmap. */
+/**
+ * `-v [SRC:]DST[:MODE]`, MODE a comma list of ro|rw, z|Z, a propagation and
+ * nocopy (moby's linux parser), and podman's idmap. Docker Desktop's
+ * consistency modes (cached, delegated, consistent) are taken and ignored,
+ * as docker on Linux does.
+ */
 export function parseVolumeFlag(spec: string): MountSpec {
   const parts = spec.split(':');
   let src: string | undefined;
@@ -117,21 +122,26 @@ export function parseVolumeFlag(spec: string): MountSpec {
   return { ...s, target, readonly, ...(options.length ? { options } : {}), ...copy, ...(idmap ? { idmap } : {}), ...(s.type === 'bind' ? { makeSource: true } : {}) };
 }
 
+/** Docker Desktop's file-sharing hints (moby's mount.Consistency; --mount also takes "default"): nothing on Linux. */
+const CONSISTENCY = new Set(['consistent', 'cached', 'delegated']);
+
 function isMode(mode: string): boolean {
   let rw = 0;
   let label = 0;
   let prop = 0;
   let copy = 0;
   let idmap = 0;
+  let consistency = 0;
   for (const m of mode.split(',')) {
     if (m === 'ro' || m === 'rw') rw++;
     else if (m === 'z' || m === 'Z') label++;
     else if (PROPAGATION.has(m)) prop++;
     else if (m === 'nocopy') copy++;
     else if (m === 'idmap') idmap++;
+    else if (CONSISTENCY.has(m)) consistency++;
     else return false;
   }
-  return rw <= 1 && label <= 1 && prop <= 1 && copy <= 1 && idmap <= 1;
+  return rw <= 1 && label <= 1 && prop <= 1 && copy <= 1 && idmap <= 1 && consistency <= 1;
 }
 
 function parseBool(key: string, v: string | undefined): boolean {
@@ -185,6 +195,9 @@ export function parseMountFlag(spec: string): MountSpec {
         break;
       case 'tmpfs-size':
         options.push(`size=${parseBytes(need())}`);
+        break;
+      case 'consistency':
+        if (!CONSISTENCY.has(need()) && value !== 'default') throw new UsageError(`invalid consistency: ${value}`);
         break;
       case 'tmpfs-mode': {
         const m = need();
