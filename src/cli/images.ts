@@ -14,7 +14,7 @@ export function registerImages(program: Command, ctx: ContextFactory): void {
     .option('--no-trunc', 'print full image ids')
     .option('--digests', 'show digests (tsrun records none: <none>)')
     .addOption(repeatable('-f, --filter <key=value>', 'only images matching: dangling=true|false, reference=REPO[:TAG] (* matches any run of characters), label=KEY[=VALUE], before=/since= (an image: made before or after it)'))
-    .option('--format <template>', 'Go-template fields, as docker: {{.Repository}} {{.Tag}} {{.ID}} {{.CreatedAt}} {{.CreatedSince}} {{.Size}}, {{json .}}; "table ..." adds headers')
+    .option('--format <template>', 'Go-template fields, as docker: {{.Repository}} {{.Tag}} {{.ID}} {{.Digest}} {{.CreatedAt}} {{.CreatedSince}} {{.Size}} {{.VirtualSize}}, {{json .}}; "table ..." adds headers')
     .action(async (repository: string | undefined, o: { quiet?: boolean; trunc: boolean; digests?: boolean; filter?: string[]; format?: string }) => {
       const [{ listImageIds, readImage, resolveImageId }, { parseReference, familiarRepository }, { ago, goTime, humanSize, table, formatRows, parseFilters, matchesFilters, labelMatches }] = await Promise.all([
         import('../store/images.js'),
@@ -74,12 +74,13 @@ export function registerImages(program: Command, ctx: ContextFactory): void {
             tag = ref.tag ?? '<none>';
           }
           rows.push([repo, tag, ...(o.digests ? ['<none>'] : []), shownId(img.id), created, humanSize(img.size)]);
-          records.push({ Repository: repo, Tag: tag, ID: shownId(img.id), Digest: '<none>', CreatedAt: img.config.created ? goTime(img.config.created) : '', CreatedSince: created, Size: humanSize(img.size) });
+          // The counts docker computes only for system df are N/A here too.
+          records.push({ Repository: repo, Tag: tag, ID: shownId(img.id), Digest: '<none>', CreatedAt: img.config.created ? goTime(img.config.created) : '', CreatedSince: created, Size: humanSize(img.size), VirtualSize: humanSize(img.size), SharedSize: 'N/A', UniqueSize: 'N/A', Containers: 'N/A' });
         }
       }
       // "table" alone is the default table (docker's).
       if (o.format !== undefined && o.format.trim() !== 'table') {
-        const headers = { Repository: 'REPOSITORY', Tag: 'TAG', ID: 'IMAGE ID', Digest: 'DIGEST', CreatedAt: 'CREATED AT', CreatedSince: 'CREATED', Size: 'SIZE' };
+        const headers = { Repository: 'REPOSITORY', Tag: 'TAG', ID: 'IMAGE ID', Digest: 'DIGEST', CreatedAt: 'CREATED AT', CreatedSince: 'CREATED', Size: 'SIZE', VirtualSize: 'VIRTUAL SIZE', SharedSize: 'SHARED SIZE', UniqueSize: 'UNIQUE SIZE', Containers: 'CONTAINERS' };
         writeStdout(formatRows(o.format, records, headers));
         return;
       }

@@ -99,7 +99,8 @@ describe('tsrun diff, commit and history', () => {
     expect(id).toMatch(/^sha256:[a-f0-9]{64}$/);
     const img = s.inspect('committed:v2');
     expect(img.Id).toBe(id);
-    expect(img.Author).toBe('Jane');
+    expect(img).toMatchObject({ Author: 'Jane', Comment: 'my change', Parent: '', DockerVersion: '' });
+    expect(s.ok(['images', 'committed:v2', '--format', '{{.Size}}={{.VirtualSize}} {{.Containers}}'])).toMatch(/^(\S+)=\1 N\/A\n$/);
     expect(img.RootFS.Layers).toHaveLength(4);
     expect(img.Config.Cmd).toEqual(['cat', '/new.txt']);
     expect(img.Config.Env).toContain('A=1');
