@@ -261,7 +261,8 @@ function hostTarget(dest: string, src: string, srcIsDir: boolean): string {
   let st: fs.Stats | undefined;
   try {
     st = fs.statSync(dest);
-  } catch {
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR' && dest.endsWith('/')) throw new UsageError(`destination ${dest} is not a directory`);
     st = undefined;
   }
   if (st?.isDirectory()) return srcIsDir && contentsOnly(src) ? dest : path.join(dest, path.posix.basename(path.posix.normalize(`/${src}`)) || '.');
@@ -329,7 +330,7 @@ function copyTree(n: NativeBinding, writer: BeneathWriter, reader: TreeReader, t
       const childRel = rel === '' ? e.name : `${rel}/${e.name}`;
       const big = unlessGone(() => reader.lstat(childRel));
       if (!big) continue;
-      const st: Owned = { mode: Number(big.mode), uid: Number(big.uid), gid: Number(big.gid), rdev: Number(big.rdev) };
+      const st: Owned = { mode: Number(big.mode), uid: Number(big.uid), gid: Number(big.gid), rdev: Number(big.rdev), atimeMs: Number(big.atimeMs), mtimeMs: Number(big.mtimeMs) };
       if (big.isDirectory()) {
         // A kernel filesystem mounted here comes out as the empty directory it is mounted on.
         const kernel = big.dev !== dev && unlessGone(() => readerIsPseudoFs(n, reader, childRel)) !== false;
@@ -464,6 +465,8 @@ export async function copyToContainer(ctx: Context, id: string, src: string, des
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new RuntimeError(`cannot open ${dest} in container ${ctr}: ${code}`);
       if (code === 'ENOTDIR' && srcSt.isDirectory()) throw new UsageError(`cannot copy a directory to the file ${dest} in container ${ctr}`);
+      // "FILE/" names a directory: an existing file there is not one to copy over (docker's).
+      if (code === 'ENOTDIR' && dest.endsWith('/')) throw new UsageError(`destination ${dest} in container ${ctr} is not a directory`);
       if (code === 'ENOENT' && dest.endsWith('/') && !srcSt.isDirectory()) throw new UsageError(`destination directory ${dest} does not exist in container ${ctr}`);
       const parent = path.posix.dirname(path.posix.normalize(`/${dest}`));
       try {
@@ -524,7 +527,13 @@ interface Owned {
   uid: number;
   gid: number;
   rdev?: number;
+  /** Kept on the copy, as docker's cp keeps them (its tar does). */
+  atimeMs?: number;
+  mtimeMs?: number;
 }
+
+/** File capabilities: kept where setuid bits are (they make a root-run binary privileged the same way). */
+const FILE_CAPS = 'security.capability';
 
 /**
  * Writes entries beneath an open directory, one name at a time: made with
@@ -579,10 +588,11 @@ class BeneathWriter {
     return fd;
   }
 
-  /** A directory's owner and mode, once its entries are in (a read-only one could not take them after). */
+  /** A directory's owner, mode and times, once its entries are in (a read-only one could not take them after; each entry moves its mtime). */
   finishDir(fd: number, st: Owned): void {
     this.chown(fd, st);
     fs.chmodSync(`/proc/self/fd/${fd}`, this.mode(st));
+    if (st.mtimeMs !== undefined) fs.utimesSync(`/proc/self/fd/${fd}`, (st.atimeMs ?? st.mtimeMs) / 1000, st.mtimeMs / 1000);
   }
 
   /** A regular file with src's content (src is closed here). */
@@ -600,8 +610,10 @@ class BeneathWriter {
     try {
       copyData(src, fd);
       this.chown(fd, st);
-      // After the chown, which clears setuid and setgid.
+      // After the chown, which clears setuid, setgid and file capabilities.
       fs.fchmodSync(fd, this.mode(st));
+      if (this.policy.setid) this.copyCaps(src, fd);
+      if (st.mtimeMs !== undefined) fs.futimesSync(fd, (st.atimeMs ?? st.mtimeMs) / 1000, st.mtimeMs / 1000);
     } catch (err) {
       this.n.unlinkat({ dirFd, name: tmp, isDir: false });
       throw err;
@@ -647,6 +659,17 @@ class BeneathWriter {
     } finally {
       this.n.closeFd({ fd });
     }
+  }
+
+  private copyCaps(src: number, fd: number): void {
+    let caps: Buffer | null;
+    try {
+      caps = this.n.fgetxattr({ fd: src, name: FILE_CAPS });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EOPNOTSUPP') return; // a filesystem without xattrs
+      throw err;
+    }
+    if (caps) this.n.fsetxattr({ fd, name: FILE_CAPS, value: caps });
   }
 
   private mode(st: Owned): number {

@@ -200,6 +200,31 @@ describe('cp', () => {
     s.ok(['rm', '-f', 'tarry']);
   });
 
+  it('keeps modification times both ways, and file capabilities where it keeps setuid bits', () => {
+    s.ok(['run', '-d', '--name', 'timed', 'busybox', 'sh', '-c', 'mkdir /d; touch -d "2021-02-03 04:05:06" /d/f; touch -d "2020-01-01 00:00:00" /d; exec sleep 1000']);
+    for (let i = 0; i < 100 && s.run(['exec', 'timed', 'test', '-f', '/d/f']).code !== 0; i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    fs.mkdirSync(host('times'), { recursive: true });
+    s.ok(['cp', 'timed:/d', host('times')]);
+    expect(fs.statSync(host('times/d/f')).mtime.toISOString()).toBe('2021-02-03T04:05:06.000Z');
+    expect(fs.statSync(host('times/d')).mtime.toISOString()).toBe('2020-01-01T00:00:00.000Z');
+    fs.writeFileSync(host('old'), 'old\n');
+    fs.utimesSync(host('old'), new Date('2019-05-06T07:08:09Z'), new Date('2019-05-06T07:08:09Z'));
+    execFileSync('setcap', ['cap_net_raw+ep', host('old')]);
+    s.ok(['cp', host('old'), 'timed:/old']);
+    expect(s.ok(['exec', 'timed', 'date', '-u', '-r', '/old', '+%FT%T'])).toBe('2019-05-06T07:08:09\n');
+    // Into the container the capability comes along; out of it, only with -a (as a setuid bit).
+    expect(execFileSync('getcap', [path.join(upper('timed'), 'old')], { encoding: 'utf8' })).toMatch(/cap_net_raw[=+]ep/);
+    s.ok(['cp', 'timed:/old', host('capless')]);
+    expect(execFileSync('getcap', [host('capless')], { encoding: 'utf8' })).toBe('');
+    s.ok(['cp', '-a', 'timed:/old', host('capped')]);
+    expect(execFileSync('getcap', [host('capped')], { encoding: 'utf8' })).toMatch(/cap_net_raw[=+]ep/);
+    // "FILE/" names a directory: an existing file there is refused, both ways.
+    expect(s.run(['cp', host('old'), 'timed:/old/'])).toMatchObject({ code: 1, stderr: 'tsrun: destination /old/ in container timed is not a directory\n' });
+    expect(s.run(['cp', 'timed:/d/f', `${host('old')}/`])).toMatchObject({ code: 1, stderr: `tsrun: destination ${host('old')}/ is not a directory\n` });
+    expect(fs.readFileSync(host('old'), 'utf8')).toBe('old\n');
+    s.ok(['rm', '-f', 'timed']);
+  });
+
   it('refuses bad requests with one line', () => {
     s.ok(['create', '--name', 'errs', 'busybox', 'true']);
     const missing = s.run(['cp', 'errs:/nope', host('x')]);
