@@ -19,7 +19,7 @@ export function registerResources(program: Command, ctx: ContextFactory): void {
     .option('--no-trunc', 'do not truncate ids')
     .option('--format <template>', 'Go-template fields, as docker: {{.Container}} {{.Name}} {{.ID}} {{.CPUPerc}} {{.MemUsage}} {{.MemPerc}} {{.NetIO}} {{.BlockIO}} {{.PIDs}}, {{json .}}; "table ..." adds headers')
     .action(async (refs: string[], o: { stream: boolean; trunc: boolean; format?: string }) => {
-      const [{ findContainer, listContainers }, { currentState }, cg, { binarySize, formatRows }, { cpuPercent }] = await Promise.all([
+      const [{ findContainer, listContainers }, { currentState }, cg, { binarySize, humanSize, formatRows }, { cpuPercent }] = await Promise.all([
         import('../runtime/containers.js'),
         import('../runtime/state/status.js'),
         import('../runtime/cgroups/container.js'),
@@ -29,7 +29,13 @@ export function registerResources(program: Command, ctx: ContextFactory): void {
       const c = ctx();
       const recs = refs.length ? refs.map((r) => findContainer(c.paths, r)) : listContainers(c.paths).filter((r) => currentState(c.paths, r).running);
       // A stopped container shows a row of zeros, as docker's does.
-      const targets = recs.map((rec) => ({ rec, cgroup: currentState(c.paths, rec).running ? cg.runningCgroup(c, rec) : undefined }));
+      const targets = recs.map((rec) => {
+        const st = currentState(c.paths, rec);
+        // The host's network is not the container's to count (docker shows none for it).
+        const netPid = st.running && !rec.options.hostNamespaces?.includes('network') ? st.pid : undefined;
+        return { rec, cgroup: st.running ? cg.runningCgroup(c, rec) : undefined, netPid };
+      });
+      const pair = (a: number, b: number) => `${humanSize(a)} / ${humanSize(b)}`;
       const sample = (t: (typeof targets)[number]) => (t.cgroup ? cg.sampleStats(t.cgroup) : undefined);
       let prev = targets.map(sample);
       const cpus = cg.onlineCpus();
@@ -44,11 +50,14 @@ export function registerResources(program: Command, ctx: ContextFactory): void {
           const b = now[i];
           const id = o.trunc ? t.rec.id.slice(0, 12) : t.rec.id;
           // .Container is the container as named on the command line (its id when none was), as docker's.
-          const named = { Container: refs[i] ?? id, ID: id, Name: t.rec.name, NetIO: '--', BlockIO: '--' };
-          if (!a || !b) return { ...named, CPUPerc: '0.00%', MemUsage: '0B / 0B', MemPerc: '0.00%', PIDs: '0' };
+          const named = { Container: refs[i] ?? id, ID: id, Name: t.rec.name };
+          if (!a || !b) return { ...named, CPUPerc: '0.00%', MemUsage: '0B / 0B', MemPerc: '0.00%', NetIO: '0B / 0B', BlockIO: '0B / 0B', PIDs: '0' };
           const limit = b.memLimit ?? hostMem;
+          const net = t.netPid === undefined ? { rx: 0, tx: 0 } : cg.networkBytes(t.netPid);
           return {
             ...named,
+            NetIO: pair(net.rx, net.tx),
+            BlockIO: pair(b.blockRead, b.blockWrite),
             CPUPerc: `${cpuPercent(b.cpuNs - a.cpuNs, b.systemNs - a.systemNs, cpus).toFixed(2)}%`,
             MemUsage: `${binarySize(b.memUsage)} / ${binarySize(limit)}`,
             MemPerc: `${((100 * b.memUsage) / limit).toFixed(2)}%`,

@@ -130,11 +130,11 @@ describe('cgroups', () => {
     const id = await runDetached(['--name', 'watched', '--memory', '64m', 'busybox', 'sleep', '60']);
     const stats = s.ok(['stats', '--no-stream', 'watched']);
     expect(stats).toMatch(/^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS\n/);
-    expect(stats).toMatch(new RegExp(`^${id.slice(0, 12)}\\s+watched\\s+\\d+\\.\\d\\d%\\s+\\S+ / 64MiB\\s+\\d+\\.\\d\\d%\\s+--\\s+--\\s+1$`, 'm'));
+    expect(stats).toMatch(new RegExp(`^${id.slice(0, 12)}\\s+watched\\s+\\d+\\.\\d\\d%\\s+\\S+ / 64MiB\\s+\\d+\\.\\d\\d%\\s+0B / 0B\\s+\\S+ / \\S+\\s+1$`, 'm'));
     expect(s.ok(['stats', '--no-stream'])).toContain('watched');
     expect(s.ok(['stats', '--no-stream', '--format', '{{.Container}} {{.Name}} {{.PIDs}} {{.MemUsage}}', 'watched'])).toMatch(/^watched watched 1 \S+ \/ 64MiB\n$/);
     expect(s.ok(['stats', '--no-stream', '--format', 'table {{.ID}}\\t{{.MemPerc}}', id])).toMatch(new RegExp(`^CONTAINER ID +MEM %\n${id.slice(0, 12)} +\\d+\\.\\d\\d%\n$`));
-    expect(JSON.parse(s.ok(['stats', '--no-stream', '--format', 'json', 'watched']))).toMatchObject({ Container: 'watched', Name: 'watched', PIDs: '1', NetIO: '--' });
+    expect(JSON.parse(s.ok(['stats', '--no-stream', '--format', 'json', 'watched']))).toMatchObject({ Container: 'watched', Name: 'watched', PIDs: '1', NetIO: '0B / 0B', BlockIO: expect.stringMatching(/^\S+ \/ \S+$/) });
 
     // With ps options, ps(1)'s own columns for the container's processes only.
     const custom = s.ok(['top', 'watched', '-o', 'pid,comm']).trim().split('\n').map((l) => l.trim().split(/\s+/));
@@ -157,7 +157,7 @@ describe('cgroups', () => {
     expect(s.run(['update', '--memory', '1k', 'watched']).stderr).toBe('tsrun: Minimum memory limit allowed is 6MB\n');
     // Stopped: stats shows zeros (docker's row); top refuses with one line.
     s.ok(['stop', '-t', '0', 'watched']);
-    expect(s.ok(['stats', '--no-stream', 'watched'])).toMatch(new RegExp(`^${id.slice(0, 12)}\\s+watched\\s+0\\.00%\\s+0B / 0B\\s+0\\.00%\\s+--\\s+--\\s+0$`, 'm'));
+    expect(s.ok(['stats', '--no-stream', 'watched'])).toMatch(new RegExp(`^${id.slice(0, 12)}\\s+watched\\s+0\\.00%\\s+0B / 0B\\s+0\\.00%\\s+0B / 0B\\s+0B / 0B\\s+0$`, 'm'));
     expect(s.run(['top', 'watched'])).toMatchObject({ code: 1, stderr: 'tsrun: container watched is not running\n' });
     s.ok(['rm', '-f', 'watched']);
 

@@ -81,6 +81,9 @@ it('containers reach each other and the host reaches them; each has its own addr
       sock.on('error', reject);
     });
     expect(fromHost).toBe('hello\n');
+    // stats counts eth0's bytes, both ways (lo is not counted).
+    const [rx, tx] = s.ok(['stats', '--no-stream', '--format', '{{.NetIO}}', 'srv']).trim().split(' / ');
+    for (const bytes of [rx, tx]) expect(bytes).toMatch(/^[1-9][0-9.]*k?B$/);
   } finally {
     s.ok(['rm', '-f', 'srv', 'other']);
   }

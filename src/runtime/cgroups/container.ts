@@ -28,6 +28,27 @@ export function sampleStats(cg: ContainerCgroup): StatsSample {
   return { ...sampleCgroup(cgroupHost(), cg), systemNs: hostCpuNs() };
 }
 
+/** Bytes received and sent on the interfaces of pid's network namespace but lo (docker's NET I/O); 0 when it is gone. */
+export function networkBytes(pid: number): { rx: number; tx: number } {
+  let text = '';
+  try {
+    text = fs.readFileSync(`/proc/${pid}/net/dev`, 'latin1');
+  } catch {
+    return { rx: 0, tx: 0 };
+  }
+  let rx = 0;
+  let tx = 0;
+  // Two header lines, then "  eth0: rxbytes packets errs drop fifo frame compressed multicast txbytes ...".
+  for (const line of text.split('\n').slice(2)) {
+    const [name, counters] = line.split(':');
+    if (!counters || name!.trim() === 'lo') continue;
+    const f = counters.trim().split(/\s+/).map(Number);
+    rx += f[0] ?? 0;
+    tx += f[8] ?? 0;
+  }
+  return { rx, tx };
+}
+
 export const onlineCpus = () => os.availableParallelism();
 export const hostMemory = () => os.totalmem();
 

@@ -383,6 +383,9 @@ export interface CgroupSample {
   /** undefined: unlimited. */
   memLimit?: number;
   pids: number;
+  /** Bytes read and written on block devices (docker's BLOCK I/O). */
+  blockRead: number;
+  blockWrite: number;
 }
 
 const num = (s: string) => {
@@ -412,6 +415,7 @@ export function sampleCgroup(host: CgroupHost, cg: ContainerCgroup): CgroupSampl
       memUsage: Math.max(0, usage - inactive),
       memLimit: limit > 0 && limit < 2 ** 62 ? limit : undefined,
       pids: num(tryRead(j(d.pids, 'pids.current'))),
+      ...blockIo(tryRead(j(d.blkio, 'blkio.throttle.io_service_bytes_recursive')), /^\S+ (Read|Write) (\d+)$/gm),
     };
   }
   const usage = num(tryRead(j(d.memory, 'memory.current')));
@@ -422,7 +426,18 @@ export function sampleCgroup(host: CgroupHost, cg: ContainerCgroup): CgroupSampl
     memUsage: Math.max(0, usage - inactive),
     memLimit: max && max !== 'max' ? num(max) : undefined,
     pids: num(tryRead(j(d.pids, 'pids.current'))),
+    ...blockIo(tryRead(j(d.memory, 'io.stat')), /\b(rbytes|wbytes)=(\d+)/g),
   };
+}
+
+/** Read and written bytes summed over devices: v1's "MAJ:MIN Read N" lines, or v2's io.stat rbytes=/wbytes= fields. */
+function blockIo(text: string, field: RegExp): { blockRead: number; blockWrite: number } {
+  const io = { blockRead: 0, blockWrite: 0 };
+  for (const [, kind, bytes] of text.matchAll(field)) {
+    if (kind === 'Read' || kind === 'rbytes') io.blockRead += Number(bytes);
+    else io.blockWrite += Number(bytes);
+  }
+  return io;
 }
 
 /** The host's CPU time (all CPUs, ns) from /proc/stat, as docker's systemDelta. */
