@@ -11,6 +11,7 @@ import { devNumbers } from '../util/devnum.js';
 import { withLock } from '../util/lock.js';
 import type { Context } from './context.js';
 import { type ContainerRecord, readRecord, readRuntime } from './state/record.js';
+import type { MountSpec } from './plan/run-flags.js';
 import { isAlive } from './state/liveness.js';
 import { currentState } from './state/status.js';
 
@@ -65,13 +66,23 @@ export async function withUnion<T>(ctx: Context, rec: ContainerRecord, access: '
 /**
  * Runs fn with an O_PATH fd of the container's root as its process sees it
  * when it has one (no user namespace): /proc/PID/root, its volumes, binds
- * and /etc/hosts, hostname and resolv.conf included, as docker's cp. A
- * stopped container's is its union (withUnion), where a path on one of its
- * mounts is refused: it would land in the layer under the mount, unseen.
- * That path is src with its symlinks followed as the copy will follow
- * them: the last one if followLast, or, for 'directory', if it leads to one.
+ * and /etc/hosts, hostname and resolv.conf included, as docker's cp; and
+ * the path to copy at, src. A stopped container's root is its union
+ * (withUnion); a path on one of its volumes or directory binds goes to that
+ * directory on the host instead, with the rest of the path (what docker's
+ * cp mounts for it), never to the layer under the mount, unseen. Its
+ * tmpfs and file binds have nothing there to copy. That path is src with
+ * its symlinks followed as the copy will follow them: the last one if
+ * followLast, or, for 'directory', if it leads to one.
  */
-async function withContainerRoot<T>(ctx: Context, id: string, access: 'read' | 'write', src: string, followLast: boolean | 'directory', fn: (rootFd: number, name: string) => T | Promise<T>): Promise<T> {
+async function withContainerRoot<T>(
+  ctx: Context,
+  id: string,
+  access: 'read' | 'write',
+  src: string,
+  followLast: boolean | 'directory',
+  fn: (rootFd: number, name: string, at: string) => T | Promise<T>,
+): Promise<T> {
   const p = ctx.paths;
   return withLock(ctx.native, containerLockFile(p, id), async () => {
     const rec = readRecord(p, id);
@@ -82,7 +93,7 @@ async function withContainerRoot<T>(ctx: Context, id: string, access: 'read' | '
       const rootFd = openProcessRoot(ctx.native, pid, rt.pidStartTime);
       if (rootFd >= 0) {
         try {
-          return await fn(rootFd, rec.name);
+          return await fn(rootFd, rec.name, src);
         } finally {
           ctx.native.closeFd({ fd: rootFd });
         }
@@ -90,13 +101,27 @@ async function withContainerRoot<T>(ctx: Context, id: string, access: 'read' | '
     }
     return withUnion(ctx, rec, access, async (merged) => {
       const c = ctx.native.constants;
-      const rootFd = ctx.native.openat2({ dirFd: AT_FDCWD, path: merged, flags: c.O_PATH | c.O_DIRECTORY, resolve: 0 });
+      let rootFd = ctx.native.openat2({ dirFd: AT_FDCWD, path: merged, flags: c.O_PATH | c.O_DIRECTORY, resolve: 0 });
       try {
-        const mount = mountHolding(rec, rootFd, followLast === 'directory' ? destinationInRoot(rootFd, src) : resolvedInRoot(rootFd, src, followLast));
-        if (mount) throw new UsageError(`${src} is on the ${mount} of container ${rec.name}, which is mounted only while it runs: start it to copy there`);
-        return await fn(rootFd, rec.name);
-      } finally {
+        const at = followLast === 'directory' ? destinationInRoot(rootFd, src) : resolvedInRoot(rootFd, src, followLast);
+        const held = mountHolding(rec, rootFd, at);
+        if (!held) return await fn(rootFd, rec.name, src);
+        const { mount, target } = held;
+        const what = `the ${mount?.type ?? 'bind'} mount at ${mount?.target ?? target} of container ${rec.name}`;
+        if (!mount?.hostPath || mount.type === 'tmpfs') throw new UsageError(`${src} is on ${what}, which is there only while it runs: start it to copy there`);
+        if (access === 'write' && mount.readonly) throw new UsageError(`${src} is on ${what}, which is read-only`);
         ctx.native.closeFd({ fd: rootFd });
+        rootFd = -1;
+        try {
+          rootFd = ctx.native.openat2({ dirFd: AT_FDCWD, path: mount.hostPath, flags: c.O_PATH | c.O_DIRECTORY, resolve: 0 });
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'ENOTDIR') throw new UsageError(`${src} is on ${what}, a file bind: copy to or from ${mount.hostPath} on the host`);
+          throw new RuntimeError(`cannot open ${mount.hostPath} for ${what}: ${code ?? (err as Error).message}`);
+        }
+        return await fn(rootFd, rec.name, at.slice(target.length) || '/');
+      } finally {
+        if (rootFd >= 0) ctx.native.closeFd({ fd: rootFd });
       }
     });
   });
@@ -122,16 +147,28 @@ function openProcessRoot(n: NativeBinding, pid: number, startTime: string): numb
   }
 }
 
-/** The container's mount (a volume, a bind, its hosts/hostname/resolv.conf) that holds the resolved path at, by its name; undefined if none. */
-function mountHolding(rec: ContainerRecord, rootFd: number, at: string): string | undefined {
-  // A target is where the mount lands: its own symlinks followed in the root, as at each start.
+/**
+ * The container's mount (a volume, a bind, a tmpfs; or, mount undefined, one
+ * of its hosts/hostname/resolv.conf files) that holds the resolved path at,
+ * and where it lands (its target with its symlinks followed in the root, as
+ * at each start); undefined if none. The last of those holding it, as the
+ * last mounted covers the others.
+ */
+function mountHolding(rec: ContainerRecord, rootFd: number, at: string): { mount?: MountSpec; target: string } | undefined {
   const under = (target: string) => {
     const t = resolvedInRoot(rootFd, target, true);
-    return at === t || at.startsWith(t === '/' ? '/' : `${t}/`);
+    return at === t || at.startsWith(t === '/' ? '/' : `${t}/`) ? t : undefined;
   };
-  for (const m of rec.options.mounts ?? []) if (under(m.target)) return `${m.type} mount at ${m.target}`;
-  for (const f of ['/etc/hosts', '/etc/hostname', '/etc/resolv.conf']) if (under(f)) return `bind mount at ${f}`;
-  return undefined;
+  for (const f of ['/etc/hosts', '/etc/hostname', '/etc/resolv.conf']) {
+    const target = under(f);
+    if (target !== undefined) return { target };
+  }
+  let held: { mount: MountSpec; target: string } | undefined;
+  for (const m of rec.options.mounts ?? []) {
+    const target = under(m.target);
+    if (target !== undefined && (!held || target.length >= held.target.length)) held = { mount: m, target };
+  }
+  return held;
 }
 
 /**
@@ -201,8 +238,8 @@ export async function copyFromContainer(ctx: Context, id: string, src: string, d
   const c = n.constants;
   // The tar code (and its crypto and zlib) is loaded only for tar streams: this module is part of every `run` (volume copy-up).
   const pack = dest === '-' ? await import('../store/pack.js') : undefined;
-  await withContainerRoot(ctx, id, 'read', src, opts.followLink, (rootFd, ctr) => {
-    const rel = inRoot(src);
+  await withContainerRoot(ctx, id, 'read', src, opts.followLink, (rootFd, ctr, at) => {
+    const rel = inRoot(at);
     const resolve = c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS;
     let srcFd: number;
     try {
@@ -428,10 +465,10 @@ export async function untarToContainer(ctx: Context, id: string, dest: string): 
   const n = ctx.native;
   const c = n.constants;
   const { unpackLayer } = await import('../store/unpack.js');
-  await withContainerRoot(ctx, id, 'write', dest, 'directory', async (rootFd, ctr) => {
+  await withContainerRoot(ctx, id, 'write', dest, 'directory', async (rootFd, ctr, at) => {
     let fd: number;
     try {
-      fd = n.openat2({ dirFd: rootFd, path: inRoot(dest), flags: c.O_PATH | c.O_DIRECTORY, resolve: c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS });
+      fd = n.openat2({ dirFd: rootFd, path: inRoot(at), flags: c.O_PATH | c.O_DIRECTORY, resolve: c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS });
     } catch (err) {
       throw new UsageError(`destination directory ${dest} does not exist in container ${ctr}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
@@ -453,13 +490,13 @@ export async function copyToContainer(ctx: Context, id: string, src: string, des
   } catch (err) {
     throw new UsageError(`cannot read ${src}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  await withContainerRoot(ctx, id, 'write', dest, 'directory', (rootFd, ctr) => {
+  await withContainerRoot(ctx, id, 'write', dest, 'directory', (rootFd, ctr, at) => {
     const resolve = c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS;
     // The destination decides like docker's: an existing directory receives src by name ("SRC/." its contents).
     let destDirFd = -1;
     let name: string;
     try {
-      destDirFd = n.openat2({ dirFd: rootFd, path: inRoot(dest), flags: c.O_PATH | c.O_DIRECTORY, resolve });
+      destDirFd = n.openat2({ dirFd: rootFd, path: inRoot(at), flags: c.O_PATH | c.O_DIRECTORY, resolve });
       name = srcSt.isDirectory() && contentsOnly(src) ? '' : path.basename(path.resolve(src));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -468,13 +505,12 @@ export async function copyToContainer(ctx: Context, id: string, src: string, des
       // "FILE/" names a directory: an existing file there is not one to copy over (docker's).
       if (code === 'ENOTDIR' && dest.endsWith('/')) throw new UsageError(`destination ${dest} in container ${ctr} is not a directory`);
       if (code === 'ENOENT' && dest.endsWith('/') && !srcSt.isDirectory()) throw new UsageError(`destination directory ${dest} does not exist in container ${ctr}`);
-      const parent = path.posix.dirname(path.posix.normalize(`/${dest}`));
       try {
-        destDirFd = n.openat2({ dirFd: rootFd, path: inRoot(parent), flags: c.O_PATH | c.O_DIRECTORY, resolve });
+        destDirFd = n.openat2({ dirFd: rootFd, path: inRoot(path.posix.dirname(path.posix.normalize(`/${at}`))), flags: c.O_PATH | c.O_DIRECTORY, resolve });
       } catch {
-        throw new UsageError(`destination directory ${parent} does not exist in container ${ctr}`);
+        throw new UsageError(`destination directory ${path.posix.dirname(path.posix.normalize(`/${dest}`))} does not exist in container ${ctr}`);
       }
-      name = path.posix.basename(path.posix.normalize(`/${dest}`));
+      name = path.posix.basename(path.posix.normalize(`/${at}`));
     }
     try {
       if (isPseudoFs(n, destDirFd)) throw new UsageError(`cannot copy into ${dest} of container ${ctr}: it is on a kernel filesystem (proc, sysfs, ...)`);

@@ -99,10 +99,10 @@ describe('cp', () => {
     s.ok(['rm', '-f', 'nodes']);
   });
 
-  it('goes through a running container\'s volumes, binds and /etc files, as it sees them; a stopped one\'s are refused, not written under', () => {
+  it('goes through a running container\'s volumes, binds and /etc files, as it sees them; a stopped one\'s volumes and binds on the host, never the layer under them', () => {
     const bindDir = host('bound');
     fs.mkdirSync(bindDir, { recursive: true });
-    s.ok(['run', '-d', '--name', 'mounted', '-h', 'cp-host', '-v', `${bindDir}:/mnt/b`, '-v', 'cpvol:/data', 'busybox', 'sleep', '1000']);
+    s.ok(['run', '-d', '--name', 'mounted', '-h', 'cp-host', '-v', `${bindDir}:/mnt/b`, '-v', 'cpvol:/data', '-v', 'cpro:/ro:ro', '--tmpfs', '/scratch', 'busybox', 'sleep', '1000']);
     fs.writeFileSync(host('in.txt'), 'in\n');
     s.ok(['cp', host('in.txt'), 'mounted:/data/']);
     s.ok(['cp', host('in.txt'), 'mounted:/mnt/b/']);
@@ -115,21 +115,33 @@ describe('cp', () => {
     // Symlinks into the mounts, followed as the copy would follow them.
     s.ok(['exec', 'mounted', 'sh', '-c', 'ln -s /data /dlink && mkdir /sub && ln -s ../mnt/b /sub/blink && ln -s /data/in.txt /flink && ln -s /p/q /ln && ln -s /data/sub /l']);
     s.ok(['stop', '-t', '0', 'mounted']);
-    const refused = [
-      [host('in.txt'), 'mounted:/data/'],
-      ['mounted:/mnt/b/in.txt', host('x')],
-      [host('in.txt'), 'mounted:/dlink/'],
-      [host('in.txt'), 'mounted:/dlink/new/deeper'],
-      ['mounted:/sub/blink/in.txt', host('x')],
-      ['mounted:/sub/blink/', host('x')],
-      ['-L', 'mounted:/flink', host('x')],
-      // The path's own .. is taken as written (as the copy cleans it), not from where /ln leads.
-      [host('in.txt'), 'mounted:/ln/../data/'],
+
+    // Stopped: what is on a volume or a directory bind is reached on the host, as docker's cp mounts them for it.
+    const volume = path.join(s.root, 'volumes/cpvol/_data');
+    fs.writeFileSync(host('late.txt'), 'late\n');
+    s.ok(['cp', host('late.txt'), 'mounted:/data/']);
+    s.ok(['cp', host('late.txt'), 'mounted:/dlink/via-link.txt']);
+    // The path's own .. is taken as written (as the copy cleans it), not from where /ln leads.
+    s.ok(['cp', host('late.txt'), 'mounted:/ln/../data/dotdot.txt']);
+    expect(fs.readdirSync(volume).sort()).toEqual(['dotdot.txt', 'in.txt', 'late.txt', 'via-link.txt']);
+    expect(fs.existsSync(path.join(upper('mounted'), 'data/late.txt'))).toBe(false);
+    for (const [from, to] of [['mounted:/mnt/b/in.txt', 'b1'], ['mounted:/sub/blink/in.txt', 'b2'], ['mounted:/data/late.txt', 'v1']]) {
+      s.ok(['cp', from!, host(to!)]);
+      expect(fs.readFileSync(host(to!), 'utf8')).toMatch(/^(in|late)\n$/);
+    }
+    s.ok(['cp', '-L', 'mounted:/flink', host('followed')]);
+    expect(fs.readFileSync(host('followed'), 'utf8')).toBe('in\n');
+    expect(s.run(['cp', host('in.txt'), 'mounted:/dlink/new/deeper'])).toMatchObject({ code: 1, stderr: 'tsrun: destination directory /dlink/new does not exist in container mounted\n' });
+    // Nothing to reach on the host: a tmpfs and the /etc files; and a read-only volume takes nothing.
+    const refused: [string[], RegExp][] = [
+      [[host('in.txt'), 'mounted:/scratch/'], /is on the tmpfs mount at \/scratch of container mounted, which is there only while it runs: start it to copy there\n$/],
+      [['mounted:/etc/hostname', host('x')], /is on the bind mount at \/etc\/hostname of container mounted, which is there only while it runs/],
+      [[host('in.txt'), 'mounted:/ro/'], /^tsrun: \/ro\/ is on the volume mount at \/ro of container mounted, which is read-only\n$/],
     ];
-    for (const args of refused) {
+    for (const [args, message] of refused) {
       const r = s.run(['cp', ...args]);
       expect(r.code, args.join(' ')).toBe(1);
-      expect(r.stderr).toMatch(/is on the (volume|bind) mount at \/(data|mnt\/b) of container mounted, which is mounted only while it runs: start it to copy there\n$/);
+      expect(r.stderr).toMatch(message);
     }
     // Without -L the link itself is copied: it is in the layer, not on the volume.
     s.ok(['cp', 'mounted:/flink', host('flink')]);
@@ -139,8 +151,9 @@ describe('cp', () => {
     s.ok(['cp', host('in.txt'), 'mounted:/flink']);
     s.ok(['cp', 'mounted:/top.txt', host('top.txt')]);
     expect(fs.readFileSync(host('top.txt'), 'utf8')).toBe('in\n');
+    expect(fs.readFileSync(path.join(volume, 'in.txt'), 'utf8')).toBe('in\n');
     s.ok(['rm', '-f', '-v', 'mounted']);
-    s.run(['volume', 'rm', 'cpvol']);
+    s.run(['volume', 'rm', 'cpvol', 'cpro']);
   });
 
   it('never opens what is at a destination name (a FIFO there is replaced, not written), nor copies the kernel\'s files of a running container', () => {
