@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
 import { writeStderr, writeStdout } from '../util/stdio.js';
-
 
 /** `tsrun volume create|ls|rm|inspect`, with docker's output. */
 export function registerVolume(program: Command, ctx: ContextFactory): void {
@@ -13,8 +13,12 @@ export function registerVolume(program: Command, ctx: ContextFactory): void {
     .description('Create a volume (a generated name when none is given)')
     .argument('[name]')
     .addOption(repeatable('--label <key=value>', 'set metadata on the volume'))
-    .action(async (name: string | undefined, o: { label?: string[] }) => {
+    .option('-d, --driver <name>', 'the volume driver: local, the only one', 'local')
+    .addOption(repeatable('-o, --opt <key=value>', 'driver options (the local driver\'s mounts of a device, tmpfs or nfs are not supported)'))
+    .action(async (name: string | undefined, o: { label?: string[]; driver: string; opt?: string[] }) => {
       const { createNamedVolume } = await import('../runtime/volumes.js');
+      if (o.driver !== 'local') throw new UsageError(`volume driver "${o.driver}" is not available: tsrun's volumes are local directories`);
+      if (o.opt?.length) throw new UsageError(`volume options are not supported (${o.opt.join(', ')}): tsrun's volumes are plain directories`);
       const labels = Object.fromEntries((o.label ?? []).map((l) => (l.includes('=') ? [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] : [l, ''])));
       const v = await createNamedVolume(ctx(), name, labels);
       writeStdout(`${v.name}\n`);
@@ -25,11 +29,47 @@ export function registerVolume(program: Command, ctx: ContextFactory): void {
     .alias('list')
     .description('List volumes')
     .option('-q, --quiet', 'only print volume names')
-    .action(async (o: { quiet?: boolean }) => {
-      const [{ listVolumes }, { table }] = await Promise.all([import('../store/volumes.js'), import('./format.js')]);
-      const vols = listVolumes(ctx().paths);
+    .addOption(repeatable('-f, --filter <key=value>', 'only volumes matching: dangling=true|false (used by no container), name= (a substring), label=KEY[=VALUE], driver=local'))
+    .option('--format <template>', 'Go-template fields, as docker: {{.Name}} {{.Driver}} {{.Scope}} {{.Mountpoint}} {{.Labels}} {{.Label "KEY"}} {{.CreatedAt}}, {{json .}}; "table ..." adds headers')
+    .action(async (o: { quiet?: boolean; filter?: string[]; format?: string }) => {
+      const [{ listVolumes, volumeDataDir }, { listContainers }, { volumeUsers }, { table, formatRows, parseFilters, matchesFilters, labelMatches }] = await Promise.all([
+        import('../store/volumes.js'),
+        import('../runtime/containers.js'),
+        import('../runtime/volumes.js'),
+        import('./format.js'),
+      ]);
+      const c = ctx();
+      const filters = parseFilters(o.filter ?? [], ['dangling', 'name', 'label', 'driver']);
+      for (const v of filters.get('dangling') ?? []) if (v !== 'true' && v !== 'false') throw new UsageError(`invalid filter 'dangling=${v}': use true or false`);
+      const containers = filters.has('dangling') ? listContainers(c.paths) : [];
+      const vols = listVolumes(c.paths).filter((v) =>
+        matchesFilters(filters, (key, value) => {
+          switch (key) {
+            case 'dangling':
+              return (volumeUsers(containers, v.name).length === 0) === (value === 'true');
+            case 'name':
+              return v.name.includes(value);
+            case 'label':
+              return labelMatches(v.labels, value);
+            default:
+              return value === 'local';
+          }
+        }),
+      );
       if (o.quiet) writeStdout(vols.map((v) => `${v.name}\n`).join(''));
-      else writeStdout(table(['DRIVER', 'VOLUME NAME'], vols.map((v) => ['local', v.name])));
+      else if (o.format !== undefined && o.format.trim() !== 'table') {
+        const rows = vols.map((v) => ({
+          Name: v.name,
+          Driver: 'local',
+          Scope: 'local',
+          Mountpoint: volumeDataDir(c.paths, v.name),
+          CreatedAt: v.createdAt,
+          Labels: Object.entries(v.labels).map(([k, val]) => `${k}=${val}`).join(','),
+          Label: (key: string) => (Object.hasOwn(v.labels, key) ? v.labels[key]! : ''),
+        }));
+        const headers = { Name: 'VOLUME NAME', Driver: 'DRIVER', Scope: 'SCOPE', Mountpoint: 'MOUNTPOINT', CreatedAt: 'CREATED', Labels: 'LABELS', Label: (key: string) => String(key).toUpperCase() };
+        writeStdout(formatRows(o.format, rows, headers));
+      } else writeStdout(table(['DRIVER', 'VOLUME NAME'], vols.map((v) => ['local', v.name])));
     });
 
   volume
@@ -58,8 +98,9 @@ export function registerVolume(program: Command, ctx: ContextFactory): void {
     .command('inspect')
     .description('Show volumes as JSON')
     .argument('<name...>')
-    .action(async (names: string[]) => {
-      const { readVolume, inspectVolume } = await import('../store/volumes.js');
+    .option('-f, --format <template>', 'print fields instead of JSON, as docker: {{.Mountpoint}}, {{json .Labels}}')
+    .action(async (names: string[], o: { format?: string }) => {
+      const [{ readVolume, inspectVolume }, { formatObject, inspectJson }] = await Promise.all([import('../store/volumes.js'), import('./format.js')]);
       const c = ctx();
       const out = [];
       let failed = false;
@@ -71,7 +112,8 @@ export function registerVolume(program: Command, ctx: ContextFactory): void {
           failed = true;
         }
       }
-      writeStdout(`${JSON.stringify(out, null, 4)}\n`);
+      if (o.format !== undefined && o.format.trim() !== 'json') for (const v of out) writeStdout(`${formatObject(o.format, v)}\n`);
+      else writeStdout(`${inspectJson(out)}\n`);
       if (failed) process.exit(1);
     });
 }

@@ -286,8 +286,23 @@ describe('volumes and bind mounts', () => {
     expect(JSON.parse(s.ok(['volume', 'inspect', 'made']))[0].Labels).toEqual({ a: 'b' });
     const anon = s.ok(['volume', 'create']).trim();
     expect(anon).toMatch(/^[0-9a-f]{64}$/);
+    expect(s.ok(['volume', 'inspect', '-f', '{{.Name}} {{.Driver}} {{json .Labels}}', 'made'])).toBe('made local {"a":"b"}\n');
+    // ls filters and formats as docker's: dangling= is "used by no container".
+    s.ok(['create', '--name', 'user', '-v', 'made:/m', 'busybox', 'true']);
+    const names = (...args: string[]) => s.ok(['volume', 'ls', '-q', ...args]).split('\n').filter(Boolean).sort();
+    expect(names('-f', 'dangling=true')).toEqual([anon]);
+    expect(names('-f', 'dangling=false')).toEqual(['made']);
+    expect(names('-f', 'label=a=b')).toEqual(['made']);
+    expect(names('-f', 'name=ad', '-f', 'driver=local')).toEqual(['made']);
+    expect(s.ok(['volume', 'ls', '-f', 'name=made', '--format', '{{.Name}}:{{.Driver}}:{{.Label "a"}}:{{.Mountpoint}}'])).toBe(`made:local:b:${path.join(s.root, 'volumes/made/_data')}\n`);
+    expect(s.ok(['volume', 'ls', '-f', 'name=made', '--format', 'table {{.Name}}\\t{{.Labels}}'])).toBe('VOLUME NAME   LABELS\nmade          a=b\n');
+    s.ok(['rm', 'user']);
     expect(s.ok(['volume', 'rm', 'made', anon])).toBe(`made\n${anon}\n`);
     expect(s.run(['volume', 'create', 'bad/name']).code).toBe(1);
+    expect(s.run(['volume', 'create', '-d', 'nfs', 'x'])).toMatchObject({ code: 1, stderr: 'tsrun: volume driver "nfs" is not available: tsrun\'s volumes are local directories\n' });
+    expect(s.run(['volume', 'create', '-o', 'type=tmpfs', 'x'])).toMatchObject({ code: 1, stderr: "tsrun: volume options are not supported (type=tmpfs): tsrun's volumes are plain directories\n" });
+    expect(s.ok(['volume', 'create', '-d', 'local', 'plain'])).toBe('plain\n');
+    s.ok(['volume', 'rm', 'plain']);
   });
 
   it('rm -v removes the container\'s anonymous volume; plain rm keeps it', () => {
