@@ -219,6 +219,68 @@ static int mount_on(int rootfd, const char *dest, enum ctr_create create, const 
   return rc;
 }
 
+/* Whether a mount's comma-separated options set mode=. */
+static int has_mode_option(const char *data)
+{
+  /* child: async-signal-safe */
+  const char *p = data;
+
+  while (p && *p) {
+    if (p[0] == 'm' && p[1] == 'o' && p[2] == 'd' && p[3] == 'e' && p[4] == '=')
+      return 1;
+    while (*p && *p != ',')
+      p++;
+    if (*p == ',')
+      p++;
+  }
+  return 0;
+}
+
+/*
+ * A tmpfs over an existing directory keeps that directory's mode unless its
+ * options say mode= (runc's rule). The kernel's default is 1777: a tmpfs on
+ * /etc or /root would be world-writable, and any user of the container could
+ * plant /etc/ld.so.preload for the next setuid binary. A target made for the
+ * mount has no mode of its own to keep. *data becomes buf with the mode put
+ * first when it is needed; -1 (E2BIG) if that does not fit.
+ */
+static int tmpfs_data(int rootfd, const char *dest, const char **data, char *buf, size_t size)
+{
+  /* child: async-signal-safe */
+  struct stat st;
+  char octal[8];
+  size_t i = sizeof octal;
+  unsigned mode;
+  int fd, rc;
+
+  if (has_mode_option(*data))
+    return 0;
+  fd = ctr_open_in_root(rootfd, dest, CTR_CREATE_NONE);
+  if (fd < 0)
+    return 0;
+  rc = fstat(fd, &st);
+  close_keep_errno(fd);
+  if (rc < 0 || !S_ISDIR(st.st_mode))
+    return 0;
+  octal[--i] = '\0';
+  mode = st.st_mode & 07777;
+  do {
+    octal[--i] = (char)('0' + (mode & 7));
+    mode >>= 3;
+  } while (mode && i > 0);
+  ctr_strlcpy(buf, "mode=", size);
+  ctr_strlcat(buf, octal + i, size);
+  if (*data && **data) {
+    ctr_strlcat(buf, ",", size);
+    if (ctr_strlcat(buf, *data, size) >= size) {
+      errno = E2BIG;
+      return -1;
+    }
+  }
+  *data = buf;
+  return 0;
+}
+
 /* The mount flags of the mount fd is on (statfs's ST_* bits as MS_*), of those a remount could clear. */
 static int current_flags(int fd, unsigned long *out)
 {
@@ -374,7 +436,7 @@ static int copy_entry(int from, int to, const char *name, int depth)
 }
 
 /* runc's tmpcopyup: mount over dest, then copy what dest held into the new mount. */
-static int mount_copyup(int rootfd, const struct ctr_mount *m)
+static int mount_copyup(int rootfd, const struct ctr_mount *m, const char *data)
 {
   /* child: async-signal-safe */
   char target[CTR_FD_PATH_MAX];
@@ -385,7 +447,7 @@ static int mount_copyup(int rootfd, const struct ctr_mount *m)
   /* Opened before the mount, this fd keeps reading the covered directory. */
   old = openat(at, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   ctr_fd_path(target, at);
-  rc = old < 0 ? -1 : mount(m->source, target, m->type, m->flags & ~PROPAGATION, m->data);
+  rc = old < 0 ? -1 : mount(m->source, target, m->type, m->flags & ~PROPAGATION, data);
   close_keep_errno(at);
   if (rc < 0) {
     if (old >= 0)
@@ -457,14 +519,18 @@ int ctr_mount_in_root(int rootfd, const struct ctr_mount *m)
 {
   /* child: async-signal-safe */
   enum ctr_create create = m->is_file ? CTR_CREATE_FILE : CTR_CREATE_DIR;
+  char buf[4096];
+  const char *data = m->data;
 
+  if (!(m->flags & MS_BIND) && m->type && ctr_streq(m->type, "tmpfs") && tmpfs_data(rootfd, m->dest, &data, buf, sizeof buf) < 0)
+    return -1;
   /* The kernel reads propagation flags as "change the type of an existing
    * mount", ignoring everything else, so they go in a call of their own. */
   if (m->copyup) {
-    if (mount_copyup(rootfd, m) < 0)
+    if (mount_copyup(rootfd, m, data) < 0)
       return -1;
   } else if (!(m->flags & MS_BIND)) {
-    if (mount_on(rootfd, m->dest, create, m->source, m->type, m->flags & ~PROPAGATION, m->data) < 0)
+    if (mount_on(rootfd, m->dest, create, m->source, m->type, m->flags & ~PROPAGATION, data) < 0)
       return -1;
   } else if (mount_on(rootfd, m->dest, create, m->source, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0 ||
              bind_flags(rootfd, m) < 0) {

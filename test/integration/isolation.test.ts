@@ -399,6 +399,13 @@ describe('read-only root, tmpfs and limits', () => {
     expect(out.trim().split('\n')[1]!.split(/\s+/)[1]).toBe('1024');
   });
 
+  it('a tmpfs over an image directory keeps its mode (not the kernel\'s 1777), unless mode= says otherwise', () => {
+    // A world-writable /etc would let any user plant /etc/ld.so.preload (runc keeps the mode too).
+    const modes = s.ok(['run', '--rm', '--tmpfs', '/root', '--tmpfs', '/etc', '--tmpfs', '/made', '--tmpfs', '/home:mode=1777', 'busybox', 'stat', '-c', '%n %a', '/root', '/etc', '/made', '/home']);
+    expect(modes).toBe('/root 700\n/etc 755\n/made 1777\n/home 1777\n');
+    expect(s.run(['run', '--rm', '--tmpfs', '/etc', '-u', 'nobody', 'busybox', 'touch', '/etc/ld.so.preload']).code).not.toBe(0);
+  });
+
   it('--ulimit nofile=1024:2048 sets the soft and hard limits', () => {
     expect(s.ok(['run', '--rm', '--ulimit', 'nofile=1024:2048', 'busybox', 'sh', '-c', 'ulimit -n; ulimit -Hn'])).toBe('1024\n2048\n');
   });
@@ -415,6 +422,13 @@ describe('read-only root, tmpfs and limits', () => {
   it('--shm-size=1m sizes /dev/shm', () => {
     const out = s.ok(['run', '--rm', '--shm-size=1m', 'busybox', 'df', '-k', '/dev/shm']);
     expect(out.trim().split('\n')[1]!.split(/\s+/)[1]).toBe('1024');
+  });
+
+  it('a tmpfs over an image directory keeps its mode (not the kernel\'s 1777), unless mode= says otherwise', () => {
+    // A world-writable /etc would let any user plant /etc/ld.so.preload (runc keeps the mode too).
+    const modes = s.ok(['run', '--rm', '--tmpfs', '/root', '--tmpfs', '/etc', '--tmpfs', '/made', '--tmpfs', '/home:mode=1777', 'busybox', 'stat', '-c', '%n %a', '/root', '/etc', '/made', '/home']);
+    expect(modes).toBe('/root 700\n/etc 755\n/made 1777\n/home 1777\n');
+    expect(s.run(['run', '--rm', '--tmpfs', '/etc', '-u', 'nobody', 'busybox', 'touch', '/etc/ld.so.preload']).code).not.toBe(0);
   });
 
   it('--group-add adds groups by name and number', () => {
