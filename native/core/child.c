@@ -51,6 +51,26 @@ static _Noreturn void fail(int errfd, enum ctr_stage stage, size_t index, int er
   _exit(127);
 }
 
+/* "exec PROGRAM: REASON" on fd 2, runc init's words for an execve that failed
+ * (Go's lower-case reasons: podman reads "no such file or directory" and
+ * "permission denied" in them). */
+static void say_exec_failed(const char *program, int err)
+{
+  /* child: async-signal-safe (strerrordesc_np reads a static table) */
+  const char *desc = strerrordesc_np(err);
+  char reason[128];
+  const char *parts[] = { "exec ", program, ": ", reason, "\n" };
+  size_t i;
+
+  ctr_strlcpy(reason, desc ? desc : "unknown error", sizeof reason);
+  if (reason[0] >= 'A' && reason[0] <= 'Z')
+    reason[0] = (char)(reason[0] - 'A' + 'a');
+
+  for (i = 0; i < sizeof parts / sizeof parts[0]; i++)
+    if (write(2, parts[i], strlen(parts[i])) < 0)
+      return;
+}
+
 static void close_keep_errno(int fd)
 {
   /* child: async-signal-safe */
@@ -868,6 +888,11 @@ static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode
   if (!p->n_start_hooks && p->n_seccomp && p->no_new_privs)
     install_seccomp(p, errfd);
   rc = exec_search(p->argv, p->env, 0);
+  /* Started from the created state, nobody waits on the report any more:
+   * the reason goes to the process's own stderr too, as runc init writes it
+   * (podman and conmon show it, docker logs keeps it). */
+  if (fifo >= 0)
+    say_exec_failed(p->argv[0], rc);
   fail(errfd, CTR_STAGE_EXEC, 0, rc, p->argv[0]);
 }
 

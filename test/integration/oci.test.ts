@@ -293,6 +293,19 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     fs.rmSync(path.join(root, 'other'), { recursive: true });
   });
 
+  it('an execve that fails after start says why on the process\'s stderr, as runc init does (podman shows it)', async () => {
+    const id = 'noexec';
+    ids.add(id);
+    fs.writeFileSync(path.join(rootfs, 'noshebang'), 'echo x\n', { mode: 0o755 });
+    ok(['create', '-b', bundle(id, (s) => (s.process.args = ['/noshebang'])), id]);
+    // The process's stderr is the one create was given.
+    const stderr = path.join(dir, `err.${calls}`);
+    ok(['start', id]);
+    await until(() => state(id).status === 'stopped', 5_000);
+    expect(fs.readFileSync(stderr, 'utf8')).toBe('exec /noshebang: exec format error\n');
+    ok(['delete', id]);
+  });
+
   it('a created container ends on kill TERM (or INT, HUP), as runc\'s: it is not left waiting for a SIGKILL', async () => {
     for (const sig of ['TERM', 'INT', 'HUP']) {
       const id = `created-${sig.toLowerCase()}`;
