@@ -798,7 +798,7 @@ static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode
   char cwd[PATH_MAX];
   sigset_t mask;
   long n;
-  int rc;
+  int rc, cwd_done;
   size_t i;
 
   set_apparmor(p, errfd);
@@ -817,6 +817,13 @@ static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
       fail(errfd, CTR_STAGE_KEEPCAPS, 0, errno, NULL);
   }
+  /* The working directory first as the container's root, then (if that was
+   * refused) as its user, as runc does: a user may start in a directory it
+   * cannot enter (-u 1000 -w /root), and a volume only its user can enter
+   * works too. */
+  cwd_done = chdir(p->cwd) == 0;
+  if (!cwd_done && errno != EACCES && errno != EPERM)
+    fail(errfd, CTR_STAGE_CHDIR, 0, errno, p->cwd);
   /* Raw syscalls: glibc's wrappers broadcast to threads it believes exist. */
   if (syscall(SYS_setgroups, p->n_groups, p->n_groups ? p->groups : NULL) < 0)
     fail(errfd, CTR_STAGE_SETGROUPS, 0, errno, NULL);
@@ -834,7 +841,7 @@ static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode
   }
   umask(p->umask >= 0 ? (mode_t)p->umask : host_umask);
 
-  if (chdir(p->cwd) < 0)
+  if (!cwd_done && chdir(p->cwd) < 0)
     fail(errfd, CTR_STAGE_CHDIR, 0, errno, p->cwd);
   /* CVE-2024-21626: a cwd such as /proc/self/fd/N can name a host directory
    * held by a leaked fd; the kernel then reports it as "(unreachable)/...". */

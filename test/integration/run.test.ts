@@ -159,6 +159,10 @@ describe('tsrun run: exit codes and errors', () => {
     expect(r.stderr).toBe('tsrun: changing to the working directory /etc/passwd: ENOTDIR (not a directory)\n');
   });
 
+  it('a user starts in a working directory only root may enter (chdir before the user switch, as runc\'s)', () => {
+    expect(s.run(['run', '--rm', '-u', '1000', '-w', '/root', 'busybox', 'sh', '-c', 'pwd; ls . 2>&1 >/dev/null | grep -c denied'])).toMatchObject({ code: 0, stdout: '/root\n1\n' });
+  });
+
   it('refuses a working directory in /proc/self/fd (CVE-2024-21626)', () => {
     // Refused at create: no container is left holding the name.
     for (const w of ['relative', '/proc/self/fd/5']) {
