@@ -90,7 +90,8 @@ function checkSpec(raw: unknown, file: string): OciSpec {
 const KERNEL_MEMORY = ['kernel', 'kernelTCP'];
 
 const SUPPORTED_RESOURCES: Record<string, string[] | 'any'> = {
-  memory: ['limit', 'swap', 'reservation', 'swappiness'],
+  memory: ['limit', 'swap', 'reservation', 'swappiness', 'disableOOMKiller'],
+  blockIO: ['weight', 'leafWeight', 'weightDevice', 'throttleReadBpsDevice', 'throttleWriteBpsDevice', 'throttleReadIOPSDevice', 'throttleWriteIOPSDevice'],
   cpu: ['shares', 'quota', 'period', 'cpus', 'mems'],
   pids: ['limit'],
   devices: 'any',

@@ -117,6 +117,7 @@ export function buildOciProgram(): Command {
     .option('--cpuset-cpus <list>', 'CPUs to run on (0-3)')
     .option('--cpuset-mems <list>', 'memory nodes to use')
     .option('--pids-limit <n>', 'maximum number of processes (-1 or 0: none)')
+    .option('--blkio-weight <n>', 'relative block I/O weight, 10 to 1000 (needs the CFQ or BFQ scheduler)')
     .action(async (id: string, o: UpdateFlags) => (await rt()).ociUpdate(paths(), id, updateResources(o)));
 
   program
@@ -227,6 +228,7 @@ export function buildOciProgram(): Command {
 
 interface UpdateFlags {
   resources?: string;
+  blkioWeight?: string;
   memory?: string;
   memorySwap?: string;
   cpuPeriod?: string;
@@ -258,10 +260,12 @@ function updateResources(o: UpdateFlags): OciResources {
   const memory = { ...res.memory, ...defined({ limit: bytes(o.memory), swap: bytes(o.memorySwap) }) };
   const cpu = { ...res.cpu, ...defined({ period: num('--cpu-period', o.cpuPeriod), quota: num('--cpu-quota', o.cpuQuota), shares: num('--cpu-share', o.cpuShare), cpus: o.cpusetCpus, mems: o.cpusetMems }) };
   const pids = num('--pids-limit', o.pidsLimit);
+  const blockIO = { ...res.blockIO, ...defined({ weight: num('--blkio-weight', o.blkioWeight) }) };
   return {
     ...(Object.keys(memory).length ? { memory } : {}),
     ...(Object.keys(cpu).length ? { cpu } : {}),
     ...(pids !== undefined ? { pids: { limit: pids } } : res.pids ? { pids: res.pids } : {}),
+    ...(Object.keys(blockIO).length ? { blockIO } : {}),
   };
 }
 

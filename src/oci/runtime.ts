@@ -126,6 +126,7 @@ export async function ociUpdate(p: OciPaths, id: string, changes: OciResources):
       ...(changes.memory ? { memory: { ...old.memory, ...changes.memory } } : {}),
       ...(changes.cpu ? { cpu: { ...old.cpu, ...changes.cpu } } : {}),
       ...(changes.pids ? { pids: changes.pids } : {}),
+      ...(changes.blockIO ? { blockIO: { ...old.blockIO, ...changes.blockIO } } : {}),
     };
     const host = cgroupHost();
     applyLimits(host, existingCgroup(host, st.cgroupsPath).dirs, cgroupResources(merged, spec.linux.devices));

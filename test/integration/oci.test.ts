@@ -153,10 +153,10 @@ describe('tsrun-oci run', () => {
   });
 
   it('refuses a limit it would not apply, with its name, at create and at update; an empty one passes', () => {
-    const b = bundle('blk', (s) => {
-      s.linux.resources = { blockIO: { weight: 500 }, hugepageLimits: [] } as never;
+    const b = bundle('rdma', (s) => {
+      s.linux.resources = { rdma: { mlx5_0: { hcaHandles: 3 } }, hugepageLimits: [] } as never;
     });
-    expect(oci(['create', '-b', b, 'blk'])).toMatchObject({ code: 1, stderr: expect.stringContaining('linux.resources.blockIO is not supported') });
+    expect(oci(['create', '-b', b, 'rdma'])).toMatchObject({ code: 1, stderr: expect.stringContaining('linux.resources.rdma is not supported') });
     ids.add('upd');
     // What Go callers send for fields they leave at zero (a blockIO weight of 0) asks for nothing; a reservation and a swappiness are applied.
     const upd = bundle('upd', (s) => {
@@ -174,6 +174,40 @@ describe('tsrun-oci run', () => {
     expect(memory('memory.limit_in_bytes')).toBe(String(64 << 20));
     ok(['delete', '--force', 'upd']);
     ids.delete('upd');
+  });
+
+  it('blockIO throttles and disableOOMKiller land in the cgroup (v1 files, as runc writes them), at create and at update; a weight needs a scheduler with weights', () => {
+    const disk = fs.statSync('/dev/vda', { throwIfNoEntry: false }) ?? fs.statSync(execFileSync('findmnt', ['-no', 'SOURCE', '/'], { encoding: 'utf8' }).trim());
+    const [major, minor] = [Math.floor(disk.rdev / 256), disk.rdev % 256];
+    ids.add('io');
+    const io = bundle('io', (s) => {
+      s.process.args = ['sleep', '1000'];
+      s.linux.resources = { memory: { disableOOMKiller: true }, blockIO: { throttleReadBpsDevice: [{ major, minor, rate: 1 << 20 }], throttleWriteIOPSDevice: [{ major, minor, rate: 100 }] } } as never;
+    });
+    ok(['run', '-d', '-b', io, 'io']);
+    const blkio = (file: string) => fs.readFileSync(`/sys/fs/cgroup/blkio/tsrun-oci/io/${file}`, 'utf8').trim();
+    expect(blkio('blkio.throttle.read_bps_device')).toBe(`${major}:${minor} ${1 << 20}`);
+    expect(blkio('blkio.throttle.write_iops_device')).toBe(`${major}:${minor} 100`);
+    expect(fs.readFileSync(path.join(cgroupDir('io'), 'memory.oom_control'), 'utf8')).toMatch(/^oom_kill_disable 1$/m);
+    const r = spawnSync(ociBin, ['--root', root, 'update', '-r', '-', 'io'], { input: JSON.stringify({ blockIO: { throttleReadBpsDevice: [{ major, minor, rate: 2 << 20 }] } }), encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(blkio('blkio.throttle.read_bps_device')).toBe(`${major}:${minor} ${2 << 20}`);
+    ok(['delete', '--force', 'io']);
+    ids.delete('io');
+    const blkioOf = (id: string, file: string) => fs.readFileSync(`/sys/fs/cgroup/blkio/tsrun-oci/${id}/${file}`, 'utf8').trim();
+    // A weight goes to CFQ's blkio.weight or BFQ's blkio.bfq.weight, whichever the kernel has; with neither it is refused.
+    ids.add('weighted');
+    const weighted = oci(['create', '-b', bundle('weighted', (s) => (s.linux.resources = { blockIO: { weight: 500 } } as never)), 'weighted']);
+    const schedulerWeight = ['blkio.weight', 'blkio.bfq.weight'].find((f) => fs.existsSync(`/sys/fs/cgroup/blkio/tsrun-oci/${f}`));
+    if (schedulerWeight) {
+      expect(weighted.code, weighted.stderr).toBe(0);
+      expect(blkioOf('weighted', schedulerWeight).replace(/^default /, '')).toBe('500');
+    } else {
+      expect(weighted).toMatchObject({ code: 1, stderr: expect.stringContaining('blockIO weights need an I/O scheduler with weights') });
+    }
+    oci(['delete', '--force', 'weighted']);
+    ids.delete('weighted');
+    expect(oci(['create', '-b', bundle('heavy', (s) => (s.linux.resources = { blockIO: { weight: 5000 } } as never)), 'heavy'])).toMatchObject({ code: 1, stderr: expect.stringContaining('linux.resources.blockIO.weight must be from 10 to 1000: 5000') });
   });
 
   it('run --keep leaves the stopped container for state and delete', () => {

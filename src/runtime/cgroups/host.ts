@@ -251,6 +251,13 @@ export function applyLimits(host: CgroupHost, dirs: ContainerCgroup['dirs'], res
     const file = path.join(dir, w.file);
     // memsw exists only with swap accounting; v2's swap.max only with swap.
     if ((w.file === 'memory.memsw.limit_in_bytes' || w.file === 'memory.swap.max') && !fs.existsSync(file)) return;
+    // Weights are the I/O scheduler's: CFQ's blkio.weight, or BFQ's blkio.bfq.weight (runc's fallback); v2 likewise.
+    const weightFile = /^(blkio|io)\.weight(_device)?$/.test(w.file) && !fs.existsSync(file) ? w.file.replace(/^(blkio|io)\./, '$1.bfq.') : undefined;
+    if (weightFile !== undefined) {
+      if (!fs.existsSync(path.join(dir, weightFile))) throw new RuntimeError(`linux.resources.blockIO weights need an I/O scheduler with weights (CFQ or BFQ); this host's disks have neither (no ${w.file})`);
+      write(path.join(dir, weightFile), w.value);
+      return;
+    }
     write(file, w.value);
   };
   try {

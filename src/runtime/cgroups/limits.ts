@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { UsageError } from '../../errors.js';
 import { parseBytes } from '../../util/bytes.js';
+import { logger } from '../../log.js';
 
 /**
  * Resource limits: docker's flags, the OCI `linux.resources` they become,
@@ -27,14 +28,35 @@ export interface ResourceOptions {
 
 /** config-linux.md "Control groups": the part tsrun sets. */
 export interface OciResources {
-  /** reservation: a soft limit (v1 memory.soft_limit_in_bytes, v2 memory.low); swappiness: 0-100, v1 only. */
-  memory?: { limit?: number; swap?: number; reservation?: number; swappiness?: number };
+  /**
+   * reservation: a soft limit (v1 memory.soft_limit_in_bytes, v2 memory.low); swappiness: 0-100, v1 only;
+   * disableOOMKiller: v1 memory.oom_control (v2 has no such switch).
+   */
+  memory?: { limit?: number; swap?: number; reservation?: number; swappiness?: number; disableOOMKiller?: boolean };
   cpu?: { shares?: number; quota?: number; period?: number; cpus?: string; mems?: string };
   pids?: { limit: number };
   /** The device cgroup's rules, in order (config-linux.md "Device allowlist"). */
   devices?: OciDeviceRule[];
   /** cgroup v2 only: files of the container's cgroup and their values ("memory.oom.group": "1"). */
   unified?: Record<string, string>;
+  blockIO?: OciBlockIo;
+}
+
+/** config-linux.md's blockIO: a weight (10-1000), per device or for all, and per-device throttles. */
+export interface OciBlockIo {
+  weight?: number;
+  leafWeight?: number;
+  weightDevice?: { major: number; minor: number; weight?: number; leafWeight?: number }[];
+  throttleReadBpsDevice?: OciThrottle[];
+  throttleWriteBpsDevice?: OciThrottle[];
+  throttleReadIOPSDevice?: OciThrottle[];
+  throttleWriteIOPSDevice?: OciThrottle[];
+}
+
+export interface OciThrottle {
+  major: number;
+  minor: number;
+  rate: number;
 }
 
 export interface OciDeviceRule {
@@ -199,7 +221,7 @@ export function cgroupResources(resources: OciResources | undefined, devices: { 
 
 /** One write: `file` in the container's cgroup of `controller` (v2: all in one dir). */
 export interface CgroupWrite {
-  controller: 'memory' | 'cpu' | 'cpuset' | 'pids' | 'devices';
+  controller: 'memory' | 'cpu' | 'cpuset' | 'pids' | 'devices' | 'blkio';
   file: string;
   value: string;
 }
@@ -214,7 +236,57 @@ export function cgroupWrites(res: OciResources, version: 1 | 2, onlyGiven = fals
   const base = baseWrites(res, version);
   // A new cgroup holds the kernel's defaults already: only what was asked for.
   const kept = onlyGiven ? base.filter((w) => (w.controller === 'memory' ? res.memory : w.controller === 'pids' ? res.pids : res.cpu) !== undefined) : base;
-  return [...kept, ...deviceWrites(res.devices ?? [], version), ...unifiedWrites(res.unified ?? {}, version)];
+  return [...kept, ...oomWrites(res, version), ...blockIoWrites(res.blockIO, version), ...deviceWrites(res.devices ?? [], version), ...unifiedWrites(res.unified ?? {}, version)];
+}
+
+/** memory.disableOOMKiller: v1's memory.oom_control; v2 has no switch for it (runc ignores it there too). */
+function oomWrites(res: OciResources, version: 1 | 2): CgroupWrite[] {
+  const disable = res.memory?.disableOOMKiller;
+  if (disable === undefined) return [];
+  if (version === 2) {
+    if (disable) logger('cgroups').warn({ field: 'linux.resources.memory.disableOOMKiller' }, 'cgroup v2 cannot disable the OOM killer: ignored');
+    return [];
+  }
+  return [{ controller: 'memory', file: 'memory.oom_control', value: disable ? '1' : '0' }];
+}
+
+/**
+ * blockIO as runc writes it: v1 blkio.weight (host.ts falls back to
+ * blkio.bfq.weight where only BFQ has weights), blkio.weight_device and the
+ * blkio.throttle.* files, one device a write; v2 io.weight and io.max
+ * ("MAJ:MIN rbps=N"). A weight outside 10-1000 is refused (the kernel's range).
+ */
+function blockIoWrites(io: OciBlockIo | undefined, version: 1 | 2): CgroupWrite[] {
+  if (!io) return [];
+  const w: CgroupWrite[] = [];
+  const weight = (n: number | undefined, what: string) => {
+    if (n !== undefined && n !== 0 && !(Number.isInteger(n) && n >= 10 && n <= 1000)) throw new UsageError(`linux.resources.blockIO.${what} must be from 10 to 1000: ${n}`);
+    return n !== undefined && n !== 0 ? n : undefined;
+  };
+  const dev = (d: { major: number; minor: number }, what: string) => {
+    if (!Number.isInteger(d.major) || !Number.isInteger(d.minor) || d.major < 0 || d.minor < 0) throw new UsageError(`linux.resources.blockIO.${what}: a device needs its major and minor numbers`);
+    return `${d.major}:${d.minor}`;
+  };
+  const all = weight(io.weight, 'weight');
+  if (all !== undefined) w.push({ controller: 'blkio', file: version === 1 ? 'blkio.weight' : 'io.weight', value: version === 1 ? String(all) : `default ${all}` });
+  for (const d of io.weightDevice ?? []) {
+    const n = weight(d.weight, 'weightDevice.weight');
+    if (n !== undefined) w.push({ controller: 'blkio', file: version === 1 ? 'blkio.weight_device' : 'io.weight', value: `${dev(d, 'weightDevice')} ${n}` });
+  }
+  const throttles = [
+    ['throttleReadBpsDevice', 'read_bps_device', 'rbps'],
+    ['throttleWriteBpsDevice', 'write_bps_device', 'wbps'],
+    ['throttleReadIOPSDevice', 'read_iops_device', 'riops'],
+    ['throttleWriteIOPSDevice', 'write_iops_device', 'wiops'],
+  ] as const;
+  for (const [field, v1, v2] of throttles) {
+    for (const t of io[field] ?? []) {
+      if (!Number.isInteger(t.rate) || t.rate < 0) throw new UsageError(`linux.resources.blockIO.${field}: rate must be a whole number of ${v2.endsWith('bps') ? 'bytes' : 'operations'} a second`);
+      // 0 lifts the throttle: v1 takes 0, v2 "max".
+      w.push(version === 1 ? { controller: 'blkio', file: `blkio.throttle.${v1}`, value: `${dev(t, field)} ${t.rate}` } : { controller: 'blkio', file: 'io.max', value: `${dev(t, field)} ${v2}=${t.rate === 0 ? 'max' : t.rate}` });
+    }
+  }
+  return w;
 }
 
 /**
