@@ -107,6 +107,16 @@ describe('OCI resources and cgroup files', () => {
     expect(cgroupWrites({ memory: { limit: 0 }, cpu: { quota: 0, shares: 0 } }, 1).map((x) => x.value)).toEqual(['-1', '-1', '-1', '100000', '-1', '1024', 'max']);
   });
 
+  it('blockIO and disableOOMKiller go where runc writes them: v1 blkio files, v2 io.weight and io.max; only what is asked for', () => {
+    const io = { weight: 300, weightDevice: [{ major: 8, minor: 0, weight: 200 }], throttleReadBpsDevice: [{ major: 8, minor: 0, rate: 1024 }], throttleWriteIOPSDevice: [{ major: 8, minor: 16, rate: 0 }] };
+    const extra = (v: 1 | 2) => cgroupWrites({ blockIO: io, memory: { disableOOMKiller: true } }, v, true).filter((x) => x.controller === 'blkio' || x.file === 'memory.oom_control').map((x) => `${x.file}=${x.value}`);
+    expect(extra(1)).toEqual(['memory.oom_control=1', 'blkio.weight=300', 'blkio.weight_device=8:0 200', 'blkio.throttle.read_bps_device=8:0 1024', 'blkio.throttle.write_iops_device=8:16 0']);
+    expect(extra(2)).toEqual(['io.weight=default 300', 'io.weight=8:0 200', 'io.max=8:0 rbps=1024', 'io.max=8:16 wiops=max']);
+    expect(cgroupWrites({}, 1).some((x) => x.controller === 'blkio' || x.file === 'memory.oom_control')).toBe(false);
+    expect(() => cgroupWrites({ blockIO: { weight: 5 } }, 1)).toThrow('linux.resources.blockIO.weight must be from 10 to 1000: 5');
+    expect(() => cgroupWrites({ blockIO: { throttleReadBpsDevice: [{ major: 8, minor: 0, rate: -1 }] } }, 1)).toThrow(/rate must be a whole number of bytes a second/);
+  });
+
   it('CPU % as docker computes it', () => {
     // Half a CPU's time over one second on a 2-CPU host: the host's CPU time grew by 2 s.
     expect(cpuPercent(0.5e9, 2e9, 2)).toBe(50);

@@ -11,10 +11,11 @@ it('takes what tsrun-oci applies, and what asks for nothing (CRI\'s unset fields
 });
 
 it('refuses by name a limit it would not apply', () => {
-  expect(() => check({ blockIO: { weight: 500 } })).toThrow('linux.resources.blockIO is not supported');
+  expect(() => check({ rdma: { mlx5_0: { hcaHandles: 3 } } })).toThrow('linux.resources.rdma is not supported');
   expect(() => check({ hugepageLimits: [{ pageSize: '2MB', limit: 1 << 21 }] })).toThrow('linux.resources.hugepageLimits is not supported');
   expect(() => check({ memory: { limit: 1, useHierarchy: true } })).toThrow('linux.resources.memory.useHierarchy is not supported');
-  expect(() => check({ blockIO: { weight: 0, throttleReadBpsDevice: [{ major: 8, minor: 0, rate: 1 }] } })).toThrow('linux.resources.blockIO is not supported');
+  expect(() => check({ blockIO: { weight: 500, throttleReadBpsDevice: [{ major: 8, minor: 0, rate: 1 }] }, memory: { disableOOMKiller: true } })).not.toThrow();
+  expect(() => check({ blockIO: { ioPriority: 3 } })).toThrow('linux.resources.blockIO.ioPriority is not supported');
   expect(() => check([])).toThrow('linux.resources must be an object');
 });
 
