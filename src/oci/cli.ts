@@ -216,6 +216,18 @@ export function buildOciProgram(): Command {
     .option('-b, --bundle <dir>', 'where to write it', '.')
     .action(async (o: { bundle: string }) => (await import('./default-spec.js')).writeDefaultSpec(o.bundle));
 
+  // runc's checkpoint and restore need CRIU; a caller (podman container checkpoint) gets the reason, not "unknown command".
+  for (const [name, what] of [['checkpoint', 'checkpoint a running container'], ['restore', 'restore a container from a checkpoint']] as const) {
+    program
+      .command(name)
+      .description(`${what} (not supported: tsrun-oci has no CRIU support)`)
+      .allowUnknownOption()
+      .argument('[args...]')
+      .action(() => {
+        throw new UsageError(`${name} is not supported: tsrun-oci cannot checkpoint or restore containers (it has no CRIU support)`);
+      });
+  }
+
   program
     .command('features')
     .description('print what this runtime supports as JSON (runc features)')

@@ -210,6 +210,11 @@ describe('tsrun-oci run', () => {
     expect(oci(['create', '-b', bundle('heavy', (s) => (s.linux.resources = { blockIO: { weight: 5000 } } as never)), 'heavy'])).toMatchObject({ code: 1, stderr: expect.stringContaining('linux.resources.blockIO.weight must be from 10 to 1000: 5000') });
   });
 
+  it('checkpoint and restore say they are not supported (no CRIU), not "unknown command"', () => {
+    expect(oci(['checkpoint', '--image-path', dir, 'any'])).toMatchObject({ code: 1, stderr: 'tsrun-oci: checkpoint is not supported: tsrun-oci cannot checkpoint or restore containers (it has no CRIU support)\n' });
+    expect(oci(['restore', '-b', dir, 'any']).stderr).toMatch(/^tsrun-oci: restore is not supported/);
+  });
+
   it('run --keep leaves the stopped container for state and delete', () => {
     ids.add('kept');
     expect(oci(['run', '--keep', '-b', bundle('kept', sh('exit 4')), 'kept']).code).toBe(4);
