@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
 import type { ContextFactory } from './main.js';
 import { writeStderr, writeStdout } from '../util/stdio.js';
 
@@ -44,12 +45,18 @@ export function registerImageManage(program: Command, ctx: ContextFactory): void
     .argument('<image>', 'image name or id')
     .option('-q, --quiet', 'only show image ids')
     .option('--no-trunc', "don't truncate output")
-    .action(async (ref: string, o: { quiet?: boolean; trunc: boolean }) => {
-      const [{ resolveImage }, { imageHistory }, { ago, humanSize, table }] = await Promise.all([
+    .option('-H, --human <bool>', 'sizes and dates in human terms; false: bytes and RFC 3339 times (--human=false, -H=false)', 'true')
+    .option('--format <template>', 'Go-template fields, as docker: {{.ID}} {{.CreatedSince}} {{.CreatedAt}} {{.CreatedBy}} {{.Size}} {{.Comment}}, {{json .}}; "table ..." adds headers')
+    .action(async (ref: string, o: { quiet?: boolean; trunc: boolean; human: string; format?: string }) => {
+      const [{ resolveImage }, { imageHistory }, { ago, humanSize, table, formatRows }] = await Promise.all([
         import('../store/images.js'),
         import('../store/history.js'),
         import('./format.js'),
       ]);
+      // -H=false reaches us as "=false".
+      const asked = o.human.replace(/^=/, '');
+      if (asked !== 'true' && asked !== 'false') throw new UsageError(`invalid argument "${o.human}" for "-H, --human": use true or false`);
+      const human = asked === 'true';
       const c = ctx();
       const rows = imageHistory(resolveImage(c.paths, ref));
       const shownId = (id: string) => (id.startsWith('sha256:') && o.trunc ? id.slice(7, 19) : id);
@@ -58,12 +65,20 @@ export function registerImageManage(program: Command, ctx: ContextFactory): void
         return;
       }
       const ellipsis = (s: string, n: number) => (o.trunc && s.length > n ? `${s.slice(0, n - 1)}…` : s);
-      writeStdout(
-        table(
-          ['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'],
-          rows.map((r) => [shownId(r.id), r.created ? ago(r.created) : 'N/A', ellipsis(r.createdBy.replace(/\t/g, ' '), 45), humanSize(r.size), r.comment]),
-        ),
-      );
+      const records = rows.map((r) => ({
+        ID: shownId(r.id),
+        CreatedSince: r.created ? (human ? ago(r.created) : r.created) : 'N/A',
+        CreatedAt: r.created ?? '',
+        CreatedBy: ellipsis(r.createdBy.replace(/\t/g, ' '), 45),
+        Size: human ? humanSize(r.size) : String(r.size),
+        Comment: r.comment,
+      }));
+      if (o.format !== undefined && o.format.trim() !== 'table') {
+        const headers = { ID: 'IMAGE', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', CreatedBy: 'CREATED BY', Size: 'SIZE', Comment: 'COMMENT' };
+        writeStdout(formatRows(o.format, records, headers));
+        return;
+      }
+      writeStdout(table(['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'], records.map((r) => [r.ID, r.CreatedSince, r.CreatedBy, r.Size, r.Comment])));
     });
 
   program

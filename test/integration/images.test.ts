@@ -119,6 +119,12 @@ describe('tsrun diff, commit and history', () => {
     expect(history[3]).toMatch(/touch \/hello.txt\s+0B/);
     expect(history[4]).toMatch(/1.98MB/);
     expect(s.ok(['history', '-q', '--no-trunc', 'committed:v2']).split('\n')[0]).toBe(id);
+    // --format and -H=false (bytes, RFC 3339 times), as docker's.
+    const raw = s.ok(['history', '-H=false', '--format', '{{.Size}}|{{.CreatedSince}}|{{.Comment}}', 'committed:v2']).trimEnd().split('\n');
+    expect(raw[1]).toMatch(/^35\|\d{4}-\d\d-\d\dT[\d:.]+Z\|$/);
+    expect(raw[0]).toMatch(/\|my change$/);
+    expect(s.ok(['history', '--human=false', '--format', 'table {{.ID}}\\t{{.Size}}', 'hello-world:v1']).split('\n')[0]).toMatch(/^IMAGE +SIZE$/);
+    expect(s.run(['history', '-H', 'maybe', 'committed:v2'])).toMatchObject({ code: 1, stderr: 'tsrun: invalid argument "maybe" for "-H, --human": use true or false\n' });
 
     // On the committed image, a whited-out file and an entry under the opaque dir are new again (A), not changed.
     s.ok(['run', '--name', 'again', 'committed:v2', 'sh', '-c', 'touch /hello.txt /bin/ls; mkdir /home/app; rm /new.txt']);
