@@ -188,12 +188,6 @@ export function parseFilters(specs: string[], known: string[]): Map<string, stri
   return out;
 }
 
-/** docker's label filter: KEY (set, whatever its value) or KEY=VALUE. */
-export function labelMatches(labels: Record<string, string>, filter: string): boolean {
-  const eq = filter.indexOf('=');
-  return eq < 0 ? Object.hasOwn(labels, filter) : Object.hasOwn(labels, filter.slice(0, eq)) && labels[filter.slice(0, eq)] === filter.slice(eq + 1);
-}
-
 /** Whether every filter key has a value `test` accepts. */
 export function matchesFilters(filters: Map<string, string[]>, test: (key: string, value: string) => boolean): boolean {
   for (const [key, values] of filters) if (!values.some((v) => test(key, v))) return false;

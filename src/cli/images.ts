@@ -3,6 +3,7 @@ import { UsageError } from '../errors.js';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
 import { writeStdout } from '../util/stdio.js';
+import { labelMatches } from '../util/labels.js';
 
 export function registerImages(program: Command, ctx: ContextFactory): void {
   program
@@ -16,7 +17,7 @@ export function registerImages(program: Command, ctx: ContextFactory): void {
     .addOption(repeatable('-f, --filter <key=value>', 'only images matching: dangling=true|false, reference=REPO[:TAG] (* matches any run of characters), label=KEY[=VALUE], before=/since= (an image: made before or after it)'))
     .option('--format <template>', 'Go-template fields, as docker: {{.Repository}} {{.Tag}} {{.ID}} {{.Digest}} {{.CreatedAt}} {{.CreatedSince}} {{.Size}} {{.VirtualSize}}, {{json .}}; "table ..." adds headers')
     .action(async (repository: string | undefined, o: { quiet?: boolean; trunc: boolean; digests?: boolean; filter?: string[]; format?: string }) => {
-      const [{ listImageIds, readImage, resolveImageId }, { parseReference, familiarRepository }, { ago, goTime, humanSize, table, formatRows, parseFilters, matchesFilters, labelMatches }] = await Promise.all([
+      const [{ listImageIds, readImage, resolveImageId }, { parseReference, familiarRepository }, { ago, goTime, humanSize, table, formatRows, parseFilters, matchesFilters }] = await Promise.all([
         import('../store/images.js'),
         import('../store/reference.js'),
         import('./format.js'),

@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
 import type { ContextFactory } from './main.js';
+import { repeatable } from './options.js';
 import { writeStdout } from '../util/stdio.js';
 
 /** The group command (container, image, volume, system), made if no other file has made it yet. */
@@ -30,6 +32,17 @@ function confirmed(warning: string, force: boolean | undefined): boolean {
   return true;
 }
 
+/** --filter until=, label=, label!= (docker's prune filters; volume prune takes no until=). */
+async function pruneFilters(specs: string[] | undefined, withUntil = true) {
+  const [{ parseFilters }, { parseUntil }] = await Promise.all([import('./format.js'), import('../runtime/prune.js')]);
+  const f = parseFilters(specs ?? [], withUntil ? ['until', 'label', 'label!'] : ['label', 'label!']);
+  const until = f.get('until') ?? [];
+  if (until.length > 1) throw new UsageError('more than one until= filter is not supported');
+  return { ...(until.length ? { until: parseUntil(until[0]!) } : {}), label: f.get('label') ?? [], notLabel: f.get('label!') ?? [] };
+}
+
+const FILTER_HELP = 'only what matches: until= (made before a time, or a duration ago as 24h), label=KEY[=VALUE], label!=KEY[=VALUE]';
+
 export function registerPrune(program: Command, ctx: ContextFactory): void {
   /** docker's output: each non-empty list under its title, then the total. */
   const report = async (...sections: [title: string, pruned: { removed: string[]; bytes: number }][]) => {
@@ -44,9 +57,11 @@ export function registerPrune(program: Command, ctx: ContextFactory): void {
     .command('prune')
     .description('Remove all stopped containers')
     .option('-f, --force', 'do not ask for confirmation')
-    .action(async (o: { force?: boolean }) => {
+    .addOption(repeatable('--filter <key=value>', FILTER_HELP))
+    .action(async (o: { force?: boolean; filter?: string[] }) => {
+      const filters = await pruneFilters(o.filter);
       if (!confirmed('all stopped containers', o.force)) return;
-      await report(['Deleted Containers', await (await import('../runtime/prune.js')).pruneContainers(ctx())]);
+      await report(['Deleted Containers', await (await import('../runtime/prune.js')).pruneContainers(ctx(), filters)]);
     });
 
   group(program, 'image', 'Manage images')
@@ -54,9 +69,11 @@ export function registerPrune(program: Command, ctx: ContextFactory): void {
     .description('Remove dangling images (untagged and unused), or with -a every image no container uses')
     .option('-a, --all', 'every unused image, not only dangling ones')
     .option('-f, --force', 'do not ask for confirmation')
-    .action(async (o: { all?: boolean; force?: boolean }) => {
+    .addOption(repeatable('--filter <key=value>', FILTER_HELP))
+    .action(async (o: { all?: boolean; force?: boolean; filter?: string[] }) => {
+      const filters = await pruneFilters(o.filter);
       if (!confirmed(o.all ? 'all images without at least one container associated to them' : 'all dangling images', o.force)) return;
-      await report(['Deleted Images', await (await import('../runtime/prune.js')).pruneImages(ctx(), o.all === true)]);
+      await report(['Deleted Images', await (await import('../runtime/prune.js')).pruneImages(ctx(), o.all === true, filters)]);
     });
 
   group(program, 'volume', 'Manage volumes')
@@ -64,9 +81,11 @@ export function registerPrune(program: Command, ctx: ContextFactory): void {
     .description('Remove unused anonymous volumes, or with -a every unused volume')
     .option('-a, --all', 'named volumes too')
     .option('-f, --force', 'do not ask for confirmation')
-    .action(async (o: { all?: boolean; force?: boolean }) => {
+    .addOption(repeatable('--filter <key=value>', 'only volumes matching: label=KEY[=VALUE], label!=KEY[=VALUE]'))
+    .action(async (o: { all?: boolean; force?: boolean; filter?: string[] }) => {
+      const filters = await pruneFilters(o.filter, false);
       if (!confirmed(o.all ? 'all local volumes not used by at least one container' : 'all anonymous local volumes not used by at least one container', o.force)) return;
-      await report(['Deleted Volumes', await (await import('../runtime/prune.js')).pruneVolumes(ctx(), o.all === true)]);
+      await report(['Deleted Volumes', await (await import('../runtime/prune.js')).pruneVolumes(ctx(), o.all === true, filters)]);
     });
 
   group(program, 'system', 'Manage tsrun')
@@ -75,14 +94,17 @@ export function registerPrune(program: Command, ctx: ContextFactory): void {
     .option('-a, --all', 'every unused image, not only dangling ones')
     .option('--volumes', 'unused anonymous volumes too')
     .option('-f, --force', 'do not ask for confirmation')
-    .action(async (o: { all?: boolean; volumes?: boolean; force?: boolean }) => {
+    .addOption(repeatable('--filter <key=value>', FILTER_HELP))
+    .action(async (o: { all?: boolean; volumes?: boolean; force?: boolean; filter?: string[] }) => {
+      const filters = await pruneFilters(o.filter);
       const what = ['all stopped containers', ...(o.volumes ? ['all anonymous volumes not used by at least one container'] : []), o.all ? 'all images without at least one container associated to them' : 'all dangling images'];
       if (!confirmed(what.join(', '), o.force)) return;
       const prune = await import('../runtime/prune.js');
       const c = ctx();
-      const containers = await prune.pruneContainers(c);
-      const volumes = o.volumes ? await prune.pruneVolumes(c, false) : { removed: [], bytes: 0 };
-      const images = await prune.pruneImages(c, o.all === true);
+      const containers = await prune.pruneContainers(c, filters);
+      // Volumes have no creation filter of docker's: until= is for the containers and images.
+      const volumes = o.volumes ? await prune.pruneVolumes(c, false, { ...filters, until: undefined }) : { removed: [], bytes: 0 };
+      const images = await prune.pruneImages(c, o.all === true, filters);
       await report(['Deleted Containers', containers], ['Deleted Volumes', volumes], ['Deleted Images', images]);
     });
 }

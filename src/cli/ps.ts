@@ -5,6 +5,7 @@ import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
 import { writeStdout } from '../util/stdio.js';
 import { UsageError } from '../errors.js';
+import { labelMatches } from '../util/labels.js';
 
 export function registerPs(program: Command, ctx: ContextFactory): void {
   program
@@ -23,7 +24,7 @@ export function registerPs(program: Command, ctx: ContextFactory): void {
       if (!Number.isInteger(n) || n < -1) throw new UsageError(`invalid argument "${o.last}" for "-n, --last": a number of containers`);
       // docker's: -n 0 (or -1) is no -n at all.
       const last = n > 0 ? n : undefined;
-      const [{ findContainer, listContainers }, { currentState, waitingToRestart }, { ago, goTime, humanDuration, humanSize, table, truncateCommand, formatRows, parseFilters, matchesFilters, labelMatches }, { familiarName, canonicalName, parseReference }, { unmountStale }, { readRuntime }, { listTags, readImageConfig, resolveImageId }, { networkName }] = await Promise.all([
+      const [{ findContainer, listContainers }, { currentState, waitingToRestart }, { ago, goTime, humanDuration, humanSize, table, truncateCommand, formatRows, parseFilters, matchesFilters }, { familiarName, canonicalName, parseReference }, { unmountStale }, { readRuntime }, { listTags, readImageConfig, resolveImageId }, { networkName }] = await Promise.all([
         import('../runtime/containers.js'),
         import('../runtime/state/status.js'),
         import('./format.js'),

@@ -3,6 +3,7 @@ import { UsageError } from '../errors.js';
 import type { ContextFactory } from './main.js';
 import { repeatable } from './options.js';
 import { writeStderr, writeStdout } from '../util/stdio.js';
+import { labelMatches } from '../util/labels.js';
 
 /** `tsrun volume create|ls|rm|inspect`, with docker's output. */
 export function registerVolume(program: Command, ctx: ContextFactory): void {
@@ -32,7 +33,7 @@ export function registerVolume(program: Command, ctx: ContextFactory): void {
     .addOption(repeatable('-f, --filter <key=value>', 'only volumes matching: dangling=true|false (used by no container), name= (a substring), label=KEY[=VALUE], driver=local'))
     .option('--format <template>', 'Go-template fields, as docker: {{.Name}} {{.Driver}} {{.Scope}} {{.Mountpoint}} {{.Labels}} {{.Label "KEY"}} {{.CreatedAt}}, {{json .}}; "table ..." adds headers')
     .action(async (o: { quiet?: boolean; filter?: string[]; format?: string }) => {
-      const [{ listVolumes, volumeDataDir }, { listContainers }, { volumeUsers }, { table, formatRows, parseFilters, matchesFilters, labelMatches }] = await Promise.all([
+      const [{ listVolumes, volumeDataDir }, { listContainers }, { volumeUsers }, { table, formatRows, parseFilters, matchesFilters }] = await Promise.all([
         import('../store/volumes.js'),
         import('../runtime/containers.js'),
         import('../runtime/volumes.js'),

@@ -46,4 +46,27 @@ describe('prune', () => {
     expect(s.ok(['system', 'prune', '-a', '-f'])).toContain('Untagged: busybox:latest');
     expect(s.ok(['images', '-q'])).toBe('');
   });
+
+  it('--filter until= and label= / label!= choose what goes, as docker\'s', () => {
+    s.loadFixture('busybox');
+    const keep = s.ok(['create', '--label', 'keep=yes', 'busybox', 'true']).trim();
+    const old = s.ok(['create', '--label', 'tier=web', 'busybox', 'true']).trim();
+    const fresh = s.ok(['create', 'busybox', 'true']).trim();
+    expect(s.ok(['container', 'prune', '-f', '--filter', 'label=tier=web'])).toContain(old);
+    expect(ids(['ps', '-aq', '--no-trunc']).sort()).toEqual([keep, fresh].sort());
+    // Made just now: not before an hour ago.
+    expect(s.ok(['container', 'prune', '-f', '--filter', 'until=1h'])).toBe('Total reclaimed space: 0B\n');
+    expect(s.ok(['container', 'prune', '-f', '--filter', 'label!=keep'])).toContain(fresh);
+    expect(ids(['ps', '-aq', '--no-trunc'])).toEqual([keep]);
+    expect(s.ok(['container', 'prune', '-f', '--filter', `until=${new Date(Date.now() + 60_000).toISOString()}`])).toContain(keep);
+    s.ok(['volume', 'create', '--label', 'a=1', 'va']);
+    s.ok(['volume', 'create', 'vb']);
+    s.ok(['volume', 'prune', '-a', '-f', '--filter', 'label=a']);
+    expect(ids(['volume', 'ls', '-q'])).toEqual(['vb']);
+    s.ok(['volume', 'rm', 'vb']);
+    // busybox was made years ago: before a day ago.
+    expect(s.ok(['image', 'prune', '-a', '-f', '--filter', 'until=24h'])).toContain('Untagged: busybox:latest');
+    expect(s.run(['container', 'prune', '-f', '--filter', 'until=soon'])).toMatchObject({ code: 1, stderr: expect.stringContaining("invalid filter 'until=soon'") });
+    expect(s.run(['volume', 'prune', '-f', '--filter', 'until=1h']).code).toBe(1);
+  });
 });
