@@ -1069,7 +1069,7 @@ _Noreturn void ctr_child_run(const struct ctr_plan *p, const struct ctr_child_io
   rootfd = -1;
 
   reset_signals(p);
-  prctl(PR_SET_NAME, "tsrun:[init]", 0, 0, 0);
+  prctl(PR_SET_NAME, CHILD_NAME, 0, 0, 0);
   /* In a user namespace the monitor writes it (lowering it needs the host's CAP_SYS_RESOURCE). */
   if (!userns && ctr_set_oom_score_adj(p) < 0)
     fail(errfd, CTR_STAGE_OOM_SCORE, 0, errno, NULL);

@@ -11,6 +11,9 @@
 
 #include "plan.h"
 
+/* The child's name (comm) until its execve: the monitor tells a death on the way from a start by it. */
+#define CHILD_NAME "tsrun:[init]"
+
 /* The fds the monitor prepared before clone. */
 struct ctr_child_io {
   int errfd;          /* O_CLOEXEC error pipe: a record on failure, EOF at execve */

@@ -94,6 +94,7 @@ enum ctr_stage {
                               * cloning in a joined one, passing the bind sources, exec's joining it */
   CTR_STAGE_IDMAPPED_ROOT = 48, /* monitor: the idmapped overlay root; detail: the layer idmapped, or the step */
   CTR_STAGE_KEYRING = 49,    /* joining a session keyring of its own; detail: its name */
+  CTR_STAGE_KILLED = 50,     /* monitor: the process died before its execve; index: the signal; detail: why */
 };
 
 struct ctr_report {

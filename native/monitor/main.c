@@ -157,6 +157,7 @@ static struct ctr_report late_failure;
 static int late_failed;
 
 static _Noreturn void start_failed(const struct ctr_report *r);
+static char *proc_pid_path(char *buf, size_t size, pid_t pid, const char *file);
 
 static void report(enum ctr_report_kind kind, int stage, int err, const char *detail, pid_t pid)
 {
@@ -1532,6 +1533,51 @@ static _Noreturn void start_failed(const struct ctr_report *r)
   exit(exit_code_for(r));
 }
 
+/* Whether the child still has the ladder's name: execve gives it the program's. */
+static int still_in_ladder(void)
+{
+  char path[64], stat[128];
+  ssize_t n;
+  int fd;
+
+  if ((fd = open(proc_pid_path(path, sizeof path, child_pid, "stat"), O_RDONLY | O_CLOEXEC)) < 0)
+    return 0;
+  n = read(fd, stat, sizeof stat - 1);
+  close(fd);
+  if (n <= 0)
+    return 0;
+  stat[n] = '\0';
+  return strstr(stat, "(" CHILD_NAME ")") != NULL;
+}
+
+/*
+ * The error pipe's end of file is an execve that worked (the pipe is
+ * O_CLOEXEC), or a child that died on its way there without a word: killed,
+ * as the OOM killer kills it under a memory limit too low to start in
+ * (runc refuses such a limit when it writes it; ours is set before any
+ * process is in the cgroup). Its name tells the two apart, once it has
+ * one or the other fate: the kernel closes the pipe a moment before
+ * execve renames the process, and before a dying one can be waited for.
+ * 0, or the signal that killed it.
+ */
+static int killed_before_exec(void)
+{
+  siginfo_t info;
+  int tries;
+
+  for (tries = 0; tries < 1000; tries++) {
+    memset(&info, 0, sizeof info);
+    if (waitid(P_PIDFD, (id_t)child_pidfd, &info, WEXITED | WNOHANG | WNOWAIT) < 0)
+      return 0;
+    if (info.si_pid != 0)
+      return info.si_code == CLD_KILLED && still_in_ladder() ? info.si_status : 0;
+    if (!still_in_ladder())
+      return 0;
+    usleep(100);
+  }
+  return 0;
+}
+
 /*
  * hookpause: the child has stopped after its mounts, before pivot_root. The CLI
  * hears PAUSED{pid} on fd 4 (one end of a socketpair the addon made),
@@ -1568,7 +1614,7 @@ static void relay_pause(void)
 static void await_start(void)
 {
   struct ctr_report r;
-  int got = read_record(err_pipe[0], &r);
+  int got = read_record(err_pipe[0], &r), sig;
 
   if (got && r.kind == CTR_REPORT_PAUSED) {
     relay_pause();
@@ -1605,6 +1651,11 @@ static void await_start(void)
       if (plan.stdin_open)
         in_fd = STDIN_FILENO;
     }
+  }
+  if (!got && (sig = killed_before_exec()) != 0) {
+    ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_KILLED, sig, 0,
+                    read_oom_killed() ? "by the OOM killer: the memory limit is too low for it to start" : "by a signal");
+    start_failed(&r);
   }
   if (got && r.kind == CTR_REPORT_CREATED) {
     report(CTR_REPORT_CREATED, CTR_STAGE_NONE, 0, NULL, child_pid);

@@ -92,6 +92,7 @@ const STAGES: Record<number, string> = {
   47: 'setting up the user namespace (%s)',
   48: 'mounting the idmapped root (%s)',
   49: 'joining a session keyring of its own (%s)',
+  50: 'starting the process: it was killed %s',
 };
 
 export const STAGE_EXEC = 23;

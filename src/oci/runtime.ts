@@ -378,6 +378,8 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
           cgroups: cgroup.joinFiles,
           cgroupSelf: cgroup.selfJoin,
           cgroupsLate: cgroup.lateJoinFiles,
+          // Read if the process is killed before it runs: the OOM killer's work is named then.
+          oomFile: cgroup.oomFile,
           cgroupViews: cgroupViews(host, cgroupsPath),
           isFileSource: (src) => !fs.statSync(src).isDirectory(),
           isHostNamespace,

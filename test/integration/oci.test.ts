@@ -210,6 +210,16 @@ describe('tsrun-oci run', () => {
     expect(oci(['create', '-b', bundle('heavy', (s) => (s.linux.resources = { blockIO: { weight: 5000 } } as never)), 'heavy'])).toMatchObject({ code: 1, stderr: expect.stringContaining('linux.resources.blockIO.weight must be from 10 to 1000: 5000') });
   });
 
+  it('a memory limit too low to start in is named as the reason, at run and at create (the OOM killer took the process before its execve)', () => {
+    for (const [cmd, id] of [['run', 'tiny-run'], ['create', 'tiny-created']] as const) {
+      ids.add(id);
+      const r = oci([cmd, '-b', bundle(id, (s) => (s.linux.resources = { memory: { limit: 100 * 1024 } })), id]);
+      expect(r).toMatchObject({ code: 1, stderr: 'tsrun-oci: starting the process: it was killed by the OOM killer: the memory limit is too low for it to start\n' });
+      oci(['delete', '--force', id]);
+      ids.delete(id);
+    }
+  });
+
   it('checkpoint and restore say they are not supported (no CRIU), not "unknown command"', () => {
     expect(oci(['checkpoint', '--image-path', dir, 'any'])).toMatchObject({ code: 1, stderr: 'tsrun-oci: checkpoint is not supported: tsrun-oci cannot checkpoint or restore containers (it has no CRIU support)\n' });
     expect(oci(['restore', '-b', dir, 'any']).stderr).toMatch(/^tsrun-oci: restore is not supported/);
