@@ -223,6 +223,8 @@ static void reset(struct ctr_plan *p)
   p->n_root_lowers = p->n_root_opts = 0;
   p->root_layer = NULL;
   p->log_path = p->exit_file = p->unmount_path = p->exitcmd_if = NULL;
+  p->log_max = 0;
+  p->log_files = 0;
   p->n_cgroups = 0;
   p->n_cgroups_late = 0;
   p->oom_file = NULL;
@@ -406,6 +408,8 @@ static int record(struct ctr_plan *p, const char *kw, char **a)
     return parse_ns(a[0], &p->join_flags);
   } else if (ctr_streq(kw, "log")) {
     p->log_path = a[0];
+  } else if (ctr_streq(kw, "logrotate")) {
+    return parse_ulong(a[0], (unsigned long)-1, &p->log_max) < 0 || parse_uint(a[1], &p->log_files) < 0 ? -1 : 0;
   } else if (ctr_streq(kw, "exitfile")) {
     p->exit_file = a[0];
   } else if (ctr_streq(kw, "unmount")) {
@@ -499,7 +503,7 @@ static int arg_count(const char *kw)
     int n;
   } counts[] = {
     { "mount", 6 }, { "keyring", 1 }, { "device", 7 }, { "symlink", 2 }, { "user", 2 },
-    { "rlimit", 3 }, { "winsize", 2 }, { "caps", 5 }, { "sysctl", 2 }, { "nspath", 2 }, { "netif", 4 }, { "uidmap", 3 }, { "gidmap", 3 }, { "starthook", 4 }, { "end", 0 },
+    { "rlimit", 3 }, { "winsize", 2 }, { "logrotate", 2 }, { "caps", 5 }, { "sysctl", 2 }, { "nspath", 2 }, { "netif", 4 }, { "uidmap", 3 }, { "gidmap", 3 }, { "starthook", 4 }, { "end", 0 },
   };
   size_t i;
 
@@ -680,6 +684,8 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
   for (i = 0; i < p->n_readonly; i++)
     CHECK(clean_abs(p->readonly[i]), p->readonly[i]);
   CHECK(!p->log_path || p->log_path[0] == '/', p->log_path);
+  /* Rotation names PATH.N beside the log: a log to rotate, at most 99 files of it. */
+  CHECK(!p->log_max || (p->log_path && p->log_files >= 1 && p->log_files <= 99), "logrotate");
   CHECK(!p->exit_file || p->exit_file[0] == '/', p->exit_file);
   CHECK(!p->unmount_path || p->unmount_path[0] == '/', p->unmount_path);
   CHECK(p->n_exitcmd == 0 || p->exitcmd[0][0] == '/', p->exitcmd[0]);

@@ -87,6 +87,10 @@
  *   loopback   <0|1>                                   bring up lo in the new net namespace
  *   log        <host path>                             container stdout/stderr go to this
  *                                                      file as docker json-file lines
+ *   logrotate  <max bytes> <files>                     once the log reaches max bytes, it
+ *                                                      becomes PATH.1 (PATH.1 PATH.2, ...,
+ *                                                      keeping files in all) and a new one
+ *                                                      starts; files 1: it starts over
  *   attach     <0|1>                                   copy container stdout/stderr to the
  *                                                      monitor's fds 1 and 2
  *   stdin      <0|1>                                   the container's stdin is the monitor's
@@ -303,6 +307,8 @@ struct ctr_plan {
   int join_flags; /* CLONE_NEW* of the namespaces to join */
   int has_propagation;
   const char *log_path;
+  unsigned long log_max; /* logrotate: 0 none */
+  unsigned log_files;
   const char *exit_file;
   const char *unmount_path;
   char *exitcmd[CTR_MAX_EXITCMD + 1];

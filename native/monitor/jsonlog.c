@@ -9,6 +9,9 @@
 /* Worst case every byte becomes \u00XX, plus the fixed fields. */
 static char record[LOG_LINE_MAX * 6 + 128];
 
+unsigned long jsonlog_bytes;
+void (*jsonlog_after_record)(void);
+
 static void put_digits(char *buf, unsigned long v, int width)
 {
   while (width-- > 0) {
@@ -114,7 +117,10 @@ static void emit(int logfd, const char *stream, const char *p, size_t n, const c
     if (w <= 0)
       return; /* a full disk loses lines but must not stall the container */
     off += (size_t)w;
+    jsonlog_bytes += (unsigned long)w;
   }
+  if (jsonlog_after_record)
+    jsonlog_after_record();
 }
 
 static void now(char *time)

@@ -23,6 +23,11 @@ struct log_stream {
   char buf[LOG_LINE_MAX];
 };
 
+/* Bytes written to the log so far (the caller sets it when it opens one),
+ * and what runs after each record: the monitor's log rotation. */
+extern unsigned long jsonlog_bytes;
+extern void (*jsonlog_after_record)(void);
+
 /* Reads once from s->fd, copies what came to s->copy_fd, and appends each
  * complete line to logfd (-1: no log). At EOF (or EIO: a pty whose slave
  * side is closed) it writes the unfinished line, closes s->fd and returns 1;

@@ -455,6 +455,61 @@ static void write_input(void)
     in_len = in_off = 0;
 }
 
+/* A numbered name beside the log: PATH.N. */
+static void rotated_name(char *buf, size_t size, const char *base, unsigned n)
+{
+  char num[16];
+
+  ctr_strlcpy(buf, base, size);
+  ctr_strlcat(buf, ".", size);
+  ctr_utoa(n, num);
+  ctr_strlcat(buf, num, size);
+}
+
+/*
+ * docker json-file's max-size and max-file: once the log has reached
+ * log_max bytes, PATH.N-1 goes, each PATH.I becomes PATH.I+1, PATH becomes
+ * PATH.1, and a new PATH starts (a reader following PATH finds it renamed
+ * and moves on). With one file, PATH starts over. Run after each record
+ * (jsonlog_after_record), so a record is never split and a file passes
+ * its size by one record at most. Failures lose rotation, never output.
+ */
+static void rotate_log(void)
+{
+  char from[PATH_MAX], to[PATH_MAX];
+  unsigned i;
+  int fd;
+
+  if (jsonlog_bytes < plan.log_max)
+    return;
+  jsonlog_bytes = 0;
+  if (plan.log_files <= 1) {
+    if (ftruncate(log_fd, 0) < 0)
+      warn("truncating", plan.log_path, errno);
+    return;
+  }
+  for (i = plan.log_files - 1; i > 1; i--) {
+    rotated_name(from, sizeof from, plan.log_path, i - 1);
+    rotated_name(to, sizeof to, plan.log_path, i);
+    if (rename(from, to) < 0 && errno != ENOENT)
+      warn("rotating", from, errno);
+  }
+  rotated_name(to, sizeof to, plan.log_path, 1);
+  if (rename(plan.log_path, to) < 0) {
+    warn("rotating", plan.log_path, errno);
+    return;
+  }
+  fd = open(plan.log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (fd < 0) {
+    warn("opening", plan.log_path, errno);
+    return;
+  }
+  /* The same number: whatever holds log_fd writes to the new file. */
+  if (dup3(fd, log_fd, O_CLOEXEC) < 0)
+    warn("reopening", plan.log_path, errno);
+  close(fd);
+}
+
 static void read_output(struct log_stream *s)
 {
   if (!log_stream_read(s, log_fd) || s != &out_log || master < 0)
@@ -972,9 +1027,15 @@ static void open_host_side(struct ctr_child_io *io)
   if (plan.exit_file)
     open_exit_dir();
   if (plan.log_path) {
+    struct stat st;
+
     log_fd = open(plan.log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (log_fd < 0)
       die(CTR_STAGE_LOG, errno, plan.log_path);
+    if (plan.log_max && fstat(log_fd, &st) == 0) {
+      jsonlog_bytes = (unsigned long)st.st_size;
+      jsonlog_after_record = rotate_log;
+    }
   }
   out_log.fd = err_log.fd = -1;
   out_log.copy_fd = plan.attach ? STDOUT_FILENO : -1;

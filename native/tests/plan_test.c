@@ -47,7 +47,7 @@ static void test_full_plan(void)
     "env", "PATH=/bin", "arg", "sh", "arg", "-c",
     "cwd", "/work", "mkcwd", "1", "user", "1000", "100", "group", "5", "umask", "18",
     "rlimit", "7", "1024", "-1", "nonewprivs", "1", "loopback", "1",
-    "log", "/l", "exitfile", "/e", "unmount", "/u", "exitcmd", "/bin/true", "exitcmdif", "on-exit",
+    "log", "/l", "logrotate", "10000", "3", "exitfile", "/e", "unmount", "/u", "exitcmd", "/bin/true", "exitcmdif", "on-exit",
     "end", NULL,
   };
   const char *bad = "unset";
@@ -70,6 +70,7 @@ static void test_full_plan(void)
   EXPECT(plan.n_rlimits == 1 && plan.rlimits[0].resource == 7);
   EXPECT(plan.rlimits[0].limit.rlim_cur == 1024 && plan.rlimits[0].limit.rlim_max == RLIM_INFINITY);
   EXPECT(plan.n_exitcmd == 1 && plan.exitcmd[1] == NULL && strcmp(plan.exitcmd_if, "on-exit") == 0);
+  EXPECT(plan.log_max == 10000 && plan.log_files == 3);
   EXPECT(ctr_plan_validate(&plan, &bad) == 0);
 }
 
@@ -219,6 +220,8 @@ static void test_validation(void)
   const char *if_no_file[] = { "root", "/r", "ns", "mnt", "arg", "x", "exitcmd", "/c", "exitcmdif", "f", "end", NULL };
   const char *if_path[] = { "root", "/r", "ns", "mnt", "arg", "x", "exitfile", "/e", "exitcmd", "/c", "exitcmdif", "../f", "end", NULL };
   const char *if_dotdot[] = { "root", "/r", "ns", "mnt", "arg", "x", "exitfile", "/e", "exitcmd", "/c", "exitcmdif", "..", "end", NULL };
+  const char *rotate_nolog[] = { "root", "/r", "ns", "mnt", "arg", "x", "logrotate", "100", "2", "end", NULL };
+  const char *rotate_zero[] = { "root", "/r", "ns", "mnt", "arg", "x", "log", "/l", "logrotate", "100", "0", "end", NULL };
   const char *exec_if[] = { "join", "9", "joinns", "mnt", "arg", "x", "exitcmdif", "f", "end", NULL };
   const char *rel_fifo[] = { "root", "/r", "ns", "mnt", "arg", "x", "startfifo", "f", "end", NULL };
   const char *joinns_alone[] = { "root", "/r", "ns", "mnt", "arg", "x", "joinns", "pid", "end", NULL };
@@ -264,6 +267,8 @@ static void test_validation(void)
   expect_invalid(if_path, "../f");
   expect_invalid(if_dotdot, "..");
   expect_invalid(exec_if, "exitcmdif");
+  expect_invalid(rotate_nolog, "logrotate");
+  expect_invalid(rotate_zero, "logrotate");
   expect_invalid(rel_fifo, "f");
   expect_invalid(joinns_alone, "join");
   expect_invalid(exec_no_mnt, "joinns mnt");

@@ -200,7 +200,9 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
         import('../store/paths.js'),
       ]);
       const c = ctx();
-      const id = findContainer(c.paths, ref).id;
+      const rec = findContainer(c.paths, ref);
+      const id = rec.id;
+      (await import('../runtime/logs/log-config.js')).assertLogReadable(rec.options.logConfig);
       let tail: number | undefined;
       if (o.tail !== 'all') {
         tail = Number(o.tail);

@@ -6,6 +6,7 @@ import { UsageError } from '../errors.js';
 import { bridgeNetwork } from '../runtime/network/leases.js';
 import { parseSignal } from '../runtime/lifecycle/stop.js';
 import { writeStderr } from '../util/stdio.js';
+import { parseLogFlags } from '../runtime/logs/log-config.js';
 
 /**
  * The flags of `run` and `create` (cli/run.ts defines them) turned into a
@@ -32,6 +33,8 @@ export interface RunFlags extends ResourceFlags {
   stopTimeout?: string;
   volume?: string[];
   volumesFrom?: string[];
+  logDriver?: string;
+  logOpt?: string[];
   mount?: string[];
   tmpfs?: string[];
   capAdd?: string[];
@@ -83,10 +86,17 @@ export const request = (image: string, command: string[], o: RunFlags) => ({
     ...(o.stopTimeout !== undefined ? { stopTimeout: parseStopTimeout(o.stopTimeout) } : {}),
     tty: o.tty === true,
     openStdin: o.interactive === true,
+    ...logging(o),
     init: o.init === true,
     ...isolation(o),
   },
 });
+
+/** --log-driver and --log-opt (runtime/logs/log-config.ts): only when given. */
+function logging(o: RunFlags) {
+  const logConfig = parseLogFlags(o.logDriver, o.logOpt ?? []);
+  return logConfig ? { logConfig } : {};
+}
 
 /** The isolation flags as RunOptions fields; only those given, so a record stays small. */
 function isolation(o: RunFlags) {

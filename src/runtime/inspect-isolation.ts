@@ -66,7 +66,7 @@ export function inspectHostConfig(rec: ContainerRecord): Record<string, unknown>
     Tmpfs: tmpfs(o),
     Init: o.init === true ? true : null,
     PublishAllPorts: o.publishAll === true,
-    LogConfig: { Type: 'json-file', Config: {} },
+    LogConfig: { Type: o.logConfig?.type ?? 'json-file', Config: o.logConfig?.config ?? {} },
     Dns: o.dns?.servers ?? [],
     DnsOptions: o.dns?.options ?? [],
     DnsSearch: o.dns?.search ?? [],

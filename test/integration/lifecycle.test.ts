@@ -346,6 +346,36 @@ describe('logs', () => {
     expect(r.stdout).toBe('1\n2\n3\n');
     s.ok(['rm', 'follow']);
   });
+
+  it('--log-opt max-size and max-file rotate the log; logs reads the files kept, and -f follows across a rotation', async () => {
+    const lines = (n: number) => Array.from({ length: n }, (_, i) => `line ${i} ${'x'.repeat(40)}\n`).join('');
+    s.ok(['run', '-d', '--name', 'rotated', '--log-opt', 'max-size=2k', '--log-opt', 'max-file=3', 'busybox', 'sh', '-c', 'i=0; while [ $i -lt 60 ]; do echo "line $i $(printf %40s | tr " " x)"; i=$((i+1)); if [ $i = 20 ]; then sleep 1; fi; done']);
+    // Started while it writes: every line once, in order, across its rotations.
+    const followed = s.runAsync(['logs', '-f', 'rotated'], 15_000);
+    expect(s.ok(['wait', 'rotated'])).toBe('0\n');
+    expect((await followed).stdout).toBe(lines(60));
+    const dir = path.join(s.root, 'containers', s.inspect('rotated').Id);
+    const files = fs.readdirSync(dir).filter((f) => f.startsWith('ctr.log')).sort();
+    expect(files).toEqual(['ctr.log', 'ctr.log.1', 'ctr.log.2']);
+    for (const f of files) expect(fs.statSync(path.join(dir, f)).size).toBeLessThan(2048 + 200);
+    // What is kept is the newest: the last lines, the oldest gone with the files past max-file.
+    const kept = s.ok(['logs', 'rotated']);
+    expect(lines(60).endsWith(kept)).toBe(true);
+    expect(kept.split('\n').length).toBeLessThan(60);
+    expect(s.ok(['logs', '--tail', '2', 'rotated'])).toBe(lines(60).split('\n').slice(58, 60).map((l) => `${l}\n`).join(''));
+    expect(s.inspect('rotated').HostConfig.LogConfig).toEqual({ Type: 'json-file', Config: { 'max-size': '2k', 'max-file': '3' } });
+    s.ok(['rm', 'rotated']);
+
+    // none: nothing kept, nothing to read; a foreground run still shows the output.
+    s.ok(['run', '-d', '--name', 'unlogged', '--log-driver', 'none', 'busybox', 'echo', 'gone']);
+    expect(s.ok(['wait', 'unlogged'])).toBe('0\n');
+    expect(s.run(['logs', 'unlogged'])).toMatchObject({ code: 1, stderr: 'tsrun: configured logging driver does not support reading\n' });
+    expect(fs.existsSync(path.join(s.root, 'containers', s.inspect('unlogged').Id, 'ctr.log'))).toBe(false);
+    s.ok(['rm', 'unlogged']);
+    expect(s.ok(['run', '--rm', '--log-driver', 'none', 'busybox', 'echo', 'shown'])).toBe('shown\n');
+    expect(s.run(['run', '--rm', '--log-driver', 'syslog', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: logging driver "syslog" is not available: use json-file, local or none\n' });
+    expect(s.run(['run', '--rm', '--log-opt', 'max-file=2', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: max-file is only of use with max-size\n' });
+  });
 });
 
 describe('state survives a reboot', () => {

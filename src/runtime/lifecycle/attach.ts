@@ -4,6 +4,7 @@ import { RuntimeError } from '../../errors.js';
 import { attachSocket, containerFile } from '../../store/paths.js';
 import type { Context } from '../context.js';
 import { readLog } from '../logs/read-log.js';
+import { assertLogReadable } from '../logs/log-config.js';
 import { readRecord, readRuntime } from '../state/record.js';
 import { currentState, isRunning } from '../state/status.js';
 import { writeStderr, writeStdout } from '../../util/stdio.js';
@@ -46,7 +47,8 @@ export async function attachContainer(ctx: Context, id: string, opts: { sigProxy
 }
 
 /** The container's output from `since` on, until it stops (or `stop` says so). */
-export function followOutput(ctx: Context, id: string, since: number | undefined, stop: () => boolean = () => false): Promise<void> {
+export async function followOutput(ctx: Context, id: string, since: number | undefined, stop: () => boolean = () => false): Promise<void> {
+  assertLogReadable(readRecord(ctx.paths, id)?.options.logConfig);
   return readLog(containerFile(ctx.paths, id, 'ctr.log'), {
     follow: true,
     timestamps: false,

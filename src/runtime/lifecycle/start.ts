@@ -4,6 +4,7 @@ import { logger } from '../../log.js';
 import { initPath } from '../../native/binding.js';
 import { readImageConfig } from '../../store/images.js';
 import { layerRootOverlay, mountLayer, unmountLayer } from '../../store/mounts.js';
+import { logReadable, logRotation } from '../logs/log-config.js';
 import { ON_EXIT_FLAG, attachSocket, containerFile, containerLockFile, runtimeDir, seccompCacheDir, startFifoPath } from '../../store/paths.js';
 import { writeVolatileAtomic } from '../../util/atomic-write.js';
 import { withLock } from '../../util/lock.js';
@@ -140,7 +141,9 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
     const network = bridged;
     const plan = buildLaunchPlan(spec, {
       mkcwd: true,
-      logPath: containerFile(p, id, 'ctr.log'),
+      // --log-driver none: the output is copied to an attached caller, and kept nowhere.
+      logPath: logReadable(rec.options.logConfig) ? containerFile(p, id, 'ctr.log') : undefined,
+      logRotate: logRotation(rec.options.logConfig),
       attach: opts.mode === 'foreground',
       stdin: opts.stdin === true,
       // -i without the caller's own stdin (run -d -i, create -i): `attach` brings one.

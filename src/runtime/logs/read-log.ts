@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { UsageError } from '../../errors.js';
 
 /**
@@ -64,31 +65,106 @@ export function parseLogChunk(text: string): { entries: LogEntry[]; rest: string
   return { entries, rest };
 }
 
+/**
+ * The log's entries in order: the files the monitor rotated out (PATH.N
+ * down to PATH.1, logrotate), then PATH; with `follow`, what comes next,
+ * into the PATH that replaces this one when the monitor rotates it (the
+ * open file is drained first, so no line is lost or read twice).
+ */
 export async function readLog(file: string, opts: LogOptions): Promise<void> {
   const emit = (e: LogEntry) => opts.write(e.stream, opts.timestamps ? `${e.time} ${e.log}` : e.log);
+  let live = openLog(file);
+  // Opened first: a rotation meanwhile makes it PATH.1, which is then not read twice.
+  const earlier = rotatedEntries(file, live).filter((e) => inWindow(Date.parse(e.time), opts));
   let offset = 0;
   let pending = '';
   let first = true;
-  const changes = opts.follow ? new ChangeWaiter(file) : undefined;
+  let changes = opts.follow ? new ChangeWaiter(file) : undefined;
   try {
     for (;;) {
       // Check before reading, so the last lines written before the exit are not missed.
       const running = opts.isRunning();
-      const chunk = readFrom(file, offset);
+      // max-file 1: the monitor starts the one file over.
+      if (live && fs.fstatSync(live.fd).size < offset) [offset, pending] = [0, ''];
+      const chunk = live ? readFrom(live.fd, offset) : Buffer.alloc(0);
       offset += chunk.length;
       const parsed = parseLogChunk(pending + chunk.toString('utf8'));
       pending = parsed.rest;
-      const entries = parsed.entries.filter((e) => inWindow(Date.parse(e.time), opts));
+      const entries = [...(first ? earlier : []), ...parsed.entries.filter((e) => inWindow(Date.parse(e.time), opts))];
       const shown = first && opts.tail !== undefined ? entries.slice(Math.max(0, entries.length - opts.tail)) : entries;
       first = false;
       for (const e of shown) if (!emit(e)) return;
+      if (chunk.length === 0 && opts.follow && replaced(file, live)) {
+        // Rotated (this file is PATH.1 now) or made at last: on to the new PATH once this one is drained.
+        if (live) fs.closeSync(live.fd);
+        live = openLog(file);
+        offset = 0;
+        pending = '';
+        // inotify watches the file it was given, which is PATH.1 now.
+        changes?.close();
+        changes = new ChangeWaiter(file);
+        continue;
+      }
       if (!opts.follow || (!running && chunk.length === 0) || (opts.until !== undefined && Date.now() >= opts.until)) return;
       // Woken by the next write at once (an attached terminal echoes what is typed); the timeout notices the exit.
       if (chunk.length === 0) await changes!.wait(100);
     }
   } finally {
+    if (live) fs.closeSync(live.fd);
     changes?.close();
   }
+}
+
+interface OpenLog {
+  fd: number;
+  ino: number;
+}
+
+function openLog(file: string): OpenLog | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  return { fd, ino: fs.fstatSync(fd).ino };
+}
+
+/** Whether PATH is no longer the file open (rotated away), or is there now when it was not. */
+function replaced(file: string, live: OpenLog | undefined): boolean {
+  try {
+    return fs.statSync(file).ino !== live?.ino;
+  } catch {
+    return false;
+  }
+}
+
+/** The entries of PATH.N ... PATH.1 (oldest first), but a file that is the one open as PATH. */
+function rotatedEntries(file: string, live: OpenLog | undefined): LogEntry[] {
+  const dir = path.dirname(file);
+  const base = path.basename(file);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const numbered = names
+    .map((n) => (n.startsWith(`${base}.`) && /^[1-9]\d?$/.test(n.slice(base.length + 1)) ? Number(n.slice(base.length + 1)) : 0))
+    .filter((n) => n > 0)
+    .sort((a, b) => b - a);
+  const entries: LogEntry[] = [];
+  for (const n of numbered) {
+    const rotated = openLog(`${file}.${n}`);
+    if (!rotated) continue;
+    try {
+      if (rotated.ino !== live?.ino) entries.push(...parseLogChunk(`${readFrom(rotated.fd, 0).toString('utf8')}\n`).entries);
+    } finally {
+      fs.closeSync(rotated.fd);
+    }
+  }
+  return entries;
 }
 
 /**
@@ -126,21 +202,10 @@ class ChangeWaiter {
   }
 }
 
-function readFrom(file: string, offset: number): Buffer {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return Buffer.alloc(0);
-    throw err;
-  }
-  try {
-    const size = fs.fstatSync(fd).size;
-    if (size <= offset) return Buffer.alloc(0);
-    const buf = Buffer.alloc(size - offset);
-    const n = fs.readSync(fd, buf, 0, buf.length, offset);
-    return buf.subarray(0, n);
-  } finally {
-    fs.closeSync(fd);
-  }
+function readFrom(fd: number, offset: number): Buffer {
+  const size = fs.fstatSync(fd).size;
+  if (size <= offset) return Buffer.alloc(0);
+  const buf = Buffer.alloc(size - offset);
+  const n = fs.readSync(fd, buf, 0, buf.length, offset);
+  return buf.subarray(0, n);
 }

@@ -55,6 +55,8 @@ export interface RunOptions extends SecurityOptions {
   dns?: { servers?: string[]; search?: string[]; options?: string[] };
   /** --network/--pid/--ipc container:NAME: the id of the container whose namespace is joined at each start. */
   joinNamespaces?: Partial<Record<JoinableNamespace, string>>;
+  /** --log-driver and --log-opt, as given (inspect's LogConfig); absent: json-file, unbounded. */
+  logConfig?: LogConfig;
   /** --init: tsrun-init runs as PID 1, reaping orphans and forwarding signals. */
   init?: boolean;
   /**
@@ -92,6 +94,12 @@ export interface RunOptions extends SecurityOptions {
   restart?: RestartPolicy;
   /** --network host, --pid host, --ipc host, --uts host: the host's namespace instead of a new one. */
   hostNamespaces?: SharedNamespace[];
+}
+
+/** docker's json-file driver (and local, its rotated form), or none: no log at all. */
+export interface LogConfig {
+  type: 'json-file' | 'local' | 'none';
+  config: Record<string, string>;
 }
 
 export type SharedNamespace = 'network' | 'pid' | 'ipc' | 'uts';

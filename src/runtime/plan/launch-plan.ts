@@ -92,6 +92,8 @@ export interface PlanIo {
   /** With a tty: the pty master goes to this AF_UNIX socket (runc's --console-socket). */
   consoleSocket?: string;
   logPath?: string;
+  /** json-file's max-size and max-file: the log rotated at maxBytes, keeping `files` files. */
+  logRotate?: { maxBytes: number; files: number };
   exitFile?: string;
   attach?: boolean;
   stdin?: boolean;
@@ -438,6 +440,7 @@ export function buildLaunchPlan(spec: OciSpec, extras: PlanExtras): LaunchPlan {
     rootReadonly: spec.root.readonly === true,
     loopback: namespaces.includes('net'),
     logPath: extras.logPath,
+    logRotate: extras.logRotate,
     exitFile: extras.exitFile,
     unmountPath: extras.unmountPath,
     exitCmd: extras.exitCmd,
@@ -634,6 +637,7 @@ function encodeIo(rec: Rec, io: PlanIo): void {
   if (io.passthrough) rec('passthrough', 1);
   if (io.consoleSocket !== undefined) rec('consolesocket', io.consoleSocket);
   if (io.logPath !== undefined) rec('log', io.logPath);
+  if (io.logRotate !== undefined) rec('logrotate', io.logRotate.maxBytes, io.logRotate.files);
   if (io.exitFile !== undefined) rec('exitfile', io.exitFile);
 }
 
