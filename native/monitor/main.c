@@ -1558,22 +1558,31 @@ static void join_cgroups(pid_t pid)
   sync_pipe[1] = -1;
 }
 
+/* The start of a small file (a /proc or cgroup file) as a string in buf: 1, or 0 if it cannot be read or is empty. */
+static int read_text(const char *path, char *buf, size_t size)
+{
+  ssize_t n;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+  if (fd < 0)
+    return 0;
+  n = read(fd, buf, size - 1);
+  close(fd);
+  if (n <= 0)
+    return 0;
+  buf[n] = '\0';
+  return 1;
+}
+
 /* "oom_kill N" in memory.oom_control (v1) or memory.events (v2): whether
  * the kernel's OOM killer took a process of the container. */
 static int read_oom_killed(void)
 {
   char buf[4096];
   const char *line;
-  ssize_t n;
-  int fd;
 
-  if (!plan.oom_file || (fd = open(plan.oom_file, O_RDONLY | O_CLOEXEC)) < 0)
+  if (!plan.oom_file || !read_text(plan.oom_file, buf, sizeof buf))
     return 0;
-  n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0)
-    return 0;
-  buf[n] = '\0';
   for (line = buf; line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
     if (strncmp(line, "oom_kill ", 9) == 0)
       return line[9] >= '1' && line[9] <= '9';
@@ -1598,17 +1607,8 @@ static _Noreturn void start_failed(const struct ctr_report *r)
 static int still_in_ladder(void)
 {
   char path[64], stat[128];
-  ssize_t n;
-  int fd;
 
-  if ((fd = open(proc_pid_path(path, sizeof path, child_pid, "stat"), O_RDONLY | O_CLOEXEC)) < 0)
-    return 0;
-  n = read(fd, stat, sizeof stat - 1);
-  close(fd);
-  if (n <= 0)
-    return 0;
-  stat[n] = '\0';
-  return strstr(stat, "(" CHILD_NAME ")") != NULL;
+  return read_text(proc_pid_path(path, sizeof path, child_pid, "stat"), stat, sizeof stat) && strstr(stat, "(" CHILD_NAME ")") != NULL;
 }
 
 /*
