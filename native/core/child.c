@@ -895,11 +895,17 @@ static _Noreturn void finish(const struct ctr_plan *p, int errfd, int fifo, mode
   if (!p->n_start_hooks && p->n_seccomp && p->no_new_privs)
     install_seccomp(p, errfd);
   rc = exec_search(p->argv, p->env, 0);
-  /* Started from the created state, nobody waits on the report any more:
-   * the reason goes to the process's own stderr too, as runc init writes it
-   * (podman and conmon show it, docker logs keeps it). */
-  if (fifo >= 0)
+  /* Started from the created state, the report reaches only the exit file
+   * (tsrun-oci's start does not wait for it): the reason goes to the
+   * process's own stderr too, as runc init writes it (podman and conmon
+   * show it). SIGPIPE blocked: a stderr nobody reads must not kill us
+   * before the record is written. */
+  if (fifo >= 0) {
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGPIPE);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
     say_exec_failed(p->argv[0], rc);
+  }
   fail(errfd, CTR_STAGE_EXEC, 0, rc, p->argv[0]);
 }
 

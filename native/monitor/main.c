@@ -1713,7 +1713,8 @@ static void await_start(void)
         in_fd = STDIN_FILENO;
     }
   }
-  if (!got && (sig = killed_before_exec()) != 0) {
+  /* An exec'd child has a name of its own, and its /proc here is the container's to fake: run plans only. */
+  if (!got && !plan.join_pid && (sig = killed_before_exec()) != 0) {
     ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_KILLED, sig, 0,
                     read_oom_killed() ? "by the OOM killer: the memory limit is too low for it to start" : "by a signal");
     start_failed(&r);

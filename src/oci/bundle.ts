@@ -91,7 +91,8 @@ const KERNEL_MEMORY = ['kernel', 'kernelTCP'];
 
 const SUPPORTED_RESOURCES: Record<string, string[] | 'any'> = {
   memory: ['limit', 'swap', 'reservation', 'swappiness', 'disableOOMKiller'],
-  blockIO: ['weight', 'leafWeight', 'weightDevice', 'throttleReadBpsDevice', 'throttleWriteBpsDevice', 'throttleReadIOPSDevice', 'throttleWriteIOPSDevice'],
+  // leafWeight is gone from the kernel (CFQ): refused by name unless 0.
+  blockIO: ['weight', 'weightDevice', 'throttleReadBpsDevice', 'throttleWriteBpsDevice', 'throttleReadIOPSDevice', 'throttleWriteIOPSDevice'],
   cpu: ['shares', 'quota', 'period', 'cpus', 'mems'],
   pids: ['limit'],
   devices: 'any',

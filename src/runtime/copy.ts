@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RuntimeError, UsageError } from '../errors.js';
+import { logger } from '../log.js';
 import type { NativeBinding } from '../native/types.js';
 import { mountLayer, unmountLayer } from '../store/mounts.js';
 import { mountsUnder } from '../store/mountinfo.js';
@@ -702,10 +703,17 @@ class BeneathWriter {
     try {
       caps = this.n.fgetxattr({ fd: src, name: FILE_CAPS });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EOPNOTSUPP') return; // a filesystem without xattrs
+      if ((err as NodeJS.ErrnoException).code === 'ENOTSUP') return; // a filesystem without xattrs (libuv's name for EOPNOTSUPP)
       throw err;
     }
-    if (caps) this.n.fsetxattr({ fd, name: FILE_CAPS, value: caps });
+    if (!caps) return;
+    try {
+      this.n.fsetxattr({ fd, name: FILE_CAPS, value: caps });
+    } catch (err) {
+      // A destination without xattrs (NFSv3, some FUSE): the file is copied, its capabilities are not.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOTSUP') throw err;
+      logger('cp').warn({ err: (err as Error).message }, 'file capabilities not kept: the destination has no extended attributes');
+    }
   }
 
   private mode(st: Owned): number {

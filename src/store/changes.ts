@@ -57,8 +57,8 @@ export function processWord(word: string, env: ReadonlyMap<string, string>): str
       // Inside double quotes only \\, \" and \$ are escapes, as in a shell.
       const next = word[i + 1]!;
       if (quote === '"' && !'\\"$'.includes(next)) out += c;
-      else i++;
       out += next;
+      i++;
     } else if (c === quote) {
       quote = undefined;
     } else if (quote === undefined && (c === '"' || c === "'")) {

@@ -209,6 +209,12 @@ describe('restart policies', () => {
     s.ok(['run', '-d', '--rm', '--name', 'ephemeral', 'busybox', 'sleep', '100']);
     expect(s.run(['update', '--restart', 'always', 'ephemeral'])).toMatchObject({ code: 1, stderr: 'tsrun: Restart policy cannot be updated because AutoRemove is enabled for the container\n' });
     s.ok(['rm', '-f', 'later', 'once', 'ephemeral']);
+    // An explicit "no" is no policy: a --rm container still goes at its exit (also after update --restart no).
+    s.ok(['run', '-d', '--rm', '--restart', 'no', '--name', 'gone-no', 'busybox', 'true']);
+    s.ok(['run', '-d', '--rm', '--name', 'gone-updated', 'busybox', 'sleep', '0.5']);
+    s.ok(['update', '--restart', 'no', 'gone-updated']);
+    s.ok(['restart', '-t', '0', 'gone-updated']);
+    await until(() => s.run(['inspect', 'gone-no']).code === 1 && s.run(['inspect', 'gone-updated']).code === 1, 10_000);
   });
 
   it('refuses --restart with --rm, and a bad policy, with one line', () => {

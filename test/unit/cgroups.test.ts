@@ -1,6 +1,9 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { binarySize } from '../../src/cli/format.js';
-import { cgroupDirs, parseCgroupHost } from '../../src/runtime/cgroups/host.js';
+import { applyLimits, cgroupDirs, parseCgroupHost } from '../../src/runtime/cgroups/host.js';
 import { RUNTIME_DEVICE_ALLOWS, cgroupResources, cgroupWrites, cpuPercent, ociResources, parseResourceFlags, sharesToWeight } from '../../src/runtime/cgroups/limits.js';
 import { buildContainerSpec } from '../../src/runtime/plan/container-spec.js';
 import { buildLaunchPlan, encodeExecPlan, encodePlan } from '../../src/runtime/plan/launch-plan.js';
@@ -110,11 +113,28 @@ describe('OCI resources and cgroup files', () => {
   it('blockIO and disableOOMKiller go where runc writes them: v1 blkio files, v2 io.weight and io.max; only what is asked for', () => {
     const io = { weight: 300, weightDevice: [{ major: 8, minor: 0, weight: 200 }], throttleReadBpsDevice: [{ major: 8, minor: 0, rate: 1024 }], throttleWriteIOPSDevice: [{ major: 8, minor: 16, rate: 0 }] };
     const extra = (v: 1 | 2) => cgroupWrites({ blockIO: io, memory: { disableOOMKiller: true } }, v, true).filter((x) => x.controller === 'blkio' || x.file === 'memory.oom_control').map((x) => `${x.file}=${x.value}`);
-    expect(extra(1)).toEqual(['memory.oom_control=1', 'blkio.weight=300', 'blkio.weight_device=8:0 200', 'blkio.throttle.read_bps_device=8:0 1024', 'blkio.throttle.write_iops_device=8:16 0']);
-    expect(extra(2)).toEqual(['io.weight=default 300', 'io.weight=8:0 200', 'io.max=8:0 rbps=1024', 'io.max=8:16 wiops=max']);
+    expect(extra(1)).toEqual(['memory.oom_control=1', 'blkio.bfq.weight=300', 'blkio.bfq.weight_device=8:0 200', 'blkio.throttle.read_bps_device=8:0 1024', 'blkio.throttle.write_iops_device=8:16 0']);
+    expect(extra(2)).toEqual(['io.bfq.weight=300', 'io.bfq.weight=8:0 200', 'io.max=8:0 rbps=1024', 'io.max=8:16 wiops=max']);
+    expect(() => cgroupWrites({ blockIO: { weightDevice: [{ major: 8, minor: 0, weight: 100, leafWeight: 100 }] } }, 1)).toThrow('leafWeight is not supported');
     expect(cgroupWrites({}, 1).some((x) => x.controller === 'blkio' || x.file === 'memory.oom_control')).toBe(false);
     expect(() => cgroupWrites({ blockIO: { weight: 5 } }, 1)).toThrow('linux.resources.blockIO.weight must be from 10 to 1000: 5');
     expect(() => cgroupWrites({ blockIO: { throttleReadBpsDevice: [{ major: 8, minor: 0, rate: -1 }] } }, 1)).toThrow(/rate must be a whole number of bytes a second/);
+  });
+
+  it('a BFQ weight goes to v2\'s io.weight on its own scale (runc\'s conversion) where BFQ is not there, or is refused with neither', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-io-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'io.weight'), '');
+      const v2 = { version: 2 as const, root: dir, controllers: ['io'] };
+      applyLimits(v2, { blkio: dir }, { blockIO: { weight: 1000 } }, true);
+      expect(fs.readFileSync(path.join(dir, 'io.weight'), 'utf8')).toBe('default 10000');
+      applyLimits(v2, { blkio: dir }, { blockIO: { weightDevice: [{ major: 8, minor: 0, weight: 10 }] } }, true);
+      expect(fs.readFileSync(path.join(dir, 'io.weight'), 'utf8')).toBe('8:0 1');
+      fs.rmSync(path.join(dir, 'io.weight'));
+      expect(() => applyLimits(v2, { blkio: dir }, { blockIO: { weight: 500 } }, true)).toThrow(/need an I\/O scheduler with weights/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('CPU % as docker computes it', () => {

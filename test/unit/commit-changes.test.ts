@@ -51,6 +51,9 @@ describe('commit -c changes', () => {
     expect(c.Volumes).toEqual({ '/root/data': {}, '/x': {} });
     expect(c.Cmd).toEqual(['/bin/sh', '-c', 'echo $HOME']);
     expect(processWord('a\\ b"c\\"d"$X', new Map([['X', 'x']]))).toBe('a bc"dx');
+    // In double quotes a backslash before anything but \\, " and $ stays, once, with what follows it once.
+    expect(processWord('"C:\\temp"', new Map())).toBe('C:\\temp');
+    expect(processWord('"\\d+\\$X"', new Map([['X', 'x']]))).toBe('\\d+$X');
   });
 
   it('never modifies the config it is given', () => {

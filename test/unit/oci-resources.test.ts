@@ -16,6 +16,7 @@ it('refuses by name a limit it would not apply', () => {
   expect(() => check({ memory: { limit: 1, useHierarchy: true } })).toThrow('linux.resources.memory.useHierarchy is not supported');
   expect(() => check({ blockIO: { weight: 500, throttleReadBpsDevice: [{ major: 8, minor: 0, rate: 1 }] }, memory: { disableOOMKiller: true } })).not.toThrow();
   expect(() => check({ blockIO: { ioPriority: 3 } })).toThrow('linux.resources.blockIO.ioPriority is not supported');
+  expect(() => check({ blockIO: { leafWeight: 300 } })).toThrow('linux.resources.blockIO.leafWeight is not supported');
   expect(() => check([])).toThrow('linux.resources must be an object');
 });
 

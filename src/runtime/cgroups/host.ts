@@ -251,11 +251,11 @@ export function applyLimits(host: CgroupHost, dirs: ContainerCgroup['dirs'], res
     const file = path.join(dir, w.file);
     // memsw exists only with swap accounting; v2's swap.max only with swap.
     if ((w.file === 'memory.memsw.limit_in_bytes' || w.file === 'memory.swap.max') && !fs.existsSync(file)) return;
-    // Weights are the I/O scheduler's: CFQ's blkio.weight, or BFQ's blkio.bfq.weight (runc's fallback); v2 likewise.
-    const weightFile = /^(blkio|io)\.weight(_device)?$/.test(w.file) && !fs.existsSync(file) ? w.file.replace(/^(blkio|io)\./, '$1.bfq.') : undefined;
-    if (weightFile !== undefined) {
-      if (!fs.existsSync(path.join(dir, weightFile))) throw new RuntimeError(`linux.resources.blockIO weights need an I/O scheduler with weights (CFQ or BFQ); this host's disks have neither (no ${w.file})`);
-      write(path.join(dir, weightFile), w.value);
+    // Weights go to BFQ's files; without BFQ, runc's fallback: v1's blkio.weight, v2's io.weight on its own scale.
+    if (/\.bfq\.weight/.test(w.file) && !fs.existsSync(file)) {
+      const [other, value] = host.version === 1 ? [w.file.replace('.bfq', ''), w.value] : ['io.weight', ioWeight(w.value)];
+      if (!fs.existsSync(path.join(dir, other))) throw new RuntimeError(`linux.resources.blockIO weights need an I/O scheduler with weights (BFQ); this host has none (no ${w.file} or ${other})`);
+      write(path.join(dir, other), value);
       return;
     }
     write(file, w.value);
@@ -282,6 +282,13 @@ export function applyLimits(host: CgroupHost, dirs: ContainerCgroup['dirs'], res
   } catch (err) {
     throw wrap(err);
   }
+}
+
+/** A BFQ weight (10-1000) as v2's io.weight takes it (1-10000, 100 by default): runc's ConvertBlkIOToIOWeightValue. */
+function ioWeight(bfq: string): string {
+  const m = /^(?:(\d+:\d+) )?(\d+)$/.exec(bfq)!;
+  const weight = 1 + Math.floor(((Number(m[2]) - 10) * 9999) / 990);
+  return m[1] ? `${m[1]} ${weight}` : `default ${weight}`;
 }
 
 /** The device rules in order, each file opened once: the kernel takes one rule a write(2). */

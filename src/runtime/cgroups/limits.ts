@@ -251,10 +251,12 @@ function oomWrites(res: OciResources, version: 1 | 2): CgroupWrite[] {
 }
 
 /**
- * blockIO as runc writes it: v1 blkio.weight (host.ts falls back to
- * blkio.bfq.weight where only BFQ has weights), blkio.weight_device and the
- * blkio.throttle.* files, one device a write; v2 io.weight and io.max
- * ("MAJ:MIN rbps=N"). A weight outside 10-1000 is refused (the kernel's range).
+ * blockIO as runc writes it: weights to BFQ's files (blkio.bfq.weight,
+ * v2 io.bfq.weight; host.ts falls back to blkio.weight, or to v2's
+ * io.weight on its 1-10000 scale, where BFQ is not there), the v1
+ * blkio.throttle.* files and v2 io.max ("MAJ:MIN rbps=N"), one device a
+ * write. A weight outside 10-1000 (BFQ's range) is refused, and so is a
+ * leaf weight (gone from the kernel with CFQ).
  */
 function blockIoWrites(io: OciBlockIo | undefined, version: 1 | 2): CgroupWrite[] {
   if (!io) return [];
@@ -267,11 +269,13 @@ function blockIoWrites(io: OciBlockIo | undefined, version: 1 | 2): CgroupWrite[
     if (!Number.isInteger(d.major) || !Number.isInteger(d.minor) || d.major < 0 || d.minor < 0) throw new UsageError(`linux.resources.blockIO.${what}: a device needs its major and minor numbers`);
     return `${d.major}:${d.minor}`;
   };
+  const bfq = version === 1 ? 'blkio.bfq.weight' : 'io.bfq.weight';
   const all = weight(io.weight, 'weight');
-  if (all !== undefined) w.push({ controller: 'blkio', file: version === 1 ? 'blkio.weight' : 'io.weight', value: version === 1 ? String(all) : `default ${all}` });
+  if (all !== undefined) w.push({ controller: 'blkio', file: bfq, value: String(all) });
   for (const d of io.weightDevice ?? []) {
+    if (d.leafWeight) throw new UsageError('linux.resources.blockIO.weightDevice.leafWeight is not supported (leaf weights went with CFQ)');
     const n = weight(d.weight, 'weightDevice.weight');
-    if (n !== undefined) w.push({ controller: 'blkio', file: version === 1 ? 'blkio.weight_device' : 'io.weight', value: `${dev(d, 'weightDevice')} ${n}` });
+    if (n !== undefined) w.push({ controller: 'blkio', file: version === 1 ? 'blkio.bfq.weight_device' : bfq, value: `${dev(d, 'weightDevice')} ${n}` });
   }
   const throttles = [
     ['throttleReadBpsDevice', 'read_bps_device', 'rbps'],

@@ -69,7 +69,6 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
   // Refused now, not at start: a container that could never start is not made (docker's rule).
   checkWorkingDir(req.options.workdir || config.config?.WorkingDir || '/');
   checkMountSources(req.options.mounts ?? []);
-  const mounts = plannedMounts(p, req.options.mounts ?? [], req.options.volumesFrom ?? [], Object.keys(config.config?.Volumes ?? {}));
   // -P: the image's exposed ports, each from a free host port, after the -p ones (a port given both ways keeps -p's).
   const exposed = req.options.publishAll ? exposedPorts(config.config?.ExposedPorts, req.options.ports ?? []) : [];
   // container:NAME modes name a container by id from here on, as docker's, so a rename does not break them.
@@ -83,6 +82,8 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
   const rec = await withLock(ctx.native, storeLockFile(p), () => {
     // Under the store lock an rmi cannot take the layers away between here and the init layer.
     checkImageLayers(p, imageId, readImageConfig(p, imageId));
+    // And an rm -v of a --volumes-from container cannot delete its volumes before this record names them.
+    const mounts = plannedMounts(p, req.options.mounts ?? [], req.options.volumesFrom ?? [], Object.keys(config.config?.Volumes ?? {}));
     ensureNameIndex(p);
     // The name first: a crash before the record leaves a stale link, which the next claim takes over.
     const name = req.name ?? generateName((n) => nameOwner(p, n) !== undefined);

@@ -262,7 +262,10 @@ async function joinBridge(ctx: Context, rec: ContainerRecord) {
  * A foreground --rm container is removed by its CLI.
  */
 function exitCommand(ctx: Context, rec: ContainerRecord, mode: LaunchMode): { exitCmd?: string[]; exitCmdIf?: string } {
-  if (rec.autoRemove && !rec.options.restart) return mode === 'foreground' ? {} : { exitCmd: [...ctx.selfCommand, 'on-exit', '--remove', rec.id] };
+  // A foreground one's ports still go if its CLI is killed before it removes it.
+  const removed = rec.autoRemove && (rec.options.restart?.name ?? 'no') === 'no';
+  if (removed && mode !== 'foreground') return { exitCmd: [...ctx.selfCommand, 'on-exit', '--remove', rec.id] };
+  if (removed && !rec.options.ports?.length) return {};
   setOnExitFlag(ctx.paths, rec);
   return { exitCmd: [...ctx.selfCommand, 'on-exit', rec.id], exitCmdIf: ON_EXIT_FLAG };
 }
