@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { type MountSpec, parseDeviceCgroupRule, parseVolumesFrom, parseDeviceFlag, parseIdMap, parseMountFlag, parseNamespaceMode, parseOomScoreAdj, parsePublish, parseRestartPolicy, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
 import { parseResourceFlags, type ResourceFlags } from '../runtime/cgroups/limits.js';
@@ -29,6 +30,9 @@ export interface RunFlags extends ResourceFlags {
   hostname?: string;
   entrypoint?: string;
   label?: string[];
+  labelFile?: string[];
+  expose?: string[];
+  cidfile?: string;
   stopSignal?: string;
   stopTimeout?: string;
   volume?: string[];
@@ -70,6 +74,7 @@ export interface RunFlags extends ResourceFlags {
 export const request = (image: string, command: string[], o: RunFlags) => ({
   image,
   name: o.name,
+  cidFile: cidFile(o.cidfile),
   autoRemove: o.rm === true,
   interactive: o.interactive === true,
   env: o.env ?? [],
@@ -81,7 +86,8 @@ export const request = (image: string, command: string[], o: RunFlags) => ({
     hostname: o.hostname,
     entrypoint: o.entrypoint,
     cmd: command,
-    ...(o.label?.length ? { labels: parseLabels(o.label) } : {}),
+    ...labels(o),
+    ...(o.expose?.length ? { expose: o.expose.flatMap(parseExpose) } : {}),
     ...(o.stopSignal !== undefined ? { stopSignal: checkedSignal(o.stopSignal) } : {}),
     ...(o.stopTimeout !== undefined ? { stopTimeout: parseStopTimeout(o.stopTimeout) } : {}),
     tty: o.tty === true,
@@ -227,6 +233,36 @@ function resources(o: RunFlags) {
 function deviceCgroupRules(rules: string[]): string[] {
   for (const r of rules) parseDeviceCgroupRule(r);
   return rules.map((r) => r.trim());
+}
+
+/** --label-file's lines, then --label (which wins). */
+function labels(o: RunFlags) {
+  const fromFiles = (o.labelFile ?? []).flatMap((file) => {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new UsageError(`cannot read the label file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    return text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  });
+  const all = [...fromFiles, ...(o.label ?? [])];
+  return all.length ? { labels: parseLabels(all) } : {};
+}
+
+/** --expose PORT[/PROTO] or a range: the ExposedPorts keys ("80/tcp"), as docker's. */
+function parseExpose(spec: string): string[] {
+  const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(spec.trim());
+  const [low, high] = m ? [Number(m[1]), Number(m[2] ?? m[1])] : [0, 0];
+  if (!m || low < 1 || high > 65535 || high < low) throw new UsageError(`invalid --expose "${spec}": use PORT[/PROTO] or a range, as 80 or 8000-8010/udp`);
+  const proto = (m[3] ?? 'tcp').toLowerCase();
+  return Array.from({ length: high - low + 1 }, (_, i) => `${low + i}/${proto}`);
+}
+
+/** --cidfile: refused at once if the file is there, as docker's (another container may own it). */
+function cidFile(file: string | undefined): string | undefined {
+  if (file !== undefined && fs.existsSync(file)) throw new UsageError(`container ID file found, make sure the other container isn't running or delete ${file}`);
+  return file;
 }
 
 /** docker's --label KEY[=VALUE] (no value: an empty one). */

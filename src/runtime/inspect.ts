@@ -122,7 +122,7 @@ export function runConfig(image: OciContainerConfig, rec: ContainerRecord): OciC
   return {
     ...rest,
     ...(user ? { User: user } : {}),
-    ExposedPorts: { ...image.ExposedPorts, ...Object.fromEntries((o.ports ?? []).map((b) => [`${b.containerPort}/${b.protocol}`, {}])) },
+    ExposedPorts: { ...image.ExposedPorts, ...Object.fromEntries([...(o.expose ?? []), ...(o.ports ?? []).map((b) => `${b.containerPort}/${b.protocol}`)].map((k) => [k, {}])) },
     Env: mergeEnv(image.Env ?? [], o.env ?? []),
     ...(entrypoint ? { Entrypoint: entrypoint } : {}),
     ...(cmd ? { Cmd: cmd } : {}),

@@ -59,6 +59,18 @@ describe('stop, start, restart: the rw layer is kept until rm', () => {
     expect(s.run(['rmi', 'nosuch:1']).code).toBe(1);
   });
 
+  it('--label-file (with --label winning), --cidfile (never overwritten) and a bad --expose, as docker\'s run takes them', () => {
+    const labels = path.join(s.dir, 'labels');
+    fs.writeFileSync(labels, '# team labels\ntier=web\nowner=alice\n\n');
+    const cid = path.join(s.dir, 'cid');
+    s.ok(['create', '--name', 'labelled-file', '--label-file', labels, '--label', 'owner=bob', '--cidfile', cid, 'busybox', 'true']);
+    expect(s.inspect('labelled-file').Config.Labels).toEqual({ tier: 'web', owner: 'bob' });
+    expect(fs.readFileSync(cid, 'utf8')).toBe(s.inspect('labelled-file').Id);
+    expect(s.run(['run', '--rm', '--cidfile', cid, 'busybox', 'true'])).toMatchObject({ code: 125, stderr: `tsrun: container ID file found, make sure the other container isn't running or delete ${cid}\n` });
+    expect(s.run(['run', '--rm', '--expose', '70000', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: invalid --expose "70000": use PORT[/PROTO] or a range, as 80 or 8000-8010/udp\n' });
+    s.ok(['rm', 'labelled-file']);
+  });
+
   it('--stop-signal, --stop-timeout and --label, as docker\'s run takes them', async () => {
     s.ok(['run', '-d', '--name', 'sig', '--stop-signal', 'USR1', '-l', 'tier=front', '--label', 'solo', '-v', 'sigvol:/data', 'busybox', 'sh', '-c', 'trap "exit 7" USR1; while :; do sleep 0.05; done']);
     s.ok(['run', '-d', '--name', 'deaf', '--stop-timeout', '1', 'busybox', 'sh', '-c', 'trap "" TERM; while :; do sleep 0.05; done']);

@@ -237,11 +237,13 @@ it('-p PORT and -P (the image\'s EXPOSE) forward from free host ports chosen at 
   s.ok(['create', '--name', 'base', 'busybox', 'true']);
   s.ok(['commit', '-c', 'EXPOSE 7000', '-c', 'EXPOSE 5353/udp', 'base', 'exposing:1']);
   s.ok(['rm', 'base']);
-  s.ok(['run', '-d', '-P', '-p', '127.0.0.1::8000', '--name', 'auto', 'exposing:1', 'sh', '-c', 'while :; do echo auto | nc -l -p 7000; done']);
+  s.ok(['run', '-d', '-P', '-p', '127.0.0.1::8000', '--expose', '9000-9001/udp', '--name', 'auto', 'exposing:1', 'sh', '-c', 'while :; do echo auto | nc -l -p 7000; done']);
   try {
     const [low, high] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
     const ports = s.inspect('auto').NetworkSettings.Ports as Record<string, { HostIp: string; HostPort: string }[]>;
-    expect(Object.keys(ports).sort()).toEqual(['5353/udp', '7000/tcp', '8000/tcp']);
+    // --expose adds to the image's EXPOSE: -P publishes those too.
+    expect(Object.keys(ports).sort()).toEqual(['5353/udp', '7000/tcp', '8000/tcp', '9000/udp', '9001/udp']);
+    expect(Object.keys(s.inspect('auto').Config.ExposedPorts).sort()).toEqual(['5353/udp', '7000/tcp', '8000/tcp', '9000/udp', '9001/udp']);
     const chosen = Number(ports['7000/tcp']![0]!.HostPort);
     expect(chosen).toBeGreaterThanOrEqual(low!);
     expect(chosen).toBeLessThanOrEqual(high!);

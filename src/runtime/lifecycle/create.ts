@@ -70,7 +70,7 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
   checkWorkingDir(req.options.workdir || config.config?.WorkingDir || '/');
   checkMountSources(req.options.mounts ?? []);
   // -P: the image's exposed ports, each from a free host port, after the -p ones (a port given both ways keeps -p's).
-  const exposed = req.options.publishAll ? exposedPorts(config.config?.ExposedPorts, req.options.ports ?? []) : [];
+  const exposed = req.options.publishAll ? exposedPorts({ ...config.config?.ExposedPorts, ...Object.fromEntries((req.options.expose ?? []).map((k) => [k, {}])) }, req.options.ports ?? []) : [];
   // container:NAME modes name a container by id from here on, as docker's, so a rename does not break them.
   const joinNamespaces = req.options.joinNamespaces && Object.fromEntries(Object.entries(req.options.joinNamespaces).map(([k, ref]) => [k, findContainer(p, ref).id]));
 

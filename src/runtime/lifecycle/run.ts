@@ -11,6 +11,8 @@ import { writeStdout } from '../../util/stdio.js';
 export interface RunRequest {
   image: string;
   name?: string;
+  /** --cidfile: the id is written there once the container exists. */
+  cidFile?: string;
   autoRemove: boolean;
   detach: boolean;
   interactive: boolean;
@@ -41,6 +43,7 @@ export async function runCommand(ctx: Context, req: RunRequest): Promise<number>
   const options = recordOptions(req);
   const rec = await createContainer(ctx, { image: req.image, name: req.name, options, autoRemove: req.autoRemove });
   try {
+    writeCidFile(req.cidFile, rec.id);
     const started = await startContainer(ctx, rec.id, { mode: req.detach ? 'detached' : 'foreground', stdin: req.interactive && !req.detach, removedAtExit: req.autoRemove });
     if (req.detach) {
       writeStdout(`${rec.id}\n`);
@@ -61,10 +64,21 @@ export async function createCommand(ctx: Context, req: Omit<RunRequest, 'detach'
   const options = recordOptions(req);
   const rec = await createContainer(ctx, { image: req.image, name: req.name, options, autoRemove: req.autoRemove });
   try {
+    writeCidFile(req.cidFile, rec.id);
     await startContainer(ctx, rec.id, { mode: 'created' });
   } catch (err) {
     await removeContainer(ctx, rec.id, { force: true });
     throw err;
   }
   return rec.id;
+}
+
+/** --cidfile: made, never overwritten (a file there since the check is another's). */
+function writeCidFile(file: string | undefined, id: string): void {
+  if (file === undefined) return;
+  try {
+    fs.writeFileSync(file, id, { flag: 'wx', mode: 0o644 });
+  } catch (err) {
+    throw new UsageError(`writing the container ID file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }

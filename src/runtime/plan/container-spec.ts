@@ -49,6 +49,8 @@ export interface RunOptions extends SecurityOptions {
   ports?: PortBinding[];
   /** -P: every port the image exposes, each on a free host port (resolved into `ports` at create). */
   publishAll?: boolean;
+  /** --expose: ports added to the image's ExposedPorts ("80/tcp"), published by -P. */
+  expose?: string[];
   /** --add-host NAME:IP: lines added to its /etc/hosts, as [name, address]. */
   extraHosts?: [string, string][];
   /** --dns, --dns-search, --dns-option: its resolv.conf's nameservers, search domains and options instead of the host's. */
