@@ -108,6 +108,11 @@ export function registerResources(program: Command, ctx: ContextFactory): void {
     .option('--cpu-shares <weight>', 'relative CPU weight')
     .option('--cpuset-cpus <list>', 'CPUs the container may run on')
     .option('--pids-limit <n>', 'maximum number of processes (-1: unlimited)')
+    .option('--memory-reservation <bytes>', 'soft memory limit')
+    .option('--cpu-period <us>', 'CFS period, with --cpu-quota')
+    .option('--cpu-quota <us>', 'CPU time per CFS period')
+    .option('--cpuset-mems <list>', 'memory nodes the container may use')
+    .option('--blkio-weight <n>', 'relative block I/O weight, 10-1000')
     .option('--restart <policy>', 'no, always, unless-stopped or on-failure[:N], from the next exit on')
     .action(async (refs: string[], o: UpdateFlags) => {
       const [{ findContainer }, { updateContainer }, { parseRestartPolicy }, { updateRestartPolicy }] = await Promise.all([

@@ -226,6 +226,7 @@ function idMappings(o: RunFlags) {
 
 function resources(o: RunFlags) {
   const r = parseResourceFlags(o);
+  if (r.oomKillDisable && r.memory === undefined) writeStderr("WARNING: Disabling the OOM killer on containers without setting a '-m/--memory' limit may be dangerous.\n");
   return Object.keys(r).length ? { resources: r } : {};
 }
 

@@ -68,6 +68,17 @@ function containerFlags(cmd: Command): Command {
     .option('--cpu-shares <weight>', 'relative CPU weight (default 1024)')
     .option('--cpuset-cpus <list>', 'CPUs the container may run on (0-3, 0,1)')
     .option('--pids-limit <n>', 'maximum number of processes (-1: unlimited)')
+    .option('--memory-reservation <bytes>', 'soft memory limit, kept to under memory pressure')
+    .option('--memory-swappiness <n>', '0-100: how readily its memory is swapped (cgroup v1)')
+    .option('--oom-kill-disable', 'the OOM killer leaves its processes alone (cgroup v1; set -m too)')
+    .option('--cpu-period <us>', 'CFS period, with --cpu-quota (instead of --cpus)')
+    .option('--cpu-quota <us>', 'CPU time per CFS period')
+    .option('--cpuset-mems <list>', 'memory nodes the container may use (0-1)')
+    .option('--blkio-weight <n>', 'relative block I/O weight, 10-1000 (the BFQ scheduler\'s)')
+    .addOption(repeatable('--device-read-bps <device:rate>', 'read rate limit of a block device, as /dev/sda:1mb'))
+    .addOption(repeatable('--device-write-bps <device:rate>', 'write rate limit of a block device'))
+    .addOption(repeatable('--device-read-iops <device:rate>', 'read operations a second from a block device'))
+    .addOption(repeatable('--device-write-iops <device:rate>', 'write operations a second to a block device'))
     .passThroughOptions();
 }
 

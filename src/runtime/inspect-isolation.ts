@@ -51,6 +51,14 @@ export function inspectHostConfig(rec: ContainerRecord): Record<string, unknown>
     CpuShares: r.cpuShares ?? 0,
     CpusetCpus: r.cpusetCpus ?? '',
     PidsLimit: r.pidsLimit ?? null,
+    MemoryReservation: r.memoryReservation ?? 0,
+    MemorySwappiness: r.memorySwappiness ?? null,
+    OomKillDisable: r.oomKillDisable === true,
+    CpuPeriod: r.cpuPeriod ?? 0,
+    CpuQuota: r.cpuQuota ?? 0,
+    CpusetMems: r.cpusetMems ?? '',
+    BlkioWeight: r.blkioWeight ?? 0,
+    ...blkioDevices(r.deviceThrottles ?? []),
     RestartPolicy: { Name: o.restart?.name ?? 'no', MaximumRetryCount: o.restart?.maxRetries ?? 0 },
     NetworkMode: o.joinNamespaces?.network ? `container:${o.joinNamespaces.network}` : networkName(o),
     PidMode: o.joinNamespaces?.pid ? `container:${o.joinNamespaces.pid}` : o.hostNamespaces?.includes('pid') ? 'host' : '',
@@ -81,6 +89,15 @@ function binds(o: ContainerRecord['options']): string[] | null {
   const own = (o.mounts ?? []).filter((m) => m.from === undefined);
   const out = own.filter((m) => m.type === 'bind' || (m.type === 'volume' && !m.anonymous)).map((m) => `${m.source}:${m.target}${m.readonly ? ':ro' : ''}`);
   return out.length ? out : null;
+}
+
+/** docker's HostConfig.BlkioDevice*: {Path, Rate} of each --device-*-bps/iops, null for a kind not given. */
+function blkioDevices(throttles: NonNullable<NonNullable<ContainerRecord['options']['resources']>['deviceThrottles']>) {
+  const of = (kind: string) => {
+    const list = throttles.filter((t) => t.kind === kind).map((t) => ({ Path: t.path, Rate: t.rate }));
+    return list.length ? list : null;
+  };
+  return { BlkioDeviceReadBps: of('readBps'), BlkioDeviceWriteBps: of('writeBps'), BlkioDeviceReadIOps: of('readIops'), BlkioDeviceWriteIOps: of('writeIops') };
 }
 
 /** docker's HostConfig.Tmpfs: each --tmpfs target with its options; null when none. */

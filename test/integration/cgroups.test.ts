@@ -1,10 +1,11 @@
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNative } from '../../src/native/binding.js';
 import { deviceFilterProgram } from '../../src/runtime/cgroups/device-filter.js';
 import { cgroupDirs, cgroupHost, uniqueDirs } from '../../src/runtime/cgroups/host.js';
+import { devNumbers } from '../../src/util/devnum.js';
 import { TestStore, tsrunBin, until } from '../helpers/store.js';
 
 let s: TestStore;
@@ -124,6 +125,25 @@ describe('cgroups', () => {
     expect(share).toBeLessThan(0.75);
     s.ok(['rm', '-f', 'spin']);
     expect(leftover(id)).toEqual([]);
+  });
+
+  it('--memory-reservation, --cpu-period/--cpu-quota, --oom-kill-disable, --blkio-weight and --device-read-bps land in the cgroups, and inspect shows them', async () => {
+    const root = execFileSync('findmnt', ['-no', 'SOURCE', '/'], { encoding: 'utf8' }).trim();
+    const disk = fs.existsSync('/dev/vda') ? '/dev/vda' : root;
+    const { major, minor } = devNumbers(fs.statSync(disk).rdev);
+    const id = await runDetached(['--name', 'limited', '-m', '64m', '--memory-reservation', '32m', '--cpu-period', '50000', '--cpu-quota', '25000', '--oom-kill-disable', '--device-read-bps', `${disk}:1mb`, 'busybox', 'sleep', '60']);
+    const file = (controller: string, name: string) => fs.readFileSync(`/sys/fs/cgroup/${controller}/tsrun/${id}/${name}`, 'utf8').trim();
+    expect(file('memory', 'memory.soft_limit_in_bytes')).toBe(String(32 * 1024 * 1024));
+    expect(file('cpu', 'cpu.cfs_period_us')).toBe('50000');
+    expect(file('cpu', 'cpu.cfs_quota_us')).toBe('25000');
+    expect(file('memory', 'memory.oom_control')).toMatch(/^oom_kill_disable 1$/m);
+    expect(file('blkio', 'blkio.throttle.read_bps_device')).toBe(`${major}:${minor} ${1024 * 1024}`);
+    expect(s.inspect('limited').HostConfig).toMatchObject({ MemoryReservation: 32 * 1024 * 1024, CpuPeriod: 50000, CpuQuota: 25000, OomKillDisable: true, BlkioDeviceReadBps: [{ Path: disk, Rate: 1024 * 1024 }], BlkioDeviceWriteBps: null });
+    s.ok(['update', '--cpu-quota', '10000', '--memory-reservation', '16m', 'limited']);
+    expect(file('cpu', 'cpu.cfs_quota_us')).toBe('10000');
+    expect(file('memory', 'memory.soft_limit_in_bytes')).toBe(String(16 * 1024 * 1024));
+    s.ok(['rm', '-f', 'limited']);
+    expect(s.run(['run', '--rm', '--oom-kill-disable', 'busybox', 'true']).stderr).toBe("WARNING: Disabling the OOM killer on containers without setting a '-m/--memory' limit may be dangerous.\n");
   });
 
   it('stats --no-stream, top, update and info', async () => {

@@ -44,6 +44,26 @@ describe('resource flags', () => {
     expect(() => parseResourceFlags({ pidsLimit: '1.5' })).toThrow(/--pids-limit/);
   });
 
+  it('takes docker\'s less used limits with its checks: reservation, swappiness, CFS period and quota, cpuset mems, OOM killer, block I/O', () => {
+    const r = parseResourceFlags({ memory: '64m', memoryReservation: '32m', memorySwappiness: '10', cpuPeriod: '50000', cpuQuota: '25000', cpusetMems: '0', oomKillDisable: true, blkioWeight: '300' });
+    expect(r).toEqual({ memory: 64 * MiB, memoryReservation: 32 * MiB, memorySwappiness: 10, cpuPeriod: 50_000, cpuQuota: 25_000, cpusetMems: '0', oomKillDisable: true, blkioWeight: 300 });
+    expect(ociResources(r)).toEqual({
+      memory: { limit: 64 * MiB, swap: 128 * MiB, reservation: 32 * MiB, swappiness: 10, disableOOMKiller: true },
+      cpu: { period: 50_000, quota: 25_000, mems: '0' },
+      blockIO: { weight: 300 },
+    });
+    expect(() => parseResourceFlags({ memory: '16m', memoryReservation: '32m' })).toThrow('Minimum memory limit can not be less than memory reservation limit');
+    expect(() => parseResourceFlags({ cpus: '1', cpuPeriod: '50000' }, {}, fourCpus)).toThrow('Conflicting options: Nano CPUs and CPU Period cannot both be set');
+    expect(() => parseResourceFlags({ cpuQuota: '10' })).toThrow('CPU cfs quota can not be less than 1ms');
+    expect(() => parseResourceFlags({ blkioWeight: '5' })).toThrow('Range of blkio weight is from 10 to 1000, got 5');
+    expect(() => parseResourceFlags({ memorySwappiness: '101' })).toThrow('valid memory swappiness range is 0-100');
+    expect(() => parseResourceFlags({ deviceReadBps: ['/dev/null:1mb'] })).toThrow('--device-read-bps /dev/null: not a block device');
+    expect(() => parseResourceFlags({ deviceReadBps: ['1mb'] })).toThrow('use DEVICE:RATE');
+    // An update of one kind of throttle keeps the others.
+    const cur = { deviceThrottles: [{ path: '/dev/x', major: 8, minor: 0, rate: 1, kind: 'writeIops' as const }] };
+    expect(parseResourceFlags({ blkioWeight: '0' }, cur)).toEqual(cur);
+  });
+
   it('update starts from the current limits and can lift one', () => {
     const cur = { memory: 64 * MiB, pidsLimit: 10 };
     expect(parseResourceFlags({ memory: '128m' }, cur)).toEqual({ memory: 128 * MiB, pidsLimit: 10 });

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { UsageError } from '../../errors.js';
 import { parseBytes } from '../../util/bytes.js';
+import { devNumbers } from '../../util/devnum.js';
 import { logger } from '../../log.js';
 
 /**
@@ -24,6 +25,21 @@ export interface ResourceOptions {
   cpusetCpus?: string;
   /** --pids-limit; absent or <= 0: unlimited. */
   pidsLimit?: number;
+  /** --memory-reservation: a soft limit, bytes. */
+  memoryReservation?: number;
+  /** --memory-swappiness: 0-100 (v1). */
+  memorySwappiness?: number;
+  /** --cpu-period and --cpu-quota, µs (CFS), instead of --cpus. */
+  cpuPeriod?: number;
+  cpuQuota?: number;
+  /** --cpuset-mems, "0-1". */
+  cpusetMems?: string;
+  /** --oom-kill-disable (v1). */
+  oomKillDisable?: boolean;
+  /** --blkio-weight: 10-1000. */
+  blkioWeight?: number;
+  /** --device-read-bps, --device-write-bps, --device-read-iops, --device-write-iops: per device node. */
+  deviceThrottles?: { path: string; major: number; minor: number; rate: number; kind: 'readBps' | 'writeBps' | 'readIops' | 'writeIops' }[];
 }
 
 /** config-linux.md "Control groups": the part tsrun sets. */
@@ -107,6 +123,17 @@ export interface ResourceFlags {
   cpuShares?: string;
   cpusetCpus?: string;
   pidsLimit?: string;
+  memoryReservation?: string;
+  memorySwappiness?: string;
+  cpuPeriod?: string;
+  cpuQuota?: string;
+  cpusetMems?: string;
+  oomKillDisable?: boolean;
+  blkioWeight?: string;
+  deviceReadBps?: string[];
+  deviceWriteBps?: string[];
+  deviceReadIops?: string[];
+  deviceWriteIops?: string[];
 }
 
 /** The CPUs the host has: how many this process may run on (docker's NumCPU), and which are online. */
@@ -184,23 +211,113 @@ export function parseResourceFlags(f: ResourceFlags, current: ResourceOptions = 
     if (n <= 0) delete out.pidsLimit;
     else out.pidsLimit = n;
   }
+  return moreResourceFlags(f, out);
+}
+
+/** docker's less used limits (--memory-reservation, --cpu-period/--cpu-quota, --blkio-weight, ...), with its checks and words. */
+function moreResourceFlags(f: ResourceFlags, out: ResourceOptions): ResourceOptions {
+  const int = (flag: string, v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n)) throw new UsageError(`invalid argument "${v}" for "${flag}" flag`);
+    return n;
+  };
+  const set = <K extends keyof ResourceOptions>(key: K, value: ResourceOptions[K] | undefined) => {
+    if (value === undefined) delete out[key];
+    else out[key] = value;
+  };
+  if (f.memoryReservation !== undefined) {
+    const n = parseBytes(f.memoryReservation);
+    if (n !== 0 && n < MIN_MEMORY) throw new UsageError('Minimum memory reservation allowed is 6MB');
+    set('memoryReservation', n || undefined);
+  }
+  if (out.memoryReservation !== undefined && out.memory !== undefined && out.memory < out.memoryReservation) {
+    throw new UsageError('Minimum memory limit can not be less than memory reservation limit, see usage');
+  }
+  if (f.memorySwappiness !== undefined) {
+    const n = int('--memory-swappiness', f.memorySwappiness);
+    if (n < -1 || n > 100) throw new UsageError(`Invalid value: ${n}, valid memory swappiness range is 0-100`);
+    set('memorySwappiness', n === -1 ? undefined : n);
+  }
+  if (f.cpuPeriod !== undefined) {
+    const n = int('--cpu-period', f.cpuPeriod);
+    if (n !== 0 && (n < 1000 || n > 1_000_000)) throw new UsageError('CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)');
+    set('cpuPeriod', n || undefined);
+  }
+  if (f.cpuQuota !== undefined) {
+    const n = int('--cpu-quota', f.cpuQuota);
+    if (n > 0 && n < 1000) throw new UsageError('CPU cfs quota can not be less than 1ms (i.e. 1000)');
+    set('cpuQuota', n > 0 ? n : undefined);
+  }
+  if (out.nanoCpus !== undefined && out.cpuPeriod !== undefined) throw new UsageError('Conflicting options: Nano CPUs and CPU Period cannot both be set');
+  if (out.nanoCpus !== undefined && out.cpuQuota !== undefined) throw new UsageError('Conflicting options: Nano CPUs and CPU Quota cannot both be set');
+  if (f.cpusetMems !== undefined) {
+    if (f.cpusetMems !== '' && !/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(f.cpusetMems)) throw new UsageError(`invalid value ${f.cpusetMems} for cpuset mems`);
+    set('cpusetMems', f.cpusetMems || undefined);
+  }
+  if (f.oomKillDisable !== undefined) set('oomKillDisable', f.oomKillDisable || undefined);
+  if (f.blkioWeight !== undefined) {
+    const n = int('--blkio-weight', f.blkioWeight);
+    if (n !== 0 && (n < 10 || n > 1000)) throw new UsageError(`Range of blkio weight is from 10 to 1000, got ${n}`);
+    set('blkioWeight', n || undefined);
+  }
+  const throttles = [
+    ['deviceReadBps', '--device-read-bps', 'readBps'],
+    ['deviceWriteBps', '--device-write-bps', 'writeBps'],
+    ['deviceReadIops', '--device-read-iops', 'readIops'],
+    ['deviceWriteIops', '--device-write-iops', 'writeIops'],
+  ] as const;
+  if (throttles.some(([key]) => f[key] !== undefined)) {
+    const kept = (out.deviceThrottles ?? []).filter((t) => !throttles.some(([key, , kind]) => f[key] !== undefined && t.kind === kind));
+    const given = throttles.flatMap(([key, flag, kind]) => (f[key] ?? []).map((spec) => deviceThrottle(flag, kind, spec)));
+    set('deviceThrottles', [...kept, ...given].length ? [...kept, ...given] : undefined);
+  }
   return out;
+}
+
+/** "/dev/sda:1mb" (bytes a second; iops: a count): the block device by its numbers, as docker resolves them. */
+function deviceThrottle(flag: string, kind: NonNullable<ResourceOptions['deviceThrottles']>[number]['kind'], spec: string): NonNullable<ResourceOptions['deviceThrottles']>[number] {
+  const colon = spec.lastIndexOf(':');
+  const [path, value] = colon > 0 ? [spec.slice(0, colon), spec.slice(colon + 1)] : ['', ''];
+  if (!path.startsWith('/') || value === '') throw new UsageError(`invalid argument "${spec}" for "${flag}" flag: use DEVICE:RATE, as /dev/sda:1mb`);
+  const rate = kind.endsWith('Bps') ? parseBytes(value) : Number(value);
+  if (!Number.isSafeInteger(rate) || rate < 0) throw new UsageError(`invalid argument "${spec}" for "${flag}" flag: the rate must be a whole number`);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(path);
+  } catch (err) {
+    throw new UsageError(`${flag} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (!st.isBlockDevice()) throw new UsageError(`${flag} ${path}: not a block device`);
+  return { path, ...devNumbers(st.rdev), rate, kind };
 }
 
 /** The flags' OCI form. Without --memory-swap, docker gives as much swap as memory (swap = 2 × memory). */
 export function ociResources(r: ResourceOptions): OciResources {
   const out: OciResources = {};
-  if (r.memory !== undefined) out.memory = { limit: r.memory, swap: r.memorySwap ?? 2 * r.memory };
-  else if (r.memorySwap === -1) out.memory = { swap: -1 };
+  const memory: NonNullable<OciResources['memory']> = {};
+  if (r.memory !== undefined) Object.assign(memory, { limit: r.memory, swap: r.memorySwap ?? 2 * r.memory });
+  else if (r.memorySwap === -1) memory.swap = -1;
+  if (r.memoryReservation !== undefined) memory.reservation = r.memoryReservation;
+  if (r.memorySwappiness !== undefined) memory.swappiness = r.memorySwappiness;
+  if (r.oomKillDisable) memory.disableOOMKiller = true;
+  if (Object.keys(memory).length) out.memory = memory;
   const cpu: NonNullable<OciResources['cpu']> = {};
   if (r.nanoCpus !== undefined) {
     cpu.period = CFS_PERIOD_US;
     cpu.quota = Math.round((r.nanoCpus * CFS_PERIOD_US) / 1e9);
   }
+  if (r.cpuPeriod !== undefined) cpu.period = r.cpuPeriod;
+  if (r.cpuQuota !== undefined) cpu.quota = r.cpuQuota;
   if (r.cpuShares !== undefined) cpu.shares = r.cpuShares;
   if (r.cpusetCpus !== undefined) cpu.cpus = r.cpusetCpus;
+  if (r.cpusetMems !== undefined) cpu.mems = r.cpusetMems;
   if (Object.keys(cpu).length) out.cpu = cpu;
   if (r.pidsLimit !== undefined) out.pids = { limit: r.pidsLimit };
+  const io: OciBlockIo = {};
+  if (r.blkioWeight !== undefined) io.weight = r.blkioWeight;
+  const field = { readBps: 'throttleReadBpsDevice', writeBps: 'throttleWriteBpsDevice', readIops: 'throttleReadIOPSDevice', writeIops: 'throttleWriteIOPSDevice' } as const;
+  for (const t of r.deviceThrottles ?? []) (io[field[t.kind]] ??= []).push({ major: t.major, minor: t.minor, rate: t.rate });
+  if (Object.keys(io).length) out.blockIO = io;
   return out;
 }
 
