@@ -686,6 +686,8 @@ int ctr_plan_validate(const struct ctr_plan *p, const char **what)
   CHECK(!p->log_path || p->log_path[0] == '/', p->log_path);
   /* Rotation names PATH.N beside the log: a log to rotate, at most 99 files of it. */
   CHECK(!p->log_max || (p->log_path && p->log_files >= 1 && p->log_files <= 99), "logrotate");
+  /* Rotation renames by path: a monitor that has joined a container's mount namespace would rename its files. */
+  CHECK(!p->log_max || !p->join_pid, "logrotate");
   CHECK(!p->exit_file || p->exit_file[0] == '/', p->exit_file);
   CHECK(!p->unmount_path || p->unmount_path[0] == '/', p->unmount_path);
   CHECK(p->n_exitcmd == 0 || p->exitcmd[0][0] == '/', p->exitcmd[0]);

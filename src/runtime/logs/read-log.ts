@@ -67,40 +67,43 @@ export function parseLogChunk(text: string): { entries: LogEntry[]; rest: string
 
 /**
  * The log's entries in order: the files the monitor rotated out (PATH.N
- * down to PATH.1, logrotate), then PATH; with `follow`, what comes next,
- * into the PATH that replaces this one when the monitor rotates it (the
- * open file is drained first, so no line is lost or read twice).
+ * down to PATH.1, logrotate), then PATH; with `follow`, what comes next.
+ * When the monitor rotates PATH away, the file open is read to its end
+ * (the monitor writes nothing to it after the rename), then every file
+ * rotated out since (however many rotations came meanwhile), then the new
+ * PATH: no line is lost or read twice, but those the monitor deleted past
+ * max-file before they could be read.
  */
 export async function readLog(file: string, opts: LogOptions): Promise<void> {
   const emit = (e: LogEntry) => opts.write(e.stream, opts.timestamps ? `${e.time} ${e.log}` : e.log);
-  let live = openLog(file);
-  // Opened first: a rotation meanwhile makes it PATH.1, which is then not read twice.
-  const earlier = rotatedEntries(file, live).filter((e) => inWindow(Date.parse(e.time), opts));
+  const shown = (entries: LogEntry[]) => entries.filter((e) => inWindow(Date.parse(e.time), opts));
+  const first = nextLog(file, undefined);
+  let live = first.next;
   let offset = 0;
   let pending = '';
-  let first = true;
+  let backlog = shown(first.between);
+  let tail = opts.tail;
   let changes = opts.follow ? new ChangeWaiter(file) : undefined;
   try {
     for (;;) {
       // Check before reading, so the last lines written before the exit are not missed.
       const running = opts.isRunning();
-      // max-file 1: the monitor starts the one file over.
-      if (live && fs.fstatSync(live.fd).size < offset) [offset, pending] = [0, ''];
       const chunk = live ? readFrom(live.fd, offset) : Buffer.alloc(0);
       offset += chunk.length;
       const parsed = parseLogChunk(pending + chunk.toString('utf8'));
       pending = parsed.rest;
-      const entries = [...(first ? earlier : []), ...parsed.entries.filter((e) => inWindow(Date.parse(e.time), opts))];
-      const shown = first && opts.tail !== undefined ? entries.slice(Math.max(0, entries.length - opts.tail)) : entries;
-      first = false;
-      for (const e of shown) if (!emit(e)) return;
+      let entries = [...backlog, ...shown(parsed.entries)];
+      backlog = [];
+      if (tail !== undefined) [entries, tail] = [entries.slice(Math.max(0, entries.length - tail)), undefined];
+      for (const e of entries) if (!emit(e)) return;
       if (chunk.length === 0 && opts.follow && replaced(file, live)) {
-        // Rotated (this file is PATH.1 now) or made at last: on to the new PATH once this one is drained.
+        // Rotated away (or made at last): this file to its end, what was rotated out since, then the new PATH.
+        const rest = live ? readFrom(live.fd, offset) : Buffer.alloc(0);
+        const switched = nextLog(file, live);
         if (live) fs.closeSync(live.fd);
-        live = openLog(file);
-        offset = 0;
-        pending = '';
-        // inotify watches the file it was given, which is PATH.1 now.
+        backlog = shown([...parseLogChunk(`${pending}${rest.toString('utf8')}\n`).entries, ...switched.between]);
+        [live, offset, pending] = [switched.next, 0, ''];
+        // inotify watches the file it was given, which is rotated out now.
         changes?.close();
         changes = new ChangeWaiter(file);
         continue;
@@ -140,31 +143,65 @@ function replaced(file: string, live: OpenLog | undefined): boolean {
   }
 }
 
-/** The entries of PATH.N ... PATH.1 (oldest first), but a file that is the one open as PATH. */
-function rotatedEntries(file: string, live: OpenLog | undefined): LogEntry[] {
-  const dir = path.dirname(file);
-  const base = path.basename(file);
-  let names: string[];
+/**
+ * PATH opened as the file to read on with, and the entries of the files
+ * rotated out after `after` (all of them, without it), oldest first: those
+ * newer than `after` and older than PATH as opened (a rotation right after
+ * the open makes it PATH.1; what is newer than it is read after it).
+ */
+function nextLog(file: string, after: OpenLog | undefined): { next: OpenLog | undefined; between: LogEntry[] } {
+  const next = openLog(file);
+  const rotated = rotatedSnapshot(file);
   try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return [];
+    const at = (log: OpenLog | undefined) => (log ? rotated.findIndex((r) => r.ino === log.ino) : -1);
+    const end = at(after) < 0 ? rotated.length : at(after);
+    const between = rotated.slice(at(next) + 1, end).reverse();
+    return { next, between: between.flatMap((r) => parseLogChunk(`${readFrom(r.fd, 0).toString('utf8')}\n`).entries) };
+  } finally {
+    for (const r of rotated) fs.closeSync(r.fd);
   }
-  const numbered = names
-    .map((n) => (n.startsWith(`${base}.`) && /^[1-9]\d?$/.test(n.slice(base.length + 1)) ? Number(n.slice(base.length + 1)) : 0))
-    .filter((n) => n > 0)
-    .sort((a, b) => b - a);
-  const entries: LogEntry[] = [];
-  for (const n of numbered) {
-    const rotated = openLog(`${file}.${n}`);
-    if (!rotated) continue;
+}
+
+/**
+ * PATH.1, PATH.2, ... open, newest first, as one moment saw them: the
+ * monitor renames them on while they are listed and opened, so the names
+ * and inodes are read again after the opens, and all of it once more if
+ * a rotation came in between (never more than a few times: a rotation is
+ * a record's worth of writes apart from the next).
+ */
+function rotatedSnapshot(file: string): OpenLog[] {
+  const base = path.basename(file);
+  const inodes = () => {
+    let names: string[];
     try {
-      if (rotated.ino !== live?.ino) entries.push(...parseLogChunk(`${readFrom(rotated.fd, 0).toString('utf8')}\n`).entries);
-    } finally {
-      fs.closeSync(rotated.fd);
+      names = fs.readdirSync(path.dirname(file));
+    } catch {
+      names = [];
     }
+    return names
+      .map((n) => (n.startsWith(`${base}.`) && /^[1-9]\d?$/.test(n.slice(base.length + 1)) ? Number(n.slice(base.length + 1)) : 0))
+      .filter((n) => n > 0)
+      .sort((a, b) => a - b)
+      .flatMap((n) => {
+        try {
+          return [fs.statSync(`${file}.${n}`).ino];
+        } catch {
+          return [];
+        }
+      });
+  };
+  let opened: OpenLog[] = [];
+  for (let attempt = 0; ; attempt++) {
+    const before = inodes();
+    opened = before.flatMap((_, i) => {
+      const log = openLog(`${file}.${i + 1}`);
+      return log ? [log] : [];
+    });
+    const after = inodes();
+    const same = before.length === after.length && before.every((ino, i) => after[i] === ino) && opened.length === before.length && opened.every((o, i) => o.ino === before[i]);
+    if (same || attempt === 20) return opened;
+    for (const o of opened) fs.closeSync(o.fd);
   }
-  return entries;
 }
 
 /**
@@ -175,10 +212,12 @@ function rotatedEntries(file: string, live: OpenLog | undefined): LogEntry[] {
 class ChangeWaiter {
   private readonly watcher: fs.FSWatcher | undefined;
   private wake: (() => void) | undefined;
+  /** A change that came while nobody waited (the reader was busy writing out): the next wait returns at once. */
+  private changed = false;
 
   constructor(file: string) {
     try {
-      this.watcher = fs.watch(file, { persistent: false }, () => this.wake?.());
+      this.watcher = fs.watch(file, { persistent: false }, () => (this.wake ? this.wake() : (this.changed = true)));
       this.watcher.on('error', () => this.watcher?.close());
     } catch {
       this.watcher = undefined;
@@ -186,6 +225,10 @@ class ChangeWaiter {
   }
 
   wait(ms: number): Promise<void> {
+    if (this.changed) {
+      this.changed = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
