@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import { Template, goJson, goMap, goNil, goOmitEmpty } from './template.js';
+import { Template, goDefaults, goJson, goMap, goNil, goOmitEmpty } from './template.js';
 
 /** Output helpers shared by the listing commands, matching docker's wording. */
 
@@ -169,6 +169,11 @@ function markGoTypes(obj: unknown): unknown {
     const parent = obj[outer!];
     if (isObject(parent) && isObject(parent[inner!])) goOmitEmpty(parent[inner!] as object);
   }
+  // docker's structs have these fields even where its JSON leaves them out: templates read their zero values.
+  goDefaults(obj, { SizeRw: null, SizeRootFs: null, Variant: '' });
+  if (isObject(obj.State)) goDefaults(obj.State, { Health: null });
+  if (isObject(obj.Config)) goDefaults(obj.Config, { Hostname: '', Domainname: '', User: '', WorkingDir: '', StopSignal: '', Image: '', OnBuild: null, Healthcheck: null, Shell: null });
+  if (Array.isArray(obj.Mounts)) for (const m of obj.Mounts) if (isObject(m)) goDefaults(m, { Name: '', Driver: '' });
   return obj;
 }
 

@@ -28,7 +28,8 @@ export function registerImages(program: Command, ctx: ContextFactory): void {
       const created = (img: { config: { created?: string } }) => Date.parse(img.config.created ?? '') || 0;
       // before= and since= name an image: those made before or after it (docker's).
       const bounds = new Map([...(filters.get('before') ?? []), ...(filters.get('since') ?? [])].map((ref) => [ref, created(readImage(c.paths, resolveImageId(c.paths, ref)))]));
-      const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+      // docker's reference patterns are path.Match's: * stops at a /.
+      const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}$`);
       const matchesRef = (names: string[], pattern: string) =>
         names.some((n) => {
           const ref = parseReference(n);

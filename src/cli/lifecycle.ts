@@ -36,6 +36,8 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
       if (o.attach || o.interactive) {
         if (refs.length > 1) throw new Error('you cannot start and attach multiple containers at once');
         const rec = findContainer(c.paths, refs[0]!);
+        // Attaching follows the log: with none there is nothing to follow, so it is not started for nothing.
+        (await import('../runtime/logs/log-config.js')).assertLogReadable(rec.options.logConfig);
         // Already running (not paused): start -a attaches to it, as docker's.
         const [{ currentState }, { attachContainer }] = await Promise.all([import('../runtime/state/status.js'), import('../runtime/lifecycle/attach.js')]);
         const st = currentState(c.paths, rec);

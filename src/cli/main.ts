@@ -128,5 +128,6 @@ function exitCodeFor(err: unknown, word: string | undefined, debug: boolean): nu
     }
   }
   if (word === 'run' || word === 'create') return err instanceof RuntimeError ? err.exitCode : 125;
-  return word === 'exec' && err instanceof ContainerStartError ? err.exitCode : 1;
+  // exec: a process that cannot be started in the container is 126 (docker's "OCI runtime exec failed"), a command not found 127.
+  return word === 'exec' && err instanceof ContainerStartError ? (err.exitCode === 127 ? 127 : 126) : 1;
 }

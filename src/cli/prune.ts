@@ -97,13 +97,14 @@ export function registerPrune(program: Command, ctx: ContextFactory): void {
     .addOption(repeatable('--filter <key=value>', FILTER_HELP))
     .action(async (o: { all?: boolean; volumes?: boolean; force?: boolean; filter?: string[] }) => {
       const filters = await pruneFilters(o.filter);
+      // docker's rule: volumes have no creation time to filter by.
+      if (o.volumes && filters.until !== undefined) throw new UsageError('The "until" filter is not supported with "--volumes"');
       const what = ['all stopped containers', ...(o.volumes ? ['all anonymous volumes not used by at least one container'] : []), o.all ? 'all images without at least one container associated to them' : 'all dangling images'];
       if (!confirmed(what.join(', '), o.force)) return;
       const prune = await import('../runtime/prune.js');
       const c = ctx();
       const containers = await prune.pruneContainers(c, filters);
-      // Volumes have no creation filter of docker's: until= is for the containers and images.
-      const volumes = o.volumes ? await prune.pruneVolumes(c, false, { ...filters, until: undefined }) : { removed: [], bytes: 0 };
+      const volumes = o.volumes ? await prune.pruneVolumes(c, false, filters) : { removed: [], bytes: 0 };
       const images = await prune.pruneImages(c, o.all === true, filters);
       await report(['Deleted Containers', containers], ['Deleted Volumes', volumes], ['Deleted Images', images]);
     });

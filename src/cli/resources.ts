@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
 import type { ResourceFlags } from '../runtime/cgroups/limits.js';
 import type { ContextFactory } from './main.js';
 import { writeStderr, writeStdout } from '../util/stdio.js';
@@ -15,10 +16,11 @@ export function registerResources(program: Command, ctx: ContextFactory): void {
     .command('stats')
     .description('Show live resource usage of containers (all running ones by default)')
     .argument('[container...]')
+    .option('-a, --all', 'every container, stopped ones too (all running ones by default)')
     .option('--no-stream', 'print one sample and exit')
     .option('--no-trunc', 'do not truncate ids')
     .option('--format <template>', 'Go-template fields, as docker: {{.Container}} {{.Name}} {{.ID}} {{.CPUPerc}} {{.MemUsage}} {{.MemPerc}} {{.NetIO}} {{.BlockIO}} {{.PIDs}}, {{json .}}; "table ..." adds headers')
-    .action(async (refs: string[], o: { stream: boolean; trunc: boolean; format?: string }) => {
+    .action(async (refs: string[], o: { all?: boolean; stream: boolean; trunc: boolean; format?: string }) => {
       const [{ findContainer, listContainers }, { currentState }, cg, { binarySize, humanSize, formatRows }, { cpuPercent }] = await Promise.all([
         import('../runtime/containers.js'),
         import('../runtime/state/status.js'),
@@ -27,7 +29,7 @@ export function registerResources(program: Command, ctx: ContextFactory): void {
         import('../runtime/cgroups/limits.js'),
       ]);
       const c = ctx();
-      const recs = refs.length ? refs.map((r) => findContainer(c.paths, r)) : listContainers(c.paths).filter((r) => currentState(c.paths, r).running);
+      const recs = refs.length ? refs.map((r) => findContainer(c.paths, r)) : listContainers(c.paths).filter((r) => o.all || currentState(c.paths, r).running);
       // A stopped container shows a row of zeros, as docker's does.
       const targets = recs.map((rec) => {
         const st = currentState(c.paths, rec);
@@ -122,6 +124,7 @@ export function registerResources(program: Command, ctx: ContextFactory): void {
         import('../runtime/lifecycle/restart-policy.js'),
       ]);
       const { restart, ...limits } = o;
+      if (restart === undefined && Object.keys(limits).length === 0) throw new UsageError('You must provide one or more flags when using this command.');
       const policy = restart === undefined ? undefined : parseRestartPolicy(restart);
       const c = ctx();
       let failed = false;
@@ -129,7 +132,7 @@ export function registerResources(program: Command, ctx: ContextFactory): void {
         try {
           const id = findContainer(c.paths, ref).id;
           if (policy) await updateRestartPolicy(c, id, policy);
-          if (Object.keys(limits).length > 0 || !policy) await updateContainer(c, id, limits);
+          if (Object.keys(limits).length > 0) await updateContainer(c, id, limits);
           writeStdout(`${ref}\n`);
         } catch (err) {
           writeStderr(`tsrun: ${(err as Error).message}\n`);

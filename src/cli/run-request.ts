@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { type MountSpec, parseDeviceCgroupRule, parseVolumesFrom, parseDeviceFlag, parseIdMap, parseMountFlag, parseNamespaceMode, parseOomScoreAdj, parsePublish, parseRestartPolicy, parseShmSize, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag } from '../runtime/plan/run-flags.js';
 import { parseResourceFlags, type ResourceFlags } from '../runtime/cgroups/limits.js';
+import { cgroupHost } from '../runtime/cgroups/host.js';
 import { ID_MAP_FLAGS, checkIdmappedRootKernel, planIdMaps } from '../runtime/plan/user-namespace.js';
 import { UsageError } from '../errors.js';
 import { bridgeNetwork } from '../runtime/network/leases.js';
@@ -74,7 +75,7 @@ export interface RunFlags extends ResourceFlags {
 export const request = (image: string, command: string[], o: RunFlags) => ({
   image,
   name: o.name,
-  cidFile: cidFile(o.cidfile),
+  cidFile: o.cidfile,
   autoRemove: o.rm === true,
   interactive: o.interactive === true,
   env: o.env ?? [],
@@ -225,9 +226,46 @@ function idMappings(o: RunFlags) {
 }
 
 function resources(o: RunFlags) {
-  const r = parseResourceFlags(o);
+  const r = discardUnsupported(parseResourceFlags(o));
   if (r.oomKillDisable && r.memory === undefined) writeStderr("WARNING: Disabling the OOM killer on containers without setting a '-m/--memory' limit may be dangerous.\n");
   return Object.keys(r).length ? { resources: r } : {};
+}
+
+/**
+ * What this host's cgroups cannot do is dropped with docker's warning, not
+ * refused at start: v2 has no per-cgroup swappiness or OOM-killer switch,
+ * and a block I/O weight needs a scheduler with weights (BFQ, or CFQ).
+ */
+function discardUnsupported(r: ReturnType<typeof parseResourceFlags>) {
+  const v2 = (r.memorySwappiness !== undefined || r.oomKillDisable) && cgroupHost().version === 2;
+  if (v2 && r.memorySwappiness !== undefined) {
+    writeStderr('WARNING: Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded.\n');
+    delete r.memorySwappiness;
+  }
+  if (v2 && r.oomKillDisable) {
+    writeStderr('WARNING: Your kernel does not support OomKillDisable. OomKillDisable discarded.\n');
+    delete r.oomKillDisable;
+  }
+  if (r.blkioWeight !== undefined && !blockIoWeights()) {
+    writeStderr('WARNING: Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.\n');
+    delete r.blkioWeight;
+  }
+  return r;
+}
+
+/** Whether any disk's I/O scheduler can weigh cgroups (BFQ or CFQ among those /sys/block offers). */
+function blockIoWeights(): boolean {
+  try {
+    return fs.readdirSync('/sys/block').some((d) => {
+      try {
+        return /\b(bfq|cfq)\b/.test(fs.readFileSync(`/sys/block/${d}/queue/scheduler`, 'utf8'));
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
 }
 
 /** --device-cgroup-rule: checked now (one line at create), kept as written for inspect. */
@@ -260,19 +298,13 @@ function parseExpose(spec: string): string[] {
   return Array.from({ length: high - low + 1 }, (_, i) => `${low + i}/${proto}`);
 }
 
-/** --cidfile: refused at once if the file is there, as docker's (another container may own it). */
-function cidFile(file: string | undefined): string | undefined {
-  if (file !== undefined && fs.existsSync(file)) throw new UsageError(`container ID file found, make sure the other container isn't running or delete ${file}`);
-  return file;
-}
-
 /** docker's --label KEY[=VALUE] (no value: an empty one). */
 function parseLabels(specs: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const spec of specs) {
     const eq = spec.indexOf('=');
     const key = eq < 0 ? spec : spec.slice(0, eq);
-    if (key === '') throw new UsageError(`invalid label ${JSON.stringify(spec)}: KEY=VALUE`);
+    if (key === '' || /\s/.test(key)) throw new UsageError(`invalid label ${JSON.stringify(spec)}: KEY=VALUE, with no blanks in KEY`);
     out[key] = eq < 0 ? '' : spec.slice(eq + 1);
   }
   return out;

@@ -59,6 +59,18 @@ export function goNil(kind: 'list' | 'map'): unknown[] | Record<string, unknown>
   return v;
 }
 
+const GO_DEFAULTS = new WeakMap<object, Record<string, unknown>>();
+
+/**
+ * Fields a Go struct has that the object leaves out of its JSON (omitempty,
+ * or not set): a template reads them as these zero values (a nil pointer
+ * prints <nil>, so `{{if .State.Health}}` is false) instead of failing.
+ */
+export function goDefaults<T extends object>(obj: T, defaults: Record<string, unknown>): T {
+  GO_DEFAULTS.set(obj, { ...GO_DEFAULTS.get(obj), ...defaults });
+  return obj;
+}
+
 const GO_OMIT_EMPTY = new WeakSet<object>();
 
 /** Marks a field's value as `json:",omitempty"` in Go: json leaves it out when nil or empty. */
@@ -248,6 +260,7 @@ export class Template {
       for (const key of path) {
         if (isMap(v) && Object.hasOwn(v, key)) v = v[key];
         else if (isMap(v) && GO_MAPS.has(v)) v = undefined;
+        else if (isMap(v) && GO_DEFAULTS.get(v) && Object.hasOwn(GO_DEFAULTS.get(v)!, key)) v = GO_DEFAULTS.get(v)![key];
         else throw this.error(`no field ${shown}`);
       }
       return v;

@@ -15,9 +15,10 @@ export function hostPlatform(): Platform {
   return { os: 'linux', architecture: ARCH_ALIASES[process.arch] ?? process.arch };
 }
 
-/** A --platform value; only linux images run here. */
+/** A --platform value; only linux images run here. One word is an OS (this machine's architecture) or an architecture (linux), as containerd's platforms.Parse reads it. */
 export function parsePlatform(value: string): Platform {
-  const parts = value.toLowerCase().split('/');
+  let parts = value.toLowerCase().split('/');
+  if (parts.length === 1 && parts[0] !== '') parts = parts[0] === 'linux' || parts[0] === 'windows' || parts[0] === 'darwin' ? [parts[0], hostPlatform().architecture] : ['linux', parts[0]!];
   const [os, arch, variant] = parts;
   if (parts.length < 2 || parts.length > 3 || !os || !arch || parts.some((p) => !/^[a-z0-9_.-]+$/.test(p))) {
     throw new UsageError(`invalid --platform "${value}": use OS/ARCH[/VARIANT], as linux/amd64`);

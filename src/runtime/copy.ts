@@ -120,12 +120,39 @@ async function withContainerRoot<T>(
           if (code === 'ENOTDIR') throw new UsageError(`${src} is on ${what}, a file bind: copy to or from ${mount.hostPath} on the host`);
           throw new RuntimeError(`cannot open ${mount.hostPath} for ${what}: ${code ?? (err as Error).message}`);
         }
-        return await fn(rootFd, rec.name, at.slice(target.length) || '/');
+        const rest = at.slice(target.length) || '/';
+        refuseLinksOnHostDir(ctx.native, rootFd, rest, followLast !== false, () => `${src} goes through a symlink on ${what}: while it is stopped its links are not followed (they are the container's, not the host's): start it, or name the path without the link`);
+        return await fn(rootFd, rec.name, rest);
       } finally {
         if (rootFd >= 0) ctx.native.closeFd({ fd: rootFd });
       }
     });
   });
+}
+
+/**
+ * A stopped container's volume or bind directory, reached on the host: a
+ * symlink on the way (or at the end, where the copy would follow it) is
+ * refused, as resolving it there (beneath the directory) would not be
+ * what it means in the container (an absolute link names the container's
+ * root). ENOENT and the like are left for the copy to report.
+ */
+function refuseLinksOnHostDir(n: NativeBinding, dirFd: number, rest: string, followLast: boolean, message: () => string): void {
+  const c = n.constants;
+  const parent = path.posix.dirname(path.posix.normalize(`/${rest}`));
+  let fd: number;
+  try {
+    fd = n.openat2({ dirFd, path: inRoot(parent), flags: c.O_PATH | c.O_DIRECTORY, resolve: c.RESOLVE_IN_ROOT | c.RESOLVE_NO_SYMLINKS });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new UsageError(message());
+    return;
+  }
+  try {
+    const name = path.posix.basename(path.posix.normalize(`/${rest}`));
+    if (followLast && name !== '' && fs.lstatSync(`/proc/self/fd/${fd}/${name}`, { throwIfNoEntry: false })?.isSymbolicLink()) throw new UsageError(message());
+  } finally {
+    n.closeFd({ fd });
+  }
 }
 
 /**

@@ -40,7 +40,7 @@ export function inspectContainer(p: StorePaths, rec: ContainerRecord): Record<st
     ResolvConfPath: containerFile(p, rec.id, 'resolv.conf'),
     HostnamePath: containerFile(p, rec.id, 'hostname'),
     HostsPath: containerFile(p, rec.id, 'hosts'),
-    LogPath: containerFile(p, rec.id, 'ctr.log'),
+    LogPath: rec.options.logConfig?.type === 'none' ? '' : containerFile(p, rec.id, 'ctr.log'),
     Name: `/${rec.name}`,
     RestartCount: rec.restartCount,
     Driver: 'overlay2',
@@ -185,5 +185,7 @@ export function inspectImage(p: StorePaths, image: StoredImage): Record<string, 
     Size: image.size,
     GraphDriver: { Data: data, Name: 'overlay2' },
     RootFS: { Type: 'layers', Layers: image.config.rootfs.diff_ids },
+    // tsrun keeps no tag times: Go's zero time, as docker prints an image never tagged here.
+    Metadata: { LastTagTime: '0001-01-01T00:00:00Z' },
   };
 }

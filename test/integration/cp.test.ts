@@ -132,6 +132,12 @@ describe('cp', () => {
     s.ok(['cp', '-L', 'mounted:/flink', host('followed')]);
     expect(fs.readFileSync(host('followed'), 'utf8')).toBe('in\n');
     expect(s.run(['cp', host('in.txt'), 'mounted:/dlink/new/deeper'])).toMatchObject({ code: 1, stderr: 'tsrun: destination directory /dlink/new does not exist in container mounted\n' });
+    // A link on the volume means the container's /etc, not the volume's: not followed while it is stopped, and said so.
+    fs.symlinkSync('/etc', path.join(volume, 'etclink'));
+    for (const args of [[host('in.txt'), 'mounted:/data/etclink/'], ['mounted:/data/etclink/passwd', host('x')], ['-L', 'mounted:/data/etclink', host('x')]]) {
+      expect(s.run(['cp', ...args]), args.join(' ')).toMatchObject({ code: 1, stderr: expect.stringMatching(/goes through a symlink on the volume mount at \/data of container mounted: while it is stopped its links are not followed/) });
+    }
+    fs.rmSync(path.join(volume, 'etclink'));
     // Nothing to reach on the host: a tmpfs and the /etc files; and a read-only volume takes nothing.
     const refused: [string[], RegExp][] = [
       [[host('in.txt'), 'mounted:/scratch/'], /is on the tmpfs mount at \/scratch of container mounted, which is there only while it runs: start it to copy there\n$/],

@@ -53,6 +53,9 @@ describe('exec', () => {
     expect(nf.code).toBe(127);
     expect(nf.stderr).toMatch(/^tsrun: executing no-such-command: ENOENT/);
     expect(s.run(['exec', 'target', '/etc/passwd']).code).toBe(126);
+    // A user or a working directory the container does not have: docker's "OCI runtime exec failed", 126.
+    expect(s.run(['exec', '-u', 'nosuch', 'target', 'true'])).toMatchObject({ code: 126, stderr: expect.stringMatching(/^tsrun: .*nosuch/) });
+    expect(s.run(['exec', '-w', '/nonexistent', 'target', 'true'])).toMatchObject({ code: 126, stderr: expect.stringMatching(/^tsrun: changing to the working directory \/nonexistent: ENOENT/) });
   });
 
   it('refuses -w /proc/self/fd/N (CVE-2024-21626) and a stopped container', () => {

@@ -69,6 +69,17 @@ describe('stop, start, restart: the rw layer is kept until rm', () => {
     expect(s.run(['run', '--rm', '--cidfile', cid, 'busybox', 'true'])).toMatchObject({ code: 125, stderr: `tsrun: container ID file found, make sure the other container isn't running or delete ${cid}\n` });
     expect(s.run(['run', '--rm', '--expose', '70000', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: invalid --expose "70000": use PORT[/PROTO] or a range, as 80 or 8000-8010/udp\n' });
     s.ok(['rm', 'labelled-file']);
+    fs.rmSync(cid);
+    // A create that fails at its start leaves nothing: no container, no anonymous volume, no id file.
+    const volumes = s.ok(['volume', 'ls', '-q']);
+    expect(s.run(['create', '--name', 'doomed', '--cidfile', cid, '-v', '/anon', '-u', 'nosuchuser', 'busybox', 'true']).code).toBe(125);
+    expect(s.run(['inspect', 'doomed']).code).toBe(1);
+    expect(s.ok(['volume', 'ls', '-q'])).toBe(volumes);
+    expect(fs.existsSync(cid)).toBe(false);
+    expect(s.run(['create', '--cpuset-mems', '63', 'busybox', 'true'])).toMatchObject({ code: 125, stderr: expect.stringMatching(/^tsrun: Requested memory nodes are not available - requested 63, available: /) });
+    expect(s.run(['update', 'doomed'])).toMatchObject({ code: 1, stderr: 'tsrun: You must provide one or more flags when using this command.\n' });
+    fs.writeFileSync(labels, 'key = value\n');
+    expect(s.run(['create', '--label-file', labels, 'busybox', 'true'])).toMatchObject({ code: 125, stderr: 'tsrun: invalid label "key = value": KEY=VALUE, with no blanks in KEY\n' });
   });
 
   it('--stop-signal, --stop-timeout and --label, as docker\'s run takes them', async () => {

@@ -65,6 +65,11 @@ describe('ps and images: --filter and --format, as docker', () => {
     onTestFinished(() => void s.run(['rmi', 'mybb:1', 'mybb:2']));
     expect(s.ok(['images', 'busybox', '--format', '{{.Repository}}:{{.Tag}}'])).toBe('busybox:latest\n');
     expect(s.ok(['images', '-f', 'reference=*:1', '--format', '{{.Repository}}:{{.Tag}}'])).toBe('mybb:1\n');
+    // * stops at a / (docker's path.Match).
+    s.ok(['tag', 'busybox', 'my/busybox:x']);
+    onTestFinished(() => void s.run(['rmi', 'my/busybox:x']));
+    expect(s.ok(['images', '-f', 'reference=*box', '--format', '{{.Repository}}'])).toBe('busybox\n');
+    expect(s.ok(['images', '-f', 'reference=*/*box', '--format', '{{.Repository}}'])).toBe('my/busybox\n');
     expect(s.ok(['images', 'mybb', '--format', '{{.Repository}}:{{.Tag}}']).split('\n').filter(Boolean).sort()).toEqual(['mybb:1', 'mybb:2']);
   });
 

@@ -68,5 +68,7 @@ describe('prune', () => {
     expect(s.ok(['image', 'prune', '-a', '-f', '--filter', 'until=24h'])).toContain('Untagged: busybox:latest');
     expect(s.run(['container', 'prune', '-f', '--filter', 'until=soon'])).toMatchObject({ code: 1, stderr: expect.stringContaining("invalid filter 'until=soon'") });
     expect(s.run(['volume', 'prune', '-f', '--filter', 'until=1h']).code).toBe(1);
+    // Volumes have no creation time to keep them by: docker refuses until= with --volumes.
+    expect(s.run(['system', 'prune', '-f', '--volumes', '--filter', 'until=1h'])).toMatchObject({ code: 1, stderr: 'tsrun: The "until" filter is not supported with "--volumes"\n' });
   });
 });

@@ -234,7 +234,10 @@ describe('pull', () => {
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/^tsrun: .*has no linux\/s390x image\n$/);
     expect(await s.runAsync(['pull', '--platform', 'windows/amd64', name])).toMatchObject({ code: 1, stderr: 'tsrun: invalid --platform "windows/amd64": tsrun runs linux images only\n' });
-    expect(await s.runAsync(['run', '--platform', 'amd64', name])).toMatchObject({ code: 125, stderr: 'tsrun: invalid --platform "amd64": use OS/ARCH[/VARIANT], as linux/amd64\n' });
+    // One word is an architecture (or an OS), as containerd reads it.
+    expect(await s.runAsync(['run', '--rm', '--platform', 'amd64', name, 'true'])).toMatchObject({ code: 0 });
+    expect(await s.runAsync(['run', '--rm', '--platform', 'linux', name, 'true'])).toMatchObject({ code: 0 });
+    expect(await s.runAsync(['run', '--platform', 'linux/amd64/v1/x', name])).toMatchObject({ code: 125, stderr: 'tsrun: invalid --platform "linux/amd64/v1/x": use OS/ARCH[/VARIANT], as linux/amd64\n' });
     // Untagged by the amd64 pull: gone, so the store holds what it held before.
     s.ok(['rmi', armId]);
   });

@@ -145,3 +145,9 @@ it('CreatedAt as docker prints it: Go\'s time.String() of the second, in local t
     else process.env.TZ = tz;
   }
 });
+
+it('reads the fields docker\'s structs have but its JSON leaves out as their zero values: {{if .State.Health}} works', () => {
+  expect(formatObject('{{.State.Health}}|{{if .State.Health}}y{{else}}n{{end}}|{{.SizeRw}}|{{.Config.User}}|{{range .Mounts}}[{{.Name}}]{{end}}', { State: {}, Config: {}, Mounts: [{ Type: 'bind' }] })).toBe('<nil>|n|<nil>||[]');
+  expect(() => formatObject('{{.State.Nope}}', { State: {} })).toThrow(/no field/);
+  expect(inspectJson([{ State: {}, Config: {} }])).not.toContain('Health');
+});

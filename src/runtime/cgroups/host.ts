@@ -204,18 +204,19 @@ function mkdirCgroup(base: string, cgroupsPath: string, isCpuset: boolean, made:
 }
 
 /**
- * Delegates the controllers down to the container's cgroup: each level
- * above it (mkdirCgroup makes the last), with those that level has. The
- * kernel refuses a whole subtree_control write for one controller it cannot
- * give, so on a refusal each goes alone (runc's way): one missing
- * controller costs its own limits, not all of them.
+ * Delegates the controllers (memory, cpu, cpuset, pids, and io for
+ * blockIO) down to the container's cgroup: each level above it
+ * (mkdirCgroup makes the last), with those that level has. The kernel
+ * refuses a whole subtree_control write for one controller it cannot give,
+ * so on a refusal each goes alone (runc's way): one missing controller
+ * costs its own limits, not all of them.
  */
 function enableV2Controllers(host: Extract<CgroupHost, { version: 2 }>, cgroupsPath: string, made: string[]): void {
   const parts = cgroupsPath.split('/');
   let dir = host.root;
   for (const [i, part] of parts.entries()) {
     const have = readV2Controllers(dir).split(/\s+/);
-    const want = ['memory', 'cpu', 'cpuset', 'pids'].filter((c) => have.includes(c));
+    const want = ['memory', 'cpu', 'cpuset', 'pids', 'io'].filter((c) => have.includes(c));
     const enable = (list: string[]) => write(path.join(dir, 'cgroup.subtree_control'), list.map((c) => `+${c}`).join(' '));
     if (want.length > 0) {
       try {

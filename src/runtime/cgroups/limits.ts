@@ -152,6 +152,15 @@ export function hostCpus(): HostCpus {
   return { count: os.availableParallelism(), online };
 }
 
+/** The host's memory nodes, as cpuset.mems takes them ("0" on a machine without NUMA). */
+function onlineMemoryNodes(): string {
+  try {
+    return fs.readFileSync('/sys/devices/system/node/online', 'utf8').trim() || '0';
+  } catch {
+    return '0';
+  }
+}
+
 /** "0-2,4" → [0, 1, 2, 4]; a reversed range, or a CPU past the kernel's NR_CPUS bound (8192), is refused. */
 function cpuList(list: string): number[] {
   return list.split(',').flatMap((part) => {
@@ -252,6 +261,9 @@ function moreResourceFlags(f: ResourceFlags, out: ResourceOptions): ResourceOpti
   if (out.nanoCpus !== undefined && out.cpuQuota !== undefined) throw new UsageError('Conflicting options: Nano CPUs and CPU Quota cannot both be set');
   if (f.cpusetMems !== undefined) {
     if (f.cpusetMems !== '' && !/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(f.cpusetMems)) throw new UsageError(`invalid value ${f.cpusetMems} for cpuset mems`);
+    // docker's message, before the kernel's EINVAL from cpuset.mems.
+    const nodes = onlineMemoryNodes();
+    if (f.cpusetMems !== '' && !cpuList(f.cpusetMems).every((n) => cpuList(nodes).includes(n))) throw new UsageError(`Requested memory nodes are not available - requested ${f.cpusetMems}, available: ${nodes}`);
     set('cpusetMems', f.cpusetMems || undefined);
   }
   if (f.oomKillDisable !== undefined) set('oomKillDisable', f.oomKillDisable || undefined);

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { InvalidStateError, RuntimeError } from '../../errors.js';
+import { ContainerStartError, InvalidStateError, RuntimeError } from '../../errors.js';
 import type { OciSpec } from '../../oci/spec.js';
 import { containerFile, layerMerged, seccompCacheDir } from '../../store/paths.js';
 import { readJsonIfExists } from '../../util/atomic-write.js';
@@ -47,7 +47,7 @@ export async function execInContainer(ctx: Context, id: string, req: ExecRequest
   const proc = spec.process;
   // With a user namespace the union is mounted only inside the container: its files are read through the init's root.
   const root = rec.options.idMappings ? `/proc/${st.pid}/root` : layerMerged(p, rec.rwLayerId);
-  const user = req.user !== undefined ? resolveUser(req.user, ...readAccountFiles(ctx.native, root), rec.options.groupAdd) : undefined;
+  const user = req.user !== undefined ? execUser(() => resolveUser(req.user!, ...readAccountFiles(ctx.native, root), rec.options.groupAdd)) : undefined;
   const uid = user?.uid ?? proc.user.uid;
   // The container's capabilities; another user gets them as docker gives them to one (bounding only unless root).
   const caps = proc.capabilities && user ? processCapabilities(proc.capabilities.bounding ?? [], uid) : proc.capabilities;
@@ -99,4 +99,14 @@ const NAMESPACE_NAME: Partial<Record<string, NamespaceName>> = { mount: 'mnt', p
 export function terminalSize(): { rows: number; cols: number } | undefined {
   const out = process.stdout;
   return out.isTTY && out.rows && out.columns ? { rows: out.rows, cols: out.columns } : undefined;
+}
+
+/** -u naming nobody the container knows: the process cannot be started there (docker's 126), not a usage error; stage 17 is setting the user id (report.ts). */
+function execUser<T>(resolve: () => T): T {
+  try {
+    return resolve();
+  } catch (err) {
+    if (err instanceof ContainerStartError || !(err instanceof Error)) throw err;
+    throw new ContainerStartError(err.message, 17, 'ENOENT', 126);
+  }
 }

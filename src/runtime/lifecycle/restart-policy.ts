@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntimeError, UsageError } from '../../errors.js';
 import { logger } from '../../log.js';
@@ -32,7 +33,13 @@ const MAX_DELAY_MS = 60_000;
 
 export async function applyRestartPolicy(ctx: Context, id: string): Promise<void> {
   const p = ctx.paths;
+  // Removed already (a foreground --rm run's CLI was first): the lock must not make its file again.
+  if (!readRecord(p, id)) return;
   const delay = await withLock(ctx.native, containerLockFile(p, id), () => {
+    if (!readRecord(p, id)) {
+      fs.rmSync(containerLockFile(p, id), { force: true });
+      return undefined;
+    }
     foldExit(ctx, id);
     const rec = readRecord(p, id);
     const policy = rec?.options.restart;

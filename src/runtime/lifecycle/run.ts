@@ -41,9 +41,16 @@ function recordOptions(req: Omit<RunRequest, 'detach'>): RunOptions {
  */
 export async function runCommand(ctx: Context, req: RunRequest): Promise<number> {
   const options = recordOptions(req);
-  const rec = await createContainer(ctx, { image: req.image, name: req.name, options, autoRemove: req.autoRemove });
+  const cid = claimCidFile(req.cidFile);
+  let rec;
   try {
-    writeCidFile(req.cidFile, rec.id);
+    rec = await createContainer(ctx, { image: req.image, name: req.name, options, autoRemove: req.autoRemove });
+    cid?.write(rec.id);
+  } catch (err) {
+    cid?.drop();
+    throw err;
+  }
+  try {
     const started = await startContainer(ctx, rec.id, { mode: req.detach ? 'detached' : 'foreground', stdin: req.interactive && !req.detach, removedAtExit: req.autoRemove });
     if (req.detach) {
       writeStdout(`${rec.id}\n`);
@@ -54,7 +61,10 @@ export async function runCommand(ctx: Context, req: RunRequest): Promise<number>
     if (req.autoRemove) await removeContainer(ctx, rec.id, { force: true, auto: true });
     return code;
   } catch (err) {
-    if (req.autoRemove) await removeContainer(ctx, rec.id, { force: true });
+    if (req.autoRemove) {
+      await removeContainer(ctx, rec.id, { force: true });
+      cid?.drop();
+    }
     throw err;
   }
 }
@@ -62,23 +72,49 @@ export async function runCommand(ctx: Context, req: RunRequest): Promise<number>
 /** `create`: the container set up completely, its init waiting before execve until `start`. */
 export async function createCommand(ctx: Context, req: Omit<RunRequest, 'detach'>): Promise<string> {
   const options = recordOptions(req);
-  const rec = await createContainer(ctx, { image: req.image, name: req.name, options, autoRemove: req.autoRemove });
+  const cid = claimCidFile(req.cidFile);
+  let id: string | undefined;
   try {
-    writeCidFile(req.cidFile, rec.id);
-    await startContainer(ctx, rec.id, { mode: 'created' });
+    id = (await createContainer(ctx, { image: req.image, name: req.name, options, autoRemove: req.autoRemove })).id;
+    cid?.write(id);
+    await startContainer(ctx, id, { mode: 'created' });
   } catch (err) {
-    await removeContainer(ctx, rec.id, { force: true });
+    // Nothing of a create that failed is left: the container, its anonymous volumes, the id file.
+    if (id !== undefined) await removeContainer(ctx, id, { force: true, volumes: true });
+    cid?.drop();
     throw err;
   }
-  return rec.id;
+  return id;
 }
 
-/** --cidfile: made, never overwritten (a file there since the check is another's). */
-function writeCidFile(file: string | undefined, id: string): void {
-  if (file === undefined) return;
+/**
+ * --cidfile, made before the container as docker makes it (O_EXCL: one
+ * there already is another's, never overwritten), the id written once the
+ * container exists; dropped when the container is not made or is removed.
+ */
+function claimCidFile(file: string | undefined): { write(id: string): void; drop(): void } | undefined {
+  if (file === undefined) return undefined;
+  let fd: number;
   try {
-    fs.writeFileSync(file, id, { flag: 'wx', mode: 0o644 });
+    fd = fs.openSync(file, 'wx', 0o644);
   } catch (err) {
-    throw new UsageError(`writing the container ID file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new UsageError(`container ID file found, make sure the other container isn't running or delete ${file}`);
+    throw new UsageError(`cannot make the container ID file ${file}: ${code ?? (err as Error).message}`);
   }
+  let open = true;
+  const close = () => {
+    if (open) fs.closeSync(fd);
+    open = false;
+  };
+  return {
+    write(id) {
+      fs.writeSync(fd, id);
+      close();
+    },
+    drop() {
+      close();
+      fs.rmSync(file, { force: true });
+    },
+  };
 }
