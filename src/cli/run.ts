@@ -31,7 +31,7 @@ function containerFlags(cmd: Command): Command {
     .addOption(repeatable('-v, --volume <[src:]dst[:opts]>', 'bind a host path or a named volume (no src: an anonymous volume); opts ro, rw'))
     .addOption(repeatable('--mount <type=...,source=...,target=...>', 'bind, volume or tmpfs mount'))
     .addOption(repeatable('--tmpfs <path[:opts]>', 'mount a tmpfs'))
-    .option('--log-driver <driver>', 'json-file (the default), local (json-file kept to 5 files of 20 MB) or none (no log: logs and attach cannot read it)')
+    .option('--log-driver <driver>', 'json-file (the default), local (json-file kept to 5 files of 20 MiB) or none (no log: logs and attach cannot read it)')
     .addOption(repeatable('--log-opt <key=value>', 'json-file\'s max-size (as 10m) and max-file: rotate the log, keeping that many files'))
     .addOption(repeatable('--volumes-from <container[:ro|:rw]>', 'mount the volumes and binds of another container at the same paths (read-only or read-write with :ro/:rw; as they are otherwise)'))
     .addOption(repeatable('--cap-add <cap>', 'add a Linux capability, or ALL'))

@@ -5,7 +5,7 @@ import type { LogConfig } from '../plan/container-spec.js';
  * --log-driver and --log-opt as docker takes them for its json-file driver
  * (the monitor writes the same lines): max-size and max-file rotate the
  * log (the monitor's logrotate), local is json-file rotated by default
- * (docker's local driver keeps 5 files of 20 MB), none keeps no log. The
+ * (docker's local driver keeps 5 files of 20 MiB), none keeps no log. The
  * options that only add attributes to each line (labels, env, env-regex,
  * tag) are taken and have no effect: `logs --details` is not supported.
  */
