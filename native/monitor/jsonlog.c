@@ -97,11 +97,15 @@ size_t json_escape(char *out, size_t at, const char *p, size_t n)
   return at;
 }
 
+/* A record cut short by a full disk: the next one starts on a line of its
+ * own, so a reader loses the torn one only, not the next as well. */
+static int torn;
+
 /* One write(2) per record: with O_APPEND a reader never sees half a line
  * from a record that fit in one write. */
 static void emit(int logfd, const char *stream, const char *p, size_t n, const char *time)
 {
-  size_t len = put(record, 0, "{\"log\":\""), off = 0;
+  size_t len = put(record, 0, torn ? "\n{\"log\":\"" : "{\"log\":\""), off = 0;
 
   len = json_escape(record, len, p, n);
   len = put(record, len, "\",\"stream\":\"");
@@ -114,11 +118,14 @@ static void emit(int logfd, const char *stream, const char *p, size_t n, const c
 
     if (w < 0 && errno == EINTR)
       continue;
-    if (w <= 0)
-      return; /* a full disk loses lines but must not stall the container */
+    if (w <= 0) {
+      torn = off > 0 || torn; /* a full disk loses lines but must not stall the container */
+      return;
+    }
     off += (size_t)w;
     jsonlog_bytes += (unsigned long)w;
   }
+  torn = 0;
   if (jsonlog_after_record)
     jsonlog_after_record();
 }

@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -81,11 +83,43 @@ static void test_escape(void)
   EXPECT(strcmp(out, "a\\u0001\\u007f\\\\") == 0);
 }
 
+/* A record a full disk cut short (RLIMIT_FSIZE stands for one): the next one starts on a line of its own. */
+static void test_torn_record(void)
+{
+  struct rlimit unlimited, small = { 100, 100 };
+  char path[] = "/tmp/tsrun-jsonlog-XXXXXX", line[151], got[1024];
+  int in[2], fd = mkstemp(path);
+
+  EXPECT(fd >= 0 && pipe2(in, O_CLOEXEC) == 0 && getrlimit(RLIMIT_FSIZE, &unlimited) == 0);
+  unlink(path);
+  s.fd = in[0];
+  s.copy_fd = -1;
+  s.name = "stdout";
+  s.len = 0;
+  memset(line, 'y', 150);
+  line[150] = '\n';
+  EXPECT(write(in[1], line, 151) == 151);
+  small.rlim_max = unlimited.rlim_max;
+  EXPECT(setrlimit(RLIMIT_FSIZE, &small) == 0);
+  EXPECT(log_stream_read(&s, fd) == 0);
+  EXPECT(setrlimit(RLIMIT_FSIZE, &unlimited) == 0);
+  EXPECT(write(in[1], "ok\n", 3) == 3);
+  EXPECT(log_stream_read(&s, fd) == 0);
+  memset(got, 0, sizeof got);
+  EXPECT(pread(fd, got, sizeof got - 1, 100) > 0);
+  EXPECT(strncmp(got, "\n{\"log\":\"ok\\n\"", 14) == 0);
+  close(in[0]);
+  close(in[1]);
+  close(fd);
+}
+
 int main(void)
 {
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGXFSZ, SIG_IGN);
   test_log_and_copy();
   test_copy_only();
   test_escape();
+  test_torn_record();
   return test_result();
 }
