@@ -96,6 +96,8 @@ const STAGES: Record<number, string> = {
 };
 
 export const STAGE_EXEC = 23;
+export const STAGE_CREATE = 2;
+export const STAGE_SETUID = 17;
 
 // node:os and node:util are loaded only when a failure is described: most commands never decode one.
 const errnoEntry = (errno: number) => process.getBuiltinModule('node:util').getSystemErrorMap().get(-errno);

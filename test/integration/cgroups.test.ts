@@ -115,6 +115,15 @@ describe('cgroups', () => {
     expect(leftover(id)).toEqual([]);
   });
 
+  it('exec into a container at its --pids-limit is refused (126), not let past the limit', async () => {
+    const id = await runDetached(['--name', 'full', '--pids-limit', '2', 'busybox', 'sh', '-c', 'sleep 1000 & exec sleep 1000']);
+    await until(() => fs.readFileSync(`/sys/fs/cgroup/pids/tsrun/${id}/pids.current`, 'utf8').trim() === '2');
+    expect(s.run(['exec', 'full', 'true'])).toMatchObject({ code: 126, stderr: 'tsrun: container full is at its process limit (pids.max 2): no process can be added\n' });
+    s.ok(['update', '--pids-limit', '3', 'full']);
+    expect(s.run(['exec', 'full', 'true']).code).toBe(0);
+    s.ok(['rm', '-f', 'full']);
+  });
+
   it('--cpus 0.5 caps a busy loop near half a CPU', async () => {
     const id = await runDetached(['--name', 'spin', '--cpus', '0.5', 'busybox', 'sh', '-c', 'while :; do :; done']);
     const a = cpuNs(id);

@@ -12,6 +12,7 @@ import { resolveUser } from '../plan/user.js';
 import { ID_MAP_FLAGS, checkProcessMapped, planIdMaps } from '../plan/user-namespace.js';
 import { readAccountFiles } from '../rootfs-files.js';
 import { readRecord } from '../state/record.js';
+import { STAGE_CREATE, STAGE_SETUID } from '../../native/report.js';
 import { currentState } from '../state/status.js';
 import { cgroupHost, existingCgroup } from '../cgroups/host.js';
 
@@ -56,6 +57,7 @@ export async function execInContainer(ctx: Context, id: string, req: ExecRequest
   let env = mergeEnv(proc.env, expandEnvFlags([...readEnvFiles(req.envFile ?? [], (f) => fs.readFileSync(f, 'utf8')), ...req.env], process.env));
   if (user) env = mergeEnv(env, [`HOME=${user.home}`]);
   const cgroup = spec.linux.cgroupsPath !== undefined ? existingCgroup(cgroupHost(), spec.linux.cgroupsPath) : undefined;
+  if (cgroup?.dirs.pids) refuseAtPidsLimit(cgroup.dirs.pids, rec.name);
   const idMaps = planIdMaps(spec);
   if (idMaps) checkProcessMapped(idMaps, { uid, gid: user?.gid ?? proc.user.gid, additionalGids: user?.additionalGids ?? proc.user.additionalGids }, ID_MAP_FLAGS);
   const plan: ExecPlan = {
@@ -101,12 +103,30 @@ export function terminalSize(): { rows: number; cols: number } | undefined {
   return out.isTTY && out.rows && out.columns ? { rows: out.rows, cols: out.columns } : undefined;
 }
 
-/** -u naming nobody the container knows: the process cannot be started there (docker's 126), not a usage error; stage 17 is setting the user id (report.ts). */
+/** -u naming nobody the container knows: the process cannot be started there (docker's 126), not a usage error. */
 function execUser<T>(resolve: () => T): T {
   try {
     return resolve();
   } catch (err) {
     if (err instanceof ContainerStartError || !(err instanceof Error)) throw err;
-    throw new ContainerStartError(err.message, 17, 'ENOENT', 126);
+    throw new ContainerStartError(err.message, STAGE_SETUID, 'ENOENT', 126);
   }
+}
+
+/**
+ * A container at its --pids-limit takes no exec'd process: moving one into
+ * the cgroup is not a fork, so the kernel would let it past the limit
+ * (runc's exec fails there too, its init unable to fork).
+ */
+function refuseAtPidsLimit(dir: string, name: string): void {
+  const read = (file: string) => {
+    try {
+      return fs.readFileSync(`${dir}/${file}`, 'utf8').trim();
+    } catch {
+      return '';
+    }
+  };
+  const max = read('pids.max');
+  if (max === '' || max === 'max') return;
+  if (Number(read('pids.current')) >= Number(max)) throw new ContainerStartError(`container ${name} is at its process limit (pids.max ${max}): no process can be added`, STAGE_CREATE, 'EAGAIN', 126);
 }
