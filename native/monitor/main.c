@@ -469,22 +469,30 @@ static void rotated_name(char *buf, size_t size, const char *base, unsigned n)
 /*
  * docker json-file's max-size and max-file: once the log has reached
  * log_max bytes, PATH.N-1 goes, each PATH.I becomes PATH.I+1, PATH becomes
- * PATH.1, and a new PATH starts; with one file, PATH is unlinked and
- * starts anew. Never truncated in place: a reader following PATH finds
- * its inode replaced, reads the old one to its end (nothing is written to
- * it after the rename) and moves on. Run after each record
+ * PATH.1, and a new PATH takes its place. The new file is made first (as
+ * PATH.new) and renamed over PATH, so PATH is never missing and a failure
+ * changes nothing; never truncated in place: a reader following PATH
+ * finds its inode replaced, reads the old one to its end (nothing is
+ * written to it after) and moves on. Run after each record
  * (jsonlog_after_record), so a record is never split and a file passes
  * its size by one record at most. Failures lose rotation, never output.
  */
 static void rotate_log(void)
 {
-  char from[PATH_MAX], to[PATH_MAX];
+  char from[PATH_MAX], to[PATH_MAX], fresh[PATH_MAX];
   unsigned i;
   int fd;
 
   if (jsonlog_bytes < plan.log_max)
     return;
   jsonlog_bytes = 0;
+  ctr_strlcpy(fresh, plan.log_path, sizeof fresh);
+  ctr_strlcat(fresh, ".new", sizeof fresh);
+  fd = open(fresh, O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (fd < 0) {
+    warn("opening", fresh, errno);
+    return;
+  }
   for (i = plan.log_files - 1; i > 1; i--) {
     rotated_name(from, sizeof from, plan.log_path, i - 1);
     rotated_name(to, sizeof to, plan.log_path, i);
@@ -492,17 +500,14 @@ static void rotate_log(void)
       warn("rotating", from, errno);
   }
   rotated_name(to, sizeof to, plan.log_path, 1);
-  if ((plan.log_files > 1 ? rename(plan.log_path, to) : unlink(plan.log_path)) < 0) {
+  /* With two files, PATH.1 is the oldest kept: it goes. */
+  if (plan.log_files > 1 && unlink(to) < 0 && errno != ENOENT)
+    warn("rotating", to, errno);
+  /* PATH.1 is PATH's file too for a moment (a reader skips it by its inode), then PATH is the new one. */
+  if ((plan.log_files > 1 && link(plan.log_path, to) < 0) || rename(fresh, plan.log_path) < 0) {
     warn("rotating", plan.log_path, errno);
-    return;
-  }
-  fd = open(plan.log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
-  if (fd < 0) {
-    /* PATH must go on being the log: the one just rotated out goes back (with one file, it is gone: the
-     * next rotation tries again). */
-    warn("opening", plan.log_path, errno);
-    if (plan.log_files > 1 && rename(to, plan.log_path) < 0)
-      warn("restoring", plan.log_path, errno);
+    unlink(fresh);
+    close(fd);
     return;
   }
   /* The same number: whatever holds log_fd writes to the new file. */

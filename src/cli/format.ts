@@ -170,7 +170,9 @@ function markGoTypes(obj: unknown): unknown {
     if (isObject(parent) && isObject(parent[inner!])) goOmitEmpty(parent[inner!] as object);
   }
   // docker's structs have these fields even where its JSON leaves them out: templates read their zero values.
-  goDefaults(obj, { SizeRw: null, SizeRootFs: null, Variant: '' });
+  // A container's (it has a State) and an image's (a RootFS) own fields.
+  if (isObject(obj.State)) goDefaults(obj, { SizeRw: null, SizeRootFs: null });
+  if (isObject(obj.RootFS)) goDefaults(obj, { Variant: '' });
   if (isObject(obj.State)) goDefaults(obj.State, { Health: null });
   if (isObject(obj.Config)) goDefaults(obj.Config, { Hostname: '', Domainname: '', User: '', WorkingDir: '', StopSignal: '', Image: '', OnBuild: null, Healthcheck: null, Shell: null });
   if (Array.isArray(obj.Mounts)) for (const m of obj.Mounts) if (isObject(m)) goDefaults(m, { Name: '', Driver: '' });

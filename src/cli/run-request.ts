@@ -246,15 +246,16 @@ function discardUnsupported(r: ReturnType<typeof parseResourceFlags>) {
     writeStderr('WARNING: Your kernel does not support OomKillDisable. OomKillDisable discarded.\n');
     delete r.oomKillDisable;
   }
-  if (r.blkioWeight !== undefined && !blockIoWeights()) {
+  if (r.blkioWeight !== undefined && !blockIoWeights(cgroupHost())) {
     writeStderr('WARNING: Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.\n');
     delete r.blkioWeight;
   }
   return r;
 }
 
-/** Whether any disk's I/O scheduler can weigh cgroups (BFQ or CFQ among those /sys/block offers). */
-function blockIoWeights(): boolean {
+/** Whether cgroups can be weighed for block I/O: v2's io controller (io.weight), or on v1 a disk whose scheduler can (BFQ or CFQ). */
+function blockIoWeights(host: ReturnType<typeof cgroupHost>): boolean {
+  if (host.version === 2) return host.controllers.includes('io');
   try {
     return fs.readdirSync('/sys/block').some((d) => {
       try {

@@ -121,7 +121,7 @@ async function withContainerRoot<T>(
           throw new RuntimeError(`cannot open ${mount.hostPath} for ${what}: ${code ?? (err as Error).message}`);
         }
         const rest = at.slice(target.length) || '/';
-        refuseLinksOnHostDir(ctx.native, rootFd, rest, followLast !== false, () => `${src} goes through a symlink on ${what}: while it is stopped its links are not followed (they are the container's, not the host's): start it, or name the path without the link`);
+        refuseLinksOnHostDir(rootFd, rest, followLast !== false, () => `${src} goes through a symlink on ${what} that leads out of it: while it is stopped such links are not followed (they name the container's files, not the host's): start it, or name the path without the link`);
         return await fn(rootFd, rec.name, rest);
       } finally {
         if (rootFd >= 0) ctx.native.closeFd({ fd: rootFd });
@@ -132,26 +132,34 @@ async function withContainerRoot<T>(
 
 /**
  * A stopped container's volume or bind directory, reached on the host: a
- * symlink on the way (or at the end, where the copy would follow it) is
- * refused, as resolving it there (beneath the directory) would not be
- * what it means in the container (an absolute link names the container's
- * root). ENOENT and the like are left for the copy to report.
+ * symlink on the way (or at the end, where the copy would follow it) that
+ * leads out of the directory is refused. There it would be resolved
+ * beneath the directory, which is not what it means in the container (an
+ * absolute link names the container's root, .. past the directory its
+ * parent); a relative link that stays inside resolves the same either
+ * way. A name that is not there is left for the copy to report.
  */
-function refuseLinksOnHostDir(n: NativeBinding, dirFd: number, rest: string, followLast: boolean, message: () => string): void {
-  const c = n.constants;
-  const parent = path.posix.dirname(path.posix.normalize(`/${rest}`));
-  let fd: number;
-  try {
-    fd = n.openat2({ dirFd, path: inRoot(parent), flags: c.O_PATH | c.O_DIRECTORY, resolve: c.RESOLVE_IN_ROOT | c.RESOLVE_NO_SYMLINKS });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new UsageError(message());
-    return;
-  }
-  try {
-    const name = path.posix.basename(path.posix.normalize(`/${rest}`));
-    if (followLast && name !== '' && fs.lstatSync(`/proc/self/fd/${fd}/${name}`, { throwIfNoEntry: false })?.isSymbolicLink()) throw new UsageError(message());
-  } finally {
-    n.closeFd({ fd });
+function refuseLinksOnHostDir(dirFd: number, rest: string, followLast: boolean, message: () => string): void {
+  let todo = rest.split('/').filter((p) => p !== '' && p !== '.');
+  const at: string[] = [];
+  for (let hops = 0; todo.length > 0; ) {
+    const name = todo.shift()!;
+    if (name === '..') {
+      if (at.length === 0) throw new UsageError(message());
+      at.pop();
+      continue;
+    }
+    const here = `/proc/self/fd/${dirFd}/${[...at, name].join('/')}`;
+    const st = fs.lstatSync(here, { throwIfNoEntry: false });
+    if (!st) return;
+    if (st.isSymbolicLink() && (todo.length > 0 || followLast)) {
+      const target = fs.readlinkSync(here);
+      // 40: the kernel's own bound on links in one lookup (ELOOP).
+      if (target.startsWith('/') || ++hops > 40) throw new UsageError(message());
+      todo = [...target.split('/').filter((p) => p !== '' && p !== '.'), ...todo];
+      continue;
+    }
+    at.push(name);
   }
 }
 

@@ -135,9 +135,21 @@ describe('cp', () => {
     // A link on the volume means the container's /etc, not the volume's: not followed while it is stopped, and said so.
     fs.symlinkSync('/etc', path.join(volume, 'etclink'));
     for (const args of [[host('in.txt'), 'mounted:/data/etclink/'], ['mounted:/data/etclink/passwd', host('x')], ['-L', 'mounted:/data/etclink', host('x')]]) {
-      expect(s.run(['cp', ...args]), args.join(' ')).toMatchObject({ code: 1, stderr: expect.stringMatching(/goes through a symlink on the volume mount at \/data of container mounted: while it is stopped its links are not followed/) });
+      expect(s.run(['cp', ...args]), args.join(' ')).toMatchObject({ code: 1, stderr: expect.stringMatching(/goes through a symlink on the volume mount at \/data of container mounted that leads out of it: while it is stopped such links are not followed/) });
     }
     fs.rmSync(path.join(volume, 'etclink'));
+    // A relative link that stays on the volume means the same there: followed.
+    fs.mkdirSync(path.join(volume, 'releases/2'), { recursive: true });
+    fs.writeFileSync(path.join(volume, 'releases/2/app.conf'), 'two\n');
+    fs.symlinkSync('releases/2', path.join(volume, 'current'));
+    s.ok(['cp', 'mounted:/data/current/app.conf', host('app.conf')]);
+    expect(fs.readFileSync(host('app.conf'), 'utf8')).toBe('two\n');
+    s.ok(['cp', host('in.txt'), 'mounted:/data/current/']);
+    expect(fs.readFileSync(path.join(volume, 'releases/2/in.txt'), 'utf8')).toBe('in\n');
+    fs.symlinkSync('../../x', path.join(volume, 'releases/out'));
+    expect(s.run(['cp', 'mounted:/data/releases/out/y', host('y')]).stderr).toMatch(/that leads out of it/);
+    fs.rmSync(path.join(volume, 'current'));
+    fs.rmSync(path.join(volume, 'releases'), { recursive: true });
     // Nothing to reach on the host: a tmpfs and the /etc files; and a read-only volume takes nothing.
     const refused: [string[], RegExp][] = [
       [[host('in.txt'), 'mounted:/scratch/'], /is on the tmpfs mount at \/scratch of container mounted, which is there only while it runs: start it to copy there\n$/],

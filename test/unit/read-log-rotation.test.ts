@@ -7,8 +7,9 @@ import { readLog } from '../../src/runtime/logs/read-log.js';
 
 /**
  * readLog against a writer that rotates as the monitor does (rotate_log in
- * native/monitor/main.c): PATH.I renamed to PATH.I+1, PATH to PATH.1 (or
- * unlinked with one file), a new PATH opened; records written whole. The
+ * native/monitor/main.c): a new file made as PATH.new, PATH.I renamed to
+ * PATH.I+1, PATH linked as PATH.1 (with more than one file), PATH.new
+ * renamed over PATH; records written whole. The
  * writer runs in a process of its own, so several rotations can come
  * between two reads of the follower.
  */
@@ -23,10 +24,15 @@ for (let i = 0; i < count; i++) {
   bytes += line.length;
   if (bytes >= maxBytes) {
     bytes = 0;
+    const fresh = fs.openSync(file + '.new', 'w');
     for (let n = files - 1; n > 1; n--) try { fs.renameSync(file + '.' + (n - 1), file + '.' + n); } catch {}
-    if (files > 1) fs.renameSync(file, file + '.1'); else fs.unlinkSync(file);
+    if (files > 1) {
+      try { fs.unlinkSync(file + '.1'); } catch {}
+      fs.linkSync(file, file + '.1');
+    }
+    fs.renameSync(file + '.new', file);
     fs.closeSync(fd);
-    fd = fs.openSync(file, 'a');
+    fd = fresh;
   }
   if (pauseEvery && i % pauseEvery === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
 }

@@ -42,11 +42,13 @@ function recordOptions(req: Omit<RunRequest, 'detach'>): RunOptions {
 export async function runCommand(ctx: Context, req: RunRequest): Promise<number> {
   const options = recordOptions(req);
   const cid = claimCidFile(req.cidFile);
-  let rec;
+  let rec: Awaited<ReturnType<typeof createContainer>> | undefined;
   try {
     rec = await createContainer(ctx, { image: req.image, name: req.name, options, autoRemove: req.autoRemove });
     cid?.write(rec.id);
   } catch (err) {
+    // The id could not be written: nothing of the run is left, as for a create that failed.
+    if (rec) await removeContainer(ctx, rec.id, { force: true, volumes: true });
     cid?.drop();
     throw err;
   }

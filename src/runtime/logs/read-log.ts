@@ -79,6 +79,8 @@ export async function readLog(file: string, opts: LogOptions): Promise<void> {
   const shown = (entries: LogEntry[]) => entries.filter((e) => inWindow(Date.parse(e.time), opts));
   const first = nextLog(file, undefined);
   let live = first.next;
+  // The newest file read so far (live, or while there is no PATH the last rotated one read): where the next switch goes on from.
+  let newest = live?.ino ?? first.newest;
   let offset = 0;
   let pending = '';
   let backlog = shown(first.between);
@@ -99,10 +101,11 @@ export async function readLog(file: string, opts: LogOptions): Promise<void> {
       if (chunk.length === 0 && opts.follow && replaced(file, live)) {
         // Rotated away (or made at last): this file to its end, what was rotated out since, then the new PATH.
         const rest = live ? readFrom(live.fd, offset) : Buffer.alloc(0);
-        const switched = nextLog(file, live);
+        const switched = nextLog(file, newest);
         if (live) fs.closeSync(live.fd);
         backlog = shown([...parseLogChunk(`${pending}${rest.toString('utf8')}\n`).entries, ...switched.between]);
         [live, offset, pending] = [switched.next, 0, ''];
+        newest = live?.ino ?? switched.newest ?? newest;
         // inotify watches the file it was given, which is rotated out now.
         changes?.close();
         changes = new ChangeWaiter(file);
@@ -145,18 +148,23 @@ function replaced(file: string, live: OpenLog | undefined): boolean {
 
 /**
  * PATH opened as the file to read on with, and the entries of the files
- * rotated out after `after` (all of them, without it), oldest first: those
- * newer than `after` and older than PATH as opened (a rotation right after
- * the open makes it PATH.1; what is newer than it is read after it).
+ * rotated out after the one of inode `after` (all of them, without it),
+ * oldest first: those newer than `after` and older than PATH as opened (a
+ * rotation right after the open makes it PATH.1; what is newer than it is
+ * read after it). `newest`: the inode of the newest of them.
  */
-function nextLog(file: string, after: OpenLog | undefined): { next: OpenLog | undefined; between: LogEntry[] } {
+function nextLog(file: string, after: number | undefined): { next: OpenLog | undefined; between: LogEntry[]; newest?: number } {
   const next = openLog(file);
-  const rotated = rotatedSnapshot(file);
+  let rotated: OpenLog[] = [];
   try {
-    const at = (log: OpenLog | undefined) => (log ? rotated.findIndex((r) => r.ino === log.ino) : -1);
+    rotated = rotatedSnapshot(file);
+    const at = (ino: number | undefined) => (ino === undefined ? -1 : rotated.findIndex((r) => r.ino === ino));
     const end = at(after) < 0 ? rotated.length : at(after);
-    const between = rotated.slice(at(next) + 1, end).reverse();
-    return { next, between: between.flatMap((r) => parseLogChunk(`${readFrom(r.fd, 0).toString('utf8')}\n`).entries) };
+    const between = rotated.slice(at(next?.ino) + 1, end).reverse();
+    return { next, between: between.flatMap((r) => parseLogChunk(`${readFrom(r.fd, 0).toString('utf8')}\n`).entries), newest: between.at(-1)?.ino };
+  } catch (err) {
+    if (next) fs.closeSync(next.fd);
+    throw err;
   } finally {
     for (const r of rotated) fs.closeSync(r.fd);
   }
@@ -167,11 +175,12 @@ function nextLog(file: string, after: OpenLog | undefined): { next: OpenLog | un
  * monitor renames them on while they are listed and opened, so the names
  * and inodes are read again after the opens, and all of it once more if
  * a rotation came in between (never more than a few times: a rotation is
- * a record's worth of writes apart from the next).
+ * a record's worth of writes apart from the next). A number missing (a
+ * file deleted by hand) is passed over.
  */
 function rotatedSnapshot(file: string): OpenLog[] {
   const base = path.basename(file);
-  const inodes = () => {
+  const listed = () => {
     let names: string[];
     try {
       names = fs.readdirSync(path.dirname(file));
@@ -184,21 +193,26 @@ function rotatedSnapshot(file: string): OpenLog[] {
       .sort((a, b) => a - b)
       .flatMap((n) => {
         try {
-          return [fs.statSync(`${file}.${n}`).ino];
+          return [{ n, ino: fs.statSync(`${file}.${n}`).ino }];
         } catch {
           return [];
         }
       });
   };
-  let opened: OpenLog[] = [];
   for (let attempt = 0; ; attempt++) {
-    const before = inodes();
-    opened = before.flatMap((_, i) => {
-      const log = openLog(`${file}.${i + 1}`);
-      return log ? [log] : [];
-    });
-    const after = inodes();
-    const same = before.length === after.length && before.every((ino, i) => after[i] === ino) && opened.length === before.length && opened.every((o, i) => o.ino === before[i]);
+    const before = listed();
+    const opened: OpenLog[] = [];
+    try {
+      for (const { n } of before) {
+        const log = openLog(`${file}.${n}`);
+        if (log) opened.push(log);
+      }
+    } catch (err) {
+      for (const o of opened) fs.closeSync(o.fd);
+      throw err;
+    }
+    const after = listed();
+    const same = before.length === after.length && before.every((b, i) => after[i]!.n === b.n && after[i]!.ino === b.ino) && opened.length === before.length && opened.every((o, i) => o.ino === before[i]!.ino);
     if (same || attempt === 20) return opened;
     for (const o of opened) fs.closeSync(o.fd);
   }
