@@ -15,7 +15,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -26,26 +25,17 @@ extern char** environ;
 namespace tsrun {
 namespace {
 
-// A memfd holding `data`, read from its start: handed to the monitor as its
-// plan fd, the plan is complete the moment it runs (a pipe would make it
-// wait until our event loop writes).
-Napi::Value MemfdWith(const Napi::CallbackInfo& info) {
-  Opts o(info, "memfdWith");
-  std::string name = o.Str("name");
-  Napi::Buffer<char> data = o.Buf("data");
-  int fd = memfd_create(name.c_str(), MFD_CLOEXEC);
-  if (fd < 0) throw SyscallError(o.env(), errno, "memfd_create", &name);
-  for (size_t done = 0; done < data.Length();) {
-    ssize_t n = pwrite(fd, data.Data() + done, data.Length() - done, off_t(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      close(fd);
-      throw SyscallError(o.env(), err, "pwrite", &name);
-    }
-    done += size_t(n);
-  }
-  return Napi::Number::New(o.env(), fd);
+// A pipe, both ends close-on-exec and blocking: the monitor's plan fd. It
+// is spawned ahead of its plan and waits on it (src/runtime/monitor.ts), so
+// its exec and sealed re-exec overlap the caller's own work.
+Napi::Value Pipe(const Napi::CallbackInfo& info) {
+  Opts o(info, "pipe");
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) throw SyscallError(o.env(), errno, "pipe2");
+  Napi::Array pair = Napi::Array::New(o.env(), 2);
+  pair.Set(0u, Napi::Number::New(o.env(), fds[0]));
+  pair.Set(1u, Napi::Number::New(o.env(), fds[1]));
+  return pair;
 }
 
 // A connected AF_UNIX stream pair, both ends close-on-exec.
@@ -329,7 +319,7 @@ Napi::Value WaitPidfds(const Napi::CallbackInfo& info) {
 
 void InitProcess(Napi::Env env, Napi::Object exports) {
   auto fn = [&](const char* name, auto callback) { exports.Set(name, Napi::Function::New(env, callback, name)); };
-  fn("memfdWith", MemfdWith);
+  fn("pipe", Pipe);
   fn("socketPair", SocketPair);
   fn("spawnSession", SpawnSession);
   fn("readExact", ReadExact);

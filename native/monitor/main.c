@@ -2,7 +2,9 @@
  * tsrun-monitor: the parent of one container process. Node spawns it with
  *   fd 0-2  the caller's stdio: copied to and from the container when the
  *           plan says attach / stdin (the terminal, or /dev/null detached)
- *   fd 3    the plan (plan.h), read to EOF (a memfd from tsrun; a pipe works too)
+ *   fd 3    the plan (plan.h), read to EOF: a pipe tsrun writes once the plan
+ *           is ready, so the monitor's start overlaps the CLI's own work; empty,
+ *           the CLI gave up before the launch and there is nothing to do
  *   fd 4    the report socket to the CLI (report.h): STARTED{pid}, CREATED{pid}
  *           or FAILED{stage, ...}; closed after the first of them
  *
@@ -2170,6 +2172,10 @@ int main(int argc, char **argv)
     die(CTR_STAGE_PLAN, errno, "chdir /");
 
   len = read_plan();
+  /* No plan: the CLI spawned us ahead of it and gave up before the launch
+   * (its run failed, or it died). Nothing was made and nobody waits. */
+  if (len == 0)
+    return 0;
   if (ctr_plan_parse(plan_buf, len, &plan, &bad) < 0 || ctr_plan_validate(&plan, &bad) < 0)
     die(CTR_STAGE_PLAN, EINVAL, bad);
   plan.preserve_fds = preserve;

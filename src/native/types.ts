@@ -95,8 +95,8 @@ export interface NativeBinding {
   /** fstatfs(fd)'s f_type: which kind of filesystem holds fd (PROC_SUPER_MAGIC, ...). */
   fstatfsType(opts: { fd: number }): number;
   closeFd(opts: { fd: number }): void;
-  /** A close-on-exec memfd holding data, its offset at the start (a child's input that is complete before it runs). */
-  memfdWith(opts: { name: string; data: Buffer }): number;
+  /** A pipe, [read end, write end], both close-on-exec and blocking. */
+  pipe(opts: Record<string, never>): [number, number];
   /** A connected AF_UNIX stream socket pair, both ends close-on-exec. */
   socketPair(opts: Record<string, never>): [number, number];
   /**

@@ -6,7 +6,7 @@ import type { NativeBinding } from '../native/types.js';
 import { writeVolatileAtomic } from '../util/atomic-write.js';
 import { type CgroupHost, applyLimits, cgroupDirs, cgroupHost, cgroupPids, existingCgroup, isFrozen, removeCgroup, removeMadeCgroups, setFrozen, setupCgroup } from '../runtime/cgroups/host.js';
 import { type OciResources, cgroupResources } from '../runtime/cgroups/limits.js';
-import { launchMonitor, proxySignals, type Monitor } from '../runtime/monitor.js';
+import { PendingMonitor, proxySignals, type Monitor } from '../runtime/monitor.js';
 import { planCapabilities } from '../runtime/plan/capabilities.js';
 import { checkProcessMapped, planIdMaps } from '../runtime/plan/user-namespace.js';
 import {
@@ -29,6 +29,7 @@ import { OCI_VERSION, type OciHookKind, type OciProcess, type OciSpec } from './
 import {
   type OciContainerState,
   type OciPaths,
+  type OciStatus,
   ContainerMissingError,
   checkId,
   configCopy,
@@ -258,6 +259,16 @@ export async function ociExec(p: OciPaths, id: string, opts: ExecOptions): Promi
   const status = statusOf(p, st);
   const usable = status === 'running' || status === 'created' || (status === 'paused' && opts.ignorePaused);
   if (!usable) throw new RuntimeError(`cannot exec in container ${id}: it is ${status}${status === 'paused' ? ' (--ignore-paused to exec anyway)' : ''}`);
+  // Spawned now, the monitor starts up while the process is planned (monitor.ts, PendingMonitor).
+  const pending = PendingMonitor.spawn({ foreground: true, stdin: true, preserveFds: opts.preserveFds });
+  try {
+    return await execWith(p, id, opts, st, status, pending);
+  } finally {
+    await pending.cancel();
+  }
+}
+
+async function execWith(p: OciPaths, id: string, opts: ExecOptions, st: OciContainerState, status: OciStatus, pending: PendingMonitor): Promise<number> {
   const spec = readConfigCopy(p, id);
   const proc = execProcess(spec.process, opts);
   checkWorkingDir(proc.cwd);
@@ -296,7 +307,7 @@ export async function ociExec(p: OciPaths, id: string, opts: ExecOptions): Promi
   };
   // Into a paused container (--ignore-paused) the process starts once it is resumed, whenever that is (runc's).
   const startTimeoutMs = status === 'paused' ? 2 ** 31 - 1 : undefined;
-  const monitor = await launchMonitor(encodeExecPlan(plan), { foreground: true, stdin: true, preserveFds: opts.preserveFds, startTimeoutMs });
+  const monitor = await pending.launch(encodeExecPlan(plan), { startTimeoutMs });
   if (opts.pidFile) writePidFile(opts.pidFile, monitor.pid);
   if (opts.detach) {
     await monitor.wait();
@@ -356,6 +367,8 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
     cgroupsPath,
     ...(opts.newKeyring === false ? { noNewKeyring: true } : {}),
   };
+  // Spawned now, the monitor starts up while the state and cgroups are made (monitor.ts, PendingMonitor).
+  const pending = PendingMonitor.spawn({ foreground: true, stdin: true, preserveFds: listenFds + (opts.preserveFds ?? 0) });
   try {
     return await withContainerLock(native, p, id, async () => {
       writeVolatileAtomic(configCopy(p, id), JSON.stringify(spec), 0o600);
@@ -397,13 +410,7 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
         // runtime.md: createContainer after createRuntime, in the container's namespaces, before pivot_root.
         runHooks(spec, 'createContainer', creating, true, pid);
       };
-      const monitor = await launchMonitor(encodePlan(plan), {
-        foreground: true,
-        stdin: true,
-        expectCreated: opts.mode === 'created',
-        preserveFds: listenFds + (opts.preserveFds ?? 0),
-        onPaused,
-      });
+      const monitor = await pending.launch(encodePlan(plan), { expectCreated: opts.mode === 'created', onPaused });
       initMade = true;
       state.pid = monitor.pid;
       state.pidStartTime = pidStartTime(monitor.pid) ?? '';
@@ -422,6 +429,8 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
     if (initMade) runHooks(spec, 'poststop', { ...report(p, state, OCI_VERSION), status: 'stopped', pid: 0 });
     fs.rmSync(stateDir(p, id), { recursive: true, force: true });
     throw err;
+  } finally {
+    await pending.cancel();
   }
 }
 

@@ -7,8 +7,9 @@ import { REPORT_SIZE, ReportKind, decodeReport, reportToError, type Report } fro
  * Starting a container through its monitor (native/monitor/main.c):
  *
  *   tsrun (node)                          tsrun-monitor (own session)
- *     | posix_spawn, fd 3 plan, fd 4 socket>|
- *     |   (the plan: a memfd, read at once)  | parse, clone, child ladder
+ *     | posix_spawn, fd 3 pipe, fd 4 socket>| sealed re-exec, then waits on fd 3
+ *     | ... (makes the layers, the spec)     |
+ *     | the plan, then EOF --------------->| parse, clone, child ladder
  *     |<----------------- PAUSED{pid} ------| (plan hookpause) mounts made, before
  *     | createRuntime hooks, one byte ----->|   pivot_root; EOF instead ends it
  *     |<----------------- STARTED{pid} -----| execve succeeded (error pipe EOF)
@@ -56,16 +57,20 @@ export class Monitor {
 /** How long a container may take from spawn to execve before we give up (runc#1697: never wait unbounded). */
 const START_TIMEOUT_MS = 60_000;
 
-export interface LaunchOptions {
+/** How the monitor process is started: what it is handed besides its plan. */
+export interface SpawnOptions {
   foreground: boolean;
   /** Give the monitor (and so the container) tsrun's stdin. */
   stdin?: boolean;
-  /** The plan has a start FIFO: the monitor reports CREATED (init waiting) instead of STARTED. */
-  expectCreated?: boolean;
-  /** Called with the monitor's pid as soon as it exists, before the container does. */
-  onSpawn?: (monitorPid: number) => void;
   /** runc's --preserve-fds: tsrun's fds 3..3+N-1 go to the process as the same numbers (through the monitor's 5..). */
   preserveFds?: number;
+}
+
+export interface LaunchOptions {
+  /** The plan has a start FIFO: the monitor reports CREATED (init waiting) instead of STARTED. */
+  expectCreated?: boolean;
+  /** Called with the monitor's pid before it has its plan, so before the container exists. */
+  onSpawn?: (monitorPid: number) => void;
   /** Plan hookpause: the init has stopped before pivot_root; it goes on when this resolves, and is killed if it rejects. */
   onPaused?: (pid: number) => Promise<void>;
   /** How long the process may take to start (default START_TIMEOUT_MS): an exec into a paused container starts only once it is resumed. */
@@ -73,84 +78,130 @@ export interface LaunchOptions {
 }
 
 /**
- * Spawns the monitor with posix_spawn from the addon (native/addon/process.cc:
- * a vfork, not child_process's fork of all of Node, ~3 ms less a start) and
- * reads its report. The plan goes in a memfd, complete before the monitor
- * runs; the reports come on a socket (the hooks' answer goes back on it).
+ * A monitor spawned ahead of its plan. Its plan fd is a pipe it blocks on,
+ * so its exec and sealed re-exec (~1.5 ms) run on the other core while the
+ * CLI makes the container's layers or reads its config. launch() hands it
+ * the plan; cancel() closes the pipe empty, and the monitor exits without a
+ * word (as it does when the CLI dies first).
+ *
+ * Spawned with posix_spawn from the addon (native/addon/process.cc: a
+ * vfork, not child_process's fork of all of Node, ~3 ms less a start); the
+ * reports come on a socket (the hooks' answer goes back on it).
  */
-export async function launchMonitor(plan: Buffer, opts: LaunchOptions): Promise<Monitor> {
-  const native = loadNative();
-  const planFd = native.memfdWith({ name: 'tsrun-plan', data: plan });
-  let ours: number;
-  let theirs: number;
-  try {
-    [ours, theirs] = native.socketPair({});
-  } catch (err) {
-    native.closeFd({ fd: planFd });
-    throw err;
+export class PendingMonitor {
+  private done = false;
+
+  private constructor(
+    readonly pid: number,
+    private readonly planFd: number,
+    private readonly reportFd: number,
+  ) {}
+
+  static spawn(opts: SpawnOptions): PendingMonitor {
+    const native = loadNative();
+    const [planRead, planWrite] = native.pipe({});
+    let ours = -1;
+    let theirs = -1;
+    try {
+      [ours, theirs] = native.socketPair({});
+      const stdio = opts.foreground ? [opts.stdin ? 0 : -1, 1, 2] : [-1, -1, -1];
+      const extra = Array.from({ length: opts.preserveFds ?? 0 }, (_, i) => 3 + i);
+      const pid = native.spawnSession({
+        path: monitorPath(),
+        args: extra.length ? [`--preserve-fds=${extra.length}`] : [],
+        fds: [...stdio, planRead, theirs, ...extra],
+      });
+      return new PendingMonitor(pid, planWrite, ours);
+    } catch (err) {
+      native.closeFd({ fd: planWrite });
+      if (ours >= 0) native.closeFd({ fd: ours });
+      throw new RuntimeError(`cannot start the container monitor: ${(err as Error).message}`, { cause: err });
+    } finally {
+      native.closeFd({ fd: planRead });
+      if (theirs >= 0) native.closeFd({ fd: theirs });
+    }
   }
-  const stdio = opts.foreground ? [opts.stdin ? 0 : -1, 1, 2] : [-1, -1, -1];
-  const extra = Array.from({ length: opts.preserveFds ?? 0 }, (_, i) => 3 + i);
-  let monitorPid: number;
-  try {
-    monitorPid = native.spawnSession({
-      path: monitorPath(),
-      args: extra.length ? [`--preserve-fds=${extra.length}`] : [],
-      fds: [...stdio, planFd, theirs, ...extra],
-    });
-  } catch (err) {
-    native.closeFd({ fd: ours });
-    throw new RuntimeError(`cannot start the container monitor: ${(err as Error).message}`, { cause: err });
-  } finally {
-    native.closeFd({ fd: planFd });
-    native.closeFd({ fd: theirs });
-  }
-  let reaped = false;
-  /** The next report; a monitor gone before sending it is the failure, with its exit status. */
-  const next = async (): Promise<Report> => {
-    const report = readReport(ours, opts.startTimeoutMs ?? START_TIMEOUT_MS);
-    if (report) return report;
-    const code = await reap(monitorPid);
-    reaped = true;
-    throw new RuntimeError(`the container monitor exited (${code > 128 ? `signal ${code - 128}` : `code ${code}`}) before the container started`);
-  };
-  try {
-    opts.onSpawn?.(monitorPid);
-    let report = await next();
-    if (report.kind === ReportKind.Paused && opts.onPaused) {
-      try {
-        await opts.onPaused(report.pid);
-      } catch (err) {
-        native.closeFd({ fd: ours }); // EOF: the monitor kills the init, cleans up and exits
-        ours = -1;
+
+  /** Hands the monitor its plan and reads its report: the process has started (or is created, waiting). */
+  async launch(plan: Buffer, opts: LaunchOptions = {}): Promise<Monitor> {
+    if (this.done) throw new RuntimeError('the container monitor was already used');
+    this.done = true;
+    const native = loadNative();
+    const monitorPid = this.pid;
+    let ours = this.reportFd;
+    let reaped = false;
+    /** The next report; a monitor gone before sending it is the failure, with its exit status. */
+    const next = async (): Promise<Report> => {
+      const report = readReport(ours, opts.startTimeoutMs ?? START_TIMEOUT_MS);
+      if (report) return report;
+      const code = await reap(monitorPid);
+      reaped = true;
+      throw new RuntimeError(`the container monitor exited (${code > 128 ? `signal ${code - 128}` : `code ${code}`}) before the container started`);
+    };
+    try {
+      opts.onSpawn?.(monitorPid);
+      sendPlan(this.planFd, plan);
+      let report = await next();
+      if (report.kind === ReportKind.Paused && opts.onPaused) {
+        try {
+          await opts.onPaused(report.pid);
+        } catch (err) {
+          native.closeFd({ fd: ours }); // EOF: the monitor kills the init, cleans up and exits
+          ours = -1;
+          await reap(monitorPid);
+          reaped = true;
+          throw err;
+        }
+        fs.writeSync(ours, Buffer.of(1));
+        report = await next();
+      }
+      if (report.kind === ReportKind.Failed) {
         await reap(monitorPid);
         reaped = true;
-        throw err;
+        throw reportToError(report);
       }
-      fs.writeSync(ours, Buffer.of(1));
-      report = await next();
+      const want = opts.expectCreated ? ReportKind.Created : ReportKind.Started;
+      if (report.kind !== want || report.pid <= 0) throw new RuntimeError(`the monitor sent an unexpected report (kind ${report.kind})`);
+      return new Monitor(monitorPid, report.pid);
+    } catch (err) {
+      // Whatever went wrong, no monitor (nor, through its parent-death signal, container) may run on untracked.
+      if (!reaped) {
+        try {
+          process.kill(monitorPid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+        await reap(monitorPid).catch(() => undefined);
+      }
+      throw err;
+    } finally {
+      if (ours >= 0) native.closeFd({ fd: ours });
     }
-    if (report.kind === ReportKind.Failed) {
-      await reap(monitorPid);
-      reaped = true;
-      throw reportToError(report);
-    }
-    const want = opts.expectCreated ? ReportKind.Created : ReportKind.Started;
-    if (report.kind !== want || report.pid <= 0) throw new RuntimeError(`the monitor sent an unexpected report (kind ${report.kind})`);
-    return new Monitor(monitorPid, report.pid);
+  }
+
+  /** Unless launched: the monitor gets an empty plan and exits, and is reaped. */
+  async cancel(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    const native = loadNative();
+    native.closeFd({ fd: this.planFd });
+    native.closeFd({ fd: this.reportFd });
+    await reap(this.pid);
+  }
+}
+
+/**
+ * Writes the plan and closes the pipe (its EOF ends the plan). A monitor
+ * already gone (EPIPE) is left for the next report read to find: EOF, then
+ * its exit status.
+ */
+function sendPlan(fd: number, plan: Buffer): void {
+  try {
+    for (let off = 0; off < plan.length; ) off += fs.writeSync(fd, plan, off);
   } catch (err) {
-    // Whatever went wrong, no monitor (nor, through its parent-death signal, container) may run on untracked.
-    if (!reaped) {
-      try {
-        process.kill(monitorPid, 'SIGKILL');
-      } catch {
-        // gone already
-      }
-      await reap(monitorPid).catch(() => undefined);
-    }
-    throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
   } finally {
-    if (ours >= 0) native.closeFd({ fd: ours });
+    loadNative().closeFd({ fd });
   }
 }
 

@@ -39,18 +39,40 @@ async function sh(script: string, fds: (out: number) => number[]): Promise<{ out
 }
 
 it('maps fds as asked, overlapping ones too, and gives /dev/null for -1', async () => {
-  const a = native.memfdWith({ name: 'a', data: Buffer.from('from a') });
-  const b = native.memfdWith({ name: 'b', data: Buffer.from('from b') });
+  const [ar, aw] = native.pipe({});
+  const [br, bw] = native.pipe({});
   try {
+    fs.writeSync(aw, 'from a');
+    fs.writeSync(bw, 'from b');
+    native.closeFd({ fd: aw });
+    native.closeFd({ fd: bw });
     // Child fd 3 is our b and child fd 4 our a: each source moves out of the way first.
-    const r = await sh('cat <&3; echo; cat <&4; echo; cat <&0 | wc -c', (out) => [-1, out, 2, b, a]);
+    const r = await sh('cat <&3; echo; cat <&4; echo; cat <&0 | wc -c', (out) => [-1, out, 2, br, ar]);
     expect(r.out).toBe('from b\nfrom a\n0\n');
     expect(r.code).toBe(0);
   } finally {
-    native.closeFd({ fd: a });
-    native.closeFd({ fd: b });
+    native.closeFd({ fd: ar });
+    native.closeFd({ fd: br });
   }
 });
+
+it('makes pipes whose ends a child does not inherit unless given', async () => {
+  const [r, w] = native.pipe({});
+  const file = path.join(dir, 'pipe-out');
+  const out = fs.openSync(file, 'w');
+  let pid: number;
+  try {
+    pid = native.spawnSession({ path: '/bin/sh', args: ['-c', 'cat <&3'], fds: [-1, out, 2, r] });
+    fs.writeSync(w, 'plan');
+  } finally {
+    fs.closeSync(out);
+    native.closeFd({ fd: r });
+    // Had the child inherited the write end too, its cat would never see EOF.
+    native.closeFd({ fd: w });
+  }
+  expect(await native.waitExit({ pid })).toMatchObject({ code: 0 });
+  expect(fs.readFileSync(file, 'utf8')).toBe('plan');
+}, 5000);
 
 it('runs the child in a session of its own with no signal ignored or blocked', async () => {
   process.on('SIGUSR2', () => undefined); // a handler of ours must not leak into the child as anything but the default

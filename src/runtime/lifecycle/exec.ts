@@ -4,7 +4,7 @@ import type { OciSpec } from '../../oci/spec.js';
 import { containerFile, layerMerged, seccompCacheDir } from '../../store/paths.js';
 import { readJsonIfExists } from '../../util/atomic-write.js';
 import type { Context } from '../context.js';
-import { launchMonitor, proxySignals } from '../monitor.js';
+import { PendingMonitor, proxySignals } from '../monitor.js';
 import { expandEnvFlags, mergeEnv, readEnvFiles } from '../plan/container-spec.js';
 import { planCapabilities, processCapabilities } from '../plan/capabilities.js';
 import { checkWorkingDir, encodeExecPlan, planRlimits, planSeccomp, sessionKeyring, type ExecPlan, type NamespaceName } from '../plan/launch-plan.js';
@@ -35,6 +35,16 @@ export interface ExecRequest {
  * its exit code is returned (126/127 when it cannot be started).
  */
 export async function execInContainer(ctx: Context, id: string, req: ExecRequest): Promise<number> {
+  // Spawned first, the monitor starts up while the process is planned (monitor.ts, PendingMonitor).
+  const pending = PendingMonitor.spawn({ foreground: !req.detach, stdin: req.interactive && !req.detach });
+  try {
+    return await execWith(ctx, id, req, pending);
+  } finally {
+    await pending.cancel();
+  }
+}
+
+async function execWith(ctx: Context, id: string, req: ExecRequest, pending: PendingMonitor): Promise<number> {
   const p = ctx.paths;
   const rec = readRecord(p, id);
   if (!rec) throw new RuntimeError(`container ${id} disappeared`);
@@ -84,7 +94,7 @@ export async function execInContainer(ctx: Context, id: string, req: ExecRequest
     tty: req.tty,
     winsize: req.tty ? terminalSize() : undefined,
   };
-  const monitor = await launchMonitor(encodeExecPlan(plan), { foreground: !req.detach, stdin: plan.stdin });
+  const monitor = await pending.launch(encodeExecPlan(plan));
   // Detached, the monitor is left to run (our exit hands it to init).
   if (req.detach) return 0;
   const stopProxy = proxySignals(monitor, { tty: req.tty });

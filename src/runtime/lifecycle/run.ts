@@ -5,7 +5,8 @@ import { parseSecurityOpts } from '../plan/run-flags.js';
 import { type RunOptions, expandEnvFlags, readEnvFiles } from '../plan/container-spec.js';
 import { createContainer } from './create.js';
 import { removeContainer } from './remove.js';
-import { startContainer } from './start.js';
+import { monitorSpawnOptions, startContainer } from './start.js';
+import { PendingMonitor } from '../monitor.js';
 import { writeStdout } from '../../util/stdio.js';
 
 export interface RunRequest {
@@ -42,32 +43,40 @@ function recordOptions(req: Omit<RunRequest, 'detach'>): RunOptions {
 export async function runCommand(ctx: Context, req: RunRequest): Promise<number> {
   const options = recordOptions(req);
   const cid = claimCidFile(req.cidFile);
-  let rec: Awaited<ReturnType<typeof createContainer>> | undefined;
+  const mode = req.detach ? 'detached' : 'foreground';
+  const stdin = req.interactive && !req.detach;
+  // Spawned now, the monitor starts up while the container is made (monitor.ts, PendingMonitor).
+  const monitor = PendingMonitor.spawn(monitorSpawnOptions(mode, stdin));
   try {
-    rec = await createContainer(ctx, { image: req.image, name: req.name, options, autoRemove: req.autoRemove });
-    cid?.write(rec.id);
-  } catch (err) {
-    // The id could not be written: nothing of the run is left, as for a create that failed.
-    if (rec) await removeContainer(ctx, rec.id, { force: true, volumes: true });
-    cid?.drop();
-    throw err;
-  }
-  try {
-    const started = await startContainer(ctx, rec.id, { mode: req.detach ? 'detached' : 'foreground', stdin: req.interactive && !req.detach, removedAtExit: req.autoRemove });
-    if (req.detach) {
-      writeStdout(`${rec.id}\n`);
-      return 0;
-    }
-    const code = await started.exited!;
-    // auto: a restart of it meanwhile keeps it (and its new run), as for run -d --rm.
-    if (req.autoRemove) await removeContainer(ctx, rec.id, { force: true, auto: true });
-    return code;
-  } catch (err) {
-    if (req.autoRemove) {
-      await removeContainer(ctx, rec.id, { force: true });
+    let rec: Awaited<ReturnType<typeof createContainer>> | undefined;
+    try {
+      rec = await createContainer(ctx, { image: req.image, name: req.name, options, autoRemove: req.autoRemove });
+      cid?.write(rec.id);
+    } catch (err) {
+      // The id could not be written: nothing of the run is left, as for a create that failed.
+      if (rec) await removeContainer(ctx, rec.id, { force: true, volumes: true });
       cid?.drop();
+      throw err;
     }
-    throw err;
+    try {
+      const started = await startContainer(ctx, rec.id, { mode, stdin, removedAtExit: req.autoRemove, monitor });
+      if (req.detach) {
+        writeStdout(`${rec.id}\n`);
+        return 0;
+      }
+      const code = await started.exited!;
+      // auto: a restart of it meanwhile keeps it (and its new run), as for run -d --rm.
+      if (req.autoRemove) await removeContainer(ctx, rec.id, { force: true, auto: true });
+      return code;
+    } catch (err) {
+      if (req.autoRemove) {
+        await removeContainer(ctx, rec.id, { force: true });
+        cid?.drop();
+      }
+      throw err;
+    }
+  } finally {
+    await monitor.cancel();
   }
 }
 

@@ -9,7 +9,7 @@ import { ON_EXIT_FLAG, attachSocket, containerFile, containerLockFile, runtimeDi
 import { writeVolatileAtomic } from '../../util/atomic-write.js';
 import { withLock } from '../../util/lock.js';
 import type { Context } from '../context.js';
-import { launchMonitor, proxySignals } from '../monitor.js';
+import { PendingMonitor, type SpawnOptions, proxySignals } from '../monitor.js';
 import { type JoinableNamespace, buildContainerSpec } from '../plan/container-spec.js';
 import { CgroupsUnavailableError, type ContainerCgroup, cgroupHost, cgroupsPathFor, removeCgroup, setupCgroup } from '../cgroups/host.js';
 import { type OciResources, cgroupResources } from '../cgroups/limits.js';
@@ -52,16 +52,27 @@ export interface StartResult {
   exited?: Promise<number>;
 }
 
+export interface StartOptions {
+  mode: LaunchMode;
+  stdin?: boolean;
+  byPolicy?: boolean;
+  /** The caller removes it at its exit (run --rm): its exit is recorded by the removal. */
+  removedAtExit?: boolean;
+  /** A monitor the caller spawned ahead (run), of monitorSpawnOptions(mode, stdin); the caller cancels it if unused. */
+  monitor?: PendingMonitor;
+}
+
+/** What a container's monitor is spawned with, for a launch in this mode. */
+export function monitorSpawnOptions(mode: LaunchMode, stdin: boolean | undefined): SpawnOptions {
+  return { foreground: mode === 'foreground', stdin };
+}
+
 /**
  * Starts a container. A created one whose init is waiting is released; any
  * other (created earlier in another boot, or exited) is launched anew on its
  * existing rw layer, so everything it wrote before is still there.
  */
-export async function startContainer(
-  ctx: Context,
-  id: string,
-  opts: { mode: LaunchMode; stdin?: boolean; byPolicy?: boolean; /** The caller removes it at its exit (run --rm): its exit is recorded by the removal. */ removedAtExit?: boolean },
-): Promise<StartResult> {
+export async function startContainer(ctx: Context, id: string, opts: StartOptions): Promise<StartResult> {
   const p = ctx.paths;
   const started = await withLock(ctx.native, containerLockFile(p, id), async () => {
     const rec = readRecord(p, id);
@@ -96,7 +107,7 @@ export async function startContainer(
 }
 
 /** Mounts the union, writes config.json and hands the launch plan to a monitor. The caller holds the lock. */
-async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode: LaunchMode; stdin?: boolean }) {
+async function launchContainer(ctx: Context, rec: ContainerRecord, opts: StartOptions) {
   const p = ctx.paths;
   const id = rec.id;
   // A monitor killed earlier may have left the union mounted (podman#19913).
@@ -171,9 +182,8 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: { mode:
     if (idmapped) unmountLayer(ctx.native, p, rec.rwLayerId);
     // The runtime record exists from the monitor's first moment, so rm -f can always find it.
     const runtime: RuntimeRecord = { pid: 0, pidStartTime: '', monitorPid: 0, bootId: bootId(), startedAt: '', network: network?.lease };
-    const monitor = await launchMonitor(encodePlan(plan), {
-      foreground: opts.mode === 'foreground',
-      stdin: opts.stdin,
+    const pending = opts.monitor ?? PendingMonitor.spawn(monitorSpawnOptions(opts.mode, opts.stdin));
+    const monitor = await pending.launch(encodePlan(plan), {
       expectCreated: opts.mode === 'created',
       onPaused: network && (async (pid) => network.plug(pid)),
       onSpawn: (monitorPid) => {
