@@ -294,6 +294,14 @@ describe('monitor: lifetime', () => {
     return false;
   }
 
+  it('exits 0 without a word on an empty plan (tsrun spawns it ahead of the plan, and may give up)', async () => {
+    const m = startMonitor(Buffer.alloc(0));
+    expect(await m.exited).toBe(0);
+    await m.reportClosed;
+    await m.stdoutClosed;
+    expect(m.stdout() + m.stderr()).toBe('');
+  });
+
   it('takes the container process with it when it is killed (PID 1, after setresuid)', async () => {
     const { m, pid } = await started(runPlan({ args: ['sleep', '60'], uid: 1000, gid: 1000, logPath: path.join(dir, 'pdeath.log') }));
     m.child.kill('SIGKILL');
