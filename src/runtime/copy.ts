@@ -56,7 +56,7 @@ export async function withUnion<T>(ctx: Context, rec: ContainerRecord, access: '
   // pid > 0: running, or created and waiting to start (its union is mounted already).
   const inUserns = rec.options.idMappings !== undefined && currentState(p, rec).pid > 0;
   if (inUserns && access === 'write') throw new RuntimeError(`container ${rec.name} runs in a user namespace, whose files are mounted only inside it: stop it to copy files into it`);
-  mountLayer(ctx.native, p, rec.rwLayerId, inUserns);
+  mountLayer(ctx.native, p, rec.rwLayerId, { readOnly: inUserns });
   try {
     return await fn(merged);
   } finally {

@@ -7,7 +7,7 @@ import { mountsUnder } from './mountinfo.js';
 
 export { mountsUnder };
 import { logger } from '../log.js';
-import { type RootOverlay, planOverlayMount } from './mount-options.js';
+import { type RootOverlay, overlayFlags, planOverlayMount } from './mount-options.js';
 import * as path from 'node:path';
 
 /**
@@ -51,16 +51,18 @@ function indexOff(): boolean {
  * The union at overlay/<id>/merged. `readOnly`: the upper dir as the top
  * lower dir and no upper (a read-only view of what the container has
  * written, its whiteouts honoured), for reading files of a container whose
- * own union is in use elsewhere (inside its user namespace).
+ * own union is in use elsewhere (inside its user namespace). `volatile`:
+ * overlayfs's, for a container removed at its exit (mount-options.ts).
  */
-export function mountLayer(native: NativeBinding, p: StorePaths, cacheId: string, readOnly = false): string {
+export function mountLayer(native: NativeBinding, p: StorePaths, cacheId: string, opts: { readOnly?: boolean; volatile?: boolean } = {}): string {
   const merged = layerMerged(p, cacheId);
   fs.mkdirSync(merged, { mode: 0o700, recursive: true });
   const lowerDirs = layerLowers(p, cacheId);
+  if (!opts.readOnly) clearVolatileMark(p, cacheId);
   const plan = planOverlayMount(
-    readOnly
+    opts.readOnly
       ? { lowerDirs: [layerDiff(p, cacheId), ...lowerDirs], indexOff: indexOff() }
-      : { lowerDirs, upperDir: layerDiff(p, cacheId), workDir: layerWork(p, cacheId), indexOff: indexOff() },
+      : { lowerDirs, upperDir: layerDiff(p, cacheId), workDir: layerWork(p, cacheId), indexOff: indexOff(), volatile: opts.volatile },
   );
   const mount = () => {
     if (plan.kind === 'data') native.mountOverlay({ target: merged, data: plan.data });
@@ -81,11 +83,24 @@ export function mountLayer(native: NativeBinding, p: StorePaths, cacheId: string
  * with a user namespace (idmapped layers; plan.h rootlower): the same
  * layers and options as mountLayer's, mounted nowhere on the host.
  */
-export function layerRootOverlay(p: StorePaths, cacheId: string): RootOverlay {
+export function layerRootOverlay(p: StorePaths, cacheId: string, opts: { volatile?: boolean } = {}): RootOverlay {
   const lowerDirs = layerLowers(p, cacheId);
   // Repaired up front: the monitor mounts these, where a failure cannot come back here for a retry.
   repairMissingLinks(p, cacheId, lowerDirs);
-  return { lowerDirs, layerDir: layerDir(p, cacheId), options: indexOff() ? ['index=off'] : [] };
+  clearVolatileMark(p, cacheId);
+  return { lowerDirs, layerDir: layerDir(p, cacheId), options: overlayFlags({ indexOff: indexOff(), volatile: opts.volatile }) };
+}
+
+/**
+ * A volatile mount leaves work/work/incompat/volatile behind, even once
+ * cleanly unmounted, and the kernel then refuses every mount of that upper
+ * dir ("incompat feature 'volatile'") until it is removed: a restart of a
+ * --rm container, or a mount to copy from it, would fail. It marks an upper
+ * dir whose writes a crash may have lost; only a container removed at its
+ * exit is mounted so, and it holds nothing worth keeping.
+ */
+function clearVolatileMark(p: StorePaths, cacheId: string): void {
+  fs.rmSync(path.join(layerWork(p, cacheId), 'work', 'incompat', 'volatile'), { recursive: true, force: true });
 }
 
 /**

@@ -127,6 +127,23 @@ describe('tsrun run: layers and copy-on-write', () => {
     s.ok(['rm', 'cow']);
     expect(fs.existsSync(upper)).toBe(false);
   });
+
+  it('mounts the union of a container removed at its exit volatile (no sync of the host\'s disk), and mounts it again at a restart', () => {
+    const rootOptions = (mountinfo: string) => mountinfo.split('\n').find((l) => l.split(' ')[4] === '/')!.split(' - ')[1]!;
+    // Linux 6.x shows it as fsync=volatile.
+    const volatile = /,(fsync=)?volatile(,|$)/;
+    expect(rootOptions(s.ok(['run', '--rm', 'busybox', 'cat', '/proc/self/mountinfo']))).toMatch(volatile);
+    expect(rootOptions(s.ok(['run', '--name', 'kept', 'busybox', 'cat', '/proc/self/mountinfo']))).not.toMatch(volatile);
+    s.ok(['rm', 'kept']);
+    // The kernel refuses a second mount of an upper dir once mounted volatile, until its work dir's mark is gone.
+    s.ok(['run', '-d', '--rm', '--name', 'vol', 'busybox', 'sleep', '100']);
+    try {
+      s.ok(['restart', '-t', '0', 'vol']);
+      expect(rootOptions(s.ok(['exec', 'vol', 'cat', '/proc/self/mountinfo']))).toMatch(volatile);
+    } finally {
+      s.run(['rm', '-f', 'vol']);
+    }
+  });
 });
 
 describe('tsrun run: exit codes and errors', () => {

@@ -17,6 +17,12 @@ describe('overlay mount options', () => {
     expect(overlayData({ lowerDirs: ['/s/l/A'], indexOff: false })).toBe('lowerdir=/s/l/A');
   });
 
+  it('adds volatile when asked, in the data string and as an fsconfig flag', () => {
+    expect(overlayData({ lowerDirs: ['/s/l/A'], upperDir: '/u', workDir: '/w', indexOff: true, volatile: true })).toBe('index=off,volatile,lowerdir=/s/l/A,upperdir=/u,workdir=/w');
+    const lowerDirs = Array.from({ length: 128 }, (_, i) => link(i));
+    expect(planOverlayMount({ lowerDirs, upperDir: '/u', workDir: '/w', indexOff: false, volatile: true })).toMatchObject({ kind: 'layers', options: ['volatile'] });
+  });
+
   it('keeps Docker\'s budget: 128 relative l/ names fit a page less 512 bytes, 129 do not', () => {
     expect(relativeLowerFitsBudget(128)).toBe(true);
     expect(relativeLowerFitsBudget(129)).toBe(false);

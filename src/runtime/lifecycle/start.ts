@@ -112,7 +112,7 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: StartOp
   const id = rec.id;
   // A monitor killed earlier may have left the union mounted (podman#19913).
   unmountLayer(ctx.native, p, rec.rwLayerId);
-  const merged = mountLayer(ctx.native, p, rec.rwLayerId);
+  const merged = mountLayer(ctx.native, p, rec.rwLayerId, { volatile: removedAtExit(rec) });
   const idmapped = rec.options.idMappings !== undefined;
   const t0 = process.hrtime.bigint();
   let bridged: Awaited<ReturnType<typeof joinBridge>> | undefined;
@@ -164,7 +164,7 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: StartOp
       startFifo: fifo,
       exitFile: containerFile(p, id, 'exit.json'),
       // With a user namespace the union is mounted inside the container only, of idmapped layers (plan.h rootlower).
-      ...(idmapped ? { rootOverlay: layerRootOverlay(p, rec.rwLayerId) } : { unmountPath: merged }),
+      ...(idmapped ? { rootOverlay: layerRootOverlay(p, rec.rwLayerId, { volatile: removedAtExit(rec) }) } : { unmountPath: merged }),
       ...exitCommand(ctx, rec, opts.mode),
       cgroups: cgroup.joinFiles,
       cgroupSelf: cgroup.selfJoin,
@@ -273,13 +273,17 @@ async function joinBridge(ctx: Context, rec: ContainerRecord) {
  */
 function exitCommand(ctx: Context, rec: ContainerRecord, mode: LaunchMode): { exitCmd?: string[]; exitCmdIf?: string } {
   // A foreground one's ports still go if its CLI is killed before it removes it.
-  const removed = rec.autoRemove && (rec.options.restart?.name ?? 'no') === 'no';
+  const removed = removedAtExit(rec);
   if (removed && mode !== 'foreground') return { exitCmd: [...ctx.selfCommand, 'on-exit', '--remove', rec.id] };
   if (removed && !rec.options.ports?.length) return {};
   setOnExitFlag(ctx.paths, rec);
   return { exitCmd: [...ctx.selfCommand, 'on-exit', rec.id], exitCmdIf: ON_EXIT_FLAG };
 }
 
+/** --rm without a restart policy: removed when its process exits, by its CLI or its monitor. */
+function removedAtExit(rec: ContainerRecord): boolean {
+  return rec.autoRemove && (rec.options.restart?.name ?? 'no') === 'no';
+}
 
 /**
  * The container's cgroups, made and limited. A host whose cgroupfs tsrun
