@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import type { ContextFactory } from './main.js';
+import type { ContextFactory } from './program.js';
 import { writeStderr, writeStdout } from '../util/stdio.js';
 
 /** tag, rmi, history and save: managing stored images. */

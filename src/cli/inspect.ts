@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import type { ContextFactory } from './main.js';
+import type { ContextFactory } from './program.js';
 import { writeStderr, writeStdout } from '../util/stdio.js';
 
 export function registerInspect(program: Command, ctx: ContextFactory): void {

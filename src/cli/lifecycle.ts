@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { ContextFactory } from './main.js';
+import type { ContextFactory } from './program.js';
 import { writeStderr, writeStdout } from '../util/stdio.js';
 
 /** Runs `fn` for each container ref, docker-style: go on after a failure, report each, exit 1 if any failed. */

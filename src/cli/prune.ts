@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import type { ContextFactory } from './main.js';
+import type { ContextFactory } from './program.js';
 import { repeatable } from './options.js';
 import { writeStdout } from '../util/stdio.js';
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { PortBinding } from '../runtime/plan/container-spec.js';
 import type { ContainerRecord } from '../runtime/state/record.js';
-import type { ContextFactory } from './main.js';
+import type { ContextFactory } from './program.js';
 import { repeatable } from './options.js';
 import { writeStdout } from '../util/stdio.js';
 import { UsageError } from '../errors.js';

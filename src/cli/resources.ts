@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import type { ResourceFlags } from '../runtime/cgroups/limits.js';
-import type { ContextFactory } from './main.js';
+import type { ContextFactory } from './program.js';
 import { writeStderr, writeStdout } from '../util/stdio.js';
 
 /** The cgroup commands: stats, top, update, and info (which reports the host's cgroups among the rest). */

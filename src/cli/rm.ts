@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { ContextFactory } from './main.js';
+import type { ContextFactory } from './program.js';
 import { writeStderr, writeStdout } from '../util/stdio.js';
 
 export function registerRm(program: Command, ctx: ContextFactory): void {

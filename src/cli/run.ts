@@ -1,6 +1,6 @@
 import { type Command, Option } from 'commander';
 import { ImageNotFoundError } from '../errors.js';
-import type { ContextFactory } from './main.js';
+import type { ContextFactory } from './program.js';
 import { repeatable } from './options.js';
 import { writeStderr, writeStdout } from '../util/stdio.js';
 import type { RunFlags } from './run-request.js';

@@ -15,7 +15,7 @@ export default function setup(project: TestProject): () => void {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push('root');
   if (!fs.readFileSync('/proc/filesystems', 'utf8').includes('overlay')) missing.push('overlayfs');
-  for (const f of ['build/tsrun.cjs', 'build/native/Release/tsrun_native.node', 'build/native/Release/tsrun-monitor']) {
+  for (const f of ['build/tsrun.cjs', 'build/tsrun-oci.cjs', 'build/tsrun-run.cjs', 'build/tsrun-exec.cjs', 'build/native/Release/tsrun_native.node', 'build/native/Release/tsrun-monitor']) {
     if (!fs.existsSync(path.join(repo, f))) missing.push(`${f} (run npm ci or npm run build)`);
   }
   if (!fs.existsSync('/bin/busybox')) missing.push('busybox-static (/bin/busybox)');

@@ -15,26 +15,43 @@ import { storeForFile, tsrunBin } from '../helpers/store.js';
 const s = storeForFile('busybox');
 const HEAVY = ['http', 'https', 'tls', 'crypto', 'zlib', 'child_process', 'net'];
 
-/** The Node built-ins a tsrun command loaded, recorded by a preload at exit. */
-function builtinsLoaded(args: string[]): string[] {
+/** The Node built-ins a tsrun command loaded, and the bundles it compiled, recorded by a preload at exit. */
+function loaded(args: string[]): { builtins: string[]; bundles: string[] } {
   const out = path.join(s.dir, `modules-${args[0]}.json`);
   const preload = path.join(s.dir, 'record-modules.cjs');
-  fs.writeFileSync(preload, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify(process.moduleLoadList)));\n`);
+  fs.writeFileSync(
+    preload,
+    `const vm = require('vm'); const Script = vm.Script; const bundles = [];
+vm.Script = function (source, opts) { bundles.push(require('path').basename(opts.filename)); return new Script(source, opts); };
+process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify({ modules: process.moduleLoadList, bundles })));\n`,
+  );
   const r = spawnSync(tsrunBin, ['--root', s.root, '--runroot', s.runroot, ...args], {
     encoding: 'utf8',
     env: { ...process.env, NODE_OPTIONS: `--require ${preload}` },
   });
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
-  return (JSON.parse(fs.readFileSync(out, 'utf8')) as string[]).filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice('NativeModule '.length));
+  const { modules, bundles } = JSON.parse(fs.readFileSync(out, 'utf8')) as { modules: string[]; bundles: string[] };
+  return { builtins: modules.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice('NativeModule '.length)), bundles };
 }
 
 it('run --rm and exec load neither the registry client, the tar code nor child_process', () => {
-  expect(builtinsLoaded(['run', '--rm', 'busybox', 'true']).filter((m) => HEAVY.includes(m))).toEqual([]);
+  expect(loaded(['run', '--rm', 'busybox', 'true']).builtins.filter((m) => HEAVY.includes(m))).toEqual([]);
   s.ok(['run', '-d', '--name', 'startup', 'busybox', 'sleep', '100']);
   try {
-    expect(builtinsLoaded(['exec', 'startup', 'true']).filter((m) => HEAVY.includes(m))).toEqual([]);
+    expect(loaded(['exec', 'startup', 'true']).builtins.filter((m) => HEAVY.includes(m))).toEqual([]);
   } finally {
     s.ok(['rm', '-f', 'startup']);
+  }
+});
+
+it('run and exec load bundles of their own, every other command the whole CLI', () => {
+  expect(loaded(['run', '--rm', 'busybox', 'true']).bundles).toEqual(['tsrun-run.cjs']);
+  s.ok(['run', '-d', '--name', 'lean', 'busybox', 'sleep', '100']);
+  try {
+    expect(loaded(['--log-level', 'warn', 'exec', 'lean', 'true']).bundles).toEqual(['tsrun-exec.cjs']);
+    expect(loaded(['ps']).bundles).toEqual(['tsrun.cjs']);
+  } finally {
+    s.ok(['rm', '-f', 'lean']);
   }
 });

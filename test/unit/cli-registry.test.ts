@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
 import { Command } from 'commander';
 import { expect, it } from 'vitest';
 import { buildProgram, REGISTRARS } from '../../src/cli/main.js';
@@ -30,6 +32,15 @@ it('builds only the file a command word names, and everything for help, groups a
   expect(names(buildProgram(argv('stop', 'web')))).toContain('restart');
   for (const line of [argv(), argv('--help'), argv('help', 'run'), argv('--help', 'ps'), argv('image', 'inspect', 'x'), argv('volume', 'ls'), argv('rnu', 'busybox')]) {
     expect(names(buildProgram(line)), line.join(' ')).toEqual(all);
+  }
+});
+
+it('bundles each lean verb with the registrar the whole CLI has for it (bin/load-cli.cjs LEAN_VERBS)', async () => {
+  const { LEAN_VERBS } = createRequire(import.meta.url)('../../bin/load-cli.cjs') as { LEAN_VERBS: string[] };
+  expect(LEAN_VERBS.length).toBeGreaterThan(0);
+  for (const verb of LEAN_VERBS) {
+    const lean = (await import(/* @vite-ignore */ path.resolve(import.meta.dirname, `../../src/cli/${verb}-main.ts`))) as { registrars: typeof REGISTRARS };
+    expect(lean.registrars, verb).toEqual(REGISTRARS.filter(([, listed]) => listed.includes(verb)));
   }
 });
 
