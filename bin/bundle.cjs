@@ -2,9 +2,9 @@
 // bin/load-cli.cjs compiles with V8's code cache (npm run bundle):
 //   build/tsrun.cjs       tsrun's whole command line (src/cli/main.ts)
 //   build/tsrun-oci.cjs   tsrun-oci's (src/oci/cli.ts)
-//   build/tsrun-VERB.cjs  one hot verb of tsrun's alone (src/cli/VERB-main.ts,
-//                         for load-cli.cjs's LEAN_VERBS): less code to read
-//                         and deserialize at every run or exec
+//   build/tsrun-NAME.cjs  the commands of one file of src/cli alone (NAME-main.ts,
+//                         load-cli.cjs's LEAN_BUNDLES): less code to read
+//                         and deserialize for the commands run most
 //
 // The bundles are minified (whitespace and syntax; names are kept, so stack
 // traces still name tsrun's functions): every command reads and scans the
@@ -15,7 +15,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const esbuild = require('esbuild');
 
-const { LEAN_VERBS } = require('./load-cli.cjs');
+const { LEAN_BUNDLES } = require('./load-cli.cjs');
 
 const root = path.join(__dirname, '..');
 const js = path.join(root, 'build', 'js');
@@ -23,7 +23,7 @@ const js = path.join(root, 'build', 'js');
 const BUNDLES = [
   [path.join(js, 'cli', 'main.js'), 'tsrun.cjs'],
   [path.join(js, 'oci', 'cli.js'), 'tsrun-oci.cjs'],
-  ...LEAN_VERBS.map((verb) => [path.join(js, 'cli', `${verb}-main.js`), `tsrun-${verb}.cjs`]),
+  ...Object.keys(LEAN_BUNDLES).map((name) => [path.join(js, 'cli', `${name}-main.js`), `tsrun-${name}.cjs`]),
 ];
 
 // Namespace imports of Node's modules (`import * as fs from 'node:fs'`) become

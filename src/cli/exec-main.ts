@@ -3,8 +3,8 @@ import { registerExec } from './run.js';
 
 /**
  * `tsrun exec` alone, bundled on its own (build/tsrun-exec.cjs; bin/load-cli.cjs
- * loads it for an exec): V8 reads and deserializes a quarter of the whole CLI's
- * code, ~2 ms of every exec (health checks and probes run many).
+ * LEAN_BUNDLES): a quarter of the whole CLI's code, ~2 ms of every exec
+ * (health checks and probes run many).
  */
 export const registrars: Registrars = [[registerExec, ['exec']]];
 

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,7 +16,9 @@ export default function setup(project: TestProject): () => void {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push('root');
   if (!fs.readFileSync('/proc/filesystems', 'utf8').includes('overlay')) missing.push('overlayfs');
-  for (const f of ['build/tsrun.cjs', 'build/tsrun-oci.cjs', 'build/tsrun-run.cjs', 'build/tsrun-exec.cjs', 'build/native/Release/tsrun_native.node', 'build/native/Release/tsrun-monitor']) {
+  const { LEAN_BUNDLES } = createRequire(import.meta.url)('../../bin/load-cli.cjs') as { LEAN_BUNDLES: Record<string, string[]> };
+  const bundles = ['tsrun.cjs', 'tsrun-oci.cjs', ...Object.keys(LEAN_BUNDLES).map((name) => `tsrun-${name}.cjs`)].map((f) => `build/${f}`);
+  for (const f of [...bundles, 'build/native/Release/tsrun_native.node', 'build/native/Release/tsrun-monitor']) {
     if (!fs.existsSync(path.join(repo, f))) missing.push(`${f} (run npm ci or npm run build)`);
   }
   if (!fs.existsSync('/bin/busybox')) missing.push('busybox-static (/bin/busybox)');

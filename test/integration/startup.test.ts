@@ -45,13 +45,15 @@ it('run --rm and exec load neither the registry client, the tar code nor child_p
   }
 });
 
-it('run and exec load bundles of their own, every other command the whole CLI', () => {
+it('run, exec, the lifecycle commands and rm load bundles of their own, other commands the whole CLI', () => {
   expect(loaded(['run', '--rm', 'busybox', 'true']).bundles).toEqual(['tsrun-run.cjs']);
   s.ok(['run', '-d', '--name', 'lean', 'busybox', 'sleep', '100']);
   try {
     expect(loaded(['--log-level', 'warn', 'exec', 'lean', 'true']).bundles).toEqual(['tsrun-exec.cjs']);
     expect(loaded(['ps']).bundles).toEqual(['tsrun.cjs']);
+    expect(loaded(['stop', '-t', '0', 'lean']).bundles).toEqual(['tsrun-lifecycle.cjs']);
+    expect(loaded(['rm', 'lean']).bundles).toEqual(['tsrun-rm.cjs']);
   } finally {
-    s.ok(['rm', '-f', 'lean']);
+    s.run(['rm', '-f', 'lean']);
   }
 });
