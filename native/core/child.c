@@ -17,7 +17,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mount.h>
+#include "libc_compat.h"
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -56,8 +56,8 @@ static _Noreturn void fail(int errfd, enum ctr_stage stage, size_t index, int er
  * "permission denied" in them). */
 static void say_exec_failed(const char *program, int err)
 {
-  /* child: async-signal-safe (strerrordesc_np reads a static table) */
-  const char *desc = strerrordesc_np(err);
+  /* child: async-signal-safe (ctr_strerror reads a static table) */
+  const char *desc = ctr_strerror(err);
   char reason[128];
   const char *parts[] = { "exec ", program, ": ", reason, "\n" };
   size_t i;

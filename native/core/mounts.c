@@ -11,7 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <sys/mount.h>
+#include "libc_compat.h"
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>

@@ -10,7 +10,7 @@
 #include <net/if.h>
 #include <sched.h>
 #include <string.h>
-#include <sys/mount.h>
+#include "libc_compat.h"
 
 #include "safe.h"
 

@@ -180,7 +180,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/mount.h>
+#include "libc_compat.h"
 #include <sys/resource.h>
 #include <linux/filter.h>
 

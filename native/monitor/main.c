@@ -46,7 +46,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/mount.h>
+#include "../core/libc_compat.h"
 #include <sys/prctl.h>
 #include <linux/capability.h>
 #include <linux/magic.h>
@@ -2102,8 +2102,8 @@ static void prepare_userns_child(pid_t pid)
   for (i = 0; i < plan.n_rlimits; i++) {
     int res = plan.rlimits[i].resource;
 
-    if (prlimit(pid, (__rlimit_resource_t)res, NULL, &cur) < 0 || (plan.rlimits[i].limit.rlim_max > cur.rlim_max &&
-        (cur.rlim_max = plan.rlimits[i].limit.rlim_max, prlimit(pid, (__rlimit_resource_t)res, &cur, NULL) < 0))) {
+    if (prlimit(pid, res, NULL, &cur) < 0 || (plan.rlimits[i].limit.rlim_max > cur.rlim_max &&
+        (cur.rlim_max = plan.rlimits[i].limit.rlim_max, prlimit(pid, res, &cur, NULL) < 0))) {
       ctr_report_fill(&r, CTR_REPORT_FAILED, CTR_STAGE_RLIMIT, (int)i, errno, NULL);
       goto failed;
     }

@@ -57,3 +57,16 @@ it('run, exec, the lifecycle commands and rm load bundles of their own, other co
     s.run(['rm', '-f', 'lean']);
   }
 });
+
+it('links the monitor and tsrun-init with musl where it is installed (CI installs it): every start copies the monitor into a memfd', () => {
+  const musl = fs.readdirSync('/usr/lib').some((d) => d.endsWith('-linux-musl') && fs.existsSync(`/usr/lib/${d}/musl-gcc.specs`));
+  // CI must have it (.ci/setup); a developer without musl-tools builds with a static glibc (CMakeLists.txt).
+  if (process.env.CI === 'true') expect(musl, 'musl-tools is installed').toBe(true);
+  const release = path.resolve(import.meta.dirname, '../../build/native/Release');
+  for (const exe of ['tsrun-monitor', 'tsrun-init']) {
+    const size = fs.statSync(path.join(release, exe)).size;
+    // A static glibc alone is ~650 kB.
+    if (musl) expect(size, exe).toBeLessThan(256 * 1024);
+    expect(fs.readFileSync(path.join(release, exe)).includes('GLIBC'), `${exe} has glibc in it`).toBe(!musl);
+  }
+});
