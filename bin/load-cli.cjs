@@ -56,10 +56,15 @@ function run(entry) {
 module.exports = run;
 module.exports.LEAN_BUNDLES = LEAN_BUNDLES;
 
-/** The command word, past the global options and their values; "none" without one, "other" for one no verb could be. */
+/**
+ * The command word, past the global options and their values; "none" without
+ * one, or after -h/--help (`tsrun --help run` lists every command: the whole
+ * CLI), "other" for one no verb could be.
+ */
 function verbOf(args) {
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
+    if (a === '-h' || a === '--help') return 'none';
     if (a === '--root' || a === '--runroot' || a === '--log-level' || a === '--log' || a === '--log-format') i++;
     else if (!a.startsWith('-')) return /^[a-z][a-z-]{0,31}$/.test(a) ? a : 'other';
   }

@@ -51,20 +51,49 @@ static _Noreturn void fail(int errfd, enum ctr_stage stage, size_t index, int er
   _exit(127);
 }
 
+/* Go's words (so runc's) for the errors an execve gives, whatever the C
+ * library's are (musl's differ: "symbolic link loop", "out of memory"). */
+static const char *exec_reason(int err)
+{
+  /* child: async-signal-safe */
+  switch (err) {
+  case ENOENT: return "no such file or directory";
+  case EACCES: return "permission denied";
+  case EPERM: return "operation not permitted";
+  case ENOEXEC: return "exec format error";
+  case ENOTDIR: return "not a directory";
+  case EISDIR: return "is a directory";
+  case ELOOP: return "too many levels of symbolic links";
+  case ENAMETOOLONG: return "file name too long";
+  case E2BIG: return "argument list too long";
+  case ENOMEM: return "cannot allocate memory";
+  case ETXTBSY: return "text file busy";
+  case EIO: return "input/output error";
+  case EMFILE: return "too many open files";
+  case ENFILE: return "too many open files in system";
+  case EFAULT: return "bad address";
+  case EINVAL: return "invalid argument";
+  case ELIBBAD: return "accessing a corrupted shared library";
+  default: return NULL;
+  }
+}
+
 /* "exec PROGRAM: REASON" on fd 2, runc init's words for an execve that failed
- * (Go's lower-case reasons: podman reads "no such file or directory" and
- * "permission denied" in them). */
+ * (podman reads "no such file or directory" and "permission denied" in them). */
 static void say_exec_failed(const char *program, int err)
 {
-  /* child: async-signal-safe (ctr_strerror reads a static table) */
-  const char *desc = ctr_strerror(err);
-  char reason[128];
+  /* child: async-signal-safe */
+  const char *desc = exec_reason(err);
+  char reason[48];
   const char *parts[] = { "exec ", program, ": ", reason, "\n" };
   size_t i;
 
-  ctr_strlcpy(reason, desc ? desc : "unknown error", sizeof reason);
-  if (reason[0] >= 'A' && reason[0] <= 'Z')
-    reason[0] = (char)(reason[0] - 'A' + 'a');
+  if (desc) {
+    ctr_strlcpy(reason, desc, sizeof reason);
+  } else {
+    ctr_strlcpy(reason, "errno ", sizeof reason);
+    ctr_utoa((unsigned long)err, reason + ctr_strlen(reason));
+  }
 
   for (i = 0; i < sizeof parts / sizeof parts[0]; i++)
     if (write(2, parts[i], strlen(parts[i])) < 0)
@@ -239,11 +268,11 @@ static int private_holder(const char *path)
 {
   /* child: async-signal-safe */
   char dir[PATH_MAX], up[PATH_MAX];
-  struct statx sx;
+  ctr_statx_t sx;
   unsigned long long id;
   char *slash;
 
-  if (ctr_strlen(path) >= sizeof dir || statx(AT_FDCWD, path, 0, STATX_MNT_ID, &sx) < 0)
+  if (ctr_strlen(path) >= sizeof dir || ctr_statx(AT_FDCWD, path, 0, STATX_MNT_ID, &sx) < 0)
     return -1;
   id = sx.stx_mnt_id;
   dir[0] = '\0';
@@ -256,7 +285,7 @@ static int private_holder(const char *path)
       up[1] = '\0'; /* "/" */
     else
       *slash = '\0';
-    if (ctr_streq(up, dir) || statx(AT_FDCWD, up, 0, STATX_MNT_ID, &sx) < 0 || sx.stx_mnt_id != id)
+    if (ctr_streq(up, dir) || ctr_statx(AT_FDCWD, up, 0, STATX_MNT_ID, &sx) < 0 || sx.stx_mnt_id != id)
       break;
     dir[0] = '\0';
     ctr_strlcat(dir, up, sizeof dir);

@@ -7,28 +7,36 @@
  * container's monitor copies into its sealed memfd and keeps resident, and
  * ~0.25 ms to every exec of it. musl 1.2.3 lacks what glibc 2.36 declares
  * for the new mount API and statx; here they are, as the kernel's headers
- * and raw syscalls. With glibc this adds nothing.
+ * and raw syscalls (statx as ctr_statx, whatever the library).
  */
-#include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 
-/* An errno's English text from a static table, async-signal-safe: glibc's
- * strerrordesc_np; musl's strerror is that already (no message catalogs). */
-static inline const char *ctr_strerror(int err)
-{
 #ifdef __GLIBC__
-  return strerrordesc_np(err);
-#else
-  return strerror(err);
-#endif
-}
+typedef struct statx ctr_statx_t;
 
-#ifndef __GLIBC__
+static inline int ctr_statx(int dirfd, const char *path, int flags, unsigned int mask, ctr_statx_t *buf)
+{
+  return statx(dirfd, path, flags, mask, buf);
+}
+#else
 #include <linux/mount.h>
-#include <linux/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+/* The kernel's struct statx, under names of our own: musl 1.2.5 declares a
+ * struct statx of its own (without stx_mnt_id) in <sys/stat.h>. */
+#define statx ctr_kernel_statx
+#define statx_timestamp ctr_kernel_statx_timestamp
+#include <linux/stat.h>
+#undef statx
+#undef statx_timestamp
+typedef struct ctr_kernel_statx ctr_statx_t;
+
+static inline int ctr_statx(int dirfd, const char *path, int flags, unsigned int mask, ctr_statx_t *buf)
+{
+  return (int)syscall(SYS_statx, dirfd, path, flags, mask, buf);
+}
 
 static inline int fsopen(const char *fs_name, unsigned int flags)
 {
@@ -60,10 +68,6 @@ static inline int mount_setattr(int dirfd, const char *path, unsigned int flags,
   return (int)syscall(SYS_mount_setattr, dirfd, path, flags, attr, size);
 }
 
-static inline int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf)
-{
-  return (int)syscall(SYS_statx, dirfd, path, flags, mask, buf);
-}
 #endif
 
 #endif

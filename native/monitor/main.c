@@ -2130,7 +2130,7 @@ failed:
   start_failed(&r);
 }
 
-/* --preserve-fds=N as argv[1] (what launchMonitor passes), else 0. */
+/* --preserve-fds=N as argv[1] (what PendingMonitor.spawn passes), else 0. */
 static unsigned preserve_count(int argc, char **argv)
 {
   static const char flag[] = "--preserve-fds=";

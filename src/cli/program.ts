@@ -10,8 +10,8 @@ import { COMMIT, VERSION } from '../version.js';
  * tsrun's command line: commander wiring only. Each verb lives in its own
  * file and loads the runtime it needs when it runs, so `tsrun ps` never
  * pays for the image loader and nothing heavy happens at import time.
- * main.ts has every verb; run-main.ts and exec-main.ts one each, bundled
- * on their own (bin/load-cli.cjs).
+ * main.ts has every verb; each NAME-main.ts the verbs of one file, bundled
+ * on their own (bin/load-cli.cjs LEAN_BUNDLES).
  */
 export type ContextFactory = () => Context;
 

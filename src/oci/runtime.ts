@@ -345,90 +345,92 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
   const cgroupsPath = cgroupsPathOf(spec, id);
   const host = cgroupHost();
 
-  fs.mkdirSync(p.root, { recursive: true, mode: 0o700 });
-  try {
-    fs.mkdirSync(stateDir(p, id), { mode: 0o700 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new RuntimeError(`container ${id} already exists`);
-    throw err;
-  }
-  fs.writeFileSync(lockFile(p, id), '', { mode: 0o600 });
-  // Whether an init was made: a create that fails after that goes on at delete (poststop hooks included).
-  let initMade = false;
-  const state: OciContainerState = {
-    id,
-    bundle: bundle.dir,
-    rootfs: spec.root.path,
-    pid: 0,
-    pidStartTime: '',
-    bootId: bootId(),
-    created: new Date().toISOString(),
-    annotations: spec.annotations ?? {},
-    cgroupsPath,
-    ...(opts.newKeyring === false ? { noNewKeyring: true } : {}),
-  };
-  // Spawned now, the monitor starts up while the state and cgroups are made (monitor.ts, PendingMonitor).
+  // Spawned first, the monitor starts up while the state and cgroups are made (monitor.ts, PendingMonitor).
   const pending = PendingMonitor.spawn({ foreground: true, stdin: true, preserveFds: listenFds + (opts.preserveFds ?? 0) });
   try {
-    return await withContainerLock(native, p, id, async () => {
-      writeVolatileAtomic(configCopy(p, id), JSON.stringify(spec), 0o600);
-      writeState(p, state);
-      const cgroup = setupCgroup(host, cgroupsPath, cgroupResources(spec.linux.resources, spec.linux.devices));
-      state.cgroupsMade = cgroup.made;
-      const plan = buildLaunchPlan(
-        { ...spec, process: proc },
-        {
-          mkcwd: true,
-          keyring: opts.newKeyring === false ? undefined : sessionKeyring(id),
-          passthrough: !terminal,
-          tty: terminal,
-          consoleSocket: terminal ? opts.consoleSocket : undefined,
-          attach: terminal && !opts.consoleSocket,
-          stdin: terminal && !opts.consoleSocket,
-          winsize: terminal ? consoleSize(proc) : undefined,
-          startFifo: opts.mode === 'created' ? makeStartFifo(native, execFifo(p, id)) : undefined,
-          detach: opts.mode !== 'foreground',
-          cgroups: cgroup.joinFiles,
-          cgroupSelf: cgroup.selfJoin,
-          cgroupsLate: cgroup.lateJoinFiles,
-          // Read if the process is killed before it runs: the OOM killer's work is named then.
-          oomFile: cgroup.oomFile,
-          cgroupViews: cgroupViews(host, cgroupsPath),
-          isFileSource: (src) => !fs.statSync(src).isDirectory(),
-          isHostNamespace,
-          seccompCacheDir: seccompCache(p),
-          hookPause: [...CREATE_HOOKS, 'createContainer' as const].some((kind) => (spec.hooks?.[kind]?.length ?? 0) > 0),
-          // runtime.md: startContainer hooks run in the container once started, before the process (from the init, as runc).
-          ...(spec.hooks?.startContainer?.length ? { startHooks: spec.hooks.startContainer, hookState: startHookState(p, state) } : {}),
-        },
-      );
-      // runtime.md step 5-6: with the namespaces and mounts made, before pivot_root; prestart first (deprecated, same moment), as runc.
-      const onPaused = async (pid: number) => {
+    fs.mkdirSync(p.root, { recursive: true, mode: 0o700 });
+    try {
+      fs.mkdirSync(stateDir(p, id), { mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new RuntimeError(`container ${id} already exists`);
+      throw err;
+    }
+    fs.writeFileSync(lockFile(p, id), '', { mode: 0o600 });
+    // Whether an init was made: a create that fails after that goes on at delete (poststop hooks included).
+    let initMade = false;
+    const state: OciContainerState = {
+      id,
+      bundle: bundle.dir,
+      rootfs: spec.root.path,
+      pid: 0,
+      pidStartTime: '',
+      bootId: bootId(),
+      created: new Date().toISOString(),
+      annotations: spec.annotations ?? {},
+      cgroupsPath,
+      ...(opts.newKeyring === false ? { noNewKeyring: true } : {}),
+    };
+    try {
+      return await withContainerLock(native, p, id, async () => {
+        writeVolatileAtomic(configCopy(p, id), JSON.stringify(spec), 0o600);
+        writeState(p, state);
+        const cgroup = setupCgroup(host, cgroupsPath, cgroupResources(spec.linux.resources, spec.linux.devices));
+        state.cgroupsMade = cgroup.made;
+        const plan = buildLaunchPlan(
+          { ...spec, process: proc },
+          {
+            mkcwd: true,
+            keyring: opts.newKeyring === false ? undefined : sessionKeyring(id),
+            passthrough: !terminal,
+            tty: terminal,
+            consoleSocket: terminal ? opts.consoleSocket : undefined,
+            attach: terminal && !opts.consoleSocket,
+            stdin: terminal && !opts.consoleSocket,
+            winsize: terminal ? consoleSize(proc) : undefined,
+            startFifo: opts.mode === 'created' ? makeStartFifo(native, execFifo(p, id)) : undefined,
+            detach: opts.mode !== 'foreground',
+            cgroups: cgroup.joinFiles,
+            cgroupSelf: cgroup.selfJoin,
+            cgroupsLate: cgroup.lateJoinFiles,
+            // Read if the process is killed before it runs: the OOM killer's work is named then.
+            oomFile: cgroup.oomFile,
+            cgroupViews: cgroupViews(host, cgroupsPath),
+            isFileSource: (src) => !fs.statSync(src).isDirectory(),
+            isHostNamespace,
+            seccompCacheDir: seccompCache(p),
+            hookPause: [...CREATE_HOOKS, 'createContainer' as const].some((kind) => (spec.hooks?.[kind]?.length ?? 0) > 0),
+            // runtime.md: startContainer hooks run in the container once started, before the process (from the init, as runc).
+            ...(spec.hooks?.startContainer?.length ? { startHooks: spec.hooks.startContainer, hookState: startHookState(p, state) } : {}),
+          },
+        );
+        // runtime.md step 5-6: with the namespaces and mounts made, before pivot_root; prestart first (deprecated, same moment), as runc.
+        const onPaused = async (pid: number) => {
+          initMade = true;
+          const creating = { ...report(p, state, OCI_VERSION), status: 'creating', pid };
+          for (const kind of CREATE_HOOKS) runHooks(spec, kind, creating, true);
+          // runtime.md: createContainer after createRuntime, in the container's namespaces, before pivot_root.
+          runHooks(spec, 'createContainer', creating, true, pid);
+        };
+        const monitor = await pending.launch(encodePlan(plan), { expectCreated: opts.mode === 'created', onPaused });
         initMade = true;
-        const creating = { ...report(p, state, OCI_VERSION), status: 'creating', pid };
-        for (const kind of CREATE_HOOKS) runHooks(spec, kind, creating, true);
-        // runtime.md: createContainer after createRuntime, in the container's namespaces, before pivot_root.
-        runHooks(spec, 'createContainer', creating, true, pid);
-      };
-      const monitor = await pending.launch(encodePlan(plan), { expectCreated: opts.mode === 'created', onPaused });
-      initMade = true;
-      state.pid = monitor.pid;
-      state.pidStartTime = pidStartTime(monitor.pid) ?? '';
-      writeState(p, state);
-      if (opts.pidFile) writePidFile(opts.pidFile, monitor.pid);
-      // A detached monitor exits right after its report; reaping it here keeps it from lingering as a zombie of ours.
-      if (opts.mode !== 'foreground') await monitor.wait();
-      return { state, monitor };
-    });
-  } catch (err) {
-    // Nothing of this container may be left behind: its init (if any), cgroups, state. runtime.md: a
-    // create that failed past its start (a hook, say) goes on at delete, so poststop hooks run too.
-    if (state.pid > 0) await killAndWait(native, state).catch(() => undefined);
-    await removeCgroup(host, cgroupsPath).catch(() => undefined);
-    removeMadeCgroups(state.cgroupsMade ?? []);
-    if (initMade) runHooks(spec, 'poststop', { ...report(p, state, OCI_VERSION), status: 'stopped', pid: 0 });
-    fs.rmSync(stateDir(p, id), { recursive: true, force: true });
-    throw err;
+        state.pid = monitor.pid;
+        state.pidStartTime = pidStartTime(monitor.pid) ?? '';
+        writeState(p, state);
+        if (opts.pidFile) writePidFile(opts.pidFile, monitor.pid);
+        // A detached monitor exits right after its report; reaping it here keeps it from lingering as a zombie of ours.
+        if (opts.mode !== 'foreground') await monitor.wait();
+        return { state, monitor };
+      });
+    } catch (err) {
+      // Nothing of this container may be left behind: its init (if any), cgroups, state. runtime.md: a
+      // create that failed past its start (a hook, say) goes on at delete, so poststop hooks run too.
+      if (state.pid > 0) await killAndWait(native, state).catch(() => undefined);
+      await removeCgroup(host, cgroupsPath).catch(() => undefined);
+      removeMadeCgroups(state.cgroupsMade ?? []);
+      if (initMade) runHooks(spec, 'poststop', { ...report(p, state, OCI_VERSION), status: 'stopped', pid: 0 });
+      fs.rmSync(stateDir(p, id), { recursive: true, force: true });
+      throw err;
+    }
   } finally {
     await pending.cancel();
   }

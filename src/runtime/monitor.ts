@@ -129,6 +129,7 @@ export class PendingMonitor {
     const native = loadNative();
     const monitorPid = this.pid;
     let ours = this.reportFd;
+    let planFd = this.planFd;
     let reaped = false;
     /** The next report; a monitor gone before sending it is the failure, with its exit status. */
     const next = async (): Promise<Report> => {
@@ -140,7 +141,10 @@ export class PendingMonitor {
     };
     try {
       opts.onSpawn?.(monitorPid);
-      sendPlan(this.planFd, plan);
+      sendPlan(planFd, plan);
+      // Its EOF ends the plan.
+      native.closeFd({ fd: planFd });
+      planFd = -1;
       let report = await next();
       if (report.kind === ReportKind.Paused && opts.onPaused) {
         try {
@@ -175,6 +179,7 @@ export class PendingMonitor {
       }
       throw err;
     } finally {
+      if (planFd >= 0) native.closeFd({ fd: planFd });
       if (ours >= 0) native.closeFd({ fd: ours });
     }
   }
@@ -191,17 +196,14 @@ export class PendingMonitor {
 }
 
 /**
- * Writes the plan and closes the pipe (its EOF ends the plan). A monitor
- * already gone (EPIPE) is left for the next report read to find: EOF, then
- * its exit status.
+ * Writes the plan into the pipe. A monitor already gone (EPIPE) is left for
+ * the next report read to find: EOF, then its exit status.
  */
 function sendPlan(fd: number, plan: Buffer): void {
   try {
     for (let off = 0; off < plan.length; ) off += fs.writeSync(fd, plan, off);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
-  } finally {
-    loadNative().closeFd({ fd });
   }
 }
 

@@ -95,12 +95,32 @@ export function layerRootOverlay(p: StorePaths, cacheId: string, opts: { volatil
  * A volatile mount leaves work/work/incompat/volatile behind, even once
  * cleanly unmounted, and the kernel then refuses every mount of that upper
  * dir ("incompat feature 'volatile'") until it is removed: a restart of a
- * --rm container, or a mount to copy from it, would fail. It marks an upper
- * dir whose writes a crash may have lost; only a container removed at its
- * exit is mounted so, and it holds nothing worth keeping.
+ * --rm container, or a mount to copy from it, would fail. Made in this boot,
+ * the mount it marks ended cleanly (or the host would have rebooted) and it
+ * goes. Made in an earlier one, the host went down while the container ran
+ * (or before it was removed): its writes may be torn, as the kernel's mark
+ * says, and the mount is refused.
  */
 function clearVolatileMark(p: StorePaths, cacheId: string): void {
-  fs.rmSync(path.join(layerWork(p, cacheId), 'work', 'incompat', 'volatile'), { recursive: true, force: true });
+  const mark = path.join(layerWork(p, cacheId), 'work', 'incompat', 'volatile');
+  let made: number;
+  try {
+    made = fs.statSync(mark).mtimeMs;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (made < bootTimeMs()) {
+    throw new StoreCorruptError(`layer ${cacheId} was mounted volatile (its container is removed at its exit, --rm) when the host went down: its files may be torn; remove the container`);
+  }
+  fs.rmSync(mark, { recursive: true, force: true });
+}
+
+/** When this boot began (/proc/stat btime), in ms since the epoch. */
+function bootTimeMs(): number {
+  const btime = /^btime (\d+)$/m.exec(fs.readFileSync('/proc/stat', 'latin1'))?.[1];
+  if (btime === undefined) throw new RuntimeError('/proc/stat has no btime');
+  return Number(btime) * 1000;
 }
 
 /**

@@ -150,6 +150,19 @@ describe('--init and stop exit codes', () => {
     expect(zombiesIn(initPid)).toBe(0);
     s.ok(['rm', '-f', 'reaper']);
   });
+
+  it('--init forwards signal 34 (SIGRTMIN to a glibc program), which musl\'s sigfillset leaves out', async () => {
+    s.ok(['run', '-d', '--init', '--name', 'rt34', 'busybox', 'sh', '-c', 'trap "echo got 34; exit 3" 34; while :; do sleep 0.05; done']);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      process.kill(s.inspect('rt34').State.Pid, 34);
+      await until(() => s.inspect('rt34').State.Status === 'exited', 5_000);
+      expect(s.inspect('rt34').State.ExitCode).toBe(3);
+      expect(s.ok(['logs', 'rt34'])).toBe('got 34\n');
+    } finally {
+      s.run(['rm', '-f', 'rt34']);
+    }
+  });
 });
 
 describe('the monitor', () => {

@@ -353,6 +353,20 @@ describe('tsrun-oci create/start/state/kill/delete', () => {
     await until(() => state(id).status === 'stopped', 5_000);
     expect(fs.readFileSync(stderr, 'utf8')).toBe('exec /noshebang: exec format error\n');
     ok(['delete', id]);
+    // Go's words (runc's), not the C library's: musl would say "symbolic link loop".
+    const loop = 'loopexec';
+    ids.add(loop);
+    fs.rmSync(path.join(rootfs, 'loop'), { force: true });
+    fs.copyFileSync(path.join(rootfs, 'bin/busybox'), path.join(rootfs, 'loop'));
+    ok(['create', '-b', bundle(loop, (s) => (s.process.args = ['/loop'])), loop]);
+    const loopErr = path.join(dir, `err.${calls}`);
+    // Made a loop after create checked it, before the execve.
+    fs.rmSync(path.join(rootfs, 'loop'));
+    fs.symlinkSync('/loop', path.join(rootfs, 'loop'));
+    ok(['start', loop]);
+    await until(() => state(loop).status === 'stopped', 5_000);
+    expect(fs.readFileSync(loopErr, 'utf8')).toBe('exec /loop: too many levels of symbolic links\n');
+    ok(['delete', loop]);
   });
 
   it('a created container ends on kill TERM (or INT, HUP), as runc\'s: it is not left waiting for a SIGKILL', async () => {

@@ -144,6 +144,25 @@ describe('tsrun run: layers and copy-on-write', () => {
       s.run(['rm', '-f', 'vol']);
     }
   });
+
+  it('clears the volatile mark of a mount made in this boot, and refuses one left from an earlier boot (the host went down: writes may be torn)', () => {
+    s.ok(['run', '--name', 'marked', 'busybox', 'true']);
+    try {
+      const mark = path.join(s.inspect('marked').GraphDriver.Data.WorkDir as string, 'work', 'incompat', 'volatile');
+      fs.mkdirSync(mark, { recursive: true });
+      const bootMs = Number(/^btime (\d+)$/m.exec(fs.readFileSync('/proc/stat', 'utf8'))![1]) * 1000;
+      const before = new Date(bootMs - 60_000);
+      fs.utimesSync(mark, before, before);
+      const r = s.run(['start', '-a', 'marked']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/was mounted volatile .* when the host went down: its files may be torn; remove the container\n$/);
+      fs.utimesSync(mark, new Date(), new Date());
+      expect(s.run(['start', '-a', 'marked']).code).toBe(0);
+      expect(fs.existsSync(mark)).toBe(false);
+    } finally {
+      s.run(['rm', '-f', 'marked']);
+    }
+  });
 });
 
 describe('tsrun run: exit codes and errors', () => {

@@ -42,12 +42,12 @@ function recordOptions(req: Omit<RunRequest, 'detach'>): RunOptions {
  */
 export async function runCommand(ctx: Context, req: RunRequest): Promise<number> {
   const options = recordOptions(req);
-  const cid = claimCidFile(req.cidFile);
   const mode = req.detach ? 'detached' : 'foreground';
   const stdin = req.interactive && !req.detach;
-  // Spawned now, the monitor starts up while the container is made (monitor.ts, PendingMonitor).
+  // Spawned now, the monitor starts up while the container is made (monitor.ts, PendingMonitor); before anything is made.
   const monitor = PendingMonitor.spawn(monitorSpawnOptions(mode, stdin));
   try {
+    const cid = claimCidFile(req.cidFile);
     let rec: Awaited<ReturnType<typeof createContainer>> | undefined;
     try {
       rec = await createContainer(ctx, { image: req.image, name: req.name, options, autoRemove: req.autoRemove });

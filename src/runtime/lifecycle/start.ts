@@ -180,7 +180,7 @@ async function launchContainer(ctx: Context, rec: ContainerRecord, opts: StartOp
     clearExit(p, id);
     // Read from for the image's accounts and the volumes' first contents; a second union over the same upper dir must not coexist with it.
     if (idmapped) unmountLayer(ctx.native, p, rec.rwLayerId);
-    // The runtime record exists from the monitor's first moment, so rm -f can always find it.
+    // The runtime record exists before the monitor has its plan (before the container does), so rm -f can always find it.
     const runtime: RuntimeRecord = { pid: 0, pidStartTime: '', monitorPid: 0, bootId: bootId(), startedAt: '', network: network?.lease };
     const pending = opts.monitor ?? PendingMonitor.spawn(monitorSpawnOptions(opts.mode, opts.stdin));
     const monitor = await pending.launch(encodePlan(plan), {
