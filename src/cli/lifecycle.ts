@@ -106,7 +106,7 @@ export function registerLifecycle(program: Command, ctx: ContextFactory): void {
     .command('kill')
     .description('Send a signal (default SIGKILL) to running containers')
     .argument('<container...>')
-    .option('-s, --signal <signal>', 'signal name or number', 'KILL')
+    .option('-s, --signal <signal>', 'signal name or number (RTMIN+N and RTMAX-N too)', 'KILL')
     .action(async (refs: string[], o: { signal: string }) => {
       const [{ findContainer }, { killContainer, parseSignal }] = await Promise.all([import('../runtime/containers.js'), import('../runtime/lifecycle/stop.js')]);
       const c = ctx();

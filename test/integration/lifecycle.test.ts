@@ -126,6 +126,31 @@ describe('stop, start, restart: the rw layer is kept until rm', () => {
     s.ok(['rm', 'sig', 'deaf']);
   });
 
+  it('kill -s and --stop-signal take the real-time signals by docker\'s names (RTMIN+3 is systemd\'s stop signal) and numbers', async () => {
+    const trapper = (name: string, ...flags: string[]) =>
+      s.ok(['run', '-d', ...flags, '--name', name, 'busybox', 'sh', '-c', 'trap "exit 4" 37; trap "exit 5" 64; while :; do sleep 0.05; done']);
+    const exitOf = async (name: string) => {
+      await until(() => s.inspect(name).State.Status === 'exited', 5_000);
+      return s.inspect(name).State.ExitCode;
+    };
+    try {
+      trapper('rt1', '--stop-signal', 'RTMIN+3');
+      trapper('rt2');
+      trapper('rt3');
+      await new Promise((r) => setTimeout(r, 300));
+      s.ok(['stop', 'rt1']);
+      expect(await exitOf('rt1')).toBe(4);
+      s.ok(['kill', '-s', 'SIGRTMAX', 'rt2']);
+      expect(await exitOf('rt2')).toBe(5);
+      s.ok(['kill', '-s', '37', 'rt3']);
+      expect(await exitOf('rt3')).toBe(4);
+      expect(s.run(['kill', '-s', 'RTMIN+16', 'rt3'])).toMatchObject({ code: 1, stderr: 'tsrun: invalid signal: RTMIN+16\n' });
+      expect(s.run(['kill', '-s', '65', 'rt3'])).toMatchObject({ code: 1, stderr: 'tsrun: invalid signal: 65\n' });
+    } finally {
+      s.run(['rm', '-f', 'rt1', 'rt2', 'rt3']);
+    }
+  });
+
   it('run -d --rm: stop past its timeout and rm -f end and remove it at once; restart keeps it, as docker\'s', async () => {
     // sleep ignores nothing but dies only of SIGKILL as PID 1: stop must get past its timeout while the monitor's
     // last act (the removal) waits for the container's lock.

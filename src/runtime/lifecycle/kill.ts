@@ -11,7 +11,7 @@ import type { RuntimeRecord } from '../state/record.js';
  * started; a paused container is thawed so the signal is acted on (docker's
  * stop and kill of a paused container do the same).
  */
-export async function sendSignal(rt: RuntimeRecord, signal: NodeJS.Signals): Promise<void> {
+export async function sendSignal(rt: RuntimeRecord, signal: NodeJS.Signals | number): Promise<void> {
   if (!isAlive(rt.pid, rt.pidStartTime)) return;
   try {
     process.kill(rt.pid, signal);

@@ -12,16 +12,35 @@ import { currentState } from '../state/status.js';
 import { sendSignal, waitGone } from './kill.js';
 import { foldExit } from './start.js';
 
-/** "KILL", "SIGKILL", "9" → SIGKILL, as docker's --signal takes them. */
-export function parseSignal(input: string): NodeJS.Signals {
+/** A signal by Node's name, or by number (the real-time ones, which Node does not name). */
+export type Signal = NodeJS.Signals | number;
+
+/** The real-time signals as a glibc program numbers them (glibc keeps 32 and 33): docker's RTMIN and RTMAX. */
+const RTMIN = 34;
+const RTMAX = 64;
+
+/**
+ * "KILL", "SIGKILL", "9" → SIGKILL, as docker's --signal takes them; and
+ * the real-time signals by number (up to 64) or by docker's names, RTMIN,
+ * RTMIN+1 to RTMIN+15, RTMAX-14 to RTMAX-1, RTMAX (systemd stops on
+ * RTMIN+3).
+ */
+export function parseSignal(input: string): Signal {
   const upper = input.toUpperCase();
   if (/^\d+$/.test(upper)) {
     const n = Number(upper);
     const name = Object.entries(os.constants.signals).find(([, v]) => v === n)?.[0];
     if (name) return name as NodeJS.Signals;
+    if (n >= 1 && n <= RTMAX) return n;
   } else {
     const name = upper.startsWith('SIG') ? upper : `SIG${upper}`;
     if (name in os.constants.signals) return name as NodeJS.Signals;
+    const rt = /^SIGRT(MIN|MAX)(?:([+-])(\d{1,2}))?$/.exec(name);
+    if (rt) {
+      const [, base, sign, offset] = rt;
+      if (base === 'MIN' && (sign === undefined || (sign === '+' && Number(offset) <= 15))) return RTMIN + Number(offset ?? 0);
+      if (base === 'MAX' && (sign === undefined || (sign === '-' && Number(offset) <= 14))) return RTMAX - Number(offset ?? 0);
+    }
   }
   throw new UsageError(`invalid signal: ${input}`);
 }
@@ -49,7 +68,7 @@ export async function stopContainer(ctx: Context, id: string, timeoutSec?: numbe
       rec.state = { ...rec.state, restarting: true };
       writeRecord(p, rec);
     }
-    let signal: NodeJS.Signals = 'SIGTERM';
+    let signal: Signal = 'SIGTERM';
     try {
       const stopSignal = rec.options.stopSignal ?? readImageConfig(p, rec.imageId).config?.StopSignal;
       if (stopSignal) signal = parseSignal(stopSignal);
@@ -101,7 +120,7 @@ function markStopped(ctx: Context, rec: ContainerRecord): void {
 }
 
 /** `kill`: one signal to the container's init; no waiting. */
-export async function killContainer(ctx: Context, id: string, signal: NodeJS.Signals): Promise<void> {
+export async function killContainer(ctx: Context, id: string, signal: Signal): Promise<void> {
   const p = ctx.paths;
   await withLock(ctx.native, containerLockFile(p, id), async () => {
     const rec = readRecord(p, id);
