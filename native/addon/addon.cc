@@ -34,6 +34,8 @@ void InitTree(Napi::Env env, Napi::Object exports);
 void InitDigest(Napi::Env env, Napi::Object exports);
 // native/addon/devices.cc
 void InitDevices(Napi::Env env, Napi::Object exports);
+// native/addon/exit.cc
+void InitExit(Napi::Env env, Napi::Object exports);
 }  // namespace tsrun
 
 namespace {
@@ -299,6 +301,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tsrun::InitDevices(env, exports);
   tsrun::InitTree(env, exports);
   tsrun::InitDigest(env, exports);
+  tsrun::InitExit(env, exports);
   return exports;
 }
 

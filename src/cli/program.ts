@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ContainerStartError, RuntimeError } from '../errors.js';
 import { setLogLevel } from '../log.js';
+import { deferTeardownAtExit } from '../native/binding.js';
 import { makeContext, type Context } from '../runtime/context.js';
 import { aliasesOf, commandWord, expandManagementCommand } from './management.js';
 import { writeStderr, writeStdout } from '../util/stdio.js';
@@ -62,6 +63,7 @@ export function buildProgramOf(registrars: Registrars, argv: string[] = []): Com
 
 /** Parses and runs one command line; exits with docker's code on an error. */
 export async function runCli(registrars: Registrars, argv: string[]): Promise<void> {
+  deferTeardownAtExit();
   const expanded = expandManagementCommand(argv);
   const program = buildProgramOf(registrars, expanded);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput(program.configureOutput());

@@ -111,6 +111,11 @@ export interface NativeBinding {
    * null: it exited but is not waitable yet (a tracer sees a ptraced zombie first); ask again.
    */
   waitExit(opts: { pid: number }): Promise<{ code: number | null; signal: number | null } | null>;
+  /**
+   * For a process about to exit: a holder process shares its memory (CLONE_VM, no fds) until the kernel
+   * kills it at our death, so our parent sees the exit before the unmapping. Its pid, 0 if none (once only).
+   */
+  deferTeardown(opts: Record<string, never>): number;
   /** SHA-256 of text's UTF-8 bytes, in hex (OpenSSL's, exported by node): no node:crypto to load. Absent when node exports no SHA256. */
   sha256Hex?(opts: { text: string }): string;
   /**

@@ -7,6 +7,7 @@ import { checkResources } from './bundle.js';
 import { OCI_VERSION, type OciProcess } from './spec.js';
 import type { OciResources } from '../runtime/cgroups/limits.js';
 import { setLogName } from '../log.js';
+import { deferTeardownAtExit } from '../native/binding.js';
 import { parseBytes } from '../util/bytes.js';
 import { writeStderr, writeStdout } from '../util/stdio.js';
 import { COMMIT, VERSION } from '../version.js';
@@ -360,6 +361,7 @@ function table(rows: string[][]): string {
 
 export async function ociMain(argv: string[]): Promise<void> {
   setLogName('tsrun-oci');
+  deferTeardownAtExit();
   const program = buildOciProgram();
   let verb = '';
   program.hook('preAction', (_, action) => {

@@ -136,3 +136,22 @@ export function storeForFile(...images: ('busybox' | 'hello-world-v1')[]): TestS
   afterAll(() => store.cleanup());
   return store;
 }
+
+/**
+ * A --require preload (written into dir) that records in `out` the pid that
+ * the addon's deferTeardown returns at the CLI's exit: the holder of its
+ * memory's teardown (native/addon/exit.cc), 0 for none.
+ */
+export function recordTeardownPreload(dir: string, out: string): string {
+  const preload = path.join(dir, 'record-teardown.cjs');
+  fs.writeFileSync(
+    preload,
+    `const dlopen = process.dlopen;
+process.dlopen = function (m, file, ...rest) {
+  dlopen.call(this, m, file, ...rest);
+  const defer = m.exports.deferTeardown;
+  if (defer) m.exports.deferTeardown = (o) => { const pid = defer(o); require('fs').writeFileSync(${JSON.stringify(out)}, String(pid)); return pid; };
+};\n`,
+  );
+  return preload;
+}

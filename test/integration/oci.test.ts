@@ -8,7 +8,7 @@ import { cgroupDirs, cgroupHost, uniqueDirs } from '../../src/runtime/cgroups/ho
 import { defaultSpec } from '../../src/oci/default-spec.js';
 import { DEFAULT_SECCOMP_PROFILE, resolveSeccompProfile } from '../../src/runtime/plan/seccomp.js';
 import type { OciHook, OciSpec } from '../../src/oci/spec.js';
-import { repo, until } from '../helpers/store.js';
+import { recordTeardownPreload, repo, until } from '../helpers/store.js';
 
 /**
  * tsrun-oci, runc's command line, on OCI bundles: the verbs of runtime.md
@@ -114,6 +114,17 @@ describe('tsrun-oci run', () => {
     // run deletes the container after it: no state, no cgroup.
     expect(fs.existsSync(path.join(root, 'fg'))).toBe(false);
     expect(fs.existsSync(cgroupDir('fg'))).toBe(false);
+  });
+
+  it('hands the teardown of its memory to a holder at exit (native/addon/exit.cc)', () => {
+    const out = path.join(dir, 'teardown-holder');
+    const r = spawnSync(ociBin, ['--root', root, 'run', '--bundle', bundle('holder', sh('exit 0')), 'holder'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, NODE_OPTIONS: `--require ${recordTeardownPreload(dir, out)}` },
+    });
+    expect(r.stderr.toString()).toBe('');
+    expect(r.status).toBe(0);
+    expect(Number(fs.readFileSync(out, 'utf8'))).toBeGreaterThan(0);
   });
 
   it('roots the cgroup namespace at the container\'s own cgroups, for its process and an exec\'d one', async () => {

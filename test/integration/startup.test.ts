@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect, it } from 'vitest';
-import { storeForFile, tsrunBin } from '../helpers/store.js';
+import { recordTeardownPreload, storeForFile, tsrunBin } from '../helpers/store.js';
 
 /**
  * Every millisecond of `run` and `exec` counts (issue 6): the commands that
@@ -72,4 +72,15 @@ it('links the monitor and tsrun-init with musl where it builds (CI installs it):
     if (musl) expect(bytes.length, exe).toBeLessThan(256 * 1024);
     expect(bytes.includes('GLIBC'), `${exe} has glibc in it`).toBe(!musl);
   }
+});
+
+it('hands the teardown of its memory to a holder at exit (native/addon/exit.cc)', () => {
+  const out = path.join(s.dir, 'teardown-holder');
+  const r = spawnSync(tsrunBin, ['--root', s.root, '--runroot', s.runroot, 'run', '--rm', 'busybox', 'true'], {
+    encoding: 'utf8',
+    env: { ...process.env, NODE_OPTIONS: `--require ${recordTeardownPreload(s.dir, out)}` },
+  });
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  expect(Number(fs.readFileSync(out, 'utf8'))).toBeGreaterThan(0);
 });
