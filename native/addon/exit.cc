@@ -42,8 +42,9 @@ void SetState(int state) {
 int Hold(void*) {
   prctl(PR_SET_NAME, "tsrun-exit", 0, 0, 0);
   // Its copy of our fd table, closed: our pipes' EOF and our flock()s must
-  // not wait for the holder (exit_files runs after exit_mm).
-  if (syscall(SYS_close_range, 0U, ~0U, 0U) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != holder_parent) {
+  // not wait for the holder (exit_files runs after exit_mm); nor an unmount
+  // of our working directory.
+  if (syscall(SYS_close_range, 0U, ~0U, 0U) < 0 || chdir("/") < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != holder_parent) {
     SetState(kGaveUp);
     _exit(0);
   }

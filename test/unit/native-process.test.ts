@@ -222,7 +222,7 @@ it('does not block on a child that exited under a tracer: null until the tracer 
   }
 });
 
-it('hands the teardown of an exiting process to a holder that shares its memory, holds no fd and dies with it', async () => {
+it('hands the teardown of an exiting process to a holder that shares its memory, holds no fd nor directory and dies with it', async () => {
   const lockFile = path.join(dir, 'teardown.lock');
   fs.writeFileSync(lockFile, '');
   // A fresh node, as the CLI: the holder is made in its exit listener, with a lock held and its exit code set.
@@ -239,18 +239,18 @@ it('hands the teardown of an exiting process to a holder that shares its memory,
       const proc = (f) => fs.readFileSync('/proc/' + pid + '/' + f, 'utf8');
       const blocked = BigInt('0x' + /SigBlk:\\s*(\\w+)/.exec(proc('status'))[1]);
       fs.writeSync(1, JSON.stringify({
-        pid, again, comm: proc('comm').trim(), fds: fs.readdirSync('/proc/' + pid + '/fd'),
+        pid, again, comm: proc('comm').trim(), fds: fs.readdirSync('/proc/' + pid + '/fd'), cwd: fs.readlinkSync('/proc/' + pid + '/cwd'),
         // kcmp(KCMP_VM) (syscall 312 on x86-64) is 0 for two processes on one address space, as CLONE_VM makes.
         sharedMemory: require('node:child_process').spawnSync('perl', ['-e', 'print syscall(312, 0+$ARGV[0], 0+$ARGV[1], 1, 0, 0)', String(process.pid), String(pid)], { encoding: 'utf8' }).stdout,
         intTermBlocked: ((blocked >> 1n) & 1n) === 1n && ((blocked >> 14n) & 1n) === 1n,
       }));
     });
   `;
-  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 });
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000, cwd: dir });
   expect(r.stderr).toBe('');
   expect(r.status).toBe(7);
   const seen = JSON.parse(r.stdout) as { pid: number };
-  expect(seen).toEqual({ pid: expect.any(Number), again: 0, comm: 'tsrun-exit', fds: [], sharedMemory: process.arch === 'x64' ? '0' : expect.any(String), intTermBlocked: true });
+  expect(seen).toEqual({ pid: expect.any(Number), again: 0, comm: 'tsrun-exit', fds: [], cwd: '/', sharedMemory: process.arch === 'x64' ? '0' : expect.any(String), intTermBlocked: true });
   expect(seen.pid).toBeGreaterThan(0);
   // No fd of the holder keeps the lock (nor a pipe) past the exit.
   const fd = fs.openSync(lockFile, 'r');
