@@ -9,7 +9,7 @@ import {
   parseSeccompProfile,
   resolveSeccompProfile,
 } from '../../src/runtime/plan/seccomp.js';
-import { DEFAULT_CAPABILITIES } from '../../src/oci/spec.js';
+import { DEFAULT_CAPABILITIES, type OciSeccomp, type OciSeccompArg } from '../../src/oci/spec.js';
 import { parseSecurityOpts } from '../../src/runtime/plan/run-flags.js';
 import { containerSeccomp } from '../../src/runtime/plan/container-spec.js';
 import { buildLaunchPlan, encodePlan } from '../../src/runtime/plan/launch-plan.js';
@@ -21,13 +21,20 @@ const I386 = 0x40000003;
 
 /** A classic BPF interpreter for what the compiler emits (ld abs, and, jeq/jgt/jge/ja, ret). */
 function run(prog: BpfInsn[], nr: number, args: bigint[] = [], arch = X86_64): number {
+  return trace(prog, nr, args, arch).ret;
+}
+
+/** run(), and how many instructions it took: what the kernel does on every syscall. */
+function trace(prog: BpfInsn[], nr: number, args: bigint[] = [], arch = X86_64): { ret: number; steps: number } {
   const data = Buffer.alloc(64);
   data.writeInt32LE(nr | 0, 0);
   data.writeUInt32LE(arch, 4);
   args.forEach((a, i) => data.writeBigUInt64LE(BigInt.asUintN(64, a), 16 + 8 * i));
   let A = 0;
+  let steps = 0;
   for (let pc = 0; pc < prog.length; pc++) {
     const { code, jt, jf, k } = prog[pc]!;
+    steps++;
     switch (code) {
       case 0x20:
         A = data.readUInt32LE(k);
@@ -48,7 +55,7 @@ function run(prog: BpfInsn[], nr: number, args: bigint[] = [], arch = X86_64): n
         pc += A >= k ? jt : jf;
         break;
       case 0x06:
-        return k;
+        return { ret: k, steps };
       default:
         throw new Error(`unknown opcode ${code}`);
     }
@@ -57,6 +64,42 @@ function run(prog: BpfInsn[], nr: number, args: bigint[] = [], arch = X86_64): n
 }
 
 const nr = (name: string) => X86_64_SYSCALLS[name]!;
+
+/** What OCI seccomp means for a syscall, read off the profile: the first rule of its that holds, conditional ones first. */
+function decide(profile: OciSeccomp, n: number, args: bigint[]): number {
+  const value = (action: string, errno?: number) => {
+    const e = (errno ?? 1) & 0xffff;
+    return { SCMP_ACT_ALLOW: ALLOW, SCMP_ACT_ERRNO: ERRNO(e), SCMP_ACT_KILL_PROCESS: 0x80000000, SCMP_ACT_LOG: 0x7ffc0000 }[action]!;
+  };
+  const mine = (profile.syscalls ?? []).filter((s) => s.names.some((name) => X86_64_SYSCALLS[name] === n));
+  const holds = (a: OciSeccompArg) => {
+    const x = args[a.index] ?? 0n;
+    const v = BigInt(a.value);
+    switch (a.op) {
+      case 'SCMP_CMP_EQ':
+        return x === v;
+      case 'SCMP_CMP_NE':
+        return x !== v;
+      case 'SCMP_CMP_LT':
+        return x < v;
+      case 'SCMP_CMP_LE':
+        return x <= v;
+      case 'SCMP_CMP_GT':
+        return x > v;
+      case 'SCMP_CMP_GE':
+        return x >= v;
+      case 'SCMP_CMP_MASKED_EQ':
+        return (x & v) === BigInt(a.valueTwo ?? 0);
+    }
+  };
+  const hit = mine.find((s) => (s.args ?? []).length > 0 && s.args!.every(holds)) ?? mine.find((s) => (s.args ?? []).length === 0);
+  return hit ? value(hit.action, hit.errnoRet) : value(profile.defaultAction, profile.defaultErrnoRet);
+}
+
+/** Whether a syscall has rules with conditions (its block compares arguments: longer than a lookup). */
+function conditional(profile: OciSeccomp, n: number): boolean {
+  return (profile.syscalls ?? []).some((s) => (s.args ?? []).length > 0 && s.names.some((name) => X86_64_SYSCALLS[name] === n));
+}
 const defaultProg = () => compileSeccomp(resolveSeccompProfile(DEFAULT_SECCOMP_PROFILE, DEFAULT_CAPABILITIES));
 
 describe('seccomp compiler', () => {
@@ -133,6 +176,53 @@ describe('seccomp compiler', () => {
     expect(run(prog, nr('dup'), [8n])).toBe(ERRNO(14));
     expect(run(prog, nr('dup'), [9n])).toBe(ALLOW);
     expect(run(prog, nr('mkdir'))).toBe(ERRNO(15));
+  });
+
+  it('decides every syscall number as the profile says, by a binary search a few comparisons deep', () => {
+    const resolved = resolveSeccompProfile(DEFAULT_SECCOMP_PROFILE, DEFAULT_CAPABILITIES);
+    const prog = compileSeccomp(resolved);
+    // The linear form (a JEQ and a RET per allowed syscall) took ~650 instructions.
+    expect(prog.length).toBeLessThan(300);
+    const argSets = [[], [0n, 0n, 0n], [0x10000000n], [40n], [8n], [0x1_0000_0000n, 0xffffffffn]];
+    let deepest = 0;
+    for (let n = 0; n < 520; n++) {
+      for (const args of argSets) {
+        const { ret, steps } = trace(prog, n, args);
+        expect(ret, `syscall ${n} (${args.join(',')})`).toBe(decide(resolved, n, args));
+        if (!conditional(resolved, n)) deepest = Math.max(deepest, steps);
+      }
+    }
+    // Arch and x32 checks (5), ~log2(runs of allowed numbers) JGEs, the RET.
+    expect(deepest).toBeLessThanOrEqual(16);
+  });
+
+  it('decides as the profile says for random profiles, long conditional blocks too (jumped over with JA)', () => {
+    let seed = 42;
+    const rand = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    const actions = ['SCMP_ACT_ALLOW', 'SCMP_ACT_ERRNO', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_LOG'] as const;
+    const ops = ['SCMP_CMP_NE', 'SCMP_CMP_LT', 'SCMP_CMP_LE', 'SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_MASKED_EQ'] as const;
+    const names = Object.keys(X86_64_SYSCALLS);
+    let longJumps = 0;
+    for (let round = 0; round < 20; round++) {
+      const syscalls = Array.from({ length: 5 + rand(60) }, () => {
+        const args = rand(3) === 0 ? Array.from({ length: 1 + rand(3) }, () => ({ index: rand(6), value: rand(50), valueTwo: rand(50), op: ops[rand(ops.length)]! })) : [];
+        return {
+          names: Array.from({ length: 1 + rand(args.length > 0 ? 6 : 40) }, () => names[rand(names.length)]!),
+          action: actions[rand(actions.length)]!,
+          errnoRet: rand(100),
+          args,
+        };
+      });
+      const profile = { defaultAction: actions[rand(actions.length)]!, defaultErrnoRet: 1 + rand(50), syscalls };
+      const prog = compileSeccomp(profile);
+      longJumps += prog.filter((i) => i.code === 0x05).length;
+      for (let n = 0; n < 470; n++) {
+        for (const args of [[], [3n, 7n, 20n, 49n, 0n, 5n], [49n, 0n, 0n, 3n, 20n, 1n], [0x1_0000_0000n, 25n, 25n, 25n, 25n, 25n]]) {
+          expect(run(prog, n, args), `round ${round}, syscall ${n} (${args.join(',')})`).toBe(decide(profile, n, args));
+        }
+      }
+    }
+    expect(longJumps).toBeGreaterThan(0);
   });
 
   it('encodes struct sock_filter little-endian, 8 bytes each', () => {

@@ -344,10 +344,18 @@ function rule(args: OciSeccompArg[], ret: number): BpfInsn[] {
 
 /**
  * Compiles OCI linux.seccomp for x86_64: check the arch, refuse x32
- * numbers, then for each syscall a JEQ on its number into its rules
- * (conditional ones first, in profile order; the first that holds decides),
- * and the default action for anything else. Names this table does not know
- * are skipped, as libseccomp skips names unknown on the arch.
+ * numbers, then find the syscall number's rules by a binary search and run
+ * them (conditional ones first, in profile order; the first that holds
+ * decides); anything else gets the default action. Names this table does
+ * not know are skipped, as libseccomp skips names unknown on the arch.
+ *
+ * A binary search, not a JEQ per syscall: docker's profile allows ~330
+ * syscalls, which a linear filter (libseccomp's default, what runc loads)
+ * compares one by one on every syscall the container makes, futex and
+ * epoll_pwait after ~200 others. Runs of numbers with the same plain
+ * action share one leaf, so the search is ~7 comparisons deep and the
+ * program a third of the linear one's length, which also makes it quicker
+ * for the kernel to check and JIT at each start.
  */
 export function compileSeccomp(profile: OciSeccomp, table: Record<string, number> = X86_64_SYSCALLS): BpfInsn[] {
   const defaultRet = actionValue(profile.defaultAction, profile.defaultErrnoRet);
@@ -369,23 +377,63 @@ export function compileSeccomp(profile: OciSeccomp, table: Record<string, number
     { code: BPF_LD_W_ABS, jt: 0, jf: 0, k: OFF_NR },
     { code: BPF_JGE_K, jt: 0, jf: 1, k: X32_SYSCALL_BIT },
     { code: BPF_RET_K, jt: 0, jf: 0, k: defaultRet },
+    ...search(leaves(rules, defaultRet)),
   ];
-  for (const [nr, list] of rules) {
-    if (list.every((r) => r.ret === defaultRet && r.args.length === 0)) continue;
-    // Conditional rules first: an unconditional one ends the syscall's block.
-    const ordered = [...list.filter((r) => r.args.length > 0), ...list.filter((r) => r.args.length === 0).slice(0, 1)];
-    const block = ordered.flatMap((r) => rule(r.args, r.ret));
-    if (ordered[ordered.length - 1]!.args.length > 0) block.push({ code: BPF_RET_K, jt: 0, jf: 0, k: defaultRet });
-    if (block.length <= 255) {
-      out.push({ code: BPF_JEQ_K, jt: 0, jf: block.length, k: nr });
-    } else {
-      out.push({ code: BPF_JEQ_K, jt: 1, jf: 0, k: nr }, { code: BPF_JMP_JA, jt: 0, jf: 0, k: block.length });
-    }
-    out.push(...block);
-  }
-  out.push({ code: BPF_RET_K, jt: 0, jf: 0, k: defaultRet });
   if (out.length > SECCOMP_MAX_INSNS) throw new UsageError(`the seccomp filter has ${out.length} instructions, more than ${SECCOMP_MAX_INSNS}`);
   return out;
+}
+
+/** Syscall numbers from `lo` up to the next leaf's, and what they get: A holds the number throughout. */
+interface Leaf {
+  lo: number;
+  code: BpfInsn[];
+}
+
+/**
+ * The numbers below X32_SYSCALL_BIT cut into runs, each with its code: a
+ * RET for a run of one plain action (the default's between rules), a
+ * syscall's rules for one with conditions.
+ */
+function leaves(rules: Map<number, { args: OciSeccompArg[]; ret: number }[]>, defaultRet: number): Leaf[] {
+  const ret = (k: number): BpfInsn[] => [{ code: BPF_RET_K, jt: 0, jf: 0, k }];
+  const out: Leaf[] = [];
+  let plain: number | undefined;
+  const add = (lo: number, code: BpfInsn[], k?: number) => {
+    if (k !== undefined && k === plain) return;
+    out.push({ lo, code });
+    plain = k;
+  };
+  add(0, ret(defaultRet), defaultRet);
+  for (const nr of [...rules.keys()].sort((a, b) => a - b)) {
+    const list = rules.get(nr)!;
+    // Conditional rules first: an unconditional one ends the syscall's block.
+    const ordered = [...list.filter((r) => r.args.length > 0), ...list.filter((r) => r.args.length === 0).slice(0, 1)];
+    const last = ordered[ordered.length - 1]!;
+    if (last.args.length === 0 && ordered.length === 1) add(nr, ret(last.ret), last.ret);
+    else {
+      const block = ordered.flatMap((r) => rule(r.args, r.ret));
+      if (last.args.length > 0) block.push(...ret(defaultRet));
+      add(nr, block);
+    }
+    if (!rules.has(nr + 1)) add(nr + 1, ret(defaultRet), defaultRet);
+  }
+  return out;
+}
+
+/**
+ * A binary search over the leaves: JGE on the middle leaf's first number,
+ * the lower half's code after it, the upper half's after that. BPF jumps
+ * only forward, and at most 255 with jt/jf: a longer lower half is jumped
+ * over with a JA, whose offset is 32 bits.
+ */
+function search(all: Leaf[]): BpfInsn[] {
+  if (all.length === 1) return all[0]!.code;
+  const mid = all.length >> 1;
+  const lower = search(all.slice(0, mid));
+  const upper = search(all.slice(mid));
+  const k = all[mid]!.lo;
+  if (lower.length <= 255) return [{ code: BPF_JGE_K, jt: lower.length, jf: 0, k }, ...lower, ...upper];
+  return [{ code: BPF_JGE_K, jt: 0, jf: 1, k }, { code: BPF_JMP_JA, jt: 0, jf: 0, k: lower.length }, ...lower, ...upper];
 }
 
 /** struct sock_filter[] as the kernel reads it on x86_64: u16 code, u8 jt, u8 jf, u32 k, little-endian. */
