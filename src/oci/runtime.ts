@@ -155,7 +155,7 @@ export async function ociKill(p: OciPaths, id: string, signal: string, all: bool
   } else if (status !== 'stopped') {
     signalPid(st.pid, sig);
   }
-  if ((sig === 'SIGKILL' || sig === 9) && cg && isFrozen(cgroupHost(), cg)) await setFrozen(cgroupHost(), cg, false);
+  if ((sig === 'SIGKILL' || sig === 9) && cg && isFrozen(cgroupHost(), cg.dirs)) await setFrozen(cgroupHost(), cg, false);
 }
 
 /** runc's signals: a name (TERM, SIGKILL) or any number 0-64 (37 is SIGRTMIN+3, systemd's stop signal). */
@@ -530,7 +530,7 @@ async function killAndWait(native: NativeBinding, st: OciContainerState): Promis
   // A frozen process dies only once thawed.
   const host = cgroupHost();
   const cg = st.cgroupsPath ? existingCgroup(host, st.cgroupsPath) : undefined;
-  if (cg && isFrozen(host, cg)) await setFrozen(host, cg, false);
+  if (cg && isFrozen(host, cg.dirs)) await setFrozen(host, cg, false);
   if (!(await waitAllExited(native, [{ pid: st.pid, startTime: st.pidStartTime }], 5_000))) throw new RuntimeError(`container ${st.id} (pid ${st.pid}) did not die after SIGKILL`);
 }
 

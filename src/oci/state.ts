@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { RuntimeError, UsageError } from '../errors.js';
 import { readJsonIfExists, writeVolatileAtomic } from '../util/atomic-write.js';
 import { bootId, isAlive } from '../runtime/state/liveness.js';
-import { cgroupHost, existingCgroup, isFrozen } from '../runtime/cgroups/host.js';
+import { cgroupDirs, cgroupHost, isFrozen } from '../runtime/cgroups/host.js';
 import { loadNative } from '../native/binding.js';
 import type { NativeBinding } from '../native/types.js';
 import type { OciSpec } from './spec.js';
@@ -111,7 +111,7 @@ export function statusOf(p: OciPaths, st: OciContainerState): OciStatus {
   if (st.pid === 0) return lockHeld(p, st.id) ? 'creating' : 'stopped';
   if (!initAlive(st)) return 'stopped';
   // Frozen first: a created container may be paused too (runc's), and is created again once resumed.
-  if (st.cgroupsPath && isFrozen(cgroupHost(), existingCgroup(cgroupHost(), st.cgroupsPath))) return 'paused';
+  if (st.cgroupsPath && isFrozen(cgroupHost(), cgroupDirs(cgroupHost(), st.cgroupsPath))) return 'paused';
   return fs.existsSync(execFifo(p, st.id)) ? 'created' : 'running';
 }
 

@@ -462,9 +462,9 @@ export function hostCpuNs(): number {
   return (jiffies * 1e9) / 100; // USER_HZ
 }
 
-/** Whether the container's processes are frozen (v1 freezer.state FROZEN, v2 cgroup.freeze 1). */
-export function isFrozen(host: CgroupHost, cg: ContainerCgroup): boolean {
-  const dir = host.version === 1 ? cg.dirs.freezer : cg.dirs.memory;
+/** Whether the container's processes are frozen (v1 freezer.state FROZEN, v2 cgroup.freeze 1); a cgroup that does not exist is not. */
+export function isFrozen(host: CgroupHost, dirs: ContainerCgroup['dirs']): boolean {
+  const dir = host.version === 1 ? dirs.freezer : dirs.memory;
   if (!dir) return false;
   return host.version === 1 ? tryRead(path.join(dir, 'freezer.state')).trim() === 'FROZEN' : tryRead(path.join(dir, 'cgroup.freeze')).trim() === '1';
 }
@@ -509,5 +509,5 @@ export async function thawProcess(host: CgroupHost, pid: number): Promise<void> 
   const base = host.version === 1 ? host.mounts.freezer : host.root;
   if (!rel || !base || rel === '/') return;
   const cg: ContainerCgroup = { dirs: { freezer: path.join(base, rel), memory: path.join(base, rel) }, joinFiles: [], selfJoin: false, lateJoinFiles: [] };
-  if (isFrozen(host, cg)) await setFrozen(host, cg, false);
+  if (isFrozen(host, cg.dirs)) await setFrozen(host, cg, false);
 }

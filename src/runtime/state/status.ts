@@ -2,7 +2,7 @@ import { InvalidStateError } from '../../errors.js';
 import { exitFailureToError } from '../../native/report.js';
 import type { StorePaths } from '../../store/paths.js';
 import { bootId, isAlive } from './liveness.js';
-import { cgroupHost, cgroupsPathFor, existingCgroup, isFrozen } from '../cgroups/host.js';
+import { cgroupDirs, cgroupHost, cgroupsPathFor, isFrozen } from '../cgroups/host.js';
 import { type ContainerRecord, type ContainerStatus, ZERO_TIME, readExit, readRecord, readRuntime } from './record.js';
 
 /**
@@ -58,7 +58,7 @@ export function currentState(p: StorePaths, rec: ContainerRecord): CurrentState 
   const rt = readRuntime(p, rec.id);
   if (rt && rt.bootId === bootId() && isAlive(rt.pid, rt.pidStartTime)) {
     const host = cgroupHost();
-    return { ...base, running: true, paused: isFrozen(host, existingCgroup(host, cgroupsPathFor(rec.id))), pid: rt.pid, monitorPid: rt.monitorPid };
+    return { ...base, running: true, paused: isFrozen(host, cgroupDirs(host, cgroupsPathFor(rec.id))), pid: rt.pid, monitorPid: rt.monitorPid };
   }
   const exit = readExit(p, rec.id);
   if (exit && (!rt || exit.pid === rt.pid)) {
