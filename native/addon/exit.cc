@@ -13,6 +13,7 @@
 #include "glue.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
@@ -32,34 +33,42 @@ int holder_state = kStarting;
 pid_t holder_parent = 0;
 alignas(16) char holder_stack[16384];
 
+// The holder shares our memory (the futex is private to it) and runs on our
+// main thread's TLS (no CLONE_SETTLS), so it makes raw syscalls only:
+// glibc's wrappers would write that thread's errno and, for pause(), its
+// cancellation state; and the addon is linked -z now (CMakeLists.txt), so
+// no lazy symbol binding runs in the holder either.
 void SetState(int state) {
   __atomic_store_n(&holder_state, state, __ATOMIC_RELEASE);
-  syscall(SYS_futex, &holder_state, FUTEX_WAKE, 1, nullptr, nullptr, 0);
+  syscall(SYS_futex, &holder_state, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
 }
 
-// Runs on its own stack but on our thread's TLS (no CLONE_SETTLS): only
-// calls whose errno nobody reads, while the caller blocks in its futex wait.
 int Hold(void*) {
-  prctl(PR_SET_NAME, "tsrun-exit", 0, 0, 0);
+  syscall(SYS_prctl, PR_SET_NAME, "tsrun-exit", 0, 0, 0);
   // Its copy of our fd table, closed: our pipes' EOF and our flock()s must
   // not wait for the holder (exit_files runs after exit_mm); nor an unmount
   // of our working directory.
-  if (syscall(SYS_close_range, 0U, ~0U, 0U) < 0 || chdir("/") < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != holder_parent) {
+  if (syscall(SYS_close_range, 0U, ~0U, 0U) < 0 || syscall(SYS_chdir, "/") < 0 || syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 ||
+      syscall(SYS_getppid) != holder_parent) {
     SetState(kGaveUp);
-    _exit(0);
+    syscall(SYS_exit, 0);
   }
   SetState(kHolding);
   // Every signal is blocked (inherited): only the SIGKILL of our death ends it.
-  for (;;) pause();
+  uint64_t all = ~0ULL;
+  for (;;) syscall(SYS_rt_sigsuspend, &all, sizeof all);
 }
 
-// deferTeardown({}) -> the holder's pid, or 0 when none could be started
-// (the exit then waits for the teardown as usual). For a process that is
-// about to exit: its memory stays mapped until its death plus the holder's.
+// deferTeardown({}) -> the holder's pid, or 0 when none was started (the
+// exit then waits for the teardown as usual). For a process about to exit:
+// its memory stays mapped until its death plus the holder's. Only from the
+// main thread (a parent-death signal follows the thread that cloned), and
+// not as a PID 1, whose exit waits for every process of its namespace.
 Napi::Value DeferTeardown(const Napi::CallbackInfo& info) {
   Opts o(info, "deferTeardown");
-  if (__atomic_load_n(&holder_state, __ATOMIC_ACQUIRE) != kStarting || holder_parent != 0) return Napi::Number::New(o.env(), 0);
-  holder_parent = getpid();
+  pid_t self = getpid();
+  if (holder_parent != 0 || self == 1 || pid_t(syscall(SYS_gettid)) != self) return Napi::Number::New(o.env(), 0);
+  holder_parent = self;
   // Blocked before the clone, so the holder never runs one of Node's
   // handlers (a terminal's Ctrl-C reaches our whole process group).
   sigset_t all, old;
@@ -68,14 +77,21 @@ Napi::Value DeferTeardown(const Napi::CallbackInfo& info) {
   pid_t pid = clone(Hold, holder_stack + sizeof holder_stack, CLONE_VM | SIGCHLD, nullptr);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) return Napi::Number::New(o.env(), 0);
-  // Until it holds or gives up: a holder still holding our fds when we exit would delay our pipes' EOF.
-  struct timespec step = {0, 10 * 1000 * 1000};
-  for (int waited = 0; __atomic_load_n(&holder_state, __ATOMIC_ACQUIRE) == kStarting; waited++) {
-    if (waited == 100) {  // a second: something is badly wrong; no holder then
+  // Until it holds or gives up (a second at most: then something is badly
+  // wrong, and there is no holder): one still holding our fds when we exit
+  // would delay our pipes' EOF.
+  struct timespec now, deadline;
+  clock_gettime(CLOCK_MONOTONIC, &deadline);
+  deadline.tv_sec += 1;
+  while (__atomic_load_n(&holder_state, __ATOMIC_ACQUIRE) == kStarting) {
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long left = (deadline.tv_sec - now.tv_sec) * 1000000000L + (deadline.tv_nsec - now.tv_nsec);
+    if (left <= 0) {
       kill(pid, SIGKILL);
       break;
     }
-    syscall(SYS_futex, &holder_state, FUTEX_WAIT, kStarting, &step, nullptr, 0);
+    struct timespec step = {left / 1000000000L, left % 1000000000L};
+    syscall(SYS_futex, &holder_state, FUTEX_WAIT_PRIVATE, kStarting, &step, nullptr, 0);
   }
   if (__atomic_load_n(&holder_state, __ATOMIC_ACQUIRE) == kHolding) return Napi::Number::New(o.env(), pid);
   while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {

@@ -54,7 +54,14 @@ export function loadNative(): NativeBinding {
  * wait for Node's memory to be unmapped (~1.5 ms; native/addon/exit.cc).
  */
 export function deferTeardownAtExit(): void {
-  process.once('exit', () => binding?.deferTeardown({}));
+  process.once('exit', () => {
+    // An addon built before the holder existed has no deferTeardown: exit as before.
+    if (!binding?.deferTeardown) return;
+    // The holder shares our memory, so also our command line (/proc/PID/cmdline): named so, a `pgrep -f` for
+    // what we ran does not find it while it unmaps (libuv rewrites argv in place).
+    process.title = 'tsrun-exit';
+    binding.deferTeardown({});
+  });
 }
 
 /** Absolute path of the static monitor executable. */

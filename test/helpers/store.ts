@@ -139,8 +139,9 @@ export function storeForFile(...images: ('busybox' | 'hello-world-v1')[]): TestS
 
 /**
  * A --require preload (written into dir) that records in `out` the pid that
- * the addon's deferTeardown returns at the CLI's exit: the holder of its
- * memory's teardown (native/addon/exit.cc), 0 for none.
+ * the addon's deferTeardown returns at the CLI's exit (the holder of its
+ * memory's teardown, native/addon/exit.cc; 0 for none) and the command line
+ * the holder shows in /proc (it shares the CLI's): { pid, cmdline }.
  */
 export function recordTeardownPreload(dir: string, out: string): string {
   const preload = path.join(dir, 'record-teardown.cjs');
@@ -150,7 +151,12 @@ export function recordTeardownPreload(dir: string, out: string): string {
 process.dlopen = function (m, file, ...rest) {
   dlopen.call(this, m, file, ...rest);
   const defer = m.exports.deferTeardown;
-  if (defer) m.exports.deferTeardown = (o) => { const pid = defer(o); require('fs').writeFileSync(${JSON.stringify(out)}, String(pid)); return pid; };
+  if (defer) m.exports.deferTeardown = (o) => {
+    const cmdline = require('fs').readFileSync('/proc/self/cmdline', 'latin1').replace(/\\0+$/, '');
+    const pid = defer(o);
+    require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify({ pid, cmdline }));
+    return pid;
+  };
 };\n`,
   );
   return preload;

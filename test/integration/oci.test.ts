@@ -124,7 +124,10 @@ describe('tsrun-oci run', () => {
     });
     expect(r.stderr.toString()).toBe('');
     expect(r.status).toBe(0);
-    expect(Number(fs.readFileSync(out, 'utf8'))).toBeGreaterThan(0);
+    const holder = JSON.parse(fs.readFileSync(out, 'utf8')) as { pid: number; cmdline: string };
+    expect(holder.pid).toBeGreaterThan(0);
+    // Not the command's own line: a `pgrep -f` for what ran does not find the holder while it unmaps.
+    expect(holder.cmdline).toBe('tsrun-exit');
   });
 
   it('roots the cgroup namespace at the container\'s own cgroups, for its process and an exec\'d one', async () => {

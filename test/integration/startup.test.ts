@@ -82,5 +82,8 @@ it('hands the teardown of its memory to a holder at exit (native/addon/exit.cc)'
   });
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
-  expect(Number(fs.readFileSync(out, 'utf8'))).toBeGreaterThan(0);
+  const holder = JSON.parse(fs.readFileSync(out, 'utf8')) as { pid: number; cmdline: string };
+  expect(holder.pid).toBeGreaterThan(0);
+  // Not the command's own line: a `pgrep -f` for what ran does not find the holder while it unmaps.
+  expect(holder.cmdline).toBe('tsrun-exit');
 });

@@ -183,6 +183,8 @@ describe('seccomp compiler', () => {
     const prog = compileSeccomp(resolved);
     // The linear form (a JEQ and a RET per allowed syscall) took ~650 instructions.
     expect(prog.length).toBeLessThan(300);
+    // No dead test: every JGE splits at a number above 0 (read, 0, has a leaf of its own, not a second one).
+    expect(prog.filter((i) => i.code === 0x35 && i.k === 0)).toEqual([]);
     const argSets = [[], [0n, 0n, 0n], [0x10000000n], [40n], [8n], [0x1_0000_0000n, 0xffffffffn]];
     let deepest = 0;
     for (let n = 0; n < 520; n++) {
@@ -216,6 +218,14 @@ describe('seccomp compiler', () => {
       const profile = { defaultAction: actions[rand(actions.length)]!, defaultErrnoRet: 1 + rand(50), syscalls };
       const prog = compileSeccomp(profile);
       longJumps += prog.filter((i) => i.code === 0x05).length;
+      // What the kernel would refuse: a jump past the end or out of a u8, no RET at the end, too long.
+      expect(() => encodeBpf(prog)).not.toThrow();
+      expect(prog.length).toBeLessThanOrEqual(SECCOMP_MAX_INSNS);
+      expect(prog.at(-1)!.code).toBe(0x06);
+      prog.forEach((insn, at) => {
+        const targets = insn.code === 0x05 ? [insn.k] : insn.code === 0x06 || insn.code === 0x20 || insn.code === 0x54 ? [] : [insn.jt, insn.jf];
+        for (const t of targets) expect(at + 1 + t, `instruction ${at}`).toBeLessThan(prog.length);
+      });
       for (let n = 0; n < 470; n++) {
         for (const args of [[], [3n, 7n, 20n, 49n, 0n, 5n], [49n, 0n, 0n, 3n, 20n, 1n], [0x1_0000_0000n, 25n, 25n, 25n, 25n, 25n]]) {
           expect(run(prog, n, args), `round ${round}, syscall ${n} (${args.join(',')})`).toBe(decide(profile, n, args));

@@ -364,7 +364,8 @@ export function compileSeccomp(profile: OciSeccomp, table: Record<string, number
     const ret = actionValue(s.action, s.errnoRet);
     for (const name of s.names ?? []) {
       const nr = table[name];
-      if (nr === undefined) continue;
+      // Past X32_SYSCALL_BIT the prologue has already decided.
+      if (nr === undefined || nr < 0 || nr >= X32_SYSCALL_BIT) continue;
       let list = rules.get(nr);
       if (!list) rules.set(nr, (list = []));
       list.push({ args: s.args ?? [], ret });
@@ -400,6 +401,8 @@ function leaves(rules: Map<number, { args: OciSeccompArg[]; ret: number }[]>, de
   let plain: number | undefined;
   const add = (lo: number, code: BpfInsn[], k?: number) => {
     if (k !== undefined && k === plain) return;
+    // A syscall at the start of the last run (read, 0, at the first) takes it over.
+    if (out.at(-1)?.lo === lo) out.pop();
     out.push({ lo, code });
     plain = k;
   };
