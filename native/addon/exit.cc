@@ -33,7 +33,7 @@ int holder_state = kStarting;
 pid_t holder_parent = 0;
 alignas(16) char holder_stack[16384];
 
-// The holder shares our memory (the futex is private to it) and runs on our
+// The holder shares our memory (one mm: private futex ops reach it) and runs on our
 // main thread's TLS (no CLONE_SETTLS), so it calls syscall(2) and nothing
 // else: glibc's wrappers would write that thread's errno and, for pause(),
 // its cancellation state. DeferTeardown calls syscall() itself before the
