@@ -9,7 +9,10 @@
 // So at exit the CLI starts a holder that shares its memory and nothing
 // else, and that the kernel kills as soon as the CLI is gone (its
 // parent-death signal): the caller (a shell, a test, a health check) sees
-// the exit first, and the holder unmaps after.
+// the exit first, and the holder unmaps after. For that millisecond or two
+// the holder is still in the CLI's cgroups and maps its executable and
+// libraries: an rmdir of the CLI's own cgroup right after its exit may
+// see it busy, as with any process that has just been killed.
 #include "glue.h"
 
 #include <errno.h>
