@@ -297,12 +297,7 @@ async function execWith(p: OciPaths, id: string, opts: ExecOptions, st: OciConta
     capabilities: caps ? planCapabilities(caps) : undefined,
     seccomp: planSeccomp(spec, seccompCache(p)),
     keyring: st.noNewKeyring ? undefined : sessionKeyring(id),
-    passthrough: !terminal,
-    tty: terminal,
-    consoleSocket: terminal ? opts.consoleSocket : undefined,
-    attach: terminal && !opts.consoleSocket,
-    stdin: terminal && !opts.consoleSocket,
-    winsize: terminal ? consoleSize(proc) : undefined,
+    ...terminalPlan(terminal, opts.consoleSocket, proc),
     detach: opts.detach,
   };
   // Into a paused container (--ignore-paused) the process starts once it is resumed, whenever that is (runc's).
@@ -381,12 +376,7 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
           {
             mkcwd: true,
             keyring: opts.newKeyring === false ? undefined : sessionKeyring(id),
-            passthrough: !terminal,
-            tty: terminal,
-            consoleSocket: terminal ? opts.consoleSocket : undefined,
-            attach: terminal && !opts.consoleSocket,
-            stdin: terminal && !opts.consoleSocket,
-            winsize: terminal ? consoleSize(proc) : undefined,
+            ...terminalPlan(terminal, opts.consoleSocket, proc),
             startFifo: opts.mode === 'created' ? makeStartFifo(native, execFifo(p, id)) : undefined,
             detach: opts.mode !== 'foreground',
             cgroups: cgroup.joinFiles,
@@ -604,6 +594,22 @@ export function ociPids(p: OciPaths, id: string): number[] {
   const st = mustReadState(p, id);
   if (!st.cgroupsPath || statusOf(p, st) === 'stopped') return [];
   return cgroupPids(existingCgroup(cgroupHost(), st.cgroupsPath));
+}
+
+/**
+ * The plan's stdio for a process, as runc's: with a terminal, its master goes
+ * to --console-socket, or without one stays with the monitor, which copies it
+ * to our stdio (attach); without a terminal the caller's stdio is the process's own.
+ */
+function terminalPlan(terminal: boolean, consoleSocket: string | undefined, proc: OciSpec['process']) {
+  return {
+    passthrough: !terminal,
+    tty: terminal,
+    consoleSocket: terminal ? consoleSocket : undefined,
+    attach: terminal && !consoleSocket,
+    stdin: terminal && !consoleSocket,
+    winsize: terminal ? consoleSize(proc) : undefined,
+  };
 }
 
 /** process.consoleSize as the terminal's first size (the monitor's own terminal, if it has one, wins). */
