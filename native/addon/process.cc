@@ -25,6 +25,14 @@ extern char** environ;
 namespace tsrun {
 namespace {
 
+// Two fds as a JS [a, b].
+Napi::Array FdPair(Napi::Env env, const int fds[2]) {
+  Napi::Array pair = Napi::Array::New(env, 2);
+  pair.Set(0u, Napi::Number::New(env, fds[0]));
+  pair.Set(1u, Napi::Number::New(env, fds[1]));
+  return pair;
+}
+
 // A pipe, both ends close-on-exec and blocking: the monitor's plan fd. It
 // is spawned ahead of its plan and waits on it (src/runtime/monitor.ts), so
 // its exec and sealed re-exec overlap the caller's own work.
@@ -32,10 +40,7 @@ Napi::Value Pipe(const Napi::CallbackInfo& info) {
   Opts o(info, "pipe");
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) < 0) throw SyscallError(o.env(), errno, "pipe2");
-  Napi::Array pair = Napi::Array::New(o.env(), 2);
-  pair.Set(0u, Napi::Number::New(o.env(), fds[0]));
-  pair.Set(1u, Napi::Number::New(o.env(), fds[1]));
-  return pair;
+  return FdPair(o.env(), fds);
 }
 
 // A connected AF_UNIX stream pair, both ends close-on-exec.
@@ -43,10 +48,7 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   Opts o(info, "socketPair");
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) throw SyscallError(o.env(), errno, "socketpair");
-  Napi::Array pair = Napi::Array::New(o.env(), 2);
-  pair.Set(0u, Napi::Number::New(o.env(), sv[0]));
-  pair.Set(1u, Napi::Number::New(o.env(), sv[1]));
-  return pair;
+  return FdPair(o.env(), sv);
 }
 
 // spawnSession({ path, args, fds }): runs path with argv [path, ...args] and

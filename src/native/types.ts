@@ -114,8 +114,9 @@ export interface NativeBinding {
   /**
    * For a process about to exit: a holder process shares its memory (CLONE_VM, no fds) until the kernel
    * kills it at our death, so our parent sees the exit before the unmapping. Its pid, 0 if none (once only).
+   * Absent from an addon built before it (binding.ts then exits as before).
    */
-  deferTeardown(opts: Record<string, never>): number;
+  deferTeardown?(opts: Record<string, never>): number;
   /** SHA-256 of text's UTF-8 bytes, in hex (OpenSSL's, exported by node): no node:crypto to load. Absent when node exports no SHA256. */
   sha256Hex?(opts: { text: string }): string;
   /**
