@@ -10,7 +10,7 @@
 // traces still name tsrun's functions): every command reads and scans the
 // whole file, and 30% less of it is ~0.5 ms of an exec and ~1 ms of a
 // run --rm (interleaved A/B, 30-40 runs). Each .map beside it maps it back
-// to src/ for `node --enable-source-maps bin/tsrun ...`.
+// to src/ for `node --enable-source-maps bin/tsrun.cjs ...`.
 const fs = require('node:fs');
 const path = require('node:path');
 const esbuild = require('esbuild');
@@ -106,7 +106,7 @@ async function bundleOne(entry, outfile) {
   if (shared === text) throw new Error(`bundle: no __toESM(require("node:...")) in ${outfile}; esbuild's output changed`);
   if (shared.length !== text.length) throw new Error('bundle: the namespace rename changed the length: the source map would be off');
   if (/[^\x00-\x7f]/.test(shared)) throw new Error(`bundle: ${outfile} is not ASCII; bin/load-cli.cjs reads it as latin1`);
-  // bin/tsrun runs the bundle as a vm.Script, which has no import() on Node 20
+  // bin/load-cli.cjs runs the bundle as a vm.Script, which has no import() on Node 20
   // without --experimental-vm-modules: a module kept outside the bundle is
   // loaded with require (createRequire), never import().
   if (/[^\w$.]import\(/.test(shared)) throw new Error(`bundle: ${outfile} has an import() of a module outside the bundle; use createRequire`);

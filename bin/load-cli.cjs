@@ -1,4 +1,4 @@
-// Loads a CLI bundle (bin/bundle.cjs) for bin/tsrun and bin/tsrun-oci and
+// Loads a CLI bundle (bin/bundle.cjs) for bin/tsrun.cjs and bin/tsrun-oci.cjs and
 // runs one of its command lines.
 //
 // The bundle is compiled with V8's code cache: its bytecode, saved by the
@@ -33,7 +33,7 @@ function run(entry) {
   const verb = verbOf(process.argv.slice(2));
   const lean = Object.keys(LEAN_BUNDLES).find((name) => LEAN_BUNDLES[name].includes(verb));
   const bundle = path.join(build, entry === 'ociMain' ? 'tsrun-oci.cjs' : lean ? `tsrun-${lean}.cjs` : 'tsrun.cjs');
-  // `node --enable-source-maps bin/tsrun ...`: Node maps only modules it loads itself (the bundle's .map), so no code cache then.
+  // `node --enable-source-maps bin/tsrun.cjs ...`: Node maps only modules it loads itself (the bundle's .map), so no code cache then.
   if (process.sourceMapsEnabled) return require(bundle)[entry](process.argv);
   // The bundle is ASCII (bin/bundle.cjs checks): latin1 reads it as the same string without UTF-8 decoding.
   const source = fs.readFileSync(bundle, 'latin1');
@@ -79,7 +79,7 @@ function verbOf(args) {
  * size and mtime; `npm run bundle` also empties the directory.
  */
 function codeCacheFile(st, entry, verb) {
-  // V8 also rejects a cache made under other flags: keep one per set, so `node --inspect bin/tsrun` does not evict the usual one.
+  // V8 also rejects a cache made under other flags: keep one per set, so `node --inspect bin/tsrun.cjs` does not evict the usual one.
   const flags = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ').trim();
   let tag = '';
   if (flags !== '') {

@@ -47,7 +47,7 @@ function skopeo(...args: string[]): void {
 
 /** Runs the CLI with binary standard input. */
 function runWithInput(s: TestStore, args: string[], input: Buffer): RunResult {
-  const r = spawnSync(process.execPath, [tsrunBin, '--root', s.root, '--runroot', s.runroot, ...args], {
+  const r = spawnSync(tsrunBin, ['--root', s.root, '--runroot', s.runroot, ...args], {
     input,
     timeout: 30_000,
     env: { ...process.env, TSRUN_LOG_LEVEL: 'warn' },

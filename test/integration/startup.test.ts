@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { recordTeardownPreload, storeForFile, tsrunBin } from '../helpers/store.js';
 
 /**
@@ -60,13 +60,13 @@ it('run, exec, the lifecycle commands and rm load bundles of their own, other co
   }
 });
 
-it('links the monitor and tsrun-init with musl where it builds (CI installs it): every start copies the monitor into a memfd', () => {
+it('links the monitor, tsrun-init and the launcher with musl where it builds (CI installs it): every start copies the monitor into a memfd', () => {
   const build = path.resolve(import.meta.dirname, '../../build/native');
   // What CMakeLists.txt chose: musl found and our sources built against it.
   const musl = /^TSRUN_MUSL_BUILDS:INTERNAL=(TRUE|1|ON|YES)$/m.test(fs.readFileSync(path.join(build, 'CMakeCache.txt'), 'utf8'));
   // CI must have it (.ci/setup); a developer without musl-tools builds with a static glibc.
   if (process.env.CI === 'true') expect(musl, 'the monitor links musl').toBe(true);
-  for (const exe of ['tsrun-monitor', 'tsrun-init']) {
+  for (const exe of ['tsrun-monitor', 'tsrun-init', 'tsrun-launcher']) {
     const bytes = fs.readFileSync(path.join(build, 'Release', exe));
     // A static glibc alone is ~650 kB.
     if (musl) expect(bytes.length, exe).toBeLessThan(256 * 1024);
@@ -86,4 +86,54 @@ it('hands the teardown of its memory to a holder at exit (native/addon/exit.cc)'
   expect(holder.pid).toBeGreaterThan(0);
   // Not the command's own line: a `pgrep -f` for what ran does not find the holder while it unmaps.
   expect(holder.cmdline).toBe('tsrun-exit');
+});
+
+describe('bin/tsrun and bin/tsrun-oci (native/launcher/main.c)', () => {
+  const bin = path.dirname(tsrunBin);
+  /** What Node saw: its script, arguments and the CA variables, recorded by a preload. */
+  function started(exe: string, args: string[], env: NodeJS.ProcessEnv): { argv: string[]; node?: string; tsrun?: string } {
+    const out = path.join(s.dir, 'launched.json');
+    const preload = path.join(s.dir, 'record-launch.cjs');
+    fs.writeFileSync(
+      preload,
+      `require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify({ argv: process.argv.slice(1), node: process.env.NODE_EXTRA_CA_CERTS, tsrun: process.env.TSRUN_EXTRA_CA_CERTS }));\n`,
+    );
+    const r = spawnSync(exe, args, { encoding: 'utf8', env: { ...process.env, ...env, NODE_OPTIONS: `--require ${preload}` } });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    return JSON.parse(fs.readFileSync(out, 'utf8'));
+  }
+
+  it('are static programs: no dynamic loader runs before Node', () => {
+    for (const exe of ['tsrun', 'tsrun-oci']) {
+      const bytes = fs.readFileSync(path.join(bin, exe));
+      expect(bytes.subarray(0, 4).toString('latin1'), exe).toBe('\x7fELF');
+      // A dynamic executable names its loader (PT_INTERP).
+      expect(bytes.includes('ld-linux'), `${exe} names a dynamic loader`).toBe(false);
+    }
+  });
+
+  it('start Node on the .cjs beside them, with every argument as given after --', () => {
+    const args = ['--version', 'a b', '--env-file', '-', ''];
+    expect(started(tsrunBin, args, {}).argv).toEqual([path.join(bin, 'tsrun.cjs'), ...args]);
+    expect(started(path.join(bin, 'tsrun-oci'), ['--version'], {}).argv).toEqual([path.join(bin, 'tsrun-oci.cjs'), '--version']);
+    // Through a symlink (an install in PATH): the script beside the real file.
+    const link = path.join(s.dir, 'tsrun-link');
+    fs.rmSync(link, { force: true });
+    fs.symlinkSync(tsrunBin, link);
+    expect(started(link, ['--version'], {}).argv[0]).toBe(path.join(bin, 'tsrun.cjs'));
+  });
+
+  it('set NODE_EXTRA_CA_CERTS aside as TSRUN_EXTRA_CA_CERTS, so Node does not parse the bundle at start-up', () => {
+    const set = started(tsrunBin, ['--version'], { NODE_EXTRA_CA_CERTS: '/etc/ssl/extra.pem' });
+    expect([set.node, set.tsrun]).toEqual([undefined, '/etc/ssl/extra.pem']);
+    const empty = started(tsrunBin, ['--version'], { NODE_EXTRA_CA_CERTS: '' });
+    expect([empty.node, empty.tsrun]).toEqual([undefined, undefined]);
+  });
+
+  it('say so in one line, with 127, when there is no node on PATH', () => {
+    const r = spawnSync(tsrunBin, ['--version'], { encoding: 'utf8', env: { ...process.env, PATH: path.join(s.dir, 'no-such-dir') } });
+    expect(r.status).toBe(127);
+    expect(r.stderr).toBe('tsrun: cannot run node (Node.js 20 or later, on PATH): No such file or directory\n');
+  });
 });
