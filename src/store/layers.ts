@@ -45,9 +45,11 @@ export function createLayer(p: StorePaths, cacheId: string, parentCacheId?: stri
  * createLayer without any sync and without the l/ entry, for a caller that
  * makes several layers durable at once: every file and directory written
  * is added to `batch`; after batch.commit(), publishLinks makes the l/ entries.
+ * `diffFrom`: a whole diff dir to rename in as the layer's (a spare init
+ * diff, init-layer.ts) instead of an empty one.
  */
-export function prepareLayer(p: StorePaths, cacheId: string, parentCacheId: string | undefined, batch: SyncBatch): LayerLink {
-  return { cacheId, linkId: writeLayer(p, cacheId, parentCacheId, batch) };
+export function prepareLayer(p: StorePaths, cacheId: string, parentCacheId: string | undefined, batch: SyncBatch, diffFrom?: string): LayerLink {
+  return { cacheId, linkId: writeLayer(p, cacheId, parentCacheId, batch, diffFrom) };
 }
 
 export interface LayerLink {
@@ -56,7 +58,7 @@ export interface LayerLink {
 }
 
 /** The layer's dirs and files; each synced as made, or, with a batch, added to it. */
-function writeLayer(p: StorePaths, cacheId: string, parentCacheId: string | undefined, batch: SyncBatch | undefined): string {
+function writeLayer(p: StorePaths, cacheId: string, parentCacheId: string | undefined, batch: SyncBatch | undefined, diffFrom?: string): string {
   const write = (file: string, data: string) => {
     if (batch) {
       writeNewFile(file, data);
@@ -76,7 +78,13 @@ function writeLayer(p: StorePaths, cacheId: string, parentCacheId: string | unde
     lower = chain.join(':');
   }
   fs.mkdirSync(layerDir(p, cacheId), { mode: 0o710 });
-  fs.mkdirSync(layerDiff(p, cacheId), { mode: 0o755 });
+  if (diffFrom === undefined) {
+    fs.mkdirSync(layerDiff(p, cacheId), { mode: 0o755 });
+  } else {
+    fs.renameSync(diffFrom, layerDiff(p, cacheId));
+    // The dir it left, so that after a crash it is in one place only.
+    batch?.add(path.dirname(diffFrom));
+  }
   const linkId = newLinkId();
   write(layerLinkFile(p, cacheId), linkId);
   if (lower !== undefined && parentCacheId !== undefined) {

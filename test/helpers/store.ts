@@ -88,6 +88,11 @@ export class TestStore {
     return JSON.parse(this.ok(['inspect', ref]))[0] as T;
   }
 
+  /** The layer dirs under overlay/, sorted: not l/, nor the spare init diffs removals keep (store/init-layer.ts). */
+  layerDirs(): string[] {
+    return fs.readdirSync(path.join(this.root, 'overlay')).filter((n) => n !== 'l' && n !== '.init-spares').sort();
+  }
+
   /** Mount points under this store's temp dir, from the kernel. */
   mounts(): string[] {
     return fs

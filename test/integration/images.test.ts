@@ -19,7 +19,6 @@ afterEach(() => {
 });
 
 const layerRecords = (s: TestStore) => fs.readdirSync(path.join(s.root, 'image/layerdb/sha256')).sort();
-const layerDirs = (s: TestStore) => fs.readdirSync(path.join(s.root, 'overlay')).filter((n) => n !== 'l');
 const tarList = (file: string) => execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).split('\n').filter(Boolean);
 const skopeo = (ref: string) => JSON.parse(execFileSync('skopeo', ['inspect', ref], { encoding: 'utf8' })) as { Layers: string[]; Env?: string[] };
 
@@ -45,7 +44,7 @@ describe('tsrun tag and rmi', () => {
     expect(out).toMatch(/^Deleted: sha256:[a-f0-9]{64}$/m);
     expect(out.split('\n').filter((l) => l.startsWith('Deleted:'))).toHaveLength(3); // config + its two own layers
     expect(layerRecords(s)).toEqual([busyboxLayer.slice(7)]);
-    expect(layerDirs(s)).toHaveLength(1);
+    expect(s.layerDirs()).toHaveLength(1);
     expect(s.ok(['run', '--rm', 'busybox', 'echo', 'ok']).trim()).toBe('ok');
 
     // A second name only untags.
@@ -62,7 +61,7 @@ describe('tsrun tag and rmi', () => {
     s.ok(['rm', 'user']);
     expect(s.ok(['rmi', 'other:1'])).toMatch(/Untagged: other:1\nDeleted: sha256:/);
     expect(layerRecords(s)).toEqual([]);
-    expect(layerDirs(s)).toEqual([]);
+    expect(s.layerDirs()).toEqual([]);
     expect(s.ok(['images', '-q'])).toBe('');
   });
 

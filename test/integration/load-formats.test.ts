@@ -76,10 +76,6 @@ function listing(root: string): string[] {
   return out;
 }
 
-function overlayDirs(s: TestStore): string[] {
-  return fs.readdirSync(path.join(s.root, 'overlay')).filter((n) => n !== 'l');
-}
-
 describe('load: docker-archive', () => {
   let dockerTar: string;
   beforeAll(() => {
@@ -132,13 +128,13 @@ describe('load: docker-archive', () => {
   it('shares the busybox layer with an OCI busybox loaded before', () => {
     const s = newStore();
     s.loadFixture('busybox');
-    const before = overlayDirs(s);
+    const before = s.layerDirs();
     const bbDocker = path.join(work, 'busybox-docker.tar');
     skopeo(`oci-archive:${fixture(s, 'busybox.tar')}`, `docker-archive:${bbDocker}:busybox:docker`);
     const out = s.ok(['load', '-i', bbDocker]);
     expect(out).toMatch(/Layer [0-9a-f]{12} already exists/);
     expect(out).toContain('Loaded image: busybox:docker');
-    expect(overlayDirs(s)).toEqual(before);
+    expect(s.layerDirs()).toEqual(before);
     expect(s.inspect('busybox:docker').Id).toBe(s.inspect('busybox').Id);
   });
 
@@ -244,7 +240,7 @@ describe('load: OCI layouts', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     const layerdb = path.join(t.root, 'image', 'layerdb', 'sha256');
     expect(fs.existsSync(layerdb) ? fs.readdirSync(layerdb) : []).toEqual([]);
-    expect(overlayDirs(t)).toEqual([]);
+    expect(t.layerDirs()).toEqual([]);
   });
 });
 
@@ -267,7 +263,7 @@ describe('import', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(s.ok(['run', '--rm', 'imported:2'])).toBe('imported\n');
-    expect(overlayDirs(s)).toHaveLength(1);
+    expect(s.layerDirs()).toHaveLength(1);
 
     // zstd, untagged: the id alone names it.
     const zst = execFileSync('zstd', ['-q', '-c'], { input: fs.readFileSync(rootfs), maxBuffer: 64 * 1024 * 1024 });

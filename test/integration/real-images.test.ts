@@ -96,7 +96,7 @@ describe('images made by umoci and skopeo', () => {
       store.ok(['load', '-i', path.join(work, 'demo-oci.tar'), '--tag', 'demo:oci']);
       const second = store.ok(['load', '-i', path.join(work, 'demo-docker.tar'), '--tag', 'demo:docker']);
       expect(second).toMatch(/already exists/);
-      const layers = fs.readdirSync(path.join(store.root, 'overlay')).filter((d) => d !== 'l');
+      const layers = store.layerDirs();
       expect(layers.length).toBe(2);
     } finally {
       store.cleanup();

@@ -3,7 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLayer, lowerDiffDirs, prepareLayer, publishLinks, readLinkId, readLower, removeLayer, repairLinks } from '../../src/store/layers.js';
-import { populateInitLayer } from '../../src/store/init-layer.js';
+import { MAX_INIT_SPARES, populateInitLayer, prepareInitLayer, removeInitLayer } from '../../src/store/init-layer.js';
+import { loadNative } from '../../src/native/binding.js';
 import { SyncBatch } from '../../src/util/atomic-write.js';
 import { type StorePaths, layerDir, linkPath, storePaths } from '../../src/store/paths.js';
 
@@ -106,5 +107,64 @@ describe('overlay2 layer layout', () => {
     expect(fs.readlinkSync(path.join(diff, 'etc/mtab'))).toBe('/proc/mounts');
     expect(fs.statSync(path.join(diff, '.dockerenv')).mode & 0o777).toBe(0o755);
     expect(fs.statSync(path.join(diff, 'etc/hosts')).size).toBe(0);
+  });
+});
+
+describe('spare init diffs (overlay/.init-spares)', () => {
+  const spares = () => path.join(p.root, 'overlay', '.init-spares');
+  const spareNames = () => (fs.existsSync(spares()) ? fs.readdirSync(spares()) : []);
+  /** An image layer and `n` containers' init layers on it, as create makes them. */
+  function initLayers(n: number, first = 0): string[] {
+    if (!fs.existsSync(layerDir(p, 'image'))) createLayer(p, 'image');
+    const batch = new SyncBatch();
+    const ids = Array.from({ length: n }, (_, i) => `c${first + i}-init`);
+    const links = ids.map((id) => prepareInitLayer(p, id, 'image', batch));
+    batch.commit(loadNative());
+    publishLinks(p, links);
+    return ids;
+  }
+
+  it('keeps a removed container\'s init diff and gives it, whole, to the next container', () => {
+    const [a] = initLayers(1);
+    const inode = fs.statSync(path.join(layerDir(p, a!), 'diff', 'etc')).ino;
+    removeInitLayer(p, a!);
+    expect(fs.existsSync(layerDir(p, a!))).toBe(false);
+    expect(spareNames()).toHaveLength(1);
+    const [b] = initLayers(1, 1);
+    expect(spareNames()).toHaveLength(0);
+    // The same dir, renamed in: nothing made again.
+    expect(fs.statSync(path.join(layerDir(p, b!), 'diff', 'etc')).ino).toBe(inode);
+    expect(readLower(p, b!)).toEqual([`l/${readLinkId(p, 'image')}`]);
+    expect(fs.readlinkSync(linkPath(p, readLinkId(p, b!)))).toBe(`../${b}/diff`);
+  });
+
+  it('keeps only a diff that is still exactly the table', () => {
+    const ids = initLayers(5);
+    const diff = (i: number) => path.join(layerDir(p, ids[i]!), 'diff');
+    fs.writeFileSync(path.join(diff(0), 'extra'), '');
+    fs.writeFileSync(path.join(diff(1), 'etc/hosts'), '10.0.0.1 evil\n');
+    fs.rmSync(path.join(diff(2), 'dev/console'));
+    fs.rmSync(path.join(diff(3), 'etc/mtab'));
+    fs.symlinkSync('/etc/shadow', path.join(diff(3), 'etc/mtab'));
+    for (const id of ids.slice(0, 4)) removeInitLayer(p, id);
+    expect(spareNames()).toEqual([]);
+    removeInitLayer(p, ids[4]!);
+    expect(spareNames()).toHaveLength(1);
+    for (const id of ids) expect(fs.existsSync(layerDir(p, id))).toBe(false);
+  });
+
+  it(`keeps at most ${MAX_INIT_SPARES}`, () => {
+    const ids = initLayers(MAX_INIT_SPARES + 2);
+    for (const id of ids) removeInitLayer(p, id);
+    expect(spareNames()).toHaveLength(MAX_INIT_SPARES);
+    for (const id of ids) expect(fs.existsSync(layerDir(p, id))).toBe(false);
+  });
+
+  it('keeps nothing from a layer with a mount inside, and removes nothing there', () => {
+    const [a] = initLayers(1);
+    const points = [path.join(layerDir(p, a!), 'diff', 'proc')];
+    expect(() => removeInitLayer(p, a!, points)).toThrow(/is a mount point/);
+    expect(spareNames()).toEqual([]);
+    expect(fs.existsSync(path.join(layerDir(p, a!), 'diff', 'proc'))).toBe(true);
   });
 });

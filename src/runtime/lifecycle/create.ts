@@ -1,11 +1,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { UsageError } from '../../errors.js';
-import { populateInitLayer } from '../../store/init-layer.js';
+import { prepareInitLayer, removeInitLayer } from '../../store/init-layer.js';
 import { prepareLayer, publishLinks, removeLayer } from '../../store/layers.js';
 import { removeTree } from '../../store/remove-tree.js';
 import { checkImageLayers, imageTopLayer, readImageConfig, resolveImageId } from '../../store/images.js';
-import { containerDir, containerFile, initLayerId, layerDiff, storeLockFile } from '../../store/paths.js';
+import { containerDir, containerFile, initLayerId, storeLockFile } from '../../store/paths.js';
 import { NAME_PATTERN, generateName, newId } from '../../util/ids.js';
 import { SyncBatch, writeNewFile } from '../../util/atomic-write.js';
 import { withLock } from '../../util/lock.js';
@@ -126,8 +126,7 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
       // entries come last, once the link files they name are on disk, so
       // fsck can always rebuild l/.
       const batch = new SyncBatch();
-      const links = [prepareLayer(p, record.initLayerId, top.cacheId, batch)];
-      populateInitLayer(layerDiff(p, record.initLayerId));
+      const links = [prepareInitLayer(p, record.initLayerId, top.cacheId, batch)];
       links.push(prepareLayer(p, record.rwLayerId, record.initLayerId, batch));
       const hosts = (shared.has('network') ? hostFile('/etc/hosts') : hostsFile(hostname)) + (req.options.extraHosts ?? []).map(([n, ip]) => `${ip}\t${n}\n`).join('');
       for (const [name, text] of [['hostname', `${hostname}\n`], ['hosts', hosts], ['resolv.conf', resolvConf(shared.has('network'), req.options.dns)]] as const) {
@@ -140,7 +139,7 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
     } catch (err) {
       // Nothing ran yet: take back what was made (a crash here instead leaves it to rm -f).
       removeLayer(p, record.rwLayerId);
-      removeLayer(p, record.initLayerId);
+      removeInitLayer(p, record.initLayerId);
       removeTree(containerDir(p, id));
       releaseName(p, name, id);
       throw err;

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { RuntimeError } from '../../errors.js';
 import { logger } from '../../log.js';
+import { removeInitLayer } from '../../store/init-layer.js';
 import { removeLayer } from '../../store/layers.js';
 import { unmountLayer } from '../../store/mounts.js';
 import { containerDir, containerLockFile, storeLockFile } from '../../store/paths.js';
@@ -51,7 +52,7 @@ export async function removeContainer(ctx: Context, id: string, opts: { force: b
     const points = mountPoints();
     await withLock(ctx.native, storeLockFile(p), () => {
       removeLayer(p, rec.rwLayerId, points);
-      removeLayer(p, rec.initLayerId, points);
+      removeInitLayer(p, rec.initLayerId, points);
     });
     removeTree(containerDir(p, id), points);
     releaseName(p, rec.name, id);
