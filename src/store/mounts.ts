@@ -3,7 +3,7 @@ import { RuntimeError, StoreCorruptError } from '../errors.js';
 import type { NativeBinding } from '../native/types.js';
 import { type StorePaths, layerDiff, layerDir, layerMerged, layerWork, overlayHome } from './paths.js';
 import { readLower, repairLinks } from './layers.js';
-import { mountsUnder } from './mountinfo.js';
+import { mountPoints, mountsUnder } from './mountinfo.js';
 
 export { mountsUnder };
 import { logger } from '../log.js';
@@ -127,14 +127,16 @@ function bootTimeMs(): number {
  * Detaches every mount at or under the merged dir and checks they are gone.
  * EINVAL and ENOENT mean "not mounted" (podman#19913). If a mount stays,
  * this throws: the caller must not delete anything beneath it
- * (containerd#10704).
+ * (containerd#10704). Returns every mount point as it is afterwards, for
+ * the caller's next checks (one read of mountinfo when nothing was mounted).
  */
-export function unmountLayer(native: NativeBinding, p: StorePaths, cacheId: string): void {
+export function unmountLayer(native: NativeBinding, p: StorePaths, cacheId: string): string[] {
   const merged = layerMerged(p, cacheId);
   const MNT_DETACH = native.constants.MNT_DETACH;
-  const mounted = mountsUnder(merged);
+  const points = mountPoints();
+  const mounted = mountsUnder(merged, points);
   // Nothing was mounted (the monitor unmounted at the exit): nothing to check again.
-  if (mounted.length === 0) return;
+  if (mounted.length === 0) return points;
   for (const target of mounted.sort((a, b) => b.length - a.length)) {
     try {
       native.unmount({ target, flags: MNT_DETACH });
@@ -143,6 +145,8 @@ export function unmountLayer(native: NativeBinding, p: StorePaths, cacheId: stri
       if (code !== 'EINVAL' && code !== 'ENOENT') throw err;
     }
   }
-  const left = mountsUnder(merged);
+  const after = mountPoints();
+  const left = mountsUnder(merged, after);
   if (left.length > 0) throw new RuntimeError(`${left[0]} is still mounted after unmounting it`);
+  return after;
 }

@@ -15,15 +15,17 @@ import { recordTeardownPreload, storeForFile, tsrunBin } from '../helpers/store.
 const s = storeForFile('busybox');
 const HEAVY = ['http', 'https', 'tls', 'crypto', 'zlib', 'child_process', 'net'];
 
-/** The Node built-ins a tsrun command loaded, and the bundles it compiled, recorded by a preload at exit. */
-function loaded(args: string[]): { builtins: string[]; bundles: string[] } {
+/** The Node built-ins a tsrun command loaded, the bundles it compiled and its reads of mountinfo, recorded by a preload at exit. */
+function loaded(args: string[]): { builtins: string[]; bundles: string[]; mountinfoReads: number } {
   const out = path.join(s.dir, `modules-${args[0]}.json`);
   const preload = path.join(s.dir, 'record-modules.cjs');
   fs.writeFileSync(
     preload,
     `const vm = require('vm'); const Script = vm.Script; const bundles = [];
 vm.Script = function (source, opts) { bundles.push(require('path').basename(opts.filename)); return new Script(source, opts); };
-process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify({ modules: process.moduleLoadList, bundles })));\n`,
+const fs = require('fs'); const readFileSync = fs.readFileSync; let mountinfoReads = 0;
+fs.readFileSync = function (file, ...rest) { if (file === '/proc/self/mountinfo') mountinfoReads++; return readFileSync.call(this, file, ...rest); };
+process.on('exit', () => fs.writeFileSync(${JSON.stringify(out)}, JSON.stringify({ modules: process.moduleLoadList, bundles, mountinfoReads })));\n`,
   );
   const r = spawnSync(tsrunBin, ['--root', s.root, '--runroot', s.runroot, ...args], {
     encoding: 'utf8',
@@ -31,8 +33,8 @@ process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(out)}, JSO
   });
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
-  const { modules, bundles } = JSON.parse(fs.readFileSync(out, 'utf8')) as { modules: string[]; bundles: string[] };
-  return { builtins: modules.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice('NativeModule '.length)), bundles };
+  const { modules, bundles, mountinfoReads } = JSON.parse(fs.readFileSync(out, 'utf8')) as { modules: string[]; bundles: string[]; mountinfoReads: number };
+  return { builtins: modules.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice('NativeModule '.length)), bundles, mountinfoReads };
 }
 
 it('run --rm and exec load neither the registry client, the tar code nor child_process', () => {
@@ -57,6 +59,19 @@ it('run, exec, the lifecycle commands and rm load bundles of their own, other co
     expect(loaded(['rm', 'lean']).bundles).toEqual(['tsrun-rm.cjs']);
   } finally {
     s.run(['rm', '-f', 'lean']);
+  }
+});
+
+it('reads mountinfo once a command; run --rm twice, before its mount and before deleting (LESSONS.md 10)', () => {
+  expect(loaded(['run', '--rm', 'busybox', 'true']).mountinfoReads).toBe(2);
+  expect(loaded(['run', '-d', '--name', 'once', 'busybox', 'sleep', '100']).mountinfoReads).toBe(1);
+  try {
+    expect(loaded(['exec', 'once', 'true']).mountinfoReads).toBe(1);
+    expect(loaded(['ps']).mountinfoReads).toBe(1);
+    expect(loaded(['stop', '-t', '0', 'once']).mountinfoReads).toBe(1);
+    expect(loaded(['rm', 'once']).mountinfoReads).toBe(1);
+  } finally {
+    s.run(['rm', '-f', 'once']);
   }
 });
 

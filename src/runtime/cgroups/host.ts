@@ -4,6 +4,7 @@ import { RuntimeError } from '../../errors.js';
 import { loadNative } from '../../native/binding.js';
 import { deviceFilterProgram } from './device-filter.js';
 import { type CgroupWrite, type OciResources, cgroupWrites } from './limits.js';
+import { someMountinfo } from '../../store/mountinfo.js';
 
 /**
  * The host's cgroups: which version, where each controller is mounted, and
@@ -65,8 +66,9 @@ function readV2Controllers(root: string): string {
 }
 
 let cached: CgroupHost | undefined;
+/** The host's cgroup mounts: they do not change under a command, so the mountinfo a mount check read serves. */
 export function cgroupHost(): CgroupHost {
-  cached ??= parseCgroupHost(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
+  cached ??= parseCgroupHost(someMountinfo());
   return cached;
 }
 

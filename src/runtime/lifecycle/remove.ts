@@ -6,7 +6,6 @@ import { removeLayer } from '../../store/layers.js';
 import { unmountLayer } from '../../store/mounts.js';
 import { containerDir, containerLockFile, storeLockFile } from '../../store/paths.js';
 import { removeTree } from '../../store/remove-tree.js';
-import { mountPoints } from '../../store/mountinfo.js';
 import { withLock } from '../../util/lock.js';
 import { releaseName } from '../names.js';
 import { bridgeNetwork, releaseAddresses } from '../network/leases.js';
@@ -45,11 +44,10 @@ export async function removeContainer(ctx: Context, id: string, opts: { force: b
     }
     rec.state = { ...rec.state, status: 'removing', exitCode: st.exitCode, finishedAt: st.finishedAt };
     writeRecord(p, rec);
-    unmountLayer(ctx.native, p, rec.rwLayerId);
+    // The mount points after the unmount serve the three removals: the lock is held.
+    const points = unmountLayer(ctx.native, p, rec.rwLayerId);
     // A killed monitor leaves its cgroups behind.
     await removeCgroup(cgroupHost(), cgroupsPathFor(id));
-    // One mountinfo read for the three removals: the union is unmounted and the lock held.
-    const points = mountPoints();
     await withLock(ctx.native, storeLockFile(p), () => {
       removeLayer(p, rec.rwLayerId, points);
       removeInitLayer(p, rec.initLayerId, points);
