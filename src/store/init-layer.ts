@@ -15,6 +15,8 @@ import { type StorePaths, layerDiff, layerDir, overlayHome } from './paths.js';
  *
  * The diff dir is new and empty, created by tsrun itself, so plain path
  * operations cannot be redirected by anything an image put there.
+ * A change to the table must also rename the spares dir (below): spares
+ * are taken unchecked, so the old table's would be used.
  */
 const INIT_ENTRIES: [path: string, kind: 'dir' | 'file' | 'symlink', target?: string][] = [
   ['/dev/pts', 'dir'],
