@@ -17,7 +17,8 @@
  * F` would be read by Node itself.
  *
  * Exit codes when Node cannot be run, as a shell's: 127 not found, 126
- * found but not executable; 125 when this program cannot find itself.
+ * found but not executable; 125 when this program cannot find itself or
+ * its script.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,6 +44,11 @@ int main(int argc, char **argv)
     return 125;
   }
   memcpy(script + len, SUFFIX, sizeof SUFFIX);
+  /* A copy of the launcher away from its script, say: one line, not Node's stack trace. */
+  if (access(script, R_OK) != 0) {
+    fprintf(stderr, "%s: cannot read %s: %s\n", name, script, strerror(errno));
+    return 125;
+  }
 
   const char *ca = getenv("NODE_EXTRA_CA_CERTS");
   if (ca) {
@@ -53,7 +59,8 @@ int main(int argc, char **argv)
     unsetenv("NODE_EXTRA_CA_CERTS");
   }
 
-  char **args = calloc((size_t)argc + 3, sizeof *args);
+  /* node, --, the script, the arguments and the NULL (argc may be 0 before Linux 5.18). */
+  char **args = calloc((size_t)(argc > 0 ? argc : 1) + 3, sizeof *args);
   if (!args) {
     fprintf(stderr, "%s: out of memory\n", name);
     return 125;

@@ -1,10 +1,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { logger } from '../log.js';
 import type { SyncBatch } from '../util/atomic-write.js';
 import { newLinkId } from '../util/ids.js';
 import { type LayerLink, prepareLayer, removeLayer } from './layers.js';
 import { mountsUnder } from './mountinfo.js';
-import { type StorePaths, layerDiff, layerDir, overlayHome } from './paths.js';
+import { type StorePaths, initSparesDir, layerDiff, layerDir } from './paths.js';
+import { removeTree } from './remove-tree.js';
 
 /**
  * The entries of a container's `<id>-init` layer: exactly Docker's
@@ -14,9 +16,8 @@ import { type StorePaths, layerDiff, layerDir, overlayHome } from './paths.js';
  * advisory is "not exploitable under Docker" for this reason).
  *
  * The diff dir is new and empty, created by tsrun itself, so plain path
- * operations cannot be redirected by anything an image put there.
- * A change to the table must also rename the spares dir (below): spares
- * are taken unchecked, so the old table's would be used.
+ * operations cannot be redirected by anything an image put there (or it
+ * is a spare, below, checked to hold exactly this table).
  */
 const INIT_ENTRIES: [path: string, kind: 'dir' | 'file' | 'symlink', target?: string][] = [
   ['/dev/pts', 'dir'],
@@ -55,48 +56,59 @@ export function prepareInitLayer(p: StorePaths, cacheId: string, parent: string,
 
 /** Removes a container's init layer, keeping its diff as a spare when it is still exactly the table. Under the store lock. */
 export function removeInitLayer(p: StorePaths, cacheId: string, points?: string[]): void {
-  keepAsSpare(p, cacheId, points);
+  try {
+    keepAsSpare(p, cacheId, points);
+  } catch (err) {
+    // A spare only saves time: a failure to keep one (ENOSPC, say) must not fail the removal.
+    logger('store').warn({ cid: cacheId, err }, 'could not keep the init layer as a spare');
+  }
   removeLayer(p, cacheId, points);
 }
 
 /**
- * overlay/.init-spares: diff dirs of removed containers' init layers, kept
- * for the next containers'. An init layer is never written once made (it
- * is a lower dir of its container's union, and overlayfs writes no lower
- * dir), so a removed container's is exactly what the next one needs, and
+ * Spares (overlay/.init-spares): diff dirs of removed containers' init
+ * layers, kept for the next containers'. An init layer is never written
+ * once made (it is a lower dir of its container's union, and overlayfs
+ * writes no lower dir), so a removed container's is what the next needs, and
  * a rename in and out replaces making 13 inodes at create and deleting
  * them at rm: ~1.4 ms of a `run --rm` where inodes are dear (journal-less
  * ext4 scans past recently deleted ones). In overlay/ for a rename on the
  * same filesystem; the dot keeps it out of the layer dirs (LAYER_DIR_NAME).
- * A spare is only ever a whole diff renamed in, so a crash leaves whole
- * spares, and a lost one is only made again.
+ * The init layer masks an image's /dev and /etc symlinks (above), so a
+ * spare is checked to be exactly the table when it is kept and again when
+ * it is taken (what a crash, fsck or a hand left there is deleted, and the
+ * table made anew); ~20 syscalls against the 13 inodes. At most
+ * MAX_INIT_SPARES: enough for the containers one burst of `run --rm` removes.
  */
-const sparesDir = (p: StorePaths) => path.join(overlayHome(p), '.init-spares');
-
-/** Enough for the containers one burst of `run --rm` removes. */
 export const MAX_INIT_SPARES = 8;
 
+/** A spare that is still exactly the table, moved out of the spares dir's listing; undefined for none. */
 function takeSpare(p: StorePaths): string | undefined {
   let names: string[];
   try {
-    names = fs.readdirSync(sparesDir(p));
+    names = fs.readdirSync(initSparesDir(p));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  return names.length > 0 ? path.join(sparesDir(p), names[0]!) : undefined;
+  for (const name of names) {
+    const spare = path.join(initSparesDir(p), name);
+    if (isInitTable(spare)) return spare;
+    removeTree(spare);
+  }
+  return undefined;
 }
 
 function keepAsSpare(p: StorePaths, cacheId: string, points?: string[]): void {
   const diff = layerDiff(p, cacheId);
   // A mount inside is for removeLayer to refuse; anything else in the diff (a hand-made file) goes with the layer.
   if (mountsUnder(layerDir(p, cacheId), points).length > 0 || !isInitTable(diff)) return;
-  fs.mkdirSync(sparesDir(p), { mode: 0o700, recursive: true });
-  if (fs.readdirSync(sparesDir(p)).length >= MAX_INIT_SPARES) return;
-  fs.renameSync(diff, path.join(sparesDir(p), newLinkId()));
+  fs.mkdirSync(initSparesDir(p), { mode: 0o700, recursive: true });
+  if (fs.readdirSync(initSparesDir(p)).length >= MAX_INIT_SPARES) return;
+  fs.renameSync(diff, path.join(initSparesDir(p), newLinkId()));
 }
 
-/** Each dir of the table (relative to the diff, '' the top) and the names it holds. */
+/** Each dir of the table (relative to the diff, '' the diff itself) and the names it holds. */
 function initTree(): Map<string, string[]> {
   const tree = new Map<string, string[]>();
   for (const [rel, kind] of INIT_ENTRIES) {
@@ -112,17 +124,24 @@ function initTree(): Map<string, string[]> {
   return tree;
 }
 
-/** The diff holds the table's entries and nothing else: each of its kind, files empty, the link's target, tsrun's own. */
+/**
+ * The diff holds the table and nothing else: every dir a real one (never a
+ * symlink) holding exactly its names, files empty, mtab's target; all ours.
+ */
 function isInitTable(diff: string): boolean {
   const uid = process.geteuid?.() ?? 0;
+  const ours = (rel: string) => {
+    const st = fs.lstatSync(path.join(diff, rel));
+    return st.uid === uid ? st : undefined;
+  };
   try {
     for (const [dir, names] of initTree()) {
+      if (!ours(dir)?.isDirectory()) return false;
       if (fs.readdirSync(path.join(diff, dir)).sort().join('/') !== [...names].sort().join('/')) return false;
     }
     for (const [rel, kind, target] of INIT_ENTRIES) {
-      const st = fs.lstatSync(path.join(diff, rel));
-      if (st.uid !== uid) return false;
-      const ok = kind === 'dir' ? st.isDirectory() : kind === 'file' ? st.isFile() && st.size === 0 : st.isSymbolicLink() && fs.readlinkSync(path.join(diff, rel)) === target;
+      const st = ours(rel);
+      const ok = kind === 'dir' ? st?.isDirectory() : kind === 'file' ? st?.isFile() && st.size === 0 : st?.isSymbolicLink() && fs.readlinkSync(path.join(diff, rel)) === target;
       if (!ok) return false;
     }
     return true;

@@ -31,6 +31,8 @@ export const layerLowerFile = (p: StorePaths, cacheId: string) => path.join(laye
 export const layerCommittedFile = (p: StorePaths, cacheId: string) => path.join(layerDir(p, cacheId), 'committed');
 /** What an l/ entry points at: relative, so the store can be moved. */
 export const linkTarget = (cacheId: string) => `../${cacheId}/diff`;
+/** Spare init diffs of removed containers (init-layer.ts); the dot keeps it apart from the layer dirs. */
+export const initSparesDir = (p: StorePaths) => path.join(overlayHome(p), '.init-spares');
 export const initLayerId = (containerId: string) => `${containerId}-init`;
 
 /** image/: configs by image id and layer records by chain id, as Docker's image/overlay2/. */

@@ -18,7 +18,7 @@ export default function setup(project: TestProject): () => void {
   if (!fs.readFileSync('/proc/filesystems', 'utf8').includes('overlay')) missing.push('overlayfs');
   const { LEAN_BUNDLES } = createRequire(import.meta.url)('../../bin/load-cli.cjs') as { LEAN_BUNDLES: Record<string, string[]> };
   const bundles = ['tsrun.cjs', 'tsrun-oci.cjs', ...Object.keys(LEAN_BUNDLES).map((name) => `tsrun-${name}.cjs`)].map((f) => `build/${f}`);
-  for (const f of [...bundles, 'build/native/Release/tsrun_native.node', 'build/native/Release/tsrun-monitor']) {
+  for (const f of [...bundles, 'build/native/Release/tsrun_native.node', 'build/native/Release/tsrun-monitor', 'bin/tsrun', 'bin/tsrun-oci']) {
     if (!fs.existsSync(path.join(repo, f))) missing.push(`${f} (run npm ci or npm run build)`);
   }
   if (!fs.existsSync('/bin/busybox')) missing.push('busybox-static (/bin/busybox)');

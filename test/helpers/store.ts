@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { loadNative } from '../../src/native/binding.js';
+import { initSparesDir, storePaths } from '../../src/store/paths.js';
 
 export const repo = path.resolve(import.meta.dirname, '../..');
 export const tsrunBin = path.join(repo, 'bin/tsrun');
@@ -90,7 +91,8 @@ export class TestStore {
 
   /** The layer dirs under overlay/, sorted: not l/, nor the spare init diffs removals keep (store/init-layer.ts). */
   layerDirs(): string[] {
-    return fs.readdirSync(path.join(this.root, 'overlay')).filter((n) => n !== 'l' && n !== '.init-spares').sort();
+    const spares = path.basename(initSparesDir(storePaths(this.root, this.runroot)));
+    return fs.readdirSync(path.join(this.root, 'overlay')).filter((n) => n !== 'l' && n !== spares).sort();
   }
 
   /** Mount points under this store's temp dir, from the kernel. */

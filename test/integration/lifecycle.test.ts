@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { initSparesDir, storePaths } from '../../src/store/paths.js';
 import { storeForFile, tsrunBin, until } from '../helpers/store.js';
 
 const s = storeForFile('busybox', 'hello-world-v1');
@@ -188,7 +189,7 @@ describe('stop, start, restart: the rw layer is kept until rm', () => {
 
   it("gives a removed container's init diff to the next container (overlay/.init-spares), which sees the same init files", () => {
     s.ok(['run', '--rm', 'busybox', 'true']);
-    const spares = path.join(s.root, 'overlay', '.init-spares');
+    const spares = initSparesDir(storePaths(s.root, s.runroot));
     const spareInodes = fs.readdirSync(spares).map((n) => fs.statSync(path.join(spares, n)).ino);
     expect(spareInodes.length).toBeGreaterThan(0);
     const id = s.ok(['create', '--name', 'reuse', 'busybox', 'sh', '-c', 'test -f /.dockerenv && readlink /etc/mtab && cat /etc/hostname']).trim();

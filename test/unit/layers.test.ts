@@ -6,7 +6,7 @@ import { createLayer, lowerDiffDirs, prepareLayer, publishLinks, readLinkId, rea
 import { MAX_INIT_SPARES, populateInitLayer, prepareInitLayer, removeInitLayer } from '../../src/store/init-layer.js';
 import { loadNative } from '../../src/native/binding.js';
 import { SyncBatch } from '../../src/util/atomic-write.js';
-import { type StorePaths, layerDir, linkPath, storePaths } from '../../src/store/paths.js';
+import { type StorePaths, initSparesDir, layerDir, linkPath, storePaths } from '../../src/store/paths.js';
 
 let tmp: string;
 let p: StorePaths;
@@ -111,7 +111,7 @@ describe('overlay2 layer layout', () => {
 });
 
 describe('spare init diffs (overlay/.init-spares)', () => {
-  const spares = () => path.join(p.root, 'overlay', '.init-spares');
+  const spares = () => initSparesDir(p);
   const spareNames = () => (fs.existsSync(spares()) ? fs.readdirSync(spares()) : []);
   /** An image layer and `n` containers' init layers on it, as create makes them. */
   function initLayers(n: number, first = 0): string[] {
@@ -151,6 +151,40 @@ describe('spare init diffs (overlay/.init-spares)', () => {
     removeInitLayer(p, ids[4]!);
     expect(spareNames()).toHaveLength(1);
     for (const id of ids) expect(fs.existsSync(layerDir(p, id))).toBe(false);
+  });
+
+  it('keeps no diff with an entry of another owner, or a dir of the table that is a symlink', () => {
+    const ids = initLayers(2);
+    const diff = (i: number) => path.join(layerDir(p, ids[i]!), 'diff');
+    fs.lchownSync(path.join(diff(0), 'etc/hosts'), 1000, 1000);
+    // /etc a symlink to a dir that holds exactly the table's names.
+    fs.renameSync(path.join(diff(1), 'etc'), path.join(tmp, 'etc-elsewhere'));
+    fs.symlinkSync(path.join(tmp, 'etc-elsewhere'), path.join(diff(1), 'etc'));
+    for (const id of ids) removeInitLayer(p, id);
+    expect(spareNames()).toEqual([]);
+  });
+
+  it('deletes a spare that is no longer the table when it is taken, and makes the table anew', () => {
+    const [a] = initLayers(1);
+    removeInitLayer(p, a!);
+    fs.writeFileSync(path.join(spares(), spareNames()[0]!, 'etc/hosts'), 'changed in the pool\n');
+    const [b] = initLayers(1, 1);
+    expect(spareNames()).toEqual([]);
+    expect(fs.statSync(path.join(layerDir(p, b!), 'diff', 'etc/hosts')).size).toBe(0);
+  });
+
+  it('removes the layer when no spare can be kept (the spares dir is a file), and one a crash left without its diff', () => {
+    const [a, b] = initLayers(2);
+    fs.mkdirSync(path.dirname(spares()), { recursive: true });
+    fs.writeFileSync(spares(), '');
+    removeInitLayer(p, a!);
+    expect(fs.existsSync(layerDir(p, a!))).toBe(false);
+    fs.rmSync(spares());
+    // Kept as a spare, then killed before the layer dir went: rm -f removes the rest.
+    fs.rmSync(path.join(layerDir(p, b!), 'diff'), { recursive: true });
+    removeInitLayer(p, b!);
+    expect(fs.existsSync(layerDir(p, b!))).toBe(false);
+    expect(fs.readdirSync(path.join(p.root, 'overlay', 'l'))).toEqual([readLinkId(p, 'image')]);
   });
 
   it(`keeps at most ${MAX_INIT_SPARES}`, () => {

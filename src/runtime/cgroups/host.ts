@@ -2,9 +2,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RuntimeError } from '../../errors.js';
 import { loadNative } from '../../native/binding.js';
+import { someMountinfo } from '../../store/mountinfo.js';
 import { deviceFilterProgram } from './device-filter.js';
 import { type CgroupWrite, type OciResources, cgroupWrites } from './limits.js';
-import { someMountinfo } from '../../store/mountinfo.js';
 
 /**
  * The host's cgroups: which version, where each controller is mounted, and

@@ -44,7 +44,7 @@ export async function removeContainer(ctx: Context, id: string, opts: { force: b
     }
     rec.state = { ...rec.state, status: 'removing', exitCode: st.exitCode, finishedAt: st.finishedAt };
     writeRecord(p, rec);
-    // The mount points after the unmount serve the three removals: the lock is held.
+    // The mount points after the unmount serve the three removals: the container's lock is held.
     const points = unmountLayer(ctx.native, p, rec.rwLayerId);
     // A killed monitor leaves its cgroups behind.
     await removeCgroup(cgroupHost(), cgroupsPathFor(id));
