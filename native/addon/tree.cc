@@ -1,4 +1,4 @@
-// Deleting a directory tree in one call: src/store/remove-tree.ts walked it
+// Deleting (and listing) a directory tree in one call: src/store/remove-tree.ts walked it
 // with readdirSync/lstatSync/unlinkSync, ~2.5 ms for a fresh container's
 // three dozen entries in a short-lived (cold) Node, where rm -rf spends
 // 0.4 ms in the kernel.
@@ -237,10 +237,80 @@ void RemoveTree(const Napi::CallbackInfo& info) {
   Walk(o.env()).Run(o.Str("path"));
 }
 
+// A directory below dir, never through a symlink nor into a mount: -1 with errno otherwise.
+int OpenSubdir(int dir, const char* name) {
+  struct open_how how = {};
+  how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  return int(syscall(SYS_openat2, dir, name, &how, sizeof how));
+}
+
+// Appends the entries of the directory fd (taken over; rel: its path below the top, "" for the top) and of
+// the directories below it to out; false past max entries.
+bool ListDir(Napi::Env env, int fd, const std::string& rel, uint32_t max, Napi::Array& out) {
+  DIR* dir = fdopendir(fd);
+  if (dir == nullptr) {
+    int err = errno;
+    close(fd);
+    throw SyscallError(env, err, "fdopendir", &rel);
+  }
+  struct Closer {
+    DIR* dir;
+    ~Closer() { closedir(dir); }
+  } closer{dir};
+  for (;;) {
+    errno = 0;
+    struct dirent* e = readdir(dir);
+    if (e == nullptr) {
+      if (errno != 0) throw SyscallError(env, errno, "readdir", &rel);
+      return true;
+    }
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    if (out.Length() >= max) return false;
+    std::string path = rel.empty() ? name : rel + "/" + name;
+    struct stat st;
+    if (fstatat(dirfd(dir), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) throw SyscallError(env, errno, "fstatat", &path);
+    Napi::Object entry = Napi::Object::New(env);
+    entry.Set("path", path);
+    entry.Set("kind", S_ISDIR(st.st_mode) ? "dir" : S_ISREG(st.st_mode) ? "file" : S_ISLNK(st.st_mode) ? "symlink" : "other");
+    entry.Set("size", double(st.st_size));
+    entry.Set("uid", double(st.st_uid));
+    if (S_ISLNK(st.st_mode)) {
+      char target[PATH_MAX];
+      ssize_t len = readlinkat(dirfd(dir), name.c_str(), target, sizeof target);
+      if (len < 0) throw SyscallError(env, errno, "readlink", &path);
+      entry.Set("target", std::string(target, size_t(len)));
+    }
+    out.Set(out.Length(), entry);
+    if (!S_ISDIR(st.st_mode)) continue;
+    int sub = OpenSubdir(dirfd(dir), name.c_str());
+    if (sub < 0) throw SyscallError(env, errno, "openat2", &path);
+    if (!ListDir(env, sub, path, max, out)) return false;
+  }
+}
+
+// listTree({ path, max }): everything below the directory path, as
+// { path (relative), kind ('dir' | 'file' | 'symlink' | 'other'), size, uid,
+// target (a symlink's) }, never following a symlink nor entering a mount;
+// undefined past max entries. One call where node:fs would take one for
+// each entry and directory, ~10 µs each in a short-lived (cold) Node: the
+// check of a spare init diff (src/store/init-layer.ts) took 0.55 ms so.
+Napi::Value ListTree(const Napi::CallbackInfo& info) {
+  Opts o(info, "listTree");
+  std::string top = o.Str("path");
+  uint32_t max = o.Uint("max");
+  int fd = open(top.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) throw SyscallError(o.env(), errno, "open", &top);
+  Napi::Array out = Napi::Array::New(o.env());
+  return ListDir(o.env(), fd, "", max, out) ? Napi::Value(out) : o.env().Undefined();
+}
+
 }  // namespace
 
 void InitTree(Napi::Env env, Napi::Object exports) {
   exports.Set("removeTree", Napi::Function::New(env, RemoveTree, "removeTree"));
+  exports.Set("listTree", Napi::Function::New(env, ListTree, "listTree"));
 }
 
 }  // namespace tsrun

@@ -50,6 +50,15 @@ export interface NativeZstdDecompressor {
   free(): void;
 }
 
+/** An entry of listTree: its path below the top, its kind, size and owner, and a symlink's target. */
+export interface TreeEntry {
+  path: string;
+  kind: 'dir' | 'file' | 'symlink' | 'other';
+  size: number;
+  uid: number;
+  target?: string;
+}
+
 export interface NativeBinding {
   constants: NativeConstants;
 
@@ -124,6 +133,11 @@ export interface NativeBinding {
    * followed, no depth limit, and a mount, bind mounts included, refused ("... is a mount point").
    */
   removeTree(opts: { path: string }): void;
+  /**
+   * Everything below the directory path (itself no symlink), each entry by its path relative to it; no
+   * symlink followed, no mount entered (both throw). Undefined past max entries.
+   */
+  listTree(opts: { path: string; max: number }): TreeEntry[] | undefined;
   /** A pidfd (close-on-exec) for pid, or -1 when no such process is left; check it is still the one meant after opening. */
   pidfdOpen(opts: { pid: number }): number;
   /** True once every pidfd's process has exited (a zombie counts), false after timeoutMs; in the event loop, no thread. */

@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { logger } from '../log.js';
+import { loadNative } from '../native/binding.js';
+import type { TreeEntry } from '../native/types.js';
 import type { SyncBatch } from '../util/atomic-write.js';
 import { newLinkId } from '../util/ids.js';
 import { type LayerLink, prepareLayer, removeLayer } from './layers.js';
@@ -77,7 +79,7 @@ export function removeInitLayer(p: StorePaths, cacheId: string, points?: string[
  * The init layer masks an image's /dev and /etc symlinks (above), so a
  * spare is checked to be exactly the table when it is kept and again when
  * it is taken (what a crash, fsck or a hand left there is deleted, and the
- * table made anew); ~20 syscalls against the 13 inodes. At most
+ * table made anew): one native listing, ~0.25 ms, each time. At most
  * MAX_INIT_SPARES: enough for the containers one burst of `run --rm` removes.
  */
 export const MAX_INIT_SPARES = 8;
@@ -94,7 +96,13 @@ function takeSpare(p: StorePaths): string | undefined {
   for (const name of names) {
     const spare = path.join(initSparesDir(p), name);
     if (isInitTable(spare)) return spare;
-    removeTree(spare);
+    try {
+      removeTree(spare);
+    } catch (err) {
+      // A mount inside, say: the table is made anew all the same.
+      logger('store').warn({ spare, err }, 'could not delete a spare init diff that is not the table');
+      return undefined;
+    }
   }
   return undefined;
 }
@@ -108,44 +116,31 @@ function keepAsSpare(p: StorePaths, cacheId: string, points?: string[]): void {
   fs.renameSync(diff, path.join(initSparesDir(p), newLinkId()));
 }
 
-/** Each dir of the table (relative to the diff, '' the diff itself) and the names it holds. */
-function initTree(): Map<string, string[]> {
-  const tree = new Map<string, string[]>();
-  for (const [rel, kind] of INIT_ENTRIES) {
+/** The table as listTree gives it: `path kind size owner target` lines, its parent dirs included, sorted. */
+function initListing(): string[] {
+  const lines = new Set<string>();
+  for (const [rel, kind, target] of INIT_ENTRIES) {
     const parts = rel.slice(1).split('/');
-    parts.forEach((name, i) => {
-      const dir = parts.slice(0, i).join('/');
-      const names = tree.get(dir) ?? [];
-      if (!names.includes(name)) names.push(name);
-      tree.set(dir, names);
-    });
-    if (kind === 'dir' && !tree.has(parts.join('/'))) tree.set(parts.join('/'), []);
+    for (let i = 1; i < parts.length; i++) lines.add(`${parts.slice(0, i).join('/')} dir 0 ours `);
+    lines.add(`${parts.join('/')} ${kind} 0 ours ${target ?? ''}`);
   }
-  return tree;
+  return [...lines].sort();
 }
 
 /**
- * The diff holds the table and nothing else: every dir a real one (never a
- * symlink) holding exactly its names, files empty, mtab's target; all ours.
+ * The diff holds the table and nothing else: each entry of its kind (a
+ * symlink never taken for a dir, nor followed), files empty, mtab's
+ * target, all ours. One native call (listTree): ~25 calls into node:fs
+ * took 0.55 ms of a short-lived CLI, twice a run --rm.
  */
 function isInitTable(diff: string): boolean {
   const uid = process.geteuid?.() ?? 0;
-  const ours = (rel: string) => {
-    const st = fs.lstatSync(path.join(diff, rel));
-    return st.uid === uid ? st : undefined;
-  };
+  let entries: TreeEntry[] | undefined;
   try {
-    for (const [dir, names] of initTree()) {
-      if (!ours(dir)?.isDirectory()) return false;
-      if (fs.readdirSync(path.join(diff, dir)).sort().join('/') !== [...names].sort().join('/')) return false;
-    }
-    for (const [rel, kind, target] of INIT_ENTRIES) {
-      const st = ours(rel);
-      const ok = kind === 'dir' ? st?.isDirectory() : kind === 'file' ? st?.isFile() && st.size === 0 : st?.isSymbolicLink() && fs.readlinkSync(path.join(diff, rel)) === target;
-      if (!ok) return false;
-    }
-    return true;
+    entries = loadNative().listTree({ path: diff, max: 32 });
   } catch {
     return false;
   }
+  const listing = entries?.map((e) => `${e.path} ${e.kind} ${e.kind === 'file' ? e.size : 0} ${e.uid === uid ? 'ours' : e.uid} ${e.target ?? ''}`).sort();
+  return listing !== undefined && listing.join('\n') === initListing().join('\n');
 }

@@ -66,3 +66,16 @@ it('refuses a top that is itself a mount point, and empties nothing of it', () =
   removeTree(top);
   expect(fs.existsSync(top)).toBe(false);
 });
+
+it('listTree enters no mount inside the tree', () => {
+  const top = path.join(dir, 'listed');
+  const mnt = path.join(top, 'a/mnt');
+  fs.mkdirSync(mnt, { recursive: true });
+  execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', mnt]);
+  try {
+    fs.writeFileSync(path.join(mnt, 'inside'), '');
+    expect(() => loadNative().listTree({ path: top, max: 10 })).toThrow(/EXDEV/);
+  } finally {
+    execFileSync('umount', [mnt]);
+  }
+});

@@ -84,3 +84,22 @@ it('is a no-op for a missing path, and removes a symlink given as the top, not i
   expect(fs.existsSync(path.join(dir, 'link'))).toBe(false);
   expect(fs.readFileSync(path.join(target, 'precious'), 'utf8')).toBe('keep me');
 });
+
+it('listTree lists a tree in one call: kinds, sizes, owners and link targets, never through a symlink, undefined past max', () => {
+  const top = path.join(dir, 'listed');
+  fs.mkdirSync(path.join(top, 'etc/empty'), { recursive: true });
+  fs.writeFileSync(path.join(top, 'etc/hosts'), 'x\n');
+  fs.symlinkSync(path.join(dir, 'elsewhere'), path.join(top, 'to-dir'));
+  fs.mkdirSync(path.join(dir, 'elsewhere/inside'), { recursive: true });
+  const uid = process.geteuid!();
+  const entries = loadNative().listTree({ path: top, max: 10 })!;
+  expect(entries.sort((a, b) => a.path.localeCompare(b.path))).toEqual([
+    { path: 'etc', kind: 'dir', size: expect.any(Number), uid },
+    { path: 'etc/empty', kind: 'dir', size: expect.any(Number), uid },
+    { path: 'etc/hosts', kind: 'file', size: 2, uid },
+    { path: 'to-dir', kind: 'symlink', size: expect.any(Number), uid, target: path.join(dir, 'elsewhere') },
+  ]);
+  expect(loadNative().listTree({ path: top, max: 3 })).toBeUndefined();
+  // The top itself a symlink: refused.
+  expect(() => loadNative().listTree({ path: path.join(top, 'to-dir'), max: 10 })).toThrow(/ELOOP|ENOTDIR/);
+});
