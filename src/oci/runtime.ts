@@ -47,6 +47,7 @@ import {
   writeState,
 } from './state.js';
 import { writeStderr } from '../util/stdio.js';
+import { removeDirIfExists } from '../util/remove-file.js';
 
 /**
  * The runc-compatible verbs (runtime.md "Operations"): create, start,
@@ -187,7 +188,7 @@ export async function ociDelete(p: OciPaths, id: string, force: boolean): Promis
         if (st.cgroupsPath) await removeCgroup(cgroupHost(), st.cgroupsPath);
         removeMadeCgroups(st.cgroupsMade ?? []);
       }
-      fs.rmSync(stateDir(p, id), { recursive: true, force: true });
+      removeDirIfExists(native, stateDir(p, id));
       return st && spec ? { st, spec } : undefined;
     });
   } catch (err) {
@@ -418,7 +419,7 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
       await removeCgroup(host, cgroupsPath).catch(() => undefined);
       removeMadeCgroups(state.cgroupsMade ?? []);
       if (initMade) runHooks(spec, 'poststop', { ...report(p, state, OCI_VERSION), status: 'stopped', pid: 0 });
-      fs.rmSync(stateDir(p, id), { recursive: true, force: true });
+      removeDirIfExists(native, stateDir(p, id));
       throw err;
     }
   } finally {

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { ConflictError } from '../errors.js';
 import type { StorePaths } from '../store/paths.js';
 import { listContainerIds, readRecord } from './state/record.js';
+import { unlinkIfExists } from '../util/remove-file.js';
 
 /**
  * Container names, one symlink each: <root>/names/NAME -> ID. symlink(2)
@@ -59,7 +60,7 @@ export function claimName(p: StorePaths, name: string, id: string): void {
     const owner = nameOwner(p, name);
     if (owner === id) return;
     if (owner) throw new ConflictError(`the container name "${name}" is already in use by container ${owner.slice(0, 12)}; remove it or pick another name`);
-    fs.rmSync(linkOf(p, name), { force: true });
+    unlinkIfExists(linkOf(p, name));
   }
 }
 

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntimeError } from '../errors.js';
 import type { NativeBinding } from '../native/types.js';
+import { unlinkIfExists } from '../util/remove-file.js';
 
 /**
  * The created state (runc's exec.fifo): the init, fully set up, blocks
@@ -13,7 +14,7 @@ import type { NativeBinding } from '../native/types.js';
 /** A fresh FIFO (0600) at `fifo`, its directory made if needed. */
 export function makeStartFifo(native: NativeBinding, fifo: string): string {
   fs.mkdirSync(path.dirname(fifo), { recursive: true, mode: 0o700 });
-  fs.rmSync(fifo, { force: true });
+  unlinkIfExists(fifo);
   native.mknodat({ dirFd: -100, name: fifo, mode: native.constants.S_IFIFO | 0o600, major: 0, minor: 0 });
   return fifo;
 }
@@ -62,5 +63,5 @@ export async function releaseStartFifo(native: NativeBinding, fifo: string, name
   } finally {
     fs.closeSync(fd);
   }
-  fs.rmSync(fifo, { force: true });
+  unlinkIfExists(fifo);
 }

@@ -17,6 +17,7 @@ import {
   overlayHome,
 } from './paths.js';
 import { removeTree } from './remove-tree.js';
+import { unlinkIfExists } from '../util/remove-file.js';
 
 /** The kernel refuses an overlay with more than 500 lower dirs (fs/overlayfs: OVL_MAX_STACK). */
 export const MAX_LOWER_LAYERS = 500;
@@ -157,7 +158,7 @@ export function removeLayer(p: StorePaths, cacheId: string, points?: string[]): 
     linkId = undefined;
   }
   if (linkId !== undefined) {
-    fs.rmSync(linkPath(p, linkId), { force: true });
+    unlinkIfExists(linkPath(p, linkId));
   }
   removeTree(layerDir(p, cacheId), points);
 }
@@ -190,7 +191,7 @@ export function repairLinks(p: StorePaths): string[] {
       have = undefined;
     }
     if (have !== want) {
-      fs.rmSync(linkPath(p, linkId), { force: true });
+      unlinkIfExists(linkPath(p, linkId));
       fs.symlinkSync(want, linkPath(p, linkId));
       repaired.push(linkId);
     }

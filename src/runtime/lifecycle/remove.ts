@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import { RuntimeError } from '../../errors.js';
 import { logger } from '../../log.js';
 import { removeInitLayer } from '../../store/init-layer.js';
@@ -15,6 +14,7 @@ import { assertCan, currentState } from '../state/status.js';
 import { removeAnonymousVolumes } from '../volumes.js';
 import { killForRemoval } from './kill.js';
 import { cgroupHost, cgroupsPathFor, removeCgroup } from '../cgroups/host.js';
+import { unlinkIfExists } from '../../util/remove-file.js';
 
 /**
  * Removes a container in the order STYLE.md §3 gives: mark it removing,
@@ -29,7 +29,7 @@ export async function removeContainer(ctx: Context, id: string, opts: { force: b
     const rec = readRecord(p, id);
     if (!rec) {
       // Removed already (a --rm container's monitor after an rm -f): the lock file this lock made again goes too.
-      fs.rmSync(containerLockFile(p, id), { force: true });
+      unlinkIfExists(containerLockFile(p, id));
       return;
     }
     const st = currentState(p, rec);
@@ -61,7 +61,7 @@ export async function removeContainer(ctx: Context, id: string, opts: { force: b
     }
     if (rec.options.network === 'bridge') releaseAddresses(p, id);
     removeRuntime(p, id);
-    fs.rmSync(containerLockFile(p, id), { force: true });
+    unlinkIfExists(containerLockFile(p, id));
     logger('lifecycle').info({ cid: id, op: 'rm' }, 'removed');
   });
 }

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntimeError, UsageError } from '../../errors.js';
 import { logger } from '../../log.js';
@@ -10,6 +9,7 @@ import type { RestartPolicy } from '../plan/container-spec.js';
 import { readRecord, readRuntime, setOnExitFlag, writeRecord } from '../state/record.js';
 import { currentState } from '../state/status.js';
 import { foldExit, startContainer } from './start.js';
+import { unlinkIfExists } from '../../util/remove-file.js';
 
 /**
  * --restart without a daemon: the monitor of a container with a policy
@@ -37,7 +37,7 @@ export async function applyRestartPolicy(ctx: Context, id: string): Promise<void
   if (!readRecord(p, id)) return;
   const delay = await withLock(ctx.native, containerLockFile(p, id), () => {
     if (!readRecord(p, id)) {
-      fs.rmSync(containerLockFile(p, id), { force: true });
+      unlinkIfExists(containerLockFile(p, id));
       return undefined;
     }
     foldExit(ctx, id);

@@ -8,6 +8,7 @@ import { removeContainer } from './remove.js';
 import { monitorSpawnOptions, startContainer } from './start.js';
 import { PendingMonitor } from '../monitor.js';
 import { writeStdout } from '../../util/stdio.js';
+import { unlinkIfExists } from '../../util/remove-file.js';
 
 export interface RunRequest {
   image: string;
@@ -125,7 +126,7 @@ function claimCidFile(file: string | undefined): { write(id: string): void; drop
     },
     drop() {
       close();
-      fs.rmSync(file, { force: true });
+      unlinkIfExists(file);
     },
   };
 }

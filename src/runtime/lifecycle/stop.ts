@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntimeError, UsageError } from '../../errors.js';
@@ -11,6 +10,7 @@ import { type ContainerRecord, readRecord, readRuntime, writeRecord } from '../s
 import { currentState } from '../state/status.js';
 import { sendSignal, waitGone } from './kill.js';
 import { foldExit } from './start.js';
+import { unlinkIfExists } from '../../util/remove-file.js';
 
 /** A signal by Node's name, or by number (the real-time ones, which Node does not name). */
 export type Signal = NodeJS.Signals | number;
@@ -96,7 +96,7 @@ export async function stopContainer(ctx: Context, id: string, timeoutSec?: numbe
   await withLock(ctx.native, lock, () => {
     // A --rm container is gone by now (its monitor's last act): its lock file, made again by this lock, goes too.
     if (readRecord(p, id)) foldExit(ctx, id);
-    else fs.rmSync(lock, { force: true });
+    else unlinkIfExists(lock);
   });
 }
 

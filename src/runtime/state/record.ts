@@ -1,8 +1,10 @@
 import * as fs from 'node:fs';
 import { readJsonIfExists, writeJsonAtomic, writeVolatileAtomic } from '../../util/atomic-write.js';
 import { ON_EXIT_FLAG, type StorePaths, containerDir, containerFile, containersDir, runtimeDir, runtimeFile } from '../../store/paths.js';
+import { loadNative } from '../../native/binding.js';
 import type { ExitFailure } from '../../native/report.js';
 import type { PortBinding, RunOptions } from '../plan/container-spec.js';
+import { removeDirIfExists, unlinkIfExists } from '../../util/remove-file.js';
 
 export type ContainerStatus = 'created' | 'running' | 'exited' | 'removing';
 
@@ -104,7 +106,7 @@ export function writeRuntime(p: StorePaths, id: string, rec: RuntimeRecord): voi
 }
 
 export function removeRuntime(p: StorePaths, id: string): void {
-  fs.rmSync(runtimeDir(p, id), { recursive: true, force: true });
+  removeDirIfExists(loadNative(), runtimeDir(p, id));
 }
 
 export function readExit(p: StorePaths, id: string): ExitRecord | undefined {
@@ -116,7 +118,7 @@ export function readExit(p: StorePaths, id: string): ExitRecord | undefined {
 }
 
 export function clearExit(p: StorePaths, id: string): void {
-  fs.rmSync(containerFile(p, id, 'exit.json'), { force: true });
+  unlinkIfExists(containerFile(p, id, 'exit.json'));
 }
 
 /**
@@ -126,5 +128,5 @@ export function clearExit(p: StorePaths, id: string): void {
 export function setOnExitFlag(p: StorePaths, rec: ContainerRecord): void {
   const flag = containerFile(p, rec.id, ON_EXIT_FLAG);
   if ((rec.options.restart && rec.options.restart.name !== 'no') || rec.options.ports?.length) fs.writeFileSync(flag, '', { mode: 0o600 });
-  else fs.rmSync(flag, { force: true });
+  else unlinkIfExists(flag);
 }
