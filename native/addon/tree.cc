@@ -1,4 +1,5 @@
-// Deleting (and listing) a directory tree in one call: src/store/remove-tree.ts walked it
+// Deleting a directory tree in one call (and listing a small one: listTree,
+// at the end): src/store/remove-tree.ts walked it
 // with readdirSync/lstatSync/unlinkSync, ~2.5 ms for a fresh container's
 // three dozen entries in a short-lived (cold) Node, where rm -rf spends
 // 0.4 ms in the kernel.
@@ -246,7 +247,8 @@ int OpenSubdir(int dir, const char* name) {
 }
 
 // Appends the entries of the directory fd (taken over; rel: its path below the top, "" for the top) and of
-// the directories below it to out; false past max entries.
+// the directories below it to out; false past max entries. Each level below counts an entry, so max also
+// bounds the depth of the recursion (one DIR* a level): keep it small.
 bool ListDir(Napi::Env env, int fd, const std::string& rel, uint32_t max, Napi::Array& out) {
   DIR* dir = fdopendir(fd);
   if (dir == nullptr) {
@@ -277,10 +279,11 @@ bool ListDir(Napi::Env env, int fd, const std::string& rel, uint32_t max, Napi::
     entry.Set("size", double(st.st_size));
     entry.Set("uid", double(st.st_uid));
     if (S_ISLNK(st.st_mode)) {
-      char target[PATH_MAX];
-      ssize_t len = readlinkat(dirfd(dir), name.c_str(), target, sizeof target);
+      std::vector<char> target(PATH_MAX);
+      ssize_t len = readlinkat(dirfd(dir), name.c_str(), target.data(), target.size());
       if (len < 0) throw SyscallError(env, errno, "readlink", &path);
-      entry.Set("target", std::string(target, size_t(len)));
+      if (size_t(len) == target.size()) throw SyscallError(env, ENAMETOOLONG, "readlink", &path);
+      entry.Set("target", std::string(target.data(), size_t(len)));
     }
     out.Set(out.Length(), entry);
     if (!S_ISDIR(st.st_mode)) continue;
@@ -300,10 +303,10 @@ Napi::Value ListTree(const Napi::CallbackInfo& info) {
   Opts o(info, "listTree");
   std::string top = o.Str("path");
   uint32_t max = o.Uint("max");
-  int fd = open(top.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) throw SyscallError(o.env(), errno, "open", &top);
+  Fd fd(open(top.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd.get() < 0) throw SyscallError(o.env(), errno, "open", &top);
   Napi::Array out = Napi::Array::New(o.env());
-  return ListDir(o.env(), fd, "", max, out) ? Napi::Value(out) : o.env().Undefined();
+  return ListDir(o.env(), fd.release(), "", max, out) ? Napi::Value(out) : o.env().Undefined();
 }
 
 }  // namespace

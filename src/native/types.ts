@@ -134,8 +134,10 @@ export interface NativeBinding {
    */
   removeTree(opts: { path: string }): void;
   /**
-   * Everything below the directory path (itself no symlink), each entry by its path relative to it; no
-   * symlink followed, no mount entered (both throw). Undefined past max entries.
+   * Everything below the directory path, each entry by its path relative to it; undefined past max entries
+   * (which also bound the depth: keep it small). A symlink inside is listed, never followed; a top that is a
+   * symlink, or a directory inside that is a mount point, throws (ELOOP, EXDEV). A file mounted over is listed as
+   * what is mounted: check mountinfo where that matters.
    */
   listTree(opts: { path: string; max: number }): TreeEntry[] | undefined;
   /** A pidfd (close-on-exec) for pid, or -1 when no such process is left; check it is still the one meant after opening. */

@@ -99,9 +99,8 @@ function takeSpare(p: StorePaths): string | undefined {
     try {
       removeTree(spare);
     } catch (err) {
-      // A mount inside, say: the table is made anew all the same.
+      // A mount inside, say: it is left (and counts as a spare), and the next one is tried.
       logger('store').warn({ spare, err }, 'could not delete a spare init diff that is not the table');
-      return undefined;
     }
   }
   return undefined;
@@ -116,13 +115,13 @@ function keepAsSpare(p: StorePaths, cacheId: string, points?: string[]): void {
   fs.renameSync(diff, path.join(initSparesDir(p), newLinkId()));
 }
 
-/** The table as listTree gives it: `path kind size owner target` lines, its parent dirs included, sorted. */
+/** The table as listTree gives it, an entry as one JSON array [path, kind, size, ours, target], its parent dirs included, sorted. */
 function initListing(): string[] {
   const lines = new Set<string>();
   for (const [rel, kind, target] of INIT_ENTRIES) {
     const parts = rel.slice(1).split('/');
-    for (let i = 1; i < parts.length; i++) lines.add(`${parts.slice(0, i).join('/')} dir 0 ours `);
-    lines.add(`${parts.join('/')} ${kind} 0 ours ${target ?? ''}`);
+    for (let i = 1; i < parts.length; i++) lines.add(JSON.stringify([parts.slice(0, i).join('/'), 'dir', 0, true, '']));
+    lines.add(JSON.stringify([parts.join('/'), kind, 0, true, target ?? '']));
   }
   return [...lines].sort();
 }
@@ -130,17 +129,22 @@ function initListing(): string[] {
 /**
  * The diff holds the table and nothing else: each entry of its kind (a
  * symlink never taken for a dir, nor followed), files empty, mtab's
- * target, all ours. One native call (listTree): ~25 calls into node:fs
- * took 0.55 ms of a short-lived CLI, twice a run --rm.
+ * target, the diff and all in it ours. Entries are compared as JSON arrays,
+ * so no name or link target can pass for two entries. One native call
+ * (listTree): ~25 calls into node:fs took 0.55 ms of a short-lived CLI,
+ * twice a run --rm. Any failure, an addon without listTree included, is
+ * "not the table": the table is then made anew.
  */
 function isInitTable(diff: string): boolean {
   const uid = process.geteuid?.() ?? 0;
   let entries: TreeEntry[] | undefined;
   try {
+    if (fs.lstatSync(diff).uid !== uid) return false;
     entries = loadNative().listTree({ path: diff, max: 32 });
   } catch {
     return false;
   }
-  const listing = entries?.map((e) => `${e.path} ${e.kind} ${e.kind === 'file' ? e.size : 0} ${e.uid === uid ? 'ours' : e.uid} ${e.target ?? ''}`).sort();
+  const listing = entries?.map((e) => JSON.stringify([e.path, e.kind, e.kind === 'file' ? e.size : 0, e.uid === uid, e.target ?? ''])).sort();
+  // JSON escapes every newline in a string: the joined listings are equal only if each entry is.
   return listing !== undefined && listing.join('\n') === initListing().join('\n');
 }

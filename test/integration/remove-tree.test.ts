@@ -4,7 +4,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadNative } from '../../src/native/binding.js';
+import { prepareInitLayer, removeInitLayer } from '../../src/store/init-layer.js';
+import { createLayer, publishLinks } from '../../src/store/layers.js';
+import { initSparesDir, storePaths } from '../../src/store/paths.js';
 import { removeTree } from '../../src/store/remove-tree.js';
+import { SyncBatch } from '../../src/util/atomic-write.js';
 
 /** removeTree never deletes into a mount (containerd#10704); the rest of it is in test/unit/remove-tree.test.ts. */
 
@@ -75,6 +79,30 @@ it('listTree enters no mount inside the tree', () => {
   try {
     fs.writeFileSync(path.join(mnt, 'inside'), '');
     expect(() => loadNative().listTree({ path: top, max: 10 })).toThrow(/EXDEV/);
+  } finally {
+    execFileSync('umount', [mnt]);
+  }
+});
+
+it('a spare init diff that is not the table and cannot be deleted (a mount inside) is left, and the next spare taken', () => {
+  const p = storePaths(path.join(dir, 'spares-store'), path.join(dir, 'spares-run'));
+  createLayer(p, 'image');
+  const batch = new SyncBatch();
+  const made = ['a-init', 'b-init'].map((id) => prepareInitLayer(p, id, 'image', batch));
+  batch.commit(loadNative());
+  publishLinks(p, made);
+  for (const { cacheId } of made) removeInitLayer(p, cacheId);
+  const spares = fs.readdirSync(initSparesDir(p)).map((n) => path.join(initSparesDir(p), n));
+  expect(spares).toHaveLength(2);
+  const [bad, good] = spares as [string, string];
+  const mnt = path.join(bad, 'proc');
+  execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', mnt]);
+  try {
+    fs.writeFileSync(path.join(mnt, 'inside'), '');
+    const goodInode = fs.statSync(good).ino;
+    const taken = prepareInitLayer(p, 'c-init', 'image', new SyncBatch());
+    expect(fs.statSync(path.join(p.root, 'overlay', taken.cacheId, 'diff')).ino).toBe(goodInode);
+    expect(fs.existsSync(path.join(mnt, 'inside'))).toBe(true);
   } finally {
     execFileSync('umount', [mnt]);
   }

@@ -164,6 +164,22 @@ describe('spare init diffs (overlay/.init-spares)', () => {
     expect(spareNames()).toEqual([]);
   });
 
+  it('keeps no diff with a name or link target made to pass for two entries, nor a diff of another owner', () => {
+    const ids = initLayers(3);
+    const diff = (i: number) => path.join(layerDir(p, ids[i]!), 'diff');
+    // mtab's target carries a second line naming resolv.conf, which is gone.
+    fs.rmSync(path.join(diff(0), 'etc/resolv.conf'));
+    fs.rmSync(path.join(diff(0), 'etc/mtab'));
+    fs.symlinkSync('/proc/mounts\netc/resolv.conf file 0 ours ', path.join(diff(0), 'etc/mtab'));
+    // One dir whose name holds two lines, for proc and sys.
+    fs.rmdirSync(path.join(diff(1), 'proc'));
+    fs.rmdirSync(path.join(diff(1), 'sys'));
+    fs.mkdirSync(path.join(diff(1), 'proc dir 0 ours \nsys'));
+    fs.chownSync(diff(2), 1000, 1000);
+    for (const id of ids) removeInitLayer(p, id);
+    expect(spareNames()).toEqual([]);
+  });
+
   it('deletes a spare that is no longer the table when it is taken, and makes the table anew', () => {
     const [a] = initLayers(1);
     removeInitLayer(p, a!);
