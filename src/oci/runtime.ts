@@ -47,7 +47,7 @@ import {
   writeState,
 } from './state.js';
 import { writeStderr } from '../util/stdio.js';
-import { removeDirIfExists } from '../util/remove-file.js';
+import { removeTree } from '../store/remove-tree.js';
 
 /**
  * The runc-compatible verbs (runtime.md "Operations"): create, start,
@@ -188,7 +188,8 @@ export async function ociDelete(p: OciPaths, id: string, force: boolean): Promis
         if (st.cgroupsPath) await removeCgroup(cgroupHost(), st.cgroupsPath);
         removeMadeCgroups(st.cgroupsMade ?? []);
       }
-      removeDirIfExists(native, stateDir(p, id));
+      // No mount is ever made in it: no mountinfo to read first (the walk still refuses to enter one).
+      removeTree(stateDir(p, id), []);
       return st && spec ? { st, spec } : undefined;
     });
   } catch (err) {
@@ -419,7 +420,7 @@ async function launch(p: OciPaths, id: string, opts: CreateOptions & { mode: Lau
       await removeCgroup(host, cgroupsPath).catch(() => undefined);
       removeMadeCgroups(state.cgroupsMade ?? []);
       if (initMade) runHooks(spec, 'poststop', { ...report(p, state, OCI_VERSION), status: 'stopped', pid: 0 });
-      removeDirIfExists(native, stateDir(p, id));
+      removeTree(stateDir(p, id), []);
       throw err;
     }
   } finally {

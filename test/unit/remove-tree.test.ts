@@ -103,3 +103,13 @@ it('listTree lists a tree in one call: kinds, sizes, owners and link targets, ne
   // The top itself a symlink: refused.
   expect(() => loadNative().listTree({ path: path.join(top, 'to-dir'), max: 10 })).toThrow(/ELOOP|ENOTDIR/);
 });
+
+it('with no mount points given (a state dir of tsrun\'s own), deletes a dir and all in it; a dir or parent that is not there is no error', () => {
+  const top = path.join(dir, 'state');
+  fs.mkdirSync(path.join(top, 'sub'), { recursive: true });
+  fs.writeFileSync(path.join(top, 'sub/runtime.json'), '{}');
+  removeTree(top, []);
+  expect(fs.existsSync(top)).toBe(false);
+  removeTree(top, []);
+  removeTree(path.join(dir, 'no-such-parent', 'state'), []);
+});

@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import { readJsonIfExists, writeJsonAtomic, writeVolatileAtomic } from '../../util/atomic-write.js';
 import { ON_EXIT_FLAG, type StorePaths, containerDir, containerFile, containersDir, runtimeDir, runtimeFile } from '../../store/paths.js';
-import { loadNative } from '../../native/binding.js';
+import { removeTree } from '../../store/remove-tree.js';
 import type { ExitFailure } from '../../native/report.js';
 import type { PortBinding, RunOptions } from '../plan/container-spec.js';
-import { removeDirIfExists, unlinkIfExists } from '../../util/remove-file.js';
+import { unlinkIfExists } from '../../util/remove-file.js';
 
 export type ContainerStatus = 'created' | 'running' | 'exited' | 'removing';
 
@@ -106,7 +106,8 @@ export function writeRuntime(p: StorePaths, id: string, rec: RuntimeRecord): voi
 }
 
 export function removeRuntime(p: StorePaths, id: string): void {
-  removeDirIfExists(loadNative(), runtimeDir(p, id));
+  // No mount is ever made in it: no mountinfo to read first (the walk still refuses to enter one).
+  removeTree(runtimeDir(p, id), []);
 }
 
 export function readExit(p: StorePaths, id: string): ExitRecord | undefined {
