@@ -1,4 +1,4 @@
-import { registerLifecycle } from './lifecycle.js';
+import { LIFECYCLE_COMMANDS, registerLifecycle } from './lifecycle.js';
 import { type Registrars, runCli } from './program.js';
 
 /**
@@ -7,7 +7,7 @@ import { type Registrars, runCli } from './program.js';
  * LEAN_BUNDLES); on-exit among them, run at every exit of a container with
  * a restart policy or published ports.
  */
-export const registrars: Registrars = [[registerLifecycle, ['start', 'stop', 'restart', 'kill', 'pause', 'unpause', 'on-exit', 'rename', 'wait', 'attach', 'logs']]];
+export const registrars: Registrars = [[registerLifecycle, LIFECYCLE_COMMANDS]];
 
 export function main(argv: string[]): Promise<void> {
   return runCli(registrars, argv);

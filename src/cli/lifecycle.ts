@@ -23,6 +23,9 @@ const seconds = (value: string) => {
   return n;
 };
 
+/** The top-level commands registerLifecycle adds (main.ts and lifecycle-main.ts list them so). */
+export const LIFECYCLE_COMMANDS = ['start', 'stop', 'restart', 'kill', 'pause', 'unpause', 'on-exit', 'rename', 'wait', 'attach', 'logs'];
+
 export function registerLifecycle(program: Command, ctx: ContextFactory): void {
   program
     .command('start')

@@ -4,7 +4,7 @@ import { registerRm } from './rm.js';
 import { registerInspect } from './inspect.js';
 import { registerImages } from './images.js';
 import { registerLoad } from './load.js';
-import { registerLifecycle } from './lifecycle.js';
+import { LIFECYCLE_COMMANDS, registerLifecycle } from './lifecycle.js';
 import { registerImageManage } from './image-manage.js';
 import { registerContainerFs } from './container-fs.js';
 import { registerSystem } from './system.js';
@@ -27,7 +27,7 @@ export const REGISTRARS: Registrars = [
   [registerExec, ['exec']],
   [registerVolume, ['volume']],
   [registerPs, ['ps']],
-  [registerLifecycle, ['start', 'stop', 'restart', 'kill', 'pause', 'unpause', 'on-exit', 'rename', 'wait', 'attach', 'logs']],
+  [registerLifecycle, LIFECYCLE_COMMANDS],
   [registerRm, ['rm']],
   [registerInspect, ['inspect', 'port', 'image']],
   [registerImages, ['images']],
