@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadNative } from '../../src/native/binding.js';
 import { removeTree } from '../../src/store/remove-tree.js';
+import { unlinkIfExists } from '../../src/util/remove-file.js';
 import { repo } from '../helpers/store.js';
 
 /**
@@ -112,4 +113,18 @@ it('with no mount points given (a state dir of tsrun\'s own), deletes a dir and 
   expect(fs.existsSync(top)).toBe(false);
   removeTree(top, []);
   removeTree(path.join(dir, 'no-such-parent', 'state'), []);
+});
+
+it('unlinkIfExists (util/remove-file.ts), for single files, deletes a file or a symlink (not what it points at), takes a missing one as deleted, refuses a dir', () => {
+  const file = path.join(dir, 'file');
+  fs.writeFileSync(file, 'x');
+  const link = path.join(dir, 'link');
+  fs.symlinkSync(file, link);
+  unlinkIfExists(link);
+  expect(fs.existsSync(link)).toBe(false);
+  expect(fs.readFileSync(file, 'utf8')).toBe('x');
+  unlinkIfExists(file);
+  unlinkIfExists(file);
+  expect(fs.existsSync(file)).toBe(false);
+  expect(() => unlinkIfExists(dir)).toThrow(/EISDIR/);
 });
