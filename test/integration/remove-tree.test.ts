@@ -19,20 +19,27 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+/** Runs fn with `mount ...args target` in place, and unmounts target even when fn fails. */
+function whileMounted(args: string[], target: string, fn: () => void): void {
+  execFileSync('mount', [...args, target]);
+  try {
+    fn();
+  } finally {
+    execFileSync('umount', [target]);
+  }
+}
+
 it('refuses a directory on another filesystem inside, and deletes nothing in it', () => {
   const top = path.join(dir, 'mounted');
   const mnt = path.join(top, 'a/mnt');
   fs.mkdirSync(mnt, { recursive: true });
-  execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', mnt]);
-  try {
+  whileMounted(['-t', 'tmpfs', 'tmpfs'], mnt, () => {
     fs.writeFileSync(path.join(mnt, 'precious'), 'keep me');
     // mountinfo catches it first; the walk's own device check is the guard for one that appears mid-walk.
     expect(() => removeTree(top)).toThrow(/mount point/);
     expect(() => loadNative().removeTree({ path: top })).toThrow(/refusing to delete .*\/a\/mnt: it is a mount point/);
     expect(fs.readFileSync(path.join(mnt, 'precious'), 'utf8')).toBe('keep me');
-  } finally {
-    execFileSync('umount', [mnt]);
-  }
+  });
   removeTree(top);
   expect(fs.existsSync(top)).toBe(false);
 });
@@ -43,14 +50,11 @@ it('refuses a bind mount of the same filesystem inside, which st_dev would not t
   const top = path.join(dir, 'bound');
   const mnt = path.join(top, 'a/mnt');
   fs.mkdirSync(mnt, { recursive: true });
-  execFileSync('mount', ['--bind', victim, mnt]);
-  try {
+  whileMounted(['--bind', victim], mnt, () => {
     expect(fs.statSync(mnt).dev).toBe(fs.statSync(top).dev);
     expect(() => loadNative().removeTree({ path: top })).toThrow(/refusing to delete .*\/a\/mnt: it is a mount point/);
     expect(fs.readFileSync(path.join(victim, 'precious'), 'utf8')).toBe('keep me');
-  } finally {
-    execFileSync('umount', [mnt]);
-  }
+  });
   removeTree(top);
   expect(fs.existsSync(top)).toBe(false);
   expect(fs.readFileSync(path.join(victim, 'precious'), 'utf8')).toBe('keep me');
@@ -59,14 +63,11 @@ it('refuses a bind mount of the same filesystem inside, which st_dev would not t
 it('refuses a top that is itself a mount point, and empties nothing of it', () => {
   const top = path.join(dir, 'mounted-top');
   fs.mkdirSync(top);
-  execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', top]);
-  try {
+  whileMounted(['-t', 'tmpfs', 'tmpfs'], top, () => {
     fs.writeFileSync(path.join(top, 'precious'), 'keep me');
     expect(() => loadNative().removeTree({ path: top })).toThrow(/refusing to delete .*mounted-top: it is a mount point/);
     expect(fs.readFileSync(path.join(top, 'precious'), 'utf8')).toBe('keep me');
-  } finally {
-    execFileSync('umount', [top]);
-  }
+  });
   removeTree(top);
   expect(fs.existsSync(top)).toBe(false);
 });
@@ -75,13 +76,10 @@ it('listTree enters no mount inside the tree', () => {
   const top = path.join(dir, 'listed');
   const mnt = path.join(top, 'a/mnt');
   fs.mkdirSync(mnt, { recursive: true });
-  execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', mnt]);
-  try {
+  whileMounted(['-t', 'tmpfs', 'tmpfs'], mnt, () => {
     fs.writeFileSync(path.join(mnt, 'inside'), '');
     expect(() => loadNative().listTree({ path: top, max: 10 })).toThrow(/EXDEV/);
-  } finally {
-    execFileSync('umount', [mnt]);
-  }
+  });
 });
 
 it('a spare init diff that is not the table and cannot be deleted (a mount inside) is left, and the next spare taken', () => {
@@ -96,14 +94,11 @@ it('a spare init diff that is not the table and cannot be deleted (a mount insid
   expect(spares).toHaveLength(2);
   const [bad, good] = spares as [string, string];
   const mnt = path.join(bad, 'proc');
-  execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', mnt]);
-  try {
+  whileMounted(['-t', 'tmpfs', 'tmpfs'], mnt, () => {
     fs.writeFileSync(path.join(mnt, 'inside'), '');
     const goodInode = fs.statSync(good).ino;
     const taken = prepareInitLayer(p, 'c-init', 'image', new SyncBatch());
     expect(fs.statSync(path.join(p.root, 'overlay', taken.cacheId, 'diff')).ino).toBe(goodInode);
     expect(fs.existsSync(path.join(mnt, 'inside'))).toBe(true);
-  } finally {
-    execFileSync('umount', [mnt]);
-  }
+  });
 });
